@@ -1,0 +1,1 @@
+//! Actuator backends (SPEC section 5).

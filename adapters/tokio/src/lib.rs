@@ -1,0 +1,9 @@
+//! The autonomic sidecar: the tokio adapter that drives `autonomic-core`.
+//!
+//! Everything with I/O lives here: configuration, the ledger file, the host sampler,
+//! the actuator backends, the HTTP API and the engine task.
+
+pub mod actuator;
+pub mod config;
+pub mod ledger_file;
+pub mod sampler;

@@ -1,0 +1,1 @@
+//! autonomic-core: see README.
