@@ -1,1 +1,43 @@
-//! autonomic-core: see README.
+//! # autonomic-core
+//!
+//! The MAPE-K loop of `autonomic` as pure, allocation-free state machines: `#![no_std]`, no
+//! `alloc`, no `unsafe`, no clock and no I/O. Time comes in as `now_ms: u64` arguments; effects
+//! go out as plain data through `poll_*` methods. A driver (the tokio adapter, the replay
+//! command, a test) owns the clock, the sockets, the files and the processes.
+//!
+//! | phase | module | what it holds |
+//! |---|---|---|
+//! | Monitor | [`monitor`] | signal validation, normalization, the deduplicator |
+//! | Analyze | [`entitlement`] | SKUs, quotas, the entitlement lifecycle, admission |
+//! | Plan | [`governor`] | the per-tenant governor table (SPEC section 4) |
+//! | Execute | [`action`] | actions, their validation and outcomes |
+//! | Knowledge | [`receipt`], [`ledger`] | hash-chained receipts, the in-memory ring |
+//!
+//! [`engine::Engine`] composes the phases behind one sans-IO type; start there.
+//! Every capacity is a const generic or a named constant in [`limits`].
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![warn(missing_docs)]
+
+pub mod action;
+pub mod engine;
+pub mod entitlement;
+pub mod governor;
+pub mod ledger;
+pub mod limits;
+pub mod monitor;
+pub mod receipt;
+
+pub use action::{Action, ActionKind, ActionOutcome, InvalidAction};
+pub use engine::{ActionCommand, Engine, EngineConfig, SignalResult, TenantView, Transition};
+pub use entitlement::{EntitlementCommand, EntitlementState, Resource, Sku};
+pub use governor::{GovernorEvent, GovernorState, Thresholds};
+pub use ledger::Ledger;
+pub use monitor::{MetricKind, RawSignal, Signal, SignalError, TenantId};
+pub use receipt::{Cause, ChainError, ChainVerifier, Event, Receipt};

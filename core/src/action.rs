@@ -1,0 +1,173 @@
+//! Execute, the deciding half (SPEC §5): actions, their validation and their outcomes.
+//! The engine decides what runs and keeps the books; the adapter runs it and reports back.
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits::REVISION_MAX_BYTES;
+
+/// A rollback revision: 1..=128 visible-ASCII bytes.
+pub type Revision = heapless::String<REVISION_MAX_BYTES, u8>;
+
+/// An action, validated: percents within 0..=100, revisions 1..=128 visible-ASCII bytes.
+/// Build one with the constructors; a decoded one is checked by [`Action::validate`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Action {
+    /// Limit the tenant to `percent` of its resources.
+    Throttle {
+        /// 0..=100.
+        percent: u8,
+    },
+    /// Stop serving the tenant.
+    Pause,
+    /// Refuse `percent` of the tenant's admissions.
+    Shed {
+        /// 0..=100.
+        percent: u8,
+    },
+    /// Roll the tenant's deployment back to a revision.
+    Rollback {
+        /// 1..=128 visible-ASCII bytes.
+        revision: Revision,
+    },
+}
+
+/// An action kind, without arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ActionKind {
+    /// `throttle`
+    Throttle,
+    /// `pause`
+    Pause,
+    /// `shed`
+    Shed,
+    /// `rollback`
+    Rollback,
+}
+
+impl ActionKind {
+    /// Every kind, in index order.
+    pub const ALL: [ActionKind; 4] = [
+        ActionKind::Throttle,
+        ActionKind::Pause,
+        ActionKind::Shed,
+        ActionKind::Rollback,
+    ];
+
+    /// The kind's name on the wire (`"kind":"throttle"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Throttle => "throttle",
+            ActionKind::Pause => "pause",
+            ActionKind::Shed => "shed",
+            ActionKind::Rollback => "rollback",
+        }
+    }
+
+    /// Position in [`ActionKind::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The action's arguments are out of range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("percent must be 0..=100 and revision 1..=128 visible-ASCII bytes")]
+pub struct InvalidAction;
+
+impl Action {
+    /// SPEC §4's intervention.
+    pub const THROTTLE_50: Action = Action::Throttle { percent: 50 };
+    /// SPEC §4's sustained-pressure throttle.
+    pub const THROTTLE_25: Action = Action::Throttle { percent: 25 };
+    /// SPEC §4's refusal.
+    pub const SHED_50: Action = Action::Shed { percent: 50 };
+
+    /// `Throttle(percent)`, percent within 0..=100.
+    pub const fn throttle(percent: u8) -> Result<Action, InvalidAction> {
+        if percent > 100 {
+            return Err(InvalidAction);
+        }
+        Ok(Action::Throttle { percent })
+    }
+
+    /// `Shed(percent)`, percent within 0..=100.
+    pub const fn shed(percent: u8) -> Result<Action, InvalidAction> {
+        if percent > 100 {
+            return Err(InvalidAction);
+        }
+        Ok(Action::Shed { percent })
+    }
+
+    /// `Rollback(revision)`, revision 1..=128 visible-ASCII bytes.
+    pub fn rollback(revision: &str) -> Result<Action, InvalidAction> {
+        let bytes = revision.as_bytes();
+        let visible = bytes.iter().all(|b| (0x21..=0x7E).contains(b));
+        if bytes.is_empty() || !visible {
+            return Err(InvalidAction);
+        }
+        let revision = Revision::try_from(revision).map_err(|_| InvalidAction)?;
+        Ok(Action::Rollback { revision })
+    }
+
+    /// Re-checks a decoded action.
+    pub fn validate(&self) -> Result<(), InvalidAction> {
+        match self {
+            Action::Throttle { percent } | Action::Shed { percent } if *percent > 100 => {
+                Err(InvalidAction)
+            }
+            Action::Rollback { revision } => Action::rollback(revision).map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The action's kind.
+    pub const fn kind(&self) -> ActionKind {
+        match self {
+            Action::Throttle { .. } => ActionKind::Throttle,
+            Action::Pause => ActionKind::Pause,
+            Action::Shed { .. } => ActionKind::Shed,
+            Action::Rollback { .. } => ActionKind::Rollback,
+        }
+    }
+
+    /// The percent of Throttle and Shed.
+    pub const fn percent(&self) -> Option<u8> {
+        match self {
+            Action::Throttle { percent } | Action::Shed { percent } => Some(*percent),
+            _ => None,
+        }
+    }
+
+    /// The revision of Rollback.
+    pub fn revision(&self) -> Option<&str> {
+        match self {
+            Action::Rollback { revision } => Some(revision.as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// How a dispatched action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ActionOutcome {
+    /// The backend reported success.
+    Succeeded,
+    /// The backend reported failure.
+    Failed,
+    /// It did not finish before its deadline (`ExecutionTimeout`); counts as a failure.
+    TimedOut,
+    /// A newer action from the governor replaced it; it was cancelled.
+    Superseded,
+}
+
+impl ActionOutcome {
+    /// The outcome's name on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ActionOutcome::Succeeded => "Succeeded",
+            ActionOutcome::Failed => "Failed",
+            ActionOutcome::TimedOut => "ExecutionTimeout",
+            ActionOutcome::Superseded => "Superseded",
+        }
+    }
+}

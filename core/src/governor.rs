@@ -1,0 +1,288 @@
+//! Plan (SPEC §4): the per-tenant governor.
+
+use serde::{Deserialize, Serialize};
+
+use crate::action::Action;
+
+/// The governor's states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum GovernorState {
+    /// Below the warn threshold.
+    Stable,
+    /// Elevated; counting consecutive high signals.
+    Warn,
+    /// An action (Throttle) is being applied.
+    Intervene,
+    /// Sustained or failed intervention.
+    Degrade,
+    /// Shedding load; only Reset leaves.
+    Refuse,
+}
+
+impl GovernorState {
+    /// Every state, in escalation order.
+    pub const ALL: [GovernorState; 5] = [
+        GovernorState::Stable,
+        GovernorState::Warn,
+        GovernorState::Intervene,
+        GovernorState::Degrade,
+        GovernorState::Refuse,
+    ];
+
+    /// The state's name on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            GovernorState::Stable => "Stable",
+            GovernorState::Warn => "Warn",
+            GovernorState::Intervene => "Intervene",
+            GovernorState::Degrade => "Degrade",
+            GovernorState::Refuse => "Refuse",
+        }
+    }
+}
+
+/// The events a governor reacts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GovernorEvent {
+    /// A normalized signal value, 0..=100.
+    Signal(u8),
+    /// The action in flight (if any) succeeded.
+    ActionSucceeded,
+    /// The action in flight (if any) failed or timed out.
+    ActionFailed,
+    /// An operator's reset.
+    Reset,
+}
+
+/// The thresholds of the table, validated: `recover <= warn < intervene <= refuse <= 100`,
+/// `1 <= sustain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Thresholds {
+    warn: u8,
+    recover: u8,
+    intervene: u8,
+    refuse: u8,
+    sustain: u8,
+}
+
+/// Why a set of thresholds was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ThresholdError {
+    /// `recover` is above `warn`.
+    #[error("recover ({recover}) must be <= warn ({warn})")]
+    RecoverAboveWarn {
+        /// The offending value.
+        recover: u8,
+        /// The bound.
+        warn: u8,
+    },
+    /// `warn` is not below `intervene`.
+    #[error("warn ({warn}) must be < intervene ({intervene})")]
+    WarnNotBelowIntervene {
+        /// The offending value.
+        warn: u8,
+        /// The bound.
+        intervene: u8,
+    },
+    /// `intervene` is above `refuse`.
+    #[error("intervene ({intervene}) must be <= refuse ({refuse})")]
+    InterveneAboveRefuse {
+        /// The offending value.
+        intervene: u8,
+        /// The bound.
+        refuse: u8,
+    },
+    /// `refuse` is above 100.
+    #[error("refuse ({0}) must be <= 100")]
+    RefuseAbove100(u8),
+    /// `sustain` is zero.
+    #[error("sustain must be >= 1")]
+    SustainZero,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl Thresholds {
+    /// SPEC §4's defaults: warn 75, recover 70, intervene 90, refuse above 95, sustain 3.
+    pub const DEFAULT: Thresholds = Thresholds {
+        warn: 75,
+        recover: 70,
+        intervene: 90,
+        refuse: 95,
+        sustain: 3,
+    };
+
+    /// Validates a set of thresholds.
+    pub const fn new(
+        warn: u8,
+        recover: u8,
+        intervene: u8,
+        refuse: u8,
+        sustain: u8,
+    ) -> Result<Thresholds, ThresholdError> {
+        if recover > warn {
+            return Err(ThresholdError::RecoverAboveWarn { recover, warn });
+        }
+        if warn >= intervene {
+            return Err(ThresholdError::WarnNotBelowIntervene { warn, intervene });
+        }
+        if intervene > refuse {
+            return Err(ThresholdError::InterveneAboveRefuse { intervene, refuse });
+        }
+        if refuse > 100 {
+            return Err(ThresholdError::RefuseAbove100(refuse));
+        }
+        if sustain == 0 {
+            return Err(ThresholdError::SustainZero);
+        }
+        Ok(Thresholds {
+            warn,
+            recover,
+            intervene,
+            refuse,
+            sustain,
+        })
+    }
+
+    /// Enter Warn at or above this.
+    pub const fn warn(&self) -> u8 {
+        self.warn
+    }
+    /// Leave Warn (and Degrade) below this.
+    pub const fn recover(&self) -> u8 {
+        self.recover
+    }
+    /// Intervene at or above this.
+    pub const fn intervene(&self) -> u8 {
+        self.intervene
+    }
+    /// Refuse strictly above this (from Degrade).
+    pub const fn refuse(&self) -> u8 {
+        self.refuse
+    }
+    /// Consecutive high signals in Warn that escalate to Degrade.
+    pub const fn sustain(&self) -> u8 {
+        self.sustain
+    }
+}
+
+/// The result of one step of the table: the next state, the next `consecutive_high` and the
+/// action to dispatch, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The next state.
+    pub to: GovernorState,
+    /// The next consecutive-high count.
+    pub consecutive_high: u8,
+    /// The action the table orders.
+    pub action: Option<Action>,
+}
+
+/// The governor table of SPEC §4, total over (state, event). With the default thresholds
+/// (warn 75, recover 70, intervene 90, refuse 95, sustain 3):
+///
+/// | state | event | next | c | action |
+/// |---|---|---|---|---|
+/// | Stable | v >= 90 | Intervene | 0 | Throttle(50) |
+/// | Stable | 75 <= v < 90 | Warn | 1 | — |
+/// | Stable | v < 75 | Stable | 0 | — |
+/// | Warn | v >= 90 | Intervene | 0 | Throttle(50) |
+/// | Warn | 75 <= v < 90, c+1 >= 3 | Degrade | 0 | Throttle(25) |
+/// | Warn | 75 <= v < 90, c+1 < 3 | Warn | c+1 | — |
+/// | Warn | 70 <= v < 75 | Warn | 0 | — |
+/// | Warn | v < 70 | Stable | 0 | — |
+/// | Intervene | v < 75 | Warn | 0 | — |
+/// | Intervene | v >= 75 | Intervene | 0 | — (one action in flight at most) |
+/// | Intervene | ActionSucceeded | Warn | 0 | — |
+/// | Intervene | ActionFailed | Degrade | 0 | Pause |
+/// | Degrade | v < 70 | Intervene | 0 | — |
+/// | Degrade | v > 95 | Refuse | 0 | Shed(50) |
+/// | Degrade | 70 <= v <= 95 | Degrade | 0 | — |
+/// | Refuse | any signal | Refuse | 0 | — |
+/// | any | Reset | Stable | 0 | — |
+/// | not Intervene | ActionSucceeded / ActionFailed | unchanged | unchanged | — (outcome still recorded) |
+///
+/// The numbers are `warn`, `recover`, `intervene`, `refuse` and `sustain` of `th`; the
+/// action percentages are fixed by the SPEC.
+pub fn step(th: &Thresholds, state: GovernorState, c: u8, event: GovernorEvent) -> Step {
+    use GovernorEvent as E;
+    use GovernorState as S;
+    let go = |to, consecutive_high, action| Step {
+        to,
+        consecutive_high,
+        action,
+    };
+    match (state, event) {
+        (_, E::Reset) => go(S::Stable, 0, None),
+        (S::Stable, E::Signal(v)) if v >= th.intervene => {
+            go(S::Intervene, 0, Some(Action::THROTTLE_50))
+        }
+        (S::Stable, E::Signal(v)) if v >= th.warn => go(S::Warn, 1, None),
+        (S::Stable, E::Signal(_)) => go(S::Stable, 0, None),
+        (S::Warn, E::Signal(v)) if v >= th.intervene => {
+            go(S::Intervene, 0, Some(Action::THROTTLE_50))
+        }
+        (S::Warn, E::Signal(v)) if v >= th.warn => {
+            let next = u16::from(c) + 1;
+            if next >= u16::from(th.sustain) {
+                go(S::Degrade, 0, Some(Action::THROTTLE_25))
+            } else {
+                // next < sustain <= u8::MAX, so it fits.
+                go(S::Warn, next as u8, None)
+            }
+        }
+        (S::Warn, E::Signal(v)) if v >= th.recover => go(S::Warn, 0, None),
+        (S::Warn, E::Signal(_)) => go(S::Stable, 0, None),
+        (S::Intervene, E::Signal(v)) if v < th.warn => go(S::Warn, 0, None),
+        (S::Intervene, E::Signal(_)) => go(S::Intervene, 0, None),
+        (S::Intervene, E::ActionSucceeded) => go(S::Warn, 0, None),
+        (S::Intervene, E::ActionFailed) => go(S::Degrade, 0, Some(Action::Pause)),
+        (S::Degrade, E::Signal(v)) if v < th.recover => go(S::Intervene, 0, None),
+        (S::Degrade, E::Signal(v)) if v > th.refuse => go(S::Refuse, 0, Some(Action::SHED_50)),
+        (S::Degrade, E::Signal(_)) => go(S::Degrade, 0, None),
+        (S::Refuse, E::Signal(_)) => go(S::Refuse, 0, None),
+        (S::Stable | S::Warn | S::Degrade | S::Refuse, E::ActionSucceeded | E::ActionFailed) => {
+            go(state, c, None)
+        }
+    }
+}
+
+/// One tenant's governor: its state, `consecutive_high` and when it entered the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Governor {
+    /// The current state.
+    pub state: GovernorState,
+    /// Consecutive high signals counted in Warn.
+    pub consecutive_high: u8,
+    /// `now_ms` of the last transition that changed `state`.
+    pub entered_at_ms: u64,
+}
+
+impl Governor {
+    /// A governor in Stable since `now_ms`.
+    pub const fn new(now_ms: u64) -> Governor {
+        Governor {
+            state: GovernorState::Stable,
+            consecutive_high: 0,
+            entered_at_ms: now_ms,
+        }
+    }
+
+    /// Milliseconds since the state was entered (0 if the clock went backwards).
+    pub const fn time_in_state_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.entered_at_ms)
+    }
+
+    /// Applies a step decided by [`step`] at `now_ms`.
+    pub fn apply(&mut self, now_ms: u64, to: GovernorState, consecutive_high: u8) {
+        if to != self.state {
+            self.entered_at_ms = now_ms;
+        }
+        self.state = to;
+        self.consecutive_high = consecutive_high;
+    }
+}

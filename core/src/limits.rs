@@ -1,0 +1,46 @@
+//! Every limit of the core in one place (TigerBeetle's "a limit on everything").
+//!
+//! Capacities that size memory are const generics of [`crate::engine::Engine`]; the defaults
+//! below are what [`crate::engine::DefaultEngine`] uses. Limits that are part of the external
+//! contract (SPEC sections 2 and 5) are fixed here and not configurable.
+
+/// SPEC §2: a tenant id is 1..=256 bytes of visible ASCII.
+pub const TENANT_ID_MAX_BYTES: usize = 256;
+/// SPEC §2: a metric name longer than this is rejected.
+pub const METRIC_NAME_MAX_BYTES: usize = 128;
+/// SPEC §2: a signal may be stamped at most this far after the receiver's clock.
+pub const TIMESTAMP_AHEAD_MAX_MS: u64 = 3_600_000;
+/// SPEC §2: the deduplication window.
+pub const DEDUP_WINDOW_MS: u64 = 5_000;
+/// How many 5 s windows before the current one the deduplicator keeps (60 s in all).
+pub const DEDUP_RETAIN_WINDOWS: u64 = 12;
+/// SPEC §5: a rollback revision is 1..=128 visible-ASCII bytes.
+pub const REVISION_MAX_BYTES: usize = 128;
+/// SPEC §5: the default action timeout.
+pub const ACTION_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+/// The longest action timeout the engine accepts (one hour).
+pub const ACTION_TIMEOUT_MS_MAX: u64 = 3_600_000;
+/// Actions executing at once, engine-wide (one per tenant at most). A signal whose governor
+/// step would dispatch one more is refused with `Busy`.
+pub const IN_FLIGHT_MAX: usize = 64;
+/// Completed actions remembered for rollback by receipt id; the oldest is forgotten first.
+pub const ROLLBACKABLE_MAX: usize = 64;
+/// Action commands waiting for [`crate::engine::Engine::poll_action`].
+pub const ACTION_QUEUE_MAX: usize = 32;
+/// The largest encoded receipt (a 256-byte tenant dispatching a 128-byte rollback revision
+/// is about 450 bytes; a unit test pins the worst case below this).
+pub const RECORD_MAX_BYTES: usize = 512;
+/// The most receipts a single `handle_*` call can append (governor change, supersede,
+/// dispatch). Inputs are refused with `Busy` unless this many fit.
+pub const RECEIPTS_PER_INPUT_MAX: usize = 3;
+
+/// Default tenant capacity (a power of two: the tenant table is an FNV index map).
+pub const TENANTS_DEFAULT: usize = 1024;
+/// Default number of receipts kept in the in-memory ring.
+pub const RECEIPTS_DEFAULT: usize = 1024;
+/// Default byte budget of the ring: 256 bytes per receipt on average.
+pub const LEDGER_BYTES_DEFAULT: usize = RECEIPTS_DEFAULT * 256;
+/// Default deduplicator capacity, in signal ids.
+pub const DEDUP_IDS_DEFAULT: usize = 8192;
+/// Default deduplicator hash slots (a power of two, at least twice the ids).
+pub const DEDUP_SLOTS_DEFAULT: usize = 16384;

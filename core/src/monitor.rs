@@ -1,0 +1,420 @@
+//! Monitor (SPEC §2): raw signals become validated [`Signal`]s, and a fixed-capacity
+//! [`Dedup`] remembers their ids.
+//!
+//! Validation runs once, at the edge, in the SPEC's order; everything downstream trusts the
+//! [`Signal`] type:
+//!
+//! 1. `InvalidTenantId` — empty, longer than 256 bytes, or a byte outside 0x21..=0x7E;
+//! 2. `InvalidMetricName` — not one of `cpu memory latency error_rate disk network
+//!    connections` (ASCII case-insensitive), or longer than 128 bytes;
+//! 3. `ValueOutOfBounds` — not finite, or outside 0.0..=100.0;
+//! 4. `InvalidTimestamp` — more than 3 600 000 ms after the receiver's `now_ms`.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::limits::{
+    DEDUP_RETAIN_WINDOWS, DEDUP_WINDOW_MS, METRIC_NAME_MAX_BYTES, TENANT_ID_MAX_BYTES,
+    TIMESTAMP_AHEAD_MAX_MS,
+};
+
+/// An owned, validated tenant id (1..=256 visible-ASCII bytes).
+pub type TenantId = heapless::String<TENANT_ID_MAX_BYTES, u16>;
+
+/// A signal as it arrives, before validation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RawSignal<'a> {
+    /// The tenant the reading belongs to.
+    pub tenant: &'a str,
+    /// The metric name, e.g. `cpu`.
+    pub metric: &'a str,
+    /// The reading, in percent.
+    pub value: f64,
+    /// When it was measured, Unix milliseconds.
+    pub ts_ms: u64,
+}
+
+/// The kinds of pressure a signal can report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MetricKind {
+    /// `cpu`
+    Cpu,
+    /// `memory`
+    Memory,
+    /// `latency`
+    Latency,
+    /// `error_rate`
+    ErrorRate,
+    /// `disk`
+    Disk,
+    /// `network`
+    Network,
+    /// `connections`
+    Connections,
+}
+
+impl MetricKind {
+    /// Every kind, in the SPEC's order.
+    pub const ALL: [MetricKind; 7] = [
+        MetricKind::Cpu,
+        MetricKind::Memory,
+        MetricKind::Latency,
+        MetricKind::ErrorRate,
+        MetricKind::Disk,
+        MetricKind::Network,
+        MetricKind::Connections,
+    ];
+
+    /// The canonical (lowercase) name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Cpu => "cpu",
+            MetricKind::Memory => "memory",
+            MetricKind::Latency => "latency",
+            MetricKind::ErrorRate => "error_rate",
+            MetricKind::Disk => "disk",
+            MetricKind::Network => "network",
+            MetricKind::Connections => "connections",
+        }
+    }
+
+    /// Parses a metric name, ASCII case-insensitively.
+    pub fn parse(name: &str) -> Result<MetricKind, SignalError> {
+        if name.len() > METRIC_NAME_MAX_BYTES {
+            return Err(SignalError::InvalidMetricName);
+        }
+        MetricKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str().eq_ignore_ascii_case(name))
+            .ok_or(SignalError::InvalidMetricName)
+    }
+
+    /// The byte that stands for this kind in a signal id.
+    const fn id_byte(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Why a raw signal was rejected (SPEC §2, in checking order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignalError {
+    /// Tenant empty, longer than 256 bytes, or not visible ASCII.
+    #[error("tenant id must be 1..=256 visible-ASCII bytes")]
+    InvalidTenantId,
+    /// Metric not one of the known kinds, or longer than 128 bytes.
+    #[error(
+        "metric must be one of cpu memory latency error_rate disk network connections (at most 128 bytes)"
+    )]
+    InvalidMetricName,
+    /// Value not finite or outside 0.0..=100.0.
+    #[error("value must be a finite number within 0.0..=100.0")]
+    ValueOutOfBounds,
+    /// Timestamp more than an hour after the receiver's clock.
+    #[error("ts_ms is more than 3600000 ms after the receiver's clock")]
+    InvalidTimestamp,
+}
+
+impl SignalError {
+    /// The error's name, as it appears on the wire (`"error":"InvalidTenantId"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            SignalError::InvalidTenantId => "InvalidTenantId",
+            SignalError::InvalidMetricName => "InvalidMetricName",
+            SignalError::ValueOutOfBounds => "ValueOutOfBounds",
+            SignalError::InvalidTimestamp => "InvalidTimestamp",
+        }
+    }
+}
+
+/// Checks a tenant id: 1..=256 bytes, each within 0x21..=0x7E.
+pub fn validate_tenant(tenant: &str) -> Result<(), SignalError> {
+    let bytes = tenant.as_bytes();
+    let visible = bytes.iter().all(|b| (0x21..=0x7E).contains(b));
+    if bytes.is_empty() || bytes.len() > TENANT_ID_MAX_BYTES || !visible {
+        return Err(SignalError::InvalidTenantId);
+    }
+    Ok(())
+}
+
+/// Validates and copies a tenant id into its owned form.
+pub fn tenant_id(tenant: &str) -> Result<TenantId, SignalError> {
+    validate_tenant(tenant)?;
+    TenantId::try_from(tenant).map_err(|_| SignalError::InvalidTenantId)
+}
+
+/// A validated signal. Its fields hold what the type promises: a valid tenant, a known
+/// metric, a percentage in 0..=100 and a timestamp no more than an hour ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signal<'a> {
+    /// The tenant (already validated).
+    pub tenant: &'a str,
+    /// The metric kind.
+    pub metric: MetricKind,
+    /// The normalized value: integer percent, rounded half up.
+    pub value_pct: u8,
+    /// When it was measured, Unix milliseconds.
+    pub ts_ms: u64,
+}
+
+impl<'a> Signal<'a> {
+    /// Validates a raw signal against the receiver's clock, in the SPEC's order.
+    pub fn parse(raw: &RawSignal<'a>, now_ms: u64) -> Result<Signal<'a>, SignalError> {
+        validate_tenant(raw.tenant)?;
+        let metric = MetricKind::parse(raw.metric)?;
+        let value_pct = normalize(raw.value)?;
+        if raw.ts_ms > now_ms.saturating_add(TIMESTAMP_AHEAD_MAX_MS) {
+            return Err(SignalError::InvalidTimestamp);
+        }
+        Ok(Signal {
+            tenant: raw.tenant,
+            metric,
+            value_pct,
+            ts_ms: raw.ts_ms,
+        })
+    }
+
+    /// The 5 s window the signal falls in.
+    pub const fn window(&self) -> u64 {
+        self.ts_ms / DEDUP_WINDOW_MS
+    }
+
+    /// The signal's id (SPEC §2): SHA-256 over (tenant, metric kind, ts_ms / 5000,
+    /// normalized value). See [`signal_id`] for the exact bytes.
+    pub fn id(&self) -> [u8; 32] {
+        signal_id(self.tenant, self.metric, self.window(), self.value_pct)
+    }
+}
+
+/// SHA-256 over `len(tenant) as u16 LE | tenant | metric byte | window as u64 LE | value`.
+/// The length prefix keeps the encoding unambiguous. The metric byte is the kind's position
+/// in [`MetricKind::ALL`].
+pub fn signal_id(tenant: &str, metric: MetricKind, window: u64, value_pct: u8) -> [u8; 32] {
+    let len = u16::try_from(tenant.len()).unwrap_or(u16::MAX);
+    let mut hasher = Sha256::new();
+    hasher.update(len.to_le_bytes());
+    hasher.update(tenant.as_bytes());
+    hasher.update([metric.id_byte()]);
+    hasher.update(window.to_le_bytes());
+    hasher.update([value_pct]);
+    hasher.finalize().into()
+}
+
+/// Normalizes a percentage: finite and within 0.0..=100.0, then rounded half up to an
+/// integer (74.5 → 75, 74.49 → 74).
+pub fn normalize(value: f64) -> Result<u8, SignalError> {
+    if !value.is_finite() || !(0.0..=100.0).contains(&value) {
+        return Err(SignalError::ValueOutOfBounds);
+    }
+    // In range, so the cast truncates toward zero, which is the floor; `value - floor` is
+    // exact for these magnitudes, so the half-up test has no rounding error of its own.
+    let floor = value as u8;
+    let fraction = value - f64::from(floor);
+    let rounded = if fraction >= 0.5 { floor + 1 } else { floor };
+    debug_assert!(rounded <= 100);
+    Ok(rounded)
+}
+
+/// One remembered signal id: the first 16 bytes of its SHA-256 (a 128-bit id keeps the
+/// chance of a false duplicate below 2^-64 at any capacity this type can hold) and its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct DedupEntry {
+    key: [u8; 16],
+    window: u64,
+}
+
+/// A fixed-capacity set of recently seen signal ids.
+///
+/// * It holds at most `IDS` ids, in arrival order, in a ring; `SLOTS` (a power of two, at
+///   least `2 * IDS`) is the size of its open-addressing index (linear probing, backward-shift
+///   deletion, so no tombstones accumulate).
+/// * Ids whose window is more than [`DEDUP_RETAIN_WINDOWS`] windows before `now_ms`'s window
+///   expire, oldest first.
+/// * When full, inserting evicts the id that arrived first — for time-ordered input, the
+///   oldest window's. It never panics and never grows; an evicted id's redelivery counts as
+///   new.
+///
+/// Memory: `IDS * 24 + SLOTS * 4` bytes.
+#[derive(Debug, Clone)]
+pub struct Dedup<const IDS: usize, const SLOTS: usize> {
+    entries: [DedupEntry; IDS],
+    /// `slots[i]` is 0 when empty, else 1 + the entry's position in `entries`.
+    slots: [u32; SLOTS],
+    head: usize,
+    len: usize,
+}
+
+impl<const IDS: usize, const SLOTS: usize> Default for Dedup<IDS, SLOTS> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const IDS: usize, const SLOTS: usize> Dedup<IDS, SLOTS> {
+    const SHAPE_OK: () = assert!(
+        IDS > 0 && SLOTS.is_power_of_two() && SLOTS >= 2 * IDS && IDS < u32::MAX as usize,
+        "Dedup needs IDS > 0 and SLOTS a power of two >= 2 * IDS"
+    );
+
+    /// An empty deduplicator.
+    pub const fn new() -> Self {
+        let () = Self::SHAPE_OK;
+        Self {
+            entries: [DedupEntry {
+                key: [0; 16],
+                window: 0,
+            }; IDS],
+            slots: [0; SLOTS],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// How many ids are remembered.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no id is remembered.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The most ids it can hold.
+    pub const fn capacity(&self) -> usize {
+        IDS
+    }
+
+    /// Whether `id` is remembered (expired windows are not consulted).
+    pub fn contains(&self, id: &[u8; 32], now_ms: u64) -> bool {
+        let key = key_of(id);
+        match self.find_slot(&key) {
+            Some(slot) => {
+                let window = self.entry_at_slot(slot).map_or(0, |e| e.window);
+                !self.expired(window, now_ms)
+            }
+            None => false,
+        }
+    }
+
+    /// Remembers `id` (of a signal in `window`), expiring old windows and, when full,
+    /// evicting the oldest id. Returns `false` if it was already remembered.
+    pub fn insert(&mut self, id: &[u8; 32], window: u64, now_ms: u64) -> bool {
+        self.expire(now_ms);
+        let key = key_of(id);
+        if self.find_slot(&key).is_some() {
+            return false;
+        }
+        if self.len == IDS {
+            self.evict_oldest();
+        }
+        let position = (self.head + self.len) % IDS;
+        if let Some(entry) = self.entries.get_mut(position) {
+            *entry = DedupEntry { key, window };
+        }
+        self.len += 1;
+        let mut slot = home(&key, SLOTS);
+        while self.slot_value(slot) != 0 {
+            slot = (slot + 1) & (SLOTS - 1);
+        }
+        if let Some(value) = self.slots.get_mut(slot) {
+            // IDS < u32::MAX is asserted at compile time, so this cannot truncate.
+            *value = position as u32 + 1;
+        }
+        debug_assert!(self.len <= IDS);
+        debug_assert!(self.find_slot(&key).is_some());
+        true
+    }
+
+    fn expired(&self, window: u64, now_ms: u64) -> bool {
+        window.saturating_add(DEDUP_RETAIN_WINDOWS) < now_ms / DEDUP_WINDOW_MS
+    }
+
+    fn expire(&mut self, now_ms: u64) {
+        while let Some(oldest) = self.entries.get(self.head).copied() {
+            if self.len == 0 || !self.expired(oldest.window, now_ms) {
+                break;
+            }
+            self.evict_oldest();
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        let Some(oldest) = self.entries.get(self.head).copied() else {
+            return;
+        };
+        if self.len == 0 {
+            return;
+        }
+        if let Some(slot) = self.find_slot(&oldest.key) {
+            self.delete_slot(slot);
+        }
+        self.head = (self.head + 1) % IDS;
+        self.len -= 1;
+    }
+
+    fn slot_value(&self, slot: usize) -> u32 {
+        self.slots.get(slot).copied().unwrap_or(0)
+    }
+
+    fn entry_at_slot(&self, slot: usize) -> Option<&DedupEntry> {
+        let value = self.slot_value(slot);
+        if value == 0 {
+            return None;
+        }
+        self.entries.get(value as usize - 1)
+    }
+
+    fn find_slot(&self, key: &[u8; 16]) -> Option<usize> {
+        let mut slot = home(key, SLOTS);
+        // SLOTS >= 2 * IDS, so an empty slot always ends the probe; the bound is defence.
+        for _ in 0..SLOTS {
+            let entry = self.entry_at_slot(slot)?;
+            if entry.key == *key {
+                return Some(slot);
+            }
+            slot = (slot + 1) & (SLOTS - 1);
+        }
+        None
+    }
+
+    /// Backward-shift deletion for linear probing: later entries of the same probe run move
+    /// into the hole unless their home lies cyclically within (hole, j].
+    fn delete_slot(&mut self, mut hole: usize) {
+        let mask = SLOTS - 1;
+        let mut j = (hole + 1) & mask;
+        loop {
+            let value = self.slot_value(j);
+            let Some(entry) = self.entry_at_slot(j) else {
+                break;
+            };
+            let home_j = home(&entry.key, SLOTS);
+            if (j.wrapping_sub(home_j) & mask) >= (j.wrapping_sub(hole) & mask) {
+                if let Some(target) = self.slots.get_mut(hole) {
+                    *target = value;
+                }
+                hole = j;
+            }
+            j = (j + 1) & mask;
+        }
+        if let Some(target) = self.slots.get_mut(hole) {
+            *target = 0;
+        }
+    }
+}
+
+fn key_of(id: &[u8; 32]) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    for (k, b) in key.iter_mut().zip(id.iter()) {
+        *k = *b;
+    }
+    key
+}
+
+/// The key's home slot: its first 8 bytes are already uniformly random (SHA-256 output).
+fn home(key: &[u8; 16], slots: usize) -> usize {
+    let mut first = [0u8; 8];
+    for (f, b) in first.iter_mut().zip(key.iter()) {
+        *f = *b;
+    }
+    (u64::from_le_bytes(first) as usize) & (slots - 1)
+}
