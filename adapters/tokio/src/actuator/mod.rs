@@ -1,1 +1,462 @@
-//! Actuator backends (SPEC section 5).
+//! Actuator backends (SPEC section 5): what actually happens when the governor acts.
+//!
+//! One [`Actuator`] serves one action kind (`[actuators.throttle]`, `.pause`, `.shed`,
+//! `.rollback` in the config) and is built once from its section with
+//! [`Actuator::from_config`]; a bad section is a typed [`ActuatorConfigError`] at start,
+//! never a surprise at run time. The engine then calls [`Actuator::run`] for each dispatched
+//! action and [`Actuator::rollback`] to undo a completed one. Both always return an
+//! [`ActionReport`]; they never panic and never hang: every run is bounded by the section's
+//! `timeout_ms` as well as by the caller's cancellation token.
+//!
+//! Backends:
+//! - `dry-run` (default): succeeds at once with detail `dry-run` and changes nothing.
+//! - `exec`: runs `program` with `args` (no shell), in its own process group, stdin null,
+//!   stdout discarded, the last 4 KiB of stderr kept for the report. Placeholders `{tenant}`
+//!   `{action}` `{percent}` `{revision}` `{receipt}` are filled in each argument (an absent
+//!   value becomes the empty string; unknown `{...}` stay literal; a substituted value is
+//!   never substituted again). Exit 0 = success. On cancel or timeout the whole process
+//!   group is killed with SIGKILL and the child reaped. Rollback runs `rollback_program`
+//!   with `rollback_args` the same way.
+//! - `webhook`: POSTs `{"tenant","action","percent","revision","receipt"}` as JSON to an
+//!   `http://` URL; 2xx = success. Rollback POSTs the same body plus `"rollback": true`.
+//! - `cgroup`: throttle writes the CPU limit, pause freezes; the prior values are kept in
+//!   memory by receipt and written back by rollback (see [`cgroup`]).
+//!
+//! Every report's `detail` is one line of at most [`DETAIL_BYTES_MAX`] bytes.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+pub mod cgroup;
+mod exec;
+mod webhook;
+
+use std::fmt;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ActuatorSection, BackendKind};
+
+/// Longest `detail` in an [`ActionReport`], in bytes.
+pub const DETAIL_BYTES_MAX: usize = 512;
+/// Longest accepted `timeout_ms` in an actuator section (one hour).
+pub const TIMEOUT_MS_MAX: u64 = 3_600_000;
+/// Most arguments an `exec` section may list (each of `args` and `rollback_args`).
+pub const ARGS_MAX: usize = 256;
+/// Longest single argument template, program path, URL or group template, in bytes.
+pub const TEMPLATE_BYTES_MAX: usize = 4096;
+
+/// The kind of action an actuator performs (SPEC section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActionKind {
+    /// Limit the tenant's resources to a percentage.
+    Throttle,
+    /// Stop the tenant's work.
+    Pause,
+    /// Refuse a percentage of the tenant's admissions.
+    Shed,
+    /// Roll the tenant back to a named revision.
+    Rollback,
+}
+
+impl ActionKind {
+    /// Every kind, in config-table order.
+    pub const ALL: [ActionKind; 4] = [Self::Throttle, Self::Pause, Self::Shed, Self::Rollback];
+
+    /// The lowercase name used in config tables, placeholders and webhook bodies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Throttle => "throttle",
+            Self::Pause => "pause",
+            Self::Shed => "shed",
+            Self::Rollback => "rollback",
+        }
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One dispatched action, as the engine hands it to an actuator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionRequest {
+    /// The tenant the action is for.
+    pub tenant: String,
+    /// What to do.
+    pub kind: ActionKind,
+    /// Throttle/shed percentage, if the kind has one.
+    pub percent: Option<u8>,
+    /// Rollback revision, if the kind has one.
+    pub revision: Option<String>,
+    /// The receipt id of the dispatch; the key for a later rollback.
+    pub receipt: u64,
+}
+
+/// How one run (or rollback) of an action ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionReport {
+    /// The action took effect (exit 0, HTTP 2xx, cgroup file written and settled).
+    pub ok: bool,
+    /// One line, at most [`DETAIL_BYTES_MAX`] bytes, saying what happened.
+    pub detail: String,
+    /// The `exec` program's exit code, when it exited normally.
+    pub exit_code: Option<i32>,
+    /// The caller's cancellation token fired before the action finished.
+    pub cancelled: bool,
+    /// The section's `timeout_ms` passed before the action finished.
+    pub timed_out: bool,
+}
+
+impl ActionReport {
+    fn new(ok: bool, detail: &str) -> Self {
+        Self {
+            ok,
+            detail: one_line(detail),
+            exit_code: None,
+            cancelled: false,
+            timed_out: false,
+        }
+    }
+
+    pub(crate) fn succeeded(detail: &str) -> Self {
+        Self::new(true, detail)
+    }
+
+    pub(crate) fn failed(detail: &str) -> Self {
+        Self::new(false, detail)
+    }
+
+    pub(crate) fn cancelled(detail: &str) -> Self {
+        Self {
+            cancelled: true,
+            ..Self::new(false, detail)
+        }
+    }
+
+    pub(crate) fn timed_out(timeout: Duration, detail: &str) -> Self {
+        let text = format!("timed out after {} ms: {detail}", timeout.as_millis());
+        Self {
+            timed_out: true,
+            ..Self::new(false, &text)
+        }
+    }
+}
+
+/// A section that cannot drive its backend. `Display` names the config table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActuatorConfigError {
+    /// The backend needs a key the section does not set.
+    #[error("[actuators.{kind}]: backend {backend} needs `{key}`")]
+    MissingKey {
+        /// The action kind (table name).
+        kind: ActionKind,
+        /// The backend's config name.
+        backend: &'static str,
+        /// The missing key.
+        key: &'static str,
+    },
+    /// The section sets a key its backend does not use.
+    #[error("[actuators.{kind}]: `{key}` is not used by backend {backend}")]
+    UnusedKey {
+        /// The action kind (table name).
+        kind: ActionKind,
+        /// The backend's config name.
+        backend: &'static str,
+        /// The stray key.
+        key: &'static str,
+    },
+    /// A value is malformed or out of its bounds.
+    #[error("[actuators.{kind}]: bad `{key}`: {reason}")]
+    BadValue {
+        /// The action kind (table name).
+        kind: ActionKind,
+        /// The offending key.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The `cgroup` backend only throttles and pauses.
+    #[error("[actuators.{kind}]: backend cgroup supports only throttle and pause")]
+    CgroupUnsupportedKind {
+        /// The action kind (table name).
+        kind: ActionKind,
+    },
+    /// No cgroup mount with the needed controller was found and no `root` was given.
+    #[error("[actuators.{kind}]: no cgroup mount found: {reason} (set `root` to override)")]
+    NoCgroupMount {
+        /// The action kind (table name).
+        kind: ActionKind,
+        /// What was looked for and where.
+        reason: String,
+    },
+}
+
+/// A backend chosen for one action kind. `Send + Sync`: share it behind an `Arc`.
+#[derive(Debug)]
+pub struct Actuator {
+    kind: ActionKind,
+    timeout: Duration,
+    backend: Backend,
+}
+
+#[derive(Debug)]
+enum Backend {
+    DryRun,
+    Exec(exec::ExecBackend),
+    Webhook(webhook::WebhookBackend),
+    Cgroup(cgroup::CgroupBackend),
+}
+
+impl Actuator {
+    /// Builds the actuator for `kind` from its config section, checking every key the
+    /// backend uses (and rejecting keys it does not).
+    pub fn from_config(
+        kind: ActionKind,
+        section: &ActuatorSection,
+    ) -> Result<Actuator, ActuatorConfigError> {
+        if section.timeout_ms == 0 || section.timeout_ms > TIMEOUT_MS_MAX {
+            return Err(ActuatorConfigError::BadValue {
+                kind,
+                key: "timeout_ms",
+                reason: format!("{} is outside 1..={TIMEOUT_MS_MAX}", section.timeout_ms),
+            });
+        }
+        let timeout = Duration::from_millis(section.timeout_ms);
+        reject_unused_keys(kind, section)?;
+        let backend = match section.backend {
+            BackendKind::DryRun => Backend::DryRun,
+            BackendKind::Exec => Backend::Exec(exec::ExecBackend::from_config(kind, section)?),
+            BackendKind::Webhook => Backend::Webhook(webhook::WebhookBackend::from_config(
+                kind, section, timeout,
+            )?),
+            BackendKind::Cgroup => {
+                Backend::Cgroup(cgroup::CgroupBackend::from_config(kind, section)?)
+            }
+        };
+        Ok(Actuator {
+            kind,
+            timeout,
+            backend,
+        })
+    }
+
+    /// The backend this actuator drives.
+    pub fn backend(&self) -> BackendKind {
+        match self.backend {
+            Backend::DryRun => BackendKind::DryRun,
+            Backend::Exec(_) => BackendKind::Exec,
+            Backend::Webhook(_) => BackendKind::Webhook,
+            Backend::Cgroup(_) => BackendKind::Cgroup,
+        }
+    }
+
+    /// The action kind this actuator was built for.
+    pub fn kind(&self) -> ActionKind {
+        self.kind
+    }
+
+    /// The section's deadline for one run or rollback.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Runs the action until it finishes, `cancel` fires (the engine cancels on its deadline
+    /// or on supersede) or the section's `timeout_ms` passes, whichever is first.
+    pub async fn run(&self, req: &ActionRequest, cancel: CancellationToken) -> ActionReport {
+        match &self.backend {
+            Backend::DryRun => ActionReport::succeeded("dry-run"),
+            Backend::Exec(b) => b.run(req, &cancel, self.timeout).await,
+            Backend::Webhook(b) => b.run(req, &cancel, self.timeout, false).await,
+            Backend::Cgroup(b) => b.run(req, &cancel, self.timeout).await,
+        }
+    }
+
+    /// Undoes a completed action (found by its receipt); bounded by the section's `timeout_ms`.
+    pub async fn rollback(&self, req: &ActionRequest) -> ActionReport {
+        let never = CancellationToken::new();
+        match &self.backend {
+            Backend::DryRun => ActionReport::succeeded("dry-run"),
+            Backend::Exec(b) => b.rollback(req, &never, self.timeout).await,
+            Backend::Webhook(b) => b.run(req, &never, self.timeout, true).await,
+            Backend::Cgroup(b) => b.rollback(req, self.timeout).await,
+        }
+    }
+}
+
+/// A key set in the section that the chosen backend would silently ignore is an error.
+fn reject_unused_keys(kind: ActionKind, s: &ActuatorSection) -> Result<(), ActuatorConfigError> {
+    let (backend, allowed): (&'static str, &[&str]) = match s.backend {
+        BackendKind::DryRun => ("dry-run", &[]),
+        BackendKind::Exec => (
+            "exec",
+            &["program", "args", "rollback_program", "rollback_args"],
+        ),
+        BackendKind::Webhook => ("webhook", &["url"]),
+        BackendKind::Cgroup => ("cgroup", &["group", "root"]),
+    };
+    let present: [(&'static str, bool); 7] = [
+        ("program", s.program.is_some()),
+        ("args", !s.args.is_empty()),
+        ("rollback_program", s.rollback_program.is_some()),
+        ("rollback_args", !s.rollback_args.is_empty()),
+        ("url", s.url.is_some()),
+        ("group", s.group.is_some()),
+        ("root", s.root.is_some()),
+    ];
+    match present
+        .iter()
+        .find(|(key, set)| *set && !allowed.contains(key))
+    {
+        Some((key, _)) => Err(ActuatorConfigError::UnusedKey { kind, backend, key }),
+        None => Ok(()),
+    }
+}
+
+/// Fills `{tenant}` `{action}` `{percent}` `{revision}` `{receipt}` in one pass: text that a
+/// placeholder expands to is never scanned again, and unknown `{...}` stay as written.
+pub fn substitute(template: &str, req: &ActionRequest) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let (before, from_open) = rest.split_at(open);
+        out.push_str(before);
+        let value = from_open.find('}').and_then(|close| {
+            let name = from_open.get(1..close)?;
+            Some((placeholder(name, req)?, close))
+        });
+        match value {
+            Some((text, close)) => {
+                out.push_str(&text);
+                rest = from_open.get(close + 1..).unwrap_or("");
+            }
+            None => {
+                out.push('{');
+                rest = from_open.get(1..).unwrap_or("");
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn placeholder(name: &str, req: &ActionRequest) -> Option<String> {
+    Some(match name {
+        "tenant" => req.tenant.clone(),
+        "action" => req.kind.as_str().to_owned(),
+        "percent" => req.percent.map(|p| p.to_string()).unwrap_or_default(),
+        "revision" => req.revision.clone().unwrap_or_default(),
+        "receipt" => req.receipt.to_string(),
+        _ => return None,
+    })
+}
+
+/// Makes `text` one line of at most [`DETAIL_BYTES_MAX`] bytes: control characters become
+/// spaces, runs of whitespace collapse, and an over-long text keeps its head and ends in `...`.
+pub(crate) fn one_line(text: &str) -> String {
+    let mut out = collapse(text, DETAIL_BYTES_MAX + 1);
+    if out.len() > DETAIL_BYTES_MAX {
+        let mut cut = DETAIL_BYTES_MAX - 3;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push_str("...");
+    }
+    debug_assert!(out.len() <= DETAIL_BYTES_MAX);
+    debug_assert!(!out.contains('\n'));
+    out
+}
+
+/// `text` on one line: control characters and whitespace runs become one space. Stops
+/// once the output passes `stop_bytes` (the caller cuts it).
+pub(crate) fn collapse(text: &str, stop_bytes: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(stop_bytes));
+    for word in text.split(|c: char| c.is_whitespace() || c.is_control()) {
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.len() >= stop_bytes {
+            break;
+        }
+    }
+    out
+}
+
+/// The last `max_bytes` bytes of `text` (at a char boundary), prefixed with `...` if cut.
+pub(crate) fn tail_excerpt(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_owned();
+    }
+    let mut start = text.len() - max_bytes;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("...{}", text.get(start..).unwrap_or(""))
+}
+
+/// An error and its sources, joined by `: ` (hyper and io errors hide the cause in `source`).
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    let mut depth = 0;
+    while let Some(e) = next {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = e.source();
+        depth += 1;
+        if depth >= 8 {
+            break;
+        }
+    }
+    text
+}
+
+/// A string key checked for presence, length and NUL bytes.
+pub(crate) fn required<'a>(
+    kind: ActionKind,
+    backend: &'static str,
+    key: &'static str,
+    value: Option<&'a String>,
+) -> Result<&'a str, ActuatorConfigError> {
+    let value = value.ok_or(ActuatorConfigError::MissingKey { kind, backend, key })?;
+    check_template(kind, key, value)?;
+    if value.is_empty() {
+        return Err(ActuatorConfigError::BadValue {
+            kind,
+            key,
+            reason: "empty".to_owned(),
+        });
+    }
+    Ok(value)
+}
+
+/// Length and NUL check for any templated string from the config.
+pub(crate) fn check_template(
+    kind: ActionKind,
+    key: &'static str,
+    value: &str,
+) -> Result<(), ActuatorConfigError> {
+    let reason = if value.len() > TEMPLATE_BYTES_MAX {
+        format!("longer than {TEMPLATE_BYTES_MAX} bytes")
+    } else if value.contains('\0') {
+        "contains a NUL byte".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(ActuatorConfigError::BadValue { kind, key, reason })
+}

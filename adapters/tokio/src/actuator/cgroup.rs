@@ -1,0 +1,710 @@
+//! The `cgroup` backend: throttle writes a CPU limit, pause freezes; rollback restores.
+//!
+//! Only `[actuators.throttle]` and `[actuators.pause]` may use it. The group is `group`
+//! (which may contain `{tenant}`) relative to a cgroup mount; after substitution it must be a
+//! relative path without `.` or `..` components. The group directory must already exist
+//! (the backend never creates or removes groups).
+//!
+//! Which files, where:
+//! - Without `root`, the mounts come from `/proc/self/mountinfo`: the `cgroup2` mount is tried
+//!   first and used when the group directory there has the needed file (`cpu.max` to
+//!   throttle, `cgroup.freeze` to pause); otherwise the cgroup v1 mount carrying the `cpu`
+//!   controller (throttle: `cpu.cfs_quota_us`) or the `freezer` controller (pause:
+//!   `freezer.state`). So a hybrid host can pause through v2 and throttle through v1.
+//! - With `root = DIR`, the same files are looked for, in this order, in `DIR/<group>` (DIR is
+//!   laid out like the v2 mount, or is itself a v1 controller mount) and then in
+//!   `DIR/cpu/<group>` or `DIR/freezer/<group>` (DIR is the parent of the v1 controller
+//!   mounts, like `/sys/fs/cgroup` on a v1 host).
+//!
+//! Throttle(p): reads the current limit and writes quota = max(1000, base × p / 100) µs per
+//! period, where base is the current quota if there is one, else (unlimited) the number of
+//! online CPUs × the period. v2 writes `cpu.max` = `"<quota> <period>"`; v1 writes
+//! `cpu.cfs_quota_us` (the period comes from `cpu.cfs_period_us` and is left alone). Once
+//! started, a throttle's two small file operations are not interrupted by a cancel.
+//!
+//! Pause: v2 writes `1` to `cgroup.freeze` and waits (polling every 10 ms) until
+//! `cgroup.events` says `frozen 1`; v1 writes `FROZEN` to `freezer.state` and waits until it
+//! reads `FROZEN`. A pause cancelled or timed out before the group settles is undone (the
+//! prior freeze value is written back), so a failed pause leaves nothing behind.
+//!
+//! Rollback(receipt) writes back exactly the bytes read before the action (v1 freezer: the
+//! prior `THAWED`/`FROZEN` state). Priors live in memory only, for the last
+//! [`PRIORS_MAX`] receipts; a restart forgets them, and a rollback of an unknown receipt
+//! fails with "no prior value recorded for receipt N". A receipt applied twice keeps the
+//! prior from its first run.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    ActionKind, ActionReport, ActionRequest, ActuatorConfigError, check_template, required,
+    substitute,
+};
+use crate::config::ActuatorSection;
+
+/// Receipts whose prior values are remembered for rollback (the oldest is forgotten first).
+pub const PRIORS_MAX: usize = 1024;
+/// The smallest CPU quota written, in microseconds per period (the kernel's v1 minimum).
+pub const QUOTA_US_MIN: u64 = 1000;
+/// Bytes read from one cgroupfs control file.
+const CONTROL_FILE_BYTES_MAX: u64 = 4096;
+/// Bytes read from `/proc/self/mountinfo`.
+const MOUNTINFO_BYTES_MAX: u64 = 4 << 20;
+/// Lines of mountinfo looked at.
+const MOUNTINFO_LINES_MAX: usize = 65_536;
+/// Poll interval while waiting for a freeze to settle.
+const FREEZE_POLL_MS: u64 = 10;
+/// Bound on writing back the prior freeze state after a failed pause.
+const UNDO_TIMEOUT_MS: u64 = 1_000;
+
+/// The cgroup mount points found in a mountinfo text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CgroupMounts {
+    /// The first `cgroup2` mount.
+    pub v2: Option<PathBuf>,
+    /// The first cgroup v1 mount with the `cpu` controller.
+    pub cpu_v1: Option<PathBuf>,
+    /// The first cgroup v1 mount with the `freezer` controller.
+    pub freezer_v1: Option<PathBuf>,
+}
+
+/// Finds the cgroup mounts in the text of `/proc/self/mountinfo` (proc(5)). Pure; lines that
+/// do not parse are skipped; octal escapes (`\040`) in mount points are decoded.
+pub fn parse_mountinfo(text: &str) -> CgroupMounts {
+    let mut mounts = CgroupMounts::default();
+    for line in text.lines().take(MOUNTINFO_LINES_MAX) {
+        let Some((before, after)) = line.split_once(" - ") else {
+            continue;
+        };
+        let Some(mount_point) = before.split(' ').nth(4) else {
+            continue;
+        };
+        let mut tail = after.split(' ');
+        let (fstype, super_options) = match (tail.next(), tail.nth(1)) {
+            (Some(f), Some(o)) => (f, o),
+            _ => continue,
+        };
+        let path = || PathBuf::from(unescape_mount_point(mount_point));
+        if fstype == "cgroup2" && mounts.v2.is_none() {
+            mounts.v2 = Some(path());
+        } else if fstype == "cgroup" {
+            for option in super_options.split(',') {
+                match option {
+                    "cpu" if mounts.cpu_v1.is_none() => mounts.cpu_v1 = Some(path()),
+                    "freezer" if mounts.freezer_v1.is_none() => mounts.freezer_v1 = Some(path()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    mounts
+}
+
+/// Decodes the `\ooo` octal escapes the kernel uses for space, tab, newline and backslash.
+fn unescape_mount_point(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            let text = std::str::from_utf8(d).ok()?;
+            u8::from_str_radix(text, 8).ok()
+        });
+        match (b, octal) {
+            (b'\\', Some(decoded)) => {
+                out.push(decoded);
+                i += 4;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Counts the CPUs in a kernel CPU list such as `0-3,5,7-8` (`/sys/devices/system/cpu/online`).
+/// `None` if the text is not such a list.
+pub fn parse_cpu_list(text: &str) -> Option<u32> {
+    let mut count: u32 = 0;
+    for part in text.trim().split(',') {
+        let (lo, hi) = match part.split_once('-') {
+            Some((lo, hi)) => (lo.parse::<u32>().ok()?, hi.parse::<u32>().ok()?),
+            None => {
+                let cpu = part.parse::<u32>().ok()?;
+                (cpu, cpu)
+            }
+        };
+        count = count.checked_add(hi.checked_sub(lo)?.checked_add(1)?)?;
+    }
+    (count > 0).then_some(count)
+}
+
+/// The number of online CPUs (`/sys/devices/system/cpu/online`, else what std reports, else 1).
+pub fn online_cpus() -> u32 {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|text| parse_cpu_list(&text))
+        .or_else(|| {
+            std::thread::available_parallelism()
+                .ok()
+                .and_then(|n| u32::try_from(n.get()).ok())
+        })
+        .unwrap_or(1)
+}
+
+/// The quota Throttle(percent) writes: max([`QUOTA_US_MIN`], base × percent / 100), base being
+/// `prior_quota_us` when the group is limited, else `cpus` × `period_us`.
+pub fn throttle_quota_us(
+    prior_quota_us: Option<u64>,
+    period_us: u64,
+    cpus: u32,
+    percent: u8,
+) -> u64 {
+    let base = prior_quota_us.unwrap_or_else(|| u64::from(cpus).saturating_mul(period_us));
+    let scaled = u128::from(base) * u128::from(percent) / 100;
+    u64::try_from(scaled).unwrap_or(u64::MAX).max(QUOTA_US_MIN)
+}
+
+/// Which cgroup version's files a resolved group uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    V2,
+    V1,
+}
+
+/// Where to look for groups.
+#[derive(Debug)]
+enum Roots {
+    Override(PathBuf),
+    Discovered(CgroupMounts),
+}
+
+/// What to write back on rollback.
+#[derive(Debug, Clone)]
+struct Prior {
+    file: PathBuf,
+    bytes: Vec<u8>,
+}
+
+/// The last [`PRIORS_MAX`] priors, by receipt.
+#[derive(Debug, Default)]
+struct Priors {
+    by_receipt: HashMap<u64, Prior>,
+    order: VecDeque<u64>,
+}
+
+impl Priors {
+    /// Keeps the first prior recorded for a receipt; forgets the oldest beyond the cap.
+    fn insert(&mut self, receipt: u64, prior: Prior) {
+        if self.by_receipt.contains_key(&receipt) {
+            return;
+        }
+        self.by_receipt.insert(receipt, prior);
+        self.order.push_back(receipt);
+        while self.order.len() > PRIORS_MAX {
+            if let Some(old) = self.order.pop_front() {
+                self.by_receipt.remove(&old);
+            }
+        }
+        debug_assert_eq!(self.order.len(), self.by_receipt.len());
+    }
+
+    fn get(&self, receipt: u64) -> Option<Prior> {
+        self.by_receipt.get(&receipt).cloned()
+    }
+
+    fn remove(&mut self, receipt: u64) {
+        if self.by_receipt.remove(&receipt).is_some() {
+            self.order.retain(|r| *r != receipt);
+        }
+        debug_assert_eq!(self.order.len(), self.by_receipt.len());
+    }
+}
+
+/// Throttles or pauses one group per tenant through cgroupfs.
+#[derive(Debug)]
+pub(super) struct CgroupBackend {
+    kind: ActionKind,
+    group: String,
+    roots: Roots,
+    cpus: u32,
+    priors: Mutex<Priors>,
+}
+
+impl CgroupBackend {
+    pub(super) fn from_config(
+        kind: ActionKind,
+        s: &ActuatorSection,
+    ) -> Result<Self, ActuatorConfigError> {
+        if !matches!(kind, ActionKind::Throttle | ActionKind::Pause) {
+            return Err(ActuatorConfigError::CgroupUnsupportedKind { kind });
+        }
+        let group = required(kind, "cgroup", "group", s.group.as_ref())?;
+        check_relative(group).map_err(|reason| ActuatorConfigError::BadValue {
+            kind,
+            key: "group",
+            reason,
+        })?;
+        let roots = match &s.root {
+            Some(root) => {
+                check_template(kind, "root", &root.to_string_lossy())?;
+                Roots::Override(root.clone())
+            }
+            None => Roots::Discovered(discover(kind)?),
+        };
+        Ok(Self {
+            kind,
+            group: group.to_owned(),
+            roots,
+            cpus: online_cpus(),
+            priors: Mutex::new(Priors::default()),
+        })
+    }
+
+    pub(super) async fn run(
+        &self,
+        req: &ActionRequest,
+        cancel: &CancellationToken,
+        timeout: Duration,
+    ) -> ActionReport {
+        if cancel.is_cancelled() {
+            return ActionReport::cancelled("cancelled before start");
+        }
+        let deadline = Instant::now() + timeout;
+        let (layout, dir) = match self.resolve(req, deadline).await {
+            Ok(found) => found,
+            Err(report) => return report,
+        };
+        match self.kind {
+            ActionKind::Throttle => self.throttle(req, layout, &dir, deadline, timeout).await,
+            _ => {
+                self.pause(req, layout, &dir, cancel, deadline, timeout)
+                    .await
+            }
+        }
+    }
+
+    pub(super) async fn rollback(&self, req: &ActionRequest, timeout: Duration) -> ActionReport {
+        let prior = self.priors_lock().get(req.receipt);
+        let Some(prior) = prior else {
+            return ActionReport::failed(&format!(
+                "no prior value recorded for receipt {}",
+                req.receipt
+            ));
+        };
+        let deadline = Instant::now() + timeout;
+        match write_by(&prior.file, prior.bytes.clone(), deadline, timeout).await {
+            Ok(()) => {
+                self.priors_lock().remove(req.receipt);
+                ActionReport::succeeded(&format!(
+                    "restored {} = {}",
+                    prior.file.display(),
+                    String::from_utf8_lossy(&prior.bytes).trim()
+                ))
+            }
+            Err(report) => report,
+        }
+    }
+
+    fn priors_lock(&self) -> std::sync::MutexGuard<'_, Priors> {
+        // A panic while holding the lock cannot leave `Priors` half-updated in a way that
+        // matters more than losing rollback ability; keep serving.
+        self.priors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Finds the group directory and its layout for this request (see the module docs).
+    async fn resolve(
+        &self,
+        req: &ActionRequest,
+        deadline: Instant,
+    ) -> Result<(Layout, PathBuf), ActionReport> {
+        let group = substitute(&self.group, req);
+        check_relative(&group)
+            .map_err(|reason| ActionReport::failed(&format!("bad cgroup group: {reason}")))?;
+        let (v2_file, v1_file, controller) = match self.kind {
+            ActionKind::Throttle => ("cpu.max", "cpu.cfs_quota_us", "cpu"),
+            _ => ("cgroup.freeze", "freezer.state", "freezer"),
+        };
+        let candidates: Vec<(Layout, PathBuf)> = match &self.roots {
+            Roots::Override(root) => vec![
+                (Layout::V2, root.join(&group)),
+                (Layout::V1, root.join(&group)),
+                (Layout::V1, root.join(controller).join(&group)),
+            ],
+            Roots::Discovered(m) => {
+                let v1 = match self.kind {
+                    ActionKind::Throttle => &m.cpu_v1,
+                    _ => &m.freezer_v1,
+                };
+                let mut found = Vec::new();
+                if let Some(v2) = &m.v2 {
+                    found.push((Layout::V2, v2.join(&group)));
+                }
+                if let Some(v1) = v1 {
+                    found.push((Layout::V1, v1.join(&group)));
+                }
+                found
+            }
+        };
+        let mut looked = Vec::new();
+        for (layout, dir) in candidates {
+            let file = dir.join(if layout == Layout::V2 {
+                v2_file
+            } else {
+                v1_file
+            });
+            let exists = tokio::time::timeout_at(deadline, tokio::fs::try_exists(&file)).await;
+            if matches!(exists, Ok(Ok(true))) {
+                return Ok((layout, dir));
+            }
+            looked.push(file.display().to_string());
+        }
+        Err(ActionReport::failed(&format!(
+            "no cgroup for group {group:?}: none of {} exists",
+            looked.join(", ")
+        )))
+    }
+
+    async fn throttle(
+        &self,
+        req: &ActionRequest,
+        layout: Layout,
+        dir: &Path,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> ActionReport {
+        let percent = match req.percent {
+            Some(p) if p <= 100 => p,
+            Some(p) => return ActionReport::failed(&format!("throttle percent {p} is over 100")),
+            None => return ActionReport::failed("throttle needs a percent"),
+        };
+        let limit = match layout {
+            Layout::V2 => read_cpu_max(dir, deadline, timeout).await,
+            Layout::V1 => read_cfs(dir, deadline, timeout).await,
+        };
+        let limit = match limit {
+            Ok(limit) => limit,
+            Err(report) => return report,
+        };
+        let quota_us = throttle_quota_us(limit.quota_us, limit.period_us, self.cpus, percent);
+        let text = match layout {
+            Layout::V2 => format!("{quota_us} {}\n", limit.period_us),
+            Layout::V1 => format!("{quota_us}\n"),
+        };
+        if let Err(report) =
+            write_by(&limit.file, text.clone().into_bytes(), deadline, timeout).await
+        {
+            return report;
+        }
+        let was = String::from_utf8_lossy(&limit.prior).trim().to_owned();
+        self.priors_lock().insert(
+            req.receipt,
+            Prior {
+                file: limit.file.clone(),
+                bytes: limit.prior,
+            },
+        );
+        ActionReport::succeeded(&format!(
+            "{} = {} (was {was})",
+            limit.file.display(),
+            text.trim()
+        ))
+    }
+
+    async fn pause(
+        &self,
+        req: &ActionRequest,
+        layout: Layout,
+        dir: &Path,
+        cancel: &CancellationToken,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> ActionReport {
+        let (file, freeze, restore) = match layout {
+            Layout::V2 => {
+                let file = dir.join("cgroup.freeze");
+                let prior = match read_by(&file, deadline, timeout).await {
+                    Ok(prior) => prior,
+                    Err(report) => return report,
+                };
+                (file, "1\n", prior)
+            }
+            Layout::V1 => {
+                let file = dir.join("freezer.state");
+                let prior = match read_by(&file, deadline, timeout).await {
+                    Ok(prior) => prior,
+                    Err(report) => return report,
+                };
+                // FREEZING cannot be written back; a group on its way to frozen counts as frozen.
+                let thawed = String::from_utf8_lossy(&prior).trim() == "THAWED";
+                let restore: &[u8] = if thawed { b"THAWED\n" } else { b"FROZEN\n" };
+                (file, "FROZEN\n", restore.to_vec())
+            }
+        };
+        if let Err(report) = write_by(&file, freeze.as_bytes().to_vec(), deadline, timeout).await {
+            return report;
+        }
+        let settled = tokio::select! {
+            biased;
+            () = cancel.cancelled() => Err(ActionReport::cancelled("cancelled before the group froze")),
+            () = tokio::time::sleep_until(deadline) => {
+                Err(ActionReport::timed_out(timeout, "the group did not report frozen"))
+            }
+            frozen = wait_frozen(layout, dir) => frozen,
+        };
+        match settled {
+            Ok(()) => {
+                let was = String::from_utf8_lossy(&restore).trim().to_owned();
+                self.priors_lock().insert(
+                    req.receipt,
+                    Prior {
+                        file: file.clone(),
+                        bytes: restore,
+                    },
+                );
+                ActionReport::succeeded(&format!("{} frozen (was {was})", dir.display()))
+            }
+            Err(mut report) => {
+                let undo_ms = Duration::from_millis(UNDO_TIMEOUT_MS);
+                let undo = write_by(&file, restore, Instant::now() + undo_ms, undo_ms).await;
+                let note = if undo.is_ok() {
+                    "prior freeze state restored"
+                } else {
+                    "could not restore the prior freeze state"
+                };
+                report.detail = super::one_line(&format!("{}; {note}", report.detail));
+                report
+            }
+        }
+    }
+}
+
+/// Polls until the group reports frozen (v2 `cgroup.events` line `frozen 1`, v1
+/// `freezer.state` reads `FROZEN`). The caller bounds it.
+async fn wait_frozen(layout: Layout, dir: &Path) -> Result<(), ActionReport> {
+    let (file, done): (PathBuf, fn(&str) -> bool) = match layout {
+        Layout::V2 => (dir.join("cgroup.events"), |text| {
+            text.lines().any(|l| l.trim() == "frozen 1")
+        }),
+        Layout::V1 => (dir.join("freezer.state"), |text| text.trim() == "FROZEN"),
+    };
+    loop {
+        let bytes = read_file(file.clone())
+            .await
+            .map_err(|e| ActionReport::failed(&format!("cannot read {}: {e}", file.display())))?;
+        if done(&String::from_utf8_lossy(&bytes)) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(FREEZE_POLL_MS)).await;
+    }
+}
+
+/// A CPU limit as read before a throttle.
+struct CpuLimit {
+    /// The file that holds the quota (and is written).
+    file: PathBuf,
+    /// Its exact bytes before the throttle.
+    prior: Vec<u8>,
+    /// The current quota, `None` when unlimited.
+    quota_us: Option<u64>,
+    period_us: u64,
+}
+
+async fn read_cpu_max(
+    dir: &Path,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<CpuLimit, ActionReport> {
+    let file = dir.join("cpu.max");
+    let prior = read_by(&file, deadline, timeout).await?;
+    let text = String::from_utf8_lossy(&prior).into_owned();
+    let bad = || {
+        ActionReport::failed(&format!(
+            "cannot parse {} = {:?}",
+            file.display(),
+            text.trim()
+        ))
+    };
+    let mut fields = text.split_whitespace();
+    let quota_us = match fields.next() {
+        Some("max") => None,
+        Some(q) => Some(q.parse::<u64>().map_err(|_| bad())?),
+        None => return Err(bad()),
+    };
+    let period_us = match fields.next() {
+        Some(p) => p.parse::<u64>().map_err(|_| bad())?,
+        None => 100_000,
+    };
+    if period_us == 0 {
+        return Err(bad());
+    }
+    Ok(CpuLimit {
+        file,
+        prior,
+        quota_us,
+        period_us,
+    })
+}
+
+async fn read_cfs(
+    dir: &Path,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<CpuLimit, ActionReport> {
+    let file = dir.join("cpu.cfs_quota_us");
+    let period_file = dir.join("cpu.cfs_period_us");
+    let prior = read_by(&file, deadline, timeout).await?;
+    let period_bytes = read_by(&period_file, deadline, timeout).await?;
+    let quota_text = String::from_utf8_lossy(&prior).trim().to_owned();
+    let period_text = String::from_utf8_lossy(&period_bytes).trim().to_owned();
+    let quota: i64 = quota_text.parse().map_err(|_| {
+        ActionReport::failed(&format!("cannot parse {} = {quota_text:?}", file.display()))
+    })?;
+    let period_us = match period_text.parse::<u64>() {
+        Ok(p) if p > 0 => p,
+        _ => {
+            return Err(ActionReport::failed(&format!(
+                "cannot parse {} = {period_text:?}",
+                period_file.display()
+            )));
+        }
+    };
+    // v1 uses -1 for "no limit".
+    let quota_us = u64::try_from(quota).ok();
+    Ok(CpuLimit {
+        file,
+        prior,
+        quota_us,
+        period_us,
+    })
+}
+
+async fn read_by(
+    file: &Path,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Vec<u8>, ActionReport> {
+    match tokio::time::timeout_at(deadline, read_file(file.to_path_buf())).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(ActionReport::failed(&format!(
+            "cannot read {}: {e}",
+            file.display()
+        ))),
+        Err(_) => Err(ActionReport::timed_out(
+            timeout,
+            &format!("reading {}", file.display()),
+        )),
+    }
+}
+
+async fn write_by(
+    file: &Path,
+    bytes: Vec<u8>,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(), ActionReport> {
+    match tokio::time::timeout_at(deadline, write_file(file.to_path_buf(), bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ActionReport::failed(&format!(
+            "cannot write {}: {e}",
+            file.display()
+        ))),
+        Err(_) => Err(ActionReport::timed_out(
+            timeout,
+            &format!("writing {}", file.display()),
+        )),
+    }
+}
+
+/// Reads at most [`CONTROL_FILE_BYTES_MAX`] bytes of a control file.
+async fn read_file(file: PathBuf) -> std::io::Result<Vec<u8>> {
+    blocking(move || {
+        let mut bytes = Vec::new();
+        std::fs::File::open(&file)?
+            .take(CONTROL_FILE_BYTES_MAX)
+            .read_to_end(&mut bytes)?;
+        Ok(bytes)
+    })
+    .await
+}
+
+/// Writes a control file in one `write` (cgroupfs takes a value per write); never creates it.
+async fn write_file(file: PathBuf, bytes: Vec<u8>) -> std::io::Result<()> {
+    blocking(move || {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&file)?;
+        f.write_all(&bytes)
+    })
+    .await
+}
+
+async fn blocking<T: Send + 'static>(
+    op: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(op)
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+}
+
+/// A group (template or substituted) must be a non-empty relative path of plain names.
+fn check_relative(group: &str) -> Result<(), String> {
+    if group.is_empty() {
+        return Err("empty".to_owned());
+    }
+    if group.contains('\0') {
+        return Err(format!("{group:?} contains a NUL byte"));
+    }
+    match Path::new(group)
+        .components()
+        .find(|c| !matches!(c, Component::Normal(_)))
+    {
+        Some(Component::ParentDir) => Err(format!("{group:?} has a `..` component")),
+        Some(Component::RootDir | Component::Prefix(_)) => Err(format!(
+            "{group:?} is absolute; give it relative to the mount"
+        )),
+        Some(_) => Err(format!("{group:?} has a `.` component")),
+        None => Ok(()),
+    }
+}
+
+/// Reads `/proc/self/mountinfo` and checks a mount exists for this kind.
+fn discover(kind: ActionKind) -> Result<CgroupMounts, ActuatorConfigError> {
+    let mut text = String::new();
+    std::fs::File::open("/proc/self/mountinfo")
+        .and_then(|f| f.take(MOUNTINFO_BYTES_MAX).read_to_string(&mut text))
+        .map_err(|e| ActuatorConfigError::NoCgroupMount {
+            kind,
+            reason: format!("cannot read /proc/self/mountinfo: {e}"),
+        })?;
+    let mounts = parse_mountinfo(&text);
+    let v1 = match kind {
+        ActionKind::Throttle => &mounts.cpu_v1,
+        _ => &mounts.freezer_v1,
+    };
+    if mounts.v2.is_none() && v1.is_none() {
+        let controller = if kind == ActionKind::Throttle {
+            "cpu"
+        } else {
+            "freezer"
+        };
+        return Err(ActuatorConfigError::NoCgroupMount {
+            kind,
+            reason: format!(
+                "/proc/self/mountinfo has no cgroup2 mount and no v1 {controller} mount"
+            ),
+        });
+    }
+    Ok(mounts)
+}

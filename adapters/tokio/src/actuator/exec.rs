@@ -1,0 +1,285 @@
+//! The `exec` backend: a program with an argument vector, never a shell.
+//!
+//! The child gets its own process group (so a cancel reaches its children too), stdin
+//! null, stdout discarded and stderr piped; the last [`STDERR_TAIL_BYTES`] of stderr are
+//! kept and the report carries a one-line excerpt of their end. A program still running
+//! when the caller cancels, when `timeout_ms` passes, or when the run future is dropped has
+//! its whole group killed with SIGKILL. A program that exits normally is not chased: what it
+//! deliberately left running in the background is its own business.
+
+use std::os::unix::process::ExitStatusExt;
+use std::pin::pin;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, ChildStderr, Command};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    ARGS_MAX, ActionKind, ActionReport, ActionRequest, ActuatorConfigError, DETAIL_BYTES_MAX,
+    check_template, collapse, required, substitute, tail_excerpt,
+};
+use crate::config::ActuatorSection;
+
+/// Bytes of the child's stderr kept (the end of it).
+pub const STDERR_TAIL_BYTES: usize = 4096;
+/// How long to wait for a SIGKILLed child to be reaped.
+const REAP_TIMEOUT_MS: u64 = 5_000;
+/// How long to keep reading stderr after the child exited (a grandchild may hold the pipe).
+const STDERR_DRAIN_MS: u64 = 200;
+/// Read size for stderr.
+const STDERR_CHUNK_BYTES: usize = 1024;
+
+/// A program and its argument templates.
+#[derive(Debug, Clone)]
+struct ProgramSpec {
+    program: String,
+    args: Vec<String>,
+}
+
+/// Runs `program args` for the action and `rollback_program rollback_args` to undo it.
+#[derive(Debug)]
+pub(super) struct ExecBackend {
+    action: ProgramSpec,
+    rollback: Option<ProgramSpec>,
+}
+
+/// How the wait for the child ended.
+enum Ended {
+    Exited(std::io::Result<ExitStatus>),
+    Cancelled,
+    TimedOut,
+}
+
+impl ExecBackend {
+    pub(super) fn from_config(
+        kind: ActionKind,
+        s: &ActuatorSection,
+    ) -> Result<Self, ActuatorConfigError> {
+        let program = required(kind, "exec", "program", s.program.as_ref())?;
+        let action = ProgramSpec {
+            program: program.to_owned(),
+            args: check_args(kind, "args", &s.args)?,
+        };
+        let rollback = match &s.rollback_program {
+            Some(p) => Some(ProgramSpec {
+                program: required(kind, "exec", "rollback_program", Some(p))?.to_owned(),
+                args: check_args(kind, "rollback_args", &s.rollback_args)?,
+            }),
+            None if !s.rollback_args.is_empty() => {
+                return Err(ActuatorConfigError::MissingKey {
+                    kind,
+                    backend: "exec",
+                    key: "rollback_program",
+                });
+            }
+            None => None,
+        };
+        Ok(Self { action, rollback })
+    }
+
+    pub(super) async fn run(
+        &self,
+        req: &ActionRequest,
+        cancel: &CancellationToken,
+        timeout: Duration,
+    ) -> ActionReport {
+        run_program(&self.action, req, cancel, timeout).await
+    }
+
+    pub(super) async fn rollback(
+        &self,
+        req: &ActionRequest,
+        cancel: &CancellationToken,
+        timeout: Duration,
+    ) -> ActionReport {
+        match &self.rollback {
+            Some(spec) => run_program(spec, req, cancel, timeout).await,
+            None => ActionReport::failed("no rollback program configured"),
+        }
+    }
+}
+
+fn check_args(
+    kind: ActionKind,
+    key: &'static str,
+    args: &[String],
+) -> Result<Vec<String>, ActuatorConfigError> {
+    if args.len() > ARGS_MAX {
+        return Err(ActuatorConfigError::BadValue {
+            kind,
+            key,
+            reason: format!("{} arguments, at most {ARGS_MAX}", args.len()),
+        });
+    }
+    for arg in args {
+        check_template(kind, key, arg)?;
+    }
+    Ok(args.to_vec())
+}
+
+/// Kills the child's process group on drop unless disarmed (after the child was reaped,
+/// when its pid may be reused).
+struct GroupKiller {
+    pgid: Option<Pid>,
+}
+
+impl GroupKiller {
+    fn kill(&mut self) {
+        if let Some(pgid) = self.pgid {
+            // ESRCH (group already gone) is the only expected error; nothing to do about others.
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.pgid = None;
+    }
+}
+
+impl Drop for GroupKiller {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn run_program(
+    spec: &ProgramSpec,
+    req: &ActionRequest,
+    cancel: &CancellationToken,
+    timeout: Duration,
+) -> ActionReport {
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(spec.args.iter().map(|a| substitute(a, req)))
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => return ActionReport::failed(&format!("cannot run {}: {e}", spec.program)),
+    };
+    // process_group(0) makes the child its own group leader: its pid is the group id.
+    let mut killer = GroupKiller {
+        pgid: child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw),
+    };
+    let (ended, stderr) = wait_child(&mut child, &mut killer, cancel, timeout).await;
+    let exited = match ended {
+        Ended::Exited(status) => status,
+        Ended::Cancelled | Ended::TimedOut => {
+            let reaped = tokio::time::timeout(ms(REAP_TIMEOUT_MS), child.wait()).await;
+            if reaped.is_ok() {
+                killer.disarm();
+            }
+            let note = format!("process group killed; stderr: {}", excerpt(&stderr, 256));
+            return match ended {
+                Ended::TimedOut => ActionReport::timed_out(timeout, &note),
+                _ => ActionReport::cancelled(&format!("cancelled: {note}")),
+            };
+        }
+    };
+    killer.disarm();
+    report_exit(exited, &stderr)
+}
+
+/// Waits for the child to exit, `cancel`, or `timeout`, reading stderr all along (a child
+/// that fills the pipe would otherwise block forever). On cancel or timeout the group is
+/// killed here. Returns how it ended and the stderr tail.
+async fn wait_child(
+    child: &mut Child,
+    killer: &mut GroupKiller,
+    cancel: &CancellationToken,
+    timeout: Duration,
+) -> (Ended, String) {
+    let mut tail: Vec<u8> = Vec::with_capacity(STDERR_TAIL_BYTES + STDERR_CHUNK_BYTES);
+    let ended = {
+        let mut reader = pin!(read_tail(child.stderr.take(), &mut tail));
+        let mut deadline = pin!(tokio::time::sleep(timeout));
+        let mut pipe_closed = false;
+        let ended = loop {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break Ended::Cancelled,
+                () = &mut deadline => break Ended::TimedOut,
+                status = child.wait() => break Ended::Exited(status),
+                () = &mut reader, if !pipe_closed => pipe_closed = true,
+            }
+        };
+        if !matches!(ended, Ended::Exited(_)) {
+            killer.kill();
+        }
+        if !pipe_closed {
+            // Once the group is dead (or the child exited) the pipe closes, unless something
+            // outside the group holds it: read on only briefly.
+            let _ = tokio::time::timeout(ms(STDERR_DRAIN_MS), reader).await;
+        }
+        ended
+    };
+    (ended, String::from_utf8_lossy(&tail).into_owned())
+}
+
+/// Reads the pipe to its end, keeping the last [`STDERR_TAIL_BYTES`] bytes.
+async fn read_tail(pipe: Option<ChildStderr>, tail: &mut Vec<u8>) {
+    let Some(mut pipe) = pipe else {
+        return;
+    };
+    let mut chunk = [0u8; STDERR_CHUNK_BYTES];
+    loop {
+        match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                tail.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+                if tail.len() > STDERR_TAIL_BYTES {
+                    let excess = tail.len() - STDERR_TAIL_BYTES;
+                    tail.drain(..excess);
+                }
+            }
+        }
+    }
+    debug_assert!(tail.len() <= STDERR_TAIL_BYTES);
+}
+
+fn report_exit(status: std::io::Result<ExitStatus>, stderr: &str) -> ActionReport {
+    let status = match status {
+        Ok(status) => status,
+        Err(e) => return ActionReport::failed(&format!("cannot wait for the program: {e}")),
+    };
+    if status.success() {
+        return ActionReport {
+            exit_code: Some(0),
+            ..ActionReport::succeeded("exit code 0")
+        };
+    }
+    let what = match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        (None, None) => format!("ended with {status}"),
+    };
+    let prefix = format!("{what}; stderr: ");
+    // `excerpt` may add a 3-byte `...` marker in front of what it keeps.
+    let room = DETAIL_BYTES_MAX.saturating_sub(prefix.len() + 3);
+    ActionReport {
+        exit_code: status.code(),
+        ..ActionReport::failed(&format!("{prefix}{}", excerpt(stderr, room)))
+    }
+}
+
+/// The end of `stderr` on one line, at most `max_bytes` bytes (plus a `...` marker).
+fn excerpt(stderr: &str, max_bytes: usize) -> String {
+    let line = collapse(stderr, usize::MAX);
+    if line.is_empty() {
+        return "(empty)".to_owned();
+    }
+    tail_excerpt(&line, max_bytes)
+}
+
+fn ms(value: u64) -> Duration {
+    Duration::from_millis(value)
+}
