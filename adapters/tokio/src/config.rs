@@ -1,8 +1,215 @@
 //! Configuration: TOML as in SPEC section 7.
+//!
+//! Every key is optional; an empty file is [`Config::default`]. Unknown keys are errors at
+//! every level (`deny_unknown_fields`), and after parsing [`Config::validate`] checks every
+//! value's bounds and the relations between values. A [`ConfigError`] displays as one line
+//! naming the file and the key, e.g.
+//! `config ./a.toml: unknown key 'governor.wran' at line 3 (expected ...)` or
+//! `config ./a.toml: governor.warn: must be < intervene (90), got 95`.
+//!
+//! Beyond SPEC section 7 two top-level keys are accepted (documented extensions):
+//! `max_body_bytes` (largest accepted HTTP request body, default 1 MiB) and
+//! `max_concurrent_requests` (HTTP requests served at once, default 256).
+//! The command line's `--listen` and `--data-dir` override the plain public fields
+//! [`Config::listen`] and [`Config::data_dir`]; call [`Config::validate`] again after.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::io::{self, Read};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use thiserror::Error;
+
+use crate::ledger_file::FsyncPolicy;
+
+/// Largest config file read, in bytes.
+pub const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
+/// Default HTTP listen address (SPEC section 7).
+pub const LISTEN_DEFAULT: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 7411));
+/// Default data directory.
+pub const DATA_DIR_DEFAULT: &str = "./autonomic-data";
+/// Longest accepted `token`, in bytes.
+pub const TOKEN_BYTES_MAX: usize = 1024;
+/// Default `ledger_capacity`: receipts kept in memory.
+pub const LEDGER_CAPACITY_DEFAULT: u32 = 1024;
+/// Smallest accepted `ledger_capacity`.
+pub const LEDGER_CAPACITY_MIN: u32 = 16;
+/// Largest accepted `ledger_capacity`.
+pub const LEDGER_CAPACITY_MAX: u32 = 65_536;
+/// Default `max_body_bytes` (SPEC section 8: a body over 1 MiB is refused).
+pub const MAX_BODY_BYTES_DEFAULT: u64 = 1024 * 1024;
+/// Smallest accepted `max_body_bytes`.
+pub const MAX_BODY_BYTES_MIN: u64 = 1024;
+/// Largest accepted `max_body_bytes`.
+pub const MAX_BODY_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Default `max_concurrent_requests`.
+pub const MAX_CONCURRENT_REQUESTS_DEFAULT: u32 = 256;
+/// Largest accepted `max_concurrent_requests`.
+pub const MAX_CONCURRENT_REQUESTS_MAX: u32 = 65_536;
+/// Default `sampler.interval_ms`.
+pub const SAMPLER_INTERVAL_MS_DEFAULT: u64 = 1000;
+/// Smallest accepted `sampler.interval_ms`.
+pub const SAMPLER_INTERVAL_MS_MIN: u64 = 100;
+/// Largest accepted `sampler.interval_ms` (one hour).
+pub const SAMPLER_INTERVAL_MS_MAX: u64 = 3_600_000;
+/// Most `[[tenants]]` entries.
+pub const TENANTS_MAX: usize = 4096;
+/// Longest tenant id, in bytes (SPEC section 2).
+pub const TENANT_ID_BYTES_MAX: usize = 256;
+/// The SKUs of SPEC section 3.
+pub const SKUS: [&str; 3] = ["starter", "pro", "enterprise"];
+/// Largest accepted actuator `timeout_ms` (one hour).
+pub const ACTUATOR_TIMEOUT_MS_MAX: u64 = 3_600_000;
+/// Most entries in `args` or `rollback_args`.
+pub const ACTUATOR_ARGS_MAX: usize = 256;
+/// Longest program, argument, URL or group string, in bytes.
+pub const ACTUATOR_STRING_BYTES_MAX: usize = 4096;
+
+/// The whole configuration file (SPEC section 7). Every field has a default.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP listen address (`listen`, default `127.0.0.1:7411`).
+    pub listen: SocketAddr,
+    /// Directory of the ledger file (`data_dir`, default `./autonomic-data`).
+    pub data_dir: PathBuf,
+    /// Bearer token for mutating endpoints (`token`); `None`: no auth (loopback only).
+    pub token: Option<String>,
+    /// When the ledger syncs (`fsync`, default `always`).
+    pub fsync: FsyncPolicy,
+    /// Receipts kept in memory (`ledger_capacity`, 16..=65536, default 1024).
+    pub ledger_capacity: u32,
+    /// Extension: largest HTTP request body (`max_body_bytes`, default 1 MiB).
+    pub max_body_bytes: u64,
+    /// Extension: HTTP requests served at once (`max_concurrent_requests`, default 256).
+    pub max_concurrent_requests: u32,
+    /// `[governor]`: the thresholds of SPEC section 4.
+    pub governor: GovernorSection,
+    /// `[sampler]`: host signals from /proc.
+    pub sampler: SamplerSection,
+    /// `[[tenants]]`: activated at start unless the ledger already knows them.
+    pub tenants: Vec<TenantSection>,
+    /// `[actuators.*]`: the backend of each action kind.
+    pub actuators: ActuatorsSection,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: LISTEN_DEFAULT,
+            data_dir: PathBuf::from(DATA_DIR_DEFAULT),
+            token: None,
+            fsync: FsyncPolicy::Always,
+            ledger_capacity: LEDGER_CAPACITY_DEFAULT,
+            max_body_bytes: MAX_BODY_BYTES_DEFAULT,
+            max_concurrent_requests: MAX_CONCURRENT_REQUESTS_DEFAULT,
+            governor: GovernorSection::default(),
+            sampler: SamplerSection::default(),
+            tenants: Vec::new(),
+            actuators: ActuatorsSection::default(),
+        }
+    }
+}
+
+/// `[governor]`: raw threshold numbers (percent) and the sustain count of SPEC section 4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GovernorSection {
+    /// Stable -> Warn at or above this (default 75).
+    pub warn: u8,
+    /// Warn -> Stable below this (default 70).
+    pub recover: u8,
+    /// Intervene at or above this (default 90).
+    pub intervene: u8,
+    /// Degrade -> Refuse above this (default 95).
+    pub refuse: u8,
+    /// High readings in a row in Warn before Degrade (default 3, 1..=255).
+    pub sustain: u32,
+}
+
+impl Default for GovernorSection {
+    fn default() -> Self {
+        Self {
+            warn: 75,
+            recover: 70,
+            intervene: 90,
+            refuse: 95,
+            sustain: 3,
+        }
+    }
+}
+
+/// `[sampler]`: the host sampler's tenant and period.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplerSection {
+    /// Whether the sampler runs (default true).
+    pub enabled: bool,
+    /// The tenant its signals are for (default `local`).
+    pub tenant: String,
+    /// The SKU that tenant is activated with (default `pro`).
+    pub sku: String,
+    /// Period between samples (default 1000, 100..=3600000).
+    pub interval_ms: u64,
+}
+
+impl Default for SamplerSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            tenant: "local".to_owned(),
+            sku: "pro".to_owned(),
+            interval_ms: SAMPLER_INTERVAL_MS_DEFAULT,
+        }
+    }
+}
+
+/// One `[[tenants]]` entry: activated at start unless the ledger already knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSection {
+    /// Tenant id (SPEC section 2 rules: 1..=256 visible ASCII bytes).
+    pub id: String,
+    /// `starter`, `pro` or `enterprise`.
+    pub sku: String,
+    /// When the entitlement expires (Unix ms), if ever.
+    pub expires_at_ms: Option<u64>,
+}
+
+/// `[actuators]`: one section per action kind; a missing one is `dry-run`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActuatorsSection {
+    /// `[actuators.throttle]`.
+    pub throttle: ActuatorSection,
+    /// `[actuators.pause]`.
+    pub pause: ActuatorSection,
+    /// `[actuators.shed]`.
+    pub shed: ActuatorSection,
+    /// `[actuators.rollback]`.
+    pub rollback: ActuatorSection,
+}
+
+impl ActuatorsSection {
+    /// Each section with its table name, in a fixed order.
+    #[must_use]
+    pub fn sections(&self) -> [(&'static str, &ActuatorSection); 4] {
+        [
+            ("throttle", &self.throttle),
+            ("pause", &self.pause),
+            ("shed", &self.shed),
+            ("rollback", &self.rollback),
+        ]
+    }
+}
 
 /// Which backend runs one action kind (SPEC section 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -68,4 +275,612 @@ impl Default for ActuatorSection {
             root: None,
         }
     }
+}
+
+/// A value that fails validation: the key's dotted path and what is wrong, one line.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{key}: {message}")]
+pub struct InvalidKey {
+    /// Dotted path of the key, e.g. `governor.warn` or `tenants[1].sku`.
+    pub key: String,
+    /// What is wrong, naming the bound and the value.
+    pub message: String,
+}
+
+impl InvalidKey {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a config could not be loaded. `Display` is one line naming the file and the key.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read (or is not UTF-8).
+    #[error("config {origin}: cannot read: {source}")]
+    Read {
+        /// The file's name as given.
+        origin: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The file is larger than [`CONFIG_FILE_BYTES_MAX`].
+    #[error("config {origin}: larger than {max_bytes} bytes")]
+    TooLarge {
+        /// The file's name as given.
+        origin: String,
+        /// [`CONFIG_FILE_BYTES_MAX`].
+        max_bytes: u64,
+    },
+    /// A key this program does not know (often a typo).
+    #[error("config {origin}: unknown key '{key}'{}{}", at_line(*.line), expected_suffix(.expected.as_deref()))]
+    UnknownKey {
+        /// The file's name as given.
+        origin: String,
+        /// Dotted path of the unknown key.
+        key: String,
+        /// 1-based line of the key, when known.
+        line: Option<u32>,
+        /// The keys allowed there, as the parser lists them.
+        expected: Option<String>,
+    },
+    /// Not TOML, or a value of the wrong type or shape.
+    #[error("config {origin}: {}{message}{}", key_prefix(.key.as_deref()), line_suffix(*.line))]
+    Parse {
+        /// The file's name as given.
+        origin: String,
+        /// Dotted path of the key, when known.
+        key: Option<String>,
+        /// 1-based line, when known.
+        line: Option<u32>,
+        /// The parser's message, on one line.
+        message: String,
+    },
+    /// A well-formed value out of its bounds or inconsistent with another.
+    #[error("config {origin}: {invalid}")]
+    Invalid {
+        /// The file's name as given.
+        origin: String,
+        /// The key and what is wrong with it.
+        invalid: InvalidKey,
+    },
+}
+
+fn at_line(line: Option<u32>) -> String {
+    line.map(|n| format!(" at line {n}")).unwrap_or_default()
+}
+
+fn line_suffix(line: Option<u32>) -> String {
+    line.map(|n| format!(" (line {n})")).unwrap_or_default()
+}
+
+fn expected_suffix(expected: Option<&str>) -> String {
+    expected
+        .map(|e| format!(" (expected {e})"))
+        .unwrap_or_default()
+}
+
+fn key_prefix(key: Option<&str>) -> String {
+    key.map(|k| format!("{k}: ")).unwrap_or_default()
+}
+
+impl Config {
+    /// Reads, parses and validates the TOML file at `path`.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let origin = path.display().to_string();
+        let read_error = |source| ConfigError::Read {
+            origin: origin.clone(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        let mut text = String::new();
+        file.take(CONFIG_FILE_BYTES_MAX + 1)
+            .read_to_string(&mut text)
+            .map_err(read_error)?;
+        if text.len() as u64 > CONFIG_FILE_BYTES_MAX {
+            return Err(ConfigError::TooLarge {
+                origin,
+                max_bytes: CONFIG_FILE_BYTES_MAX,
+            });
+        }
+        Self::from_str(&text, &origin)
+    }
+
+    /// Parses and validates TOML `text`; `origin` names it in errors (a path, or `-`).
+    pub fn from_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        if text.len() as u64 > CONFIG_FILE_BYTES_MAX {
+            return Err(ConfigError::TooLarge {
+                origin: origin.to_owned(),
+                max_bytes: CONFIG_FILE_BYTES_MAX,
+            });
+        }
+        let config: Config = toml::from_str(text).map_err(|e| parse_error(origin, text, e))?;
+        config.validate().map_err(|invalid| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            invalid,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks every bound and relation between values; the first failure names its key.
+    pub fn validate(&self) -> Result<(), InvalidKey> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(InvalidKey::new("data_dir", "must not be empty"));
+        }
+        if let Some(token) = &self.token {
+            check_token(token)?;
+        }
+        check_range(
+            "ledger_capacity",
+            u64::from(self.ledger_capacity),
+            u64::from(LEDGER_CAPACITY_MIN),
+            u64::from(LEDGER_CAPACITY_MAX),
+        )?;
+        check_range(
+            "max_body_bytes",
+            self.max_body_bytes,
+            MAX_BODY_BYTES_MIN,
+            MAX_BODY_BYTES_MAX,
+        )?;
+        check_range(
+            "max_concurrent_requests",
+            u64::from(self.max_concurrent_requests),
+            1,
+            u64::from(MAX_CONCURRENT_REQUESTS_MAX),
+        )?;
+        self.governor.validate()?;
+        self.sampler.validate()?;
+        validate_tenants(&self.tenants)?;
+        self.actuators.validate()
+    }
+}
+
+impl GovernorSection {
+    /// `recover <= warn < intervene <= refuse <= 100` and `1 <= sustain <= 255`.
+    pub fn validate(&self) -> Result<(), InvalidKey> {
+        let g = self;
+        if g.refuse > 100 {
+            return Err(InvalidKey::new(
+                "governor.refuse",
+                format!("must be <= 100, got {}", g.refuse),
+            ));
+        }
+        if g.intervene > g.refuse {
+            return Err(InvalidKey::new(
+                "governor.intervene",
+                format!("must be <= refuse ({}), got {}", g.refuse, g.intervene),
+            ));
+        }
+        if g.warn >= g.intervene {
+            return Err(InvalidKey::new(
+                "governor.warn",
+                format!("must be < intervene ({}), got {}", g.intervene, g.warn),
+            ));
+        }
+        if g.recover > g.warn {
+            return Err(InvalidKey::new(
+                "governor.recover",
+                format!("must be <= warn ({}), got {}", g.warn, g.recover),
+            ));
+        }
+        check_range("governor.sustain", u64::from(g.sustain), 1, 255)
+    }
+}
+
+impl SamplerSection {
+    /// `interval_ms` within bounds; `tenant` a valid id; `sku` a known SKU.
+    pub fn validate(&self) -> Result<(), InvalidKey> {
+        check_range(
+            "sampler.interval_ms",
+            self.interval_ms,
+            SAMPLER_INTERVAL_MS_MIN,
+            SAMPLER_INTERVAL_MS_MAX,
+        )?;
+        check_tenant_id("sampler.tenant", &self.tenant)?;
+        check_sku("sampler.sku", &self.sku)
+    }
+}
+
+fn validate_tenants(tenants: &[TenantSection]) -> Result<(), InvalidKey> {
+    if tenants.len() > TENANTS_MAX {
+        return Err(InvalidKey::new(
+            "tenants",
+            format!("at most {TENANTS_MAX} entries, got {}", tenants.len()),
+        ));
+    }
+    let mut seen = HashSet::with_capacity(tenants.len());
+    for (i, tenant) in tenants.iter().enumerate() {
+        check_tenant_id(&format!("tenants[{i}].id"), &tenant.id)?;
+        check_sku(&format!("tenants[{i}].sku"), &tenant.sku)?;
+        if !seen.insert(tenant.id.as_str()) {
+            return Err(InvalidKey::new(
+                format!("tenants[{i}].id"),
+                format!("duplicate tenant {:?}", tenant.id),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl ActuatorsSection {
+    /// Validates each section against its backend and action kind.
+    pub fn validate(&self) -> Result<(), InvalidKey> {
+        self.sections()
+            .into_iter()
+            .try_for_each(|(kind, section)| section.validate(kind))
+    }
+}
+
+impl BackendKind {
+    /// The backend's name as written in the config.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::DryRun => "dry-run",
+            BackendKind::Exec => "exec",
+            BackendKind::Webhook => "webhook",
+            BackendKind::Cgroup => "cgroup",
+        }
+    }
+
+    /// The backend-specific keys this backend uses.
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            BackendKind::DryRun => &[],
+            BackendKind::Exec => &["program", "args", "rollback_program", "rollback_args"],
+            BackendKind::Webhook => &["url"],
+            BackendKind::Cgroup => &["group", "root"],
+        }
+    }
+}
+
+impl ActuatorSection {
+    /// Checks the section `[actuators.<kind>]` (kind `throttle`, `pause`, `shed` or
+    /// `rollback`): the keys its backend needs are set and valid, no other backend's key is.
+    pub fn validate(&self, kind: &str) -> Result<(), InvalidKey> {
+        let key = |name: &str| format!("actuators.{kind}.{name}");
+        check_range(
+            &key("timeout_ms"),
+            self.timeout_ms,
+            1,
+            ACTUATOR_TIMEOUT_MS_MAX,
+        )?;
+        if let Some(stray) = self.stray_key() {
+            let owner = [BackendKind::Exec, BackendKind::Webhook, BackendKind::Cgroup]
+                .into_iter()
+                .find(|b| b.keys().contains(&stray))
+                .map_or("another backend", BackendKind::name);
+            return Err(InvalidKey::new(
+                key(stray),
+                format!(
+                    "only for backend {owner} (backend is {})",
+                    self.backend.name()
+                ),
+            ));
+        }
+        match self.backend {
+            BackendKind::DryRun => Ok(()),
+            BackendKind::Exec => self.validate_exec(&key),
+            BackendKind::Webhook => {
+                let url = self
+                    .url
+                    .as_deref()
+                    .ok_or_else(|| InvalidKey::new(key("url"), "required by backend webhook"))?;
+                check_http_url(url).map_err(|message| InvalidKey::new(key("url"), message))
+            }
+            BackendKind::Cgroup => self.validate_cgroup(kind, &key),
+        }
+    }
+
+    /// The first backend-specific key set that this section's backend does not use.
+    fn stray_key(&self) -> Option<&'static str> {
+        let present: [(&'static str, bool); 7] = [
+            ("program", self.program.is_some()),
+            ("args", !self.args.is_empty()),
+            ("rollback_program", self.rollback_program.is_some()),
+            ("rollback_args", !self.rollback_args.is_empty()),
+            ("url", self.url.is_some()),
+            ("group", self.group.is_some()),
+            ("root", self.root.is_some()),
+        ];
+        let allowed = self.backend.keys();
+        present
+            .into_iter()
+            .find(|(name, set)| *set && !allowed.contains(name))
+            .map(|(name, _)| name)
+    }
+
+    fn validate_exec(&self, key: &dyn Fn(&str) -> String) -> Result<(), InvalidKey> {
+        let program = self
+            .program
+            .as_deref()
+            .ok_or_else(|| InvalidKey::new(key("program"), "required by backend exec"))?;
+        check_string(&key("program"), program)?;
+        check_args(&key("args"), &self.args)?;
+        if let Some(rollback_program) = self.rollback_program.as_deref() {
+            check_string(&key("rollback_program"), rollback_program)?;
+        } else if !self.rollback_args.is_empty() {
+            return Err(InvalidKey::new(
+                key("rollback_args"),
+                "set without rollback_program",
+            ));
+        }
+        check_args(&key("rollback_args"), &self.rollback_args)
+    }
+
+    fn validate_cgroup(&self, kind: &str, key: &dyn Fn(&str) -> String) -> Result<(), InvalidKey> {
+        if kind != "throttle" && kind != "pause" {
+            return Err(InvalidKey::new(
+                key("backend"),
+                format!("cgroup supports only throttle and pause, not {kind}"),
+            ));
+        }
+        let group = self
+            .group
+            .as_deref()
+            .ok_or_else(|| InvalidKey::new(key("group"), "required by backend cgroup"))?;
+        check_string(&key("group"), group)?;
+        check_relative(group).map_err(|message| InvalidKey::new(key("group"), message))?;
+        match &self.root {
+            Some(root) if !root.is_absolute() => Err(InvalidKey::new(
+                key("root"),
+                format!(
+                    "must be an absolute path, got {:?}",
+                    root.display().to_string()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn check_range(key: &str, value: u64, min: u64, max: u64) -> Result<(), InvalidKey> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(InvalidKey::new(
+            key,
+            format!("must be within {min}..={max}, got {value}"),
+        ))
+    }
+}
+
+/// SPEC section 2's tenant id rule, checked here too for a clear config error.
+fn check_tenant_id(key: &str, id: &str) -> Result<(), InvalidKey> {
+    let message = if id.is_empty() {
+        "must not be empty".to_owned()
+    } else if id.len() > TENANT_ID_BYTES_MAX {
+        format!("at most {TENANT_ID_BYTES_MAX} bytes, got {}", id.len())
+    } else if !id.bytes().all(|b| b.is_ascii_graphic()) {
+        format!("only visible ASCII (no spaces), got {id:?}")
+    } else {
+        return Ok(());
+    };
+    Err(InvalidKey::new(key, message))
+}
+
+fn check_sku(key: &str, sku: &str) -> Result<(), InvalidKey> {
+    if SKUS.contains(&sku) {
+        Ok(())
+    } else {
+        Err(InvalidKey::new(
+            key,
+            format!("must be one of starter, pro, enterprise, got {sku:?}"),
+        ))
+    }
+}
+
+fn check_token(token: &str) -> Result<(), InvalidKey> {
+    let message = if token.is_empty() {
+        "must not be empty when set (omit it for no auth)".to_owned()
+    } else if token.len() > TOKEN_BYTES_MAX {
+        format!("at most {TOKEN_BYTES_MAX} bytes, got {}", token.len())
+    } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        "only visible ASCII (it goes in an Authorization header)".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(InvalidKey::new("token", message))
+}
+
+fn check_string(key: &str, value: &str) -> Result<(), InvalidKey> {
+    let message = if value.is_empty() {
+        "must not be empty".to_owned()
+    } else if value.len() > ACTUATOR_STRING_BYTES_MAX {
+        format!(
+            "at most {ACTUATOR_STRING_BYTES_MAX} bytes, got {}",
+            value.len()
+        )
+    } else if value.contains('\0') {
+        "contains a NUL byte".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(InvalidKey::new(key, message))
+}
+
+fn check_args(key: &str, args: &[String]) -> Result<(), InvalidKey> {
+    if args.len() > ACTUATOR_ARGS_MAX {
+        return Err(InvalidKey::new(
+            key,
+            format!("at most {ACTUATOR_ARGS_MAX} entries, got {}", args.len()),
+        ));
+    }
+    for (i, arg) in args.iter().enumerate() {
+        if arg.len() > ACTUATOR_STRING_BYTES_MAX || arg.contains('\0') {
+            return Err(InvalidKey::new(
+                format!("{key}[{i}]"),
+                format!("at most {ACTUATOR_STRING_BYTES_MAX} bytes and no NUL byte"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_http_url(url: &str) -> Result<(), String> {
+    if url.len() > ACTUATOR_STRING_BYTES_MAX {
+        return Err(format!("at most {ACTUATOR_STRING_BYTES_MAX} bytes"));
+    }
+    if url
+        .get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+    {
+        return Err(format!(
+            "{url:?}: https is not supported; terminate TLS in a local proxy and give its http:// URL"
+        ));
+    }
+    let rest = match url.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("http://") => url.get(7..).unwrap_or_default(),
+        _ => return Err(format!("{url:?}: must start with http://")),
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(format!("{url:?}: names no host"));
+    }
+    if !url.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("{url:?}: spaces or non-ASCII bytes"));
+    }
+    Ok(())
+}
+
+/// A cgroup group is a relative path below the mount: no root, `.` or `..` components.
+fn check_relative(group: &str) -> Result<(), String> {
+    use std::path::Component;
+    match Path::new(group)
+        .components()
+        .find(|c| !matches!(c, Component::Normal(_)))
+    {
+        None | Some(Component::Normal(_)) => Ok(()),
+        Some(Component::ParentDir) => Err(format!("{group:?} must not contain `..`")),
+        Some(Component::RootDir | Component::Prefix(_)) => {
+            Err(format!("{group:?} must be relative to the cgroup mount"))
+        }
+        Some(Component::CurDir) => Err(format!("{group:?} must not contain `.`")),
+    }
+}
+
+/// Turns toml's error into one line naming the key.
+///
+/// toml keeps the dotted path of the table being deserialized (shown by its `Display` when no
+/// input is attached: `in `governor.warn``); the field of an "unknown field" or "missing
+/// field" message is appended to it, and `[[array]]` tables get the entry's index, counted
+/// from the headers before the error's position.
+fn parse_error(origin: &str, text: &str, mut error: toml::de::Error) -> ConfigError {
+    let message = one_line(error.message());
+    let span = error.span();
+    error.set_input(None);
+    let rendered = error.to_string();
+    let position = span.map(|s| s.start);
+    let line = position.map(|at| line_of(text, at));
+    let path = rendered
+        .lines()
+        .find_map(|l| l.strip_prefix("in `")?.strip_suffix('`'))
+        .map(|p| index_array_tables(p, text, position));
+    let origin = origin.to_owned();
+    if let Some(field) = backticked_after(&message, "unknown field `") {
+        let expected = message
+            .split_once(", expected ")
+            .map(|(_, expected)| expected.to_owned());
+        return ConfigError::UnknownKey {
+            origin,
+            key: join_key(path.as_deref(), field),
+            line,
+            expected,
+        };
+    }
+    if let Some(field) = backticked_after(&message, "missing field `") {
+        return ConfigError::Parse {
+            origin,
+            key: Some(join_key(path.as_deref(), field)),
+            line,
+            message: "required key is missing".to_owned(),
+        };
+    }
+    // A duplicate key carries no path; its span is the key itself, inside the last table.
+    let key = path.or_else(|| {
+        let span = error.span()?;
+        let name = text.get(span.clone())?.trim();
+        let plausible = !name.is_empty() && name.len() <= 128 && !name.contains(['\n', '=']);
+        plausible.then(|| join_key(enclosing_table(text, span.start).as_deref(), name))
+    });
+    ConfigError::Parse {
+        origin,
+        key,
+        line,
+        message,
+    }
+}
+
+/// The `[table]` or `[[table]]` header in force at byte `at` (`None` at top level).
+fn enclosing_table(text: &str, at: usize) -> Option<String> {
+    let before = text.get(..at)?;
+    let header = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))?;
+    let name = header
+        .split('#')
+        .next()?
+        .trim()
+        .trim_matches(['[', ']'])
+        .trim();
+    Some(name.to_owned())
+}
+
+fn one_line(text: &str) -> String {
+    text.trim().replace(['\n', '\r'], " ")
+}
+
+fn backticked_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = message.strip_prefix(prefix)?;
+    rest.split_once('`').map(|(field, _)| field)
+}
+
+fn join_key(path: Option<&str>, field: &str) -> String {
+    match path {
+        Some(path) if !path.is_empty() => format!("{path}.{field}"),
+        _ => field.to_owned(),
+    }
+}
+
+/// 1-based line of byte `at` in `text`.
+fn line_of(text: &str, at: usize) -> u32 {
+    let before = text.get(..at.min(text.len())).unwrap_or(text);
+    let newlines = before.bytes().filter(|&b| b == b'\n').count();
+    u32::try_from(newlines).unwrap_or(u32::MAX - 1) + 1
+}
+
+/// `tenants.sku` -> `tenants[1].sku` when the error sits in the second `[[tenants]]` entry.
+fn index_array_tables(path: &str, text: &str, position: Option<usize>) -> String {
+    let (first, rest) = match path.split_once('.') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (path, None),
+    };
+    let Some(at) = position else {
+        return path.to_owned();
+    };
+    let line_end = text
+        .get(at..)
+        .and_then(|after| after.find('\n'))
+        .map_or(text.len(), |n| at + n);
+    let before = text.get(..line_end).unwrap_or(text);
+    let header = format!("[[{first}]]");
+    let count = before
+        .lines()
+        .filter(|l| l.trim().replace(' ', "") == header)
+        .count();
+    if count == 0 {
+        return path.to_owned();
+    }
+    let mut indexed = String::new();
+    let _ = write!(indexed, "{first}[{}]", count - 1);
+    if let Some(rest) = rest {
+        indexed.push('.');
+        indexed.push_str(rest);
+    }
+    indexed
 }
