@@ -30,12 +30,16 @@ fn seed_demo_walks_stable_warn_intervene_warn_stable() {
     assert_eq!(t.action, Some(Action::Throttle { percent: 50 }));
     let receipt = t.receipt.expect("dispatched");
     match e.poll_action() {
-        Some(ActionCommand::Run { receipt: r, action, .. }) => {
+        Some(ActionCommand::Run {
+            receipt: r, action, ..
+        }) => {
             assert_eq!((r, action), (receipt, Action::Throttle { percent: 50 }));
         }
         other => panic!("expected Run, got {other:?}"),
     }
-    let t = e.handle_outcome(16_100, "acme", Some(receipt), true).unwrap();
+    let t = e
+        .handle_outcome(16_100, "acme", Some(receipt), true)
+        .unwrap();
     assert_eq!((t.from, t.to), (S::Intervene, S::Warn));
     let t = governed(e.handle_signal(21_000, &raw("acme", 55.0, 21_000)).unwrap());
     assert_eq!((t.from, t.to), (S::Warn, S::Stable));
@@ -43,14 +47,46 @@ fn seed_demo_walks_stable_warn_intervene_warn_stable() {
     // The receipts: activation, Warn c1, Warn c2, Intervene, dispatch, completion, Warn, Stable.
     let records = drain_records(&mut e);
     let mut verifier = ChainVerifier::new();
-    let events: Vec<Event> = records.iter().map(|r| verifier.push(r).unwrap().event).collect();
+    let events: Vec<Event> = records
+        .iter()
+        .map(|r| verifier.push(r).unwrap().event)
+        .collect();
     assert_eq!(events.len(), 8, "{events:#?}");
     assert!(matches!(events[0], Event::Entitlement { .. }));
-    assert!(matches!(events[1], Event::Governor { to: S::Warn, consecutive_high: 1, .. }));
-    assert!(matches!(events[2], Event::Governor { to: S::Warn, consecutive_high: 2, .. }));
-    assert!(matches!(events[3], Event::Governor { to: S::Intervene, .. }));
-    assert!(matches!(events[4], Event::ActionDispatched { manual: false, .. }));
-    assert!(matches!(events[5], Event::ActionCompleted { outcome: autonomic_core::ActionOutcome::Succeeded, .. }));
+    assert!(matches!(
+        events[1],
+        Event::Governor {
+            to: S::Warn,
+            consecutive_high: 1,
+            ..
+        }
+    ));
+    assert!(matches!(
+        events[2],
+        Event::Governor {
+            to: S::Warn,
+            consecutive_high: 2,
+            ..
+        }
+    ));
+    assert!(matches!(
+        events[3],
+        Event::Governor {
+            to: S::Intervene,
+            ..
+        }
+    ));
+    assert!(matches!(
+        events[4],
+        Event::ActionDispatched { manual: false, .. }
+    ));
+    assert!(matches!(
+        events[5],
+        Event::ActionCompleted {
+            outcome: autonomic_core::ActionOutcome::Succeeded,
+            ..
+        }
+    ));
     assert!(matches!(events[6], Event::Governor { to: S::Warn, .. }));
     assert!(matches!(events[7], Event::Governor { to: S::Stable, .. }));
     assert_eq!(e.ledger().verify(), Ok(()));

@@ -4,10 +4,15 @@ mod common;
 
 use autonomic_core::engine::IngestError;
 use autonomic_core::entitlement::{AdmitError, CommandKind, EntitlementError};
-use autonomic_core::{Action, ActionKind, EntitlementCommand as C, EntitlementState as S, Resource};
+use autonomic_core::{
+    Action, ActionKind, EntitlementCommand as C, EntitlementState as S, Resource,
+};
 use common::{SmallEngine, drain_records, engine, raw};
 
-const ACT: C<'static> = C::Activate { sku: "pro", expires_at_ms: None };
+const ACT: C<'static> = C::Activate {
+    sku: "pro",
+    expires_at_ms: None,
+};
 
 /// Brings tenant `t` into `state` through public commands.
 fn in_state(state: Option<S>) -> SmallEngine {
@@ -17,7 +22,10 @@ fn in_state(state: Option<S>) -> SmallEngine {
         Some(S::Pending) => &[C::Provision { sku: "pro" }],
         Some(S::Active) => &[ACT],
         Some(S::Paused) => &[ACT, C::Pause],
-        Some(S::Expired) => &[C::Activate { sku: "pro", expires_at_ms: Some(50) }],
+        Some(S::Expired) => &[C::Activate {
+            sku: "pro",
+            expires_at_ms: Some(50),
+        }],
         Some(S::Terminated) => &[ACT, C::Revoke],
     };
     for c in path {
@@ -45,14 +53,29 @@ fn expected(from: Option<S>, cmd: CommandKind) -> Result<S, &'static str> {
 fn every_state_command_pair() {
     // Proves the lifecycle table for all 6 × 5 pairs; refused ones change nothing and leave
     // no receipt, accepted ones leave exactly one.
-    let commands = [C::Provision { sku: "pro" }, ACT, C::Pause, C::Resume, C::Revoke];
-    for from in [None, Some(S::Pending), Some(S::Active), Some(S::Paused), Some(S::Expired), Some(S::Terminated)] {
+    let commands = [
+        C::Provision { sku: "pro" },
+        ACT,
+        C::Pause,
+        C::Resume,
+        C::Revoke,
+    ];
+    for from in [
+        None,
+        Some(S::Pending),
+        Some(S::Active),
+        Some(S::Paused),
+        Some(S::Expired),
+        Some(S::Terminated),
+    ] {
         for cmd in commands {
             let mut e = in_state(from);
             let now = 100; // past the Expired arrangement's expiry
             let before = e.tenant(now, "t").map(|v| (v.entitlement, v.sku));
             assert_eq!(before.map(|b| b.0), from, "arrangement for {from:?}");
-            let got = e.handle_entitlement(now, "t", cmd).map_err(|err| err.name());
+            let got = e
+                .handle_entitlement(now, "t", cmd)
+                .map_err(|err| err.name());
             assert_eq!(got, expected(from, cmd.kind()), "{from:?} × {cmd:?}");
             let receipts = drain_records(&mut e).len();
             match got {
@@ -73,8 +96,21 @@ fn every_state_command_pair() {
 fn invalid_sku_and_tenant_are_refused() {
     // Proves InvalidSku and InvalidTenantId come before any state change.
     let mut e = engine();
-    assert_eq!(e.handle_entitlement(0, "t", C::Activate { sku: "gold", expires_at_ms: None }), Err(EntitlementError::InvalidSku));
-    assert_eq!(e.handle_entitlement(0, "a b", ACT), Err(EntitlementError::InvalidTenantId));
+    assert_eq!(
+        e.handle_entitlement(
+            0,
+            "t",
+            C::Activate {
+                sku: "gold",
+                expires_at_ms: None
+            }
+        ),
+        Err(EntitlementError::InvalidSku)
+    );
+    assert_eq!(
+        e.handle_entitlement(0, "a b", ACT),
+        Err(EntitlementError::InvalidTenantId)
+    );
     assert_eq!(e.tenant_count(), 0);
     assert!(drain_records(&mut e).is_empty());
 }
@@ -83,8 +119,21 @@ fn invalid_sku_and_tenant_are_refused() {
 fn plan_change_keeps_active() {
     // Proves Active → Active on activate changes the SKU.
     let mut e = in_state(Some(S::Active));
-    assert_eq!(e.handle_entitlement(20, "t", C::Activate { sku: "enterprise", expires_at_ms: None }), Ok(S::Active));
-    assert_eq!(e.tenant(20, "t").unwrap().sku, autonomic_core::Sku::Enterprise);
+    assert_eq!(
+        e.handle_entitlement(
+            20,
+            "t",
+            C::Activate {
+                sku: "enterprise",
+                expires_at_ms: None
+            }
+        ),
+        Ok(S::Active)
+    );
+    assert_eq!(
+        e.tenant(20, "t").unwrap().sku,
+        autonomic_core::Sku::Enterprise
+    );
 }
 
 #[test]
@@ -92,11 +141,22 @@ fn expiry_takes_effect_at_its_instant() {
     // Proves an entitlement is Active before expires_at_ms and Expired from it on, and that
     // signals are then refused with EntitlementExpired.
     let mut e = engine();
-    e.handle_entitlement(0, "t", C::Activate { sku: "pro", expires_at_ms: Some(1_000) }).unwrap();
+    e.handle_entitlement(
+        0,
+        "t",
+        C::Activate {
+            sku: "pro",
+            expires_at_ms: Some(1_000),
+        },
+    )
+    .unwrap();
     assert_eq!(e.tenant(999, "t").unwrap().entitlement, S::Active);
     assert_eq!(e.tenant(1_000, "t").unwrap().entitlement, S::Expired);
     assert!(e.handle_signal(999, &raw("t", 10.0, 999)).is_ok());
-    assert_eq!(e.handle_signal(1_000, &raw("t", 10.0, 1_000)), Err(IngestError::EntitlementExpired));
+    assert_eq!(
+        e.handle_signal(1_000, &raw("t", 10.0, 1_000)),
+        Err(IngestError::EntitlementExpired)
+    );
 }
 
 #[test]
@@ -104,17 +164,27 @@ fn signals_are_gated_by_entitlement_state() {
     // Proves TenantNotFound / EntitlementNotActive for Pending, Paused and Terminated, and
     // that a refused signal is not remembered: its redelivery after resume counts.
     let mut e = engine();
-    assert_eq!(e.handle_signal(0, &raw("t", 80.0, 0)), Err(IngestError::TenantNotFound));
+    assert_eq!(
+        e.handle_signal(0, &raw("t", 80.0, 0)),
+        Err(IngestError::TenantNotFound)
+    );
     for state in [S::Pending, S::Paused, S::Terminated] {
         let mut e = in_state(Some(state));
-        assert_eq!(e.handle_signal(20, &raw("t", 80.0, 20)), Err(IngestError::EntitlementNotActive), "{state:?}");
+        assert_eq!(
+            e.handle_signal(20, &raw("t", 80.0, 20)),
+            Err(IngestError::EntitlementNotActive),
+            "{state:?}"
+        );
         assert!(drain_records(&mut e).is_empty());
     }
     let mut e = in_state(Some(S::Paused));
     assert!(e.handle_signal(20, &raw("t", 80.0, 20)).is_err());
     e.handle_entitlement(30, "t", C::Resume).unwrap();
     let r = e.handle_signal(30, &raw("t", 80.0, 20)).unwrap();
-    assert!(matches!(r, autonomic_core::SignalResult::Governed(_)), "redelivery after resume is governed");
+    assert!(
+        matches!(r, autonomic_core::SignalResult::Governed(_)),
+        "redelivery after resume is governed"
+    );
 }
 
 #[test]
@@ -122,28 +192,61 @@ fn quotas_follow_the_sku() {
     // Proves admission up to the SKU's limit and QuotaExceeded past it, with current/limit.
     let mut e = in_state(Some(S::Active));
     assert_eq!(e.admit(20, "t", Resource::Cpu, 8), Ok(8));
-    assert_eq!(e.admit(20, "t", Resource::Cpu, 1),
-        Err(AdmitError::QuotaExceeded { resource: Resource::Cpu, current: 8, limit: 8 }));
+    assert_eq!(
+        e.admit(20, "t", Resource::Cpu, 1),
+        Err(AdmitError::QuotaExceeded {
+            resource: Resource::Cpu,
+            current: 8,
+            limit: 8
+        })
+    );
     assert_eq!(e.release("t", Resource::Cpu, 3), Ok(5));
-    assert_eq!(e.release("t", Resource::Cpu, 6),
-        Err(AdmitError::ReleaseExceedsUsage { resource: Resource::Cpu, current: 5, amount: 6 }));
-    assert_eq!(e.admit(20, "t", Resource::Requests, 0), Err(AdmitError::InvalidAmount));
-    assert_eq!(e.admit(20, "nobody", Resource::Requests, 1), Err(AdmitError::TenantNotFound));
+    assert_eq!(
+        e.release("t", Resource::Cpu, 6),
+        Err(AdmitError::ReleaseExceedsUsage {
+            resource: Resource::Cpu,
+            current: 5,
+            amount: 6
+        })
+    );
+    assert_eq!(
+        e.admit(20, "t", Resource::Requests, 0),
+        Err(AdmitError::InvalidAmount)
+    );
+    assert_eq!(
+        e.admit(20, "nobody", Resource::Requests, 1),
+        Err(AdmitError::TenantNotFound)
+    );
     let mut paused = in_state(Some(S::Paused));
-    assert_eq!(paused.admit(20, "t", Resource::Requests, 1), Err(AdmitError::EntitlementNotActive));
+    assert_eq!(
+        paused.admit(20, "t", Resource::Requests, 1),
+        Err(AdmitError::EntitlementNotActive)
+    );
 }
 
 #[test]
 fn throttle_lowers_the_effective_limit() {
     // Proves Throttle(p) limits to p% of the SKU's limit, rounded down, at least 1.
     let mut e = in_state(Some(S::Active));
-    e.handle_action(20, "t", Action::throttle(50).unwrap()).unwrap();
+    e.handle_action(20, "t", Action::throttle(50).unwrap())
+        .unwrap();
     assert_eq!(e.admit(20, "t", Resource::Requests, 500), Ok(500));
-    assert_eq!(e.admit(20, "t", Resource::Requests, 1),
-        Err(AdmitError::QuotaExceeded { resource: Resource::Requests, current: 500, limit: 500 }));
+    assert_eq!(
+        e.admit(20, "t", Resource::Requests, 1),
+        Err(AdmitError::QuotaExceeded {
+            resource: Resource::Requests,
+            current: 500,
+            limit: 500
+        })
+    );
     let mut e = in_state(Some(S::Active));
-    e.handle_action(20, "t", Action::throttle(1).unwrap()).unwrap();
-    assert_eq!(e.admit(20, "t", Resource::Cpu, 1), Ok(1), "1% of 8 cores rounds to at least 1");
+    e.handle_action(20, "t", Action::throttle(1).unwrap())
+        .unwrap();
+    assert_eq!(
+        e.admit(20, "t", Resource::Cpu, 1),
+        Ok(1),
+        "1% of 8 cores rounds to at least 1"
+    );
     assert!(e.admit(20, "t", Resource::Cpu, 1).is_err());
 }
 
@@ -152,16 +255,26 @@ fn pause_refuses_everything_and_shed_spreads_refusals() {
     // Proves Pause refuses all admissions and Shed(50) refuses exactly every other one.
     let mut e = in_state(Some(S::Active));
     e.handle_action(20, "t", Action::Pause).unwrap();
-    assert_eq!(e.admit(20, "t", Resource::Requests, 1), Err(AdmitError::RefusedByAction(ActionKind::Pause)));
+    assert_eq!(
+        e.admit(20, "t", Resource::Requests, 1),
+        Err(AdmitError::RefusedByAction(ActionKind::Pause))
+    );
     let mut e = in_state(Some(S::Active));
     e.handle_action(20, "t", Action::shed(50).unwrap()).unwrap();
-    let outcomes: Vec<bool> = (0..100).map(|_| {
-        let ok = e.admit(20, "t", Resource::Requests, 1).is_ok();
-        if ok { e.release("t", Resource::Requests, 1).unwrap(); }
-        ok
-    }).collect();
+    let outcomes: Vec<bool> = (0..100)
+        .map(|_| {
+            let ok = e.admit(20, "t", Resource::Requests, 1).is_ok();
+            if ok {
+                e.release("t", Resource::Requests, 1).unwrap();
+            }
+            ok
+        })
+        .collect();
     assert_eq!(outcomes.iter().filter(|ok| !**ok).count(), 50);
-    assert!(outcomes.windows(2).all(|w| w[0] != w[1]), "alternates: evenly spread");
+    assert!(
+        outcomes.windows(2).all(|w| w[0] != w[1]),
+        "alternates: evenly spread"
+    );
 }
 
 #[test]
@@ -169,7 +282,10 @@ fn enforcement_ends_when_the_governor_returns_to_stable() {
     // Proves the enforced action is cleared by a Reset (governor back to Stable).
     let mut e = in_state(Some(S::Active));
     e.handle_signal(20, &raw("t", 95.0, 20)).unwrap();
-    assert!(e.admit(21, "t", Resource::Cpu, 5).is_err(), "Throttle(50): 4 cores");
+    assert!(
+        e.admit(21, "t", Resource::Cpu, 5).is_err(),
+        "Throttle(50): 4 cores"
+    );
     e.handle_reset(22, "t").unwrap();
     assert_eq!(e.admit(23, "t", Resource::Cpu, 5), Ok(5));
 }

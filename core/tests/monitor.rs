@@ -3,9 +3,20 @@
 use autonomic_core::monitor::{Dedup, normalize, signal_id};
 use autonomic_core::{MetricKind, RawSignal, Signal, SignalError as E};
 
-fn parse(tenant: &str, metric: &str, value: f64, ts_ms: u64, now_ms: u64) -> Result<Signal<'static>, E> {
+fn parse(
+    tenant: &str,
+    metric: &str,
+    value: f64,
+    ts_ms: u64,
+    now_ms: u64,
+) -> Result<Signal<'static>, E> {
     // Leak-free: the test strings are 'static or built per call; only the result matters.
-    let raw = RawSignal { tenant, metric, value, ts_ms };
+    let raw = RawSignal {
+        tenant,
+        metric,
+        value,
+        ts_ms,
+    };
     Signal::parse(&raw, now_ms).map(|s| Signal { tenant: "", ..s })
 }
 
@@ -18,21 +29,38 @@ fn tenant_id_boundaries() {
     assert_eq!(parse(&t257, "cpu", 1.0, 0, 0), Err(E::InvalidTenantId));
     assert_eq!(parse("", "cpu", 1.0, 0, 0), Err(E::InvalidTenantId));
     for bad in ["a b", "a\tb", "é", "a\u{7f}", "a\0"] {
-        assert_eq!(parse(bad, "cpu", 1.0, 0, 0), Err(E::InvalidTenantId), "{bad:?}");
+        assert_eq!(
+            parse(bad, "cpu", 1.0, 0, 0),
+            Err(E::InvalidTenantId),
+            "{bad:?}"
+        );
     }
-    assert!(parse("!~", "cpu", 1.0, 0, 0).is_ok(), "0x21 and 0x7E are visible");
+    assert!(
+        parse("!~", "cpu", 1.0, 0, 0).is_ok(),
+        "0x21 and 0x7E are visible"
+    );
 }
 
 #[test]
 fn metric_names_are_case_insensitive_and_bounded() {
     // Proves the seven names parse in any ASCII case and anything else fails.
-    for (name, kind) in [("cpu", MetricKind::Cpu), ("MEMORY", MetricKind::Memory), ("Latency", MetricKind::Latency),
-        ("error_RATE", MetricKind::ErrorRate), ("disk", MetricKind::Disk), ("Network", MetricKind::Network),
-        ("connections", MetricKind::Connections)] {
+    for (name, kind) in [
+        ("cpu", MetricKind::Cpu),
+        ("MEMORY", MetricKind::Memory),
+        ("Latency", MetricKind::Latency),
+        ("error_RATE", MetricKind::ErrorRate),
+        ("disk", MetricKind::Disk),
+        ("Network", MetricKind::Network),
+        ("connections", MetricKind::Connections),
+    ] {
         assert_eq!(parse("t", name, 1.0, 0, 0).map(|s| s.metric), Ok(kind));
     }
     for bad in ["", "cpu ", "gpu", "errorrate", &"c".repeat(129)] {
-        assert_eq!(parse("t", bad, 1.0, 0, 0), Err(E::InvalidMetricName), "{bad:?}");
+        assert_eq!(
+            parse("t", bad, 1.0, 0, 0),
+            Err(E::InvalidMetricName),
+            "{bad:?}"
+        );
     }
 }
 
@@ -41,8 +69,18 @@ fn value_boundaries() {
     // Proves 0.0 and 100.0 pass; 100.0001, -0.0001, NaN and infinities fail.
     assert_eq!(parse("t", "cpu", 100.0, 0, 0).map(|s| s.value_pct), Ok(100));
     assert_eq!(parse("t", "cpu", 0.0, 0, 0).map(|s| s.value_pct), Ok(0));
-    for bad in [100.0001, -0.0001, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-        assert_eq!(parse("t", "cpu", bad, 0, 0), Err(E::ValueOutOfBounds), "{bad}");
+    for bad in [
+        100.0001,
+        -0.0001,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    ] {
+        assert_eq!(
+            parse("t", "cpu", bad, 0, 0),
+            Err(E::ValueOutOfBounds),
+            "{bad}"
+        );
     }
 }
 
@@ -51,9 +89,15 @@ fn timestamp_boundaries() {
     // Proves 3 600 000 ms ahead passes and 3 600 001 fails; the past is always fine.
     let now = 10_000_000;
     assert!(parse("t", "cpu", 1.0, now + 3_600_000, now).is_ok());
-    assert_eq!(parse("t", "cpu", 1.0, now + 3_600_001, now), Err(E::InvalidTimestamp));
+    assert_eq!(
+        parse("t", "cpu", 1.0, now + 3_600_001, now),
+        Err(E::InvalidTimestamp)
+    );
     assert!(parse("t", "cpu", 1.0, 0, now).is_ok());
-    assert!(parse("t", "cpu", 1.0, u64::MAX, u64::MAX - 5).is_ok(), "no overflow near u64::MAX");
+    assert!(
+        parse("t", "cpu", 1.0, u64::MAX, u64::MAX - 5).is_ok(),
+        "no overflow near u64::MAX"
+    );
 }
 
 #[test]
@@ -73,7 +117,11 @@ fn normalization_rounds_half_up() {
     assert_eq!(normalize(74.49), Ok(74));
     assert_eq!(normalize(74.4999999), Ok(74));
     assert_eq!(normalize(0.5), Ok(1));
-    assert_eq!(normalize(0.49999999999999994), Ok(0), "the largest double below 0.5");
+    assert_eq!(
+        normalize(0.49999999999999994),
+        Ok(0),
+        "the largest double below 0.5"
+    );
     assert_eq!(normalize(99.5), Ok(100));
     assert_eq!(normalize(-0.0), Ok(0));
     let mut last = 0;
@@ -93,8 +141,14 @@ fn dedup_same_window_same_value_is_duplicate() {
     // Proves a redelivered reading within one 5 s window is caught, and a new value is not.
     let mut d: Dedup<64, 128> = Dedup::new();
     assert!(d.insert(&id(78, 5_000), 1, 5_000));
-    assert!(d.contains(&id(78, 9_999), 9_999), "same window (5000..=9999)");
-    assert!(!d.contains(&id(79, 5_000), 5_000), "another value is another reading");
+    assert!(
+        d.contains(&id(78, 9_999), 9_999),
+        "same window (5000..=9999)"
+    );
+    assert!(
+        !d.contains(&id(79, 5_000), 5_000),
+        "another value is another reading"
+    );
 }
 
 #[test]
@@ -121,8 +175,14 @@ fn dedup_expires_old_windows() {
     // Proves an id is forgotten once its window is more than 12 windows before now.
     let mut d: Dedup<64, 128> = Dedup::new();
     d.insert(&id(50, 0), 0, 0);
-    assert!(d.contains(&id(50, 0), 12 * 5000 + 4999), "window 0 retained at window 12");
-    assert!(!d.contains(&id(50, 0), 13 * 5000), "window 0 expired at window 13");
+    assert!(
+        d.contains(&id(50, 0), 12 * 5000 + 4999),
+        "window 0 retained at window 12"
+    );
+    assert!(
+        !d.contains(&id(50, 0), 13 * 5000),
+        "window 0 expired at window 13"
+    );
     d.insert(&id(51, 13 * 5000), 13, 13 * 5000);
     assert_eq!(d.len(), 1, "the expired id was evicted on insert");
 }
@@ -137,7 +197,11 @@ fn dedup_when_full_evicts_oldest_and_never_grows() {
         assert!(d.len() <= 8, "never grows past capacity (step {i})");
     }
     for (i, x) in ids.iter().enumerate() {
-        assert_eq!(d.contains(x, 0), i >= 12, "only the last 8 are kept (id {i})");
+        assert_eq!(
+            d.contains(x, 0),
+            i >= 12,
+            "only the last 8 are kept (id {i})"
+        );
     }
 }
 
@@ -145,13 +209,22 @@ fn dedup_when_full_evicts_oldest_and_never_grows() {
 fn dedup_survives_heavy_churn() {
     // Proves lookups stay exact through many evictions (backward-shift deletion keeps probes intact).
     let mut d: Dedup<64, 128> = Dedup::new();
-    let ids: Vec<[u8; 32]> = (0..3_000u64).map(|i| signal_id("t", MetricKind::Cpu, i, 1)).collect();
+    let ids: Vec<[u8; 32]> = (0..3_000u64)
+        .map(|i| signal_id("t", MetricKind::Cpu, i, 1))
+        .collect();
     for (i, x) in ids.iter().enumerate() {
         assert!(d.insert(x, 0, 0));
         let kept = &ids[i.saturating_sub(63)..=i];
-        assert!(kept.iter().all(|y| d.contains(y, 0)), "a retained id went missing at {i}");
+        assert!(
+            kept.iter().all(|y| d.contains(y, 0)),
+            "a retained id went missing at {i}"
+        );
         if i >= 64 {
-            assert!(!d.contains(&ids[i - 64], 0), "id {} should be evicted", i - 64);
+            assert!(
+                !d.contains(&ids[i - 64], 0),
+                "id {} should be evicted",
+                i - 64
+            );
         }
     }
 }

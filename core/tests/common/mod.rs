@@ -13,17 +13,35 @@ pub fn engine() -> SmallEngine {
 
 pub fn active(tenant: &str) -> SmallEngine {
     let mut e = engine();
-    e.handle_entitlement(0, tenant, EntitlementCommand::Activate { sku: "pro", expires_at_ms: None })
-        .expect("activate");
+    e.handle_entitlement(
+        0,
+        tenant,
+        EntitlementCommand::Activate {
+            sku: "pro",
+            expires_at_ms: None,
+        },
+    )
+    .expect("activate");
     e
 }
 
 pub fn raw(tenant: &str, value: f64, ts_ms: u64) -> RawSignal<'_> {
-    RawSignal { tenant, metric: "cpu", value, ts_ms }
+    RawSignal {
+        tenant,
+        metric: "cpu",
+        value,
+        ts_ms,
+    }
 }
 
 /// Drains every pending record, returning copies.
-pub fn drain_records<const T: usize, const N: usize, const B: usize, const I: usize, const S: usize>(
+pub fn drain_records<
+    const T: usize,
+    const N: usize,
+    const B: usize,
+    const I: usize,
+    const S: usize,
+>(
     e: &mut Engine<T, N, B, I, S>,
 ) -> Vec<Vec<u8>> {
     let mut out = Vec::new();

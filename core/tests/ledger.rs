@@ -1,0 +1,392 @@
+//! SPEC §6: the receipt chain — tamper evidence, eviction, encoding, rebuild and memory.
+
+mod common;
+
+use autonomic_core::engine::TENANT_STATE_BYTES;
+use autonomic_core::ledger::Ledger;
+use autonomic_core::limits::RECORD_MAX_BYTES;
+use autonomic_core::receipt::{ChainErrorKind as K, verify_records};
+use autonomic_core::{
+    Action, ActionOutcome, Cause, ChainVerifier, EntitlementCommand, Event, GovernorState,
+    MetricKind, Receipt,
+};
+use common::{SmallEngine, active, drain_records, raw};
+
+/// A short history with every event kind: returns the engine and its records.
+fn history() -> (SmallEngine, Vec<Vec<u8>>) {
+    let mut e = active("acme");
+    e.handle_entitlement(
+        1,
+        "beta",
+        EntitlementCommand::Activate {
+            sku: "starter",
+            expires_at_ms: Some(9_999_999),
+        },
+    )
+    .unwrap();
+    for (i, v) in [78.0, 80.0, 92.0].into_iter().enumerate() {
+        let ts = 5_000 * (i as u64 + 1);
+        e.handle_signal(ts, &raw("acme", v, ts)).unwrap();
+    }
+    let receipt = e.in_flight()[0].receipt;
+    e.handle_outcome(20_000, "acme", Some(receipt), true)
+        .unwrap();
+    e.handle_rollback(21_000, receipt).unwrap();
+    e.handle_rollback_outcome(22_000, receipt, true).unwrap();
+    e.handle_action(23_000, "beta", Action::rollback("v1.2.3").unwrap())
+        .unwrap();
+    e.handle_timeout(23_000 + 30_000);
+    e.handle_reset(60_000, "acme").unwrap();
+    let records = drain_records(&mut e);
+    (e, records)
+}
+
+fn verify(records: &[Vec<u8>]) -> Result<u64, autonomic_core::ChainError> {
+    let mut v = ChainVerifier::new();
+    for r in records {
+        v.push(r)?;
+    }
+    Ok(v.next_seq())
+}
+
+fn reencode(r: &Receipt) -> Vec<u8> {
+    let mut buf = [0u8; RECORD_MAX_BYTES];
+    r.encode_into(&mut buf).unwrap().to_vec()
+}
+
+#[test]
+fn history_covers_every_event_kind_and_verifies() {
+    // Proves the arrangement: every Event variant appears and the chain verifies from genesis.
+    let (e, records) = history();
+    let events: Vec<Event> = records
+        .iter()
+        .map(|r| Receipt::decode(r).unwrap().event)
+        .collect();
+    let has = |f: fn(&Event) -> bool| events.iter().any(f);
+    assert!(has(|e| matches!(e, Event::Governor { .. })));
+    assert!(has(|e| matches!(
+        e,
+        Event::ActionDispatched { manual: true, .. }
+    )));
+    assert!(has(|e| matches!(
+        e,
+        Event::ActionCompleted {
+            outcome: ActionOutcome::TimedOut,
+            ..
+        }
+    )));
+    assert!(has(|e| matches!(e, Event::RollbackRequested { .. })));
+    assert!(has(|e| matches!(
+        e,
+        Event::RollbackCompleted {
+            succeeded: true,
+            ..
+        }
+    )));
+    assert!(has(|e| matches!(e, Event::Entitlement { .. })));
+    assert_eq!(verify(&records), Ok(records.len() as u64));
+    assert_eq!(e.ledger().verify(), Ok(()));
+}
+
+#[test]
+fn tampering_any_field_is_detected_at_its_position() {
+    // Proves that changing seq, ts_ms, tenant, event, prev_hash or hash of receipt i (without
+    // re-hashing) fails verification at position i, for every i.
+    let (_, records) = history();
+    type Tamper = fn(&mut Receipt);
+    let tampers: [(&str, Tamper); 6] = [
+        ("seq", |r| r.seq += 1),
+        ("ts_ms", |r| r.ts_ms ^= 1),
+        ("tenant", |r| {
+            r.tenant.push('x').unwrap();
+        }),
+        ("event", |r| {
+            r.event = Event::RollbackRequested { receipt: 12345 }
+        }),
+        ("prev_hash", |r| r.prev_hash[0] ^= 1),
+        ("hash", |r| r.hash[31] ^= 0x80),
+    ];
+    for i in 0..records.len() {
+        for (field, tamper) in tampers {
+            let mut forged = records.clone();
+            let mut r = Receipt::decode(&forged[i]).unwrap();
+            tamper(&mut r);
+            forged[i] = reencode(&r);
+            let err = verify(&forged).unwrap_err();
+            assert_eq!(err.position, i as u64, "{field} of receipt {i}: {err}");
+        }
+    }
+}
+
+#[test]
+fn rehashed_forgery_breaks_the_next_link() {
+    // Proves that a forger who recomputes receipt i's hash is caught at i+1 (BrokenLink).
+    let (_, records) = history();
+    let i = 3;
+    let mut r = Receipt::decode(&records[i]).unwrap();
+    r.ts_ms += 1;
+    let mut buf = [0u8; RECORD_MAX_BYTES];
+    let sealed = r.seal_into(&mut buf).unwrap().to_vec();
+    let mut forged = records.clone();
+    forged[i] = sealed;
+    let err = verify(&forged).unwrap_err();
+    assert_eq!((err.position, err.kind), (i as u64 + 1, K::BrokenLink));
+}
+
+#[test]
+fn deleted_swapped_and_duplicated_receipts_are_detected() {
+    // Proves deletion, swap and insertion of a copy are all caught at the first bad position.
+    let (_, records) = history();
+    let mut deleted = records.clone();
+    deleted.remove(4);
+    assert_eq!(verify(&deleted).unwrap_err().position, 4);
+    assert_eq!(
+        verify(&deleted).unwrap_err().kind,
+        K::SeqMismatch { found: 5 }
+    );
+    let mut swapped = records.clone();
+    swapped.swap(2, 3);
+    assert_eq!(verify(&swapped).unwrap_err().position, 2);
+    let mut duplicated = records.clone();
+    duplicated.insert(5, records[4].clone());
+    assert_eq!(verify(&duplicated).unwrap_err().position, 5);
+    let truncated_record = records[6][..records[6].len() - 1].to_vec();
+    let mut cut = records.clone();
+    cut[6] = truncated_record;
+    assert_eq!(verify(&cut).unwrap_err().position, 6);
+}
+
+#[test]
+fn single_bit_flips_anywhere_are_detected() {
+    // Proves every single-bit flip in every record is caught, at that record.
+    let (_, records) = history();
+    for i in 0..records.len() {
+        for byte in 0..records[i].len() {
+            for bit in 0..8 {
+                let mut forged = records.clone();
+                forged[i][byte] ^= 1 << bit;
+                let err = verify(&forged).unwrap_err();
+                assert_eq!(err.position, i as u64, "record {i} byte {byte} bit {bit}");
+            }
+        }
+    }
+}
+
+#[test]
+fn encode_decode_round_trip_is_exact() {
+    // Proves decode → encode reproduces the canonical bytes and the stored hash.
+    let (_, records) = history();
+    for r in &records {
+        let receipt = Receipt::decode(r).unwrap();
+        assert_eq!(&reencode(&receipt), r);
+        let mut resealed = receipt.clone();
+        let mut buf = [0u8; RECORD_MAX_BYTES];
+        assert_eq!(resealed.seal_into(&mut buf).unwrap(), &r[..]);
+        assert_eq!(resealed.hash, receipt.hash);
+    }
+    assert!(Receipt::decode(&[]).is_err());
+    let mut trailing = records[0].clone();
+    trailing.push(0);
+    assert_eq!(
+        Receipt::decode(&trailing),
+        Err(K::Malformed),
+        "trailing bytes are refused"
+    );
+}
+
+#[test]
+fn worst_case_receipt_fits_the_record_limit() {
+    // Proves a 256-byte tenant dispatching a 128-byte revision with u64::MAX fields fits.
+    let mut r = Receipt {
+        seq: u64::MAX,
+        ts_ms: u64::MAX,
+        tenant: "t".repeat(256).as_str().try_into().unwrap(),
+        event: Event::ActionDispatched {
+            action: Action::rollback(&"r".repeat(128)).unwrap(),
+            deadline_ms: u64::MAX,
+            manual: true,
+        },
+        prev_hash: [0xff; 32],
+        hash: [0; 32],
+    };
+    let mut buf = [0u8; RECORD_MAX_BYTES];
+    let len = r.seal_into(&mut buf).unwrap().len();
+    assert!(len <= RECORD_MAX_BYTES, "{len}");
+    let mut ent = r.clone();
+    ent.event = Event::Governor {
+        cause: Cause::Signal {
+            metric: MetricKind::Connections,
+            value_pct: 100,
+            ts_ms: u64::MAX,
+        },
+        from: GovernorState::Refuse,
+        to: GovernorState::Refuse,
+        consecutive_high: 255,
+    };
+    assert!(ent.seal_into(&mut buf).is_ok());
+}
+
+#[test]
+fn eviction_keeps_the_window_verifiable() {
+    // Proves a ring far smaller than the history evicts oldest-first and still verifies from
+    // its anchor, while a streaming verifier over every record agrees on the head.
+    let mut ring: Ledger<8, 2048> = Ledger::new(8);
+    let mut all = Vec::new();
+    let mut v = ChainVerifier::new();
+    for i in 0..200u64 {
+        let tenant = "t".repeat(1 + (i as usize * 37) % 200);
+        let event = Event::RollbackRequested { receipt: i };
+        ring.append(i, &tenant, &event).unwrap();
+        let record = ring.poll_record().unwrap().to_vec();
+        v.push(&record).unwrap();
+        all.push(record);
+        assert_eq!(ring.verify(), Ok(()), "after {i}");
+        assert!(ring.len() <= 8);
+    }
+    assert_eq!(ring.next_seq(), 200);
+    assert_eq!(ring.head_hash(), v.head_hash());
+    let (first, anchor) = ring.anchor();
+    let retained: Vec<&[u8]> = ring.records().map(|(_, r)| r).collect();
+    assert_eq!(retained.last().map(|r| r.to_vec()), all.last().cloned());
+    assert_eq!(
+        verify_records(first, anchor, retained.iter().copied()),
+        Ok(())
+    );
+    assert_eq!(
+        ring.tail(3).map(|r| r.seq).collect::<Vec<_>>(),
+        vec![197, 198, 199]
+    );
+    assert!(ring.by_seq(first.saturating_sub(1)).is_none() || first == 0);
+}
+
+#[test]
+fn unpolled_records_are_never_evicted() {
+    // Proves that a ring full of unpersisted records refuses to append instead of losing one.
+    let mut ring: Ledger<4, 2048> = Ledger::new(4);
+    let event = Event::RollbackRequested { receipt: 0 };
+    for i in 0..4 {
+        ring.append(i, "t", &event).unwrap();
+    }
+    assert!(!ring.can_append(1));
+    assert!(ring.append(5, "t", &event).is_err());
+    assert_eq!(ring.next_seq(), 4, "nothing appended");
+    assert!(ring.poll_record().is_some());
+    assert!(
+        ring.append(5, "t", &event).is_ok(),
+        "a polled record may be evicted"
+    );
+}
+
+#[test]
+fn queries_by_tenant_kind_and_seq() {
+    // Proves tail, by_tenant, by_action_kind and by_seq over the retained window.
+    let (e, _) = history();
+    let l = e.ledger();
+    assert!(l.by_tenant("beta").all(|r| r.tenant.as_str() == "beta"));
+    assert_eq!(
+        l.by_tenant("beta").count(),
+        3,
+        "activate, manual dispatch, its timeout"
+    );
+    let rollbacks: Vec<Receipt> = l
+        .by_action_kind(autonomic_core::ActionKind::Rollback)
+        .collect();
+    assert_eq!(rollbacks.len(), 2, "dispatch and its timeout");
+    assert!(
+        l.by_action_kind(autonomic_core::ActionKind::Throttle)
+            .count()
+            >= 4
+    );
+    assert_eq!(l.by_seq(2).map(|r| r.seq), Some(2));
+    assert_eq!(l.tail(2).count(), 2);
+}
+
+#[test]
+fn rebuild_from_receipts_equals_the_live_engine() {
+    // Proves restore() of every record, in order, rebuilds tenants, in-flight actions,
+    // rollback bookkeeping and the chain head exactly.
+    let (mut live, records) = history();
+    live.handle_signal(70_000, &raw("acme", 93.0, 70_000))
+        .unwrap();
+    let mut records = records;
+    records.extend(drain_records(&mut live));
+    let mut rebuilt = common::engine();
+    for r in &records {
+        rebuilt.restore(r).unwrap();
+    }
+    let now = 80_000;
+    let strip = |v: autonomic_core::TenantView<'_>| {
+        (
+            v.tenant.to_string(),
+            v.entitlement,
+            v.sku,
+            v.expires_at_ms,
+            v.state,
+            v.consecutive_high,
+            v.entered_at_ms,
+            v.in_flight.cloned(),
+            v.enforced,
+        )
+    };
+    let a: Vec<_> = live.tenants(now).map(strip).collect();
+    let b: Vec<_> = rebuilt.tenants(now).map(strip).collect();
+    assert_eq!(a, b);
+    assert_eq!(live.in_flight(), rebuilt.in_flight());
+    assert_eq!(
+        live.rollbackable().collect::<Vec<_>>(),
+        rebuilt.rollbackable().collect::<Vec<_>>()
+    );
+    assert_eq!(live.ledger().head_hash(), rebuilt.ledger().head_hash());
+    assert_eq!(live.poll_timeout(), rebuilt.poll_timeout());
+    assert!(
+        rebuilt.poll_record().is_none(),
+        "restored records are already durable"
+    );
+    // The dedup memory is rebuilt for signals that changed something.
+    assert!(matches!(
+        rebuilt.handle_signal(now, &raw("acme", 93.0, 70_000)),
+        Ok(autonomic_core::SignalResult::Duplicate)
+    ));
+}
+
+#[test]
+fn restore_refuses_a_broken_or_inconsistent_chain() {
+    // Proves restore() names the position of a bad link and of a receipt that does not follow.
+    let (_, records) = history();
+    let mut e = common::engine();
+    let err = e.restore(&records[1]).unwrap_err();
+    assert!(
+        matches!(err, autonomic_core::engine::RestoreError::Chain(c) if c.position == 0),
+        "{err}"
+    );
+    let mut e = common::engine();
+    e.restore(&records[0]).unwrap();
+    // A sealed governor receipt for a tenant that was never activated.
+    let mut forged = Receipt::decode(&records[2]).unwrap();
+    assert!(matches!(forged.event, Event::Governor { .. }));
+    forged.seq = 1;
+    forged.tenant = "ghost".try_into().unwrap();
+    forged.prev_hash = e.ledger().head_hash();
+    let mut buf = [0u8; RECORD_MAX_BYTES];
+    let bytes = forged.seal_into(&mut buf).unwrap().to_vec();
+    assert_eq!(
+        e.restore(&bytes),
+        Err(autonomic_core::engine::RestoreError::Inconsistent(1))
+    );
+}
+
+#[test]
+fn memory_per_tenant_and_receipt_stay_within_the_documented_figures() {
+    // Proves the README's figures: 64 B of state per tenant beside its id, and a typical
+    // receipt (short tenant, governor change) well under 160 B in the ring, span included.
+    assert!(
+        TENANT_STATE_BYTES <= 64,
+        "per-tenant state grew to {TENANT_STATE_BYTES} B"
+    );
+    let (e, records) = history();
+    let max = records.iter().map(Vec::len).max().unwrap();
+    let avg = records.iter().map(Vec::len).sum::<usize>() / records.len();
+    assert!(avg + 8 <= 120, "average ring cost {} B", avg + 8);
+    assert!(max <= 160, "largest record in the history {max} B");
+    assert!(e.ledger().len() == records.len());
+}
