@@ -116,8 +116,10 @@ fn timeout_is_a_failure_and_cancels() {
 #[test]
 fn configured_timeouts_are_per_kind_and_validated() {
     // Proves action_timeout_ms is read per kind, and out-of-range values are refused.
-    let mut config = EngineConfig::default();
-    config.action_timeout_ms = [100, 200, 300, 400];
+    let mut config = EngineConfig {
+        action_timeout_ms: [100, 200, 300, 400],
+        ..EngineConfig::default()
+    };
     let mut e = common::SmallEngine::new(config).unwrap();
     e.handle_entitlement(
         0,
