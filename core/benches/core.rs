@@ -1,1 +1,132 @@
-fn main() {}
+//! Core benchmarks (criterion). Run: `cargo bench -p autonomic-core`.
+//! Figures and the machine they were measured on are in BENCHMARKS.md.
+
+use std::hint::black_box;
+
+use autonomic_core::engine::{DefaultEngine, EngineConfig};
+use autonomic_core::governor::step;
+use autonomic_core::ledger::Ledger;
+use autonomic_core::receipt::verify_records;
+use autonomic_core::{
+    Cause, EntitlementCommand, Event, GovernorEvent, GovernorState, MetricKind, RawSignal, Thresholds,
+};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use sha2::{Digest, Sha256};
+
+/// A deterministic xorshift stream, so every run sees the same events.
+fn xorshift(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+fn governor_transition(c: &mut Criterion) {
+    let th = Thresholds::DEFAULT;
+    let mut seed = 0x9e37_79b9_7f4a_7c15;
+    let events: Vec<(GovernorState, u8, GovernorEvent)> = (0..4096)
+        .map(|_| {
+            let r = xorshift(&mut seed);
+            let state = GovernorState::ALL[(r % 5) as usize];
+            let ev = match (r >> 8) % 10 {
+                0 => GovernorEvent::ActionSucceeded,
+                1 => GovernorEvent::ActionFailed,
+                2 => GovernorEvent::Reset,
+                _ => GovernorEvent::Signal(((r >> 16) % 101) as u8),
+            };
+            (state, ((r >> 32) % 3) as u8, ev)
+        })
+        .collect();
+    let mut i = 0;
+    c.bench_function("governor_transition", |b| {
+        b.iter(|| {
+            let (s, k, e) = events[i & 4095];
+            i += 1;
+            black_box(step(&th, black_box(s), black_box(k), black_box(e)))
+        })
+    });
+}
+
+fn signal_path(c: &mut Criterion) {
+    // validate + entitlement + dedup (lookup and insert) + governor, no receipt: the values
+    // stay below warn, so the governor does not change and nothing is appended.
+    let mut engine = Box::new(DefaultEngine::new(EngineConfig::default()).unwrap());
+    for t in 0..64 {
+        let id = format!("tenant-{t:02}");
+        let activate = EntitlementCommand::Activate { sku: "pro", expires_at_ms: None };
+        engine.handle_entitlement(0, &id, activate).unwrap();
+    }
+    while engine.poll_record().is_some() {}
+    let tenants: Vec<String> = (0..64).map(|t| format!("tenant-{t:02}")).collect();
+    let mut i: u64 = 0;
+    c.bench_function("signal_path", |b| {
+        b.iter(|| {
+            i += 1;
+            let ts_ms = 1_000_000 + i * 10;
+            let raw = RawSignal {
+                tenant: &tenants[(i % 64) as usize],
+                metric: "cpu",
+                value: (i % 70) as f64 + 0.25,
+                ts_ms,
+            };
+            black_box(engine.handle_signal(ts_ms, black_box(&raw)).ok())
+        })
+    });
+}
+
+fn governor_event() -> Event {
+    Event::Governor {
+        cause: Cause::Signal { metric: MetricKind::Cpu, value_pct: 78, ts_ms: 1_764_000_000_000 },
+        from: GovernorState::Stable,
+        to: GovernorState::Warn,
+        consecutive_high: 1,
+    }
+}
+
+fn receipt_append(c: &mut Criterion) {
+    let mut ring: Box<Ledger<1024, { 1024 * 256 }>> = Box::new(Ledger::new(1024));
+    let event = governor_event();
+    let mut ts = 1_764_000_000_000u64;
+    c.bench_function("receipt_append", |b| {
+        b.iter(|| {
+            ts += 1;
+            let seq = ring.append(ts, "acme-corp", black_box(&event)).unwrap();
+            black_box(ring.poll_record());
+            seq
+        })
+    });
+}
+
+fn verify_1000(c: &mut Criterion) {
+    let mut ring: Box<Ledger<1024, { 1024 * 256 }>> = Box::new(Ledger::new(1024));
+    let event = governor_event();
+    for i in 0..1000u64 {
+        ring.append(1_764_000_000_000 + i, "acme-corp", &event).unwrap();
+        ring.poll_record();
+    }
+    let records: Vec<Vec<u8>> = ring.records().map(|(_, r)| r.to_vec()).collect();
+    let bodies: Vec<&[u8]> = records.iter().map(|r| &r[..r.len() - 32]).collect();
+    let bytes: usize = bodies.iter().map(|b| b.len()).sum();
+    let mut group = c.benchmark_group("verify_1000");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.bench_function("ledger_verify", |b| b.iter(|| ring.verify().unwrap()));
+    group.bench_function("raw_sha256_same_bytes", |b| {
+        b.iter(|| {
+            for body in &bodies {
+                black_box(Sha256::digest(black_box(body)));
+            }
+        })
+    });
+    group.bench_function("verify_records_from_vecs", |b| {
+        b.iter_batched(
+            || (),
+            |()| verify_records(0, [0; 32], records.iter().map(Vec::as_slice)).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+    eprintln!("verify_1000: {} records, {} hashed bytes, {:.1} B/record", records.len(), bytes, bytes as f64 / 1000.0);
+}
+
+criterion_group!(benches, governor_transition, signal_path, receipt_append, verify_1000);
+criterion_main!(benches);
