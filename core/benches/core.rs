@@ -8,7 +8,8 @@ use autonomic_core::governor::step;
 use autonomic_core::ledger::Ledger;
 use autonomic_core::receipt::verify_records;
 use autonomic_core::{
-    Cause, EntitlementCommand, Event, GovernorEvent, GovernorState, MetricKind, RawSignal, Thresholds,
+    Cause, EntitlementCommand, Event, GovernorEvent, GovernorState, MetricKind, RawSignal,
+    Thresholds,
 };
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use sha2::{Digest, Sha256};
@@ -53,7 +54,10 @@ fn signal_path(c: &mut Criterion) {
     let mut engine = Box::new(DefaultEngine::new(EngineConfig::default()).unwrap());
     for t in 0..64 {
         let id = format!("tenant-{t:02}");
-        let activate = EntitlementCommand::Activate { sku: "pro", expires_at_ms: None };
+        let activate = EntitlementCommand::Activate {
+            sku: "pro",
+            expires_at_ms: None,
+        };
         engine.handle_entitlement(0, &id, activate).unwrap();
     }
     while engine.poll_record().is_some() {}
@@ -76,7 +80,11 @@ fn signal_path(c: &mut Criterion) {
 
 fn governor_event() -> Event {
     Event::Governor {
-        cause: Cause::Signal { metric: MetricKind::Cpu, value_pct: 78, ts_ms: 1_764_000_000_000 },
+        cause: Cause::Signal {
+            metric: MetricKind::Cpu,
+            value_pct: 78,
+            ts_ms: 1_764_000_000_000,
+        },
         from: GovernorState::Stable,
         to: GovernorState::Warn,
         consecutive_high: 1,
@@ -101,7 +109,8 @@ fn verify_1000(c: &mut Criterion) {
     let mut ring: Box<Ledger<1024, { 1024 * 256 }>> = Box::new(Ledger::new(1024));
     let event = governor_event();
     for i in 0..1000u64 {
-        ring.append(1_764_000_000_000 + i, "acme-corp", &event).unwrap();
+        ring.append(1_764_000_000_000 + i, "acme-corp", &event)
+            .unwrap();
         ring.poll_record();
     }
     let records: Vec<Vec<u8>> = ring.records().map(|(_, r)| r.to_vec()).collect();
@@ -125,8 +134,19 @@ fn verify_1000(c: &mut Criterion) {
         )
     });
     group.finish();
-    eprintln!("verify_1000: {} records, {} hashed bytes, {:.1} B/record", records.len(), bytes, bytes as f64 / 1000.0);
+    eprintln!(
+        "verify_1000: {} records, {} hashed bytes, {:.1} B/record",
+        records.len(),
+        bytes,
+        bytes as f64 / 1000.0
+    );
 }
 
-criterion_group!(benches, governor_transition, signal_path, receipt_append, verify_1000);
+criterion_group!(
+    benches,
+    governor_transition,
+    signal_path,
+    receipt_append,
+    verify_1000
+);
 criterion_main!(benches);

@@ -883,16 +883,17 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
             let committed = self.commit(now_ms, slot, event);
             debug_assert!(committed.is_some());
         }
-        let receipt = match &step.action {
+        let action = step.action.map(governor::Order::action);
+        let receipt = match &action {
             Some(action) => self.dispatch(now_ms, slot, action.clone(), false),
             None => None,
         };
-        debug_assert_eq!(step.action.is_some(), receipt.is_some());
+        debug_assert_eq!(action.is_some(), receipt.is_some());
         Transition {
             from,
             to: step.to,
             consecutive_high: step.consecutive_high,
-            action: step.action,
+            action,
             receipt,
         }
     }

@@ -4,6 +4,29 @@ use serde::{Deserialize, Serialize};
 
 use crate::action::Action;
 
+/// The actions the governor's table orders (SPEC §4): a small `Copy` value, turned into an
+/// [`Action`] when dispatched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Order {
+    /// `Throttle(percent)`.
+    Throttle(u8),
+    /// `Pause`.
+    Pause,
+    /// `Shed(percent)`.
+    Shed(u8),
+}
+
+impl Order {
+    /// The action to dispatch.
+    pub const fn action(self) -> Action {
+        match self {
+            Order::Throttle(percent) => Action::Throttle { percent },
+            Order::Pause => Action::Pause,
+            Order::Shed(percent) => Action::Shed { percent },
+        }
+    }
+}
+
 /// The governor's states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum GovernorState {
@@ -172,14 +195,14 @@ impl Thresholds {
 
 /// The result of one step of the table: the next state, the next `consecutive_high` and the
 /// action to dispatch, if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
     /// The next state.
     pub to: GovernorState,
     /// The next consecutive-high count.
     pub consecutive_high: u8,
     /// The action the table orders.
-    pub action: Option<Action>,
+    pub action: Option<Order>,
 }
 
 /// The governor table of SPEC §4, total over (state, event). With the default thresholds
@@ -219,17 +242,17 @@ pub fn step(th: &Thresholds, state: GovernorState, c: u8, event: GovernorEvent) 
     match (state, event) {
         (_, E::Reset) => go(S::Stable, 0, None),
         (S::Stable, E::Signal(v)) if v >= th.intervene => {
-            go(S::Intervene, 0, Some(Action::THROTTLE_50))
+            go(S::Intervene, 0, Some(Order::Throttle(50)))
         }
         (S::Stable, E::Signal(v)) if v >= th.warn => go(S::Warn, 1, None),
         (S::Stable, E::Signal(_)) => go(S::Stable, 0, None),
         (S::Warn, E::Signal(v)) if v >= th.intervene => {
-            go(S::Intervene, 0, Some(Action::THROTTLE_50))
+            go(S::Intervene, 0, Some(Order::Throttle(50)))
         }
         (S::Warn, E::Signal(v)) if v >= th.warn => {
             let next = u16::from(c) + 1;
             if next >= u16::from(th.sustain) {
-                go(S::Degrade, 0, Some(Action::THROTTLE_25))
+                go(S::Degrade, 0, Some(Order::Throttle(25)))
             } else {
                 // next < sustain <= u8::MAX, so it fits.
                 go(S::Warn, next as u8, None)
@@ -240,9 +263,9 @@ pub fn step(th: &Thresholds, state: GovernorState, c: u8, event: GovernorEvent) 
         (S::Intervene, E::Signal(v)) if v < th.warn => go(S::Warn, 0, None),
         (S::Intervene, E::Signal(_)) => go(S::Intervene, 0, None),
         (S::Intervene, E::ActionSucceeded) => go(S::Warn, 0, None),
-        (S::Intervene, E::ActionFailed) => go(S::Degrade, 0, Some(Action::Pause)),
+        (S::Intervene, E::ActionFailed) => go(S::Degrade, 0, Some(Order::Pause)),
         (S::Degrade, E::Signal(v)) if v < th.recover => go(S::Intervene, 0, None),
-        (S::Degrade, E::Signal(v)) if v > th.refuse => go(S::Refuse, 0, Some(Action::SHED_50)),
+        (S::Degrade, E::Signal(v)) if v > th.refuse => go(S::Refuse, 0, Some(Order::Shed(50))),
         (S::Degrade, E::Signal(_)) => go(S::Degrade, 0, None),
         (S::Refuse, E::Signal(_)) => go(S::Refuse, 0, None),
         (S::Stable | S::Warn | S::Degrade | S::Refuse, E::ActionSucceeded | E::ActionFailed) => {

@@ -1,11 +1,11 @@
 //! Every row of SPEC §4's governor table, one test each, plus threshold validation.
 
-use autonomic_core::governor::{Step, ThresholdError, step};
-use autonomic_core::{Action, GovernorEvent as E, GovernorState as S, Thresholds};
+use autonomic_core::governor::{Order, Step, ThresholdError, step};
+use autonomic_core::{GovernorEvent as E, GovernorState as S, Thresholds};
 
 const TH: Thresholds = Thresholds::DEFAULT;
 
-fn go(to: S, c: u8, action: Option<Action>) -> Step {
+fn go(to: S, c: u8, action: Option<Order>) -> Step {
     Step {
         to,
         consecutive_high: c,
@@ -19,7 +19,7 @@ fn stable_at_or_above_intervene_throttles_50() {
     for v in [90, 100] {
         assert_eq!(
             step(&TH, S::Stable, 0, E::Signal(v)),
-            go(S::Intervene, 0, Some(Action::THROTTLE_50))
+            go(S::Intervene, 0, Some(Order::Throttle(50)))
         );
     }
 }
@@ -49,7 +49,7 @@ fn warn_at_or_above_intervene_throttles_50() {
     for c in [0, 2] {
         assert_eq!(
             step(&TH, S::Warn, c, E::Signal(90)),
-            go(S::Intervene, 0, Some(Action::THROTTLE_50))
+            go(S::Intervene, 0, Some(Order::Throttle(50)))
         );
     }
 }
@@ -59,11 +59,11 @@ fn warn_high_reaching_sustain_degrades_with_throttle_25() {
     // Proves row "Warn | 75 <= v < 90, c+1 >= 3 | Degrade | 0 | Throttle(25)".
     assert_eq!(
         step(&TH, S::Warn, 2, E::Signal(75)),
-        go(S::Degrade, 0, Some(Action::THROTTLE_25))
+        go(S::Degrade, 0, Some(Order::Throttle(25)))
     );
     assert_eq!(
         step(&TH, S::Warn, 2, E::Signal(89)),
-        go(S::Degrade, 0, Some(Action::THROTTLE_25))
+        go(S::Degrade, 0, Some(Order::Throttle(25)))
     );
 }
 
@@ -126,7 +126,7 @@ fn intervene_failure_degrades_with_pause() {
     // Proves row "Intervene | ActionFailed | Degrade | 0 | Pause".
     assert_eq!(
         step(&TH, S::Intervene, 0, E::ActionFailed),
-        go(S::Degrade, 0, Some(Action::Pause))
+        go(S::Degrade, 0, Some(Order::Pause))
     );
 }
 
@@ -147,7 +147,7 @@ fn degrade_above_refuse_sheds_50() {
     for v in [96, 100] {
         assert_eq!(
             step(&TH, S::Degrade, 0, E::Signal(v)),
-            go(S::Refuse, 0, Some(Action::SHED_50))
+            go(S::Refuse, 0, Some(Order::Shed(50)))
         );
     }
 }
@@ -217,16 +217,16 @@ fn custom_thresholds_move_every_edge() {
     assert_eq!(step(&th, S::Stable, 0, E::Signal(50)), go(S::Warn, 1, None));
     assert_eq!(
         step(&th, S::Warn, 1, E::Signal(55)),
-        go(S::Degrade, 0, Some(Action::THROTTLE_25))
+        go(S::Degrade, 0, Some(Order::Throttle(25)))
     );
     assert_eq!(step(&th, S::Warn, 0, E::Signal(39)), go(S::Stable, 0, None));
     assert_eq!(
         step(&th, S::Stable, 0, E::Signal(60)),
-        go(S::Intervene, 0, Some(Action::THROTTLE_50))
+        go(S::Intervene, 0, Some(Order::Throttle(50)))
     );
     assert_eq!(
         step(&th, S::Degrade, 0, E::Signal(81)),
-        go(S::Refuse, 0, Some(Action::SHED_50))
+        go(S::Refuse, 0, Some(Order::Shed(50)))
     );
     assert_eq!(
         step(&th, S::Degrade, 0, E::Signal(80)),
