@@ -1,0 +1,324 @@
+//! Invariants over a running engine, checked from the receipts it emits and from its
+//! getters. The simulation (`tests/sim.rs`) and the `governor_ops` fuzz target call
+//! [`Auditor::drain`] and [`Auditor::check`] after every step.
+//!
+//! What it holds the engine to:
+//! * every polled record continues the chain (a [`ChainVerifier`] over all of them), and the
+//!   in-memory ring verifies from its anchor;
+//! * every governor receipt is a row of SPEC §4's table (the [`crate::model::governor`]
+//!   model), starting from Stable/0 and following on from the tenant's previous receipt;
+//!   every governor-ordered dispatch is the action that row orders, and every row that orders
+//!   an action is followed by its dispatch;
+//! * at most one action in flight per tenant; every dispatched action reaches exactly one
+//!   outcome (completed, superseded or timed out), and the ones without an outcome yet are
+//!   exactly the engine's `in_flight()`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use autonomic_core::engine::Engine;
+use autonomic_core::receipt::Cause;
+use autonomic_core::{Action, ActionOutcome, ChainVerifier, Event, GovernorState, Receipt};
+
+use crate::model::governor::{self, GEvent, GState, MAction, Th};
+
+/// The model's state for a core state.
+pub fn gstate(s: GovernorState) -> GState {
+    match s {
+        GovernorState::Stable => GState::Stable,
+        GovernorState::Warn => GState::Warn,
+        GovernorState::Intervene => GState::Intervene,
+        GovernorState::Degrade => GState::Degrade,
+        GovernorState::Refuse => GState::Refuse,
+    }
+}
+
+/// The model's action for a core action (`None` for Rollback, which the table never orders).
+pub fn maction(a: &Action) -> Option<MAction> {
+    match a {
+        Action::Throttle { percent } => Some(MAction::Throttle(*percent)),
+        Action::Pause => Some(MAction::Pause),
+        Action::Shed { percent } => Some(MAction::Shed(*percent)),
+        Action::Rollback { .. } => None,
+    }
+}
+
+/// Audits one engine's receipts and state.
+#[derive(Debug, Clone)]
+pub struct Auditor {
+    th: Th,
+    verifier: ChainVerifier,
+    /// Every record polled, in order (for rebuilding an engine from them).
+    pub records: Vec<Vec<u8>>,
+    /// Governor (state, c) per tenant as the receipts tell it.
+    governors: HashMap<String, (GState, u8)>,
+    /// An action the table ordered and whose dispatch receipt must come next for the tenant.
+    ordered: HashMap<String, MAction>,
+    /// Dispatched actions without an outcome yet: receipt → tenant.
+    open: BTreeMap<u64, String>,
+    /// Dispatched actions with their outcome.
+    closed: BTreeMap<u64, ActionOutcome>,
+    /// Rollbacks requested and not yet completed.
+    rollbacks: BTreeSet<u64>,
+    /// Dispatches seen.
+    pub dispatched: u64,
+    /// Outcomes by kind: succeeded, failed, timed out, superseded.
+    pub outcomes: [u64; 4],
+}
+
+impl Auditor {
+    /// An auditor for an engine configured with `th`, from genesis.
+    pub fn new(th: Th) -> Self {
+        Self {
+            th,
+            verifier: ChainVerifier::new(),
+            records: Vec::new(),
+            governors: HashMap::new(),
+            ordered: HashMap::new(),
+            open: BTreeMap::new(),
+            closed: BTreeMap::new(),
+            rollbacks: BTreeSet::new(),
+            dispatched: 0,
+            outcomes: [0; 4],
+        }
+    }
+
+    /// Polls every pending record from `engine` and audits each; returns the receipts.
+    pub fn drain<const T: usize, const N: usize, const B: usize, const I: usize, const S: usize>(
+        &mut self,
+        engine: &mut Engine<T, N, B, I, S>,
+    ) -> Result<Vec<Receipt>, String> {
+        let mut out = Vec::new();
+        while let Some(record) = engine.poll_record() {
+            let record = record.to_vec();
+            let receipt = self
+                .verifier
+                .push(&record)
+                .map_err(|e| format!("polled record does not continue the chain: {e}"))?;
+            self.records.push(record);
+            self.audit(&receipt)?;
+            out.push(receipt);
+        }
+        Ok(out)
+    }
+
+    fn audit(&mut self, r: &Receipt) -> Result<(), String> {
+        let tenant = r.tenant.as_str().to_string();
+        let seq = r.seq;
+        if let Some(expected) = self.ordered.get(&tenant).copied() {
+            let continues = match &r.event {
+                Event::ActionDispatched { action, manual, .. } => {
+                    if *manual || maction(action) != Some(expected) {
+                        return Err(format!(
+                            "receipt {seq}: table ordered {expected:?}, dispatched {action:?} (manual {manual})"
+                        ));
+                    }
+                    self.ordered.remove(&tenant);
+                    true
+                }
+                Event::ActionCompleted {
+                    outcome: ActionOutcome::Superseded,
+                    ..
+                } => true,
+                _ => false,
+            };
+            if !continues {
+                return Err(format!(
+                    "receipt {seq}: table ordered {expected:?} for {tenant}, got {:?}",
+                    r.event
+                ));
+            }
+        }
+        match &r.event {
+            Event::Governor {
+                cause,
+                from,
+                to,
+                consecutive_high,
+            } => self.audit_governor(&tenant, seq, cause, *from, *to, *consecutive_high),
+            Event::ActionDispatched { action, manual, .. } => {
+                if let Some((old, _)) = self.open.iter().find(|(_, t)| **t == tenant) {
+                    return Err(format!(
+                        "receipt {seq}: dispatch for {tenant} while {old} is still in flight"
+                    ));
+                }
+                if !manual && !self.governors.contains_key(&tenant) {
+                    return Err(format!(
+                        "receipt {seq}: governor dispatch for unknown tenant"
+                    ));
+                }
+                let _ = action;
+                self.open.insert(seq, tenant);
+                self.dispatched += 1;
+                Ok(())
+            }
+            Event::ActionCompleted { receipt, outcome } => {
+                match self.open.remove(receipt) {
+                    Some(t) if t == tenant => {}
+                    Some(t) => {
+                        return Err(format!(
+                            "receipt {seq}: completes {receipt} of {t} under {tenant}"
+                        ));
+                    }
+                    None => {
+                        return Err(format!(
+                            "receipt {seq}: outcome for {receipt}, which is not in flight (earlier: {:?})",
+                            self.closed.get(receipt)
+                        ));
+                    }
+                }
+                self.closed.insert(*receipt, *outcome);
+                let k = match outcome {
+                    ActionOutcome::Succeeded => 0,
+                    ActionOutcome::Failed => 1,
+                    ActionOutcome::TimedOut => 2,
+                    ActionOutcome::Superseded => 3,
+                };
+                self.outcomes[k] += 1;
+                Ok(())
+            }
+            Event::RollbackRequested { receipt } => {
+                if self.closed.get(receipt) != Some(&ActionOutcome::Succeeded) {
+                    return Err(format!(
+                        "receipt {seq}: rollback of {receipt}, not a succeeded action"
+                    ));
+                }
+                if !self.rollbacks.insert(*receipt) {
+                    return Err(format!(
+                        "receipt {seq}: second rollback of {receipt} at once"
+                    ));
+                }
+                Ok(())
+            }
+            Event::RollbackCompleted { receipt, .. } => {
+                if !self.rollbacks.remove(receipt) {
+                    return Err(format!(
+                        "receipt {seq}: rollback outcome of {receipt}, never requested"
+                    ));
+                }
+                Ok(())
+            }
+            Event::Entitlement { from: None, .. } => {
+                if self.governors.insert(tenant, (GState::Stable, 0)).is_some() {
+                    return Err(format!("receipt {seq}: new entitlement for a known tenant"));
+                }
+                Ok(())
+            }
+            Event::Entitlement { .. } => {
+                if !self.governors.contains_key(&tenant) {
+                    return Err(format!(
+                        "receipt {seq}: entitlement change for an unknown tenant"
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn audit_governor(
+        &mut self,
+        tenant: &str,
+        seq: u64,
+        cause: &Cause,
+        from: GovernorState,
+        to: GovernorState,
+        c: u8,
+    ) -> Result<(), String> {
+        let Some((state, count)) = self.governors.get(tenant).copied() else {
+            return Err(format!(
+                "receipt {seq}: governor change for unknown tenant {tenant}"
+            ));
+        };
+        if gstate(from) != state {
+            return Err(format!(
+                "receipt {seq}: from {from:?} but the tenant was in {state:?}"
+            ));
+        }
+        let event = match cause {
+            Cause::Signal { value_pct, .. } => GEvent::Signal(*value_pct),
+            Cause::ActionSucceeded => GEvent::Succeeded,
+            Cause::ActionFailed => GEvent::Failed,
+            Cause::Reset => GEvent::Reset,
+        };
+        let (next, next_c, action) = governor::step(&self.th, state, count, event);
+        if (next, next_c) != (gstate(to), c) {
+            return Err(format!(
+                "receipt {seq}: {state:?}/c={count} + {event:?} went to {to:?}/c={c}; SPEC §4 says {next:?}/c={next_c}"
+            ));
+        }
+        if (next, next_c) == (state, count) {
+            return Err(format!(
+                "receipt {seq}: governor receipt that changes nothing"
+            ));
+        }
+        self.governors.insert(tenant.to_string(), (next, next_c));
+        if let Some(a) = action {
+            self.ordered.insert(tenant.to_string(), a);
+        }
+        Ok(())
+    }
+
+    /// Checks the engine against the receipts audited so far (call right after `drain`).
+    pub fn check<const T: usize, const N: usize, const B: usize, const I: usize, const S: usize>(
+        &self,
+        engine: &Engine<T, N, B, I, S>,
+        now_ms: u64,
+    ) -> Result<(), String> {
+        engine
+            .ledger()
+            .verify()
+            .map_err(|e| format!("ledger().verify() failed: {e}"))?;
+        let ledger = engine.ledger();
+        if ledger.head_hash() != self.verifier.head_hash()
+            || ledger.next_seq() != self.verifier.next_seq()
+        {
+            return Err("the ring's head is not the head of the polled records".into());
+        }
+        if let Some(t) = self.ordered.keys().next() {
+            return Err(format!(
+                "the table ordered an action for {t} that was never dispatched"
+            ));
+        }
+        let mut flying = BTreeMap::new();
+        for f in engine.in_flight() {
+            if flying.insert(f.receipt, ()).is_some() {
+                return Err(format!("receipt {} in flight twice", f.receipt));
+            }
+        }
+        let open: BTreeSet<u64> = self.open.keys().copied().collect();
+        let flying: BTreeSet<u64> = flying.into_keys().collect();
+        if open != flying {
+            return Err(format!(
+                "dispatched without outcome {open:?} but in flight {flying:?}"
+            ));
+        }
+        let mut tenants_flying = BTreeSet::new();
+        for view in engine.tenants(now_ms) {
+            let expected = self.governors.get(view.tenant).copied();
+            let actual = (gstate(view.state), view.consecutive_high);
+            if expected != Some(actual) {
+                return Err(format!(
+                    "{}: engine shows {actual:?}, receipts say {expected:?}",
+                    view.tenant
+                ));
+            }
+            if let Some(f) = view.in_flight {
+                if self.open.get(&f.receipt).map(String::as_str) != Some(view.tenant) {
+                    return Err(format!(
+                        "{}: in flight {} is not its own",
+                        view.tenant, f.receipt
+                    ));
+                }
+                tenants_flying.insert(view.tenant.to_string());
+            }
+        }
+        if tenants_flying.len() != self.open.len() {
+            return Err("more actions in flight than tenants with one: two for one tenant".into());
+        }
+        Ok(())
+    }
+
+    /// The dispatched actions still without an outcome.
+    pub fn open(&self) -> impl Iterator<Item = u64> + '_ {
+        self.open.keys().copied()
+    }
+}

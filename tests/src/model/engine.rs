@@ -1,0 +1,340 @@
+//! The whole engine as SPEC.md describes it, composed from the other models: per tenant an
+//! entitlement, a governor and at most one action in flight; one receipt counter (SPEC §6:
+//! every governor change, dispatch, completion and entitlement change appends one); the
+//! dedup memory; the action commands handed to the actuators.
+
+use super::dedup::{DedupModel, WINDOW_MS};
+use super::entitlement::{self, ECmd, EState};
+use super::governor::{self, GEvent, GState, MAction, Th};
+use super::signal;
+
+/// An action being executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MFlight {
+    /// Its receipt id (the seq of its dispatch receipt).
+    pub receipt: u64,
+    /// When it times out.
+    pub deadline_ms: u64,
+    /// What it is.
+    pub action: MAction,
+}
+
+/// One tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MTenant {
+    /// Its id.
+    pub id: String,
+    /// Stored entitlement state (expiry not applied).
+    pub stored: EState,
+    /// SKU name.
+    pub sku: &'static str,
+    /// Expiry.
+    pub expires_at_ms: Option<u64>,
+    /// Governor state.
+    pub state: GState,
+    /// consecutive_high.
+    pub c: u8,
+    /// When the governor entered its state.
+    pub entered_at_ms: u64,
+    /// The action in flight.
+    pub in_flight: Option<MFlight>,
+}
+
+impl MTenant {
+    /// The entitlement at `now_ms`.
+    pub fn entitlement(&self, now_ms: u64) -> EState {
+        entitlement::effective(self.stored, self.expires_at_ms, now_ms)
+    }
+}
+
+/// An effect for the actuators.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MCommand {
+    /// Run an action.
+    Run {
+        /// Receipt id.
+        receipt: u64,
+        /// Tenant.
+        tenant: String,
+        /// `Debug` of the action kind and percent, e.g. `Throttle(50)`.
+        action: String,
+        /// Deadline.
+        deadline_ms: u64,
+    },
+    /// Stop one (superseded or timed out).
+    Cancel {
+        /// Receipt id.
+        receipt: u64,
+        /// Tenant.
+        tenant: String,
+    },
+}
+
+/// What one governor event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MTransition {
+    /// Before.
+    pub from: GState,
+    /// After.
+    pub to: GState,
+    /// c after.
+    pub c: u8,
+    /// The action dispatched.
+    pub action: Option<MAction>,
+    /// Its receipt id.
+    pub receipt: Option<u64>,
+}
+
+/// What became of an accepted signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MSignal {
+    /// Seen before in the retained windows.
+    Duplicate,
+    /// Governed.
+    Governed(MTransition),
+}
+
+/// The engine model.
+#[derive(Debug, Clone)]
+pub struct EngineModel {
+    /// Thresholds.
+    pub th: Th,
+    /// Action timeouts: Throttle, Pause, Shed.
+    pub timeout_ms: [u64; 3],
+    /// Tenants, in the order they were first seen.
+    pub tenants: Vec<MTenant>,
+    /// The seq the next receipt gets.
+    pub next_seq: u64,
+    /// Remembered signal ids.
+    pub dedup: DedupModel,
+    /// Commands not yet taken by the test.
+    pub commands: Vec<MCommand>,
+}
+
+impl EngineModel {
+    /// An empty engine.
+    pub fn new(th: Th, timeout_ms: [u64; 3]) -> Self {
+        Self {
+            th,
+            timeout_ms,
+            tenants: Vec::new(),
+            next_seq: 0,
+            dedup: DedupModel::default(),
+            commands: Vec::new(),
+        }
+    }
+
+    fn find(&self, tenant: &str) -> Option<usize> {
+        self.tenants.iter().position(|t| t.id == tenant)
+    }
+
+    /// A tenant by id.
+    pub fn tenant(&self, tenant: &str) -> Option<&MTenant> {
+        self.find(tenant).map(|i| &self.tenants[i])
+    }
+
+    fn receipt(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq - 1
+    }
+
+    /// SPEC §2 then §3 then dedup then §4.
+    pub fn signal(
+        &mut self,
+        now_ms: u64,
+        tenant: &str,
+        metric: &str,
+        value: f64,
+        ts_ms: u64,
+    ) -> Result<MSignal, &'static str> {
+        let (metric, v) = signal::validate(tenant, metric, value, ts_ms, now_ms)?;
+        let i = self.find(tenant).ok_or("TenantNotFound")?;
+        match self.tenants[i].entitlement(now_ms) {
+            EState::Active => {}
+            EState::Expired => return Err("EntitlementExpired"),
+            _ => return Err("EntitlementNotActive"),
+        }
+        let key = (tenant.to_string(), metric, ts_ms / WINDOW_MS, v);
+        if self.dedup.is_duplicate(&key, now_ms) {
+            return Ok(MSignal::Duplicate);
+        }
+        self.dedup.remember(key);
+        Ok(MSignal::Governed(self.govern(now_ms, i, GEvent::Signal(v))))
+    }
+
+    fn govern(&mut self, now_ms: u64, i: usize, event: GEvent) -> MTransition {
+        let t = &self.tenants[i];
+        let from = t.state;
+        let (to, c, action) = governor::step(&self.th, t.state, t.c, event);
+        if to != t.state || c != t.c {
+            self.receipt();
+            let t = &mut self.tenants[i];
+            if to != t.state {
+                t.entered_at_ms = now_ms;
+            }
+            t.state = to;
+            t.c = c;
+        }
+        let receipt = action.map(|a| self.dispatch(now_ms, i, a));
+        MTransition {
+            from,
+            to,
+            c,
+            action,
+            receipt,
+        }
+    }
+
+    /// SPEC §5: a new action supersedes the one in flight.
+    fn dispatch(&mut self, now_ms: u64, i: usize, action: MAction) -> u64 {
+        if let Some(old) = self.tenants[i].in_flight.take() {
+            self.receipt();
+            let tenant = self.tenants[i].id.clone();
+            self.commands.push(MCommand::Cancel {
+                receipt: old.receipt,
+                tenant,
+            });
+        }
+        let receipt = self.receipt();
+        let timeout = match action {
+            MAction::Throttle(_) => self.timeout_ms[0],
+            MAction::Pause => self.timeout_ms[1],
+            MAction::Shed(_) => self.timeout_ms[2],
+        };
+        let deadline_ms = now_ms.saturating_add(timeout);
+        self.tenants[i].in_flight = Some(MFlight {
+            receipt,
+            deadline_ms,
+            action,
+        });
+        self.commands.push(MCommand::Run {
+            receipt,
+            tenant: self.tenants[i].id.clone(),
+            action: format!("{action:?}"),
+            deadline_ms,
+        });
+        receipt
+    }
+
+    /// An actuator's report; with `receipt` it must name the action in flight.
+    pub fn outcome(
+        &mut self,
+        now_ms: u64,
+        tenant: &str,
+        receipt: Option<u64>,
+        succeeded: bool,
+    ) -> Result<MTransition, &'static str> {
+        let i = self.find(tenant).ok_or("TenantNotFound")?;
+        let flying = self.tenants[i].in_flight.map(|f| f.receipt);
+        if receipt.is_some() && receipt != flying {
+            return Err("StaleOutcome");
+        }
+        Ok(self.complete(now_ms, i, succeeded))
+    }
+
+    fn complete(&mut self, now_ms: u64, i: usize, succeeded: bool) -> MTransition {
+        if self.tenants[i].in_flight.take().is_some() {
+            self.receipt();
+        }
+        let event = if succeeded {
+            GEvent::Succeeded
+        } else {
+            GEvent::Failed
+        };
+        self.govern(now_ms, i, event)
+    }
+
+    /// Times out every action due at `now_ms`, earliest deadline first (ActionFailed).
+    pub fn timeout(&mut self, now_ms: u64) -> usize {
+        let mut done = 0;
+        loop {
+            let due = (0..self.tenants.len())
+                .filter_map(|i| {
+                    self.tenants[i]
+                        .in_flight
+                        .map(|f| (f.deadline_ms, f.receipt, i))
+                })
+                .filter(|(d, _, _)| *d <= now_ms)
+                .min();
+            let Some((_, receipt, i)) = due else {
+                return done;
+            };
+            self.complete(now_ms, i, false);
+            let tenant = self.tenants[i].id.clone();
+            self.commands.push(MCommand::Cancel { receipt, tenant });
+            done += 1;
+        }
+    }
+
+    /// An operator's reset.
+    pub fn reset(&mut self, now_ms: u64, tenant: &str) -> Result<MTransition, &'static str> {
+        let i = self.find(tenant).ok_or("TenantNotFound")?;
+        Ok(self.govern(now_ms, i, GEvent::Reset))
+    }
+
+    /// A manual action: refused while one is in flight.
+    pub fn manual(
+        &mut self,
+        now_ms: u64,
+        tenant: &str,
+        action: MAction,
+    ) -> Result<u64, &'static str> {
+        let i = self.find(tenant).ok_or("TenantNotFound")?;
+        if self.tenants[i].in_flight.is_some() {
+            return Err("AlreadyExecuting");
+        }
+        Ok(self.dispatch(now_ms, i, action))
+    }
+
+    /// An entitlement command. The SKU (for provision and activate) is checked before the
+    /// state: a malformed request is refused whatever the state.
+    pub fn entitlement(
+        &mut self,
+        now_ms: u64,
+        tenant: &str,
+        cmd: ECmd,
+        sku: &str,
+        expires_at_ms: Option<u64>,
+    ) -> Result<EState, &'static str> {
+        if signal::validate(tenant, "cpu", 0.0, 0, 0) == Err("InvalidTenantId") {
+            return Err("InvalidTenantId");
+        }
+        let carries_sku = matches!(cmd, ECmd::Provision | ECmd::Activate);
+        let sku = if carries_sku {
+            let named = entitlement::SKUS.iter().find(|(n, _)| *n == sku);
+            Some(named.ok_or("InvalidSku")?.0)
+        } else {
+            None
+        };
+        let i = self.find(tenant);
+        let from = i.map(|i| self.tenants[i].entitlement(now_ms));
+        let to = entitlement::transition(from, cmd)?;
+        let i = i.unwrap_or_else(|| {
+            self.tenants.push(MTenant {
+                id: tenant.to_string(),
+                stored: EState::Pending,
+                sku: "starter",
+                expires_at_ms: None,
+                state: GState::Stable,
+                c: 0,
+                entered_at_ms: now_ms,
+                in_flight: None,
+            });
+            self.tenants.len() - 1
+        });
+        let t = &mut self.tenants[i];
+        t.stored = to;
+        match cmd {
+            ECmd::Activate => (t.sku, t.expires_at_ms) = (sku.unwrap_or("starter"), expires_at_ms),
+            ECmd::Provision => (t.sku, t.expires_at_ms) = (sku.unwrap_or("starter"), None),
+            _ => {}
+        }
+        self.receipt();
+        Ok(to)
+    }
+
+    /// Takes the commands emitted since the last call.
+    pub fn take_commands(&mut self) -> Vec<MCommand> {
+        std::mem::take(&mut self.commands)
+    }
+}

@@ -1,0 +1,10 @@
+//! Reference models written from SPEC.md, independently of `autonomic-core`'s code.
+//!
+//! Each is plain std Rust and small enough to check against the SPEC by eye. Names on the
+//! wire (`"Warn"`, `"InvalidTenantId"`, ...) are how the suites compare them with the core.
+
+pub mod dedup;
+pub mod engine;
+pub mod entitlement;
+pub mod governor;
+pub mod signal;

@@ -1,0 +1,612 @@
+//! Model-based properties: the engine and the reference models of `autonomic-tests` run the
+//! same random operations (signals, outcomes, timeouts, resets, manual actions, entitlement
+//! commands, across four tenants) and are compared after every step: each result (state,
+//! consecutive_high, action, receipt id, entitlement state, error name), every tenant's view,
+//! the receipt count and the action commands handed out.
+//!
+//! `PROPTEST_CASES` raises the number of cases (default 256 here).
+
+use autonomic_core::engine::{
+    ActionCommand, CommandError, Engine, EngineConfig, IngestError, SignalResult, Transition,
+};
+use autonomic_core::entitlement::{self as core_ent, CommandKind, EntitlementError};
+use autonomic_core::governor::{self as core_gov, GovernorEvent};
+use autonomic_core::monitor::{Dedup, MetricKind, signal_id};
+use autonomic_core::{
+    Action, EntitlementCommand, EntitlementState, GovernorState, RawSignal, Thresholds,
+};
+use autonomic_tests::audit::{gstate, maction};
+use autonomic_tests::model::dedup::{DedupModel, Key};
+use autonomic_tests::model::engine::{EngineModel, MCommand, MSignal, MTransition};
+use autonomic_tests::model::entitlement::{self as model_ent, ECmd, EState};
+use autonomic_tests::model::governor::{self as model_gov, GEvent, MAction, Th};
+use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
+use proptest::test_runner::TestCaseError;
+
+/// 8 tenants, 256 receipts in 64 KiB, 1024 dedup ids (workloads stay far below).
+type E = Engine<8, 256, 65536, 1024, 2048>;
+
+const TENANTS: [&str; 4] = ["t0", "t1", "t2", "t3"];
+const ODD_TENANTS: [&str; 4] = ["", "has space", "ghost", "caf\u{e9}"];
+const METRICS: [&str; 7] = ["cpu", "memory", "CPU", "Error_Rate", "latency", "bogus", ""];
+const SKUS: [&str; 4] = ["starter", "pro", "enterprise", "gold"];
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(256),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/prop_governor.txt",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
+fn thresholds() -> impl Strategy<Value = Th> {
+    let custom = (1u8..=100)
+        .prop_flat_map(|intervene| (Just(intervene), 0..intervene, intervene..=100, 1u8..=5))
+        .prop_flat_map(|(intervene, warn, refuse, sustain)| {
+            (0..=warn).prop_map(move |recover| Th {
+                warn,
+                recover,
+                intervene,
+                refuse,
+                sustain,
+            })
+        });
+    prop_oneof![1 => Just(Th::DEFAULT), 1 => custom]
+}
+
+fn core_th(th: &Th) -> Thresholds {
+    Thresholds::new(th.warn, th.recover, th.intervene, th.refuse, th.sustain)
+        .expect("the strategy only makes valid thresholds")
+}
+
+#[derive(Debug, Clone)]
+enum Ts {
+    /// `back` windows before now's (0..=12, so inside the retained windows), at `offset` ms.
+    Recent { back: u64, offset: u64 },
+    /// Ahead of now by this much (over 3 600 000 is `InvalidTimestamp`).
+    Ahead(u64),
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Signal {
+        tenant: &'static str,
+        metric: &'static str,
+        value: f64,
+        ts: Ts,
+    },
+    /// Sends an earlier signal again (if its window is still retained).
+    Redeliver(usize),
+    /// An outcome: `receipt` 0 = none, 1 = the one in flight, 2 = a stale id.
+    Outcome {
+        tenant: &'static str,
+        receipt: u8,
+        succeeded: bool,
+    },
+    Reset(&'static str),
+    Manual {
+        tenant: &'static str,
+        action: MAction,
+    },
+    Entitlement {
+        tenant: &'static str,
+        cmd: ECmd,
+        sku: &'static str,
+        expires_in: Option<u64>,
+    },
+    /// Advance the clock, then time out what is due.
+    Tick(u64),
+}
+
+fn tenant() -> impl Strategy<Value = &'static str> {
+    prop_oneof![9 => prop::sample::select(&TENANTS[..]), 1 => prop::sample::select(&ODD_TENANTS[..])]
+}
+
+fn value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        4 => (0u8..=100).prop_map(f64::from),
+        2 => 0.0..=100.0f64,
+        2 => (0u8..100).prop_map(|v| f64::from(v) + 0.5),
+        1 => prop::sample::select(vec![74.49, 89.4999, f64::NAN, f64::INFINITY, -1.0, 100.5, -0.0]),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let ts = prop_oneof![
+        9 => (0u64..=12, 0u64..5000).prop_map(|(back, offset)| Ts::Recent { back, offset }),
+        1 => (0u64..3_700_000).prop_map(Ts::Ahead),
+    ];
+    let signal = (tenant(), prop::sample::select(&METRICS[..]), value(), ts).prop_map(
+        |(tenant, metric, value, ts)| Op::Signal {
+            tenant,
+            metric,
+            value,
+            ts,
+        },
+    );
+    let action = prop_oneof![
+        (0u8..=100).prop_map(MAction::Throttle),
+        Just(MAction::Pause),
+        (0u8..=100).prop_map(MAction::Shed),
+    ];
+    let cmd = prop::sample::select(vec![
+        ECmd::Provision,
+        ECmd::Activate,
+        ECmd::Pause,
+        ECmd::Resume,
+        ECmd::Revoke,
+    ]);
+    let expires = prop_oneof![3 => Just(None), 1 => (0u64..120_000).prop_map(Some)];
+    let tick = prop_oneof![Just(0u64), 1u64..3000, Just(5000u64), 10_000u64..45_000];
+    prop_oneof![
+        12 => signal,
+        3 => any::<prop::sample::Index>().prop_map(|i| Op::Redeliver(i.index(1 << 20))),
+        3 => (tenant(), 0u8..3, any::<bool>()).prop_map(|(tenant, receipt, succeeded)| Op::Outcome { tenant, receipt, succeeded }),
+        1 => tenant().prop_map(Op::Reset),
+        1 => (tenant(), action).prop_map(|(tenant, action)| Op::Manual { tenant, action }),
+        3 => (tenant(), cmd, prop::sample::select(&SKUS[..]), expires)
+            .prop_map(|(tenant, cmd, sku, expires_in)| Op::Entitlement { tenant, cmd, sku, expires_in }),
+        4 => tick.prop_map(Op::Tick),
+    ]
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    // Start with everyone active, so most signals are governed.
+    let start = TENANTS.iter().map(|t| Op::Entitlement {
+        tenant: t,
+        cmd: ECmd::Activate,
+        sku: "pro",
+        expires_in: None,
+    });
+    let start: Vec<Op> = start.collect();
+    prop::collection::vec(op(), 1..160)
+        .prop_map(move |rest| start.iter().cloned().chain(rest).collect())
+}
+
+fn core_action(a: MAction) -> Action {
+    match a {
+        MAction::Throttle(p) => Action::throttle(p).expect("0..=100"),
+        MAction::Pause => Action::Pause,
+        MAction::Shed(p) => Action::shed(p).expect("0..=100"),
+    }
+}
+
+fn same_transition(t: &Transition, m: &MTransition) -> bool {
+    gstate(t.from) == m.from
+        && gstate(t.to) == m.to
+        && t.consecutive_high == m.c
+        && t.action.as_ref().map(maction) == m.action.map(Some)
+        && t.receipt == m.receipt
+}
+
+fn cmd_of(c: ActionCommand) -> MCommand {
+    match c {
+        ActionCommand::Run {
+            receipt,
+            tenant,
+            action,
+            deadline_ms,
+        } => MCommand::Run {
+            receipt,
+            tenant: tenant.to_string(),
+            action: format!(
+                "{:?}",
+                maction(&action).expect("the governor and the test never roll back")
+            ),
+            deadline_ms,
+        },
+        ActionCommand::Cancel { receipt, tenant } => MCommand::Cancel {
+            receipt,
+            tenant: tenant.to_string(),
+        },
+        ActionCommand::Rollback { .. } => panic!("no rollback was requested"),
+    }
+}
+
+struct Run {
+    engine: Box<E>,
+    model: EngineModel,
+    now: u64,
+    sent: Vec<(String, String, f64, u64)>,
+}
+
+impl Run {
+    fn new(th: Th, timeouts: [u64; 3]) -> Self {
+        let config = EngineConfig {
+            thresholds: core_th(&th),
+            action_timeout_ms: [timeouts[0], timeouts[1], timeouts[2], 30_000],
+            ledger_capacity: usize::MAX,
+        };
+        Self {
+            engine: Box::new(E::new(config).expect("valid config")),
+            model: EngineModel::new(th, timeouts),
+            now: 1_000_000,
+            sent: Vec::new(),
+        }
+    }
+
+    fn signal(
+        &mut self,
+        tenant: &str,
+        metric: &str,
+        value: f64,
+        ts: u64,
+    ) -> Result<(), TestCaseError> {
+        let raw = RawSignal {
+            tenant,
+            metric,
+            value,
+            ts_ms: ts,
+        };
+        let got = self.engine.handle_signal(self.now, &raw);
+        let want = self.model.signal(self.now, tenant, metric, value, ts);
+        let ok = match (&got, &want) {
+            (Ok(SignalResult::Duplicate), Ok(MSignal::Duplicate)) => true,
+            (Ok(SignalResult::Governed(t)), Ok(MSignal::Governed(m))) => same_transition(t, m),
+            (Err(e), Err(m)) => e.name() == *m,
+            _ => false,
+        };
+        prop_assert!(
+            ok,
+            "signal {raw:?} at {}: engine {got:?}, model {want:?}",
+            self.now
+        );
+        self.sent
+            .push((tenant.to_string(), metric.to_string(), value, ts));
+        Ok(())
+    }
+
+    fn step(&mut self, op: &Op) -> Result<(), TestCaseError> {
+        let now = self.now;
+        match op {
+            Op::Signal {
+                tenant,
+                metric,
+                value,
+                ts,
+            } => {
+                let ts = match ts {
+                    Ts::Recent { back, offset } => {
+                        ((now / 5000).saturating_sub(*back)) * 5000 + offset
+                    }
+                    Ts::Ahead(d) => now + d,
+                };
+                self.signal(tenant, metric, *value, ts)?;
+            }
+            Op::Redeliver(i) => {
+                if !self.sent.is_empty() {
+                    let (t, m, v, ts) = self.sent[i % self.sent.len()].clone();
+                    if DedupModel::retained(ts, now) {
+                        self.signal(&t, &m, v, ts)?;
+                    }
+                }
+            }
+            Op::Outcome {
+                tenant,
+                receipt,
+                succeeded,
+            } => {
+                let flying = self
+                    .model
+                    .tenant(tenant)
+                    .and_then(|t| t.in_flight)
+                    .map(|f| f.receipt);
+                let receipt = match receipt {
+                    0 => None,
+                    1 => flying.or(Some(self.model.next_seq + 7)),
+                    _ => Some(flying.map_or(self.model.next_seq + 3, |r| r + 1)),
+                };
+                let got = self.engine.handle_outcome(now, tenant, receipt, *succeeded);
+                let want = self.model.outcome(now, tenant, receipt, *succeeded);
+                prop_assert!(
+                    same_command(&got, &want),
+                    "outcome {tenant} {receipt:?} {succeeded}: engine {got:?}, model {want:?}"
+                );
+            }
+            Op::Reset(tenant) => {
+                let got = self.engine.handle_reset(now, tenant);
+                let want = self.model.reset(now, tenant);
+                prop_assert!(
+                    same_command(&got, &want),
+                    "reset {tenant}: engine {got:?}, model {want:?}"
+                );
+            }
+            Op::Manual { tenant, action } => {
+                let got = self.engine.handle_action(now, tenant, core_action(*action));
+                let want = self.model.manual(now, tenant, *action);
+                let ok = match (&got, &want) {
+                    (Ok(a), Ok(b)) => a == b,
+                    (Err(e), Err(m)) => e.name() == *m,
+                    _ => false,
+                };
+                prop_assert!(
+                    ok,
+                    "manual {action:?} for {tenant}: engine {got:?}, model {want:?}"
+                );
+            }
+            Op::Entitlement {
+                tenant,
+                cmd,
+                sku,
+                expires_in,
+            } => {
+                let expires_at_ms = expires_in.map(|d| now + d);
+                let command = match cmd {
+                    ECmd::Provision => EntitlementCommand::Provision { sku },
+                    ECmd::Activate => EntitlementCommand::Activate { sku, expires_at_ms },
+                    ECmd::Pause => EntitlementCommand::Pause,
+                    ECmd::Resume => EntitlementCommand::Resume,
+                    ECmd::Revoke => EntitlementCommand::Revoke,
+                };
+                let got = self.engine.handle_entitlement(now, tenant, command);
+                let want = self
+                    .model
+                    .entitlement(now, tenant, *cmd, sku, expires_at_ms);
+                let ok = match (&got, &want) {
+                    (Ok(s), Ok(m)) => s.as_str() == m.name(),
+                    (Err(e), Err(m)) => e.name() == *m,
+                    _ => false,
+                };
+                prop_assert!(
+                    ok,
+                    "{cmd:?} {tenant} {sku} {expires_at_ms:?} at {now}: engine {got:?}, model {want:?}"
+                );
+            }
+            Op::Tick(dt) => {
+                self.now += dt;
+                let got = self.engine.handle_timeout(self.now);
+                let want = self.model.timeout(self.now);
+                prop_assert_eq!(got, want, "actions timed out at {}", self.now);
+            }
+        }
+        self.compare()
+    }
+
+    fn compare(&mut self) -> Result<(), TestCaseError> {
+        let mut records = 0;
+        while self.engine.poll_record().is_some() {
+            records += 1;
+        }
+        let _ = records;
+        prop_assert_eq!(
+            self.engine.ledger().next_seq(),
+            self.model.next_seq,
+            "receipts appended"
+        );
+        let mut got: Vec<MCommand> = std::iter::from_fn(|| self.engine.poll_action())
+            .map(cmd_of)
+            .collect();
+        let mut want = self.model.take_commands();
+        got.sort();
+        want.sort();
+        prop_assert_eq!(got, want, "action commands");
+        prop_assert_eq!(
+            self.engine.tenant_count(),
+            self.model.tenants.len(),
+            "tenants"
+        );
+        for m in &self.model.tenants {
+            let v = self.engine.tenant(self.now, &m.id);
+            prop_assert!(v.is_some(), "engine lost tenant {}", m.id);
+            let v = v.unwrap();
+            let flight = v
+                .in_flight
+                .map(|f| (f.receipt, f.deadline_ms, maction(&f.action)));
+            let m_flight = m
+                .in_flight
+                .map(|f| (f.receipt, f.deadline_ms, Some(f.action)));
+            let got = (
+                v.entitlement.as_str(),
+                v.sku.as_str(),
+                v.expires_at_ms,
+                gstate(v.state),
+                v.consecutive_high,
+                v.entered_at_ms,
+                flight,
+            );
+            let want = (
+                m.entitlement(self.now).name(),
+                m.sku,
+                m.expires_at_ms,
+                m.state,
+                m.c,
+                m.entered_at_ms,
+                m_flight,
+            );
+            prop_assert_eq!(
+                got,
+                want,
+                "tenant {} at {} (entitlement, sku, expiry, state, c, entered, in flight)",
+                m.id,
+                self.now
+            );
+        }
+        Ok(())
+    }
+}
+
+fn same_command(got: &Result<Transition, CommandError>, want: &Result<MTransition, &str>) -> bool {
+    match (got, want) {
+        (Ok(t), Ok(m)) => same_transition(t, m),
+        (Err(e), Err(m)) => e.name() == *m,
+        _ => false,
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Proves the engine follows SPEC §2–§6 as the reference model reads them, step by step.
+    #[test]
+    fn engine_matches_model(
+        th in thresholds(),
+        timeouts in [1_000u64..60_000, 1_000u64..60_000, 1_000u64..60_000],
+        ops in ops(),
+    ) {
+        let mut run = Run::new(th, timeouts);
+        for (i, op) in ops.iter().enumerate() {
+            run.step(op).map_err(|e| TestCaseError::fail(format!("step {i} ({op:?}): {e}")))?;
+        }
+    }
+
+    /// Proves `governor::step` is SPEC §4's table for any valid thresholds: every state,
+    /// every c up to sustain + 2, every value 0..=100 and every other event.
+    #[test]
+    fn governor_step_is_the_table(th in thresholds()) {
+        let core = core_th(&th);
+        let events = (0..=100).map(GEvent::Signal).chain([GEvent::Succeeded, GEvent::Failed, GEvent::Reset]);
+        for event in events {
+            let core_event = match event {
+                GEvent::Signal(v) => GovernorEvent::Signal(v),
+                GEvent::Succeeded => GovernorEvent::ActionSucceeded,
+                GEvent::Failed => GovernorEvent::ActionFailed,
+                GEvent::Reset => GovernorEvent::Reset,
+            };
+            for state in GovernorState::ALL {
+                for c in 0..=th.sustain.saturating_add(2) {
+                    let got = core_gov::step(&core, state, c, core_event);
+                    let want = model_gov::step(&th, gstate(state), c, event);
+                    let got = (gstate(got.to), got.consecutive_high, got.action.and_then(|o| maction(&o.action())));
+                    prop_assert_eq!(got, want, "{:?} c={} {:?} with {:?}", state, c, event, th);
+                }
+            }
+        }
+    }
+
+    /// Proves the deduplicator's rule (SPEC §2): within capacity and retention, an id is a
+    /// duplicate exactly when it was remembered before, whatever the value, metric or window.
+    #[test]
+    fn dedup_matches_model(
+        steps in prop::collection::vec((0usize..3, 0usize..3, 0u64..=12, 0u8..4, 0u64..4000), 1..300),
+    ) {
+        let mut core = Box::new(Dedup::<512, 1024>::new());
+        let mut model = DedupModel::default();
+        let mut now = 100 * 5000;
+        for (tenant, metric, back, value, dt) in steps {
+            now += dt;
+            let tenant = TENANTS[tenant];
+            let kind = MetricKind::ALL[metric];
+            let window = now / 5000 - back;
+            let id = signal_id(tenant, kind, window, value);
+            let key: Key = (tenant.to_string(), kind.as_str(), window, value);
+            let dup = core.contains(&id, now);
+            prop_assert_eq!(dup, model.is_duplicate(&key, now), "{:?} at {}", key, now);
+            if !dup {
+                prop_assert!(core.insert(&id, window, now), "insert of a new id refused: {:?}", key);
+                model.remember(key);
+            }
+        }
+    }
+}
+
+#[test]
+fn entitlement_table_matches_model() {
+    // Proves the core's lifecycle table equals the model's for every (state, command).
+    let states = [
+        None,
+        Some(EntitlementState::Pending),
+        Some(EntitlementState::Active),
+        Some(EntitlementState::Paused),
+        Some(EntitlementState::Expired),
+        Some(EntitlementState::Terminated),
+    ];
+    let cmds = [
+        (CommandKind::Provision, ECmd::Provision),
+        (CommandKind::Activate, ECmd::Activate),
+        (CommandKind::Pause, ECmd::Pause),
+        (CommandKind::Resume, ECmd::Resume),
+        (CommandKind::Revoke, ECmd::Revoke),
+    ];
+    let to_model = |s: EntitlementState| match s {
+        EntitlementState::Pending => EState::Pending,
+        EntitlementState::Active => EState::Active,
+        EntitlementState::Paused => EState::Paused,
+        EntitlementState::Expired => EState::Expired,
+        EntitlementState::Terminated => EState::Terminated,
+    };
+    for from in states {
+        for (core_cmd, model_cmd) in cmds {
+            let got = core_ent::transition(from, core_cmd)
+                .map(to_model)
+                .map_err(EntitlementError::name);
+            let want = model_ent::transition(from.map(to_model), model_cmd);
+            assert_eq!(got, want, "{from:?} {model_cmd:?}");
+        }
+    }
+}
+
+#[test]
+fn odd_inputs_are_named_errors() {
+    // Proves a few fixed edge cases through both: unknown tenant, Busy never, invalid SKU first.
+    let mut run = Run::new(Th::DEFAULT, [30_000; 3]);
+    for op in [
+        Op::Outcome {
+            tenant: "ghost",
+            receipt: 0,
+            succeeded: true,
+        },
+        Op::Entitlement {
+            tenant: "t0",
+            cmd: ECmd::Pause,
+            sku: "pro",
+            expires_in: None,
+        },
+        Op::Entitlement {
+            tenant: "t0",
+            cmd: ECmd::Activate,
+            sku: "gold",
+            expires_in: None,
+        },
+        Op::Entitlement {
+            tenant: "t0",
+            cmd: ECmd::Provision,
+            sku: "pro",
+            expires_in: None,
+        },
+        Op::Signal {
+            tenant: "t0",
+            metric: "cpu",
+            value: 99.0,
+            ts: Ts::Recent { back: 0, offset: 0 },
+        },
+        Op::Entitlement {
+            tenant: "t0",
+            cmd: ECmd::Activate,
+            sku: "pro",
+            expires_in: Some(10),
+        },
+        Op::Signal {
+            tenant: "t0",
+            metric: "cpu",
+            value: 99.0,
+            ts: Ts::Recent { back: 0, offset: 0 },
+        },
+        Op::Tick(10),
+        Op::Signal {
+            tenant: "t0",
+            metric: "cpu",
+            value: 99.0,
+            ts: Ts::Recent { back: 0, offset: 1 },
+        },
+        Op::Entitlement {
+            tenant: "t0",
+            cmd: ECmd::Pause,
+            sku: "pro",
+            expires_in: None,
+        },
+        Op::Outcome {
+            tenant: "t0",
+            receipt: 1,
+            succeeded: false,
+        },
+    ] {
+        run.step(&op).unwrap_or_else(|e| panic!("{op:?}: {e}"));
+    }
+    let _ = IngestError::Busy;
+}
