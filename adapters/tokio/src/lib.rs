@@ -4,6 +4,15 @@
 //! the actuator backends, the HTTP API and the engine task.
 
 pub mod actuator;
+pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod http;
 pub mod ledger_file;
+pub mod metrics;
+pub mod replay;
 pub mod sampler;
+pub mod sidecar;
+pub mod wire;

@@ -1,1 +1,112 @@
-fn main() {}
+//! The `autonomic` binary: parses the command line and runs one subcommand.
+//! Exit codes: 0 ok, 1 verification failed, 2 bad usage or config; errors are one line on
+//! stderr.
+
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
+use std::process::ExitCode;
+
+use autonomic_tokio::cli::{Cli, Command, LogFormat};
+use autonomic_tokio::sidecar::RunArgs;
+use autonomic_tokio::{commands, daemon, demo, replay, sidecar};
+use clap::Parser;
+use clap::error::ErrorKind;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    match cli.command {
+        Command::Demo => demo::run(),
+        Command::Run {
+            config,
+            listen,
+            data_dir,
+            log_format,
+        } => {
+            init_logs(log_format);
+            sidecar::run(&RunArgs {
+                config,
+                listen,
+                data_dir,
+            })
+        }
+        Command::Replay { file } => run_replay(file.as_deref()),
+        Command::Verify { data_dir } => commands::verify(&data_dir),
+        Command::Ledger {
+            data_dir,
+            tail,
+            tenant,
+        } => commands::ledger(&data_dir, tail, tenant.as_deref()),
+    }
+}
+
+/// `--help` and `--version` print as clap does (exit 0); a usage error is one line (exit 2).
+fn usage_error(e: &clap::Error) -> ExitCode {
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("error: bad usage");
+            eprintln!("{first} (see --help)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Replay runs on a thread with a large stack: the engine is built on it.
+fn run_replay(file: Option<&Path>) -> ExitCode {
+    let mut input: Box<dyn BufRead + Send> = match file {
+        None => Box::new(BufReader::new(io::stdin())),
+        Some(path) if path == Path::new("-") => Box::new(BufReader::new(io::stdin())),
+        Some(path) => match std::fs::File::open(path) {
+            Ok(f) => Box::new(BufReader::new(f)),
+            Err(e) => {
+                eprintln!("error: replay: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let worker = std::thread::Builder::new()
+        .name("autonomic-replay".to_owned())
+        .stack_size(daemon::ENGINE_STACK_BYTES)
+        .spawn(move || {
+            let stdout = io::stdout();
+            let mut out = io::BufWriter::new(stdout.lock());
+            replay::replay(&mut input, &mut out)
+        });
+    match worker.map(std::thread::JoinHandle::join) {
+        Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
+        Ok(Ok(Err(e))) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Ok(Ok(Err(e))) => {
+            eprintln!("error: replay: {e}");
+            ExitCode::from(2)
+        }
+        _ => {
+            eprintln!("error: replay: worker thread failed");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The command line of SPEC section 7 (clap derive).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// autonomic: a MAPE-K autonomic controller sidecar.
+#[derive(Debug, Parser)]
+#[command(name = "autonomic", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log line format of `run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the seed's scenario end to end in a temporary data dir, verify its ledger.
+    Demo,
+    /// Run the sidecar (HTTP API, engine, ledger, actuators, host sampler).
+    Run {
+        /// TOML config file (SPEC section 7); without it, the defaults.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// HTTP listen address (overrides the config); port 0 picks a free port, written
+        /// to <data_dir>/listen.addr.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Data directory holding ledger.log (overrides the config).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Log format (logs go to stderr).
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+    /// Replay JSON lines deterministically (no I/O, nothing executed): one line out per line in.
+    Replay {
+        /// Input file, or `-` (the default) for stdin.
+        #[arg(value_name = "FILE|-")]
+        file: Option<PathBuf>,
+    },
+    /// Verify the whole ledger file's chain.
+    Verify {
+        /// Data directory holding ledger.log.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+    },
+    /// Print the ledger's receipts as JSON lines, oldest first.
+    Ledger {
+        /// Data directory holding ledger.log.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Only the last N receipts (after the tenant filter).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+        tail: Option<u64>,
+        /// Only this tenant's receipts.
+        #[arg(long, value_name = "T")]
+        tenant: Option<String>,
+    },
+}

@@ -1,0 +1,130 @@
+//! `autonomic verify` and `autonomic ledger`: streaming reads of the ledger file, O(1)
+//! memory (beyond `--tail`'s window), never modifying it.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use autonomic_core::ChainVerifier;
+use autonomic_core::receipt::to_hex;
+
+use crate::ledger_file::{self, FILE_NAME, ScanError, ScanReport};
+use crate::wire::{ReceiptJson, to_line};
+
+/// Most receipts `--tail` keeps.
+pub const TAIL_MAX: u64 = 1_000_000;
+
+/// Exit code: verification failed.
+pub const EXIT_CORRUPT: u8 = 1;
+/// Exit code: bad usage, config, or the ledger could not be read.
+pub const EXIT_USAGE: u8 = 2;
+
+/// The summary line of a successful verification.
+#[must_use]
+pub fn summary(verifier: &ChainVerifier, report: &ScanReport) -> String {
+    let count = verifier.next_seq();
+    let mut line = match count.checked_sub(1) {
+        None => "ok: 0 receipts (empty ledger)".to_owned(),
+        Some(head) => format!(
+            "ok: {count} receipts, head seq {head}, hash {}",
+            to_hex(&verifier.head_hash()).as_str()
+        ),
+    };
+    if let Some(tail) = report.torn_tail {
+        line.push_str(&format!(
+            "; torn tail of {} bytes at byte {} ({}) would be truncated on start",
+            tail.len_bytes, tail.offset_bytes, tail.reason
+        ));
+    }
+    line
+}
+
+/// `autonomic verify --data-dir DIR`: exit 0 with the summary on stdout, 1 with the first
+/// bad position on stderr, 2 when the file cannot be read.
+pub fn verify(data_dir: &Path) -> ExitCode {
+    let path = data_dir.join(FILE_NAME);
+    let mut verifier = ChainVerifier::new();
+    let scanned = ledger_file::scan(&path, |_, body| {
+        verifier.push(body).map(|_| ()).map_err(|e| e.to_string())
+    });
+    match scanned {
+        Ok(report) => {
+            println!("{}", summary(&verifier, &report));
+            ExitCode::SUCCESS
+        }
+        Err(e) => scan_failure(&e),
+    }
+}
+
+fn scan_failure(e: &ScanError) -> ExitCode {
+    eprintln!("error: {e}");
+    match e {
+        ScanError::Corrupt { .. } => ExitCode::from(EXIT_CORRUPT),
+        ScanError::NotFound { .. } | ScanError::Io { .. } => ExitCode::from(EXIT_USAGE),
+    }
+}
+
+/// `autonomic ledger --data-dir DIR [--tail N] [--tenant T]`: verified receipts as JSON
+/// lines, oldest first. A corrupt record stops the listing (exit 1, after the good ones).
+pub fn ledger(data_dir: &Path, tail: Option<u64>, tenant: Option<&str>) -> ExitCode {
+    let path = data_dir.join(FILE_NAME);
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut verifier = ChainVerifier::new();
+    let keep = tail.map(|n| usize::try_from(n.min(TAIL_MAX)).unwrap_or(usize::MAX));
+    let mut window: VecDeque<String> = VecDeque::new();
+    let mut write_error: Option<io::Error> = None;
+    let scanned = ledger_file::scan(&path, |_, body| {
+        let receipt = verifier.push(body).map_err(|e| e.to_string())?;
+        if tenant.is_some_and(|t| receipt.tenant.as_str() != t) {
+            return Ok(());
+        }
+        let line = to_line(&ReceiptJson::from(&receipt));
+        match keep {
+            Some(0) => {}
+            Some(n) => {
+                if window.len() == n {
+                    window.pop_front();
+                }
+                window.push_back(line);
+            }
+            None => {
+                if let Err(e) = writeln!(out, "{line}") {
+                    write_error = Some(e);
+                    return Err("output closed".to_owned());
+                }
+            }
+        }
+        Ok(())
+    });
+    for line in &window {
+        if write_error.is_none()
+            && let Err(e) = writeln!(out, "{line}")
+        {
+            write_error = Some(e);
+        }
+    }
+    if write_error.is_none()
+        && let Err(e) = out.flush()
+    {
+        write_error = Some(e);
+    }
+    if let Some(e) = write_error {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            return ExitCode::SUCCESS;
+        }
+        eprintln!("error: writing output: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    match scanned {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => scan_failure(&e),
+    }
+}

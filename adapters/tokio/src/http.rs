@@ -1,0 +1,619 @@
+//! The HTTP API of SPEC section 8 (axum), JSON errors `{"error":"<Name>","message":"..."}`.
+//!
+//! | endpoint | success | errors |
+//! |---|---|---|
+//! | `POST /v1/signals` (object or array) | 200, one result per signal | 400 `MalformedInput`, 413 `PayloadTooLarge`, 503 |
+//! | `GET /v1/tenants/{id}` | 200 tenant | 404 `TenantNotFound` |
+//! | `POST /v1/tenants/{id}/activate` `{"sku":..,"expires_at_ms":..?}` | 200 `{"tenant","entitlement"}` | 400 `InvalidSku`/`InvalidTenantId`/`MalformedInput`, 409 `InvalidStateTransition` |
+//! | `POST /v1/tenants/{id}/pause`, `/resume`, `/revoke` | 200 `{"tenant","entitlement"}` | 404, 409 |
+//! | `POST /v1/tenants/{id}/reset` | 200 governor event | 404 |
+//! | `POST /v1/tenants/{id}/actions` `{"kind":"throttle","percent":30}` (extension) | 200 `{"tenant","receipt","action"}` | 400 `InvalidAction`, 404, 409 `AlreadyExecuting` |
+//! | `POST /v1/actions/{receipt}/rollback` | 200 `{"receipt","rollback_receipt"}` | 404 `ReceiptNotFound`, 409 `AlreadyExecuting` |
+//! | `POST /v1/tenants/{id}/admit`, `/release` `{"resource":..,"amount":1}` | 200 `{"tenant","resource","in_use"}` | 429 `QuotaExceeded`/`RefusedByAction`, 404, 403 `EntitlementNotActive`/`EntitlementExpired`, 400 |
+//! | `GET /v1/ledger?tail=N&tenant=T` | 200 array of receipts (in-memory ring; default tail 100) | 400 |
+//! | `GET /v1/ledger/verify` | 200 `{"ok":true,"file":..,"memory":..}` | 500 `ChainBroken` |
+//! | `GET /metrics`, `/healthz`, `/readyz` | 200 | `/readyz` 503 `NotReady` |
+//!
+//! Every `POST` needs `Authorization: Bearer <token>` when `token` is configured (compared
+//! in constant time), else 401 `Unauthorized`. Every endpoint that reaches the engine answers
+//! 503 `Busy` with `Retry-After: 1` when the engine's queue is full (nothing applied), and
+//! 503 `LedgerUnavailable` after a ledger I/O error. Mutating answers are sent only after
+//! their receipts are committed.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use autonomic_core::engine::CommandError;
+use autonomic_core::entitlement::{AdmitError, EntitlementError};
+use autonomic_core::{ChainVerifier, Resource};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use tower::limit::ConcurrencyLimitLayer;
+
+use crate::daemon::{EngineHandle, EntitlementCmd, LEDGER_TAIL_MAX, Msg, Refused, Shared};
+use crate::ledger_file::{self, FILE_NAME};
+use crate::wire::{self, ActionJson, EntitlementLine, ErrorLine, GovernorLine};
+
+/// Default `tail` of `GET /v1/ledger`.
+pub const LEDGER_TAIL_DEFAULT: usize = 100;
+/// How long one request may take before 408.
+pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct HttpState {
+    /// The engine thread.
+    pub engine: EngineHandle,
+    /// Readiness and metrics.
+    pub shared: Arc<Shared>,
+    /// Bearer token for `POST`s, if configured.
+    pub token: Option<String>,
+    /// Where `ledger.log` lives (for `/v1/ledger/verify`).
+    pub data_dir: PathBuf,
+}
+
+/// The API's routes with their limits.
+pub fn router(state: Arc<HttpState>, max_body_bytes: usize, max_concurrent: usize) -> Router {
+    let posts = Router::new()
+        .route("/v1/signals", post(signals))
+        .route("/v1/tenants/{id}/activate", post(activate))
+        .route("/v1/tenants/{id}/pause", post(pause))
+        .route("/v1/tenants/{id}/resume", post(resume))
+        .route("/v1/tenants/{id}/revoke", post(revoke))
+        .route("/v1/tenants/{id}/reset", post(reset))
+        .route("/v1/tenants/{id}/actions", post(action))
+        .route("/v1/tenants/{id}/admit", post(admit))
+        .route("/v1/tenants/{id}/release", post(release))
+        .route("/v1/actions/{receipt}/rollback", post(rollback))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            require_token,
+        ));
+    let gets = Router::new()
+        .route("/v1/tenants/{id}", get(tenant))
+        .route("/v1/ledger", get(ledger))
+        .route("/v1/ledger/verify", get(verify))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
+    posts
+        .merge(gets)
+        .fallback(not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(REQUEST_TIMEOUT_MS),
+        ))
+        .layer(ConcurrencyLimitLayer::new(max_concurrent))
+}
+
+type St = State<Arc<HttpState>>;
+
+/// A JSON error response.
+fn error(status: StatusCode, name: &str, message: &str) -> Response {
+    (status, axum::Json(ErrorLine::new(None, name, message))).into_response()
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Response {
+    axum::Json(value).into_response()
+}
+
+fn refused(state: &HttpState, r: Refused) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, r.name(), &r.to_string());
+    if r == Refused::QueueFull {
+        state.shared.metrics.rejected("queue_full");
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn body_rejection(r: &BytesRejection) -> Response {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLarge",
+            "request body is over the limit",
+        );
+    }
+    error(StatusCode::BAD_REQUEST, "MalformedInput", &r.body_text())
+}
+
+/// Parses an optional JSON body (absent or empty: `T::default()`).
+fn parse_body<T: for<'de> Deserialize<'de> + Default>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, Box<Response>> {
+    let body = body.map_err(|r| Box::new(body_rejection(&r)))?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "MalformedInput",
+            &format!("body: {e}"),
+        ))
+    })
+}
+
+async fn require_token(State(state): St, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let ok: bool = given.as_bytes().ct_eq(token.as_bytes()).into();
+        if !ok {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "this endpoint needs Authorization: Bearer <token>",
+            );
+        }
+    }
+    next.run(request).await
+}
+
+async fn signals(State(state): St, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(r) => return body_rejection(&r),
+    };
+    let signals = match wire::parse_signals(&body) {
+        Ok(signals) => signals,
+        Err(message) => return error(StatusCode::BAD_REQUEST, "MalformedInput", &message),
+    };
+    match state
+        .engine
+        .try_call(|reply| Msg::Signals { signals, reply })
+        .await
+    {
+        Ok(results) => json(&results),
+        Err(r) => refused(&state, r),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ActivateBody {
+    sku: Option<String>,
+    expires_at_ms: Option<u64>,
+}
+
+async fn activate(
+    State(state): St,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body: ActivateBody = match parse_body(body) {
+        Ok(body) => body,
+        Err(response) => return *response,
+    };
+    let Some(sku) = body.sku else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "MalformedInput",
+            "body: missing field `sku`",
+        );
+    };
+    let command = EntitlementCmd::Activate {
+        sku,
+        expires_at_ms: body.expires_at_ms,
+    };
+    entitlement(&state, id, command).await
+}
+
+async fn pause(State(state): St, Path(id): Path<String>) -> Response {
+    entitlement(&state, id, EntitlementCmd::Pause).await
+}
+
+async fn resume(State(state): St, Path(id): Path<String>) -> Response {
+    entitlement(&state, id, EntitlementCmd::Resume).await
+}
+
+async fn revoke(State(state): St, Path(id): Path<String>) -> Response {
+    entitlement(&state, id, EntitlementCmd::Revoke).await
+}
+
+async fn entitlement(state: &HttpState, tenant: String, command: EntitlementCmd) -> Response {
+    let answer = state
+        .engine
+        .try_call(|reply| Msg::Entitlement {
+            tenant: tenant.clone(),
+            command,
+            reply,
+        })
+        .await;
+    match answer {
+        Ok(Ok(to)) => json(&EntitlementLine {
+            line: None,
+            tenant: &tenant,
+            entitlement: to.as_str(),
+        }),
+        Ok(Err(e)) => {
+            let status = match e {
+                EntitlementError::InvalidTenantId | EntitlementError::InvalidSku => {
+                    StatusCode::BAD_REQUEST
+                }
+                EntitlementError::TenantNotFound => StatusCode::NOT_FOUND,
+                EntitlementError::InvalidStateTransition { .. } => StatusCode::CONFLICT,
+                EntitlementError::TenantTableFull | EntitlementError::Busy => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            };
+            error(status, e.name(), &e.to_string())
+        }
+        Err(r) => refused(state, r),
+    }
+}
+
+fn command_error(e: CommandError) -> Response {
+    let status = match e {
+        CommandError::TenantNotFound | CommandError::ReceiptNotFound(_) => StatusCode::NOT_FOUND,
+        CommandError::AlreadyExecuting(_) | CommandError::StaleOutcome(_) => StatusCode::CONFLICT,
+        CommandError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    error(status, e.name(), &e.to_string())
+}
+
+async fn reset(State(state): St, Path(id): Path<String>) -> Response {
+    let answer = state
+        .engine
+        .try_call(|reply| Msg::Reset {
+            tenant: id.clone(),
+            reply,
+        })
+        .await;
+    match answer {
+        Ok(Ok(t)) => json(&GovernorLine::new(None, &id, &t)),
+        Ok(Err(e)) => command_error(e),
+        Err(r) => refused(&state, r),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ActionAnswer<'a> {
+    tenant: &'a str,
+    receipt: u64,
+    action: ActionJson,
+}
+
+async fn action(
+    State(state): St,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(r) => return body_rejection(&r),
+    };
+    let requested: ActionJson = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => {
+            let message = format!("body: {e}");
+            return error(StatusCode::BAD_REQUEST, "MalformedInput", &message);
+        }
+    };
+    let action = match requested.to_action() {
+        Ok(action) => action,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidAction", &e.to_string()),
+    };
+    let answer = state
+        .engine
+        .try_call(|reply| Msg::Action {
+            tenant: id.clone(),
+            action,
+            reply,
+        })
+        .await;
+    match answer {
+        Ok(Ok(receipt)) => json(&ActionAnswer {
+            tenant: &id,
+            receipt,
+            action: requested,
+        }),
+        Ok(Err(e)) => command_error(e),
+        Err(r) => refused(&state, r),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct RollbackAnswer {
+    receipt: u64,
+    rollback_receipt: u64,
+}
+
+async fn rollback(State(state): St, Path(receipt): Path<String>) -> Response {
+    let Ok(receipt) = receipt.parse::<u64>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "MalformedInput",
+            "receipt id must be an unsigned integer",
+        );
+    };
+    let answer = state
+        .engine
+        .try_call(|reply| Msg::Rollback { receipt, reply })
+        .await;
+    match answer {
+        Ok(Ok(seq)) => json(&RollbackAnswer {
+            receipt,
+            rollback_receipt: seq,
+        }),
+        Ok(Err(e)) => command_error(e),
+        Err(r) => refused(&state, r),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct AdmitBody {
+    resource: String,
+    #[serde(default = "one")]
+    amount: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for AdmitBody {
+    fn default() -> Self {
+        Self {
+            resource: String::new(),
+            amount: 1,
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct AdmitAnswer<'a> {
+    tenant: &'a str,
+    resource: &'static str,
+    in_use: u16,
+}
+
+async fn admit(State(s): St, Path(id): Path<String>, b: Result<Bytes, BytesRejection>) -> Response {
+    admission(&s, id, b, false).await
+}
+
+async fn release(
+    State(s): St,
+    Path(id): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Response {
+    admission(&s, id, b, true).await
+}
+
+async fn admission(
+    state: &HttpState,
+    tenant: String,
+    body: Result<Bytes, BytesRejection>,
+    release: bool,
+) -> Response {
+    let body: AdmitBody = match parse_body(body) {
+        Ok(body) => body,
+        Err(response) => return *response,
+    };
+    let resource = match Resource::parse(&body.resource) {
+        Ok(r) => r,
+        Err(e) => return admit_error(e),
+    };
+    let answer = state
+        .engine
+        .try_call(|reply| Msg::Admit {
+            tenant: tenant.clone(),
+            resource,
+            amount: body.amount,
+            release,
+            reply,
+        })
+        .await;
+    match answer {
+        Ok(Ok(in_use)) => json(&AdmitAnswer {
+            tenant: &tenant,
+            resource: resource.as_str(),
+            in_use,
+        }),
+        Ok(Err(e)) => admit_error(e),
+        Err(r) => refused(state, r),
+    }
+}
+
+fn admit_error(e: AdmitError) -> Response {
+    let status = match e {
+        AdmitError::TenantNotFound => StatusCode::NOT_FOUND,
+        AdmitError::EntitlementExpired | AdmitError::EntitlementNotActive => StatusCode::FORBIDDEN,
+        AdmitError::QuotaExceeded { .. } | AdmitError::RefusedByAction(_) => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        AdmitError::UnknownResource
+        | AdmitError::InvalidAmount
+        | AdmitError::ReleaseExceedsUsage { .. } => StatusCode::BAD_REQUEST,
+    };
+    error(status, e.name(), &e.to_string())
+}
+
+async fn tenant(State(state): St, Path(id): Path<String>) -> Response {
+    let answer = state
+        .engine
+        .try_call(|reply| Msg::Tenant {
+            tenant: id.clone(),
+            reply,
+        })
+        .await;
+    match answer {
+        Ok(Some(view)) => json(&view),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "TenantNotFound",
+            &format!("no entitlement for tenant {id:?}"),
+        ),
+        Err(r) => refused(&state, r),
+    }
+}
+
+/// Parses `tail=N&tenant=T` (percent-decoded; unknown keys refused).
+fn ledger_query(query: Option<&str>) -> Result<(usize, Option<String>), String> {
+    let mut tail = LEDGER_TAIL_DEFAULT;
+    let mut tenant = None;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded_pairs(query.unwrap_or("")).map_err(|e| format!("query: {e}"))?;
+    for (key, value) in pairs {
+        match key.as_str() {
+            "tail" => {
+                tail = value
+                    .parse::<usize>()
+                    .map_err(|_| format!("query: tail must be 0..={LEDGER_TAIL_MAX}"))?
+                    .min(LEDGER_TAIL_MAX);
+            }
+            "tenant" => tenant = Some(value),
+            other => return Err(format!("query: unknown key {other:?}")),
+        }
+    }
+    Ok((tail, tenant))
+}
+
+/// `application/x-www-form-urlencoded` pairs, via axum's own `Query` machinery.
+fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
+    let uri: axum::http::Uri = format!("/?{query}")
+        .parse()
+        .map_err(|e: axum::http::uri::InvalidUri| e.to_string())?;
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri)
+        .map(|q| q.0)
+        .map_err(|e| e.body_text())
+}
+
+async fn ledger(State(state): St, RawQuery(query): RawQuery) -> Response {
+    let (tail, tenant) = match ledger_query(query.as_deref()) {
+        Ok(q) => q,
+        Err(message) => return error(StatusCode::BAD_REQUEST, "MalformedInput", &message),
+    };
+    match state
+        .engine
+        .try_call(|reply| Msg::Ledger {
+            tail,
+            tenant,
+            reply,
+        })
+        .await
+    {
+        Ok(receipts) => json(&receipts),
+        Err(r) => refused(&state, r),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct FileVerify {
+    records: u64,
+    head_seq: Option<u64>,
+    head_hash: String,
+    torn_tail_bytes: u64,
+}
+
+async fn verify(State(state): St) -> Response {
+    let memory = match state.engine.try_call(|reply| Msg::Verify { reply }).await {
+        Ok(memory) => memory,
+        Err(r) => return refused(&state, r),
+    };
+    if let Some(e) = &memory.error {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "ChainBroken", e);
+    }
+    let path = state.data_dir.join(FILE_NAME);
+    let scanned = tokio::task::spawn_blocking(move || {
+        let mut verifier = ChainVerifier::new();
+        let report = ledger_file::scan(&path, |_, body| {
+            verifier.push(body).map(|_| ()).map_err(|e| e.to_string())
+        });
+        report.map(|r| (verifier, r))
+    })
+    .await;
+    match scanned {
+        Ok(Ok((verifier, report))) => {
+            let file = FileVerify {
+                records: verifier.next_seq(),
+                head_seq: verifier.next_seq().checked_sub(1),
+                head_hash: autonomic_core::receipt::to_hex(&verifier.head_hash())
+                    .as_str()
+                    .to_owned(),
+                torn_tail_bytes: report.torn_tail.map_or(0, |t| t.len_bytes),
+            };
+            json(&serde_json::json!({ "ok": true, "file": file, "memory": memory }))
+        }
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ChainBroken",
+            &e.to_string(),
+        ),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal",
+            &e.to_string(),
+        ),
+    }
+}
+
+async fn metrics(State(state): St) -> Response {
+    let gauges = state
+        .engine
+        .try_call(|reply| Msg::Gauges { reply })
+        .await
+        .ok();
+    let text = state.shared.metrics.render(
+        gauges.as_ref(),
+        state.shared.ready.load(Ordering::SeqCst),
+        state.shared.poisoned.load(Ordering::SeqCst),
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn healthz() -> Response {
+    json(&serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): St) -> Response {
+    if state.shared.poisoned.load(Ordering::SeqCst) {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "LedgerUnavailable",
+            "the ledger file failed; restart to recover",
+        );
+    }
+    if !state.shared.ready.load(Ordering::SeqCst) {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NotReady",
+            "starting or shutting down",
+        );
+    }
+    json(&serde_json::json!({ "status": "ready" }))
+}
+
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "NotFound", "no such endpoint")
+}

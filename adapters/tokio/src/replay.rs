@@ -1,0 +1,234 @@
+//! `autonomic replay`: the daemon with the clock and the actuators replaced by the input.
+//!
+//! Deterministic: no I/O but the input and the output, nothing executed, and identical
+//! input gives byte-for-byte identical output. It drives the same engine as `run`, with the
+//! SPEC's default thresholds and timeouts.
+//!
+//! - The clock: a line's `now_ms` (any line may carry one); a signal without one uses its
+//!   `ts_ms`; any other line keeps the last clock seen (0 before the first).
+//! - Exactly one output line per input line, in order (SPEC section 7 shapes). A line that
+//!   is not JSON, not an object of a known `type`, lacks a field, has a field of the wrong
+//!   type, is not UTF-8 or is longer than [`LINE_BYTES_MAX`] gets `MalformedInput`; replay
+//!   never stops at a bad line.
+//! - Outcomes come from the input (`action_succeeded`, `action_failed`), applied to the
+//!   tenant's action in flight if any. Replay never runs `handle_timeout`: there are no
+//!   actuators, so nothing times out. An action stays in flight until an outcome line or a
+//!   newer action supersedes it; with 64 tenants holding actions in flight, a signal whose
+//!   step would dispatch one more gets `Busy`.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{self, BufRead, Write};
+
+use autonomic_core::engine::{EngineConfig, SignalResult};
+use autonomic_core::{EntitlementCommand, RawSignal};
+
+use crate::daemon::AdapterEngine;
+use crate::wire::{
+    DuplicateLine, EntitlementLine, ErrorLine, GovernorLine, InputLine, cut, to_line,
+};
+
+/// Longest input line, in bytes (the newline excluded); a longer one is `MalformedInput`.
+pub const LINE_BYTES_MAX: usize = 1024 * 1024;
+
+/// Replays `input` to `output`. Only I/O errors of the input or output stop it.
+pub fn replay(input: &mut dyn BufRead, output: &mut dyn Write) -> io::Result<()> {
+    let mut engine = match AdapterEngine::new(EngineConfig::default()) {
+        Ok(engine) => engine,
+        Err(e) => return Err(io::Error::other(e.to_string())),
+    };
+    let mut now_ms = 0_u64;
+    let mut line_no = 0_u64;
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        buf.clear();
+        let Some(too_long) = read_line(input, &mut buf)? else {
+            break;
+        };
+        line_no += 1;
+        let out = if too_long {
+            malformed(line_no, &format!("line longer than {LINE_BYTES_MAX} bytes"))
+        } else {
+            one_line(&mut engine, &mut now_ms, line_no, &buf)
+        };
+        output.write_all(out.as_bytes())?;
+        output.write_all(b"\n")?;
+        drain(&mut engine);
+    }
+    output.flush()
+}
+
+/// Reads one line into `buf` (without its `\n`), keeping at most [`LINE_BYTES_MAX`] bytes.
+/// `None` at end of input; `Some(true)` when the line was longer (the rest is skipped).
+fn read_line(input: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
+    let mut too_long = false;
+    let mut read_any = false;
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(read_any.then_some(too_long));
+        }
+        read_any = true;
+        let (part, used, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (chunk.get(..i).unwrap_or_default(), i + 1, true),
+            None => (chunk, chunk.len(), false),
+        };
+        let room = LINE_BYTES_MAX.saturating_sub(buf.len());
+        if part.len() > room {
+            too_long = true;
+        }
+        if !too_long {
+            buf.extend_from_slice(part);
+        }
+        input.consume(used);
+        if done {
+            return Ok(Some(too_long));
+        }
+    }
+}
+
+fn malformed(line_no: u64, message: &str) -> String {
+    to_line(&ErrorLine::new(Some(line_no), "MalformedInput", message))
+}
+
+/// Handles one input line and returns its output line.
+fn one_line(engine: &mut AdapterEngine, now_ms: &mut u64, line_no: u64, bytes: &[u8]) -> String {
+    let input: InputLine = match serde_json::from_slice(bytes) {
+        Ok(input) => input,
+        Err(e) => return malformed(line_no, &cut(&e.to_string())),
+    };
+    if let Some(now) = input.now_ms() {
+        *now_ms = now;
+    }
+    let now = *now_ms;
+    let line = Some(line_no);
+    match &input {
+        InputLine::Signal {
+            tenant,
+            metric,
+            value,
+            ts_ms,
+            ..
+        } => {
+            let raw = RawSignal {
+                tenant,
+                metric,
+                value: *value,
+                ts_ms: *ts_ms,
+            };
+            match engine.handle_signal(now, &raw) {
+                Ok(SignalResult::Governed(t)) => to_line(&GovernorLine::new(line, tenant, &t)),
+                Ok(SignalResult::Duplicate) => to_line(&DuplicateLine {
+                    line,
+                    tenant,
+                    duplicate: true,
+                }),
+                Err(e) => to_line(&ErrorLine::new(line, e.name(), &e.to_string())),
+            }
+        }
+        InputLine::Activate {
+            tenant,
+            sku,
+            expires_at_ms,
+            ..
+        } => {
+            let command = EntitlementCommand::Activate {
+                sku,
+                expires_at_ms: *expires_at_ms,
+            };
+            entitlement(engine, now, line, tenant, command)
+        }
+        InputLine::Pause { tenant, .. } => {
+            entitlement(engine, now, line, tenant, EntitlementCommand::Pause)
+        }
+        InputLine::Resume { tenant, .. } => {
+            entitlement(engine, now, line, tenant, EntitlementCommand::Resume)
+        }
+        InputLine::Revoke { tenant, .. } => {
+            entitlement(engine, now, line, tenant, EntitlementCommand::Revoke)
+        }
+        InputLine::ActionSucceeded { tenant, .. } => outcome(engine, now, line, tenant, true),
+        InputLine::ActionFailed { tenant, .. } => outcome(engine, now, line, tenant, false),
+        InputLine::Reset { tenant, .. } => match engine.handle_reset(now, tenant) {
+            Ok(t) => to_line(&GovernorLine::new(line, tenant, &t)),
+            Err(e) => to_line(&ErrorLine::new(line, e.name(), &e.to_string())),
+        },
+    }
+}
+
+fn entitlement(
+    engine: &mut AdapterEngine,
+    now: u64,
+    line: Option<u64>,
+    tenant: &str,
+    command: EntitlementCommand<'_>,
+) -> String {
+    match engine.handle_entitlement(now, tenant, command) {
+        Ok(state) => to_line(&EntitlementLine {
+            line,
+            tenant,
+            entitlement: state.as_str(),
+        }),
+        Err(e) => to_line(&ErrorLine::new(line, e.name(), &e.to_string())),
+    }
+}
+
+fn outcome(
+    engine: &mut AdapterEngine,
+    now: u64,
+    line: Option<u64>,
+    tenant: &str,
+    succeeded: bool,
+) -> String {
+    match engine.handle_outcome(now, tenant, None, succeeded) {
+        Ok(t) => to_line(&GovernorLine::new(line, tenant, &t)),
+        Err(e) => to_line(&ErrorLine::new(line, e.name(), &e.to_string())),
+    }
+}
+
+/// Discards the effects: replay persists nothing and runs nothing.
+fn drain(engine: &mut AdapterEngine) {
+    while engine.poll_record().is_some() {}
+    while engine.poll_action().is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(input: &str) -> String {
+        let mut out = Vec::new();
+        let mut reader = io::Cursor::new(input.as_bytes().to_vec());
+        // The engine is large: run on a thread with a big stack, as the binary does.
+        let handle = std::thread::Builder::new()
+            .stack_size(crate::daemon::ENGINE_STACK_BYTES)
+            .spawn(move || {
+                let result = replay(&mut reader, &mut out);
+                (result.is_ok(), out)
+            });
+        match handle.map(|h| h.join()) {
+            Ok(Ok((true, out))) => String::from_utf8_lossy(&out).into_owned(),
+            _ => String::from("replay failed"),
+        }
+    }
+
+    #[test]
+    fn one_line_out_per_line_in_even_when_malformed() {
+        // Proves replay answers every line, including blank, non-JSON and unknown types.
+        let out = run("\n{\nnot json\n{\"type\":\"nope\",\"tenant\":\"a\"}\n");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        for (i, line) in lines.iter().enumerate() {
+            let prefix = format!("{{\"line\":{},\"error\":\"MalformedInput\"", i + 1);
+            assert!(line.starts_with(&prefix), "{line}");
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! `autonomic run`: config, engine thread, HTTP server, sampler, signals, shutdown.
+//!
+//! Start-up, in order: load and validate the config (exit 2 on any error, one line);
+//! refuse a non-loopback `listen` without `token` (exit 2); take an exclusive lock on
+//! `<data_dir>/lock` (exit 2 if another process holds it); build the actuators (exit 2);
+//! start the engine thread, which opens and verifies the ledger (exit 1 on corruption before
+//! the tail, naming the record and byte offset), truncates a torn tail (logged, counted) and
+//! activates the configured tenants it does not know; bind the listener (exit 2) and write
+//! the bound address to `<data_dir>/listen.addr` (one line, `IP:PORT`, written atomically;
+//! also logged as `listening on ...`), so `--listen 127.0.0.1:0` is usable; start the sampler.
+//!
+//! SIGTERM or SIGINT: stop accepting connections and finish the requests in progress (at
+//! most [`HTTP_DRAIN_MS`]), stop the sampler, let running actions finish for up to
+//! [`crate::daemon::SHUTDOWN_GRACE_MS`] and cancel the rest, flush and fsync the ledger,
+//! remove `listen.addr`, exit 0.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::fcntl::{Flock, FlockArg};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::{Config, ConfigError};
+use crate::daemon::{
+    self, Actuators, DaemonConfig, EngineHandle, Msg, Refused, Shared, StartError,
+};
+use crate::http::{self, HttpState};
+use crate::sampler::HostSampler;
+use crate::wire::SignalIn;
+
+/// The file, inside the data dir, holding the bound HTTP address.
+pub const LISTEN_ADDR_FILE: &str = "listen.addr";
+/// The lock file inside the data dir.
+pub const LOCK_FILE: &str = "lock";
+/// How long shutdown waits for HTTP requests in progress.
+pub const HTTP_DRAIN_MS: u64 = 5_000;
+/// Exit code for a corrupt ledger.
+const EXIT_CORRUPT: u8 = 1;
+/// Exit code for bad usage or config, and other start-up failures.
+const EXIT_USAGE: u8 = 2;
+
+/// `run`'s command-line overrides.
+#[derive(Debug, Clone, Default)]
+pub struct RunArgs {
+    /// `--config FILE`.
+    pub config: Option<PathBuf>,
+    /// `--listen ADDR`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir DIR`.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Loads the config file (or the defaults) and applies the overrides.
+pub fn load_config(args: &RunArgs) -> Result<Config, ConfigError> {
+    let (mut config, origin) = match &args.config {
+        Some(path) => (Config::from_file(path)?, path.display().to_string()),
+        None => (Config::default(), "(defaults)".to_owned()),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(dir) = &args.data_dir {
+        config.data_dir.clone_from(dir);
+    }
+    config
+        .validate()
+        .map_err(|invalid| ConfigError::Invalid { origin, invalid })?;
+    Ok(config)
+}
+
+/// Runs the sidecar until SIGTERM or SIGINT.
+pub fn run(args: &RunArgs) -> ExitCode {
+    let config = match load_config(args) {
+        Ok(config) => config,
+        Err(e) => return fail(EXIT_USAGE, &e.to_string()),
+    };
+    if config.token.is_none() && !config.listen.ip().is_loopback() {
+        let message = format!(
+            "config: listen {} is not a loopback address: set `token` to serve it",
+            config.listen
+        );
+        return fail(EXIT_USAGE, &message);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(EXIT_USAGE, &format!("runtime: {e}")),
+    };
+    runtime.block_on(serve(config))
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(code)
+}
+
+/// Creates the data dir and takes the exclusive lock; held until the process exits.
+fn lock_data_dir(dir: &Path) -> Result<Flock<File>, String> {
+    fs::create_dir_all(dir).map_err(|e| format!("data dir {}: {e}", dir.display()))?;
+    let path = dir.join(LOCK_FILE);
+    let file = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        format!(
+            "data dir {} is in use by another process ({errno})",
+            dir.display()
+        )
+    })
+}
+
+/// Writes `addr` to `<dir>/listen.addr` atomically (temp file, fsync, rename).
+fn write_listen_addr(dir: &Path, addr: SocketAddr) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{LISTEN_ADDR_FILE}.tmp"));
+    let mut file = File::create(&tmp)?;
+    writeln!(file, "{addr}")?;
+    file.sync_all()?;
+    fs::rename(&tmp, dir.join(LISTEN_ADDR_FILE))
+}
+
+async fn serve(config: Config) -> ExitCode {
+    let _lock = match lock_data_dir(&config.data_dir) {
+        Ok(lock) => lock,
+        Err(message) => return fail(EXIT_USAGE, &message),
+    };
+    let setup = DaemonConfig::from_config(&config)
+        .and_then(|d| Actuators::from_config(&config.actuators).map(|a| (d, a)));
+    let (daemon_config, actuators) = match setup {
+        Ok(setup) => setup,
+        Err(e) => return fail(EXIT_USAGE, &e.to_string()),
+    };
+    let shared = Arc::new(Shared::default());
+    let spawned = daemon::spawn(
+        daemon_config,
+        actuators,
+        Arc::clone(&shared),
+        tokio::runtime::Handle::current(),
+    );
+    let (engine, thread, started) = match spawned {
+        Ok(spawned) => spawned,
+        Err(e) => return fail(EXIT_USAGE, &format!("engine thread: {e}")),
+    };
+    match started.await {
+        Ok(Ok(report)) => info!(
+            restored = report.restored,
+            truncated_bytes = report.truncated_bytes,
+            activated = ?report.activated,
+            head_seq = ?report.head_seq,
+            "engine: started"
+        ),
+        Ok(Err(StartError::Corrupt(message))) => return fail(EXIT_CORRUPT, &message),
+        Ok(Err(StartError::Other(message))) => return fail(EXIT_USAGE, &message),
+        Err(_) => return fail(EXIT_USAGE, "engine thread stopped during start-up"),
+    }
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            engine.shutdown().await;
+            return fail(EXIT_USAGE, &format!("listen {}: {e}", config.listen));
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(addr) => addr,
+        Err(e) => return fail(EXIT_USAGE, &format!("listen {}: {e}", config.listen)),
+    };
+    if let Err(e) = write_listen_addr(&config.data_dir, addr) {
+        engine.shutdown().await;
+        return fail(EXIT_USAGE, &format!("writing {LISTEN_ADDR_FILE}: {e}"));
+    }
+    info!(%addr, data_dir = %config.data_dir.display(), "listening on {addr}");
+    let stop = CancellationToken::new();
+    let sampler = config.sampler.enabled.then(|| {
+        tokio::spawn(sample(
+            engine.clone(),
+            config.sampler.tenant.clone(),
+            config.sampler.interval_ms,
+            stop.clone(),
+        ))
+    });
+    let state = Arc::new(HttpState {
+        engine: engine.clone(),
+        shared: Arc::clone(&shared),
+        token: config.token.clone(),
+        data_dir: config.data_dir.clone(),
+    });
+    let router = http::router(
+        state,
+        usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
+        config.max_concurrent_requests as usize,
+    );
+    let http_stop = stop.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { http_stop.cancelled().await })
+            .await
+    });
+    wait_for_signal().await;
+    info!("signal received: shutting down");
+    shared
+        .ready
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    stop.cancel();
+    match tokio::time::timeout(Duration::from_millis(HTTP_DRAIN_MS), server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => warn!(error = %e, "http: server error at shutdown"),
+        Ok(Err(e)) => warn!(error = %e, "http: server task failed"),
+        Err(_) => warn!("http: requests still in progress after the drain time; dropped"),
+    }
+    if let Some(sampler) = sampler {
+        let _ = sampler.await;
+    }
+    engine.shutdown().await;
+    if tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .is_err()
+    {
+        error!("engine thread did not stop cleanly");
+    }
+    let _ = fs::remove_file(config.data_dir.join(LISTEN_ADDR_FILE));
+    info!("stopped");
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            // No signal handlers: fall back to ctrl-c only.
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Feeds host readings to the sampler tenant every `interval_ms` until `stop`.
+async fn sample(engine: EngineHandle, tenant: String, interval_ms: u64, stop: CancellationToken) {
+    let mut sampler = HostSampler::new(PathBuf::from("/proc"));
+    let mut ticker = tokio::time::interval(Duration::from_millis(interval_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let readings = match sampler.sample() {
+            Ok(readings) => {
+                failing = false;
+                readings
+            }
+            Err(e) => {
+                if !failing {
+                    warn!(error = %e, "sampler: reading /proc failed");
+                }
+                failing = true;
+                continue;
+            }
+        };
+        let ts_ms = daemon::now_ms();
+        let signals: Vec<SignalIn> = readings
+            .iter()
+            .map(|r| SignalIn {
+                tenant: tenant.clone(),
+                metric: r.metric.to_owned(),
+                value: r.value,
+                ts_ms,
+            })
+            .collect();
+        match engine
+            .try_call(|reply| Msg::Signals { signals, reply })
+            .await
+        {
+            Ok(_) => {}
+            Err(Refused::QueueFull) => warn!("sampler: engine queue full; sample dropped"),
+            Err(e) => {
+                warn!(error = %e, "sampler: stopped");
+                return;
+            }
+        }
+    }
+}
