@@ -610,3 +610,24 @@ fn odd_inputs_are_named_errors() {
     }
     let _ = IngestError::Busy;
 }
+
+#[test]
+#[ignore = "core bug: Dedup::insert refuses an expired id still stored behind a newer one, so \
+            handle_signal's debug_assert!(inserted) panics on a late signal delivered twice"]
+fn late_signal_delivered_twice_is_governed_twice() {
+    // Proves (once fixed) that a signal stamped outside the retained windows is never a
+    // duplicate (SPEC §2: only retained windows count) and never panics, even when a fresher
+    // id sits ahead of its own in the dedup ring.
+    let mut run = Run::new(Th::DEFAULT, [30_000; 3]);
+    let now = run.now;
+    run.step(&Op::Entitlement {
+        tenant: "t0",
+        cmd: ECmd::Activate,
+        sku: "pro",
+        expires_in: None,
+    })
+    .unwrap();
+    run.signal("t0", "cpu", 10.0, now).unwrap();
+    run.signal("t0", "cpu", 20.0, now - 100_000).unwrap();
+    run.signal("t0", "cpu", 20.0, now - 100_000).unwrap();
+}
