@@ -67,7 +67,7 @@ use crate::actuator::{self, ActionReport, ActionRequest, Actuator, ActuatorConfi
 use crate::config::{ActuatorsSection, Config, TenantSection};
 use crate::ledger_file::{FsyncPolicy, LedgerFile, OpenError};
 use crate::metrics::{EngineGauges, Metrics};
-use crate::wire::{self, ReceiptJson, SignalIn, TenantJson};
+use crate::wire::{self, ReceiptJson, SignalIn, SignalResultJson, TenantJson};
 
 /// Tenant capacity of the adapter's engine.
 pub const TENANTS_MAX: usize = 4096;
@@ -178,7 +178,7 @@ pub enum Msg {
         /// The signals.
         signals: Vec<SignalIn>,
         /// Results shaped like replay lines without `line`.
-        reply: Reply<Vec<serde_json::Value>>,
+        reply: Reply<Vec<SignalResultJson>>,
     },
     /// An entitlement command.
     Entitlement {
@@ -907,12 +907,13 @@ impl Host<'_> {
         }
     }
 
-    fn signals(&mut self, now: u64, signals: &[SignalIn]) -> Vec<serde_json::Value> {
+    fn signals(&mut self, now: u64, signals: &[SignalIn]) -> Vec<SignalResultJson> {
         let mut results = Vec::with_capacity(signals.len());
         for s in signals {
             if self.poisoned {
                 let e = Refused::LedgerUnavailable;
-                results.push(error_value(e.name(), &e.to_string()));
+                let error = wire::ErrorLine::new(None, e.name(), &e.to_string());
+                results.push(SignalResultJson::Error(error));
                 continue;
             }
             let raw = RawSignal {
@@ -934,7 +935,7 @@ impl Host<'_> {
                 info!(tenant = %s.tenant, from = t.from.as_str(), to = t.to.as_str(),
                       action = ?t.action, receipt = ?t.receipt, "governor: action dispatched");
             }
-            results.push(wire::signal_result_value(&s.tenant, &result));
+            results.push(SignalResultJson::new(None, &s.tenant, &result));
         }
         results
     }
@@ -1305,11 +1306,6 @@ fn count_receipt(metrics: &Metrics, kinds: &mut HashMap<u64, &'static str>, reco
         }
         _ => {}
     }
-}
-
-fn error_value(name: &str, message: &str) -> serde_json::Value {
-    serde_json::to_value(wire::ErrorLine::new(None, name, message))
-        .unwrap_or(serde_json::Value::Null)
 }
 
 /// The actuator's view of a core action.

@@ -174,7 +174,8 @@ async fn signal(engine: &EngineHandle, value: f64, ts_ms: u64) -> Result<Value, 
         .call(|reply| Msg::Signals { signals, reply })
         .await
         .map_err(|e| e.to_string())?;
-    results.pop().ok_or_else(|| "no result".to_owned())
+    let result = results.pop().ok_or_else(|| "no result".to_owned())?;
+    serde_json::to_value(result).map_err(|e| e.to_string())
 }
 
 fn print_signal(step: u32, value: f64, result: &Value) {

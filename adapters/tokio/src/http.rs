@@ -522,6 +522,13 @@ async fn ledger(State(state): St, RawQuery(query): RawQuery) -> Response {
 }
 
 #[derive(serde::Serialize)]
+struct VerifyAnswer {
+    ok: bool,
+    file: FileVerify,
+    memory: crate::daemon::WindowVerify,
+}
+
+#[derive(serde::Serialize)]
 struct FileVerify {
     records: u64,
     head_seq: Option<u64>,
@@ -556,7 +563,11 @@ async fn verify(State(state): St) -> Response {
                     .to_owned(),
                 torn_tail_bytes: report.torn_tail.map_or(0, |t| t.len_bytes),
             };
-            json(&serde_json::json!({ "ok": true, "file": file, "memory": memory }))
+            json(&VerifyAnswer {
+                ok: true,
+                file,
+                memory,
+            })
         }
         Ok(Err(e)) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -592,8 +603,13 @@ async fn metrics(State(state): St) -> Response {
         .into_response()
 }
 
+#[derive(serde::Serialize)]
+struct Status {
+    status: &'static str,
+}
+
 async fn healthz() -> Response {
-    json(&serde_json::json!({ "status": "ok" }))
+    json(&Status { status: "ok" })
 }
 
 async fn readyz(State(state): St) -> Response {
@@ -611,7 +627,7 @@ async fn readyz(State(state): St) -> Response {
             "starting or shutting down",
         );
     }
-    json(&serde_json::json!({ "status": "ready" }))
+    json(&Status { status: "ready" })
 }
 
 async fn not_found() -> Response {

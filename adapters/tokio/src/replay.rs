@@ -24,12 +24,12 @@
 
 use std::io::{self, BufRead, Write};
 
-use autonomic_core::engine::{EngineConfig, SignalResult};
+use autonomic_core::engine::EngineConfig;
 use autonomic_core::{EntitlementCommand, RawSignal};
 
 use crate::daemon::AdapterEngine;
 use crate::wire::{
-    DuplicateLine, EntitlementLine, ErrorLine, GovernorLine, InputLine, cut, to_line,
+    EntitlementLine, ErrorLine, GovernorLine, InputLine, SignalResultJson, cut, to_line,
 };
 
 /// Longest input line, in bytes (the newline excluded); a longer one is `MalformedInput`.
@@ -124,15 +124,8 @@ fn one_line(engine: &mut AdapterEngine, now_ms: &mut u64, line_no: u64, bytes: &
                 value: *value,
                 ts_ms: *ts_ms,
             };
-            match engine.handle_signal(now, &raw) {
-                Ok(SignalResult::Governed(t)) => to_line(&GovernorLine::new(line, tenant, &t)),
-                Ok(SignalResult::Duplicate) => to_line(&DuplicateLine {
-                    line,
-                    tenant,
-                    duplicate: true,
-                }),
-                Err(e) => to_line(&ErrorLine::new(line, e.name(), &e.to_string())),
-            }
+            let result = engine.handle_signal(now, &raw);
+            to_line(&SignalResultJson::new(line, tenant, &result))
         }
         InputLine::Activate {
             tenant,

@@ -232,12 +232,12 @@ impl ActionJson {
 /// A governor event: `{"line":3,"tenant":"acme","from":"Stable","to":"Warn",
 /// "consecutive_high":1,"action":null}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GovernorLine<'a> {
+pub struct GovernorLine {
     /// Input line, from 1 (replay only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
     /// The tenant.
-    pub tenant: &'a str,
+    pub tenant: String,
     /// State before.
     pub from: &'static str,
     /// State after.
@@ -248,13 +248,13 @@ pub struct GovernorLine<'a> {
     pub action: Option<ActionJson>,
 }
 
-impl<'a> GovernorLine<'a> {
+impl GovernorLine {
     /// The line for a transition.
     #[must_use]
-    pub fn new(line: Option<u64>, tenant: &'a str, t: &Transition) -> Self {
+    pub fn new(line: Option<u64>, tenant: &str, t: &Transition) -> Self {
         Self {
             line,
-            tenant,
+            tenant: tenant.to_owned(),
             from: t.from.as_str(),
             to: t.to.as_str(),
             consecutive_high: t.consecutive_high,
@@ -277,12 +277,12 @@ pub struct EntitlementLine<'a> {
 
 /// A duplicate signal: `{"line":4,"tenant":"acme","duplicate":true}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DuplicateLine<'a> {
+pub struct DuplicateLine {
     /// Input line, from 1 (replay only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
     /// The tenant.
-    pub tenant: &'a str,
+    pub tenant: String,
     /// Always `true`.
     pub duplicate: bool,
 }
@@ -322,22 +322,36 @@ pub fn to_line<T: Serialize>(value: &T) -> String {
     })
 }
 
-/// The result of one signal as a JSON value (without `line`), shaped like a replay line.
-#[must_use]
-pub fn signal_result_value(
-    tenant: &str,
-    result: &Result<SignalResult, IngestError>,
-) -> serde_json::Value {
-    let value = match result {
-        Ok(SignalResult::Governed(t)) => serde_json::to_value(GovernorLine::new(None, tenant, t)),
-        Ok(SignalResult::Duplicate) => serde_json::to_value(DuplicateLine {
-            line: None,
-            tenant,
-            duplicate: true,
-        }),
-        Err(e) => serde_json::to_value(ErrorLine::new(None, e.name(), &e.to_string())),
-    };
-    value.unwrap_or(serde_json::Value::Null)
+/// The result of one signal, shaped like a replay line (keys in the SPEC's order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum SignalResultJson {
+    /// A governor event.
+    Governed(GovernorLine),
+    /// A duplicate.
+    Duplicate(DuplicateLine),
+    /// An error.
+    Error(ErrorLine),
+}
+
+impl SignalResultJson {
+    /// The result of one signal, with `line` when replaying.
+    #[must_use]
+    pub fn new(
+        line: Option<u64>,
+        tenant: &str,
+        result: &Result<SignalResult, IngestError>,
+    ) -> Self {
+        match result {
+            Ok(SignalResult::Governed(t)) => Self::Governed(GovernorLine::new(line, tenant, t)),
+            Ok(SignalResult::Duplicate) => Self::Duplicate(DuplicateLine {
+                line,
+                tenant: tenant.to_owned(),
+                duplicate: true,
+            }),
+            Err(e) => Self::Error(ErrorLine::new(line, e.name(), &e.to_string())),
+        }
+    }
 }
 
 /// `GET /v1/tenants/{id}`: the SPEC's fields, then the extras.
