@@ -198,9 +198,9 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// A config with the sampler off (so only the test's tenants exist), plus `extra` TOML.
+/// `extra` TOML plus the sampler turned off (so only the test's tenants exist).
 pub fn config(extra: &str) -> String {
-    format!("[sampler]\nenabled = false\n\n{extra}\n")
+    format!("{extra}\n[sampler]\nenabled = false\n")
 }
 
 /// A running `autonomic run` in its own temp dir.
