@@ -28,10 +28,16 @@ fn demo_walks_the_seed_scenario_and_its_ledger_verifies() {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }
     let last = stdout.lines().last().unwrap_or_default();
-    assert!(last.contains(": ok: 8 receipts, head seq 7, hash "), "{last}");
+    assert!(
+        last.contains(": ok: 8 receipts, head seq 7, hash "),
+        "{last}"
+    );
     let hash = last.rsplit(' ').next().unwrap_or_default();
     assert_eq!(hash.len(), 64, "{last}");
-    assert!(hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    assert!(
+        hash.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    );
 }
 
 #[test]
@@ -47,7 +53,12 @@ fn usage_errors_exit_2_with_one_line() {
     ] {
         let out = run(args, None);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr_of(&out));
-        assert_eq!(stderr_of(&out).lines().count(), 1, "{args:?}: {}", stderr_of(&out));
+        assert_eq!(
+            stderr_of(&out).lines().count(),
+            1,
+            "{args:?}: {}",
+            stderr_of(&out)
+        );
     }
 }
 
@@ -85,7 +96,10 @@ fn bad_config_exits_2_naming_the_key() {
 fn verify_of_a_missing_ledger_exits_2() {
     // Proves `verify` on a directory without a ledger is an error (exit 2, one line).
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = run(&["verify", "--data-dir", dir.path().to_str().expect("utf-8")], None);
+    let out = run(
+        &["verify", "--data-dir", dir.path().to_str().expect("utf-8")],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr_of(&out).contains("not found"), "{}", stderr_of(&out));
 }
@@ -97,12 +111,17 @@ fn ledger_lists_receipts_as_json_lines_with_tail_and_tenant_filters() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut sidecar = Sidecar::start(
         dir.path(),
-        &config("[[tenants]]\nid = \"acme\"\nsku = \"pro\"\n[[tenants]]\nid = \"beta\"\nsku = \"starter\"\n"),
+        &config(
+            "[[tenants]]\nid = \"acme\"\nsku = \"pro\"\n[[tenants]]\nid = \"beta\"\nsku = \"starter\"\n",
+        ),
     );
     let base = now_ms();
     assert_eq!(sidecar.signal("acme", 80.0, base)["to"], "Warn");
     assert_eq!(sidecar.signal("beta", 80.0, base)["to"], "Warn");
-    assert_eq!(sidecar.signal("acme", 81.0, base + 5_000)["consecutive_high"], 2);
+    assert_eq!(
+        sidecar.signal("acme", 81.0, base + 5_000)["consecutive_high"],
+        2
+    );
     assert!(sidecar.stop().success());
     let data = sidecar.data_dir.to_str().expect("utf-8").to_owned();
 
@@ -126,7 +145,18 @@ fn ledger_lists_receipts_as_json_lines_with_tail_and_tenant_filters() {
     assert_eq!(lines[2]["event"]["cause"]["type"], "signal");
     assert_eq!(lines[2]["event"]["cause"]["value_pct"], 80);
 
-    let acme = run(&["ledger", "--data-dir", &data, "--tenant", "acme", "--tail", "2"], None);
+    let acme = run(
+        &[
+            "ledger",
+            "--data-dir",
+            &data,
+            "--tenant",
+            "acme",
+            "--tail",
+            "2",
+        ],
+        None,
+    );
     let acme: Vec<serde_json::Value> = String::from_utf8_lossy(&acme.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
@@ -138,5 +168,8 @@ fn ledger_lists_receipts_as_json_lines_with_tail_and_tenant_filters() {
     let verify = run(&["verify", "--data-dir", &data], None);
     assert!(verify.status.success());
     let summary = String::from_utf8_lossy(&verify.stdout);
-    assert_eq!(summary.trim(), format!("ok: 5 receipts, head seq 4, hash {prev}"));
+    assert_eq!(
+        summary.trim(),
+        format!("ok: 5 receipts, head seq 4, hash {prev}")
+    );
 }

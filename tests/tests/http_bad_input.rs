@@ -29,7 +29,11 @@ fn expect(r: &cli_support::Response, status: u16, error: &str) {
     assert_eq!(r.status, status, "{}", r.body);
     let body = r.json();
     assert_eq!(body["error"], error, "{}", r.body);
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", r.body);
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{}",
+        r.body
+    );
 }
 
 #[test]
@@ -53,29 +57,65 @@ fn bad_requests_are_refused_with_typed_errors_and_change_nothing() {
     assert_eq!(s.post("/v1/tenants/p/pause", "").status, 200);
     let manual = s.post("/v1/tenants/slow/actions", r#"{"kind":"pause"}"#);
     assert_eq!(manual.status, 200, "{}", manual.body);
-    assert!(wait_until(Duration::from_secs(10), || !s.tenant("slow")["action_in_flight"].is_null()));
+    assert!(wait_until(Duration::from_secs(10), || {
+        !s.tenant("slow")["action_in_flight"].is_null()
+    }));
     let before = snapshot(&s);
 
     // Bodies.
     expect(&s.post("/v1/signals", "{not json"), 400, "MalformedInput");
-    expect(&s.post("/v1/signals", r#"{"tenant":"acme","metric":"cpu"}"#), 400, "MalformedInput");
-    expect(&s.post("/v1/signals", r#"{"tenant":"acme","metric":"cpu","value":"90","ts_ms":1}"#), 400, "MalformedInput");
+    expect(
+        &s.post("/v1/signals", r#"{"tenant":"acme","metric":"cpu"}"#),
+        400,
+        "MalformedInput",
+    );
+    expect(
+        &s.post(
+            "/v1/signals",
+            r#"{"tenant":"acme","metric":"cpu","value":"90","ts_ms":1}"#,
+        ),
+        400,
+        "MalformedInput",
+    );
     let half_good = r#"[{"tenant":"acme","metric":"cpu","value":95,"ts_ms":1}, 5]"#;
     expect(&s.post("/v1/signals", half_good), 400, "MalformedInput");
-    let big = format!(r#"{{"tenant":"acme","metric":"cpu","value":95,"ts_ms":1,"pad":"{}"}}"#, "x".repeat(2 << 20));
+    let big = format!(
+        r#"{{"tenant":"acme","metric":"cpu","value":95,"ts_ms":1,"pad":"{}"}}"#,
+        "x".repeat(2 << 20)
+    );
     expect(&s.post("/v1/signals", &big), 413, "PayloadTooLarge");
 
     // Tokens: a valid signal that would change state is refused without the right one.
-    let valid = format!(r#"{{"tenant":"acme","metric":"cpu","value":95,"ts_ms":{}}}"#, now_ms());
+    let valid = format!(
+        r#"{{"tenant":"acme","metric":"cpu","value":95,"ts_ms":{}}}"#,
+        now_ms()
+    );
     let post = |path: &str, auth: Option<&str>, body: &str| {
-        let headers: Vec<(&str, &str)> = auth.map(|a| vec![("Authorization", a)]).unwrap_or_default();
+        let headers: Vec<(&str, &str)> =
+            auth.map(|a| vec![("Authorization", a)]).unwrap_or_default();
         http(&s.addr, "POST", path, &headers, body.as_bytes()).expect("POST")
     };
     expect(&post("/v1/signals", None, &valid), 401, "Unauthorized");
-    expect(&post("/v1/signals", Some("Bearer wrong"), &valid), 401, "Unauthorized");
-    expect(&post("/v1/signals", Some(TOKEN), &valid), 401, "Unauthorized");
-    expect(&post("/v1/tenants/acme/revoke", Some("Bearer s3cre"), ""), 401, "Unauthorized");
-    expect(&post("/v1/tenants/acme/reset", None, ""), 401, "Unauthorized");
+    expect(
+        &post("/v1/signals", Some("Bearer wrong"), &valid),
+        401,
+        "Unauthorized",
+    );
+    expect(
+        &post("/v1/signals", Some(TOKEN), &valid),
+        401,
+        "Unauthorized",
+    );
+    expect(
+        &post("/v1/tenants/acme/revoke", Some("Bearer s3cre"), ""),
+        401,
+        "Unauthorized",
+    );
+    expect(
+        &post("/v1/tenants/acme/reset", None, ""),
+        401,
+        "Unauthorized",
+    );
 
     // Every signal validation error is that signal's result (200), in order.
     let now = now_ms();
@@ -91,39 +131,131 @@ fn bad_requests_are_refused_with_typed_errors_and_change_nothing() {
     );
     let r = s.post("/v1/signals", &signals);
     assert_eq!(r.status, 200, "{}", r.body);
-    let names: Vec<Value> = r.json().as_array().expect("array").iter().map(|v| v["error"].clone()).collect();
+    let names: Vec<Value> = r
+        .json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v["error"].clone())
+        .collect();
     assert_eq!(
         names,
         [
-            "InvalidTenantId", "InvalidMetricName", "ValueOutOfBounds", "InvalidTimestamp",
-            "TenantNotFound", "EntitlementNotActive", "EntitlementExpired"
+            "InvalidTenantId",
+            "InvalidMetricName",
+            "ValueOutOfBounds",
+            "InvalidTimestamp",
+            "TenantNotFound",
+            "EntitlementNotActive",
+            "EntitlementExpired"
         ]
     );
 
     // Lookups and entitlement commands.
     expect(&s.get("/v1/tenants/ghost"), 404, "TenantNotFound");
-    expect(&s.post("/v1/tenants/acme/activate", r#"{"sku":"gold"}"#), 400, "InvalidSku");
-    expect(&s.post("/v1/tenants/acme/activate", "{}"), 400, "MalformedInput");
-    expect(&s.post("/v1/tenants/bad%20id/activate", r#"{"sku":"pro"}"#), 400, "InvalidTenantId");
-    expect(&s.post("/v1/tenants/acme/resume", ""), 409, "InvalidStateTransition");
-    expect(&s.post("/v1/tenants/ghost/pause", ""), 404, "TenantNotFound");
-    expect(&s.post("/v1/tenants/ghost/reset", ""), 404, "TenantNotFound");
+    expect(
+        &s.post("/v1/tenants/acme/activate", r#"{"sku":"gold"}"#),
+        400,
+        "InvalidSku",
+    );
+    expect(
+        &s.post("/v1/tenants/acme/activate", "{}"),
+        400,
+        "MalformedInput",
+    );
+    expect(
+        &s.post("/v1/tenants/bad%20id/activate", r#"{"sku":"pro"}"#),
+        400,
+        "InvalidTenantId",
+    );
+    expect(
+        &s.post("/v1/tenants/acme/resume", ""),
+        409,
+        "InvalidStateTransition",
+    );
+    expect(
+        &s.post("/v1/tenants/ghost/pause", ""),
+        404,
+        "TenantNotFound",
+    );
+    expect(
+        &s.post("/v1/tenants/ghost/reset", ""),
+        404,
+        "TenantNotFound",
+    );
 
     // Actions and rollbacks.
-    expect(&s.post("/v1/tenants/acme/actions", r#"{"kind":"throttle","percent":101}"#), 400, "InvalidAction");
-    expect(&s.post("/v1/tenants/acme/actions", r#"{"kind":"explode"}"#), 400, "MalformedInput");
-    expect(&s.post("/v1/tenants/slow/actions", r#"{"kind":"shed","percent":10}"#), 409, "AlreadyExecuting");
-    expect(&s.post("/v1/tenants/ghost/actions", r#"{"kind":"pause"}"#), 404, "TenantNotFound");
-    expect(&s.post("/v1/actions/999/rollback", ""), 404, "ReceiptNotFound");
-    expect(&s.post("/v1/actions/abc/rollback", ""), 400, "MalformedInput");
+    expect(
+        &s.post(
+            "/v1/tenants/acme/actions",
+            r#"{"kind":"throttle","percent":101}"#,
+        ),
+        400,
+        "InvalidAction",
+    );
+    expect(
+        &s.post("/v1/tenants/acme/actions", r#"{"kind":"explode"}"#),
+        400,
+        "MalformedInput",
+    );
+    expect(
+        &s.post(
+            "/v1/tenants/slow/actions",
+            r#"{"kind":"shed","percent":10}"#,
+        ),
+        409,
+        "AlreadyExecuting",
+    );
+    expect(
+        &s.post("/v1/tenants/ghost/actions", r#"{"kind":"pause"}"#),
+        404,
+        "TenantNotFound",
+    );
+    expect(
+        &s.post("/v1/actions/999/rollback", ""),
+        404,
+        "ReceiptNotFound",
+    );
+    expect(
+        &s.post("/v1/actions/abc/rollback", ""),
+        400,
+        "MalformedInput",
+    );
 
     // Admission.
-    expect(&s.post("/v1/tenants/acme/admit", r#"{"resource":"cpu","amount":9}"#), 429, "QuotaExceeded");
-    expect(&s.post("/v1/tenants/acme/admit", r#"{"resource":"gpu"}"#), 400, "UnknownResource");
-    expect(&s.post("/v1/tenants/acme/admit", r#"{"resource":"cpu","amount":0}"#), 400, "InvalidAmount");
-    expect(&s.post("/v1/tenants/ghost/admit", r#"{"resource":"cpu"}"#), 404, "TenantNotFound");
-    expect(&s.post("/v1/tenants/p/admit", r#"{"resource":"cpu"}"#), 403, "EntitlementNotActive");
-    expect(&s.post("/v1/tenants/acme/release", r#"{"resource":"cpu","amount":1}"#), 400, "ReleaseExceedsUsage");
+    expect(
+        &s.post("/v1/tenants/acme/admit", r#"{"resource":"cpu","amount":9}"#),
+        429,
+        "QuotaExceeded",
+    );
+    expect(
+        &s.post("/v1/tenants/acme/admit", r#"{"resource":"gpu"}"#),
+        400,
+        "UnknownResource",
+    );
+    expect(
+        &s.post("/v1/tenants/acme/admit", r#"{"resource":"cpu","amount":0}"#),
+        400,
+        "InvalidAmount",
+    );
+    expect(
+        &s.post("/v1/tenants/ghost/admit", r#"{"resource":"cpu"}"#),
+        404,
+        "TenantNotFound",
+    );
+    expect(
+        &s.post("/v1/tenants/p/admit", r#"{"resource":"cpu"}"#),
+        403,
+        "EntitlementNotActive",
+    );
+    expect(
+        &s.post(
+            "/v1/tenants/acme/release",
+            r#"{"resource":"cpu","amount":1}"#,
+        ),
+        400,
+        "ReleaseExceedsUsage",
+    );
 
     // Queries and unknown endpoints.
     expect(&s.get("/v1/ledger?tail=abc"), 400, "MalformedInput");

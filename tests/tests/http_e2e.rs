@@ -26,7 +26,11 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
 
 /// A script appending its arguments (after the first, the log file) as one line.
 fn recorder(dir: &Path) -> PathBuf {
-    script(dir, "record.sh", "out=\"$1\"; shift; echo \"$@\" >> \"$out\"")
+    script(
+        dir,
+        "record.sh",
+        "out=\"$1\"; shift; echo \"$@\" >> \"$out\"",
+    )
 }
 
 fn read(path: &Path) -> String {
@@ -74,7 +78,10 @@ timeout_ms = 10000
     );
     let intervene = s.signal("acme", 92.0, base + 5_000);
     assert_eq!(intervene["to"], "Intervene");
-    assert_eq!(intervene["action"], serde_json::json!({"kind":"throttle","percent":50}));
+    assert_eq!(
+        intervene["action"],
+        serde_json::json!({"kind":"throttle","percent":50})
+    );
 
     assert!(
         wait_until(WAIT, || s.tenant("acme")["state"] == "Warn"),
@@ -82,7 +89,9 @@ timeout_ms = 10000
         s.stderr_log()
     );
     let tenant = s.tenant("acme");
-    let receipt = tenant["enforced"]["receipt"].as_u64().expect("enforced throttle");
+    let receipt = tenant["enforced"]["receipt"]
+        .as_u64()
+        .expect("enforced throttle");
     assert_eq!(tenant["enforced"]["kind"], "throttle");
     assert_eq!(read(&run_log), format!("throttle acme 50 {receipt}\n"));
     let completed = ledger(&s).into_iter().any(|r| {
@@ -96,7 +105,8 @@ timeout_ms = 10000
     assert_eq!(rollback.status, 200, "{}", rollback.body);
     assert_eq!(rollback.json()["receipt"], receipt);
     assert!(
-        wait_until(WAIT, || read(&rollback_log) == format!("unthrottle acme {receipt}\n")),
+        wait_until(WAIT, || read(&rollback_log)
+            == format!("unthrottle acme {receipt}\n")),
         "rollback program did not run: {:?}",
         read(&rollback_log)
     );
@@ -107,7 +117,11 @@ timeout_ms = 10000
     })));
     assert!(wait_until(WAIT, || s.tenant("acme")["enforced"].is_null()));
     let again = s.post(&format!("/v1/actions/{receipt}/rollback"), "");
-    assert_eq!(again.status, 404, "a rolled-back action is gone: {}", again.body);
+    assert_eq!(
+        again.status, 404,
+        "a rolled-back action is gone: {}",
+        again.body
+    );
     assert_eq!(again.json()["error"], "ReceiptNotFound");
 
     let metrics = s.get("/metrics").body;
@@ -120,7 +134,12 @@ timeout_ms = 10000
     ] {
         assert!(metrics.contains(line), "missing {line}\n{metrics}");
     }
-    assert!(metrics.lines().filter(|l| !l.starts_with('#')).all(|l| l.starts_with("autonomic_")));
+    assert!(
+        metrics
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .all(|l| l.starts_with("autonomic_"))
+    );
 }
 
 /// A one-thread HTTP server on 127.0.0.1 recording each request's body.
@@ -149,9 +168,12 @@ fn webhook_server() -> (String, Arc<Mutex<Vec<String>>>) {
             }
             let mut body = vec![0; length];
             if reader.read_exact(&mut body).is_ok() {
-                seen.lock().expect("lock").push(String::from_utf8_lossy(&body).into_owned());
+                seen.lock()
+                    .expect("lock")
+                    .push(String::from_utf8_lossy(&body).into_owned());
             }
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         }
     });
     (addr, bodies)
@@ -199,21 +221,30 @@ url = "http://{hook}/shed"
     let tenant = s.tenant("beta");
     assert_eq!(tenant["state"], "Degrade");
     let events = ledger(&s);
-    assert!(events.iter().any(|r| r["event"]["type"] == "action_completed"
-        && r["event"]["outcome"] == "Failed"));
+    assert!(
+        events
+            .iter()
+            .any(|r| r["event"]["type"] == "action_completed" && r["event"]["outcome"] == "Failed")
+    );
     assert!(events.iter().any(|r| r["event"]["type"] == "governor"
         && r["event"]["cause"]["type"] == "action_failed"
         && r["event"]["from"] == "Intervene"
         && r["event"]["to"] == "Degrade"));
     assert!(wait_until(WAIT, || s.tenant("beta")["enforced"]["kind"] == "pause"));
-    let admit = s.post("/v1/tenants/beta/admit", r#"{"resource":"requests","amount":1}"#);
+    let admit = s.post(
+        "/v1/tenants/beta/admit",
+        r#"{"resource":"requests","amount":1}"#,
+    );
     assert_eq!(admit.status, 429, "{}", admit.body);
     assert_eq!(admit.json()["error"], "RefusedByAction");
 
     let refuse = s.signal("beta", 97.0, base + 5_000);
     assert_eq!(refuse["from"], "Degrade");
     assert_eq!(refuse["to"], "Refuse");
-    assert_eq!(refuse["action"], serde_json::json!({"kind":"shed","percent":50}));
+    assert_eq!(
+        refuse["action"],
+        serde_json::json!({"kind":"shed","percent":50})
+    );
     assert!(
         wait_until(WAIT, || !bodies.lock().expect("lock").is_empty()),
         "webhook not reached: {}",

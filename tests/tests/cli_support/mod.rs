@@ -292,9 +292,8 @@ impl Sidecar {
 
     /// POSTs one signal and returns its result object.
     pub fn signal(&self, tenant: &str, value: f64, ts_ms: u64) -> Value {
-        let body = format!(
-            r#"{{"tenant":"{tenant}","metric":"cpu","value":{value},"ts_ms":{ts_ms}}}"#
-        );
+        let body =
+            format!(r#"{{"tenant":"{tenant}","metric":"cpu","value":{value},"ts_ms":{ts_ms}}}"#);
         let r = self.post("/v1/signals", &body);
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()[0].clone()
