@@ -1,0 +1,419 @@
+//! `governor_ops`: an `arbitrary` list of operations through a small engine, with the
+//! invariants of the simulation checked whenever the driver drains (and at the end):
+//! the `Auditor` of `autonomic-tests` (chain, SPEC §4 rows, one action in flight per tenant,
+//! one outcome per dispatch), no `Busy` right after a full drain, admissions within the
+//! effective quota, and an engine rebuilt from the records equal to the live one.
+//!
+//! The clock only moves forward and signal timestamps stay inside the retained dedup windows
+//! (see fuzz/README.md: a late signal delivered twice trips a known core debug assertion).
+
+use arbitrary::Arbitrary;
+use autonomic_core::engine::{ActionCommand, Engine, EngineConfig};
+use autonomic_core::entitlement::AdmitError;
+use autonomic_core::{
+    Action, ActionKind, EntitlementCommand, EntitlementState, RawSignal, Resource, Thresholds,
+};
+use autonomic_tests::audit::Auditor;
+use autonomic_tests::model::entitlement::{quotas, throttled};
+use autonomic_tests::model::governor::Th;
+
+/// 8 tenants, a ring of 16 receipts in 8 KiB, 64 dedup ids: small, so every limit is reached.
+type E = Engine<8, 16, 8192, 64, 128>;
+
+const TENANTS: [&str; 4] = ["a", "b", "c", "d"];
+const METRICS: [&str; 4] = ["cpu", "memory", "LATENCY", "nope"];
+const SKUS: [&str; 4] = ["starter", "pro", "enterprise", "gold"];
+
+/// One operation.
+#[derive(Debug, Arbitrary)]
+pub enum Op {
+    /// A signal: value `value % 101` plus `half` × 0.5, stamped `back_ms % 60_000` ago.
+    Signal {
+        tenant: u8,
+        metric: u8,
+        value: u8,
+        half: bool,
+        back_ms: u16,
+    },
+    /// A signal with an arbitrary value and names.
+    Odd {
+        tenant: String,
+        metric: String,
+        value: f64,
+    },
+    /// An actuator's report for the action in flight (`stale`: for a wrong id).
+    Outcome {
+        tenant: u8,
+        ok: bool,
+        stale: bool,
+        quote: bool,
+    },
+    /// An operator's reset.
+    Reset { tenant: u8 },
+    /// A manual action.
+    Manual { tenant: u8, kind: u8, percent: u8 },
+    /// A rollback of a remembered (or a random) receipt.
+    Rollback { pick: u8 },
+    /// A rollback's outcome.
+    RollbackOutcome { pick: u8, ok: bool },
+    /// An entitlement command.
+    Entitlement {
+        tenant: u8,
+        cmd: u8,
+        sku: u8,
+        expires_in: Option<u16>,
+    },
+    /// Admit or release units.
+    Admit {
+        tenant: u8,
+        resource: u8,
+        amount: u8,
+        release: bool,
+    },
+    /// The clock moves forward; what is due times out.
+    Tick { dt: u16, big: bool },
+    /// Drain the records and commands and check every invariant.
+    Drain,
+}
+
+/// The target's input.
+#[derive(Debug, Arbitrary)]
+pub struct Input {
+    thresholds: [u8; 5],
+    timeouts: [u16; 4],
+    capacity: u8,
+    ops: Vec<Op>,
+}
+
+struct Driver {
+    engine: Box<E>,
+    config: EngineConfig,
+    auditor: Auditor,
+    now: u64,
+    drained: bool,
+    rollbacks: Vec<u64>,
+}
+
+fn pick<T: Copy>(items: &[T], i: u8) -> T {
+    items[usize::from(i) % items.len()]
+}
+
+fn thresholds(t: [u8; 5]) -> Th {
+    // Any five bytes become valid thresholds: recover <= warn < intervene <= refuse <= 100.
+    let intervene = 1 + t[0] % 100;
+    let warn = t[1] % intervene;
+    let recover = t[2] % (warn + 1);
+    let refuse = intervene + t[3] % (101 - intervene);
+    let sustain = 1 + t[4] % 6;
+    Th {
+        warn,
+        recover,
+        intervene,
+        refuse,
+        sustain,
+    }
+}
+
+impl Driver {
+    fn new(input: &Input) -> Self {
+        let th = thresholds(input.thresholds);
+        let config = EngineConfig {
+            thresholds: Thresholds::new(th.warn, th.recover, th.intervene, th.refuse, th.sustain)
+                .expect("valid by construction"),
+            action_timeout_ms: input.timeouts.map(|t| 1 + u64::from(t)),
+            ledger_capacity: usize::from(input.capacity),
+        };
+        Self {
+            engine: Box::new(E::new(config).expect("valid config")),
+            config,
+            auditor: Auditor::new(th),
+            now: 1_000_000_000,
+            drained: true,
+            rollbacks: Vec::new(),
+        }
+    }
+
+    fn busy(&self, what: &str, busy: bool) {
+        assert!(
+            !(busy && self.drained),
+            "{what}: Busy right after a full drain"
+        );
+    }
+
+    fn drain(&mut self) {
+        if let Err(e) = self.auditor.drain(&mut self.engine) {
+            panic!("audit: {e}");
+        }
+        while let Some(cmd) = self.engine.poll_action() {
+            if let ActionCommand::Rollback { receipt, .. } = cmd {
+                self.rollbacks.push(receipt);
+            }
+        }
+        if let Err(e) = self.auditor.check(&self.engine, self.now) {
+            panic!("check: {e}");
+        }
+        self.drained = true;
+    }
+
+    fn step(&mut self, op: &Op) {
+        let now = self.now;
+        match op {
+            Op::Signal {
+                tenant,
+                metric,
+                value,
+                half,
+                back_ms,
+            } => {
+                let value = f64::from(value % 101)
+                    + if *half && *value % 101 < 100 {
+                        0.5
+                    } else {
+                        0.0
+                    };
+                let ts_ms = now - u64::from(*back_ms) % 60_000;
+                let raw = RawSignal {
+                    tenant: pick(&TENANTS, *tenant),
+                    metric: pick(&METRICS, *metric),
+                    value,
+                    ts_ms,
+                };
+                let r = self.engine.handle_signal(now, &raw);
+                self.busy("signal", matches!(r, Err(e) if e.name() == "Busy"));
+            }
+            Op::Odd {
+                tenant,
+                metric,
+                value,
+            } => {
+                let raw = RawSignal {
+                    tenant,
+                    metric,
+                    value: *value,
+                    ts_ms: now,
+                };
+                let r = self.engine.handle_signal(now, &raw);
+                if let Err(e) = autonomic_core::Signal::parse(&raw, now) {
+                    let got = r.as_ref().err().map(|e| e.name());
+                    assert_eq!(got, Some(e.name()), "engine and parse disagree");
+                }
+                self.busy("odd signal", matches!(r, Err(e) if e.name() == "Busy"));
+            }
+            Op::Outcome {
+                tenant,
+                ok,
+                stale,
+                quote,
+            } => {
+                let t = pick(&TENANTS, *tenant);
+                let flying = self
+                    .engine
+                    .tenant(now, t)
+                    .and_then(|v| v.in_flight.map(|f| f.receipt));
+                let receipt = match (quote, stale) {
+                    (false, _) => None,
+                    (true, false) => flying,
+                    (true, true) => Some(flying.map_or(7, |r| r + 1)),
+                };
+                let r = self.engine.handle_outcome(now, t, receipt, *ok);
+                self.busy("outcome", matches!(r, Err(e) if e.name() == "Busy"));
+                if receipt.is_some() && receipt != flying {
+                    assert!(
+                        r.is_err(),
+                        "an outcome for {receipt:?} applied while {flying:?} is in flight"
+                    );
+                }
+            }
+            Op::Reset { tenant } => {
+                let r = self.engine.handle_reset(now, pick(&TENANTS, *tenant));
+                self.busy("reset", matches!(r, Err(e) if e.name() == "Busy"));
+            }
+            Op::Manual {
+                tenant,
+                kind,
+                percent,
+            } => {
+                let action = match kind % 4 {
+                    0 => Action::throttle(*percent).ok(),
+                    1 => Some(Action::Pause),
+                    2 => Action::shed(*percent).ok(),
+                    _ => Action::rollback("r1").ok(),
+                };
+                if let Some(action) = action {
+                    let t = pick(&TENANTS, *tenant);
+                    let flying = self
+                        .engine
+                        .tenant(now, t)
+                        .and_then(|v| v.in_flight.map(|f| f.receipt));
+                    let r = self.engine.handle_action(now, t, action);
+                    self.busy("manual", matches!(r, Err(e) if e.name() == "Busy"));
+                    if flying.is_some() {
+                        assert!(
+                            r.is_err(),
+                            "manual action accepted while {flying:?} is in flight"
+                        );
+                    }
+                }
+            }
+            Op::Rollback { pick: p } => {
+                let done: Vec<u64> = self.engine.rollbackable().collect();
+                let receipt = if done.is_empty() {
+                    u64::from(*p)
+                } else {
+                    pick(&done, *p)
+                };
+                let r = self.engine.handle_rollback(now, receipt);
+                self.busy("rollback", matches!(r, Err(e) if e.name() == "Busy"));
+                if !done.contains(&receipt) {
+                    assert!(r.is_err(), "rollback of unknown receipt {receipt} accepted");
+                }
+            }
+            Op::RollbackOutcome { pick: p, ok } => {
+                if !self.rollbacks.is_empty() {
+                    let i = usize::from(*p) % self.rollbacks.len();
+                    let receipt = self.rollbacks.remove(i);
+                    let r = self.engine.handle_rollback_outcome(now, receipt, *ok);
+                    self.busy(
+                        "rollback outcome",
+                        matches!(r, Err(e) if e.name() == "Busy"),
+                    );
+                }
+            }
+            Op::Entitlement {
+                tenant,
+                cmd,
+                sku,
+                expires_in,
+            } => {
+                let sku = pick(&SKUS, *sku);
+                let expires_at_ms = expires_in.map(|d| now + u64::from(d) * 10);
+                let cmd = match cmd % 5 {
+                    0 => EntitlementCommand::Provision { sku },
+                    1 => EntitlementCommand::Activate { sku, expires_at_ms },
+                    2 => EntitlementCommand::Pause,
+                    3 => EntitlementCommand::Resume,
+                    _ => EntitlementCommand::Revoke,
+                };
+                let r = self
+                    .engine
+                    .handle_entitlement(now, pick(&TENANTS, *tenant), cmd);
+                self.busy("entitlement", matches!(r, Err(e) if e.name() == "Busy"));
+            }
+            Op::Admit {
+                tenant,
+                resource,
+                amount,
+                release,
+            } => self.admit(*tenant, *resource, *amount, *release),
+            Op::Tick { dt, big } => {
+                self.now += u64::from(*dt) * if *big { 1000 } else { 1 };
+                self.engine.handle_timeout(self.now);
+                if self.drained {
+                    let due = self.engine.poll_timeout().is_some_and(|d| d <= self.now);
+                    assert!(!due, "handle_timeout left a due action after a full drain");
+                }
+            }
+            Op::Drain => self.drain(),
+        }
+        if !matches!(op, Op::Drain | Op::Admit { .. }) {
+            self.drained = false;
+        }
+    }
+
+    fn admit(&mut self, tenant: u8, resource: u8, amount: u8, release: bool) {
+        let t = pick(&TENANTS, tenant);
+        let resource = pick(&Resource::ALL, resource);
+        let Some(view) = self.engine.tenant(self.now, t) else {
+            return;
+        };
+        let (used, sku, enforced, entitlement) = (
+            u32::from(view.usage[resource as usize]),
+            view.sku,
+            view.enforced,
+            view.entitlement,
+        );
+        if release {
+            let r = self.engine.release(t, resource, u32::from(amount));
+            if let Ok(left) = r {
+                assert_eq!(u32::from(left) + u32::from(amount), used);
+            }
+            return;
+        }
+        let r = self.engine.admit(self.now, t, resource, u32::from(amount));
+        let sku_limit = quotas(sku.as_str()).expect("known sku")[resource as usize];
+        let limit = match enforced.map(|e| (e.kind, e.percent)) {
+            Some((ActionKind::Throttle, p)) => throttled(sku_limit, p),
+            _ => sku_limit,
+        };
+        match r {
+            Ok(now_used) => {
+                assert_eq!(
+                    entitlement,
+                    EntitlementState::Active,
+                    "admitted while {entitlement:?}"
+                );
+                assert_ne!(
+                    enforced.map(|e| e.kind),
+                    Some(ActionKind::Pause),
+                    "admitted under Pause"
+                );
+                assert_eq!(u32::from(now_used), used + u32::from(amount));
+                assert!(
+                    u32::from(now_used) <= limit,
+                    "{now_used} in use over the effective limit {limit} ({enforced:?})"
+                );
+            }
+            Err(AdmitError::QuotaExceeded { limit: l, .. }) => {
+                assert_eq!(u32::from(l), limit);
+                assert!(used + u32::from(amount) > limit);
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn finish(mut self) {
+        self.drain();
+        for _ in 0..8 {
+            self.now += 4_000_000;
+            self.engine.handle_timeout(self.now);
+            self.drain();
+        }
+        assert!(
+            self.engine.in_flight().is_empty(),
+            "actions left in flight after every deadline"
+        );
+        assert_eq!(
+            self.auditor.open().count(),
+            0,
+            "dispatched actions without an outcome"
+        );
+        let mut rebuilt = Box::new(E::new(self.config).expect("config"));
+        for (i, r) in self.auditor.records.iter().enumerate() {
+            if let Err(e) = rebuilt.restore(r) {
+                panic!("restore of record {i}: {e}");
+            }
+        }
+        let strip = |mut v: autonomic_core::TenantView<'_>| {
+            v.usage = [0; 4];
+            format!("{v:?}")
+        };
+        let live: Vec<String> = self.engine.tenants(self.now).map(strip).collect();
+        let back: Vec<String> = rebuilt.tenants(self.now).map(strip).collect();
+        assert_eq!(live, back, "rebuilt engine differs");
+        assert_eq!(self.engine.in_flight(), rebuilt.in_flight());
+        assert!(self.engine.rollbackable().eq(rebuilt.rollbackable()));
+        assert_eq!(
+            self.engine.ledger().head_hash(),
+            rebuilt.ledger().head_hash()
+        );
+    }
+}
+
+/// The target's body.
+pub fn run(input: &Input) {
+    let mut d = Driver::new(input);
+    for op in input.ops.iter().take(512) {
+        d.step(op);
+    }
+    d.finish();
+}
