@@ -204,3 +204,34 @@ fn flipped_byte_in_the_middle_fails_verify_and_refuses_start() {
         "the file is left as it is"
     );
 }
+
+#[test]
+fn a_ledger_write_error_stops_mutations_and_turns_readyz_red() {
+    // Proves a failing ledger write (the file is /dev/full: ENOSPC) is never acknowledged:
+    // the request gets 503 LedgerUnavailable, later mutations too, /readyz turns red and the
+    // poisoned gauge is 1.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("sidecar");
+    std::fs::create_dir_all(home.join("data")).expect("data dir");
+    std::os::unix::fs::symlink("/dev/full", home.join("data").join("ledger.log")).expect("symlink");
+    let s = Sidecar::start(&home, &config(""));
+    assert_eq!(s.get("/readyz").status, 200);
+    let activate = s.post("/v1/tenants/acme/activate", r#"{"sku":"pro"}"#);
+    assert_eq!(activate.status, 503, "{}", activate.body);
+    assert_eq!(activate.json()["error"], "LedgerUnavailable");
+    let again = s.post("/v1/tenants/beta/activate", r#"{"sku":"pro"}"#);
+    assert_eq!(again.json()["error"], "LedgerUnavailable");
+    let signal = s.post(
+        "/v1/signals",
+        r#"{"tenant":"acme","metric":"cpu","value":95,"ts_ms":1}"#,
+    );
+    assert_eq!(signal.status, 503, "{}", signal.body);
+    let ready = s.get("/readyz");
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.json()["error"], "LedgerUnavailable");
+    assert!(
+        s.get("/metrics")
+            .body
+            .contains("autonomic_ledger_poisoned 1")
+    );
+}

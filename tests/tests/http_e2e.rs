@@ -257,3 +257,47 @@ url = "http://{hook}/shed"
     let shed_receipt = s.tenant("beta")["enforced"]["receipt"].clone();
     assert_eq!(body["receipt"], shed_receipt);
 }
+
+#[test]
+fn an_action_past_its_timeout_is_cancelled_as_execution_timeout() {
+    // Proves an exec action that outlives its timeout_ms is recorded as ExecutionTimeout,
+    // its process is killed, and the governor treats it as ActionFailed (Degrade + Pause).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let marker = d.join("finished");
+    let slow = script(
+        d,
+        "slow.sh",
+        &format!("sleep 2; touch {}", marker.display()),
+    );
+    let toml = config(&format!(
+        "[[tenants]]\nid = \"gamma\"\nsku = \"pro\"\n\
+         [actuators.throttle]\nbackend = \"exec\"\nprogram = \"{}\"\ntimeout_ms = 300\n",
+        slow.display()
+    ));
+    let s = Sidecar::start(&d.join("sidecar"), &toml);
+    assert_eq!(s.signal("gamma", 95.0, now_ms())["to"], "Intervene");
+    assert!(
+        wait_until(WAIT, || s.tenant("gamma")["state"] == "Degrade"),
+        "{}",
+        s.stderr_log()
+    );
+    let events = ledger(&s);
+    assert!(
+        events
+            .iter()
+            .any(|r| r["event"]["type"] == "action_completed"
+                && r["event"]["outcome"] == "ExecutionTimeout")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|r| r["event"]["type"] == "action_dispatched"
+                && r["event"]["action"]["kind"] == "pause")
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !marker.exists(),
+        "the timed-out program was killed, not left running"
+    );
+}

@@ -1200,10 +1200,14 @@ impl Host<'_> {
         for reply in self.replies.drain(..) {
             reply(!self.poisoned);
         }
-        info!(
-            head_seq = ?self.engine.ledger().next_seq().checked_sub(1),
-            "engine: stopped; ledger flushed"
-        );
+        if self.poisoned {
+            error!("engine: stopped; the ledger was poisoned, unacknowledged changes are lost");
+        } else {
+            info!(
+                head_seq = ?self.engine.ledger().next_seq().checked_sub(1),
+                "engine: stopped; ledger flushed"
+            );
+        }
         if let Some(state) = self.shutdown.take() {
             let _ = state.reply.send(());
         }
