@@ -297,11 +297,19 @@ impl<const IDS: usize, const SLOTS: usize> Dedup<IDS, SLOTS> {
     }
 
     /// Remembers `id` (of a signal in `window`), expiring old windows and, when full,
-    /// evicting the oldest id. Returns `false` if it was already remembered.
+    /// evicting the oldest id. Returns `false` if it was already remembered (and retained).
+    ///
+    /// An id whose window is already outside the retention is not stored: only retained
+    /// windows count (SPEC §2), so a late signal is never a duplicate, however often it comes.
     pub fn insert(&mut self, id: &[u8; 32], window: u64, now_ms: u64) -> bool {
         self.expire(now_ms);
+        if self.expired(window, now_ms) {
+            return true;
+        }
         let key = key_of(id);
-        if self.find_slot(&key).is_some() {
+        if let Some(slot) = self.find_slot(&key) {
+            // Same key, same window (the window is part of the id): retained, so a duplicate.
+            debug_assert!(self.entry_at_slot(slot).is_some_and(|e| e.window == window));
             return false;
         }
         if self.len == IDS {

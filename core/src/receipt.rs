@@ -7,7 +7,7 @@
 //! so a record cannot move; the genesis `prev_hash` is 32 zero bytes.
 //!
 //! Verification ([`ChainVerifier`], [`verify_records`]) checks, record by record and in this
-//! order: the record decodes (`Malformed`), `seq` is the next one (`SeqMismatch`),
+//! order: the record decodes, canonically (`Malformed`), `seq` is the next one (`SeqMismatch`),
 //! `prev_hash` is the previous record's hash (`BrokenLink`), and `hash` is the SHA-256 of the
 //! rest (`BadHash`). The first failure names its position: the `seq` expected there.
 
@@ -192,8 +192,8 @@ impl Receipt {
         Ok(sealed)
     }
 
-    /// Decodes and validates one record: it must be exactly one receipt, with a valid tenant
-    /// and action. Decoding does not check the hash; [`ChainVerifier`] does.
+    /// Decodes and validates one record: it must be exactly one receipt in its canonical
+    /// encoding, with a valid tenant and action. Decoding does not check the hash; [`ChainVerifier`] does.
     pub fn decode(record: &[u8]) -> Result<Receipt, ChainErrorKind> {
         if record.len() > RECORD_MAX_BYTES {
             return Err(ChainErrorKind::Malformed);
@@ -201,6 +201,12 @@ impl Receipt {
         let (receipt, rest) =
             postcard::take_from_bytes::<Receipt>(record).map_err(|_| ChainErrorKind::Malformed)?;
         if !rest.is_empty() {
+            return Err(ChainErrorKind::Malformed);
+        }
+        // Only the canonical encoding decodes: postcard also accepts overlong varints, which
+        // would let two byte strings (with two hashes) stand for one receipt.
+        let mut canonical = [0u8; RECORD_MAX_BYTES];
+        if receipt.encode_into(&mut canonical).ok() != Some(record) {
             return Err(ChainErrorKind::Malformed);
         }
         monitor::validate_tenant(&receipt.tenant).map_err(|_| ChainErrorKind::Malformed)?;

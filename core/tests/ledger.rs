@@ -391,3 +391,22 @@ fn memory_per_tenant_and_receipt_stay_within_the_documented_figures() {
     assert!(max <= 160, "largest record in the history {max} B");
     assert!(e.ledger().len() == records.len());
 }
+
+#[test]
+fn only_the_canonical_encoding_decodes() {
+    // Proves an overlong varint (seq 0 as 0x80 0x00), even resealed with a matching hash, is
+    // Malformed: one receipt has exactly one byte string.
+    use sha2::Digest;
+    let (_, records) = history();
+    let canonical = &records[0];
+    assert_eq!(canonical[0], 0x00);
+    let mut body = vec![0x80, 0x00];
+    body.extend_from_slice(&canonical[1..canonical.len() - 32]);
+    let hash: [u8; 32] = sha2::Sha256::digest(&body).into();
+    body.extend_from_slice(&hash);
+    assert_eq!(Receipt::decode(&body), Err(K::Malformed));
+    assert_eq!(
+        ChainVerifier::new().push(&body).unwrap_err().kind,
+        K::Malformed
+    );
+}

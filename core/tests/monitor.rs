@@ -228,3 +228,18 @@ fn dedup_survives_heavy_churn() {
         }
     }
 }
+
+#[test]
+fn dedup_never_holds_a_late_signal_as_duplicate() {
+    // Proves a signal stamped outside the retained windows is accepted every time it comes,
+    // even while its window's expired id still sits behind a fresher one in the ring.
+    let mut d: Dedup<64, 128> = Dedup::new();
+    let now = 1_000_000;
+    assert!(d.insert(&id(10, now), now / 5000, now));
+    let late = id(20, now - 100_000);
+    for _ in 0..3 {
+        assert!(!d.contains(&late, now));
+        assert!(d.insert(&late, (now - 100_000) / 5000, now));
+    }
+    assert_eq!(d.len(), 1, "the late id is not stored");
+}
