@@ -89,9 +89,12 @@ fn main() {
     let mut sealed = vec![1u8];
     sealed.extend(frame(&bodies));
     write(&dir, "seed-01-bodies", &sealed);
-    let mut flipped = vec![3u8 | (3 << 2)];
+    let mut flipped = vec![3u8 | (3 << 3)];
     flipped.extend(frame(&bodies));
     write(&dir, "seed-02-flip", &flipped);
+    let mut forged = vec![5u8 | (4 << 3)];
+    forged.extend(frame(&bodies));
+    write(&dir, "seed-04-forged-link", &forged);
     let mut cut = vec![0u8];
     cut.extend(frame(&records));
     cut.truncate(cut.len() - 40);

@@ -5,9 +5,10 @@
 //!
 //! Input: a mode byte, then frames `u16 LE length | bytes` ([`crate::frames`]). Mode bit 0
 //! set: each frame is a record *body* and the harness appends the correct `prev_hash` and
-//! `hash`, so the links hold and decoding is what gets explored; bit 1 set: after sealing,
-//! flip the bit named by the frame's first byte in the next record. Otherwise frames are
-//! records as they are.
+//! `hash`, so the links hold and decoding is what gets explored; bit 2 set: record
+//! `mode >> 3` is sealed with a wrong `prev_hash` (a forger's splice: its own hash is right,
+//! its link is not); bit 1 set: then flip the bit named by that record's first byte.
+//! Otherwise frames are records as they are.
 
 use autonomic_core::engine::{Engine, EngineConfig};
 use autonomic_core::receipt::{GENESIS_HASH, hash_of, prev_hash_of, seq_of, verify_records};
@@ -30,17 +31,18 @@ pub fn run(data: &[u8]) {
     let frames = crate::frames(rest);
     let mut records: Vec<Vec<u8>> = Vec::new();
     let mut prev = GENESIS_HASH;
-    for f in &frames {
-        let record = if mode & 1 == 1 {
-            seal(f, &prev)
-        } else {
-            f.to_vec()
+    let target = usize::from(mode >> 3);
+    for (i, f) in frames.iter().enumerate() {
+        let record = match (mode & 1 == 1, mode & 4 == 4 && i == target) {
+            (true, false) => seal(f, &prev),
+            (true, true) => seal(f, &Sha256::digest(prev).into()),
+            (false, _) => f.to_vec(),
         };
         prev = hash_of(&record).unwrap_or(GENESIS_HASH);
         records.push(record);
     }
-    if mode & 2 == 2 && records.len() > 1 {
-        let i = usize::from(mode >> 2) % records.len();
+    if mode & 2 == 2 && !records.is_empty() {
+        let i = target % records.len();
         let len = records[i].len();
         if len > 0 {
             let bit = usize::from(records[i][0]) % (len * 8);

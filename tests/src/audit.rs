@@ -6,7 +6,8 @@
 //! * every polled record continues the chain (a [`ChainVerifier`] over all of them), and the
 //!   in-memory ring verifies from its anchor;
 //! * every governor receipt is a row of SPEC §4's table (the [`crate::model::governor`]
-//!   model), starting from Stable/0 and following on from the tenant's previous receipt;
+//!   model), starting from Stable/0 and following on from the tenant's previous receipt,
+//!   and one right after a completion reacts to that outcome (a timeout is a failure);
 //!   every governor-ordered dispatch is the action that row orders, and every row that orders
 //!   an action is followed by its dispatch;
 //! * at most one action in flight per tenant; every dispatched action reaches exactly one
@@ -59,6 +60,8 @@ pub struct Auditor {
     closed: BTreeMap<u64, ActionOutcome>,
     /// Rollbacks requested and not yet completed.
     rollbacks: BTreeSet<u64>,
+    /// The last completion receipt: its seq, its tenant and how the action ended.
+    last_completion: Option<(u64, String, ActionOutcome)>,
     /// Dispatches seen.
     pub dispatched: u64,
     /// Outcomes by kind: succeeded, failed, timed out, superseded.
@@ -77,6 +80,7 @@ impl Auditor {
             open: BTreeMap::new(),
             closed: BTreeMap::new(),
             rollbacks: BTreeSet::new(),
+            last_completion: None,
             dispatched: 0,
             outcomes: [0; 4],
         }
@@ -167,6 +171,7 @@ impl Auditor {
                     }
                 }
                 self.closed.insert(*receipt, *outcome);
+                self.last_completion = Some((seq, tenant.clone(), *outcome));
                 let k = match outcome {
                     ActionOutcome::Succeeded => 0,
                     ActionOutcome::Failed => 1,
@@ -232,6 +237,25 @@ impl Auditor {
             return Err(format!(
                 "receipt {seq}: from {from:?} but the tenant was in {state:?}"
             ));
+        }
+        // The governor reacts to a completion with the matching event: a success is
+        // ActionSucceeded; a failure or a timeout (ExecutionTimeout) is ActionFailed.
+        let reacts = matches!(cause, Cause::ActionSucceeded | Cause::ActionFailed);
+        if let Some((at, t, outcome)) = &self.last_completion
+            && reacts
+            && *at + 1 == seq
+            && t == tenant
+        {
+            let expected = match outcome {
+                ActionOutcome::Succeeded => Some(Cause::ActionSucceeded),
+                ActionOutcome::Failed | ActionOutcome::TimedOut => Some(Cause::ActionFailed),
+                ActionOutcome::Superseded => None,
+            };
+            if expected != Some(*cause) {
+                return Err(format!(
+                    "receipt {seq}: governor reacted with {cause:?} to the outcome {outcome:?}"
+                ));
+            }
         }
         let event = match cause {
             Cause::Signal { value_pct, .. } => GEvent::Signal(*value_pct),

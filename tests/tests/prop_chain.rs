@@ -8,13 +8,14 @@
 
 use autonomic_core::engine::{ActionCommand, Engine, EngineConfig};
 use autonomic_core::entitlement::CommandKind;
-use autonomic_core::receipt::{Cause, GENESIS_HASH, hash_of};
+use autonomic_core::receipt::{Cause, GENESIS_HASH, hash_of, prev_hash_of, seq_of};
 use autonomic_core::{
     Action, ActionOutcome, ChainVerifier, EntitlementCommand, EntitlementState, Event,
     GovernorState, Ledger, MetricKind, RawSignal, Receipt, Sku, TenantId,
 };
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
+use sha2::Digest;
 
 fn config() -> ProptestConfig {
     ProptestConfig {
@@ -208,11 +209,25 @@ fn first_difference(original: &[Vec<u8>], tampered: &[Vec<u8>]) -> Option<u64> {
 
 #[derive(Debug, Clone)]
 enum Tamper {
-    Flip { record: usize, bit: usize },
+    Flip {
+        record: usize,
+        bit: usize,
+    },
     Delete(usize),
-    Duplicate { from: usize, at: usize },
+    Duplicate {
+        from: usize,
+        at: usize,
+    },
     Swap(usize, usize),
-    CutMiddle { start: usize, len: usize },
+    CutMiddle {
+        start: usize,
+        len: usize,
+    },
+    /// A forgery: flip a bit anywhere but the hash, then recompute the record's own hash.
+    Reseal {
+        record: usize,
+        bit: usize,
+    },
 }
 
 fn tamper() -> impl Strategy<Value = Tamper> {
@@ -223,6 +238,7 @@ fn tamper() -> impl Strategy<Value = Tamper> {
         1 => (i(), i()).prop_map(|(a, b)| Tamper::Duplicate { from: a.index(1 << 16), at: b.index(1 << 16) }),
         1 => (i(), i()).prop_map(|(a, b)| Tamper::Swap(a.index(1 << 16), b.index(1 << 16))),
         1 => (i(), 1usize..8).prop_map(|(a, len)| Tamper::CutMiddle { start: a.index(1 << 16), len }),
+        3 => (i(), any::<usize>()).prop_map(|(r, bit)| Tamper::Reseal { record: r.index(1 << 16), bit }),
     ]
 }
 
@@ -248,8 +264,39 @@ fn apply(records: &[Vec<u8>], t: &Tamper) -> Vec<Vec<u8>> {
             let end = (start + len).min(n);
             out.drain(start..end);
         }
+        Tamper::Reseal { record, bit } => {
+            let r = &mut out[record % n];
+            let body = r.len() - 32;
+            let bit = bit % (body * 8);
+            r[bit / 8] ^= 1 << (bit % 8);
+            let hash: [u8; 32] = sha2::Sha256::digest(&r[..body]).into();
+            r[body..].copy_from_slice(&hash);
+        }
     }
     out
+}
+
+/// Where the verifier must stop on `tampered`: at the first record that differs from the
+/// original, unless that record is a well-formed forgery that links to its predecessor
+/// (resealed with the right seq and prev_hash), in which case at the next one.
+fn expected_stop(original: &[Vec<u8>], tampered: &[Vec<u8>]) -> Option<u64> {
+    let at = first_difference(original, tampered)?;
+    let i = at as usize;
+    let r = &tampered[i];
+    let prev = if i == 0 {
+        Some(GENESIS_HASH)
+    } else {
+        hash_of(&tampered[i - 1])
+    };
+    let links = Receipt::decode(r).is_ok()
+        && seq_of(r) == Some(at)
+        && prev_hash_of(r) == prev
+        && hash_of(r) == Some(sha2::Sha256::digest(&r[..r.len() - 32]).into());
+    match (links, i + 1 < tampered.len()) {
+        (false, _) => Some(at),
+        (true, true) => Some(at + 1),
+        (true, false) => None,
+    }
 }
 
 fn ascii(min: usize, max: usize) -> impl Strategy<Value = String> {
@@ -367,15 +414,16 @@ fn seal_chain(items: &[(String, u64, Event)]) -> (Vec<Receipt>, Vec<Vec<u8>>) {
 proptest! {
     #![proptest_config(config())]
 
-    /// Proves tampering (bit flip, deletion, duplication, swap, cut from the middle) is
-    /// reported by `ChainVerifier` at the first position whose record differs, and that a
-    /// chain which is a prefix of the original still verifies (only the head can tell).
+    /// Proves tampering (bit flip, deletion, duplication, swap, cut from the middle, a
+    /// resealed forgery) is reported by `ChainVerifier` at the first position whose record
+    /// differs (for a well-formed forgery, the next one, whose link breaks), and that a chain
+    /// which is a prefix of the original still verifies (only the head can tell).
     #[test]
     fn tampering_is_detected_where_it_starts(ops in history(), t in tamper()) {
         let records = records_of(&ops);
         prop_assert_eq!(verify_all(&records), Ok(records.len() as u64));
         let tampered = apply(&records, &t);
-        match first_difference(&records, &tampered) {
+        match expected_stop(&records, &tampered) {
             None => prop_assert_eq!(verify_all(&tampered), Ok(tampered.len() as u64)),
             Some(at) => prop_assert_eq!(verify_all(&tampered), Err(at), "{:?}", t),
         }
@@ -514,6 +562,32 @@ proptest! {
 }
 
 #[test]
+fn forged_prev_hash_is_a_broken_link() {
+    // Proves a record whose prev_hash was rewritten and whose own hash was recomputed (a
+    // forger's splice) is a BrokenLink at its own position, for every record of a history.
+    let ops: Vec<H> = (0..12).map(|i| H::Signal(i % 3, 70 + i as u8)).collect();
+    let records = records_of(&ops);
+    for i in 0..records.len() {
+        let mut forged = records.clone();
+        let r = &mut forged[i];
+        let body = r.len() - 32;
+        r[body - 1] ^= 0x01; // the last byte of prev_hash
+        let hash: [u8; 32] = sha2::Sha256::digest(&r[..body]).into();
+        r[body..].copy_from_slice(&hash);
+        let mut v = ChainVerifier::new();
+        let err = forged.iter().find_map(|r| v.push(r).err());
+        assert_eq!(
+            err,
+            Some(autonomic_core::ChainError {
+                position: i as u64,
+                kind: autonomic_core::receipt::ChainErrorKind::BrokenLink
+            }),
+            "record {i}"
+        );
+    }
+}
+
+#[test]
 fn truncating_the_tail_only_changes_the_head() {
     // Proves what the verifier alone cannot see: a chain cut at the end verifies, and only
     // its head (seq, hash) differs — which is why the head is published.
@@ -534,7 +608,6 @@ fn truncating_the_tail_only_changes_the_head() {
 fn non_canonical_records_are_malformed() {
     // Proves (once fixed) the receipt module's promise that only the canonical encoding of a
     // receipt decodes: seq 0 written as the overlong varint 0x80 0x00, resealed, is Malformed.
-    use sha2::Digest;
     let records = records_of(&[H::Reset(0)]);
     let canonical = &records[0];
     assert_eq!(canonical[0], 0x00, "seq 0 is one zero byte");
