@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Load test of durable acknowledgements: the release binary on 127.0.0.1, fsync=always (or
+# the policy given as $1), wrk with N connections for D seconds. Every request's signal appends
+# a receipt that is fdatasync'ed before the 200 (group commit across concurrent requests).
+# Usage: bench/run-load.sh [always|batch] [connections] [seconds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+policy=${1:-always}; conns=${2:-64}; secs=${3:-10}
+command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 2; }
+cargo build --release --bin autonomic -q
+dir=$(mktemp -d -p "${TMPDIR:-/tmp}" autonomic-load.XXXX)
+cat > "$dir/autonomic.toml" <<TOML
+listen = "127.0.0.1:0"
+data_dir = "$dir/data"
+fsync = "$policy"
+[sampler]
+enabled = false
+TOML
+for t in $(seq 0 $((conns > 16 ? 15 : conns - 1))); do
+  printf '[[tenants]]\nid = "load-%d"\nsku = "enterprise"\n' "$t" >> "$dir/autonomic.toml"
+done
+./target/release/autonomic run --config "$dir/autonomic.toml" 2> "$dir/run.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 100); do [ -s "$dir/data/listen.addr" ] && break; sleep 0.05; done
+addr=$(cat "$dir/data/listen.addr")
+threads=$((conns < 16 ? conns : 16))
+wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s bench/signals.lua "http://$addr" | sed -n '1,20p'
+curl -s "http://$addr/metrics" | grep -E '^autonomic_(receipts_total|ledger_fsync_duration_seconds_(count|sum))'
+kill -TERM $pid; wait $pid || true
+./target/release/autonomic verify --data-dir "$dir/data"
