@@ -3,14 +3,16 @@
 //! the raw shapes SPEC §7 describes and driven through `Signal::parse` and an engine.
 //!
 //! The adapter's own parser was not ready when this was written: switch this target to it
-//! (see fuzz/README.md). Checks: nothing panics; a signal is accepted only with a normalized
-//! value <= 100, and the engine's verdict agrees with `Signal::parse`; every error has a
-//! SPEC name; the engine's invariants (the `Auditor`) hold after every line.
+//! (see fuzz/README.md). Checks: nothing panics; `Signal::parse` agrees with the reference
+//! model of SPEC §2 (verdict, error name, normalized value); a signal is accepted only with a
+//! normalized value <= 100, and the engine's verdict agrees with `Signal::parse`; every error
+//! has a SPEC name; the engine's invariants (the `Auditor`) hold after every line.
 
 use autonomic_core::engine::{Engine, EngineConfig};
 use autonomic_core::{EntitlementCommand, RawSignal, Signal};
 use autonomic_tests::audit::Auditor;
 use autonomic_tests::model::governor::Th;
+use autonomic_tests::model::signal;
 use serde::Deserialize;
 
 type E = Engine<8, 16, 8192, 64, 128>;
@@ -48,7 +50,7 @@ enum Body {
     Many(Vec<SignalBody>),
 }
 
-const NAMES: [&str; 9] = [
+const NAMES: [&str; 10] = [
     "InvalidTenantId",
     "InvalidMetricName",
     "ValueOutOfBounds",
@@ -58,6 +60,7 @@ const NAMES: [&str; 9] = [
     "EntitlementNotActive",
     "InvalidSku",
     "InvalidStateTransition",
+    "TenantTableFull",
 ];
 
 struct Replay {
@@ -77,6 +80,15 @@ impl Replay {
             ts_ms: s.ts_ms,
         };
         let parsed = Signal::parse(&raw, now);
+        // SPEC §2 as the reference model reads it: same verdict, same normalized value.
+        let model = signal::validate(&s.tenant, &s.metric, s.value, s.ts_ms, now);
+        match (&parsed, &model) {
+            (Ok(p), Ok((m, v))) => {
+                assert_eq!((p.metric.as_str(), p.value_pct), (*m, *v), "{raw:?}")
+            }
+            (Err(e), Err(m)) => assert_eq!(e.name(), *m, "{raw:?}"),
+            _ => panic!("{raw:?}: core {parsed:?}, model {model:?}"),
+        }
         if let Ok(p) = &parsed {
             assert!(
                 p.value_pct <= 100,
