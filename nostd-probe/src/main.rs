@@ -14,7 +14,10 @@ fn scenario() -> bool {
     let Ok(mut engine) = Probe::new(EngineConfig::default()) else {
         return false;
     };
-    let activate = EntitlementCommand::Activate { sku: "pro", expires_at_ms: None };
+    let activate = EntitlementCommand::Activate {
+        sku: "pro",
+        expires_at_ms: None,
+    };
     if engine.handle_entitlement(0, "acme", activate).is_err() {
         return false;
     }
@@ -22,7 +25,12 @@ fn scenario() -> bool {
     let mut last = GovernorState::Stable;
     for (i, value) in [45.0, 78.0, 78.0, 92.0].into_iter().enumerate() {
         let ts_ms = 5_000 * (i as u64 + 1);
-        let raw = RawSignal { tenant: "acme", metric: "cpu", value, ts_ms };
+        let raw = RawSignal {
+            tenant: "acme",
+            metric: "cpu",
+            value,
+            ts_ms,
+        };
         match engine.handle_signal(ts_ms, &raw) {
             Ok(SignalResult::Governed(t)) => last = t.to,
             _ => return false,
