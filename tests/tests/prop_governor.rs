@@ -622,8 +622,6 @@ fn odd_inputs_are_named_errors() {
 }
 
 #[test]
-#[ignore = "core bug: Dedup::insert refuses an expired id still stored behind a newer one, so \
-            handle_signal's debug_assert!(inserted) panics on a late signal delivered twice"]
 fn late_signal_delivered_twice_is_governed_twice() {
     // Proves (once fixed) that a signal stamped outside the retained windows is never a
     // duplicate (SPEC §2: only retained windows count) and never panics, even when a fresher
