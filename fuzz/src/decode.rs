@@ -1,22 +1,10 @@
 //! `receipt_decode`: arbitrary bytes through `Receipt::decode`; whatever decodes re-encodes
-//! to bytes that decode to the same receipt and are a fixed point of decode → encode, and the
-//! raw field readers (`seq_of`, `prev_hash_of`, `hash_of`, `check_link`) agree with the
-//! decoded fields.
-//!
-//! Byte-for-byte round trip (`encode(decode(b)) == b`) is asserted only when
-//! `AUTONOMIC_FUZZ_CANONICAL=1`: postcard accepts overlong varints, so today a non-canonical
-//! record decodes (see fuzz/README.md).
-
-use std::sync::OnceLock;
+//! to exactly the same bytes (only the canonical encoding decodes), and the raw field readers
+//! (`seq_of`, `prev_hash_of`, `hash_of`, `check_link`) agree with the decoded fields.
 
 use autonomic_core::Receipt;
 use autonomic_core::receipt::{check_link, hash_of, prev_hash_of, seq_of};
 use sha2::{Digest, Sha256};
-
-fn strict() -> bool {
-    static STRICT: OnceLock<bool> = OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var("AUTONOMIC_FUZZ_CANONICAL").is_ok_and(|v| v == "1"))
-}
 
 /// The target's body.
 pub fn run(data: &[u8]) {
@@ -36,9 +24,7 @@ pub fn run(data: &[u8]) {
         &encoded[..],
         "encoding is not a fixed point"
     );
-    if strict() {
-        assert_eq!(&encoded[..], data, "a non-canonical encoding decoded");
-    }
+    assert_eq!(&encoded[..], data, "a non-canonical encoding decoded");
     assert_eq!(
         seq_of(data),
         Some(receipt.seq),

@@ -67,7 +67,8 @@ fn core_th(th: &Th) -> Thresholds {
 
 #[derive(Debug, Clone)]
 enum Ts {
-    /// `back` windows before now's (0..=12, so inside the retained windows), at `offset` ms.
+    /// `back` windows before now's (0..=12 inside the retained windows; 13..=40 a late
+    /// signal, never a duplicate), at `offset` ms.
     Recent { back: u64, offset: u64 },
     /// Ahead of now by this much (over 3 600 000 is `InvalidTimestamp`).
     Ahead(u64),
@@ -81,7 +82,7 @@ enum Op {
         value: f64,
         ts: Ts,
     },
-    /// Sends an earlier signal again (if its window is still retained).
+    /// Sends an earlier signal again (a duplicate while its window is retained).
     Redeliver(usize),
     /// An outcome: `receipt` 0 = none, 1 = the one in flight, 2 = a stale id.
     Outcome {
@@ -122,6 +123,7 @@ fn value() -> impl Strategy<Value = f64> {
 fn op() -> impl Strategy<Value = Op> {
     let ts = prop_oneof![
         9 => (0u64..=12, 0u64..5000).prop_map(|(back, offset)| Ts::Recent { back, offset }),
+        1 => (13u64..=40, 0u64..5000).prop_map(|(back, offset)| Ts::Recent { back, offset }),
         1 => (0u64..3_700_000).prop_map(Ts::Ahead),
     ];
     let signal = (tenant(), prop::sample::select(&METRICS[..]), value(), ts).prop_map(
@@ -285,9 +287,7 @@ impl Run {
             Op::Redeliver(i) => {
                 if !self.sent.is_empty() {
                     let (t, m, v, ts) = self.sent[i % self.sent.len()].clone();
-                    if DedupModel::retained(ts, now) {
-                        self.signal(&t, &m, v, ts)?;
-                    }
+                    self.signal(&t, &m, v, ts)?;
                 }
             }
             Op::Outcome {
@@ -506,10 +506,8 @@ proptest! {
             let dup = core.contains(&id, now);
             prop_assert_eq!(dup, model.is_duplicate(&key, now), "{:?} at {}", key, now);
             if !dup {
-                // An id outside the retained windows may still be stored (expired, never a
-                // duplicate again: its window is part of it), so only a retained one must be new.
-                let inserted = core.insert(&id, window, now);
-                prop_assert!(inserted || !DedupModel::retained(window * 5000, now), "insert of a new id refused: {:?}", key);
+                // A new id is always taken (one outside the retention is simply not kept).
+                prop_assert!(core.insert(&id, window, now), "insert of a new id refused: {:?}", key);
                 model.remember(key);
             }
         }

@@ -325,15 +325,7 @@ impl World {
         let now = self.now;
         let redeliver = !self.sent.is_empty() && self.rng.chance(8);
         let (t, m, value, ts) = if redeliver {
-            let pick = *self.rng.pick(&self.sent);
-            // Only within the retained windows (see the ignored test in prop_governor.rs for
-            // why an older one is not redelivered).
-            if pick.3 / 5000 + 12 < now / 5000
-                && std::env::var("AUTONOMIC_SIM_LATE_REDELIVERY").is_err()
-            {
-                return Ok(());
-            }
-            pick
+            *self.rng.pick(&self.sent)
         } else {
             let t = self.rng.below(self.tenants.len() as u64) as usize;
             // Each tenant's load drifts; readings are the load plus noise.
@@ -346,7 +338,13 @@ impl World {
                 noisy.clamp(0.0, 100.0)
             };
             let m = self.rng.below(METRICS.len() as u64) as usize;
-            let ts = now.saturating_sub(self.rng.range(0, 3_000));
+            // Mostly fresh; sometimes late (delayed in transit past the 60 s retention).
+            let delay = if self.rng.chance(5) {
+                self.rng.range(60_000, 300_000)
+            } else {
+                self.rng.range(0, 3_000)
+            };
+            let ts = now.saturating_sub(delay);
             (t, m, value, ts)
         };
         let tenant = self.tenants[t].clone();
