@@ -594,17 +594,8 @@ async fn read_by(
     deadline: Instant,
     timeout: Duration,
 ) -> Result<Vec<u8>, ActionReport> {
-    match tokio::time::timeout_at(deadline, read_file(file.to_path_buf())).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) => Err(ActionReport::failed(&format!(
-            "cannot read {}: {e}",
-            file.display()
-        ))),
-        Err(_) => Err(ActionReport::timed_out(
-            timeout,
-            &format!("reading {}", file.display()),
-        )),
-    }
+    let op = read_file(file.to_path_buf());
+    by(file, ("read", "reading"), deadline, timeout, op).await
 }
 
 async fn write_by(
@@ -613,15 +604,29 @@ async fn write_by(
     deadline: Instant,
     timeout: Duration,
 ) -> Result<(), ActionReport> {
-    match tokio::time::timeout_at(deadline, write_file(file.to_path_buf(), bytes)).await {
-        Ok(Ok(())) => Ok(()),
+    let op = write_file(file.to_path_buf(), bytes);
+    by(file, ("write", "writing"), deadline, timeout, op).await
+}
+
+/// Runs one control-file operation before `deadline`, turning its failure or lateness into
+/// the action's report. `verb` is the (infinitive, gerund) pair for the messages.
+async fn by<T>(
+    file: &Path,
+    verb: (&str, &str),
+    deadline: Instant,
+    timeout: Duration,
+    op: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, ActionReport> {
+    match tokio::time::timeout_at(deadline, op).await {
+        Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(ActionReport::failed(&format!(
-            "cannot write {}: {e}",
+            "cannot {} {}: {e}",
+            verb.0,
             file.display()
         ))),
         Err(_) => Err(ActionReport::timed_out(
             timeout,
-            &format!("writing {}", file.display()),
+            &format!("{} {}", verb.1, file.display()),
         )),
     }
 }
