@@ -744,11 +744,12 @@ impl Host<'_> {
         }
     }
 
-    /// Queues a reply for the end of the round. A mutating request's reply becomes
-    /// `LedgerUnavailable` if the round's commit fails.
-    fn defer<T: 'static>(&mut self, reply: Reply<T>, value: T, mutating: bool) {
+    /// Queues a reply for the end of the round. A reply that shows engine state becomes
+    /// `LedgerUnavailable` if the round's commit fails: after a poisoning nothing answers
+    /// from state that never reached the disk.
+    fn defer<T: 'static>(&mut self, reply: Reply<T>, value: T, shows_state: bool) {
         self.replies.push(Box::new(move |durable| {
-            let answer = if durable || !mutating {
+            let answer = if durable || !shows_state {
                 Ok(value)
             } else {
                 Err(Refused::LedgerUnavailable)
@@ -835,6 +836,14 @@ impl Host<'_> {
     }
 
     fn handle_other(&mut self, now: u64, msg: Msg) {
+        let reads_state = matches!(
+            msg,
+            Msg::Admit { .. } | Msg::Tenant { .. } | Msg::Ledger { .. } | Msg::Verify { .. }
+        );
+        if reads_state && self.poisoned {
+            refuse(msg, Refused::LedgerUnavailable);
+            return;
+        }
         match msg {
             Msg::Admit {
                 tenant,
@@ -848,14 +857,14 @@ impl Host<'_> {
                 } else {
                     self.engine.admit(now, &tenant, resource, amount)
                 };
-                self.defer(reply, result, false);
+                self.defer(reply, result, true);
             }
             Msg::Tenant { tenant, reply } => {
                 let view = self
                     .engine
                     .tenant(now, &tenant)
                     .map(|v| TenantJson::from(&v));
-                self.defer(reply, view, false);
+                self.defer(reply, view, true);
             }
             Msg::Ledger {
                 tail,
@@ -863,11 +872,11 @@ impl Host<'_> {
                 reply,
             } => {
                 let receipts = self.ledger_tail(tail, tenant.as_deref());
-                self.defer(reply, receipts, false);
+                self.defer(reply, receipts, true);
             }
             Msg::Verify { reply } => {
                 let verify = self.verify_window();
-                self.defer(reply, verify, false);
+                self.defer(reply, verify, true);
             }
             Msg::Gauges { reply } => {
                 let gauges = self.gauges(now);
@@ -1041,9 +1050,17 @@ impl Host<'_> {
         let mut failed = None;
         while let Some(record) = self.engine.poll_record() {
             count_receipt(&self.shared.metrics, &mut self.kinds, record);
-            if failed.is_none()
-                && let Err(e) = self.ledger.append(record)
+            if failed.is_some() {
+                continue;
+            }
+            // Any number of receipts goes out in bounded chunks, one commit frame each.
+            if self.ledger.is_full()
+                && let Err(e) = commit_ledger(&mut self.ledger, &self.shared.metrics)
             {
+                failed = Some(e);
+                continue;
+            }
+            if let Err(e) = self.ledger.append(record) {
                 failed = Some(e.to_string());
             }
         }
@@ -1051,14 +1068,7 @@ impl Host<'_> {
             self.commands.push(command);
         }
         if failed.is_none() {
-            match self.ledger.commit() {
-                Ok(report) => {
-                    if let Some(d) = report.sync_duration {
-                        self.shared.metrics.fsync(d);
-                    }
-                }
-                Err(e) => failed = Some(e.to_string()),
-            }
+            failed = commit_ledger(&mut self.ledger, &self.shared.metrics).err();
         }
         if let Some(reason) = failed {
             self.poison(&reason);
@@ -1291,6 +1301,26 @@ impl Host<'_> {
             in_flight: self.engine.in_flight().len() as u64,
         }
     }
+}
+
+/// Answers a state-reading message with `refused` (after a poisoning).
+fn refuse(msg: Msg, refused: Refused) {
+    match msg {
+        Msg::Admit { reply, .. } => drop(reply.send(Err(refused))),
+        Msg::Tenant { reply, .. } => drop(reply.send(Err(refused))),
+        Msg::Ledger { reply, .. } => drop(reply.send(Err(refused))),
+        Msg::Verify { reply } => drop(reply.send(Err(refused))),
+        _ => {}
+    }
+}
+
+/// Commits the ledger's buffered records (one commit frame), counting the fsync.
+fn commit_ledger(ledger: &mut LedgerFile, metrics: &Metrics) -> Result<(), String> {
+    let report = ledger.commit().map_err(|e| e.to_string())?;
+    if let Some(d) = report.sync_duration {
+        metrics.fsync(d);
+    }
+    Ok(())
 }
 
 /// Updates the metrics derived from one receipt as it is written.

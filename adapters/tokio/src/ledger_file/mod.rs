@@ -1,59 +1,31 @@
-//! The receipt ledger on disk: an append-only file of framed records (SPEC section 6).
+//! The receipt ledger on disk: an append-only file of checksummed frames with a commit frame
+//! after every group commit (SPEC section 6; the byte layout is `docs/ledger-format.md`).
 //!
 //! The core hands the adapter each receipt as an opaque byte string (its canonical postcard
-//! encoding); this module only frames, checksums, writes, syncs and reads those bytes back.
+//! encoding); this module frames, checksums, writes, syncs and reads those bytes back.
 //! Whether a record is a valid receipt that chains onto the previous one is the caller's
 //! per-record callback's business (the core's chain verifier).
 //!
-//! # Format
-//!
-//! `<data_dir>/ledger.log` holds frames back to back and nothing else (framing as etcd's WAL):
-//!
-//! ```text
-//! len: u32 little-endian | crc32c: u32 little-endian | body: len bytes
-//! ```
-//!
-//! `crc32c` is CRC-32C (Castagnoli, `CRC_32_ISCSI`) of the body. A frame is valid when
-//! `1 <= len <= MAX_RECORD_BYTES` and the checksum matches. Records are numbered from 0.
-//!
-//! # Reading: torn tail or corruption (a user-visible contract)
-//!
-//! Reading stops at the first frame that is not valid, and classifies it. A *torn tail* is
-//! what an interrupted append leaves behind; `open` truncates it (and says how many bytes):
-//!
-//! - fewer bytes remain than the 8-byte header: a partial header;
-//! - the header's `len` is valid but the body runs past the end of the file: a partial body;
-//! - every byte from the frame's start to the end of the file is zero: a zero-filled tail
-//!   (preallocated, or a size update that reached the disk before the data did);
-//! - the checksum fails on the last frame: its body ends exactly at the end of the file, or
-//!   only zero bytes follow it.
-//!
-//! Anything else is *corruption*, reported with the record's index and byte offset, and
-//! `open` refuses to touch the file:
-//!
-//! - a `len` of 0 or over `MAX_RECORD_BYTES` (unless the whole rest of the file is zero);
-//! - a checksum failure on a frame followed by non-zero bytes;
-//! - a frame whose body the caller's callback rejects (its message is carried along).
-//!
-//! One ambiguity is inherent and accepted: a `len` altered so that its body runs past the end
-//! of the file looks exactly like a torn append (there is no checksum over the header), so it
-//! is truncated as one. A writer's torn appends only ever produce prefixes of valid frames,
-//! and `len` is little-endian, so a partially written `len` is never larger than the real one.
-//! Truncation of the tail is made visible by the chain head `(seq, hash)` that the adapter
-//! publishes, not by this file.
+//! - [`frame`]: the header, record frames and commit frames.
+//! - [`scan`](mod@scan): reading, and the rule that tells a torn tail from corruption: *what
+//!   was committed decides* — damage covered by a later commit frame is corruption, and only
+//!   torn-shaped bytes after the last commit are truncated.
 //!
 //! # Durability
 //!
-//! `append` only frames into a bounded in-memory buffer; `commit` writes everything buffered
-//! with one `write_all` and then, under [`FsyncPolicy::Always`], one `fdatasync` (group
-//! commit: append many, commit once, acknowledge after `commit` returns). Under
+//! `append` only frames into a bounded in-memory buffer (at most [`PENDING_RECORDS_MAX`]
+//! records: the caller commits when [`LedgerFile::is_full`] says so, so any number of records
+//! is written in bounded chunks); `commit` adds a commit frame and writes everything buffered
+//! with one `write_all`, then, under [`FsyncPolicy::Always`], one `fdatasync` (group commit:
+//! append many, commit once, acknowledge after `commit` returns). Under
 //! [`FsyncPolicy::Batch`] a commit syncs only when [`BatchRule`] says so: it risks the receipts
 //! acknowledged since the last sync (at most 64 records or 50 ms worth by default) on power
 //! failure or kernel crash, never corruption: what is lost is a torn tail at worst. A process
 //! crash alone loses nothing once `commit` returned, as the data is in the page cache.
 //!
-//! Creating the file fsyncs the file and its directory (and the directory's parent when the
-//! directory was created too), so that the file's existence is itself durable.
+//! Creating the file writes its header (with a new random ledger id) and fsyncs the file and
+//! its directory (and the directory's parent when the directory was created too), so that
+//! the file's existence is itself durable.
 //!
 //! # Why an I/O error poisons the ledger
 //!
@@ -71,42 +43,36 @@
     clippy::indexing_slicing
 )]
 
+pub mod frame;
+pub mod scan;
+
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crc::{CRC_32_ISCSI, Crc, Table};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use frame::{
+    COMMIT_FRAME_BYTES, Commit, FILE_HEADER_BYTES, FrameError, HEADER_BYTES, LedgerId,
+    MAX_RECORD_BYTES, MIN_RECORD_BYTES, encode_header, encode_record, record_hash,
+};
+pub use scan::{Context, CorruptReason, Corruption, ScanReport, TornReason, TornTail};
+use scan::{ScanFailure, scan_stream};
+
 /// The ledger file's name inside the data directory.
 pub const FILE_NAME: &str = "ledger.log";
-/// Largest body one frame may carry (the core's receipt encoding fits in it).
-pub const MAX_RECORD_BYTES: u32 = 4096;
-/// Size of a frame header: `len` and `crc32c`, both u32 little-endian.
-pub const HEADER_BYTES: u32 = 8;
 /// `batch` policy: sync once this many records have been written since the last sync.
 pub const BATCH_SYNC_RECORDS: u32 = 64;
 /// `batch` policy: sync on a commit this long after the last sync.
 pub const BATCH_SYNC_INTERVAL_MS: u64 = 50;
-/// Most records `append` buffers before a `commit` must drain them.
+/// Most records one commit holds: `append` buffers at most this many, the caller commits
+/// when [`LedgerFile::is_full`], and a reader refuses more than this many after a commit.
 pub const PENDING_RECORDS_MAX: u32 = 1024;
-/// A callback's rejection message is cut to this length in a [`CorruptReason::Rejected`].
-pub const REJECT_MESSAGE_BYTES_MAX: usize = 512;
 
 const READ_BUFFER_BYTES: usize = 64 * 1024;
-const ZERO_CHECK_CHUNK_BYTES: usize = 8 * 1024;
-const HEADER_LEN: usize = HEADER_BYTES as usize;
-const _: () = assert!(MAX_RECORD_BYTES > 0 && BATCH_SYNC_RECORDS > 0 && PENDING_RECORDS_MAX > 0);
-
-static CASTAGNOLI: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISCSI);
-
-/// CRC-32C (Castagnoli) of `body`: the checksum stored in a frame header.
-#[must_use]
-pub fn checksum(body: &[u8]) -> u32 {
-    CASTAGNOLI.checksum(body)
-}
+const _: () = assert!(BATCH_SYNC_RECORDS > 0 && PENDING_RECORDS_MAX > 0);
 
 /// When the ledger calls `fdatasync` (config key `fsync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -138,117 +104,6 @@ impl Default for BatchRule {
     }
 }
 
-/// Why a body cannot be framed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-pub enum FrameError {
-    /// A frame's body must hold at least one byte (len 0 is reserved for zero-filled tails).
-    #[error("ledger record body is empty")]
-    Empty,
-    /// The body is larger than [`MAX_RECORD_BYTES`].
-    #[error("ledger record body is {len_bytes} bytes, over the limit of {max_bytes}")]
-    TooLarge {
-        /// The body's length.
-        len_bytes: u64,
-        /// [`MAX_RECORD_BYTES`].
-        max_bytes: u32,
-    },
-}
-
-/// Appends one frame (`len | crc32c | body`) for `body` to `out`; on error `out` is unchanged.
-pub fn encode_frame(body: &[u8], out: &mut Vec<u8>) -> Result<(), FrameError> {
-    let len_bytes = u32::try_from(body.len()).unwrap_or(u32::MAX);
-    if len_bytes == 0 {
-        return Err(FrameError::Empty);
-    }
-    if len_bytes > MAX_RECORD_BYTES {
-        return Err(FrameError::TooLarge {
-            len_bytes: body.len() as u64,
-            max_bytes: MAX_RECORD_BYTES,
-        });
-    }
-    out.reserve(HEADER_LEN + body.len());
-    out.extend_from_slice(&len_bytes.to_le_bytes());
-    out.extend_from_slice(&checksum(body).to_le_bytes());
-    out.extend_from_slice(body);
-    Ok(())
-}
-
-/// What a complete read of the file found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScanReport {
-    /// Valid records, all accepted by the callback.
-    pub records: u64,
-    /// Length of the file's valid prefix: the end of the last valid record.
-    pub valid_len_bytes: u64,
-    /// The torn tail after the valid prefix, if any.
-    pub torn_tail: Option<TornTail>,
-}
-
-/// Bytes after the last valid record that an interrupted append left behind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TornTail {
-    /// Where the tail starts (equal to [`ScanReport::valid_len_bytes`]).
-    pub offset_bytes: u64,
-    /// How many bytes it spans, to the end of the file.
-    pub len_bytes: u64,
-    /// Which of the torn-tail rules matched.
-    pub reason: TornReason,
-}
-
-/// Which torn-tail rule of the module documentation matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-pub enum TornReason {
-    /// Fewer bytes remain than a frame header.
-    #[error("partial header")]
-    PartialHeader,
-    /// The header is valid but its body runs past the end of the file.
-    #[error("partial body")]
-    PartialBody,
-    /// Every remaining byte is zero.
-    #[error("zero-filled tail")]
-    ZeroFill,
-    /// The last frame's checksum fails (nothing but zero bytes follows it).
-    #[error("checksum mismatch on the last record")]
-    CrcMismatch,
-}
-
-/// A bad record before the tail: the file is not what this program wrote.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("record {index} at byte {offset_bytes}: {reason}")]
-pub struct Corruption {
-    /// The record's index, from 0.
-    pub index: u64,
-    /// The byte offset of its frame header.
-    pub offset_bytes: u64,
-    /// What is wrong with it.
-    pub reason: CorruptReason,
-}
-
-/// What is wrong with a corrupt record.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum CorruptReason {
-    /// The header's `len` is 0 or over [`MAX_RECORD_BYTES`].
-    #[error("invalid length {len_bytes} (allowed 1..={MAX_RECORD_BYTES})")]
-    BadLength {
-        /// The length the header claims.
-        len_bytes: u32,
-    },
-    /// The body's checksum does not match the header, and more data follows the frame.
-    #[error("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
-    CrcMismatch {
-        /// The checksum in the header.
-        stored: u32,
-        /// The checksum of the body as read.
-        computed: u32,
-    },
-    /// The caller's callback rejected the record (e.g. the hash chain does not verify).
-    #[error("rejected: {message}")]
-    Rejected {
-        /// The callback's message, at most [`REJECT_MESSAGE_BYTES_MAX`] bytes.
-        message: String,
-    },
-}
-
 /// Why [`scan`] failed.
 #[derive(Debug, Error)]
 pub enum ScanError {
@@ -266,7 +121,7 @@ pub enum ScanError {
         /// The underlying error.
         source: io::Error,
     },
-    /// A record before the tail is corrupt.
+    /// The file is corrupt (see [`scan`](mod@scan)).
     #[error("ledger {}: corrupt {corruption}", path.display())]
     Corrupt {
         /// The ledger file.
@@ -311,7 +166,7 @@ pub enum OpenError {
         /// The underlying error.
         source: io::Error,
     },
-    /// A record before the tail is corrupt: refuse to start.
+    /// The file is corrupt (see [`scan`](mod@scan)): refuse to start.
     #[error("ledger {}: corrupt {corruption}", path.display())]
     Corrupt {
         /// The ledger file.
@@ -356,8 +211,12 @@ pub enum CommitError {
 /// What [`LedgerFile::open`] found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenReport {
-    /// Valid records in the file, all accepted by the callback.
+    /// The ledger's id (from its header, or new when the file was created).
+    pub ledger_id: LedgerId,
+    /// Committed records in the file, all accepted by the callback.
     pub records: u64,
+    /// The last committed record's hash (zeros when there is none).
+    pub head_hash: [u8; 32],
     /// The file's length after any truncation.
     pub len_bytes: u64,
     /// Bytes of torn tail removed (0 if none).
@@ -373,8 +232,6 @@ pub struct OpenReport {
 pub struct CommitReport {
     /// Records written by this commit.
     pub records: u32,
-    /// Bytes written by this commit (frames, headers included).
-    pub len_bytes: u64,
     /// Whether this commit synced: every record committed so far is durable.
     pub synced: bool,
     /// How long the `fdatasync` took, when there was one.
@@ -440,160 +297,26 @@ pub fn scan(
     })
 }
 
-enum ScanFailure {
-    Io(io::Error),
-    Corrupt(Corruption),
-}
-
-/// One step of the scan: the next frame, classified.
-enum Frame {
-    End,
-    Record { len_bytes: u32 },
-    Torn(TornReason),
-    Bad(CorruptReason),
-}
-
-fn scan_stream<R: Read>(
-    reader: R,
-    file_len_bytes: u64,
-    mut on_record: impl FnMut(u64, &[u8]) -> Result<(), String>,
-) -> Result<ScanReport, ScanFailure> {
-    // Never read past the length taken at the start, even if a writer appends meanwhile.
-    let mut reader = reader.take(file_len_bytes);
-    let mut body = vec![0_u8; MAX_RECORD_BYTES as usize];
-    let mut offset_bytes = 0_u64;
-    let mut index = 0_u64;
-    loop {
-        let remaining_bytes = file_len_bytes.saturating_sub(offset_bytes);
-        let frame = next_frame(&mut reader, remaining_bytes, &mut body).map_err(ScanFailure::Io)?;
-        let len_bytes = match frame {
-            Frame::Record { len_bytes } => len_bytes,
-            Frame::End => {
-                return Ok(ScanReport {
-                    records: index,
-                    valid_len_bytes: offset_bytes,
-                    torn_tail: None,
-                });
-            }
-            Frame::Torn(reason) => {
-                let tail = TornTail {
-                    offset_bytes,
-                    len_bytes: remaining_bytes,
-                    reason,
-                };
-                return Ok(ScanReport {
-                    records: index,
-                    valid_len_bytes: offset_bytes,
-                    torn_tail: Some(tail),
-                });
-            }
-            Frame::Bad(reason) => {
-                return Err(ScanFailure::Corrupt(Corruption {
-                    index,
-                    offset_bytes,
-                    reason,
-                }));
-            }
-        };
-        let record = body.get(..len_bytes as usize).unwrap_or_default();
-        debug_assert_eq!(record.len(), len_bytes as usize);
-        if let Err(message) = on_record(index, record) {
-            return Err(ScanFailure::Corrupt(Corruption {
-                index,
-                offset_bytes,
-                reason: CorruptReason::Rejected {
-                    message: cut_message(message),
-                },
-            }));
-        }
-        offset_bytes = offset_bytes.saturating_add(u64::from(HEADER_BYTES + len_bytes));
-        index = index.saturating_add(1);
-    }
-}
-
-/// Reads and classifies the frame at the reader's position; `remaining_bytes` is what is left
-/// of the file from there. On `Record` the body is in `body[..len_bytes]`.
-fn next_frame<R: Read>(reader: &mut R, remaining_bytes: u64, body: &mut [u8]) -> io::Result<Frame> {
-    if remaining_bytes == 0 {
-        return Ok(Frame::End);
-    }
-    if remaining_bytes < u64::from(HEADER_BYTES) {
-        return Ok(Frame::Torn(TornReason::PartialHeader));
-    }
-    let mut header = [0_u8; HEADER_LEN];
-    reader.read_exact(&mut header)?;
-    let [l0, l1, l2, l3, c0, c1, c2, c3] = header;
-    let len_bytes = u32::from_le_bytes([l0, l1, l2, l3]);
-    let stored = u32::from_le_bytes([c0, c1, c2, c3]);
-    let after_header_bytes = remaining_bytes - u64::from(HEADER_BYTES);
-    if len_bytes == 0 || len_bytes > MAX_RECORD_BYTES {
-        if header == [0; HEADER_LEN] && rest_is_zero(reader, after_header_bytes)? {
-            return Ok(Frame::Torn(TornReason::ZeroFill));
-        }
-        return Ok(Frame::Bad(CorruptReason::BadLength { len_bytes }));
-    }
-    if u64::from(len_bytes) > after_header_bytes {
-        return Ok(Frame::Torn(TornReason::PartialBody));
-    }
-    let record = body
-        .get_mut(..len_bytes as usize)
-        .ok_or_else(|| io::Error::other("ledger record buffer smaller than MAX_RECORD_BYTES"))?;
-    reader.read_exact(record)?;
-    let computed = checksum(record);
-    if computed != stored {
-        if rest_is_zero(reader, after_header_bytes - u64::from(len_bytes))? {
-            return Ok(Frame::Torn(TornReason::CrcMismatch));
-        }
-        return Ok(Frame::Bad(CorruptReason::CrcMismatch { stored, computed }));
-    }
-    Ok(Frame::Record { len_bytes })
-}
-
-/// Whether the next `len_bytes` bytes are all zero (reads them all unless one is not).
-fn rest_is_zero<R: Read>(reader: &mut R, len_bytes: u64) -> io::Result<bool> {
-    let mut chunk = [0_u8; ZERO_CHECK_CHUNK_BYTES];
-    let mut left_bytes = len_bytes;
-    while left_bytes > 0 {
-        let want = usize::try_from(left_bytes.min(ZERO_CHECK_CHUNK_BYTES as u64))
-            .unwrap_or(ZERO_CHECK_CHUNK_BYTES);
-        let part = chunk.get_mut(..want).unwrap_or_default();
-        reader.read_exact(part)?;
-        if part.iter().any(|&b| b != 0) {
-            return Ok(false);
-        }
-        left_bytes -= want as u64;
-    }
-    Ok(true)
-}
-
-fn cut_message(mut message: String) -> String {
-    if message.len() > REJECT_MESSAGE_BYTES_MAX {
-        let mut end = REJECT_MESSAGE_BYTES_MAX;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-    }
-    message.replace(['\n', '\r'], " ")
-}
-
 /// The open, append-only ledger file: buffered appends, group commit, poisoning on error.
 ///
 /// Call order: [`LedgerFile::open`] (verifies every record through the callback, truncates a
-/// torn tail), then repeatedly [`append`](LedgerFile::append) any number of bodies and
-/// [`commit`](LedgerFile::commit) once; acknowledge the receipts after `commit` returns with
-/// `synced` (or after a later sync under `batch`). Under `batch`, call
-/// [`sync_now`](LedgerFile::sync_now) when [`sync_deadline`](LedgerFile::sync_deadline)
-/// passes and before shutting down.
+/// torn tail), then repeatedly [`append`](LedgerFile::append) bodies — committing first
+/// whenever [`is_full`](LedgerFile::is_full) — and [`commit`](LedgerFile::commit) once;
+/// acknowledge the receipts after `commit` returns with `synced` (or after a later sync under
+/// `batch`). Under `batch`, call [`sync_now`](LedgerFile::sync_now) when
+/// [`sync_deadline`](LedgerFile::sync_deadline) passes and before shutting down.
 #[derive(Debug)]
 pub struct LedgerFile<Io: LedgerIo = File> {
     io: Io,
     fsync: FsyncPolicy,
     batch: BatchRule,
+    ledger_id: LedgerId,
     pending: Vec<u8>,
     pending_records: u32,
+    pending_head: [u8; 32],
     len_bytes: u64,
     records: u64,
+    head_hash: [u8; 32],
     unsynced_records: u64,
     last_sync: Instant,
     poisoned: bool,
@@ -602,8 +325,8 @@ pub struct LedgerFile<Io: LedgerIo = File> {
 impl LedgerFile<File> {
     /// Opens (creating if missing) `<dir>/ledger.log`, verifies it, truncates a torn tail.
     ///
-    /// `on_record(index, body)` sees every valid record in order; its error, a bad length or a
-    /// checksum failure before the tail is [`OpenError::Corrupt`] and the file is left as is.
+    /// `on_record(index, body)` sees every committed record in order; its error or any
+    /// corruption is [`OpenError::Corrupt`] and the file is left as is.
     pub fn open(
         dir: &Path,
         fsync: FsyncPolicy,
@@ -614,8 +337,8 @@ impl LedgerFile<File> {
 }
 
 impl<Io: LedgerIo> LedgerFile<Io> {
-    /// [`LedgerFile::open`], with the opened file wrapped by `wrap` before any write, so a
-    /// test can inject faults into the truncation and every later operation.
+    /// [`LedgerFile::open`], with the opened file wrapped by `wrap` before any write after
+    /// creation, so a test can inject faults into the truncation and every later operation.
     pub fn open_with(
         dir: &Path,
         fsync: FsyncPolicy,
@@ -630,14 +353,13 @@ impl<Io: LedgerIo> LedgerFile<Io> {
         let dir_created = ensure_dir(dir)?;
         let (file, created) = open_or_create(&path).map_err(io_error)?;
         if created {
+            write_header(&file).map_err(io_error)?;
             make_creation_durable(&file, dir, dir_created)?;
         }
         let file_len_bytes = file.metadata().map_err(io_error)?.len();
-        let scanned = scan_stream(
-            BufReader::with_capacity(READ_BUFFER_BYTES, &file),
-            file_len_bytes,
-            on_record,
-        );
+        (&file).seek(SeekFrom::Start(0)).map_err(io_error)?;
+        let reader = BufReader::with_capacity(READ_BUFFER_BYTES, &file);
+        let scanned = scan_stream(reader, file_len_bytes, on_record);
         let report = scanned.map_err(|failure| match failure {
             ScanFailure::Io(source) => io_error(source),
             ScanFailure::Corrupt(corruption) => OpenError::Corrupt {
@@ -646,18 +368,34 @@ impl<Io: LedgerIo> LedgerFile<Io> {
             },
         })?;
         let mut io = wrap(file);
-        if report.torn_tail.is_some() {
-            let truncate_error = |source| OpenError::Truncate {
-                path: path.clone(),
-                source,
-            };
+        let truncate_error = |source| OpenError::Truncate {
+            path: path.clone(),
+            source,
+        };
+        let ledger_id = match report.ledger_id {
+            Some(id) => id,
+            None => {
+                // The header itself is torn: the file holds nothing; start it afresh.
+                let id = new_ledger_id().map_err(truncate_error)?;
+                io.set_len(0).map_err(truncate_error)?;
+                io.write_all(&encode_header(&id)).map_err(truncate_error)?;
+                io.sync_data().map_err(truncate_error)?;
+                id
+            }
+        };
+        if report.torn_tail.is_some() && report.ledger_id.is_some() {
             io.set_len(report.valid_len_bytes).map_err(truncate_error)?;
             io.sync_data().map_err(truncate_error)?;
         }
-        let ledger = Self::from_io(io, fsync, report.valid_len_bytes, report.records);
+        let len_bytes = report.valid_len_bytes.max(u64::from(FILE_HEADER_BYTES));
+        let mut ledger = Self::from_io(io, fsync, ledger_id, len_bytes, report.records);
+        ledger.head_hash = report.head_hash;
+        ledger.pending_head = report.head_hash;
         let open_report = OpenReport {
+            ledger_id,
             records: report.records,
-            len_bytes: report.valid_len_bytes,
+            head_hash: report.head_hash,
+            len_bytes,
             truncated_bytes: report.torn_tail.map_or(0, |tail| tail.len_bytes),
             torn_tail: report.torn_tail,
             created,
@@ -665,17 +403,27 @@ impl<Io: LedgerIo> LedgerFile<Io> {
         Ok((ledger, open_report))
     }
 
-    /// Wraps an already verified file (or any [`LedgerIo`]) holding `records` records in
-    /// `len_bytes` bytes, positioned to append at its end. Tests use it with fault injectors.
-    pub fn from_io(io: Io, fsync: FsyncPolicy, len_bytes: u64, records: u64) -> Self {
+    /// Wraps an already verified file (or any [`LedgerIo`]) of ledger `ledger_id` holding
+    /// `records` committed records in `len_bytes` bytes, positioned to append at its end.
+    /// Tests use it with fault injectors.
+    pub fn from_io(
+        io: Io,
+        fsync: FsyncPolicy,
+        ledger_id: LedgerId,
+        len_bytes: u64,
+        records: u64,
+    ) -> Self {
         Self {
             io,
             fsync,
             batch: BatchRule::default(),
+            ledger_id,
             pending: Vec::new(),
             pending_records: 0,
+            pending_head: [0; 32],
             len_bytes,
             records,
+            head_hash: [0; 32],
             unsynced_records: 0,
             last_sync: Instant::now(),
             poisoned: false,
@@ -694,17 +442,26 @@ impl<Io: LedgerIo> LedgerFile<Io> {
         if self.poisoned {
             return Err(AppendError::Poisoned);
         }
-        if self.pending_records >= PENDING_RECORDS_MAX {
+        if self.is_full() {
             return Err(AppendError::Full {
                 records_max: PENDING_RECORDS_MAX,
             });
         }
-        encode_frame(body, &mut self.pending)?;
+        encode_record(body, &mut self.pending)?;
         self.pending_records += 1;
+        self.pending_head = record_hash(body);
         Ok(())
     }
 
-    /// Writes every buffered frame with one `write_all`, then syncs as the policy says.
+    /// Whether the write buffer holds [`PENDING_RECORDS_MAX`] records: commit before the
+    /// next append.
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        self.pending_records >= PENDING_RECORDS_MAX
+    }
+
+    /// Adds a commit frame to the buffered records, writes them all with one `write_all`,
+    /// then syncs as the policy says.
     ///
     /// Any error poisons the ledger; the frames are then neither retried nor acknowledged.
     pub fn commit(&mut self) -> Result<CommitReport, CommitError> {
@@ -712,16 +469,25 @@ impl<Io: LedgerIo> LedgerFile<Io> {
             return Err(CommitError::Poisoned);
         }
         let records = self.pending_records;
-        let len_bytes = self.pending.len() as u64;
         if records > 0 {
+            let commit = Commit {
+                records: self.records + u64::from(records),
+                head_hash: self.pending_head,
+                end_bytes: self.len_bytes
+                    + self.pending.len() as u64
+                    + u64::from(COMMIT_FRAME_BYTES),
+            };
+            commit.encode(&mut self.pending);
             if let Err(e) = self.io.write_all(&self.pending) {
                 self.poisoned = true;
                 return Err(CommitError::Write(e));
             }
+            debug_assert_eq!(commit.end_bytes, self.len_bytes + self.pending.len() as u64);
             self.pending.clear();
             self.pending_records = 0;
-            self.len_bytes = self.len_bytes.saturating_add(len_bytes);
-            self.records = self.records.saturating_add(u64::from(records));
+            self.len_bytes = commit.end_bytes;
+            self.records = commit.records;
+            self.head_hash = commit.head_hash;
             self.unsynced_records = self.unsynced_records.saturating_add(u64::from(records));
         }
         debug_assert!(self.pending.is_empty() && self.pending_records == 0);
@@ -732,7 +498,6 @@ impl<Io: LedgerIo> LedgerFile<Io> {
         };
         Ok(CommitReport {
             records,
-            len_bytes,
             synced: sync_duration.is_some(),
             sync_duration,
         })
@@ -779,13 +544,25 @@ impl<Io: LedgerIo> LedgerFile<Io> {
         Ok(self.last_sync.saturating_duration_since(started))
     }
 
-    /// Records in the file, committed (written) ones included, buffered ones not.
+    /// The ledger's id, from its file header.
+    #[must_use]
+    pub fn ledger_id(&self) -> LedgerId {
+        self.ledger_id
+    }
+
+    /// Committed records in the file, buffered ones not included.
     #[must_use]
     pub fn records(&self) -> u64 {
         self.records
     }
 
-    /// The file's length: everything committed, buffered frames not included.
+    /// The hash of the last committed record (zeros when there is none).
+    #[must_use]
+    pub fn head_hash(&self) -> [u8; 32] {
+        self.head_hash
+    }
+
+    /// The file's length: header and everything committed, buffered frames not included.
     #[must_use]
     pub fn len_bytes(&self) -> u64 {
         self.len_bytes
@@ -820,6 +597,18 @@ impl<Io: LedgerIo> LedgerFile<Io> {
     pub fn io(&self) -> &Io {
         &self.io
     }
+}
+
+/// 16 random bytes: a new ledger's id.
+pub fn new_ledger_id() -> io::Result<LedgerId> {
+    let mut id = [0_u8; 16];
+    getrandom::fill(&mut id).map_err(|e| io::Error::other(format!("random ledger id: {e}")))?;
+    Ok(id)
+}
+
+/// Writes a new file's header (with a fresh ledger id).
+fn write_header(mut file: &File) -> io::Result<()> {
+    file.write_all(&encode_header(&new_ledger_id()?))
 }
 
 /// Creates `dir` if missing; returns whether it did.
