@@ -32,7 +32,12 @@ fn demo_walks_the_seed_scenario_and_its_ledger_verifies() {
         last.contains(": ok: 8 receipts, head seq 7, hash "),
         "{last}"
     );
-    let hash = last.rsplit(' ').next().unwrap_or_default();
+    let hash = last
+        .split("hash ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_default();
+    assert!(last.contains(", ledger "), "the ledger id is named: {last}");
     assert_eq!(hash.len(), 64, "{last}");
     assert!(
         hash.bytes()
@@ -168,8 +173,7 @@ fn ledger_lists_receipts_as_json_lines_with_tail_and_tenant_filters() {
     let verify = run(&["verify", "--data-dir", &data], None);
     assert!(verify.status.success());
     let summary = String::from_utf8_lossy(&verify.stdout);
-    assert_eq!(
-        summary.trim(),
-        format!("ok: 5 receipts, head seq 4, hash {prev}")
-    );
+    let expected = format!("ok: 5 receipts, head seq 4, hash {prev}, ledger ");
+    assert!(summary.trim().starts_with(&expected), "{summary}");
+    assert_eq!(summary.trim().len(), expected.len() + 32, "{summary}");
 }

@@ -111,7 +111,8 @@ fn torn_tail_is_reported_by_verify_and_truncated_on_start() {
     let good_len = std::fs::metadata(&file).expect("ledger").len();
     let data = s.data_dir.to_str().expect("utf-8").to_owned();
 
-    let mut torn = 100_u32.to_le_bytes().to_vec();
+    // A record frame (kind 1, length 100) whose body was cut short: an interrupted append.
+    let mut torn = (1_u32 << 24 | 100).to_le_bytes().to_vec();
     torn.extend_from_slice(&[0xAB; 4]);
     torn.extend_from_slice(&[7; 10]);
     let mut bytes = std::fs::read(&file).expect("read");
@@ -207,23 +208,34 @@ fn flipped_byte_in_the_middle_fails_verify_and_refuses_start() {
 
 #[test]
 fn a_ledger_write_error_stops_mutations_and_turns_readyz_red() {
-    // Proves a failing ledger write (the file is /dev/full: ENOSPC) is never acknowledged:
-    // the request gets 503 LedgerUnavailable, later mutations too, /readyz turns red and the
-    // poisoned gauge is 1.
+    // Proves a failing ledger write (the data dir is a full 256 KiB tmpfs: ENOSPC) is never
+    // acknowledged: the request gets 503 LedgerUnavailable, later mutations and reads of
+    // state too, /readyz turns red and the poisoned gauge is 1.
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("sidecar");
-    std::fs::create_dir_all(home.join("data")).expect("data dir");
-    std::os::unix::fs::symlink("/dev/full", home.join("data").join("ledger.log")).expect("symlink");
-    let s = Sidecar::start(&home, &config(""));
+    let data = home.join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let Some(_mount) = SmallFs::mount(&data) else {
+        eprintln!("SKIPPED: a_ledger_write_error_stops_mutations (cannot mount a tmpfs here)");
+        return;
+    };
+    let s = Sidecar::start(&home, &config("[[tenants]]\nid = \"acme\"\nsku = \"pro\"\n"));
     assert_eq!(s.get("/readyz").status, 200);
-    let activate = s.post("/v1/tenants/acme/activate", r#"{"sku":"pro"}"#);
+    assert_eq!(s.tenant("acme")["state"], "Stable");
+    fill(&data.join("filler"));
+    // The ledger's last page may still have room: activate until a write needs a new page.
+    let refused = (0..200).find_map(|i| {
+        let r = s.post(&format!("/v1/tenants/t{i}/activate"), r#"{"sku":"pro"}"#);
+        (r.status != 200).then_some(r)
+    });
+    let activate = refused.expect("a write fails once the file system is full");
     assert_eq!(activate.status, 503, "{}", activate.body);
     assert_eq!(activate.json()["error"], "LedgerUnavailable");
-    let again = s.post("/v1/tenants/beta/activate", r#"{"sku":"pro"}"#);
+    let again = s.post("/v1/tenants/gamma/activate", r#"{"sku":"pro"}"#);
     assert_eq!(again.json()["error"], "LedgerUnavailable");
     let signal = s.post(
         "/v1/signals",
-        r#"{"tenant":"acme","metric":"cpu","value":95,"ts_ms":1}"#,
+        &format!(r#"{{"tenant":"acme","metric":"cpu","value":95,"ts_ms":{}}}"#, now_ms()),
     );
     assert_eq!(signal.status, 503, "{}", signal.body);
     let ready = s.get("/readyz");
@@ -234,4 +246,91 @@ fn a_ledger_write_error_stops_mutations_and_turns_readyz_red() {
             .body
             .contains("autonomic_ledger_poisoned 1")
     );
+    // Reads answer durable state only, or 503: the in-memory state may hold receipts that
+    // never reached the disk.
+    for path in ["/v1/tenants/acme", "/v1/tenants/t0", "/v1/ledger?tail=5"] {
+        let read = s.get(path);
+        assert_eq!(read.status, 503, "{path}: {}", read.body);
+        assert_eq!(read.json()["error"], "LedgerUnavailable", "{path}");
+    }
+    let admit = s.post("/v1/tenants/acme/admit", r#"{"resource":"requests","amount":1}"#);
+    assert_eq!(admit.status, 503, "{}", admit.body);
+}
+
+/// A 256 KiB tmpfs mounted over a directory for the life of the value.
+struct SmallFs(std::path::PathBuf);
+
+impl SmallFs {
+    fn mount(dir: &std::path::Path) -> Option<Self> {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .arg(dir)
+            .status()
+            .ok()?;
+        status.success().then(|| Self(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Writes zeros to `path` until the file system is full.
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).expect("filler");
+    let chunk = [0_u8; 4096];
+    while file.write_all(&chunk).is_ok() {}
+    let _ = file.sync_all();
+}
+
+#[test]
+fn a_flipped_bit_in_committed_records_is_never_truncated() {
+    // Proves the single-fault promise through the binary: after a clean SIGTERM, flipping bit
+    // 11 of record 21's length (of 42), or any byte of the last record (length, checksum,
+    // body), makes `verify` exit 1 naming the record, and `run` refuse to start leaving the
+    // file untouched — never "a torn tail" that would drop acknowledged receipts.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("sidecar");
+    let toml = config("[[tenants]]\nid = \"acme\"\nsku = \"pro\"\n");
+    let mut s = Sidecar::start(&home, &toml);
+    let base = now_ms();
+    for i in 0..41_u64 {
+        let v = if i % 2 == 0 { 80.0 } else { 60.0 };
+        s.signal("acme", v, base + i * 5_000);
+    }
+    assert!(s.stop().success());
+    let file = s.data_dir.join("ledger.log");
+    let clean = std::fs::read(&file).expect("read");
+    let records = frames(&file);
+    assert_eq!(records.len(), 42, "{records:?}");
+    let data = s.data_dir.to_str().expect("utf-8").to_owned();
+    let (r21, _) = records[21];
+    let (last, last_len) = records[41];
+    let mut cases = vec![(21, r21 + 1, 1 << 3)]; // bit 11 of the LE length word
+    for byte in [last, last + 4, last + 8, last + 8 + last_len / 2, last + 8 + last_len - 1] {
+        cases.push((41, byte, 0x01));
+    }
+    for (index, byte, mask) in cases {
+        let mut bytes = clean.clone();
+        bytes[byte] ^= mask;
+        std::fs::write(&file, &bytes).expect("write");
+        let out = run(&["verify", "--data-dir", &data], None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "byte {byte}: {stderr}");
+        assert!(
+            stderr.contains(&format!("record {index} at byte")),
+            "byte {byte}: {stderr}"
+        );
+        let refused = Sidecar::try_start(&home, &toml)
+            .err()
+            .expect("run must refuse to start");
+        assert!(refused.contains("exit status: 1"), "{refused}");
+        assert_eq!(std::fs::read(&file).expect("read"), bytes, "untouched");
+    }
 }

@@ -8,7 +8,9 @@ use std::path::Path;
 
 use autonomic_core::engine::{Engine, EngineConfig};
 use autonomic_core::{ChainVerifier, EntitlementCommand, RawSignal};
-use autonomic_tokio::ledger_file::{FsyncPolicy, LedgerFile, LedgerIo, scan};
+use autonomic_tokio::ledger_file::{
+    COMMIT_FRAME_BYTES, FILE_HEADER_BYTES, FsyncPolicy, LedgerFile, LedgerIo, OpenError, scan,
+};
 
 type Small = Engine<16, 512, 131072, 1024, 2048>;
 
@@ -78,13 +80,30 @@ fn history(seed: u64, inputs: usize) -> Vec<Vec<u8>> {
     records
 }
 
-fn write_ledger(dir: &Path, records: &[Vec<u8>]) -> Vec<u8> {
+/// Records committed per group in [`write_ledger`].
+const GROUP: usize = 10;
+
+/// Writes `records` through the real ledger, committing every [`GROUP`]; returns the file's
+/// bytes, each record frame's end offset, and each commit frame's end offset with the
+/// records committed up to it.
+fn write_ledger(dir: &Path, records: &[Vec<u8>]) -> (Vec<u8>, Vec<usize>, Vec<(usize, usize)>) {
     let (mut file, _) = LedgerFile::open(dir, FsyncPolicy::Always, |_, _| Ok(())).expect("create");
-    for r in records {
-        file.append(r).expect("append");
+    let mut ends = Vec::new();
+    let mut commits = Vec::new();
+    let mut offset = FILE_HEADER_BYTES as usize;
+    for (g, group) in records.chunks(GROUP).enumerate() {
+        for r in group {
+            file.append(r).expect("append");
+            offset += 8 + r.len();
+            ends.push(offset);
+        }
+        file.commit().expect("commit");
+        offset += COMMIT_FRAME_BYTES as usize;
+        commits.push((offset, g * GROUP + group.len()));
     }
-    file.commit().expect("commit");
-    std::fs::read(dir.join("ledger.log")).expect("read back")
+    let bytes = std::fs::read(dir.join("ledger.log")).expect("read back");
+    assert_eq!(offset, bytes.len());
+    (bytes, ends, commits)
 }
 
 /// A scratch directory on tmpfs when there is one (fsync is cheap there), else the temp dir.
@@ -107,24 +126,23 @@ fn recovery_at_every_byte_offset_yields_exactly_the_whole_records() {
     let records = history(0x5eed, 260);
     assert!(records.len() >= 150, "history too short: {}", records.len());
     let dir = scratch();
-    let file = write_ledger(&dir.path().join("full"), &records);
-    let mut ends = Vec::new();
-    let mut offset = 0;
-    for r in &records {
-        offset += 8 + r.len();
-        ends.push(offset);
-    }
-    assert_eq!(offset, file.len());
+    let (file, ends, commits) = write_ledger(&dir.path().join("full"), &records);
     let heads: Vec<[u8; 32]> = records
         .iter()
         .map(|r| r[r.len() - 32..].try_into().unwrap())
         .collect();
+    let header = FILE_HEADER_BYTES as usize;
     for k in 0..=file.len() {
         let d = dir.path().join(format!("k{k}"));
         std::fs::create_dir(&d).unwrap();
         std::fs::write(d.join("ledger.log"), &file[..k]).unwrap();
-        let whole = ends.iter().filter(|end| **end <= k).count();
-        let boundary = ends.contains(&k) || ends.contains(&(k + 1)) || k == 0;
+        let (committed_end, whole) = commits
+            .iter()
+            .rev()
+            .find(|(end, _)| *end <= k)
+            .copied()
+            .unwrap_or((header, 0));
+        let boundary = ends.contains(&k) || commits.iter().any(|c| c.0 == k || c.0 == k + 1);
         let (count, head) = if boundary {
             let mut e = engine();
             let opened = LedgerFile::open(&d, FsyncPolicy::Always, |_, r| {
@@ -141,20 +159,63 @@ fn recovery_at_every_byte_offset_yields_exactly_the_whole_records() {
             opened.unwrap_or_else(|err| panic!("k={k}: {err}"));
             (v.next_seq(), v.head_hash())
         };
-        assert_eq!(count, whole as u64, "k={k}: whole records");
+        assert_eq!(count, whole as u64, "k={k}: committed records");
         let expected_head = if whole == 0 {
             [0; 32]
         } else {
             heads[whole - 1]
         };
         assert_eq!(head, expected_head, "k={k}: head");
-        let len = std::fs::metadata(d.join("ledger.log")).unwrap().len();
-        assert_eq!(
-            len,
-            if whole == 0 { 0 } else { ends[whole - 1] } as u64,
-            "k={k}: truncated length"
-        );
+        let len = std::fs::metadata(d.join("ledger.log")).unwrap().len() as usize;
+        assert_eq!(len, committed_end.max(header), "k={k}: truncated length");
         std::fs::remove_dir_all(&d).unwrap();
+    }
+}
+
+#[test]
+fn every_bit_of_committed_receipts_is_detected_never_truncated() {
+    // Proves, on a real chain restored by the core, that flipping any bit of the first, a
+    // middle, or the last committed receipt (length word, checksum or body) or of the last
+    // commit frame makes open refuse, names a position at or before the flip, and leaves the
+    // file untouched — while every torn final append is still truncated (the test above).
+    let records = history(0x5eed, 60);
+    let dir = scratch();
+    let (file, ends, commits) = write_ledger(&dir.path().join("full"), &records);
+    let start_of = |i: usize| if i == 0 { FILE_HEADER_BYTES as usize } else { ends[i - 1] };
+    let last = records.len() - 1;
+    let mid = records.len() / 2;
+    let last_commit = commits.last().unwrap().0;
+    let spans = [
+        (start_of(0), ends[0]),
+        (start_of(mid), ends[mid]),
+        (start_of(last), ends[last]),
+        (last_commit - COMMIT_FRAME_BYTES as usize, last_commit),
+    ];
+    let d = dir.path().join("flip");
+    std::fs::create_dir(&d).unwrap();
+    for (from, to) in spans {
+        for byte in from..to {
+            for bit in 0..8 {
+                let mut damaged = file.clone();
+                damaged[byte] ^= 1 << bit;
+                std::fs::write(d.join("ledger.log"), &damaged).unwrap();
+                let mut e = engine();
+                let opened = LedgerFile::open(&d, FsyncPolicy::Always, |_, r| {
+                    e.restore(r).map_err(|x| x.to_string())
+                });
+                match opened {
+                    Err(OpenError::Corrupt { corruption, .. }) => assert!(
+                        corruption.offset_bytes as usize <= byte,
+                        "byte {byte} bit {bit}: reported at {}",
+                        corruption.offset_bytes
+                    ),
+                    Err(other) => panic!("byte {byte} bit {bit}: {other}"),
+                    Ok((_, report)) => panic!("byte {byte} bit {bit}: opened {report:?}"),
+                }
+                let after = std::fs::read(d.join("ledger.log")).unwrap();
+                assert!(after == damaged, "byte {byte} bit {bit}: file modified");
+            }
+        }
     }
 }
 

@@ -37,10 +37,14 @@ pub fn summary(verifier: &ChainVerifier, report: &ScanReport) -> String {
             to_hex(&verifier.head_hash()).as_str()
         ),
     };
+    if let Some(id) = report.ledger_id {
+        line.push_str(&format!(", ledger {}", hex::encode(id)));
+    }
     if let Some(tail) = report.torn_tail {
         line.push_str(&format!(
-            "; torn tail of {} bytes at byte {} ({}) would be truncated on start",
-            tail.len_bytes, tail.offset_bytes, tail.reason
+            "; torn tail of {} bytes at byte {} ({}, {} uncommitted records, never \
+             acknowledged) would be truncated on start",
+            tail.len_bytes, tail.offset_bytes, tail.reason, tail.uncommitted_records
         ));
     }
     line

@@ -343,13 +343,16 @@ impl Drop for Sidecar {
 pub fn frames(path: &Path) -> Vec<(usize, usize)> {
     let bytes = std::fs::read(path).expect("ledger.log");
     let mut out = Vec::new();
-    let mut at = 0;
+    let mut at = 32; // the file header (docs/ledger-format.md)
     while at + 8 <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let word = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        let (kind, len) = (word >> 24, (word & 0x00FF_FFFF) as usize);
         if at + 8 + len > bytes.len() {
             break;
         }
-        out.push((at, len));
+        if kind == 1 {
+            out.push((at, len));
+        }
         at += 8 + len;
     }
     out
