@@ -219,7 +219,10 @@ fn a_ledger_write_error_stops_mutations_and_turns_readyz_red() {
         eprintln!("SKIPPED: a_ledger_write_error_stops_mutations (cannot mount a tmpfs here)");
         return;
     };
-    let s = Sidecar::start(&home, &config("[[tenants]]\nid = \"acme\"\nsku = \"pro\"\n"));
+    let s = Sidecar::start(
+        &home,
+        &config("[[tenants]]\nid = \"acme\"\nsku = \"pro\"\n"),
+    );
     assert_eq!(s.get("/readyz").status, 200);
     assert_eq!(s.tenant("acme")["state"], "Stable");
     fill(&data.join("filler"));
@@ -235,7 +238,10 @@ fn a_ledger_write_error_stops_mutations_and_turns_readyz_red() {
     assert_eq!(again.json()["error"], "LedgerUnavailable");
     let signal = s.post(
         "/v1/signals",
-        &format!(r#"{{"tenant":"acme","metric":"cpu","value":95,"ts_ms":{}}}"#, now_ms()),
+        &format!(
+            r#"{{"tenant":"acme","metric":"cpu","value":95,"ts_ms":{}}}"#,
+            now_ms()
+        ),
     );
     assert_eq!(signal.status, 503, "{}", signal.body);
     let ready = s.get("/readyz");
@@ -253,7 +259,10 @@ fn a_ledger_write_error_stops_mutations_and_turns_readyz_red() {
         assert_eq!(read.status, 503, "{path}: {}", read.body);
         assert_eq!(read.json()["error"], "LedgerUnavailable", "{path}");
     }
-    let admit = s.post("/v1/tenants/acme/admit", r#"{"resource":"requests","amount":1}"#);
+    let admit = s.post(
+        "/v1/tenants/acme/admit",
+        r#"{"resource":"requests","amount":1}"#,
+    );
     assert_eq!(admit.status, 503, "{}", admit.body);
 }
 
@@ -313,7 +322,13 @@ fn a_flipped_bit_in_committed_records_is_never_truncated() {
     let (r21, _) = records[21];
     let (last, last_len) = records[41];
     let mut cases = vec![(21, r21 + 1, 1 << 3)]; // bit 11 of the LE length word
-    for byte in [last, last + 4, last + 8, last + 8 + last_len / 2, last + 8 + last_len - 1] {
+    for byte in [
+        last,
+        last + 4,
+        last + 8,
+        last + 8 + last_len / 2,
+        last + 8 + last_len - 1,
+    ] {
         cases.push((41, byte, 0x01));
     }
     for (index, byte, mask) in cases {

@@ -50,12 +50,21 @@ fn the_largest_batch_at_the_largest_capacity_is_acknowledged_whole() {
     let home = dir.path().join("sidecar");
     let mut s = Sidecar::start(&home, &config_with(50, 65_536));
     let response = s.post("/v1/signals", &batch(10_000, 50, 0, now_ms()));
-    assert_eq!(response.status, 200, "{}", &response.body[..200.min(response.body.len())]);
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        &response.body[..200.min(response.body.len())]
+    );
     assert_eq!(governed(&response.json()), 10_000);
     assert_eq!(s.get("/readyz").status, 200);
     let ledger = s.get("/v1/ledger?tail=1").json();
     let head = ledger[0]["seq"].as_u64().expect("seq");
-    assert_eq!(head, 50 + 10_000 - 1, "50 activations and 10 000 governor receipts");
+    assert_eq!(
+        head,
+        50 + 10_000 - 1,
+        "50 activations and 10 000 governor receipts"
+    );
     assert!(s.stop().success());
     let data = s.data_dir.to_str().expect("utf-8").to_owned();
     let verify = cli_support::run(&["verify", "--data-dir", &data], None);
@@ -91,5 +100,8 @@ fn many_concurrent_batches_at_a_small_capacity_are_acknowledged() {
     assert_eq!(total, 64 * 150);
     assert_eq!(s.get("/readyz").status, 200);
     let metrics = s.get("/metrics").body;
-    assert!(metrics.lines().any(|l| l == "autonomic_ledger_poisoned 0"), "{metrics}");
+    assert!(
+        metrics.lines().any(|l| l == "autonomic_ledger_poisoned 0"),
+        "{metrics}"
+    );
 }

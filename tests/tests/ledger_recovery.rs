@@ -181,7 +181,13 @@ fn every_bit_of_committed_receipts_is_detected_never_truncated() {
     let records = history(0x5eed, 60);
     let dir = scratch();
     let (file, ends, commits) = write_ledger(&dir.path().join("full"), &records);
-    let start_of = |i: usize| if i == 0 { FILE_HEADER_BYTES as usize } else { ends[i - 1] };
+    let start_of = |i: usize| {
+        if i == 0 {
+            FILE_HEADER_BYTES as usize
+        } else {
+            ends[i - 1]
+        }
+    };
     let last = records.len() - 1;
     let mid = records.len() / 2;
     let last_commit = commits.last().unwrap().0;

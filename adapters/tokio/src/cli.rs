@@ -57,11 +57,20 @@ pub enum Command {
         #[arg(value_name = "FILE|-")]
         file: Option<PathBuf>,
     },
-    /// Verify the whole ledger file's chain.
+    /// Verify the whole ledger file's chain, and that it contains the heads of its signed
+    /// checkpoints (the data dir's, and `--checkpoint FILE` held elsewhere).
     Verify {
         /// Data directory holding ledger.log.
         #[arg(long, value_name = "DIR")]
         data_dir: PathBuf,
+        /// A checkpoint kept elsewhere (an auditor's copy, the witness): the ledger must
+        /// contain its head.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// The public key checkpoints must be signed with (default: the data dir's
+        /// identity.pub, when present).
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
     },
     /// Print the ledger's receipts as JSON lines, oldest first.
     Ledger {

@@ -56,6 +56,12 @@ pub const MAX_CONCURRENT_REQUESTS_DEFAULT: u32 = 256;
 pub const MAX_CONCURRENT_REQUESTS_MAX: u32 = 65_536;
 /// Default `sampler.interval_ms`.
 pub const SAMPLER_INTERVAL_MS_DEFAULT: u64 = 1000;
+/// Default `checkpoint.interval_ms`.
+pub const CHECKPOINT_INTERVAL_MS_DEFAULT: u64 = 10_000;
+/// Smallest accepted `checkpoint.interval_ms`.
+pub const CHECKPOINT_INTERVAL_MS_MIN: u64 = 100;
+/// Largest accepted `checkpoint.interval_ms`.
+pub const CHECKPOINT_INTERVAL_MS_MAX: u64 = 3_600_000;
 /// Smallest accepted `sampler.interval_ms`.
 pub const SAMPLER_INTERVAL_MS_MIN: u64 = 100;
 /// Largest accepted `sampler.interval_ms` (one hour).
@@ -99,6 +105,8 @@ pub struct Config {
     pub tenants: Vec<TenantSection>,
     /// `[actuators.*]`: the backend of each action kind.
     pub actuators: ActuatorsSection,
+    /// `[checkpoint]`: the signing key, the cadence and the witness of signed checkpoints.
+    pub checkpoint: CheckpointSection,
 }
 
 impl Default for Config {
@@ -115,7 +123,62 @@ impl Default for Config {
             sampler: SamplerSection::default(),
             tenants: Vec::new(),
             actuators: ActuatorsSection::default(),
+            checkpoint: CheckpointSection::default(),
         }
+    }
+}
+
+/// `[checkpoint]`: signed checkpoints of the ledger's head (see `checkpoint.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointSection {
+    /// The Ed25519 private key (`key`, default `<data_dir>/identity.key`; made with mode 0600
+    /// on first start). It may live off the data disk.
+    pub key: Option<PathBuf>,
+    /// Sign a checkpoint when the durable head moved and this long has passed since the
+    /// last one (`interval_ms`, default 10 000, 100..=3 600 000); also at shutdown.
+    pub interval_ms: u64,
+    /// A second copy of each checkpoint (`witness`), e.g. on another volume; checked at
+    /// start like the one in the data dir.
+    pub witness: Option<PathBuf>,
+}
+
+impl Default for CheckpointSection {
+    fn default() -> Self {
+        Self {
+            key: None,
+            interval_ms: CHECKPOINT_INTERVAL_MS_DEFAULT,
+            witness: None,
+        }
+    }
+}
+
+impl CheckpointSection {
+    /// `interval_ms` in bounds; paths not empty.
+    pub fn validate(&self) -> Result<(), InvalidKey> {
+        check_range(
+            "checkpoint.interval_ms",
+            self.interval_ms,
+            CHECKPOINT_INTERVAL_MS_MIN,
+            CHECKPOINT_INTERVAL_MS_MAX,
+        )?;
+        for (key, path) in [
+            ("checkpoint.key", &self.key),
+            ("checkpoint.witness", &self.witness),
+        ] {
+            if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(InvalidKey::new(key, "must not be empty"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The private key's path: `key`, or `identity.key` in `data_dir`.
+    #[must_use]
+    pub fn key_path(&self, data_dir: &Path) -> PathBuf {
+        self.key
+            .clone()
+            .unwrap_or_else(|| data_dir.join(crate::checkpoint::KEY_FILE_NAME))
     }
 }
 
@@ -434,6 +497,7 @@ impl Config {
         self.governor.validate()?;
         self.sampler.validate()?;
         validate_tenants(&self.tenants)?;
+        self.checkpoint.validate()?;
         self.actuators.validate()
     }
 }

@@ -64,8 +64,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::actuator::{self, ActionReport, ActionRequest, Actuator, ActuatorConfigError};
+use crate::checkpoint::{self, Checkpointer, HeadProbe};
 use crate::config::{ActuatorsSection, Config, TenantSection};
-use crate::ledger_file::{FsyncPolicy, LedgerFile, OpenError};
+use crate::ledger_file::{FsyncPolicy, LedgerFile, OpenError, ScanReport};
 use crate::metrics::{EngineGauges, Metrics};
 use crate::wire::{self, ReceiptJson, SignalIn, SignalResultJson, TenantJson};
 
@@ -384,6 +385,19 @@ pub struct DaemonConfig {
     pub engine: EngineConfig,
     /// Tenants to activate at start unless the ledger knows them (config, then sampler).
     pub tenants: Vec<TenantSection>,
+    /// Signed checkpoints: key, cadence, witness.
+    pub checkpoint: CheckpointSetup,
+}
+
+/// Where the sidecar's identity and checkpoints live (from `[checkpoint]`).
+#[derive(Debug, Clone)]
+pub struct CheckpointSetup {
+    /// The Ed25519 private key file (made on first start).
+    pub key_path: PathBuf,
+    /// Least time between two checkpoints.
+    pub interval_ms: u64,
+    /// A second copy of each checkpoint, if configured.
+    pub witness: Option<PathBuf>,
 }
 
 /// Why the configuration cannot drive an engine.
@@ -430,6 +444,11 @@ impl DaemonConfig {
             fsync: config.fsync,
             engine,
             tenants,
+            checkpoint: CheckpointSetup {
+                key_path: config.checkpoint.key_path(&config.data_dir),
+                interval_ms: config.checkpoint.interval_ms,
+                witness: config.checkpoint.witness.clone(),
+            },
         })
     }
 }
@@ -552,10 +571,11 @@ fn engine_thread(
             return;
         }
     };
-    let (ledger, mut report) = ledger;
+    let (ledger, checkpointer, mut report) = ledger;
     let mut host = Host {
         engine: &mut engine,
         ledger,
+        checkpointer,
         actuators,
         running: HashMap::new(),
         kinds: HashMap::new(),
@@ -580,31 +600,75 @@ fn engine_thread(
     local.block_on(host.serve(rx));
 }
 
-/// Opens the ledger file, restoring every record into the engine.
+/// Opens the ledger file, restoring every record into the engine, and checks it against the
+/// newest checkpoints (the data dir's and the witness's): the ledger must contain their
+/// heads, and they must carry this sidecar's key. Returns the checkpointer for the rounds.
 fn open_ledger(
     engine: &mut AdapterEngine,
     config: &DaemonConfig,
     shared: &Shared,
-) -> Result<(LedgerFile, StartReport), StartError> {
-    let restore = |_index: u64, body: &[u8]| {
+) -> Result<(LedgerFile, Checkpointer, StartReport), StartError> {
+    let corrupt = |what: &dyn std::fmt::Display| {
+        StartError::Corrupt(format!(
+            "{what}; refusing to start (run `autonomic verify --data-dir {}`)",
+            config.data_dir.display()
+        ))
+    };
+    let checkpoints = read_checkpoints(config).map_err(|e| corrupt(&e))?;
+    let ledger_path = config.data_dir.join(crate::ledger_file::FILE_NAME);
+    if let Some((path, cp)) = checkpoints.first()
+        && !ledger_path.exists()
+    {
+        let missing = checkpoint::Mismatch::Missing {
+            ledger: hex::encode(cp.ledger_id),
+            seq: cp.seq,
+        };
+        return Err(corrupt(&format!(
+            "checkpoint {}: {missing}",
+            path.display()
+        )));
+    }
+    // Filled by the restore callback, read by the check that runs after the scan.
+    let probes: std::cell::RefCell<Vec<HeadProbe>> =
+        std::cell::RefCell::new(checkpoints.iter().map(|(_, c)| HeadProbe::new(c)).collect());
+    let restore = |index: u64, body: &[u8]| {
+        let mut probes = probes.borrow_mut();
+        probes.iter_mut().for_each(|p| p.observe(index, body));
         engine
             .restore(body)
             .map_err(|e: RestoreError| e.to_string())
     };
-    let (ledger, opened) =
-        LedgerFile::open(&config.data_dir, config.fsync, restore).map_err(|e| match e {
-            OpenError::Corrupt { .. } => StartError::Corrupt(format!(
-                "{e}; refusing to start (run `autonomic verify --data-dir {}`)",
-                config.data_dir.display()
-            )),
-            other => StartError::Other(other.to_string()),
-        })?;
+    let key = checkpoint::load_or_create_key(&config.checkpoint.key_path)
+        .map_err(|e| StartError::Other(format!("checkpoint key: {e}")))?;
+    let public_key = key.verifying_key().to_bytes();
+    let check_checkpoints = |scanned: &ScanReport| {
+        let ledger_id = scanned.ledger_id.unwrap_or_default();
+        for ((path, cp), probe) in checkpoints.iter().zip(probes.borrow().iter()) {
+            checkpoint::check_key(cp, &public_key)
+                .and_then(|()| probe.check(cp, ledger_id, scanned.records))
+                .map_err(|mismatch| format!("checkpoint {}: {mismatch}", path.display()))?;
+        }
+        Ok(())
+    };
+    let opened =
+        LedgerFile::open_checked(&config.data_dir, config.fsync, restore, check_checkpoints);
+    let (ledger, opened) = opened.map_err(|e| match e {
+        OpenError::Corrupt { .. } | OpenError::Refused { .. } => corrupt(&e),
+        other => StartError::Other(other.to_string()),
+    })?;
+    let pub_path = config.data_dir.join(checkpoint::PUBLIC_KEY_FILE_NAME);
+    let pub_text = format!("{}\n", hex::encode(public_key));
+    if std::fs::read_to_string(&pub_path).ok().as_deref() != Some(pub_text.as_str()) {
+        checkpoint::write_atomically(&pub_path, &pub_text, 0o644)
+            .map_err(|e| StartError::Other(format!("checkpoint key: {e}")))?;
+    }
     if let Some(tail) = opened.torn_tail {
         warn!(
             offset_bytes = tail.offset_bytes,
             len_bytes = tail.len_bytes,
+            uncommitted_records = tail.uncommitted_records,
             reason = %tail.reason,
-            "ledger: torn tail truncated"
+            "ledger: torn tail truncated (never acknowledged)"
         );
         shared.metrics.torn_tail_recovered();
     }
@@ -612,18 +676,42 @@ fn open_ledger(
     shared.metrics.set_head_seq(head_seq);
     info!(
         records = opened.records,
+        ledger = %hex::encode(opened.ledger_id),
+        checkpoints = checkpoints.len(),
         in_flight = engine.in_flight().len(),
         "ledger: restored"
     );
-    Ok((
-        ledger,
-        StartReport {
-            restored: opened.records,
-            truncated_bytes: opened.truncated_bytes,
-            activated: Vec::new(),
-            head_seq,
-        },
-    ))
+    let mut paths = vec![config.data_dir.join(checkpoint::FILE_NAME)];
+    paths.extend(config.checkpoint.witness.clone());
+    let last_seq = checkpoints.iter().map(|(_, c)| c.seq).max();
+    let checkpointer = Checkpointer::new(
+        key,
+        opened.ledger_id,
+        paths,
+        Duration::from_millis(config.checkpoint.interval_ms),
+        last_seq,
+    );
+    let report = StartReport {
+        restored: opened.records,
+        truncated_bytes: opened.truncated_bytes,
+        activated: Vec::new(),
+        head_seq,
+    };
+    Ok((ledger, checkpointer, report))
+}
+
+/// The checkpoints that exist: the data dir's, then the witness's.
+fn read_checkpoints(
+    config: &DaemonConfig,
+) -> Result<Vec<(PathBuf, checkpoint::Checkpoint)>, checkpoint::FileError> {
+    let mut found = Vec::new();
+    let local = config.data_dir.join(checkpoint::FILE_NAME);
+    for path in std::iter::once(local).chain(config.checkpoint.witness.clone()) {
+        if let Some(cp) = checkpoint::read(&path)? {
+            found.push((path, cp));
+        }
+    }
+    Ok(found)
 }
 
 /// Errors whose `Busy` variant means "drain and retry".
@@ -664,6 +752,8 @@ struct Running {
 struct Host<'e> {
     engine: &'e mut AdapterEngine,
     ledger: LedgerFile,
+    /// Signs checkpoints of the durable head.
+    checkpointer: Checkpointer,
     actuators: Actuators,
     /// Actuator runs in progress, by receipt.
     running: HashMap<u64, Running>,
@@ -1102,6 +1192,7 @@ impl Host<'_> {
         for reply in self.replies.drain(..) {
             reply(durable);
         }
+        self.checkpoint(false);
         if durable {
             let commands: Vec<ActionCommand> = self.commands.drain(..).collect();
             for command in commands {
@@ -1182,6 +1273,25 @@ impl Host<'_> {
         }
     }
 
+    /// Signs and writes a checkpoint of the durable head when one is due (`force`: whenever
+    /// the head moved). Only committed and synced receipts are ever checkpointed.
+    fn checkpoint(&mut self, force: bool) {
+        if self.poisoned || self.ledger.unsynced_records() > 0 {
+            return;
+        }
+        let seq = self.ledger.records().checked_sub(1);
+        let Some(head_seq) = seq.filter(|_| self.checkpointer.due(seq, force)) else {
+            return;
+        };
+        let errors = self
+            .checkpointer
+            .write(head_seq, self.ledger.head_hash(), now_ms());
+        for e in &errors {
+            warn!(error = %e, "checkpoint: write failed");
+        }
+        self.shared.metrics.checkpoint(errors.is_empty());
+    }
+
     fn shutdown_due(&mut self) -> bool {
         let Some(state) = &self.shutdown else {
             return false;
@@ -1210,6 +1320,7 @@ impl Host<'_> {
         for reply in self.replies.drain(..) {
             reply(!self.poisoned);
         }
+        self.checkpoint(true);
         if self.poisoned {
             error!("engine: stopped; the ledger was poisoned, unacknowledged changes are lost");
         } else {

@@ -4,6 +4,7 @@
 //! the actuator backends, the HTTP API and the engine task.
 
 pub mod actuator;
+pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod config;

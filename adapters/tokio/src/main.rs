@@ -33,7 +33,11 @@ fn main() -> ExitCode {
             })
         }
         Command::Replay { file } => run_replay(file.as_deref()),
-        Command::Verify { data_dir } => commands::verify(&data_dir),
+        Command::Verify {
+            data_dir,
+            checkpoint,
+            public_key,
+        } => commands::verify(&data_dir, checkpoint.as_deref(), public_key.as_deref()),
         Command::Ledger {
             data_dir,
             tail,

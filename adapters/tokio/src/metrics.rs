@@ -18,6 +18,7 @@
 //! | `autonomic_ledger_head_seq` | gauge | seq of the newest receipt (absent when empty) |
 //! | `autonomic_ledger_fsync_duration_seconds` | histogram | |
 //! | `autonomic_ledger_torn_tails_recovered_total` | counter | |
+//! | `autonomic_checkpoints_total` | counter | `outcome`: `written`, `failed` (any path failed) |
 //! | `autonomic_ledger_poisoned` | gauge | 1 after a ledger write or fsync error |
 //! | `autonomic_ready` | gauge | 1 while `/readyz` is green |
 //! | `autonomic_requests_rejected_total` | counter | `reason`: `queue_full` |
@@ -95,6 +96,7 @@ struct Inner {
     receipts_total: u64,
     head_seq: Option<u64>,
     torn_tails: u64,
+    checkpoints: BTreeMap<&'static str, u64>,
     rejected: BTreeMap<&'static str, u64>,
 }
 
@@ -176,6 +178,12 @@ impl Metrics {
     /// Counts a torn tail truncated at start.
     pub fn torn_tail_recovered(&self) {
         self.lock().torn_tails += 1;
+    }
+
+    /// Counts a checkpoint signed and written to every path (`written`) or not (`failed`).
+    pub fn checkpoint(&self, written: bool) {
+        let outcome = if written { "written" } else { "failed" };
+        *self.lock().checkpoints.entry(outcome).or_default() += 1;
     }
 
     /// Counts a request refused before reaching the engine.
@@ -328,6 +336,19 @@ fn render_ledger(out: &mut String, inner: &Inner) {
         "autonomic_ledger_torn_tails_recovered_total {}",
         inner.torn_tails
     );
+    header(
+        out,
+        "checkpoints_total",
+        "counter",
+        "Signed checkpoints of the ledger head, by outcome.",
+    );
+    for outcome in ["written", "failed"] {
+        let n = inner.checkpoints.get(outcome).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "autonomic_checkpoints_total{{outcome=\"{outcome}\"}} {n}"
+        );
+    }
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use autonomic_tokio::ledger_file::{
-    self, AppendError, BatchRule, COMMIT_FRAME_BYTES, Commit, CommitError, Context,
-    CorruptReason, FILE_HEADER_BYTES, FILE_NAME, FrameError, FsyncPolicy, LedgerFile, LedgerIo,
-    MAX_RECORD_BYTES, MIN_RECORD_BYTES, OpenError, OpenReport, PENDING_RECORDS_MAX, ScanError,
-    TornReason, encode_header, encode_record, record_hash,
+    self, AppendError, BatchRule, COMMIT_FRAME_BYTES, Commit, CommitError, Context, CorruptReason,
+    FILE_HEADER_BYTES, FILE_NAME, FrameError, FsyncPolicy, LedgerFile, LedgerIo, MAX_RECORD_BYTES,
+    MIN_RECORD_BYTES, OpenError, OpenReport, PENDING_RECORDS_MAX, ScanError, TornReason,
+    encode_header, encode_record, record_hash,
 };
 use tempfile::TempDir;
 
@@ -267,7 +267,10 @@ fn records_without_a_commit_are_a_torn_tail() {
     assert_eq!(tail.uncommitted_records, 3);
     assert_eq!(tail.offset_bytes, committed);
     assert_eq!(layout.commits.last().unwrap().0, committed);
-    assert_eq!(fs::metadata(ledger_path(dir.path())).unwrap().len(), committed);
+    assert_eq!(
+        fs::metadata(ledger_path(dir.path())).unwrap().len(),
+        committed
+    );
 }
 
 #[test]
@@ -607,7 +610,10 @@ fn open_probe(dir: &Path, fsync: FsyncPolicy, fault: Fault) -> LedgerFile<Probe>
 /// Asserts every operation of a poisoned ledger returns Poisoned.
 fn assert_poisoned(ledger: &mut LedgerFile<Probe>) {
     assert!(ledger.is_poisoned());
-    assert!(matches!(ledger.append(&body("x")), Err(AppendError::Poisoned)));
+    assert!(matches!(
+        ledger.append(&body("x")),
+        Err(AppendError::Poisoned)
+    ));
     assert!(matches!(ledger.commit(), Err(CommitError::Poisoned)));
     assert!(matches!(ledger.sync_now(), Err(CommitError::Poisoned)));
 }

@@ -166,6 +166,14 @@ pub enum OpenError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The caller's check of the scan refused the file (nothing was written).
+    #[error("ledger {}: {reason}", path.display())]
+    Refused {
+        /// The ledger file.
+        path: PathBuf,
+        /// The check's message.
+        reason: String,
+    },
     /// The file is corrupt (see [`scan`](mod@scan)): refuse to start.
     #[error("ledger {}: corrupt {corruption}", path.display())]
     Corrupt {
@@ -334,6 +342,18 @@ impl LedgerFile<File> {
     ) -> Result<(Self, OpenReport), OpenError> {
         Self::open_with(dir, fsync, on_record, |file| file)
     }
+
+    /// [`LedgerFile::open`], with `check` run on what the scan found before anything is
+    /// written: its error is [`OpenError::Refused`] and the file is left exactly as it was
+    /// (a torn tail included). The sidecar checks its signed checkpoints here.
+    pub fn open_checked(
+        dir: &Path,
+        fsync: FsyncPolicy,
+        on_record: impl FnMut(u64, &[u8]) -> Result<(), String>,
+        check: impl FnOnce(&ScanReport) -> Result<(), String>,
+    ) -> Result<(Self, OpenReport), OpenError> {
+        Self::open_inner(dir, fsync, on_record, check, |file| file)
+    }
 }
 
 impl<Io: LedgerIo> LedgerFile<Io> {
@@ -343,6 +363,16 @@ impl<Io: LedgerIo> LedgerFile<Io> {
         dir: &Path,
         fsync: FsyncPolicy,
         on_record: impl FnMut(u64, &[u8]) -> Result<(), String>,
+        wrap: impl FnOnce(File) -> Io,
+    ) -> Result<(Self, OpenReport), OpenError> {
+        Self::open_inner(dir, fsync, on_record, |_| Ok(()), wrap)
+    }
+
+    fn open_inner(
+        dir: &Path,
+        fsync: FsyncPolicy,
+        on_record: impl FnMut(u64, &[u8]) -> Result<(), String>,
+        check: impl FnOnce(&ScanReport) -> Result<(), String>,
         wrap: impl FnOnce(File) -> Io,
     ) -> Result<(Self, OpenReport), OpenError> {
         let path = dir.join(FILE_NAME);
@@ -366,6 +396,10 @@ impl<Io: LedgerIo> LedgerFile<Io> {
                 path: path.clone(),
                 corruption,
             },
+        })?;
+        check(&report).map_err(|reason| OpenError::Refused {
+            path: path.clone(),
+            reason,
         })?;
         let mut io = wrap(file);
         let truncate_error = |source| OpenError::Truncate {

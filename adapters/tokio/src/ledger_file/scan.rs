@@ -292,7 +292,9 @@ pub(crate) fn scan_stream<R: Read + Seek>(
                     ));
                 }
                 let used = body.get(..(cur.pos - start - u64::from(HEADER_BYTES)) as usize);
-                pending.records.push((start, used.unwrap_or_default().to_vec()));
+                pending
+                    .records
+                    .push((start, used.unwrap_or_default().to_vec()));
             }
             Frame::Commit(commit) => {
                 apply_commit(&mut cur, &mut pending, start, commit, &mut on_record)?;
@@ -319,7 +321,9 @@ fn read_file_header<R: Read>(src: &mut R, len: u64) -> Result<Option<LedgerId>, 
     if len < header_len {
         let mut bytes = vec![0_u8; len as usize];
         src.read_exact(&mut bytes)?;
-        let magic_prefix = MAGIC.get(..bytes.len().min(MAGIC.len())).unwrap_or_default();
+        let magic_prefix = MAGIC
+            .get(..bytes.len().min(MAGIC.len()))
+            .unwrap_or_default();
         let prefix = bytes.get(..magic_prefix.len()).unwrap_or_default();
         if prefix == magic_prefix || bytes.iter().all(|&b| b == 0) {
             return Ok(None);
@@ -353,7 +357,9 @@ fn next_frame<R: Read>(src: &mut R, cur: &mut Cursor, body: &mut [u8]) -> io::Re
     }
     if !header.is_valid_shape() {
         let word = header.word;
-        return Ok(Frame::Damaged(Damage::Bad(CorruptReason::BadFrame { word })));
+        return Ok(Frame::Damaged(Damage::Bad(CorruptReason::BadFrame {
+            word,
+        })));
     }
     if u64::from(header.len_bytes) > after_header {
         let cut = Damage::Cut(TornReason::PartialBody, header.len_bytes);
@@ -371,8 +377,9 @@ fn next_frame<R: Read>(src: &mut R, cur: &mut Cursor, body: &mut [u8]) -> io::Re
     }
     cur.pos += u64::from(HEADER_BYTES + header.len_bytes);
     if header.kind == KIND_COMMIT {
-        let commit_body: [u8; COMMIT_BODY_BYTES as usize] =
-            frame_body.try_into().unwrap_or([0; COMMIT_BODY_BYTES as usize]);
+        let commit_body: [u8; COMMIT_BODY_BYTES as usize] = frame_body
+            .try_into()
+            .unwrap_or([0; COMMIT_BODY_BYTES as usize]);
         return Ok(Frame::Commit(Commit::decode(&commit_body)));
     }
     Ok(Frame::Record)
