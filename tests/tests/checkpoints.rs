@@ -229,3 +229,28 @@ fn checkpoints_follow_the_durable_head_while_running() {
     });
     assert!(seen, "{:?}", std::fs::read_to_string(&path));
 }
+
+#[test]
+fn each_checkpoint_reaches_a_witness_webhook() {
+    // Proves: with `[checkpoint] webhook`, a real HTTP server on 127.0.0.1 receives each
+    // checkpoint's text, byte for byte the file the sidecar wrote.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("a");
+    let (addr, bodies) = cli_support::webhook_server();
+    let extra =
+        format!("[checkpoint]\ninterval_ms = 100\nwebhook = \"http://{addr}/checkpoints\"\n");
+    let s = Sidecar::start(&home, &config(&format!("{TENANT}{extra}")));
+    s.signal("acme", 80.0, now_ms());
+    let path = s.data_dir.join("checkpoint");
+    let posted = cli_support::wait_until(std::time::Duration::from_secs(5), || {
+        let file = std::fs::read_to_string(&path).unwrap_or_default();
+        file.contains("\nseq 1\n") && bodies.lock().expect("lock").contains(&file)
+    });
+    assert!(posted, "{:?}", bodies.lock().expect("lock"));
+    let counted = cli_support::wait_until(std::time::Duration::from_secs(5), || {
+        let metrics = s.get("/metrics").body;
+        !metrics.contains("autonomic_checkpoint_witness_posts_total{outcome=\"ok\"} 0")
+            && metrics.contains("autonomic_checkpoint_witness_posts_total{outcome=\"failed\"} 0")
+    });
+    assert!(counted, "{}", s.get("/metrics").body);
+}

@@ -4,14 +4,11 @@
 
 mod cli_support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cli_support::{Sidecar, config, now_ms, wait_until};
+use cli_support::{Sidecar, config, now_ms, wait_until, webhook_server};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -140,43 +137,6 @@ timeout_ms = 10000
             .filter(|l| !l.starts_with('#'))
             .all(|l| l.starts_with("autonomic_"))
     );
-}
-
-/// A one-thread HTTP server on 127.0.0.1 recording each request's body.
-fn webhook_server() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&bodies);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(64) {
-            let Ok(mut stream) = stream else { continue };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut length = 0;
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                if line == "\r\n" {
-                    break;
-                }
-                if let Some((k, v)) = line.split_once(':')
-                    && k.eq_ignore_ascii_case("content-length")
-                {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                line.clear();
-            }
-            let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_ok() {
-                seen.lock()
-                    .expect("lock")
-                    .push(String::from_utf8_lossy(&body).into_owned());
-            }
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        }
-    });
-    (addr, bodies)
 }
 
 #[test]

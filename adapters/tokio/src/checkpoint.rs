@@ -507,9 +507,14 @@ impl Checkpointer {
         moved && (force || waited)
     }
 
-    /// Signs head `(seq, head_hash)` at `time_ms` and writes it to every path. Returns the
-    /// errors of the paths that failed (the others were written).
-    pub fn write(&mut self, seq: u64, head_hash: [u8; 32], time_ms: u64) -> Vec<FileError> {
+    /// Signs head `(seq, head_hash)` at `time_ms` and writes it to every path. Returns its
+    /// text and the errors of the paths that failed (the others were written).
+    pub fn write(
+        &mut self,
+        seq: u64,
+        head_hash: [u8; 32],
+        time_ms: u64,
+    ) -> (String, Vec<FileError>) {
         let checkpoint = Checkpoint::sign(&self.key, self.ledger_id, seq, head_hash, time_ms);
         let text = checkpoint.to_text();
         let errors: Vec<FileError> = self
@@ -521,7 +526,7 @@ impl Checkpointer {
         if errors.is_empty() {
             self.last_seq = Some(seq);
         }
-        errors
+        (text, errors)
     }
 
     /// The public key, hex.

@@ -141,6 +141,9 @@ pub struct CheckpointSection {
     /// A second copy of each checkpoint (`witness`), e.g. on another volume; checked at
     /// start like the one in the data dir.
     pub witness: Option<PathBuf>,
+    /// An external witness (`webhook`, an `http://` URL) that each checkpoint's text is
+    /// POSTed to (`text/plain`); failures are logged and counted, never fatal.
+    pub webhook: Option<String>,
 }
 
 impl Default for CheckpointSection {
@@ -149,6 +152,7 @@ impl Default for CheckpointSection {
             key: None,
             interval_ms: CHECKPOINT_INTERVAL_MS_DEFAULT,
             witness: None,
+            webhook: None,
         }
     }
 }
@@ -169,6 +173,10 @@ impl CheckpointSection {
             if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
                 return Err(InvalidKey::new(key, "must not be empty"));
             }
+        }
+        if let Some(url) = &self.webhook {
+            crate::http_post::parse_url(url)
+                .map_err(|message| InvalidKey::new("checkpoint.webhook", message))?;
         }
         Ok(())
     }

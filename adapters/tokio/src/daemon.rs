@@ -66,6 +66,7 @@ use tracing::{debug, error, info, warn};
 use crate::actuator::{self, ActionReport, ActionRequest, Actuator, ActuatorConfigError};
 use crate::checkpoint::{self, Checkpointer, HeadProbe};
 use crate::config::{ActuatorsSection, Config, TenantSection};
+use crate::http_post::Poster;
 use crate::ledger_file::{FsyncPolicy, LedgerFile, OpenError, ScanReport};
 use crate::metrics::{EngineGauges, Metrics};
 use crate::wire::{self, ReceiptJson, SignalIn, SignalResultJson, TenantJson};
@@ -98,6 +99,8 @@ pub const ACTUATOR_GRACE_MS: u64 = 1_000;
 pub const IDLE_WAKE_MS: u64 = 1_000;
 /// Most receipts `GET /v1/ledger` returns.
 pub const LEDGER_TAIL_MAX: usize = RECEIPTS_MAX;
+/// How long a checkpoint's POST to the witness webhook may take.
+pub const WITNESS_TIMEOUT_MS: u64 = 5_000;
 /// Capacity of the notice broadcast.
 pub const NOTICES_CAPACITY: usize = 256;
 
@@ -398,6 +401,8 @@ pub struct CheckpointSetup {
     pub interval_ms: u64,
     /// A second copy of each checkpoint, if configured.
     pub witness: Option<PathBuf>,
+    /// An external witness each checkpoint is POSTed to, if configured.
+    pub webhook: Option<String>,
 }
 
 /// Why the configuration cannot drive an engine.
@@ -448,6 +453,7 @@ impl DaemonConfig {
                 key_path: config.checkpoint.key_path(&config.data_dir),
                 interval_ms: config.checkpoint.interval_ms,
                 witness: config.checkpoint.witness.clone(),
+                webhook: config.checkpoint.webhook.clone(),
             },
         })
     }
@@ -572,10 +578,24 @@ fn engine_thread(
         }
     };
     let (ledger, checkpointer, mut report) = ledger;
+    let witness = match config
+        .checkpoint
+        .webhook
+        .as_deref()
+        .map(|url| Poster::new(url, Duration::from_millis(WITNESS_TIMEOUT_MS)))
+    {
+        None => None,
+        Some(Ok(poster)) => Some(poster),
+        Some(Err(e)) => {
+            let _ = started.send(Err(StartError::Other(format!("checkpoint.webhook: {e}"))));
+            return;
+        }
+    };
     let mut host = Host {
         engine: &mut engine,
         ledger,
         checkpointer,
+        witness,
         actuators,
         running: HashMap::new(),
         kinds: HashMap::new(),
@@ -754,6 +774,8 @@ struct Host<'e> {
     ledger: LedgerFile,
     /// Signs checkpoints of the durable head.
     checkpointer: Checkpointer,
+    /// The external witness webhook, if configured.
+    witness: Option<Poster>,
     actuators: Actuators,
     /// Actuator runs in progress, by receipt.
     running: HashMap<u64, Running>,
@@ -1283,13 +1305,28 @@ impl Host<'_> {
         let Some(head_seq) = seq.filter(|_| self.checkpointer.due(seq, force)) else {
             return;
         };
-        let errors = self
+        let (text, errors) = self
             .checkpointer
             .write(head_seq, self.ledger.head_hash(), now_ms());
         for e in &errors {
             warn!(error = %e, "checkpoint: write failed");
         }
         self.shared.metrics.checkpoint(errors.is_empty());
+        if let Some(poster) = self.witness.clone() {
+            let shared = Arc::clone(&self.shared);
+            self.runtime.spawn(async move {
+                let timeout = Duration::from_millis(WITNESS_TIMEOUT_MS);
+                let posted = tokio::time::timeout(timeout, poster.post("text/plain", text.into()));
+                let result = match posted.await {
+                    Ok(result) => result.map(|_| ()),
+                    Err(_) => Err(format!("no answer within {WITNESS_TIMEOUT_MS} ms")),
+                };
+                if let Err(e) = &result {
+                    warn!(url = %poster.uri(), error = %e, "checkpoint: witness webhook failed");
+                }
+                shared.metrics.checkpoint_witness(result.is_ok());
+            });
+        }
     }
 
     fn shutdown_due(&mut self) -> bool {

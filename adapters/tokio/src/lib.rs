@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod http;
+pub mod http_post;
 pub mod ledger_file;
 pub mod metrics;
 pub mod replay;

@@ -19,6 +19,7 @@
 //! | `autonomic_ledger_fsync_duration_seconds` | histogram | |
 //! | `autonomic_ledger_torn_tails_recovered_total` | counter | |
 //! | `autonomic_checkpoints_total` | counter | `outcome`: `written`, `failed` (any path failed) |
+//! | `autonomic_checkpoint_witness_posts_total` | counter | `outcome`: `ok`, `failed` (webhook) |
 //! | `autonomic_ledger_poisoned` | gauge | 1 after a ledger write or fsync error |
 //! | `autonomic_ready` | gauge | 1 while `/readyz` is green |
 //! | `autonomic_requests_rejected_total` | counter | `reason`: `queue_full` |
@@ -97,6 +98,7 @@ struct Inner {
     head_seq: Option<u64>,
     torn_tails: u64,
     checkpoints: BTreeMap<&'static str, u64>,
+    witness_posts: BTreeMap<&'static str, u64>,
     rejected: BTreeMap<&'static str, u64>,
 }
 
@@ -184,6 +186,12 @@ impl Metrics {
     pub fn checkpoint(&self, written: bool) {
         let outcome = if written { "written" } else { "failed" };
         *self.lock().checkpoints.entry(outcome).or_default() += 1;
+    }
+
+    /// Counts a checkpoint POSTed to the witness webhook (`ok`) or not (`failed`).
+    pub fn checkpoint_witness(&self, ok: bool) {
+        let outcome = if ok { "ok" } else { "failed" };
+        *self.lock().witness_posts.entry(outcome).or_default() += 1;
     }
 
     /// Counts a request refused before reaching the engine.
@@ -347,6 +355,19 @@ fn render_ledger(out: &mut String, inner: &Inner) {
         let _ = writeln!(
             out,
             "autonomic_checkpoints_total{{outcome=\"{outcome}\"}} {n}"
+        );
+    }
+    header(
+        out,
+        "checkpoint_witness_posts_total",
+        "counter",
+        "Checkpoints POSTed to the witness webhook, by outcome.",
+    );
+    for outcome in ["ok", "failed"] {
+        let n = inner.witness_posts.get(outcome).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "autonomic_checkpoint_witness_posts_total{{outcome=\"{outcome}\"}} {n}"
         );
     }
 }
