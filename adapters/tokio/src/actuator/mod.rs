@@ -16,7 +16,10 @@
 //!   value becomes the empty string; unknown `{...}` stay literal; a substituted value is
 //!   never substituted again). Exit 0 = success. On cancel or timeout the whole process
 //!   group is killed with SIGKILL and the child reaped. Rollback runs `rollback_program`
-//!   with `rollback_args` the same way.
+//!   with `rollback_args` the same way. Children never outlive the sidecar: each gets
+//!   SIGKILL when the sidecar dies (`PR_SET_PDEATHSIG`), and with
+//!   [`Actuator::with_process_records`] each running group is recorded in a directory so
+//!   that [`reap_orphans`] at the next start kills what remains of it (see [`process`]).
 //! - `webhook`: POSTs `{"tenant","action","percent","revision","receipt"}` as JSON to an
 //!   `http://` URL; 2xx = success. Rollback POSTs the same body plus `"rollback": true`.
 //! - `cgroup`: throttle writes the CPU limit, pause freezes. The prior value leaves in the
@@ -36,6 +39,7 @@
 
 pub mod cgroup;
 mod exec;
+pub mod process;
 pub mod undo;
 mod webhook;
 
@@ -45,6 +49,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ActuatorSection, BackendKind};
+
+pub use process::{ProcessRecords, ReapReport, reap_orphans};
 
 /// Longest undo token in an [`ActionReport`], in bytes. Must equal
 /// `autonomic_core::limits::UNDO_BYTES_MAX` (the ledger's outcome receipt stores the token);
@@ -311,6 +317,15 @@ impl Actuator {
         };
         debug_assert!(report.undo.is_empty(), "a rollback hands out no undo token");
         report
+    }
+
+    /// Records the process groups of this actuator's `exec` runs in `records` (see
+    /// [`process`]); other backends spawn nothing and ignore it.
+    pub fn with_process_records(mut self, records: ProcessRecords) -> Actuator {
+        if let Backend::Exec(b) = &mut self.backend {
+            b.set_process_records(records);
+        }
+        self
     }
 }
 
