@@ -1281,7 +1281,7 @@ impl Host<'_> {
                 info!(tenant = %tenant, receipt, kind, backend, "actuator: rollback");
                 let tx = self.tx.clone();
                 self.runtime.spawn(async move {
-                    let report = actuator.rollback(&request).await;
+                    let report = actuator.rollback(&request, &[]).await; // TODO(wire undo)
                     let msg = Msg::RollbackOutcome {
                         tenant: request.tenant,
                         receipt,

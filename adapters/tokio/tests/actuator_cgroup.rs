@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use autonomic_tokio::actuator::cgroup::{
     CgroupMounts, QUOTA_US_MIN, online_cpus, parse_cpu_list, parse_mountinfo, throttle_quota_us,
 };
-use autonomic_tokio::actuator::{ActionKind, ActionRequest, Actuator, ActuatorConfigError};
+use autonomic_tokio::actuator::undo::{CgroupUndo, ControlFile, UndoError};
+use autonomic_tokio::actuator::{
+    ActionKind, ActionReport, ActionRequest, Actuator, ActuatorConfigError, UNDO_BYTES_MAX,
+};
 use autonomic_tokio::config::{ActuatorSection, BackendKind};
 use tokio_util::sync::CancellationToken;
 
@@ -47,8 +50,9 @@ fn read(path: &Path) -> String {
 #[tokio::test]
 async fn fake_v2_throttle_writes_cpu_max_and_rollback_restores_the_exact_prior_bytes() {
     // Proves: on a v2 layout, Throttle(p) writes "<quota> <period>" to cpu.max with the base
-    // being CPUs × period when unlimited and the prior quota when limited; rollback by
-    // receipt writes back exactly the prior bytes, newest and oldest alike, and only once.
+    // being CPUs × period when unlimited and the prior quota when limited; rollback with each
+    // run's undo token writes back exactly the prior bytes, newest and oldest alike; the
+    // same token again writes the same value (idempotent); no token refuses.
     let root = tempfile::tempdir().unwrap();
     let cpu_max = root.path().join("grp-acme/cpu.max");
     write(&cpu_max, "max 100000\n");
@@ -75,14 +79,18 @@ async fn fake_v2_throttle_writes_cpu_max_and_rollback_restores_the_exact_prior_b
         .await;
     let after_second = read(&cpu_max);
     let undo_second = actuator
-        .rollback(&request(ActionKind::Throttle, Some(25), 2))
+        .rollback(&request(ActionKind::Throttle, Some(25), 2), &second.undo)
         .await;
     let after_undo_second = read(&cpu_max);
     let undo_first = actuator
-        .rollback(&request(ActionKind::Throttle, Some(50), 1))
+        .rollback(&request(ActionKind::Throttle, Some(50), 1), &first.undo)
         .await;
     let undo_again = actuator
-        .rollback(&request(ActionKind::Throttle, Some(50), 1))
+        .rollback(&request(ActionKind::Throttle, Some(50), 1), &first.undo)
+        .await;
+    let after_undo_again = read(&cpu_max);
+    let no_token = actuator
+        .rollback(&request(ActionKind::Throttle, Some(50), 1), &[])
         .await;
 
     assert!(first.ok && second.ok, "{first:?} {second:?}");
@@ -93,9 +101,17 @@ async fn fake_v2_throttle_writes_cpu_max_and_rollback_restores_the_exact_prior_b
         "{undo_second:?} {undo_first:?}"
     );
     assert_eq!(after_undo_second, "200000 100000\n");
+    assert_eq!(first.undo, b"cg1 cpu.max max 100000");
+    assert_eq!(second.undo, b"cg1 cpu.max 200000 100000");
+    assert!(undo_again.ok, "{undo_again:?}");
+    assert_eq!(after_undo_again, "max 100000\n");
+    assert!(!no_token.ok);
+    assert_eq!(
+        no_token.detail,
+        "rollback refused: no undo token (nothing recorded to restore)"
+    );
     assert_eq!(read(&cpu_max), "max 100000\n");
-    assert!(!undo_again.ok);
-    assert_eq!(undo_again.detail, "no prior value recorded for receipt 1");
+    assert!(undo_first.undo.is_empty() && undo_second.undo.is_empty());
 }
 
 #[tokio::test]
@@ -129,7 +145,7 @@ async fn fake_v2_pause_waits_for_frozen_1_in_cgroup_events() {
     let finished = Instant::now();
     let froze_at = kernel.await.unwrap();
     let undo = actuator
-        .rollback(&request(ActionKind::Pause, None, 5))
+        .rollback(&request(ActionKind::Pause, None, 5), &report.undo)
         .await;
 
     assert!(report.ok, "{report:?}");
@@ -144,7 +160,7 @@ async fn fake_v2_pause_waits_for_frozen_1_in_cgroup_events() {
 #[tokio::test]
 async fn fake_v2_pause_cancelled_before_frozen_is_undone() {
     // Proves: a pause cancelled before the group reports frozen writes the prior freeze
-    // value back and records nothing to roll back.
+    // value back and hands out no undo token (so there is nothing to roll back).
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("acme");
     write(&dir.join("cgroup.freeze"), "0\n");
@@ -165,10 +181,11 @@ async fn fake_v2_pause_cancelled_before_frozen_is_undone() {
         .await;
     canceller.await.unwrap();
     let undo = actuator
-        .rollback(&request(ActionKind::Pause, None, 6))
+        .rollback(&request(ActionKind::Pause, None, 6), &report.undo)
         .await;
 
     assert!(report.cancelled && !report.ok, "{report:?}");
+    assert!(report.undo.is_empty());
     assert!(
         report.detail.contains("prior freeze state restored"),
         "{}",
@@ -231,9 +248,11 @@ async fn fake_v1_throttle_and_pause_write_the_v1_files_and_rollback_restores_the
         .await;
     let state_after = read(&state);
     let unthrottled = throttle
-        .rollback(&request(ActionKind::Throttle, Some(10), 1))
+        .rollback(&request(ActionKind::Throttle, Some(10), 1), &throttled.undo)
         .await;
-    let thawed = pause.rollback(&request(ActionKind::Pause, None, 2)).await;
+    let thawed = pause
+        .rollback(&request(ActionKind::Pause, None, 2), &paused.undo)
+        .await;
 
     assert!(throttled.ok && paused.ok, "{throttled:?} {paused:?}");
     assert_eq!(
@@ -241,6 +260,8 @@ async fn fake_v1_throttle_and_pause_write_the_v1_files_and_rollback_restores_the
         format!("{}\n", u64::from(online_cpus()) * 50_000 / 10)
     );
     assert_eq!(state_after, "FROZEN\n");
+    assert_eq!(throttled.undo, b"cg1 cpu.cfs_quota_us -1");
+    assert_eq!(paused.undo, b"cg1 freezer.state THAWED");
     assert!(unthrottled.ok && thawed.ok, "{unthrottled:?} {thawed:?}");
     assert_eq!(read(&quota), "-1\n");
     assert_eq!(read(&state), "THAWED\n");
@@ -375,6 +396,209 @@ fn bad_cgroup_sections_are_typed_config_errors() {
         stray,
         ActuatorConfigError::UnusedKey { key: "url", .. }
     ));
+}
+
+// ---------------------------------------------------------------- undo tokens: restart
+
+/// Runs `req` on one actuator built from `config`, drops it, and rolls back on a NEW one
+/// built from the same config given only the run's undo bytes (what a restarted sidecar has:
+/// the config and the ledger's outcome receipt). Returns (run, rollback).
+async fn run_then_rollback_after_restart(
+    kind: ActionKind,
+    config: &ActuatorSection,
+    req: &ActionRequest,
+) -> (ActionReport, ActionReport) {
+    let before_restart = Actuator::from_config(kind, config).unwrap();
+    let run = before_restart.run(req, CancellationToken::new()).await;
+    drop(before_restart);
+    let stored: Vec<u8> = run.undo.clone();
+    let after_restart = Actuator::from_config(kind, config).unwrap();
+    let undone = after_restart.rollback(req, &stored).await;
+    (run, undone)
+}
+
+#[tokio::test]
+async fn fake_v2_restart_throttle_and_pause_roll_back_from_the_undo_bytes_alone() {
+    // Proves: the restart case on a v2 layout: a throttle and a pause run by one instance
+    // are rolled back by a new instance from the same config given only the undo bytes,
+    // restoring cpu.max and cgroup.freeze exactly; tokens fit UNDO_BYTES_MAX.
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("t-acme");
+    write(&dir.join("cpu.max"), "150000 100000\n");
+    write(&dir.join("cgroup.freeze"), "0\n");
+    write(&dir.join("cgroup.events"), "populated 1\nfrozen 1\n");
+    let config = section("t-{tenant}", Some(root.path()));
+
+    let (throttled, unthrottled) = run_then_rollback_after_restart(
+        ActionKind::Throttle,
+        &config,
+        &request(ActionKind::Throttle, Some(50), 40),
+    )
+    .await;
+    let (paused, thawed) = run_then_rollback_after_restart(
+        ActionKind::Pause,
+        &config,
+        &request(ActionKind::Pause, None, 41),
+    )
+    .await;
+
+    assert!(throttled.ok && paused.ok, "{throttled:?} {paused:?}");
+    assert!(unthrottled.ok && thawed.ok, "{unthrottled:?} {thawed:?}");
+    assert_eq!(read(&dir.join("cpu.max")), "150000 100000\n");
+    assert_eq!(read(&dir.join("cgroup.freeze")), "0\n");
+    assert!(throttled.undo.len() <= UNDO_BYTES_MAX && paused.undo.len() <= UNDO_BYTES_MAX);
+    assert_eq!(paused.undo, b"cg1 cgroup.freeze 0");
+}
+
+#[tokio::test]
+async fn fake_v1_restart_throttle_and_pause_roll_back_from_the_undo_bytes_alone() {
+    // Proves: the restart case on a v1 parent layout: cpu.cfs_quota_us (unlimited and
+    // the largest (i64) quota) and freezer.state come back exactly on a new instance.
+    let root = tempfile::tempdir().unwrap();
+    let quota = root.path().join("cpu/g/cpu.cfs_quota_us");
+    let state = root.path().join("freezer/g/freezer.state");
+    write(&root.path().join("cpu/g/cpu.cfs_period_us"), "100000\n");
+    write(&state, "THAWED\n");
+    let config = section("g", Some(root.path()));
+    let mut restored = Vec::new();
+    for (i, prior) in ["-1\n", "9223372036854775807\n"].into_iter().enumerate() {
+        write(&quota, prior);
+        let (run, undone) = run_then_rollback_after_restart(
+            ActionKind::Throttle,
+            &config,
+            &request(ActionKind::Throttle, Some(30), 50 + i as u64),
+        )
+        .await;
+        assert!(run.ok && undone.ok, "{run:?} {undone:?}");
+        assert!(run.undo.len() <= UNDO_BYTES_MAX, "{}", run.undo.len());
+        restored.push(read(&quota));
+    }
+    let (paused, thawed) = run_then_rollback_after_restart(
+        ActionKind::Pause,
+        &config,
+        &request(ActionKind::Pause, None, 60),
+    )
+    .await;
+
+    assert_eq!(restored, ["-1\n", "9223372036854775807\n"]);
+    assert!(paused.ok && thawed.ok, "{paused:?} {thawed:?}");
+    assert_eq!(read(&state), "THAWED\n");
+}
+
+#[tokio::test]
+async fn malformed_undo_tokens_are_refused_and_nothing_is_written() {
+    // Proves: an empty token, garbage, a file name outside the known set (path traversal
+    // included), a file of the other action kind, a bad value, a future version and a
+    // 65-byte token each give a failed report naming the reason, and no file is written.
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("acme");
+    write(&dir.join("cpu.max"), "10000 100000\n");
+    write(&dir.join("cgroup.freeze"), "1\n");
+    write(&root.path().join("victim"), "untouched\n");
+    let throttle =
+        Actuator::from_config(ActionKind::Throttle, &section("acme", Some(root.path()))).unwrap();
+    let long = format!("cg1 cpu.max {} 100000", "1".repeat(UNDO_BYTES_MAX));
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (Vec::new(), "no undo token"),
+        (
+            b"\xff\x00garbage".to_vec(),
+            "malformed undo token: not printable ASCII",
+        ),
+        (
+            b"hello world".to_vec(),
+            "malformed undo token: does not start with",
+        ),
+        (b"cg1 cpu.max".to_vec(), "malformed undo token: expected"),
+        (
+            b"cg1 ../../etc/passwd root::0:0".to_vec(),
+            "unknown control file \"../../etc/passwd\"",
+        ),
+        (
+            b"cg1 ../victim 1".to_vec(),
+            "unknown control file \"../victim\"",
+        ),
+        (
+            b"cg1 cgroup.procs 1".to_vec(),
+            "unknown control file \"cgroup.procs\"",
+        ),
+        (
+            b"cg1 cgroup.freeze 0".to_vec(),
+            "names cgroup.freeze, which a throttle does not write",
+        ),
+        (
+            b"cg1 cpu.max max 100000 7".to_vec(),
+            "bad value for cpu.max",
+        ),
+        (b"cg1 cpu.max 1;reboot".to_vec(), "bad value for cpu.max"),
+        (b"cg2 cpu.max max 100000".to_vec(), "does not start with"),
+        (vec![b'1'; UNDO_BYTES_MAX + 1], "65 bytes, longer than 64"),
+        (long.into_bytes(), "longer than 64"),
+    ];
+
+    for (token, reason) in &cases {
+        let report = throttle
+            .rollback(&request(ActionKind::Throttle, Some(50), 1), token)
+            .await;
+        assert!(!report.ok, "{token:?} was accepted: {report:?}");
+        assert!(
+            report.detail.starts_with("rollback refused: ") && report.detail.contains(reason),
+            "{token:?}: {}",
+            report.detail
+        );
+        assert!(report.undo.is_empty());
+    }
+    assert_eq!(read(&dir.join("cpu.max")), "10000 100000\n");
+    assert_eq!(read(&dir.join("cgroup.freeze")), "1\n");
+    assert_eq!(read(&root.path().join("victim")), "untouched\n");
+    let entries = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(entries, 2, "no file was created in the group");
+}
+
+#[test]
+fn undo_tokens_round_trip_and_every_real_value_fits() {
+    // Proves: the format carries every value the kernel can show for the four files (the
+    // extremes included) within UNDO_BYTES_MAX, decodes to what was encoded, and refuses
+    // contents it could not give back (so a run fails rather than promise a rollback).
+    let biggest = u64::MAX.to_string();
+    let values: Vec<(ControlFile, String)> = vec![
+        (ControlFile::CpuMax, "max 100000".into()),
+        (ControlFile::CpuMax, "max".into()),
+        (ControlFile::CpuMax, format!("{biggest} {biggest}")),
+        (ControlFile::CfsQuotaUs, "-1".into()),
+        (ControlFile::CfsQuotaUs, biggest.clone()),
+        (ControlFile::CfsQuotaUs, format!("-{biggest}")),
+        (ControlFile::CgroupFreeze, "0".into()),
+        (ControlFile::CgroupFreeze, "1".into()),
+        (ControlFile::FreezerState, "THAWED".into()),
+        (ControlFile::FreezerState, "FROZEN".into()),
+    ];
+    for (file, value) in &values {
+        let undo = CgroupUndo::new(*file, format!("{value}\n").as_bytes()).unwrap();
+        let bytes = undo.encode();
+        assert!(
+            bytes.len() <= UNDO_BYTES_MAX,
+            "{file} {value}: {}",
+            bytes.len()
+        );
+        assert_eq!(bytes, format!("cg1 {file} {value}").into_bytes());
+        assert_eq!(CgroupUndo::decode(&bytes, file.kind()), Ok(undo));
+    }
+    assert_eq!(
+        CgroupUndo::new(ControlFile::FreezerState, b"FREEZING\n"),
+        None
+    );
+    assert_eq!(CgroupUndo::new(ControlFile::CpuMax, b"max 1 2\n"), None);
+    assert_eq!(
+        CgroupUndo::new(ControlFile::CfsQuotaUs, b"123456789012345678901\n"),
+        None
+    );
+    assert_eq!(
+        CgroupUndo::decode(b"cg1 freezer.state THAWED", ActionKind::Throttle),
+        Err(UndoError::WrongKind {
+            file: ControlFile::FreezerState,
+            kind: ActionKind::Throttle
+        })
+    );
 }
 
 // ---------------------------------------------------------------- pure parsers
@@ -537,7 +761,8 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 #[tokio::test]
 async fn real_v1_freezer_pause_stops_a_busy_process_and_rollback_thaws_it() {
     // Proves: on a real v1 freezer (found through /proc/self/mountinfo, no `root`), Pause
-    // freezes the group so a busy loop inside gets no CPU time, and rollback thaws it.
+    // freezes the group so a busy loop inside gets no CPU time, and rollback by a NEW
+    // instance given only the undo bytes (the restart case) thaws it.
     let Some(mount) = real_mounts().freezer_v1 else {
         eprintln!("SKIPPED (not writable): no cgroup v1 freezer mount in /proc/self/mountinfo");
         return;
@@ -568,8 +793,12 @@ async fn real_v1_freezer_pause_stops_a_busy_process_and_rollback_thaws_it() {
         .await;
     let state_paused = read(&group.dir.join("freezer.state"));
     let ran_while_paused = runs(pid, Duration::from_millis(300)).await;
-    let thawed = actuator
-        .rollback(&request(ActionKind::Pause, None, 11))
+    // The restart case: a new instance from the same config, given only the undo bytes.
+    drop(actuator);
+    let restarted =
+        Actuator::from_config(ActionKind::Pause, &section(&group.name(), None)).unwrap();
+    let thawed = restarted
+        .rollback(&request(ActionKind::Pause, None, 11), &paused.undo)
         .await;
 
     assert!(paused.ok, "{paused:?}");
@@ -592,7 +821,7 @@ async fn real_v1_freezer_pause_stops_a_busy_process_and_rollback_thaws_it() {
 async fn real_v2_freeze_waits_for_frozen_and_rollback_thaws() {
     // Proves: on the real cgroup2 mount (preferred by discovery because the group has
     // cgroup.freeze), Pause returns once the kernel reports "frozen 1", the busy process
-    // stops, and rollback thaws it.
+    // stops, and rollback by a NEW instance given only the undo bytes thaws it.
     let Some(mount) = real_mounts().v2 else {
         eprintln!("SKIPPED (not writable): no cgroup2 mount in /proc/self/mountinfo");
         return;
@@ -627,8 +856,11 @@ async fn real_v2_freeze_waits_for_frozen_and_rollback_thaws() {
         .await;
     let events_paused = read(&events);
     let ran_while_paused = runs(pid, Duration::from_millis(300)).await;
-    let thawed = actuator
-        .rollback(&request(ActionKind::Pause, None, 21))
+    drop(actuator);
+    let restarted =
+        Actuator::from_config(ActionKind::Pause, &section(&group.name(), None)).unwrap();
+    let thawed = restarted
+        .rollback(&request(ActionKind::Pause, None, 21), &paused.undo)
         .await;
 
     assert!(paused.ok, "{paused:?}");
@@ -653,7 +885,8 @@ async fn real_v2_freeze_waits_for_frozen_and_rollback_thaws() {
 async fn real_cpu_throttle_limits_a_busy_process_and_rollback_lifts_it() {
     // Proves: on the real cpu controller (v2 cpu.max if the group has it, else v1), Throttle
     // writes the computed quota, the kernel then actually throttles the busy process, and
-    // rollback restores the unlimited prior value.
+    // rollback by a NEW instance given only the undo bytes (the restart case) restores the
+    // unlimited prior value exactly.
     let mounts = real_mounts();
     let mut made = None;
     let mut reasons = Vec::new();
@@ -712,8 +945,14 @@ async fn real_cpu_throttle_limits_a_busy_process_and_rollback_lifts_it() {
     let limit = read(&group.dir.join(file));
     tokio::time::sleep(Duration::from_millis(20 * period_us / 1000)).await;
     let stat = read(&group.dir.join("cpu.stat"));
-    let lifted = actuator
-        .rollback(&request(ActionKind::Throttle, Some(10), 31))
+    drop(actuator);
+    let restarted =
+        Actuator::from_config(ActionKind::Throttle, &section(&group.name(), None)).unwrap();
+    let lifted = restarted
+        .rollback(
+            &request(ActionKind::Throttle, Some(10), 31),
+            &throttled.undo,
+        )
         .await;
 
     assert!(throttled.ok, "{throttled:?}");

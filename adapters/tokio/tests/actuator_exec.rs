@@ -312,7 +312,7 @@ async fn rollback_runs_the_rollback_program_with_its_own_arguments() {
         receipt: 9,
     };
 
-    let report = actuator.rollback(&req).await;
+    let report = actuator.rollback(&req, &[]).await;
 
     assert!(report.ok, "{report:?}");
     assert_eq!(recorded(&out), vec!["undo", "rollback", "acme", "9", "r7"]);
@@ -327,7 +327,7 @@ async fn rollback_without_a_rollback_program_fails_plainly() {
     )
     .unwrap();
 
-    let report = actuator.rollback(&throttle("acme")).await;
+    let report = actuator.rollback(&throttle("acme"), &[]).await;
 
     assert!(!report.ok);
     assert_eq!(report.detail, "no rollback program configured");
@@ -415,10 +415,14 @@ async fn dry_run_succeeds_without_doing_anything() {
     let run = actuator
         .run(&throttle("acme"), CancellationToken::new())
         .await;
-    let undo = actuator.rollback(&throttle("acme")).await;
+    let undo = actuator.rollback(&throttle("acme"), &[]).await;
 
     assert_eq!(actuator.backend(), BackendKind::DryRun);
     assert!(run.ok && undo.ok);
+    assert!(
+        run.undo.is_empty() && undo.undo.is_empty(),
+        "only cgroup hands out undo tokens"
+    );
     assert_eq!(
         (run.detail.as_str(), undo.detail.as_str()),
         ("dry-run", "dry-run")

@@ -171,7 +171,7 @@ async fn rollback_posts_the_same_body_with_rollback_true() {
     let actuator =
         Actuator::from_config(ActionKind::Shed, &webhook(&format!("{base}/ok"))).unwrap();
 
-    let report = actuator.rollback(&shed()).await;
+    let report = actuator.rollback(&shed(), &[]).await;
 
     assert!(report.ok, "{report:?}");
     assert_eq!(
@@ -222,7 +222,7 @@ async fn the_section_timeout_bounds_a_hanging_server() {
     let actuator = Actuator::from_config(ActionKind::Shed, &section).unwrap();
 
     let start = Instant::now();
-    let report = actuator.rollback(&shed()).await;
+    let report = actuator.rollback(&shed(), &[]).await;
 
     assert!(
         start.elapsed() < Duration::from_secs(2),

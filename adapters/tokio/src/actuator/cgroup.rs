@@ -27,29 +27,32 @@
 //! reads `FROZEN`. A pause cancelled or timed out before the group settles is undone (the
 //! prior freeze value is written back), so a failed pause leaves nothing behind.
 //!
-//! Rollback(receipt) writes back exactly the bytes read before the action (v1 freezer: the
-//! prior `THAWED`/`FROZEN` state). Priors live in memory only, for the last
-//! [`PRIORS_MAX`] receipts; a restart forgets them, and a rollback of an unknown receipt
-//! fails with "no prior value recorded for receipt N". A receipt applied twice keeps the
-//! prior from its first run.
+//! A successful run hands out an undo token in [`ActionReport::undo`] (format: [`super::undo`],
+//! at most [`super::UNDO_BYTES_MAX`] bytes): the control file's name and its prior content
+//! (v1 freezer: the prior `THAWED`/`FROZEN` state). The backend keeps no state between
+//! calls; the engine stores the token in the ledger's outcome receipt and hands it back to
+//! [`Actuator::rollback`](super::Actuator::rollback), so a rollback works after a restart
+//! and even from another instance built from the same config. Rollback recomputes the group
+//! directory from the config and the tenant (the token carries no path), checks that the
+//! token names one of the four control files of this action kind with a value that file can
+//! hold, and writes that value back. A token that is empty, longer than the limit, garbled
+//! or names anything else is refused with a failed report and nothing is written. A prior
+//! value the format cannot carry fails the run before anything is written.
 
-use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::undo::{CgroupUndo, ControlFile};
 use super::{
     ActionKind, ActionReport, ActionRequest, ActuatorConfigError, check_template, required,
     substitute,
 };
 use crate::config::ActuatorSection;
 
-/// Receipts whose prior values are remembered for rollback (the oldest is forgotten first).
-pub const PRIORS_MAX: usize = 1024;
 /// The smallest CPU quota written, in microseconds per period (the kernel's v1 minimum).
 pub const QUOTA_US_MIN: u64 = 1000;
 /// Bytes read from one cgroupfs control file.
@@ -187,48 +190,6 @@ enum Roots {
     Discovered(CgroupMounts),
 }
 
-/// What to write back on rollback.
-#[derive(Debug, Clone)]
-struct Prior {
-    file: PathBuf,
-    bytes: Vec<u8>,
-}
-
-/// The last [`PRIORS_MAX`] priors, by receipt.
-#[derive(Debug, Default)]
-struct Priors {
-    by_receipt: HashMap<u64, Prior>,
-    order: VecDeque<u64>,
-}
-
-impl Priors {
-    /// Keeps the first prior recorded for a receipt; forgets the oldest beyond the cap.
-    fn insert(&mut self, receipt: u64, prior: Prior) {
-        if self.by_receipt.contains_key(&receipt) {
-            return;
-        }
-        self.by_receipt.insert(receipt, prior);
-        self.order.push_back(receipt);
-        while self.order.len() > PRIORS_MAX {
-            if let Some(old) = self.order.pop_front() {
-                self.by_receipt.remove(&old);
-            }
-        }
-        debug_assert_eq!(self.order.len(), self.by_receipt.len());
-    }
-
-    fn get(&self, receipt: u64) -> Option<Prior> {
-        self.by_receipt.get(&receipt).cloned()
-    }
-
-    fn remove(&mut self, receipt: u64) {
-        if self.by_receipt.remove(&receipt).is_some() {
-            self.order.retain(|r| *r != receipt);
-        }
-        debug_assert_eq!(self.order.len(), self.by_receipt.len());
-    }
-}
-
 /// Throttles or pauses one group per tenant through cgroupfs.
 #[derive(Debug)]
 pub(super) struct CgroupBackend {
@@ -236,7 +197,6 @@ pub(super) struct CgroupBackend {
     group: String,
     roots: Roots,
     cpus: u32,
-    priors: Mutex<Priors>,
 }
 
 impl CgroupBackend {
@@ -265,7 +225,6 @@ impl CgroupBackend {
             group: group.to_owned(),
             roots,
             cpus: online_cpus(),
-            priors: Mutex::new(Priors::default()),
         })
     }
 
@@ -279,62 +238,63 @@ impl CgroupBackend {
             return ActionReport::cancelled("cancelled before start");
         }
         let deadline = Instant::now() + timeout;
-        let (layout, dir) = match self.resolve(req, deadline).await {
+        let (layout, dir) = match self.resolve(req, deadline, None).await {
             Ok(found) => found,
             Err(report) => return report,
         };
         match self.kind {
             ActionKind::Throttle => self.throttle(req, layout, &dir, deadline, timeout).await,
-            _ => {
-                self.pause(req, layout, &dir, cancel, deadline, timeout)
-                    .await
-            }
+            _ => self.pause(layout, &dir, cancel, deadline, timeout).await,
         }
     }
 
-    pub(super) async fn rollback(&self, req: &ActionRequest, timeout: Duration) -> ActionReport {
-        let prior = self.priors_lock().get(req.receipt);
-        let Some(prior) = prior else {
-            return ActionReport::failed(&format!(
-                "no prior value recorded for receipt {}",
-                req.receipt
-            ));
+    /// Decodes `undo` (see [`super::undo`]), finds the file it names in this request's
+    /// group and writes the prior value back. A token that does not decode writes nothing.
+    pub(super) async fn rollback(
+        &self,
+        req: &ActionRequest,
+        undo: &[u8],
+        timeout: Duration,
+    ) -> ActionReport {
+        let undo = match CgroupUndo::decode(undo, self.kind) {
+            Ok(undo) => undo,
+            Err(e) => return ActionReport::failed(&format!("rollback refused: {e}")),
         };
         let deadline = Instant::now() + timeout;
-        match write_by(&prior.file, prior.bytes.clone(), deadline, timeout).await {
+        let (_, dir) = match self.resolve(req, deadline, Some(undo.file())).await {
+            Ok(found) => found,
+            Err(report) => return report,
+        };
+        let file = dir.join(undo.file().name());
+        let bytes = format!("{}\n", undo.value()).into_bytes();
+        match write_by(&file, bytes, deadline, timeout).await {
             Ok(()) => {
-                self.priors_lock().remove(req.receipt);
-                ActionReport::succeeded(&format!(
-                    "restored {} = {}",
-                    prior.file.display(),
-                    String::from_utf8_lossy(&prior.bytes).trim()
-                ))
+                ActionReport::succeeded(&format!("restored {} = {}", file.display(), undo.value()))
             }
             Err(report) => report,
         }
     }
 
-    fn priors_lock(&self) -> std::sync::MutexGuard<'_, Priors> {
-        // A panic while holding the lock cannot leave `Priors` half-updated in a way that
-        // matters more than losing rollback ability; keep serving.
-        self.priors
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Finds the group directory and its layout for this request (see the module docs).
+    /// `only` (rollback) restricts the search to the one file an undo token names.
     async fn resolve(
         &self,
         req: &ActionRequest,
         deadline: Instant,
+        only: Option<ControlFile>,
     ) -> Result<(Layout, PathBuf), ActionReport> {
         let group = substitute(&self.group, req);
         check_relative(&group)
             .map_err(|reason| ActionReport::failed(&format!("bad cgroup group: {reason}")))?;
         let (v2_file, v1_file, controller) = match self.kind {
-            ActionKind::Throttle => ("cpu.max", "cpu.cfs_quota_us", "cpu"),
-            _ => ("cgroup.freeze", "freezer.state", "freezer"),
+            ActionKind::Throttle => (ControlFile::CpuMax, ControlFile::CfsQuotaUs, "cpu"),
+            _ => (
+                ControlFile::CgroupFreeze,
+                ControlFile::FreezerState,
+                "freezer",
+            ),
         };
+        debug_assert!(only.is_none_or(|f| f == v2_file || f == v1_file));
         let candidates: Vec<(Layout, PathBuf)> = match &self.roots {
             Roots::Override(root) => vec![
                 (Layout::V2, root.join(&group)),
@@ -358,11 +318,15 @@ impl CgroupBackend {
         };
         let mut looked = Vec::new();
         for (layout, dir) in candidates {
-            let file = dir.join(if layout == Layout::V2 {
+            let name = if layout == Layout::V2 {
                 v2_file
             } else {
                 v1_file
-            });
+            };
+            if only.is_some_and(|f| f != name) {
+                continue;
+            }
+            let file = dir.join(name.name());
             let exists = tokio::time::timeout_at(deadline, tokio::fs::try_exists(&file)).await;
             if matches!(exists, Ok(Ok(true))) {
                 return Ok((layout, dir));
@@ -396,6 +360,15 @@ impl CgroupBackend {
             Ok(limit) => limit,
             Err(report) => return report,
         };
+        // Make sure the prior can be carried in the undo token before changing anything:
+        // a throttle that could not be rolled back must not happen.
+        let Some(undo) = CgroupUndo::new(limit.control, &limit.prior) else {
+            return ActionReport::failed(&format!(
+                "cannot record {} = {:?} in an undo token; nothing written",
+                limit.file.display(),
+                String::from_utf8_lossy(&limit.prior).trim()
+            ));
+        };
         let quota_us = throttle_quota_us(limit.quota_us, limit.period_us, self.cpus, percent);
         let text = match layout {
             Layout::V2 => format!("{quota_us} {}\n", limit.period_us),
@@ -406,50 +379,48 @@ impl CgroupBackend {
         {
             return report;
         }
-        let was = String::from_utf8_lossy(&limit.prior).trim().to_owned();
-        self.priors_lock().insert(
-            req.receipt,
-            Prior {
-                file: limit.file.clone(),
-                bytes: limit.prior,
-            },
-        );
-        ActionReport::succeeded(&format!(
-            "{} = {} (was {was})",
-            limit.file.display(),
-            text.trim()
-        ))
+        ActionReport {
+            undo: undo.encode(),
+            ..ActionReport::succeeded(&format!(
+                "{} = {} (was {})",
+                limit.file.display(),
+                text.trim(),
+                undo.value()
+            ))
+        }
     }
 
     async fn pause(
         &self,
-        req: &ActionRequest,
         layout: Layout,
         dir: &Path,
         cancel: &CancellationToken,
         deadline: Instant,
         timeout: Duration,
     ) -> ActionReport {
-        let (file, freeze, restore) = match layout {
-            Layout::V2 => {
-                let file = dir.join("cgroup.freeze");
-                let prior = match read_by(&file, deadline, timeout).await {
-                    Ok(prior) => prior,
-                    Err(report) => return report,
-                };
-                (file, "1\n", prior)
+        let control = match layout {
+            Layout::V2 => ControlFile::CgroupFreeze,
+            Layout::V1 => ControlFile::FreezerState,
+        };
+        let file = dir.join(control.name());
+        let prior = match read_by(&file, deadline, timeout).await {
+            Ok(prior) => prior,
+            Err(report) => return report,
+        };
+        let (freeze, restore): (&str, &[u8]) = match layout {
+            Layout::V2 => ("1\n", &prior),
+            // FREEZING cannot be written back; a group on its way to frozen counts as frozen.
+            Layout::V1 if String::from_utf8_lossy(&prior).trim() == "THAWED" => {
+                ("FROZEN\n", b"THAWED")
             }
-            Layout::V1 => {
-                let file = dir.join("freezer.state");
-                let prior = match read_by(&file, deadline, timeout).await {
-                    Ok(prior) => prior,
-                    Err(report) => return report,
-                };
-                // FREEZING cannot be written back; a group on its way to frozen counts as frozen.
-                let thawed = String::from_utf8_lossy(&prior).trim() == "THAWED";
-                let restore: &[u8] = if thawed { b"THAWED\n" } else { b"FROZEN\n" };
-                (file, "FROZEN\n", restore.to_vec())
-            }
+            Layout::V1 => ("FROZEN\n", b"FROZEN"),
+        };
+        let Some(undo) = CgroupUndo::new(control, restore) else {
+            return ActionReport::failed(&format!(
+                "cannot record {} = {:?} in an undo token; nothing written",
+                file.display(),
+                String::from_utf8_lossy(&prior).trim()
+            ));
         };
         if let Err(report) = write_by(&file, freeze.as_bytes().to_vec(), deadline, timeout).await {
             return report;
@@ -463,26 +434,26 @@ impl CgroupBackend {
             frozen = wait_frozen(layout, dir) => frozen,
         };
         match settled {
-            Ok(()) => {
-                let was = String::from_utf8_lossy(&restore).trim().to_owned();
-                self.priors_lock().insert(
-                    req.receipt,
-                    Prior {
-                        file: file.clone(),
-                        bytes: restore,
-                    },
-                );
-                ActionReport::succeeded(&format!("{} frozen (was {was})", dir.display()))
-            }
+            Ok(()) => ActionReport {
+                undo: undo.encode(),
+                ..ActionReport::succeeded(&format!(
+                    "{} frozen (was {})",
+                    dir.display(),
+                    undo.value()
+                ))
+            },
             Err(mut report) => {
+                // A failed pause leaves nothing behind and hands out no undo token.
                 let undo_ms = Duration::from_millis(UNDO_TIMEOUT_MS);
-                let undo = write_by(&file, restore, Instant::now() + undo_ms, undo_ms).await;
-                let note = if undo.is_ok() {
+                let bytes = format!("{}\n", undo.value()).into_bytes();
+                let restored = write_by(&file, bytes, Instant::now() + undo_ms, undo_ms).await;
+                let note = if restored.is_ok() {
                     "prior freeze state restored"
                 } else {
                     "could not restore the prior freeze state"
                 };
                 report.detail = super::one_line(&format!("{}; {note}", report.detail));
+                debug_assert!(report.undo.is_empty());
                 report
             }
         }
@@ -511,6 +482,8 @@ async fn wait_frozen(layout: Layout, dir: &Path) -> Result<(), ActionReport> {
 
 /// A CPU limit as read before a throttle.
 struct CpuLimit {
+    /// Which control file holds the quota.
+    control: ControlFile,
     /// The file that holds the quota (and is written).
     file: PathBuf,
     /// Its exact bytes before the throttle.
@@ -525,7 +498,8 @@ async fn read_cpu_max(
     deadline: Instant,
     timeout: Duration,
 ) -> Result<CpuLimit, ActionReport> {
-    let file = dir.join("cpu.max");
+    const CONTROL: ControlFile = ControlFile::CpuMax;
+    let file = dir.join(CONTROL.name());
     let prior = read_by(&file, deadline, timeout).await?;
     let text = String::from_utf8_lossy(&prior).into_owned();
     let bad = || {
@@ -549,6 +523,7 @@ async fn read_cpu_max(
         return Err(bad());
     }
     Ok(CpuLimit {
+        control: CONTROL,
         file,
         prior,
         quota_us,
@@ -561,7 +536,8 @@ async fn read_cfs(
     deadline: Instant,
     timeout: Duration,
 ) -> Result<CpuLimit, ActionReport> {
-    let file = dir.join("cpu.cfs_quota_us");
+    const CONTROL: ControlFile = ControlFile::CfsQuotaUs;
+    let file = dir.join(CONTROL.name());
     let period_file = dir.join("cpu.cfs_period_us");
     let prior = read_by(&file, deadline, timeout).await?;
     let period_bytes = read_by(&period_file, deadline, timeout).await?;
@@ -582,6 +558,7 @@ async fn read_cfs(
     // v1 uses -1 for "no limit".
     let quota_us = u64::try_from(quota).ok();
     Ok(CpuLimit {
+        control: CONTROL,
         file,
         prior,
         quota_us,

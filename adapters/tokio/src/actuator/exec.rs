@@ -6,18 +6,27 @@
 //! when the caller cancels, when `timeout_ms` passes, or when the run future is dropped has
 //! its whole group killed with SIGKILL. A program that exits normally is not chased: what it
 //! deliberately left running in the background is its own business.
+//!
+//! If the sidecar itself dies (kill -9 included), the child gets SIGKILL from the kernel
+//! (`PR_SET_PDEATHSIG`, set before `exec`); with [`ProcessRecords`] every running group is
+//! also recorded, so the next start's [`reap_orphans`](super::process::reap_orphans) kills
+//! the grandchildren the signal does not reach. Children are forked on one dedicated thread
+//! so that the signal follows the process, not a runtime thread: see [`super::process`].
 
 use std::os::unix::process::ExitStatusExt;
 use std::pin::pin;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use nix::errno::Errno;
+use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::unistd::{Pid, getpid, getppid};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStderr, Command};
 use tokio_util::sync::CancellationToken;
 
+use super::process::{self, ProcessRecords, RECORD_SUFFIX, Spawned};
 use super::{
     ARGS_MAX, ActionKind, ActionReport, ActionRequest, ActuatorConfigError, DETAIL_BYTES_MAX,
     check_template, collapse, required, substitute, tail_excerpt,
@@ -45,6 +54,7 @@ struct ProgramSpec {
 pub(super) struct ExecBackend {
     action: ProgramSpec,
     rollback: Option<ProgramSpec>,
+    records: Option<ProcessRecords>,
 }
 
 /// How the wait for the child ended.
@@ -78,7 +88,16 @@ impl ExecBackend {
             }
             None => None,
         };
-        Ok(Self { action, rollback })
+        Ok(Self {
+            action,
+            rollback,
+            records: None,
+        })
+    }
+
+    /// Records every running process group in `records` from now on.
+    pub(super) fn set_process_records(&mut self, records: ProcessRecords) {
+        self.records = Some(records);
     }
 
     pub(super) async fn run(
@@ -87,7 +106,8 @@ impl ExecBackend {
         cancel: &CancellationToken,
         timeout: Duration,
     ) -> ActionReport {
-        run_program(&self.action, req, cancel, timeout).await
+        let record = self.record(format!("{}{RECORD_SUFFIX}", req.receipt));
+        run_program(&self.action, req, cancel, timeout, record).await
     }
 
     pub(super) async fn rollback(
@@ -97,9 +117,17 @@ impl ExecBackend {
         timeout: Duration,
     ) -> ActionReport {
         match &self.rollback {
-            Some(spec) => run_program(spec, req, cancel, timeout).await,
+            Some(spec) => {
+                let name = format!("{}.rollback{RECORD_SUFFIX}", req.receipt);
+                run_program(spec, req, cancel, timeout, self.record(name)).await
+            }
             None => ActionReport::failed("no rollback program configured"),
         }
+    }
+
+    /// The record to write for one run, if this backend keeps records.
+    fn record(&self, name: String) -> Option<(ProcessRecords, String)> {
+        self.records.clone().map(|records| (records, name))
     }
 }
 
@@ -151,6 +179,7 @@ async fn run_program(
     req: &ActionRequest,
     cancel: &CancellationToken,
     timeout: Duration,
+    record: Option<(ProcessRecords, String)>,
 ) -> ActionReport {
     let mut cmd = Command::new(&spec.program);
     cmd.args(spec.args.iter().map(|a| substitute(a, req)))
@@ -159,8 +188,9 @@ async fn run_program(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let mut child = match cmd.spawn() {
-        Ok(child) => child,
+    die_with_parent(&mut cmd);
+    let Spawned { mut child, record } = match process::spawn(cmd, record).await {
+        Ok(spawned) => spawned,
         Err(e) => return ActionReport::failed(&format!("cannot run {}: {e}", spec.program)),
     };
     // process_group(0) makes the child its own group leader: its pid is the group id.
@@ -178,6 +208,8 @@ async fn run_program(
             if reaped.is_ok() {
                 killer.disarm();
             }
+            // The group was SIGKILLed (and the child reaped, or left to tokio's reaper).
+            drop(record);
             let note = format!("process group killed; stderr: {}", excerpt(&stderr, 256));
             return match ended {
                 Ended::TimedOut => ActionReport::timed_out(timeout, &note),
@@ -186,7 +218,30 @@ async fn run_program(
         }
     };
     killer.disarm();
+    // Reaped: nothing of this run is ours to kill any more.
+    drop(record);
     report_exit(exited, &stderr)
+}
+
+/// Makes the child die with the sidecar: SIGKILL on parent death, set between fork and exec.
+fn die_with_parent(cmd: &mut Command) {
+    let parent = getpid();
+    // SAFETY: the closure runs in the forked child, where only async-signal-safe operations
+    // are allowed. It makes two plain system calls (prctl(2), getppid(2)) through nix, which
+    // neither allocate nor take locks, compares two integers, and on failure returns an
+    // `io::Error` built from a raw errno (no allocation). `parent` is a `Copy` pid captured
+    // before the fork. It touches no memory shared with other threads.
+    unsafe {
+        cmd.pre_exec(move || {
+            set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            // The sidecar may have died between fork and prctl: then no signal will come,
+            // and the child was reparented (getppid changed). Do not run the program.
+            if getppid() != parent {
+                return Err(std::io::Error::from(Errno::ESRCH));
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Waits for the child to exit, `cancel`, or `timeout`, reading stderr all along (a child

@@ -16,11 +16,17 @@
 //!   value becomes the empty string; unknown `{...}` stay literal; a substituted value is
 //!   never substituted again). Exit 0 = success. On cancel or timeout the whole process
 //!   group is killed with SIGKILL and the child reaped. Rollback runs `rollback_program`
-//!   with `rollback_args` the same way.
+//!   with `rollback_args` the same way. Children never outlive the sidecar: each gets
+//!   SIGKILL when the sidecar dies (`PR_SET_PDEATHSIG`), and with
+//!   [`Actuator::with_process_records`] each running group is recorded in a directory so
+//!   that [`reap_orphans`] at the next start kills what remains of it (see [`process`]).
 //! - `webhook`: POSTs `{"tenant","action","percent","revision","receipt"}` as JSON to an
 //!   `http://` URL; 2xx = success. Rollback POSTs the same body plus `"rollback": true`.
-//! - `cgroup`: throttle writes the CPU limit, pause freezes; the prior values are kept in
-//!   memory by receipt and written back by rollback (see [`cgroup`]).
+//! - `cgroup`: throttle writes the CPU limit, pause freezes. The prior value leaves in the
+//!   report's [`ActionReport::undo`] token (at most [`UNDO_BYTES_MAX`] bytes, format in
+//!   [`undo`]); the engine stores it in the ledger's outcome receipt and passes it back to
+//!   rollback, which writes the prior value back. No state is kept in memory, so a rollback
+//!   works after a restart (see [`cgroup`]).
 //!
 //! Every report's `detail` is one line of at most [`DETAIL_BYTES_MAX`] bytes.
 
@@ -33,6 +39,8 @@
 
 pub mod cgroup;
 mod exec;
+pub mod process;
+pub mod undo;
 mod webhook;
 
 use std::fmt;
@@ -42,6 +50,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ActuatorSection, BackendKind};
 
+pub use process::{ProcessRecords, ReapReport, reap_orphans};
+
+/// Longest undo token in an [`ActionReport`], in bytes. Must equal
+/// `autonomic_core::limits::UNDO_BYTES_MAX` (the ledger's outcome receipt stores the token);
+/// the two are unified when the core's constant lands.
+pub const UNDO_BYTES_MAX: usize = 64;
 /// Longest `detail` in an [`ActionReport`], in bytes.
 pub const DETAIL_BYTES_MAX: usize = 512;
 /// Longest accepted `timeout_ms` in an actuator section (one hour).
@@ -113,6 +127,10 @@ pub struct ActionReport {
     pub cancelled: bool,
     /// The section's `timeout_ms` passed before the action finished.
     pub timed_out: bool,
+    /// What [`Actuator::rollback`] needs to undo this run, at most [`UNDO_BYTES_MAX`] bytes;
+    /// the engine stores it in the outcome receipt. Empty unless a `cgroup` run succeeded
+    /// (format: [`undo`]).
+    pub undo: Vec<u8>,
 }
 
 impl ActionReport {
@@ -123,6 +141,7 @@ impl ActionReport {
             exit_code: None,
             cancelled: false,
             timed_out: false,
+            undo: Vec::new(),
         }
     }
 
@@ -271,23 +290,42 @@ impl Actuator {
     /// Runs the action until it finishes, `cancel` fires (the engine cancels on its deadline
     /// or on supersede) or the section's `timeout_ms` passes, whichever is first.
     pub async fn run(&self, req: &ActionRequest, cancel: CancellationToken) -> ActionReport {
-        match &self.backend {
+        let report = match &self.backend {
             Backend::DryRun => ActionReport::succeeded("dry-run"),
             Backend::Exec(b) => b.run(req, &cancel, self.timeout).await,
             Backend::Webhook(b) => b.run(req, &cancel, self.timeout, false).await,
             Backend::Cgroup(b) => b.run(req, &cancel, self.timeout).await,
-        }
+        };
+        debug_assert!(report.undo.len() <= UNDO_BYTES_MAX);
+        debug_assert!(
+            report.ok || report.undo.is_empty(),
+            "a failure carries no undo"
+        );
+        report
     }
 
-    /// Undoes a completed action (found by its receipt); bounded by the section's `timeout_ms`.
-    pub async fn rollback(&self, req: &ActionRequest) -> ActionReport {
+    /// Undoes a completed action; bounded by the section's `timeout_ms`. `undo` is the
+    /// [`ActionReport::undo`] of the run being undone, as stored in the ledger (the `cgroup`
+    /// backend needs it and refuses to act without a valid one; the others ignore it).
+    pub async fn rollback(&self, req: &ActionRequest, undo: &[u8]) -> ActionReport {
         let never = CancellationToken::new();
-        match &self.backend {
+        let report = match &self.backend {
             Backend::DryRun => ActionReport::succeeded("dry-run"),
             Backend::Exec(b) => b.rollback(req, &never, self.timeout).await,
             Backend::Webhook(b) => b.run(req, &never, self.timeout, true).await,
-            Backend::Cgroup(b) => b.rollback(req, self.timeout).await,
+            Backend::Cgroup(b) => b.rollback(req, undo, self.timeout).await,
+        };
+        debug_assert!(report.undo.is_empty(), "a rollback hands out no undo token");
+        report
+    }
+
+    /// Records the process groups of this actuator's `exec` runs in `records` (see
+    /// [`process`]); other backends spawn nothing and ignore it.
+    pub fn with_process_records(mut self, records: ProcessRecords) -> Actuator {
+        if let Backend::Exec(b) = &mut self.backend {
+            b.set_process_records(records);
         }
+        self
     }
 }
 
