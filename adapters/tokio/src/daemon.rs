@@ -63,7 +63,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::actuator::{self, ActionReport, ActionRequest, Actuator, ActuatorConfigError};
+use crate::actuator::{
+    self, ActionReport, ActionRequest, Actuator, ActuatorConfigError, ProcessRecords,
+};
 use crate::checkpoint::{self, Checkpointer, HeadProbe};
 use crate::config::{ActuatorsSection, Config, TenantSection};
 use crate::http_post::Poster;
@@ -467,15 +469,24 @@ pub struct Actuators {
 
 impl Actuators {
     /// Builds every actuator; each gets its section's `timeout_ms` plus
-    /// [`ACTUATOR_GRACE_MS`] (see the module doc).
-    pub fn from_config(sections: &ActuatorsSection) -> Result<Self, SetupError> {
+    /// [`ACTUATOR_GRACE_MS`] (see the module doc), and `exec` ones record their process
+    /// groups in `records` (so a restarted sidecar can kill what a dead one left).
+    pub fn from_config(
+        sections: &ActuatorsSection,
+        records: Option<ProcessRecords>,
+    ) -> Result<Self, SetupError> {
         let build = |kind, section: &crate::config::ActuatorSection| {
             let mut section = section.clone();
             section.timeout_ms = section
                 .timeout_ms
                 .saturating_add(ACTUATOR_GRACE_MS)
                 .min(actuator::TIMEOUT_MS_MAX);
-            Actuator::from_config(kind, &section).map(Arc::new)
+            let actuator = Actuator::from_config(kind, &section)?;
+            let actuator = match &records {
+                Some(r) => actuator.with_process_records(r.clone()),
+                None => actuator,
+            };
+            Ok::<_, ActuatorConfigError>(Arc::new(actuator))
         };
         use actuator::ActionKind as K;
         Ok(Self {

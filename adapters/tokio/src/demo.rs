@@ -70,7 +70,7 @@ fn run_inner() -> Result<(), String> {
 
 async fn scenario(config: &Config) -> Result<(), String> {
     let daemon_config = DaemonConfig::from_config(config).map_err(|e| e.to_string())?;
-    let actuators = Actuators::from_config(&config.actuators).map_err(|e| e.to_string())?;
+    let actuators = Actuators::from_config(&config.actuators, None).map_err(|e| e.to_string())?;
     let shared = Arc::new(daemon::Shared::default());
     let (engine, thread, started) = daemon::spawn(
         daemon_config,

@@ -32,6 +32,7 @@ use nix::fcntl::{Flock, FlockArg};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::actuator::{ProcessRecords, reap_orphans};
 use crate::config::{Config, ConfigError};
 use crate::daemon::{
     self, Actuators, DaemonConfig, EngineHandle, Msg, Refused, Shared, StartError,
@@ -42,6 +43,8 @@ use crate::wire::SignalIn;
 
 /// The file, inside the data dir, holding the bound HTTP address.
 pub const LISTEN_ADDR_FILE: &str = "listen.addr";
+/// The directory inside the data dir recording running `exec` process groups.
+pub const RUNNING_DIR: &str = "running";
 /// The lock file inside the data dir.
 pub const LOCK_FILE: &str = "lock";
 /// How long shutdown waits for HTTP requests in progress.
@@ -130,13 +133,39 @@ fn write_listen_addr(dir: &Path, addr: SocketAddr) -> std::io::Result<()> {
     fs::rename(&tmp, dir.join(LISTEN_ADDR_FILE))
 }
 
+/// Kills the process groups a dead sidecar left running (recorded in
+/// `<data_dir>/running/`), then opens that directory to record this process's children.
+fn reap_and_record(data_dir: &Path) -> Result<ProcessRecords, String> {
+    let dir = data_dir.join(RUNNING_DIR);
+    match reap_orphans(&dir) {
+        Ok(r) if r.killed + r.failed > 0 => warn!(
+            killed = r.killed,
+            failed = r.failed,
+            gone = r.gone,
+            malformed = r.malformed,
+            "actuator: killed process groups left by a sidecar that died"
+        ),
+        Ok(r) => info!(
+            gone = r.gone,
+            malformed = r.malformed,
+            "actuator: no orphaned process groups"
+        ),
+        Err(e) => warn!(dir = %dir.display(), error = %e, "actuator: cannot read process records"),
+    }
+    ProcessRecords::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
 async fn serve(config: Config) -> ExitCode {
     let _lock = match lock_data_dir(&config.data_dir) {
         Ok(lock) => lock,
         Err(message) => return fail(EXIT_USAGE, &message),
     };
+    let records = match reap_and_record(&config.data_dir) {
+        Ok(records) => records,
+        Err(message) => return fail(EXIT_USAGE, &message),
+    };
     let setup = DaemonConfig::from_config(&config)
-        .and_then(|d| Actuators::from_config(&config.actuators).map(|a| (d, a)));
+        .and_then(|d| Actuators::from_config(&config.actuators, Some(records)).map(|a| (d, a)));
     let (daemon_config, actuators) = match setup {
         Ok(setup) => setup,
         Err(e) => return fail(EXIT_USAGE, &e.to_string()),
