@@ -444,26 +444,6 @@ pub(crate) fn tail_excerpt(text: &str, max_bytes: usize) -> String {
     format!("...{}", text.get(start..).unwrap_or(""))
 }
 
-/// An error and its sources, joined by `: ` (hyper and io errors hide the cause in `source`).
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut next = err.source();
-    let mut depth = 0;
-    while let Some(e) = next {
-        let part = e.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        next = e.source();
-        depth += 1;
-        if depth >= 8 {
-            break;
-        }
-    }
-    text
-}
-
 /// A string key checked for presence, length and NUL bytes.
 pub(crate) fn required<'a>(
     kind: ActionKind,

@@ -9,32 +9,16 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{CONTENT_TYPE, HeaderValue, USER_AGENT};
-use hyper::{Method, Request, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    ActionKind, ActionReport, ActionRequest, ActuatorConfigError, error_chain, one_line, required,
-};
+use super::{ActionKind, ActionReport, ActionRequest, ActuatorConfigError, required};
 use crate::config::ActuatorSection;
-
-/// Bytes of a failed response's body read for the report.
-const RESPONSE_EXCERPT_BYTES_MAX: usize = 4096;
-/// Idle pooled connections kept per host.
-const POOL_IDLE_PER_HOST_MAX: usize = 4;
-/// How long an idle pooled connection is kept.
-const POOL_IDLE_MS: u64 = 30_000;
+use crate::http_post::Poster;
 
 /// POSTs actions to one URL.
 #[derive(Debug)]
 pub(super) struct WebhookBackend {
-    uri: Uri,
-    client: Client<HttpConnector, Full<Bytes>>,
+    poster: Poster,
 }
 
 impl WebhookBackend {
@@ -44,19 +28,12 @@ impl WebhookBackend {
         timeout: Duration,
     ) -> Result<Self, ActuatorConfigError> {
         let url = required(kind, "webhook", "url", s.url.as_ref())?;
-        let uri = parse_url(url).map_err(|reason| ActuatorConfigError::BadValue {
+        let poster = Poster::new(url, timeout).map_err(|reason| ActuatorConfigError::BadValue {
             kind,
             key: "url",
             reason,
         })?;
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_millis(POOL_IDLE_MS))
-            .pool_timer(TokioTimer::new())
-            .pool_max_idle_per_host(POOL_IDLE_PER_HOST_MAX)
-            .build(connector);
-        Ok(Self { uri, client })
+        Ok(Self { poster })
     }
 
     /// POSTs the action (or its rollback), bounded by `cancel` and `timeout`.
@@ -78,36 +55,14 @@ impl WebhookBackend {
     }
 
     async fn post(&self, req: &ActionRequest, rollback: bool) -> ActionReport {
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(self.uri.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(USER_AGENT, HeaderValue::from_static("autonomic"))
-            .body(Full::new(Bytes::from(body(req, rollback))));
-        let request = match request {
-            Ok(r) => r,
-            Err(e) => return ActionReport::failed(&format!("cannot build request: {e}")),
-        };
-        let response = match self.client.request(request).await {
-            Ok(r) => r,
-            Err(e) => {
-                return ActionReport::failed(&format!(
-                    "POST {} failed: {}",
-                    self.uri,
-                    error_chain(&e)
-                ));
-            }
-        };
-        let status = response.status();
-        if status.is_success() {
-            return ActionReport::succeeded(&format!("HTTP {status}"));
+        match self
+            .poster
+            .post("application/json", body(req, rollback))
+            .await
+        {
+            Ok(status) => ActionReport::succeeded(&format!("HTTP {status}")),
+            Err(e) => ActionReport::failed(&e),
         }
-        let limited = Limited::new(response.into_body(), RESPONSE_EXCERPT_BYTES_MAX);
-        let text = match limited.collect().await {
-            Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
-            Err(_) => String::new(),
-        };
-        ActionReport::failed(&format!("HTTP {status}: {}", one_line(&text)))
     }
 }
 
@@ -126,18 +81,4 @@ fn body(req: &ActionRequest, rollback: bool) -> Vec<u8> {
     // Serializing a `Value` with string keys cannot fail; an empty body would be refused
     // by the receiver, which is the honest outcome if it ever did.
     serde_json::to_vec(&value).unwrap_or_default()
-}
-
-/// Accepts `http://host[:port][/path][?query]` only.
-fn parse_url(url: &str) -> Result<Uri, String> {
-    let uri: Uri = url.parse().map_err(|e| format!("{url:?}: {e}"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some(other) => return Err(format!("{url:?}: scheme {other:?}, only http is supported")),
-        None => return Err(format!("{url:?}: not an absolute http:// URL")),
-    }
-    match uri.host() {
-        Some(host) if !host.is_empty() => Ok(uri),
-        _ => Err(format!("{url:?}: no host")),
-    }
 }
