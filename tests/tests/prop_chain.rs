@@ -366,8 +366,12 @@ fn event() -> impl Strategy<Value = Event> {
                 manual,
             }
         }),
-        (any::<u64>(), outcome, prop::collection::vec(any::<u8>(), 0..=UNDO_BYTES_MAX)).prop_map(
-            |(receipt, outcome, undo)| Event::ActionCompleted {
+        (
+            any::<u64>(),
+            outcome,
+            prop::collection::vec(any::<u8>(), 0..=UNDO_BYTES_MAX)
+        )
+            .prop_map(|(receipt, outcome, undo)| Event::ActionCompleted {
                 receipt,
                 outcome,
                 // Only a success carries an undo token (a receipt otherwise does not decode).
@@ -375,8 +379,7 @@ fn event() -> impl Strategy<Value = Event> {
                     ActionOutcome::Succeeded => Undo::from_slice(&undo).expect("within the limit"),
                     _ => Undo::new(),
                 },
-            }
-        ),
+            }),
         any::<u64>().prop_map(|receipt| Event::RollbackRequested { receipt }),
         (any::<u64>(), any::<bool>())
             .prop_map(|(receipt, succeeded)| Event::RollbackCompleted { receipt, succeeded }),

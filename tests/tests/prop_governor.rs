@@ -663,9 +663,18 @@ fn late_signal_delivered_twice_is_refused_twice() {
     for _ in 0..2 {
         run.signal("t0", "cpu", 20.0, now - 100_000).unwrap();
         assert_eq!(
-            run.engine
-                .handle_signal(now, &RawSignal { tenant: "t0", metric: "cpu", value: 20.0, ts_ms: now - 60_001 }),
-            Err(autonomic_core::engine::IngestError::Invalid(SignalError::InvalidTimestamp))
+            run.engine.handle_signal(
+                now,
+                &RawSignal {
+                    tenant: "t0",
+                    metric: "cpu",
+                    value: 20.0,
+                    ts_ms: now - 60_001
+                }
+            ),
+            Err(autonomic_core::engine::IngestError::Invalid(
+                SignalError::InvalidTimestamp
+            ))
         );
     }
 }

@@ -299,9 +299,9 @@ impl World {
                         .engine
                         .tenant(now, &tenant)
                         .and_then(|v| v.in_flight.map(|f| f.receipt));
-                    let mut got = self
-                        .engine
-                        .handle_outcome(now, &tenant, Some(receipt), ok, &undo);
+                    let mut got =
+                        self.engine
+                            .handle_outcome(now, &tenant, Some(receipt), ok, &undo);
                     let mut undo = undo;
                     if undo.len() > 64 {
                         if got != Err(CommandError::UndoTooLarge(undo.len())) {
@@ -309,7 +309,9 @@ impl World {
                         }
                         // Nothing changed; the adapter reports again without the token.
                         undo.clear();
-                        got = self.engine.handle_outcome(now, &tenant, Some(receipt), ok, &[]);
+                        got = self
+                            .engine
+                            .handle_outcome(now, &tenant, Some(receipt), ok, &[]);
                     }
                     if ok && got.is_ok() {
                         self.undos.insert(receipt, undo);
@@ -409,7 +411,8 @@ impl World {
                 if governed && governed_before && now == self.max_now {
                     return Err(format!("redelivery {raw:?} governed twice at {now}"));
                 }
-                self.sent.push((t, m, value, ts, governed || governed_before));
+                self.sent
+                    .push((t, m, value, ts, governed || governed_before));
             }
             Err(e) => {
                 let expected = match entitlement {
