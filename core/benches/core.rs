@@ -87,7 +87,8 @@ fn signal_path(c: &mut Criterion) {
     });
     assert!(governed > 0, "signal_path governed no signal");
     assert_eq!(
-        other, 0,
+        other,
+        0,
         "signal_path: {other} of {} signals were refused or duplicates, not governed",
         governed + other
     );

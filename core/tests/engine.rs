@@ -359,7 +359,10 @@ fn a_redelivery_is_a_duplicate_or_refused_never_governed_twice() {
         for first in [ts, ts + 30_000, ts + 60_000] {
             let mut e = active("t");
             let got = e.handle_signal(first, &raw("t", 80.0, ts));
-            assert!(matches!(got, Ok(SignalResult::Governed(_))), "{ts} at {first}");
+            assert!(
+                matches!(got, Ok(SignalResult::Governed(_))),
+                "{ts} at {first}"
+            );
             for now in [first, ts + 59_999, ts + 60_000] {
                 assert_eq!(
                     e.handle_signal(now.max(first), &raw("t", 80.0, ts)),
@@ -370,11 +373,17 @@ fn a_redelivery_is_a_duplicate_or_refused_never_governed_twice() {
             for now in [ts + 60_001, ts + 65_000, ts + 600_000] {
                 assert_eq!(
                     e.handle_signal(now, &raw("t", 80.0, ts)),
-                    Err(IngestError::Invalid(autonomic_core::SignalError::InvalidTimestamp)),
+                    Err(IngestError::Invalid(
+                        autonomic_core::SignalError::InvalidTimestamp
+                    )),
                     "ts {ts} first {first} again at {now}"
                 );
             }
-            assert_eq!(e.tenant(0, "t").unwrap().consecutive_high, 1, "governed once");
+            assert_eq!(
+                e.tenant(0, "t").unwrap().consecutive_high,
+                1,
+                "governed once"
+            );
         }
     }
 }
@@ -387,7 +396,9 @@ fn a_stale_signal_changes_nothing() {
     let now = 1_000_000;
     assert_eq!(
         e.handle_signal(now, &raw("t", 99.0, now - 600_000)),
-        Err(IngestError::Invalid(autonomic_core::SignalError::InvalidTimestamp))
+        Err(IngestError::Invalid(
+            autonomic_core::SignalError::InvalidTimestamp
+        ))
     );
     assert!(drain_records(&mut e).is_empty());
     assert_eq!(e.dedup_len(), 0);
@@ -451,7 +462,8 @@ fn a_timed_out_throttle_gives_back_the_skus_limits() {
     // stops lowering the limits: pro's 8 cores are admitted again.
     let mut e = active("t");
     let mut records = drain_records(&mut e);
-    e.handle_action(1, "t", Action::throttle(10).unwrap()).unwrap();
+    e.handle_action(1, "t", Action::throttle(10).unwrap())
+        .unwrap();
     assert!(matches!(
         e.admit(2, "t", Resource::Cpu, 2),
         Err(AdmitError::QuotaExceeded { limit: 1, .. })
@@ -473,7 +485,10 @@ fn a_superseded_action_is_not_enforced_but_its_successor_is() {
     };
     let enforced = e.tenant(2, "t").unwrap().enforced.unwrap();
     assert_ne!(enforced.receipt, manual);
-    assert_eq!((Some(enforced.receipt), enforced.kind), (t.receipt, ActionKind::Throttle));
+    assert_eq!(
+        (Some(enforced.receipt), enforced.kind),
+        (t.receipt, ActionKind::Throttle)
+    );
     assert_restores_equal(&mut e, &mut records, 3);
 }
 
@@ -492,7 +507,10 @@ fn a_reset_ends_enforcement_by_a_receipt() {
         assert!(e.admit(3, "t", Resource::Requests, 1).is_err());
         records.extend(drain_records(&mut e));
         let t = e.handle_reset(4, "t").unwrap();
-        assert_eq!((t.from, t.to, t.consecutive_high), (S::Stable, S::Stable, 0));
+        assert_eq!(
+            (t.from, t.to, t.consecutive_high),
+            (S::Stable, S::Stable, 0)
+        );
         let written = drain_records(&mut e);
         assert_eq!(
             events(&written),
@@ -506,7 +524,10 @@ fn a_reset_ends_enforcement_by_a_receipt() {
         records.extend(written);
         assert_eq!(e.admit(5, "t", Resource::Requests, 1), Ok(1));
         e.handle_reset(6, "t").unwrap();
-        assert!(drain_records(&mut e).is_empty(), "nothing enforced: no receipt");
+        assert!(
+            drain_records(&mut e).is_empty(),
+            "nothing enforced: no receipt"
+        );
         if !succeed {
             // The pause completes after the reset: still not enforced.
             e.handle_outcome(7, "t", Some(r), true, &[]).unwrap();
@@ -524,7 +545,9 @@ fn an_undo_token_rides_the_ledger_to_the_rollback() {
     // back with the rollback, also by an engine restored from the receipts (a restart).
     let mut e = active("t");
     let mut records = drain_records(&mut e);
-    let r = e.handle_action(1, "t", Action::throttle(30).unwrap()).unwrap();
+    let r = e
+        .handle_action(1, "t", Action::throttle(30).unwrap())
+        .unwrap();
     let undo = [7u8; autonomic_core::limits::UNDO_BYTES_MAX];
     e.handle_outcome(2, "t", Some(r), true, &undo).unwrap();
     let written = drain_records(&mut e);

@@ -231,7 +231,10 @@ fn worst_case_receipt_fits_the_record_limit() {
         undo: Undo::from_slice(&[0xff; UNDO_BYTES_MAX]).unwrap(),
     };
     let done_len = done.seal_into(&mut buf).unwrap().len();
-    assert!(done_len < len, "a full undo ({done_len} B) is below the worst case ({len} B)");
+    assert!(
+        done_len < len,
+        "a full undo ({done_len} B) is below the worst case ({len} B)"
+    );
 }
 
 #[test]
@@ -268,8 +271,15 @@ fn an_undo_over_the_limit_or_on_a_failure_does_not_decode() {
     over.extend_from_slice(&[0; 32]);
     seal(&mut over);
     assert_eq!(Receipt::decode(&over), Err(K::Malformed));
-    assert_eq!(ChainVerifier::new().push(&over).unwrap_err().kind, K::Malformed);
-    for outcome in [ActionOutcome::Failed, ActionOutcome::TimedOut, ActionOutcome::Superseded] {
+    assert_eq!(
+        ChainVerifier::new().push(&over).unwrap_err().kind,
+        K::Malformed
+    );
+    for outcome in [
+        ActionOutcome::Failed,
+        ActionOutcome::TimedOut,
+        ActionOutcome::Superseded,
+    ] {
         r.event = Event::ActionCompleted {
             receipt: 3,
             outcome,
