@@ -155,7 +155,11 @@ impl Driver {
         while let Some(cmd) = self.engine.poll_action() {
             if let ActionCommand::Rollback { receipt, undo, .. } = cmd {
                 let reported = self.undos.get(&receipt).map_or(&[][..], Vec::as_slice);
-                assert_eq!(undo.as_slice(), reported, "rollback of {receipt}: wrong undo");
+                assert_eq!(
+                    undo.as_slice(),
+                    reported,
+                    "rollback of {receipt}: wrong undo"
+                );
                 self.rollbacks.push(receipt);
             }
         }

@@ -100,8 +100,7 @@ impl Replay {
             );
             assert!(s.value.is_finite() && (0.0..=100.0).contains(&s.value));
             assert!(
-                s.ts_ms >= now.saturating_sub(60_000)
-                    && s.ts_ms <= now.saturating_add(3_600_000),
+                s.ts_ms >= now.saturating_sub(60_000) && s.ts_ms <= now.saturating_add(3_600_000),
                 "accepted ts_ms {} at now {now}",
                 s.ts_ms
             );
@@ -110,7 +109,11 @@ impl Replay {
             (Ok(autonomic_core::SignalResult::Governed(_)), Ok(_)) => {
                 self.settle();
                 let again = self.engine.handle_signal(now, &raw);
-                assert_eq!(again, Ok(autonomic_core::SignalResult::Duplicate), "{raw:?}");
+                assert_eq!(
+                    again,
+                    Ok(autonomic_core::SignalResult::Duplicate),
+                    "{raw:?}"
+                );
             }
             (Ok(_), Ok(_)) => {}
             (Err(e), Err(p)) => {
