@@ -2,6 +2,7 @@
 # Load test of durable acknowledgements: the release binary on 127.0.0.1, fsync=always (or
 # the policy given as $1), wrk with N connections for D seconds. Every request's signal appends
 # a receipt that is fdatasync'ed before the 200 (group commit across concurrent requests).
+# Signals are stamped from the current time (bench/signals.lua): stale ones would be refused.
 # Usage: bench/run-load.sh [always|batch] [connections] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,8 @@ for _ in $(seq 100); do [ -s "$dir/data/listen.addr" ] && break; sleep 0.05; don
 addr=$(cat "$dir/data/listen.addr")
 threads=$((conns < 16 ? conns : 16))
 wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s bench/signals.lua "http://$addr" | sed -n '1,20p'
-curl -s "http://$addr/metrics" | grep -E '^autonomic_(receipts_total|ledger_fsync_duration_seconds_(count|sum))'
+# Every signal should be governed: a duplicate or an error (e.g. InvalidTimestamp) would mean
+# the run measured answers that needed no receipt.
+curl -s "http://$addr/metrics" | grep -E '^autonomic_(receipts_total|signals_total|ledger_fsync_duration_seconds_(count|sum))'
 kill -TERM $pid; wait $pid || true
 ./target/release/autonomic verify --data-dir "$dir/data"

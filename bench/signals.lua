@@ -1,8 +1,17 @@
--- wrk script: POST one signal per request for tenant "load-<thread>", alternating 80 and 10
--- so that every signal changes the governor (Stable <-> Warn) and appends a receipt that must
--- be fdatasync'ed before the answer. Timestamps advance 1 ms per request (no duplicates).
+-- wrk script: POST one signal per request for tenant "load-<thread>", alternating a high
+-- reading (75..89: Stable -> Warn) and a low one (0..14: Warn -> Stable) so that every signal
+-- changes the governor and appends a receipt that must be fdatasync'ed before the answer.
+--
+-- Timestamps: SPEC §2 refuses a reading stamped more than 60 s before the receiver's clock
+-- (or more than 1 h after it), so they start at the current time. Every signal id (tenant,
+-- metric, 5 s window, value) is distinct, so none is a duplicate: each window holds 15
+-- high/low pairs per metric on all 7 metrics (210 requests), then the stamp moves on one
+-- window. That runs ahead of the clock (210 requests per thread per 5 s window), staying
+-- inside the 1 h bound for 151 200 requests per thread, far more than a 10 s run sends.
+local metrics = {"cpu", "memory", "latency", "error_rate", "disk", "network", "connections"}
 local counter = 0
 local thread_id = 0
+local base_ms = 0
 local threads = {}
 
 function setup(thread)
@@ -13,12 +22,21 @@ end
 function init(args)
   thread_id = id
   counter = 0
+  -- The start of the current 5 s window, Unix ms.
+  base_ms = math.floor(os.time() / 5) * 5000
 end
 
 request = function()
+  local pair = math.floor(counter / 2)
+  local high = counter % 2 == 0
   counter = counter + 1
-  local value = (counter % 2 == 0) and 10 or 80
-  local ts = 1790000000000 + counter
-  local body = string.format('{"tenant":"load-%d","metric":"cpu","value":%d,"ts_ms":%d}', thread_id, value, ts)
+  local slot = pair % 105
+  local window = math.floor(pair / 105)
+  local metric = metrics[(slot % 7) + 1]
+  local step = math.floor(slot / 7)
+  local value = high and (75 + step) or step
+  local ts = base_ms + window * 5000 + (counter % 5000)
+  local body = string.format('{"tenant":"load-%d","metric":"%s","value":%d,"ts_ms":%d}',
+    thread_id, metric, value, ts)
   return wrk.format("POST", "/v1/signals", {["Content-Type"] = "application/json"}, body)
 end

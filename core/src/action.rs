@@ -3,10 +3,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::REVISION_MAX_BYTES;
+use crate::limits::{REVISION_MAX_BYTES, UNDO_BYTES_MAX};
 
 /// A rollback revision: 1..=128 visible-ASCII bytes.
 pub type Revision = heapless::String<REVISION_MAX_BYTES, u8>;
+
+/// An undo token: opaque bytes (at most [`UNDO_BYTES_MAX`]) a backend returned with a
+/// successful run — the prior state it needs to roll the action back, e.g. the old
+/// `cpu.max`. The core only stores it (in the completion receipt, so it survives a restart)
+/// and hands it back in [`crate::engine::ActionCommand::Rollback`]. Empty when the backend
+/// needs none, when the action did not succeed, and on engine-generated completions.
+pub type Undo = heapless::Vec<u8, UNDO_BYTES_MAX>;
 
 /// An action, validated: percents within 0..=100, revisions 1..=128 visible-ASCII bytes.
 /// Build one with the constructors; a decoded one is checked by [`Action::validate`].

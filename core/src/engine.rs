@@ -27,7 +27,7 @@
 
 use heapless::{Deque, Vec, index_map::FnvIndexMap};
 
-use crate::action::{Action, ActionKind, ActionOutcome};
+use crate::action::{Action, ActionKind, ActionOutcome, Undo};
 use crate::entitlement::{
     self, AdmitError, Entitlement, EntitlementCommand, EntitlementError, EntitlementState,
     NEVER_MS, Resource, Sku,
@@ -37,7 +37,7 @@ use crate::ledger::Ledger;
 use crate::limits::{
     ACTION_QUEUE_MAX, ACTION_TIMEOUT_MS_DEFAULT, ACTION_TIMEOUT_MS_MAX, DEDUP_IDS_DEFAULT,
     DEDUP_SLOTS_DEFAULT, IN_FLIGHT_MAX, LEDGER_BYTES_DEFAULT, RECEIPTS_DEFAULT, ROLLBACKABLE_MAX,
-    TENANTS_DEFAULT,
+    TENANTS_DEFAULT, UNDO_BYTES_MAX,
 };
 use crate::monitor::{self, Dedup, RawSignal, Signal, SignalError, TenantId};
 use crate::receipt::{Cause, ChainError, Event, Receipt};
@@ -127,11 +127,14 @@ pub struct InFlight {
     pub action: Action,
 }
 
+/// A successfully completed action, remembered for rollback with the backend's undo token
+/// (rebuilt by [`Engine::restore`] from its completion receipt).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Completed {
     receipt: u64,
     slot: u32,
     action: Action,
+    undo: Undo,
     rollback_pending: bool,
 }
 
@@ -165,6 +168,9 @@ pub enum ActionCommand {
         tenant: TenantId,
         /// What to undo.
         action: Action,
+        /// The undo token the backend returned with the action's success (from the ledger,
+        /// so it survives a restart); empty if it returned none.
+        undo: Undo,
     },
 }
 
@@ -240,6 +246,9 @@ pub enum CommandError {
     /// No completed action with this receipt id is remembered.
     #[error("no completed action with receipt {0}")]
     ReceiptNotFound(u64),
+    /// An outcome's undo token is longer than [`UNDO_BYTES_MAX`] bytes (its length).
+    #[error("undo token of {0} bytes is longer than {UNDO_BYTES_MAX}")]
+    UndoTooLarge(usize),
     /// The output queues are full; retry after draining them.
     #[error("output queues are full; retry later")]
     Busy,
@@ -253,6 +262,7 @@ impl CommandError {
             CommandError::StaleOutcome(_) => "StaleOutcome",
             CommandError::AlreadyExecuting(_) => "AlreadyExecuting",
             CommandError::ReceiptNotFound(_) => "ReceiptNotFound",
+            CommandError::UndoTooLarge(_) => "UndoTooLarge",
             CommandError::Busy => "Busy",
         }
     }
@@ -364,6 +374,9 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
             EntitlementState::Expired => return Err(IngestError::EntitlementExpired),
             _ => return Err(IngestError::EntitlementNotActive),
         }
+        // The age bound is the retention: an accepted signal's id is remembered at least as
+        // long as a redelivery of it would be accepted.
+        debug_assert!(self.dedup.retains(signal.window(), now_ms));
         let id = signal.id();
         if self.dedup.contains(&id, now_ms) {
             return Ok(SignalResult::Duplicate);
@@ -388,13 +401,20 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
     /// An action outcome for `tenant`. With `receipt`, it must be the action in flight
     /// (else `StaleOutcome`); without, it applies to whatever is in flight, if anything.
     /// The governor reacts either way (SPEC §5).
+    ///
+    /// `undo` is the backend's undo token for a successful run (see [`Undo`]): kept in the
+    /// completion receipt and handed back with [`ActionCommand::Rollback`]. One longer than
+    /// [`UNDO_BYTES_MAX`] is refused with `UndoTooLarge` before anything else (nothing
+    /// changes); on a failed outcome it is ignored and recorded empty.
     pub fn handle_outcome(
         &mut self,
         now_ms: u64,
         tenant: &str,
         receipt: Option<u64>,
         succeeded: bool,
+        undo: &[u8],
     ) -> Result<Transition, CommandError> {
+        let undo = Undo::from_slice(undo).map_err(|_| CommandError::UndoTooLarge(undo.len()))?;
         let slot = self.slot(tenant).ok_or(CommandError::TenantNotFound)?;
         let in_flight = self.in_flight_of(slot).map(|f| f.receipt);
         if let Some(r) = receipt
@@ -402,12 +422,12 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         {
             return Err(CommandError::StaleOutcome(r));
         }
-        let outcome = if succeeded {
-            ActionOutcome::Succeeded
+        let (outcome, undo) = if succeeded {
+            (ActionOutcome::Succeeded, undo)
         } else {
-            ActionOutcome::Failed
+            (ActionOutcome::Failed, Undo::new())
         };
-        self.complete(now_ms, slot, outcome)
+        self.complete(now_ms, slot, outcome, undo)
     }
 
     /// Times out every action whose deadline is at or before `now_ms` (SPEC §5: a timeout
@@ -429,7 +449,7 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
             let Some(tenant) = self.tenant_id(slot) else {
                 break;
             };
-            match self.complete(now_ms, slot, ActionOutcome::TimedOut) {
+            match self.complete(now_ms, slot, ActionOutcome::TimedOut, Undo::new()) {
                 Ok(_) => {
                     let cancel = ActionCommand::Cancel { receipt, tenant };
                     let queued = self.actions.push_back(cancel).is_ok();
@@ -443,10 +463,14 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
     }
 
     /// An operator's reset: the governor returns to Stable (SPEC §4), whatever the
-    /// entitlement's state.
+    /// entitlement's state, and enforcement ends. The governor receipt (cause `Reset`) is
+    /// written when the state or c change and also when an action is enforced (Stable →
+    /// Stable, c 0): applying it is what clears the enforced action, so restore agrees.
     pub fn handle_reset(&mut self, now_ms: u64, tenant: &str) -> Result<Transition, CommandError> {
         let slot = self.slot(tenant).ok_or(CommandError::TenantNotFound)?;
-        let step = self.plan(slot, GovernorEvent::Reset);
+        let mut step = self.plan(slot, GovernorEvent::Reset);
+        step.forced = self.state(slot).is_some_and(|t| t.enforced.is_some());
+        debug_assert_eq!(step.step.to, GovernorState::Stable);
         if !self.has_room(slot, false, &step) {
             return Err(CommandError::Busy);
         }
@@ -487,7 +511,7 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         if !self.ledger.can_append(1) || self.actions.is_full() {
             return Err(CommandError::Busy);
         }
-        let (slot, action) = (done.slot as usize, done.action.clone());
+        let (slot, action, undo) = (done.slot as usize, done.action.clone(), done.undo.clone());
         let tenant = self
             .tenant_id(slot)
             .ok_or(CommandError::ReceiptNotFound(receipt))?;
@@ -498,6 +522,7 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
             receipt,
             tenant,
             action,
+            undo,
         };
         let queued = self.actions.push_back(command).is_ok();
         debug_assert!(queued);
@@ -825,6 +850,7 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
             from: governor.state,
             from_c: governor.consecutive_high,
             step,
+            forced: false,
         }
     }
 
@@ -846,13 +872,16 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
     }
 
     /// Completes the tenant's in-flight action (if any) with `outcome` and lets the governor
-    /// react (ActionSucceeded, or ActionFailed for Failed and TimedOut).
+    /// react (ActionSucceeded, or ActionFailed for Failed and TimedOut). `undo` is empty
+    /// unless `outcome` is `Succeeded`.
     fn complete(
         &mut self,
         now_ms: u64,
         slot: usize,
         outcome: ActionOutcome,
+        undo: Undo,
     ) -> Result<Transition, CommandError> {
+        debug_assert!(outcome == ActionOutcome::Succeeded || undo.is_empty());
         let in_flight = self.in_flight_of(slot).map(|f| f.receipt);
         let (event, cause) = match outcome {
             ActionOutcome::Succeeded => (GovernorEvent::ActionSucceeded, Cause::ActionSucceeded),
@@ -863,7 +892,11 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
             return Err(CommandError::Busy);
         }
         if let Some(receipt) = in_flight {
-            let done = Event::ActionCompleted { receipt, outcome };
+            let done = Event::ActionCompleted {
+                receipt,
+                outcome,
+                undo,
+            };
             self.commit(now_ms, slot, done).ok_or(CommandError::Busy)?;
         }
         Ok(self.enact(now_ms, slot, cause, planned))
@@ -905,6 +938,7 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
             let superseded = Event::ActionCompleted {
                 receipt: old,
                 outcome: ActionOutcome::Superseded,
+                undo: Undo::new(),
             };
             self.commit(now_ms, slot, superseded)?;
             let cancel = ActionCommand::Cancel {
@@ -998,25 +1032,11 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
                     });
                 }
             }
-            Event::ActionCompleted { receipt, outcome } => {
-                let Some(index) = self.in_flight.iter().position(|f| f.receipt == *receipt) else {
-                    return;
-                };
-                let flight = self.in_flight.swap_remove(index);
-                if *outcome == ActionOutcome::Succeeded {
-                    if self.completed.is_full() {
-                        self.completed.pop_front();
-                    }
-                    let done = Completed {
-                        receipt: flight.receipt,
-                        slot: flight.slot,
-                        action: flight.action,
-                        rollback_pending: false,
-                    };
-                    let pushed = self.completed.push_back(done).is_ok();
-                    debug_assert!(pushed);
-                }
-            }
+            Event::ActionCompleted {
+                receipt,
+                outcome,
+                undo,
+            } => self.apply_action_completed(slot, *receipt, *outcome, undo),
             Event::RollbackRequested { receipt } => {
                 if let Some(c) = self.completed.iter_mut().find(|c| c.receipt == *receipt) {
                     c.rollback_pending = true;
@@ -1040,6 +1060,43 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
                 }
             }
         }
+    }
+
+    /// An action ended: out of flight; remembered for rollback (with its undo token) if it
+    /// succeeded; otherwise (Failed, TimedOut, Superseded) no longer enforced, if it was.
+    fn apply_action_completed(
+        &mut self,
+        slot: usize,
+        receipt: u64,
+        outcome: ActionOutcome,
+        undo: &Undo,
+    ) {
+        let Some(index) = self.in_flight.iter().position(|f| f.receipt == receipt) else {
+            return;
+        };
+        let flight = self.in_flight.swap_remove(index);
+        debug_assert_eq!(flight.slot as usize, slot);
+        if outcome != ActionOutcome::Succeeded {
+            debug_assert!(undo.is_empty());
+            if let Some(t) = self.state_mut(slot)
+                && t.enforced.is_some_and(|e| e.receipt == receipt)
+            {
+                t.enforced = None;
+            }
+            return;
+        }
+        if self.completed.is_full() {
+            self.completed.pop_front();
+        }
+        let done = Completed {
+            receipt: flight.receipt,
+            slot: flight.slot,
+            action: flight.action,
+            undo: undo.clone(),
+            rollback_pending: false,
+        };
+        let pushed = self.completed.push_back(done).is_ok();
+        debug_assert!(pushed);
     }
 
     fn apply_rollback_completed(&mut self, slot: usize, receipt: u64, succeeded: bool) {
@@ -1075,12 +1132,15 @@ struct Planned {
     from: GovernorState,
     from_c: u8,
     step: Step,
+    /// Write the governor receipt even if nothing changes (a reset ending enforcement).
+    forced: bool,
 }
 
 impl Planned {
-    /// SPEC §6: every change of a governor's state or c appends a receipt.
+    /// SPEC §6: every change of a governor's state or c appends a receipt (and so does a
+    /// forced step).
     fn changes(&self) -> bool {
-        self.step.to != self.from || self.step.consecutive_high != self.from_c
+        self.forced || self.step.to != self.from || self.step.consecutive_high != self.from_c
     }
 }
 

@@ -34,7 +34,7 @@ pub mod limits;
 pub mod monitor;
 pub mod receipt;
 
-pub use action::{Action, ActionKind, ActionOutcome, InvalidAction};
+pub use action::{Action, ActionKind, ActionOutcome, InvalidAction, Undo};
 pub use engine::{ActionCommand, Engine, EngineConfig, SignalResult, TenantView, Transition};
 pub use entitlement::{EntitlementCommand, EntitlementState, Resource, Sku};
 pub use governor::{GovernorEvent, GovernorState, Thresholds};

@@ -14,6 +14,17 @@ pub const TIMESTAMP_AHEAD_MAX_MS: u64 = 3_600_000;
 pub const DEDUP_WINDOW_MS: u64 = 5_000;
 /// How many 5 s windows before the current one the deduplicator keeps (60 s in all).
 pub const DEDUP_RETAIN_WINDOWS: u64 = 12;
+/// SPEC §2: a signal may be stamped at most this far before the receiver's clock — the
+/// dedup retention, derived from it so the two cannot drift apart. The boundary is exact:
+/// a signal accepted at `now` (`ts_ms >= now - 60 000`) lies in window `w >= (now - 60 000) /
+/// 5000`; a redelivery is accepted at `now'` only while `now' <= ts_ms + 60 000`, so
+/// `now' / 5000 <= w + 12` and its window is still retained: a redelivery is a duplicate or
+/// refused, never governed twice (while the deduplicator has room).
+pub const TIMESTAMP_BEHIND_MAX_MS: u64 = DEDUP_RETAIN_WINDOWS * DEDUP_WINDOW_MS;
+const _: () = assert!(TIMESTAMP_BEHIND_MAX_MS == 60_000);
+/// The most bytes of an undo token (the prior state a backend needs to roll an action back,
+/// e.g. the old `cpu.max`), kept in the completion receipt so a rollback works after a restart.
+pub const UNDO_BYTES_MAX: usize = 64;
 /// SPEC §5: a rollback revision is 1..=128 visible-ASCII bytes.
 pub const REVISION_MAX_BYTES: usize = 128;
 /// SPEC §5: the default action timeout.

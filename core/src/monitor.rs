@@ -8,14 +8,17 @@
 //! 2. `InvalidMetricName` — not one of `cpu memory latency error_rate disk network
 //!    connections` (ASCII case-insensitive), or longer than 128 bytes;
 //! 3. `ValueOutOfBounds` — not finite, or outside 0.0..=100.0;
-//! 4. `InvalidTimestamp` — more than 3 600 000 ms after the receiver's `now_ms`.
+//! 4. `InvalidTimestamp` — more than 3 600 000 ms after the receiver's `now_ms`, or more than
+//!    60 000 ms before it (older than the dedup retention,
+//!    [`crate::limits::TIMESTAMP_BEHIND_MAX_MS`]): a stale reading is refused, never governed,
+//!    so a redelivery is either a duplicate or refused.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::limits::{
     DEDUP_RETAIN_WINDOWS, DEDUP_WINDOW_MS, METRIC_NAME_MAX_BYTES, TENANT_ID_MAX_BYTES,
-    TIMESTAMP_AHEAD_MAX_MS,
+    TIMESTAMP_AHEAD_MAX_MS, TIMESTAMP_BEHIND_MAX_MS,
 };
 
 /// An owned, validated tenant id (1..=256 visible-ASCII bytes).
@@ -109,8 +112,10 @@ pub enum SignalError {
     /// Value not finite or outside 0.0..=100.0.
     #[error("value must be a finite number within 0.0..=100.0")]
     ValueOutOfBounds,
-    /// Timestamp more than an hour after the receiver's clock.
-    #[error("ts_ms is more than 3600000 ms after the receiver's clock")]
+    /// Timestamp more than an hour after the receiver's clock, or more than 60 s before it.
+    #[error(
+        "ts_ms is more than 3600000 ms after or more than 60000 ms before the receiver's clock"
+    )]
     InvalidTimestamp,
 }
 
@@ -143,7 +148,8 @@ pub fn tenant_id(tenant: &str) -> Result<TenantId, SignalError> {
 }
 
 /// A validated signal. Its fields hold what the type promises: a valid tenant, a known
-/// metric, a percentage in 0..=100 and a timestamp no more than an hour ahead.
+/// metric, a percentage in 0..=100 and a timestamp no more than an hour ahead and no more than
+/// the dedup retention (60 s) behind the clock it was parsed at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Signal<'a> {
     /// The tenant (already validated).
@@ -162,7 +168,9 @@ impl<'a> Signal<'a> {
         validate_tenant(raw.tenant)?;
         let metric = MetricKind::parse(raw.metric)?;
         let value_pct = normalize(raw.value)?;
-        if raw.ts_ms > now_ms.saturating_add(TIMESTAMP_AHEAD_MAX_MS) {
+        let ahead = raw.ts_ms > now_ms.saturating_add(TIMESTAMP_AHEAD_MAX_MS);
+        let stale = raw.ts_ms < now_ms.saturating_sub(TIMESTAMP_BEHIND_MAX_MS);
+        if ahead || stale {
             return Err(SignalError::InvalidTimestamp);
         }
         Ok(Signal {
@@ -331,6 +339,13 @@ impl<const IDS: usize, const SLOTS: usize> Dedup<IDS, SLOTS> {
         debug_assert!(self.len <= IDS);
         debug_assert!(self.find_slot(&key).is_some());
         true
+    }
+
+    /// Whether ids of `window` are retained at `now_ms`. Every signal [`Signal::parse`]
+    /// accepts at `now_ms` is (the age bound is the retention, see
+    /// [`crate::limits::TIMESTAMP_BEHIND_MAX_MS`]).
+    pub fn retains(&self, window: u64, now_ms: u64) -> bool {
+        !self.expired(window, now_ms)
     }
 
     fn expired(&self, window: u64, now_ms: u64) -> bool {

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::action::{Action, ActionOutcome};
+use crate::action::{Action, ActionOutcome, Undo};
 use crate::entitlement::{CommandKind, EntitlementState, Sku};
 use crate::governor::GovernorState;
 use crate::limits::RECORD_MAX_BYTES;
@@ -70,6 +70,9 @@ pub enum Event {
         receipt: u64,
         /// How it ended.
         outcome: ActionOutcome,
+        /// The backend's undo token (empty unless `outcome` is `Succeeded`); at most
+        /// [`crate::limits::UNDO_BYTES_MAX`] bytes, so a longer one does not decode.
+        undo: Undo,
     },
     /// A rollback of a completed action was requested.
     RollbackRequested {
@@ -193,7 +196,8 @@ impl Receipt {
     }
 
     /// Decodes and validates one record: it must be exactly one receipt in its canonical
-    /// encoding, with a valid tenant and action. Decoding does not check the hash; [`ChainVerifier`] does.
+    /// encoding, with a valid tenant and action, and an undo token (at most
+    /// [`crate::limits::UNDO_BYTES_MAX`] bytes) only on a successful completion. Decoding does not check the hash; [`ChainVerifier`] does.
     pub fn decode(record: &[u8]) -> Result<Receipt, ChainErrorKind> {
         if record.len() > RECORD_MAX_BYTES {
             return Err(ChainErrorKind::Malformed);
@@ -210,8 +214,17 @@ impl Receipt {
             return Err(ChainErrorKind::Malformed);
         }
         monitor::validate_tenant(&receipt.tenant).map_err(|_| ChainErrorKind::Malformed)?;
-        if let Event::ActionDispatched { action, .. } = &receipt.event {
-            action.validate().map_err(|_| ChainErrorKind::Malformed)?;
+        match &receipt.event {
+            Event::ActionDispatched { action, .. } => {
+                action.validate().map_err(|_| ChainErrorKind::Malformed)?;
+            }
+            // Only a success carries an undo token (the engine records others empty).
+            Event::ActionCompleted { outcome, undo, .. }
+                if *outcome != ActionOutcome::Succeeded && !undo.is_empty() =>
+            {
+                return Err(ChainErrorKind::Malformed);
+            }
+            _ => {}
         }
         Ok(receipt)
     }

@@ -38,7 +38,7 @@ fn seed_demo_walks_stable_warn_intervene_warn_stable() {
         other => panic!("expected Run, got {other:?}"),
     }
     let t = e
-        .handle_outcome(16_100, "acme", Some(receipt), true)
+        .handle_outcome(16_100, "acme", Some(receipt), true, &[])
         .unwrap();
     assert_eq!((t.from, t.to), (S::Intervene, S::Warn));
     let t = governed(e.handle_signal(21_000, &raw("acme", 55.0, 21_000)).unwrap());

@@ -6,7 +6,7 @@ mod common;
 use autonomic_core::engine::{CommandError, Engine, EngineConfig, IngestError};
 use autonomic_core::{
     Action, ActionCommand, ActionOutcome, EntitlementCommand, Event, GovernorState as S, Receipt,
-    SignalResult,
+    SignalResult, Undo,
 };
 use common::{active, drain_records, raw};
 
@@ -41,7 +41,8 @@ fn governor_action_supersedes_the_one_in_flight() {
     let ev = events(&drain_records(&mut e));
     assert!(ev.contains(&Event::ActionCompleted {
         receipt: manual,
-        outcome: ActionOutcome::Superseded
+        outcome: ActionOutcome::Superseded,
+        undo: Undo::new(),
     }));
     assert_eq!(e.in_flight().len(), 1);
     assert_eq!(Some(e.in_flight()[0].receipt), t.receipt);
@@ -70,7 +71,7 @@ fn failure_in_intervene_degrades_and_pauses() {
     let mut e = active("t");
     e.handle_signal(1, &raw("t", 91.0, 1)).unwrap();
     let receipt = e.in_flight()[0].receipt;
-    let t = e.handle_outcome(2, "t", Some(receipt), false).unwrap();
+    let t = e.handle_outcome(2, "t", Some(receipt), false, &[]).unwrap();
     assert_eq!(
         (t.from, t.to, t.action),
         (S::Intervene, S::Degrade, Some(Action::Pause))
@@ -78,7 +79,8 @@ fn failure_in_intervene_degrades_and_pauses() {
     let ev = events(&drain_records(&mut e));
     assert!(ev.contains(&Event::ActionCompleted {
         receipt,
-        outcome: ActionOutcome::Failed
+        outcome: ActionOutcome::Failed,
+        undo: Undo::new(),
     }));
 }
 
@@ -109,7 +111,8 @@ fn timeout_is_a_failure_and_cancels() {
     let ev = events(&drain_records(&mut e));
     assert!(ev.contains(&Event::ActionCompleted {
         receipt,
-        outcome: ActionOutcome::TimedOut
+        outcome: ActionOutcome::TimedOut,
+        undo: Undo::new(),
     }));
 }
 
@@ -146,21 +149,21 @@ fn outcomes_quote_the_action_in_flight() {
     e.handle_signal(1, &raw("t", 91.0, 1)).unwrap();
     drain_records(&mut e);
     assert_eq!(
-        e.handle_outcome(2, "t", Some(999), true),
+        e.handle_outcome(2, "t", Some(999), true, &[]),
         Err(CommandError::StaleOutcome(999))
     );
     assert!(drain_records(&mut e).is_empty());
     assert_eq!(e.tenant(2, "t").unwrap().state, S::Intervene);
-    let t = e.handle_outcome(3, "t", None, true).unwrap();
+    let t = e.handle_outcome(3, "t", None, true, &[]).unwrap();
     assert_eq!((t.from, t.to), (S::Intervene, S::Warn));
-    let t = e.handle_outcome(4, "t", None, false).unwrap();
+    let t = e.handle_outcome(4, "t", None, false, &[]).unwrap();
     assert_eq!(
         (t.from, t.to, t.action),
         (S::Warn, S::Warn, None),
         "outcome outside Intervene"
     );
     assert_eq!(
-        e.handle_outcome(4, "nobody", None, true),
+        e.handle_outcome(4, "nobody", None, true, &[]),
         Err(CommandError::TenantNotFound)
     );
 }
@@ -176,7 +179,7 @@ fn rollback_by_receipt_id() {
         Err(CommandError::ReceiptNotFound(r)),
         "still in flight"
     );
-    e.handle_outcome(2, "t", Some(r), true).unwrap();
+    e.handle_outcome(2, "t", Some(r), true, &[]).unwrap();
     actions(&mut e);
     assert_eq!(
         e.handle_rollback(3, 4242),
@@ -343,4 +346,255 @@ fn tenant_table_full_is_a_typed_error() {
     );
     assert_eq!(e.tenant_count(), 2);
     assert_eq!(e.ledger().next_seq(), 2);
+}
+
+// ----- stale signals (SPEC §2) --------------------------------------------------------------
+
+#[test]
+fn a_redelivery_is_a_duplicate_or_refused_never_governed_twice() {
+    // Proves, through the engine and at the exact boundaries (first and last ms of a window,
+    // first arrival at the oldest accepted instant), that a redelivery at every later instant
+    // up to ts + 60 000 is Duplicate and from ts + 60 001 on is InvalidTimestamp.
+    for ts in [100_000, 104_999, 105_000] {
+        for first in [ts, ts + 30_000, ts + 60_000] {
+            let mut e = active("t");
+            let got = e.handle_signal(first, &raw("t", 80.0, ts));
+            assert!(
+                matches!(got, Ok(SignalResult::Governed(_))),
+                "{ts} at {first}"
+            );
+            for now in [first, ts + 59_999, ts + 60_000] {
+                assert_eq!(
+                    e.handle_signal(now.max(first), &raw("t", 80.0, ts)),
+                    Ok(SignalResult::Duplicate),
+                    "ts {ts} first {first} again at {now}"
+                );
+            }
+            for now in [ts + 60_001, ts + 65_000, ts + 600_000] {
+                assert_eq!(
+                    e.handle_signal(now, &raw("t", 80.0, ts)),
+                    Err(IngestError::Invalid(
+                        autonomic_core::SignalError::InvalidTimestamp
+                    )),
+                    "ts {ts} first {first} again at {now}"
+                );
+            }
+            assert_eq!(
+                e.tenant(0, "t").unwrap().consecutive_high,
+                1,
+                "governed once"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_stale_signal_changes_nothing() {
+    // Proves a signal 10 minutes old is InvalidTimestamp and leaves state, dedup and ledger alone.
+    let mut e = active("t");
+    drain_records(&mut e);
+    let now = 1_000_000;
+    assert_eq!(
+        e.handle_signal(now, &raw("t", 99.0, now - 600_000)),
+        Err(IngestError::Invalid(
+            autonomic_core::SignalError::InvalidTimestamp
+        ))
+    );
+    assert!(drain_records(&mut e).is_empty());
+    assert_eq!(e.dedup_len(), 0);
+    assert_eq!(e.tenant(now, "t").unwrap().state, S::Stable);
+}
+
+// ----- enforcement follows outcomes -----------------------------------------------------------
+
+use autonomic_core::entitlement::AdmitError;
+use autonomic_core::{ActionKind, Resource};
+
+/// The views that must survive a restart, plus the rollback bookkeeping and head.
+fn assert_restores_equal(live: &mut common::SmallEngine, records: &mut Vec<Vec<u8>>, now: u64) {
+    records.extend(drain_records(live));
+    let mut rebuilt = common::engine();
+    for r in records.iter() {
+        rebuilt.restore(r).unwrap();
+    }
+    let strip = |v: autonomic_core::TenantView<'_>| {
+        (
+            v.tenant.to_string(),
+            v.entitlement,
+            v.state,
+            v.consecutive_high,
+            v.entered_at_ms,
+            v.in_flight.cloned(),
+            v.enforced,
+        )
+    };
+    let a: Vec<_> = live.tenants(now).map(strip).collect();
+    let b: Vec<_> = rebuilt.tenants(now).map(strip).collect();
+    assert_eq!(a, b, "live == restored");
+    assert_eq!(
+        live.rollbackable().collect::<Vec<_>>(),
+        rebuilt.rollbackable().collect::<Vec<_>>()
+    );
+    assert_eq!(live.ledger().head_hash(), rebuilt.ledger().head_hash());
+}
+
+#[test]
+fn a_failed_manual_pause_is_not_enforced() {
+    // Proves a Pause whose outcome is failure no longer refuses admission (RefusedByAction),
+    // and a restored engine agrees.
+    let mut e = active("t");
+    let mut records = drain_records(&mut e);
+    let r = e.handle_action(1, "t", Action::Pause).unwrap();
+    assert_eq!(
+        e.admit(2, "t", Resource::Requests, 1),
+        Err(AdmitError::RefusedByAction(ActionKind::Pause)),
+        "in flight: enforced"
+    );
+    e.handle_outcome(3, "t", Some(r), false, &[]).unwrap();
+    assert_eq!(e.tenant(3, "t").unwrap().enforced, None);
+    assert_eq!(e.admit(4, "t", Resource::Requests, 1), Ok(1));
+    assert_restores_equal(&mut e, &mut records, 5);
+}
+
+#[test]
+fn a_timed_out_throttle_gives_back_the_skus_limits() {
+    // Proves a manual Throttle(10) that times out (Stable, so the governor does not react)
+    // stops lowering the limits: pro's 8 cores are admitted again.
+    let mut e = active("t");
+    let mut records = drain_records(&mut e);
+    e.handle_action(1, "t", Action::throttle(10).unwrap())
+        .unwrap();
+    assert!(matches!(
+        e.admit(2, "t", Resource::Cpu, 2),
+        Err(AdmitError::QuotaExceeded { limit: 1, .. })
+    ));
+    assert_eq!(e.handle_timeout(1 + 30_000), 1);
+    assert_eq!(e.tenant(30_001, "t").unwrap().enforced, None);
+    assert_eq!(e.admit(30_002, "t", Resource::Cpu, 8), Ok(8));
+    assert_restores_equal(&mut e, &mut records, 30_003);
+}
+
+#[test]
+fn a_superseded_action_is_not_enforced_but_its_successor_is() {
+    // Proves Superseded clears the old action's enforcement and the new dispatch takes over.
+    let mut e = active("t");
+    let mut records = drain_records(&mut e);
+    let manual = e.handle_action(1, "t", Action::Pause).unwrap();
+    let SignalResult::Governed(t) = e.handle_signal(2, &raw("t", 95.0, 2)).unwrap() else {
+        panic!("governed");
+    };
+    let enforced = e.tenant(2, "t").unwrap().enforced.unwrap();
+    assert_ne!(enforced.receipt, manual);
+    assert_eq!(
+        (Some(enforced.receipt), enforced.kind),
+        (t.receipt, ActionKind::Throttle)
+    );
+    assert_restores_equal(&mut e, &mut records, 3);
+}
+
+#[test]
+fn a_reset_ends_enforcement_by_a_receipt() {
+    // Proves a reset of a Stable tenant with an enforced manual Pause (succeeded, or still in
+    // flight) writes a governor receipt (cause Reset, Stable → Stable, c 0) and allows
+    // admission again; a reset with nothing to end writes nothing; restore agrees.
+    for succeed in [true, false] {
+        let mut e = active("t");
+        let mut records = drain_records(&mut e);
+        let r = e.handle_action(1, "t", Action::Pause).unwrap();
+        if succeed {
+            e.handle_outcome(2, "t", Some(r), true, &[]).unwrap();
+        }
+        assert!(e.admit(3, "t", Resource::Requests, 1).is_err());
+        records.extend(drain_records(&mut e));
+        let t = e.handle_reset(4, "t").unwrap();
+        assert_eq!(
+            (t.from, t.to, t.consecutive_high),
+            (S::Stable, S::Stable, 0)
+        );
+        let written = drain_records(&mut e);
+        assert_eq!(
+            events(&written),
+            vec![Event::Governor {
+                cause: autonomic_core::Cause::Reset,
+                from: S::Stable,
+                to: S::Stable,
+                consecutive_high: 0,
+            }]
+        );
+        records.extend(written);
+        assert_eq!(e.admit(5, "t", Resource::Requests, 1), Ok(1));
+        e.handle_reset(6, "t").unwrap();
+        assert!(
+            drain_records(&mut e).is_empty(),
+            "nothing enforced: no receipt"
+        );
+        if !succeed {
+            // The pause completes after the reset: still not enforced.
+            e.handle_outcome(7, "t", Some(r), true, &[]).unwrap();
+            assert_eq!(e.tenant(7, "t").unwrap().enforced, None);
+        }
+        assert_restores_equal(&mut e, &mut records, 8);
+    }
+}
+
+// ----- undo tokens --------------------------------------------------------------------------
+
+#[test]
+fn an_undo_token_rides_the_ledger_to_the_rollback() {
+    // Proves the undo of a successful outcome is kept in its completion receipt and handed
+    // back with the rollback, also by an engine restored from the receipts (a restart).
+    let mut e = active("t");
+    let mut records = drain_records(&mut e);
+    let r = e
+        .handle_action(1, "t", Action::throttle(30).unwrap())
+        .unwrap();
+    let undo = [7u8; autonomic_core::limits::UNDO_BYTES_MAX];
+    e.handle_outcome(2, "t", Some(r), true, &undo).unwrap();
+    let written = drain_records(&mut e);
+    assert!(events(&written).contains(&Event::ActionCompleted {
+        receipt: r,
+        outcome: ActionOutcome::Succeeded,
+        undo: Undo::from_slice(&undo).unwrap(),
+    }));
+    records.extend(written);
+    actions(&mut e);
+    let mut rebuilt = common::engine();
+    for rec in &records {
+        rebuilt.restore(rec).unwrap();
+    }
+    for engine in [&mut e, &mut rebuilt] {
+        engine.handle_rollback(3, r).unwrap();
+        let got = actions(engine);
+        assert!(
+            matches!(got.as_slice(), [ActionCommand::Rollback { receipt, undo: u, .. }] if *receipt == r && u.as_slice() == undo),
+            "{got:?}"
+        );
+    }
+}
+
+#[test]
+fn an_oversized_undo_is_refused_and_a_failed_ones_is_dropped() {
+    // Proves an undo of UNDO_BYTES_MAX + 1 bytes is UndoTooLarge and changes nothing, and an
+    // undo reported with a failure is recorded empty.
+    let mut e = active("t");
+    drain_records(&mut e);
+    let r = e.handle_action(1, "t", Action::Pause).unwrap();
+    drain_records(&mut e);
+    let big = [1u8; autonomic_core::limits::UNDO_BYTES_MAX + 1];
+    assert_eq!(
+        e.handle_outcome(2, "t", Some(r), true, &big),
+        Err(CommandError::UndoTooLarge(big.len()))
+    );
+    assert_eq!(CommandError::UndoTooLarge(65).name(), "UndoTooLarge");
+    assert!(drain_records(&mut e).is_empty());
+    assert_eq!(e.in_flight().len(), 1, "still in flight");
+    e.handle_outcome(3, "t", Some(r), false, &[9, 9]).unwrap();
+    assert_eq!(
+        events(&drain_records(&mut e)),
+        vec![Event::ActionCompleted {
+            receipt: r,
+            outcome: ActionOutcome::Failed,
+            undo: Undo::new(),
+        }]
+    );
 }

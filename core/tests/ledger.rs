@@ -4,11 +4,11 @@ mod common;
 
 use autonomic_core::engine::TENANT_STATE_BYTES;
 use autonomic_core::ledger::Ledger;
-use autonomic_core::limits::RECORD_MAX_BYTES;
+use autonomic_core::limits::{RECORD_MAX_BYTES, UNDO_BYTES_MAX};
 use autonomic_core::receipt::{ChainErrorKind as K, verify_records};
 use autonomic_core::{
     Action, ActionOutcome, Cause, ChainVerifier, EntitlementCommand, Event, GovernorState,
-    MetricKind, Receipt,
+    MetricKind, Receipt, Undo,
 };
 use common::{SmallEngine, active, drain_records, raw};
 
@@ -29,7 +29,7 @@ fn history() -> (SmallEngine, Vec<Vec<u8>>) {
         e.handle_signal(ts, &raw("acme", v, ts)).unwrap();
     }
     let receipt = e.in_flight()[0].receipt;
-    e.handle_outcome(20_000, "acme", Some(receipt), true)
+    e.handle_outcome(20_000, "acme", Some(receipt), true, b"max 100000")
         .unwrap();
     e.handle_rollback(21_000, receipt).unwrap();
     e.handle_rollback_outcome(22_000, receipt, true).unwrap();
@@ -224,6 +224,70 @@ fn worst_case_receipt_fits_the_record_limit() {
         consecutive_high: 255,
     };
     assert!(ent.seal_into(&mut buf).is_ok());
+    let mut done = r.clone();
+    done.event = Event::ActionCompleted {
+        receipt: u64::MAX,
+        outcome: ActionOutcome::Succeeded,
+        undo: Undo::from_slice(&[0xff; UNDO_BYTES_MAX]).unwrap(),
+    };
+    let done_len = done.seal_into(&mut buf).unwrap().len();
+    assert!(
+        done_len < len,
+        "a full undo ({done_len} B) is below the worst case ({len} B)"
+    );
+}
+
+#[test]
+fn an_undo_over_the_limit_or_on_a_failure_does_not_decode() {
+    // Proves Receipt::decode stays canonical-only with undo tokens: a completion whose undo
+    // length prefix says UNDO_BYTES_MAX + 1 (bytes present, hash resealed) is Malformed
+    // (heapless refuses it), as is a non-empty undo on a non-success; UNDO_BYTES_MAX decodes.
+    use sha2::Digest;
+    let seal = |body: &mut Vec<u8>| {
+        let hash: [u8; 32] = sha2::Sha256::digest(&body[..]).into();
+        body.extend_from_slice(&hash);
+    };
+    let mut r = Receipt {
+        seq: 0,
+        ts_ms: 1,
+        tenant: "acme".try_into().unwrap(),
+        event: Event::ActionCompleted {
+            receipt: 3,
+            outcome: ActionOutcome::Succeeded,
+            undo: Undo::from_slice(&[0xab; UNDO_BYTES_MAX]).unwrap(),
+        },
+        prev_hash: [0; 32],
+        hash: [0; 32],
+    };
+    let mut buf = [0u8; RECORD_MAX_BYTES];
+    let full = r.seal_into(&mut buf).unwrap().to_vec();
+    assert_eq!(Receipt::decode(&full), Ok(r.clone()));
+    // Postcard: ... outcome byte, undo length (64 = 0x40), 64 bytes, prev_hash, hash.
+    let undo_at = full.len() - 64 - UNDO_BYTES_MAX - 1;
+    assert_eq!(full[undo_at], UNDO_BYTES_MAX as u8);
+    let mut over = full[..full.len() - 64].to_vec();
+    over[undo_at] = UNDO_BYTES_MAX as u8 + 1;
+    over.push(0xab);
+    over.extend_from_slice(&[0; 32]);
+    seal(&mut over);
+    assert_eq!(Receipt::decode(&over), Err(K::Malformed));
+    assert_eq!(
+        ChainVerifier::new().push(&over).unwrap_err().kind,
+        K::Malformed
+    );
+    for outcome in [
+        ActionOutcome::Failed,
+        ActionOutcome::TimedOut,
+        ActionOutcome::Superseded,
+    ] {
+        r.event = Event::ActionCompleted {
+            receipt: 3,
+            outcome,
+            undo: Undo::from_slice(&[1]).unwrap(),
+        };
+        let bytes = r.seal_into(&mut buf).unwrap().to_vec();
+        assert_eq!(Receipt::decode(&bytes), Err(K::Malformed), "{outcome:?}");
+    }
 }
 
 #[test]

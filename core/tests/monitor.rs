@@ -86,18 +86,66 @@ fn value_boundaries() {
 
 #[test]
 fn timestamp_boundaries() {
-    // Proves 3 600 000 ms ahead passes and 3 600 001 fails; the past is always fine.
+    // Proves 3 600 000 ms ahead passes and 3 600 001 fails; 60 000 ms behind passes and
+    // 60 001 fails (SPEC §2: older than the dedup retention is refused); both saturate.
     let now = 10_000_000;
     assert!(parse("t", "cpu", 1.0, now + 3_600_000, now).is_ok());
     assert_eq!(
         parse("t", "cpu", 1.0, now + 3_600_001, now),
         Err(E::InvalidTimestamp)
     );
-    assert!(parse("t", "cpu", 1.0, 0, now).is_ok());
+    assert!(parse("t", "cpu", 1.0, now - 60_000, now).is_ok());
+    assert_eq!(
+        parse("t", "cpu", 1.0, now - 60_001, now),
+        Err(E::InvalidTimestamp)
+    );
+    assert_eq!(parse("t", "cpu", 1.0, 0, now), Err(E::InvalidTimestamp));
+    assert!(
+        parse("t", "cpu", 1.0, 0, 60_000).is_ok(),
+        "no underflow near 0"
+    );
+    assert!(parse("t", "cpu", 1.0, 0, 0).is_ok());
     assert!(
         parse("t", "cpu", 1.0, u64::MAX, u64::MAX - 5).is_ok(),
         "no overflow near u64::MAX"
     );
+    assert_eq!(
+        autonomic_core::limits::TIMESTAMP_BEHIND_MAX_MS,
+        autonomic_core::limits::DEDUP_RETAIN_WINDOWS * autonomic_core::limits::DEDUP_WINDOW_MS,
+        "one rule, one place: the age bound is the dedup retention"
+    );
+}
+
+#[test]
+fn every_accepted_signal_is_retained_while_its_redelivery_is_accepted() {
+    // Proves the boundary between the age bound and the dedup retention, exhaustively over
+    // every ms of two windows of ts and every arrival at the exact edges: whenever a signal
+    // is accepted at `now` and its redelivery is accepted at a later `now2`, the dedup still
+    // retains its window at `now2` (so the redelivery is a duplicate); the first `now2` at
+    // which it would no longer be retained already refuses the redelivery.
+    let d: Dedup<4, 8> = Dedup::new();
+    let base = 1_000_000;
+    for ts in base..base + 10_000 {
+        let window = ts / 5000;
+        // Accepted at its oldest allowed arrival and at its own time.
+        for now in [ts, ts + 60_000] {
+            assert!(parse("t", "cpu", 1.0, ts, now).is_ok(), "ts {ts} at {now}");
+        }
+        assert!(parse("t", "cpu", 1.0, ts, ts + 60_001).is_err());
+        // The last arrival that accepts it, and every one before, still retains it.
+        let last = ts + 60_000;
+        for now2 in [ts, last - 1, last] {
+            assert!(d.retains(window, now2), "ts {ts}: window dropped at {now2}");
+        }
+        // The first arrival after which the window expires refuses the signal.
+        let expiry = (window + 13) * 5000;
+        assert!(!d.retains(window, expiry) && d.retains(window, expiry - 1));
+        assert_eq!(
+            parse("t", "cpu", 1.0, ts, expiry),
+            Err(E::InvalidTimestamp),
+            "ts {ts}: accepted at {expiry} although its window expired"
+        );
+    }
 }
 
 #[test]
@@ -231,7 +279,8 @@ fn dedup_survives_heavy_churn() {
 
 #[test]
 fn dedup_never_holds_a_late_signal_as_duplicate() {
-    // Proves a signal stamped outside the retained windows is accepted every time it comes,
+    // Proves the deduplicator on its own (the engine refuses such a signal before it gets
+    // here, SPEC §2): an id of an expired window is never a duplicate and never stored,
     // even while its window's expired id still sits behind a fresher one in the ring.
     let mut d: Dedup<64, 128> = Dedup::new();
     let now = 1_000_000;

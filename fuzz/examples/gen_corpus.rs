@@ -50,7 +50,7 @@ fn history() -> Vec<Vec<u8>> {
         e.handle_signal(ts, &raw).expect("signal");
     }
     let runs = drain(&mut e, &mut records);
-    e.handle_outcome(20_000, "acme", runs.first().copied(), true)
+    e.handle_outcome(20_000, "acme", runs.first().copied(), true, b"max 100000")
         .expect("outcome");
     drain(&mut e, &mut records);
     let done = e.rollbackable().next().expect("a completed action");

@@ -5,7 +5,10 @@
 //! effective quota, and an engine rebuilt from the records equal to the live one.
 //!
 //! The clock only moves forward; signal timestamps reach up to about 4 minutes back, so
-//! late signals (outside the 60 s dedup retention) and their redeliveries are covered.
+//! stale signals (older than the 60 s age bound = the dedup retention: InvalidTimestamp) are
+//! covered, and every governed signal is redelivered at once, which must be a duplicate.
+//! Outcomes carry undo tokens of 0..=70 bytes (over 64 is UndoTooLarge and changes nothing);
+//! every rollback must hand back the token its action's success carried.
 
 use arbitrary::Arbitrary;
 use autonomic_core::engine::{ActionCommand, Engine, EngineConfig};
@@ -41,12 +44,14 @@ pub enum Op {
         metric: String,
         value: f64,
     },
-    /// An actuator's report for the action in flight (`stale`: for a wrong id).
+    /// An actuator's report for the action in flight (`stale`: for a wrong id), with an
+    /// undo token of `undo % 71` bytes.
     Outcome {
         tenant: u8,
         ok: bool,
         stale: bool,
         quote: bool,
+        undo: u8,
     },
     /// An operator's reset.
     Reset { tenant: u8 },
@@ -92,6 +97,8 @@ struct Driver {
     now: u64,
     drained: bool,
     rollbacks: Vec<u64>,
+    /// Undo tokens accepted with successes, by receipt id.
+    undos: std::collections::HashMap<u64, Vec<u8>>,
 }
 
 fn pick<T: Copy>(items: &[T], i: u8) -> T {
@@ -130,6 +137,7 @@ impl Driver {
             now: 1_000_000_000,
             drained: true,
             rollbacks: Vec::new(),
+            undos: std::collections::HashMap::new(),
         }
     }
 
@@ -145,7 +153,13 @@ impl Driver {
             panic!("audit: {e}");
         }
         while let Some(cmd) = self.engine.poll_action() {
-            if let ActionCommand::Rollback { receipt, .. } = cmd {
+            if let ActionCommand::Rollback { receipt, undo, .. } = cmd {
+                let reported = self.undos.get(&receipt).map_or(&[][..], Vec::as_slice);
+                assert_eq!(
+                    undo.as_slice(),
+                    reported,
+                    "rollback of {receipt}: wrong undo"
+                );
                 self.rollbacks.push(receipt);
             }
         }
@@ -180,6 +194,20 @@ impl Driver {
                 };
                 let r = self.engine.handle_signal(now, &raw);
                 self.busy("signal", matches!(r, Err(e) if e.name() == "Busy"));
+                // Tenant and value are always valid here; the metric may not be (checked first).
+                let stale = ts_ms < now.saturating_sub(60_000);
+                if stale && raw.metric != "nope" {
+                    let name = r.as_ref().err().map(|e| e.name());
+                    assert_eq!(name, Some("InvalidTimestamp"), "stale signal {raw:?}");
+                }
+                if matches!(r, Ok(autonomic_core::SignalResult::Governed(_))) {
+                    let again = self.engine.handle_signal(now, &raw);
+                    assert_eq!(
+                        again,
+                        Ok(autonomic_core::SignalResult::Duplicate),
+                        "redelivery of {raw:?} not a duplicate"
+                    );
+                }
             }
             Op::Odd {
                 tenant,
@@ -204,6 +232,7 @@ impl Driver {
                 ok,
                 stale,
                 quote,
+                undo,
             } => {
                 let t = pick(&TENANTS, *tenant);
                 let flying = self
@@ -215,8 +244,21 @@ impl Driver {
                     (true, false) => flying,
                     (true, true) => Some(flying.map_or(7, |r| r + 1)),
                 };
-                let r = self.engine.handle_outcome(now, t, receipt, *ok);
+                let undo: Vec<u8> = (0..undo % 71).collect();
+                let seq = self.engine.ledger().next_seq();
+                let r = self.engine.handle_outcome(now, t, receipt, *ok, &undo);
                 self.busy("outcome", matches!(r, Err(e) if e.name() == "Busy"));
+                if undo.len() > autonomic_core::limits::UNDO_BYTES_MAX {
+                    let known = self.engine.tenant(now, t).is_some();
+                    assert!(
+                        r.is_err() && self.engine.ledger().next_seq() == seq,
+                        "an undo of {} bytes applied: {r:?} (tenant known {known})",
+                        undo.len()
+                    );
+                }
+                if let (Ok(_), true, Some(done)) = (&r, *ok, flying) {
+                    self.undos.insert(done, undo);
+                }
                 if receipt.is_some() && receipt != flying {
                     assert!(
                         r.is_err(),

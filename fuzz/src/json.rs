@@ -5,8 +5,10 @@
 //! The adapter's own parser was not ready when this was written: switch this target to it
 //! (see fuzz/README.md). Checks: nothing panics; `Signal::parse` agrees with the reference
 //! model of SPEC §2 (verdict, error name, normalized value); a signal is accepted only with a
-//! normalized value <= 100, and the engine's verdict agrees with `Signal::parse`; every error
-//! has a SPEC name; the engine's invariants (the `Auditor`) hold after every line.
+//! normalized value <= 100 and a timestamp within [now - 60 000, now + 3 600 000], and the
+//! engine's verdict agrees with `Signal::parse`; a governed signal redelivered at once is a
+//! duplicate; every error has a SPEC name; the engine's invariants (the `Auditor`) hold after
+//! every line.
 
 use autonomic_core::engine::{Engine, EngineConfig};
 use autonomic_core::{EntitlementCommand, RawSignal, Signal};
@@ -97,8 +99,22 @@ impl Replay {
                 p.value_pct
             );
             assert!(s.value.is_finite() && (0.0..=100.0).contains(&s.value));
+            assert!(
+                s.ts_ms >= now.saturating_sub(60_000) && s.ts_ms <= now.saturating_add(3_600_000),
+                "accepted ts_ms {} at now {now}",
+                s.ts_ms
+            );
         }
         match (self.engine.handle_signal(now, &raw), parsed) {
+            (Ok(autonomic_core::SignalResult::Governed(_)), Ok(_)) => {
+                self.settle();
+                let again = self.engine.handle_signal(now, &raw);
+                assert_eq!(
+                    again,
+                    Ok(autonomic_core::SignalResult::Duplicate),
+                    "{raw:?}"
+                );
+            }
             (Ok(_), Ok(_)) => {}
             (Err(e), Err(p)) => {
                 assert_eq!(e.name(), p.name(), "engine and parse name different errors")
@@ -145,12 +161,12 @@ impl Replay {
                 .map(|e| e.name()),
             Line::ActionSucceeded { tenant } => self
                 .engine
-                .handle_outcome(now, &tenant, None, true)
+                .handle_outcome(now, &tenant, None, true, &[])
                 .err()
                 .map(|e| e.name()),
             Line::ActionFailed { tenant } => self
                 .engine
-                .handle_outcome(now, &tenant, None, false)
+                .handle_outcome(now, &tenant, None, false, &[])
                 .err()
                 .map(|e| e.name()),
             Line::Reset { tenant } => self

@@ -46,7 +46,7 @@ fn scenario() -> bool {
         return false;
     };
     let _ = engine.poll_action();
-    let recovered = engine.handle_outcome(31_000, "acme", Some(receipt), true);
+    let recovered = engine.handle_outcome(31_000, "acme", Some(receipt), true, &[]);
     let normalized = monitor::normalize(74.5) == Ok(75);
     last == GovernorState::Intervene
         && throttled

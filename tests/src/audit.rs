@@ -12,7 +12,11 @@
 //!   an action is followed by its dispatch;
 //! * at most one action in flight per tenant; every dispatched action reaches exactly one
 //!   outcome (completed, superseded or timed out), and the ones without an outcome yet are
-//!   exactly the engine's `in_flight()`.
+//!   exactly the engine's `in_flight()`;
+//! * the enforced action (README, Analyze) is the last dispatched Throttle/Pause/Shed until
+//!   the governor returns to Stable, it fails, times out or is superseded, or it is rolled
+//!   back; a governor receipt that changes nothing is only a reset ending enforcement; an
+//!   undo token rides only on a success.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -60,6 +64,8 @@ pub struct Auditor {
     closed: BTreeMap<u64, ActionOutcome>,
     /// Rollbacks requested and not yet completed.
     rollbacks: BTreeSet<u64>,
+    /// The enforced action's receipt id per tenant, as the receipts tell it.
+    enforced: HashMap<String, u64>,
     /// The last completion receipt: its seq, its tenant and how the action ended.
     last_completion: Option<(u64, String, ActionOutcome)>,
     /// Dispatches seen.
@@ -80,6 +86,7 @@ impl Auditor {
             open: BTreeMap::new(),
             closed: BTreeMap::new(),
             rollbacks: BTreeSet::new(),
+            enforced: HashMap::new(),
             last_completion: None,
             dispatched: 0,
             outcomes: [0; 4],
@@ -150,12 +157,26 @@ impl Auditor {
                         "receipt {seq}: governor dispatch for unknown tenant"
                     ));
                 }
-                let _ = action;
+                if maction(action).is_some() {
+                    self.enforced.insert(tenant.clone(), seq);
+                }
                 self.open.insert(seq, tenant);
                 self.dispatched += 1;
                 Ok(())
             }
-            Event::ActionCompleted { receipt, outcome } => {
+            Event::ActionCompleted {
+                receipt,
+                outcome,
+                undo,
+            } => {
+                if *outcome != ActionOutcome::Succeeded && !undo.is_empty() {
+                    return Err(format!("receipt {seq}: undo token on a {outcome:?}"));
+                }
+                if *outcome != ActionOutcome::Succeeded
+                    && self.enforced.get(&tenant) == Some(receipt)
+                {
+                    self.enforced.remove(&tenant);
+                }
                 match self.open.remove(receipt) {
                     Some(t) if t == tenant => {}
                     Some(t) => {
@@ -194,11 +215,14 @@ impl Auditor {
                 }
                 Ok(())
             }
-            Event::RollbackCompleted { receipt, .. } => {
+            Event::RollbackCompleted { receipt, succeeded } => {
                 if !self.rollbacks.remove(receipt) {
                     return Err(format!(
                         "receipt {seq}: rollback outcome of {receipt}, never requested"
                     ));
+                }
+                if *succeeded && self.enforced.get(&tenant) == Some(receipt) {
+                    self.enforced.remove(&tenant);
                 }
                 Ok(())
             }
@@ -269,12 +293,16 @@ impl Auditor {
                 "receipt {seq}: {state:?}/c={count} + {event:?} went to {to:?}/c={c}; SPEC §4 says {next:?}/c={next_c}"
             ));
         }
-        if (next, next_c) == (state, count) {
+        let ends_enforcement = *cause == Cause::Reset && self.enforced.contains_key(tenant);
+        if (next, next_c) == (state, count) && !ends_enforcement {
             return Err(format!(
                 "receipt {seq}: governor receipt that changes nothing"
             ));
         }
         self.governors.insert(tenant.to_string(), (next, next_c));
+        if next == GState::Stable {
+            self.enforced.remove(tenant);
+        }
         if let Some(a) = action {
             self.ordered.insert(tenant.to_string(), a);
         }
@@ -323,6 +351,13 @@ impl Auditor {
                 return Err(format!(
                     "{}: engine shows {actual:?}, receipts say {expected:?}",
                     view.tenant
+                ));
+            }
+            let enforced = self.enforced.get(view.tenant).copied();
+            if view.enforced.map(|e| e.receipt) != enforced {
+                return Err(format!(
+                    "{}: engine enforces {:?}, receipts say {enforced:?}",
+                    view.tenant, view.enforced
                 ));
             }
             if let Some(f) = view.in_flight {

@@ -160,7 +160,7 @@ const TRACE: [(&str, &str); 50] = [
     ),
     (
         r#"{"type":"signal","tenant":"t","metric":"cpu","value":50,"ts_ms":3690001,"now_ms":90000}"#,
-        r#"{"line":29,"error":"InvalidTimestamp","message":"ts_ms is more than 3600000 ms after the receiver's clock"}"#,
+        r#"{"line":29,"error":"InvalidTimestamp","message":"ts_ms is more than 3600000 ms after or more than 60000 ms before the receiver's clock"}"#,
     ),
     (
         r#"{"type":"signal","tenant":"ghost","metric":"cpu","value":50,"ts_ms":90000}"#,

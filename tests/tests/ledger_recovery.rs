@@ -40,7 +40,7 @@ fn random_input(e: &mut Small, rng: &mut Rng, now: u64) {
             let _ = e.handle_entitlement(now, tenant, cmd);
         }
         1 => {
-            let _ = e.handle_outcome(now, tenant, None, rng.next().is_multiple_of(2));
+            let _ = e.handle_outcome(now, tenant, None, rng.next().is_multiple_of(2), b"undo");
         }
         2 => {
             let _ = e.handle_reset(now, tenant);

@@ -8,10 +8,11 @@
 
 use autonomic_core::engine::{ActionCommand, Engine, EngineConfig};
 use autonomic_core::entitlement::CommandKind;
+use autonomic_core::limits::UNDO_BYTES_MAX;
 use autonomic_core::receipt::{Cause, GENESIS_HASH, hash_of, prev_hash_of, seq_of};
 use autonomic_core::{
     Action, ActionOutcome, ChainVerifier, EntitlementCommand, EntitlementState, Event,
-    GovernorState, Ledger, MetricKind, RawSignal, Receipt, Sku, TenantId,
+    GovernorState, Ledger, MetricKind, RawSignal, Receipt, Sku, TenantId, Undo,
 };
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -118,7 +119,8 @@ fn run_history<const T: usize, const N: usize, const B: usize, const I: usize, c
                 }
             }
             H::Outcome(t, ok) => {
-                let _ = e.handle_outcome(now, TENANTS[t], None, ok);
+                let undo = [0xc3; 9];
+                let _ = e.handle_outcome(now, TENANTS[t], None, ok, &undo);
             }
             H::Manual(t, k) => {
                 let action = match k {
@@ -364,8 +366,20 @@ fn event() -> impl Strategy<Value = Event> {
                 manual,
             }
         }),
-        (any::<u64>(), outcome)
-            .prop_map(|(receipt, outcome)| Event::ActionCompleted { receipt, outcome }),
+        (
+            any::<u64>(),
+            outcome,
+            prop::collection::vec(any::<u8>(), 0..=UNDO_BYTES_MAX)
+        )
+            .prop_map(|(receipt, outcome, undo)| Event::ActionCompleted {
+                receipt,
+                outcome,
+                // Only a success carries an undo token (a receipt otherwise does not decode).
+                undo: match outcome {
+                    ActionOutcome::Succeeded => Undo::from_slice(&undo).expect("within the limit"),
+                    _ => Undo::new(),
+                },
+            }),
         any::<u64>().prop_map(|receipt| Event::RollbackRequested { receipt }),
         (any::<u64>(), any::<bool>())
             .prop_map(|(receipt, succeeded)| Event::RollbackCompleted { receipt, succeeded }),

@@ -13,7 +13,8 @@ use autonomic_core::entitlement::{self as core_ent, CommandKind, EntitlementErro
 use autonomic_core::governor::{self as core_gov, GovernorEvent};
 use autonomic_core::monitor::{Dedup, MetricKind, signal_id};
 use autonomic_core::{
-    Action, EntitlementCommand, EntitlementState, GovernorState, RawSignal, Thresholds,
+    Action, ActionKind, EntitlementCommand, EntitlementState, GovernorState, RawSignal,
+    SignalError, Thresholds,
 };
 use autonomic_tests::audit::{gstate, maction};
 use autonomic_tests::model::dedup::{DedupModel, Key};
@@ -67,8 +68,9 @@ fn core_th(th: &Th) -> Thresholds {
 
 #[derive(Debug, Clone)]
 enum Ts {
-    /// `back` windows before now's (0..=12 inside the retained windows; 13..=40 a late
-    /// signal, never a duplicate), at `offset` ms.
+    /// `back` windows before now's, at `offset` ms: 0..=12 inside the retained windows (the
+    /// 12th straddles the 60 s age bound, so both sides of it come up); 13..=40 a stale
+    /// signal, refused with InvalidTimestamp.
     Recent { back: u64, offset: u64 },
     /// Ahead of now by this much (over 3 600 000 is `InvalidTimestamp`).
     Ahead(u64),
@@ -84,11 +86,13 @@ enum Op {
     },
     /// Sends an earlier signal again (a duplicate while its window is retained).
     Redeliver(usize),
-    /// An outcome: `receipt` 0 = none, 1 = the one in flight, 2 = a stale id.
+    /// An outcome: `receipt` 0 = none, 1 = the one in flight, 2 = a stale id; an undo
+    /// token of `undo` bytes (over 64 is UndoTooLarge).
     Outcome {
         tenant: &'static str,
         receipt: u8,
         succeeded: bool,
+        undo: usize,
     },
     Reset(&'static str),
     Manual {
@@ -151,7 +155,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         12 => signal,
         3 => any::<prop::sample::Index>().prop_map(|i| Op::Redeliver(i.index(1 << 20))),
-        3 => (tenant(), 0u8..3, any::<bool>()).prop_map(|(tenant, receipt, succeeded)| Op::Outcome { tenant, receipt, succeeded }),
+        3 => (tenant(), 0u8..3, any::<bool>(), prop_oneof![3 => Just(0usize), 1 => 0usize..=70])
+            .prop_map(|(tenant, receipt, succeeded, undo)| Op::Outcome { tenant, receipt, succeeded, undo }),
         1 => tenant().prop_map(Op::Reset),
         1 => (tenant(), action).prop_map(|(tenant, action)| Op::Manual { tenant, action }),
         3 => (tenant(), cmd, prop::sample::select(&SKUS[..]), expires)
@@ -294,6 +299,7 @@ impl Run {
                 tenant,
                 receipt,
                 succeeded,
+                undo,
             } => {
                 let flying = self
                     .model
@@ -305,8 +311,11 @@ impl Run {
                     1 => flying.or(Some(self.model.next_seq + 7)),
                     _ => Some(flying.map_or(self.model.next_seq + 3, |r| r + 1)),
                 };
-                let got = self.engine.handle_outcome(now, tenant, receipt, *succeeded);
-                let want = self.model.outcome(now, tenant, receipt, *succeeded);
+                let bytes = vec![0x5a; *undo];
+                let got = self
+                    .engine
+                    .handle_outcome(now, tenant, receipt, *succeeded, &bytes);
+                let want = self.model.outcome(now, tenant, receipt, *succeeded, *undo);
                 prop_assert!(
                     same_command(&got, &want),
                     "outcome {tenant} {receipt:?} {succeeded}: engine {got:?}, model {want:?}"
@@ -408,6 +417,14 @@ impl Run {
             let m_flight = m
                 .in_flight
                 .map(|f| (f.receipt, f.deadline_ms, Some(f.action)));
+            let enforced = v.enforced.map(|e| {
+                let action = match e.kind {
+                    ActionKind::Throttle => MAction::Throttle(e.percent),
+                    ActionKind::Shed => MAction::Shed(e.percent),
+                    _ => MAction::Pause,
+                };
+                (e.receipt, action)
+            });
             let got = (
                 v.entitlement.as_str(),
                 v.sku.as_str(),
@@ -416,6 +433,7 @@ impl Run {
                 v.consecutive_high,
                 v.entered_at_ms,
                 flight,
+                enforced,
             );
             let want = (
                 m.entitlement(self.now).name(),
@@ -425,11 +443,12 @@ impl Run {
                 m.c,
                 m.entered_at_ms,
                 m_flight,
+                m.enforced,
             );
             prop_assert_eq!(
                 got,
                 want,
-                "tenant {} at {} (entitlement, sku, expiry, state, c, entered, in flight)",
+                "tenant {} at {} (entitlement, sku, expiry, state, c, entered, in flight, enforced)",
                 m.id,
                 self.now
             );
@@ -559,6 +578,7 @@ fn odd_inputs_are_named_errors() {
             tenant: "ghost",
             receipt: 0,
             succeeded: true,
+            undo: 0,
         },
         Op::Entitlement {
             tenant: "t0",
@@ -612,7 +632,14 @@ fn odd_inputs_are_named_errors() {
         Op::Outcome {
             tenant: "t0",
             receipt: 1,
+            succeeded: true,
+            undo: 65,
+        },
+        Op::Outcome {
+            tenant: "t0",
+            receipt: 1,
             succeeded: false,
+            undo: 3,
         },
     ] {
         run.step(&op).unwrap_or_else(|e| panic!("{op:?}: {e}"));
@@ -620,10 +647,9 @@ fn odd_inputs_are_named_errors() {
 }
 
 #[test]
-fn late_signal_delivered_twice_is_governed_twice() {
-    // Proves (once fixed) that a signal stamped outside the retained windows is never a
-    // duplicate (SPEC §2: only retained windows count) and never panics, even when a fresher
-    // id sits ahead of its own in the dedup ring.
+fn late_signal_delivered_twice_is_refused_twice() {
+    // Proves a signal stamped before the dedup retention is refused (InvalidTimestamp, SPEC
+    // §2) every time it comes, in the engine and the model alike, and never governed.
     let mut run = Run::new(Th::DEFAULT, [30_000; 3]);
     let now = run.now;
     run.step(&Op::Entitlement {
@@ -634,6 +660,58 @@ fn late_signal_delivered_twice_is_governed_twice() {
     })
     .unwrap();
     run.signal("t0", "cpu", 10.0, now).unwrap();
-    run.signal("t0", "cpu", 20.0, now - 100_000).unwrap();
-    run.signal("t0", "cpu", 20.0, now - 100_000).unwrap();
+    for _ in 0..2 {
+        run.signal("t0", "cpu", 20.0, now - 100_000).unwrap();
+        assert_eq!(
+            run.engine.handle_signal(
+                now,
+                &RawSignal {
+                    tenant: "t0",
+                    metric: "cpu",
+                    value: 20.0,
+                    ts_ms: now - 60_001
+                }
+            ),
+            Err(autonomic_core::engine::IngestError::Invalid(
+                SignalError::InvalidTimestamp
+            ))
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Proves SPEC §2's promise: a redelivery is a duplicate or refused, never governed twice.
+    /// A signal first accepted anywhere in its 60 s age bound (the exact edges weighted in)
+    /// is redelivered at random later instants around ts + 60 000: each is Duplicate while
+    /// ts + 60 000 has not passed and InvalidTimestamp after; the governor moved once.
+    #[test]
+    fn a_redelivery_is_a_duplicate_or_refused(
+        ts_offset in prop_oneof![Just(0u64), Just(4_999), Just(5_000), 0u64..10_000],
+        first_age in prop_oneof![Just(0u64), Just(60_000), 0u64..=60_000],
+        later in prop::collection::vec(prop_oneof![Just(0u64), Just(1), 0u64..70_000], 1..20),
+    ) {
+        let mut e = Box::new(E::new(EngineConfig::default()).expect("valid config"));
+        e.handle_entitlement(0, "t0", EntitlementCommand::Activate { sku: "pro", expires_at_ms: None })
+            .expect("activate");
+        let ts = 1_000_000 + ts_offset;
+        let raw = RawSignal { tenant: "t0", metric: "cpu", value: 80.0, ts_ms: ts };
+        let mut now = ts + first_age;
+        prop_assert!(matches!(e.handle_signal(now, &raw), Ok(SignalResult::Governed(_))));
+        for dt in later {
+            now += dt;
+            let got = e.handle_signal(now, &raw);
+            if now <= ts + 60_000 {
+                prop_assert_eq!(got, Ok(SignalResult::Duplicate), "at {} (ts {})", now, ts);
+            } else {
+                prop_assert_eq!(
+                    got,
+                    Err(autonomic_core::engine::IngestError::Invalid(SignalError::InvalidTimestamp)),
+                    "at {} (ts {})", now, ts
+                );
+            }
+        }
+        prop_assert_eq!(e.tenant(now, "t0").map(|v| v.consecutive_high), Some(1), "governed once");
+    }
 }

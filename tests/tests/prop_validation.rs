@@ -70,6 +70,10 @@ fn now_and_ts() -> impl Strategy<Value = (u64, u64)> {
             .prop_map(|(now, back)| (now, now.saturating_sub(back))),
         (any::<u64>(), any::<u64>()),
         (u64::MAX - 10..=u64::MAX, any::<u64>()),
+        // Around the 60 s age bound (SPEC §2), and near 0 where it saturates.
+        (0u64..1u64 << 50, 59_990u64..=60_010)
+            .prop_map(|(now, back)| (now, now.saturating_sub(back))),
+        (0u64..70_000, 0u64..10),
     ]
 }
 

@@ -12,7 +12,12 @@
 //! * admissions never exceed the effective quota (SKU, Throttle's share, Pause refuses all,
 //!   Shed(p) refuses exactly p of any 100 consecutive attempts);
 //! * every refusal is the error the state calls for (AlreadyExecuting, StaleOutcome,
-//!   ReceiptNotFound, TenantNotFound), and nothing is ever `Busy` (the driver drains);
+//!   ReceiptNotFound, TenantNotFound, InvalidTimestamp for a reading older than 60 s,
+//!   UndoTooLarge), and nothing is ever `Busy` (the driver drains);
+//! * a redelivery of a governed signal is a duplicate or refused, never governed again
+//!   (checked whenever the clock stands at its high-water mark: after a step back an
+//!   expired id may legitimately be accepted once more);
+//! * every rollback hands back exactly the undo token its action's success reported;
 //! * at the end, after every deadline has passed, no action is left without an outcome, and
 //!   an engine rebuilt from the records equals the live one.
 //!
@@ -51,6 +56,8 @@ enum Report {
         tenant: String,
         receipt: u64,
         ok: bool,
+        /// The backend's undo token (0..=70 bytes: over 64 is refused and re-reported empty).
+        undo: Vec<u8>,
     },
     Rollback {
         receipt: u64,
@@ -69,8 +76,12 @@ struct World {
     load: Vec<f64>,
     /// Reports due at a time, in the order they were scheduled.
     reports: Vec<(u64, Report)>,
-    /// Signals sent: (tenant, metric, value, ts).
-    sent: Vec<(usize, usize, f64, u64)>,
+    /// Signals sent: (tenant, metric, value, ts, governed at least once).
+    sent: Vec<(usize, usize, f64, u64, bool)>,
+    /// The clock's high-water mark.
+    max_now: u64,
+    /// Undo tokens accepted with successes, by receipt id.
+    undos: HashMap<u64, Vec<u8>>,
     /// Per tenant: the Shed percent in force and the refusals of the attempts under it.
     shed: HashMap<String, (u8, Vec<bool>)>,
     stats: Stats,
@@ -144,6 +155,8 @@ impl World {
             load,
             reports: Vec::new(),
             sent: Vec::new(),
+            max_now: 0,
+            undos: HashMap::new(),
             shed: HashMap::new(),
             stats: Stats::default(),
         }
@@ -222,6 +235,8 @@ impl World {
             } => {
                 let tenant = tenant.to_string();
                 let r = self.rng.below(100);
+                let undo_len = self.rng.range(0, 70) as usize;
+                let undo: Vec<u8> = (0..undo_len).map(|_| self.rng.below(256) as u8).collect();
                 let (at, ok) = match r {
                     0..=44 => (self.now + self.rng.range(1, 4_000), true),
                     45..=64 => (self.now + self.rng.range(1, 4_000), false),
@@ -240,6 +255,7 @@ impl World {
                         tenant,
                         receipt,
                         ok,
+                        undo,
                     },
                 ));
             }
@@ -252,7 +268,14 @@ impl World {
                     );
                 }
             }
-            ActionCommand::Rollback { receipt, .. } => {
+            ActionCommand::Rollback { receipt, undo, .. } => {
+                let reported = self.undos.get(&receipt).cloned().unwrap_or_default();
+                assert_eq!(
+                    undo.as_slice(),
+                    reported.as_slice(),
+                    "seed {}: rollback of {receipt} hands back another undo",
+                    self.seed
+                );
                 let at = self.now + self.rng.range(1, 3_000);
                 let ok = self.rng.chance(80);
                 self.reports.push((at, Report::Rollback { receipt, ok }));
@@ -270,12 +293,29 @@ impl World {
                     tenant,
                     receipt,
                     ok,
+                    undo,
                 } => {
                     let flying = self
                         .engine
                         .tenant(now, &tenant)
                         .and_then(|v| v.in_flight.map(|f| f.receipt));
-                    let got = self.engine.handle_outcome(now, &tenant, Some(receipt), ok);
+                    let mut got =
+                        self.engine
+                            .handle_outcome(now, &tenant, Some(receipt), ok, &undo);
+                    let mut undo = undo;
+                    if undo.len() > 64 {
+                        if got != Err(CommandError::UndoTooLarge(undo.len())) {
+                            return Err(format!("undo of {} bytes: {got:?}", undo.len()));
+                        }
+                        // Nothing changed; the adapter reports again without the token.
+                        undo.clear();
+                        got = self
+                            .engine
+                            .handle_outcome(now, &tenant, Some(receipt), ok, &[]);
+                    }
+                    if ok && got.is_ok() {
+                        self.undos.insert(receipt, undo);
+                    }
                     match (&got, flying == Some(receipt)) {
                         (Ok(_), true) => {}
                         (Err(CommandError::StaleOutcome(r)), false) if *r == receipt => {
@@ -324,7 +364,7 @@ impl World {
         self.stats.signals += 1;
         let now = self.now;
         let redeliver = !self.sent.is_empty() && self.rng.chance(8);
-        let (t, m, value, ts) = if redeliver {
+        let (t, m, value, ts, governed_before) = if redeliver {
             *self.rng.pick(&self.sent)
         } else {
             let t = self.rng.below(self.tenants.len() as u64) as usize;
@@ -345,8 +385,9 @@ impl World {
                 self.rng.range(0, 3_000)
             };
             let ts = now.saturating_sub(delay);
-            (t, m, value, ts)
+            (t, m, value, ts, false)
         };
+        self.max_now = self.max_now.max(now);
         let tenant = self.tenants[t].clone();
         let raw = RawSignal {
             tenant: &tenant,
@@ -363,14 +404,20 @@ impl World {
                         "signal for a {entitlement:?} tenant governed: {r:?}"
                     ));
                 }
-                if matches!(r, autonomic_core::SignalResult::Duplicate) {
+                let governed = matches!(r, autonomic_core::SignalResult::Governed(_));
+                if !governed {
                     self.stats.duplicates += 1;
                 }
-                self.sent.push((t, m, value, ts));
+                if governed && governed_before && now == self.max_now {
+                    return Err(format!("redelivery {raw:?} governed twice at {now}"));
+                }
+                self.sent
+                    .push((t, m, value, ts, governed || governed_before));
             }
             Err(e) => {
                 let expected = match entitlement {
                     _ if value > 100.0 => "ValueOutOfBounds",
+                    _ if ts < now.saturating_sub(60_000) => "InvalidTimestamp",
                     Some(EntitlementState::Expired) => "EntitlementExpired",
                     Some(_) => "EntitlementNotActive",
                     None => "TenantNotFound",
@@ -457,7 +504,7 @@ impl World {
     fn operator_outcome(&mut self) -> Check {
         let t = self.tenants[self.rng.below(self.tenants.len() as u64) as usize].clone();
         let ok = self.rng.chance(50);
-        match self.engine.handle_outcome(self.now, &t, None, ok) {
+        match self.engine.handle_outcome(self.now, &t, None, ok, &[]) {
             Ok(_) => Ok(()),
             Err(e) => Err(format!("operator outcome for {t}: {e:?}")),
         }

@@ -1086,7 +1086,7 @@ impl Host<'_> {
             debug!(receipt, "actuator: cancelled run ended");
             return;
         }
-        let result = self.retry(|e| e.handle_outcome(now, &tenant, Some(receipt), report.ok));
+        let result = self.retry(|e| e.handle_outcome(now, &tenant, Some(receipt), report.ok, &[]));
         let transition = match result {
             Ok(t) => {
                 info!(%tenant, receipt, kind, backend, ok = report.ok, detail = %report.detail,
@@ -1283,6 +1283,7 @@ impl Host<'_> {
                 receipt,
                 tenant,
                 action,
+                ..
             } => {
                 let Some(actuator) = self.actuators.get(action.kind()).cloned() else {
                     return;
@@ -1493,7 +1494,9 @@ fn count_receipt(metrics: &Metrics, kinds: &mut HashMap<u64, &'static str>, reco
         Event::ActionDispatched { action, .. } => {
             kinds.insert(receipt.seq, action.kind().as_str());
         }
-        Event::ActionCompleted { receipt, outcome } => {
+        Event::ActionCompleted {
+            receipt, outcome, ..
+        } => {
             let kind = kinds.remove(receipt).unwrap_or("unknown");
             metrics.action(kind, outcome.as_str());
         }

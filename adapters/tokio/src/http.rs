@@ -271,6 +271,7 @@ fn command_error(e: CommandError) -> Response {
         CommandError::TenantNotFound | CommandError::ReceiptNotFound(_) => StatusCode::NOT_FOUND,
         CommandError::AlreadyExecuting(_) | CommandError::StaleOutcome(_) => StatusCode::CONFLICT,
         CommandError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        CommandError::UndoTooLarge(_) => StatusCode::BAD_REQUEST,
     };
     error(status, e.name(), &e.to_string())
 }

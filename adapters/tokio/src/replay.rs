@@ -181,7 +181,8 @@ fn outcome(
     tenant: &str,
     succeeded: bool,
 ) -> String {
-    match engine.handle_outcome(now, tenant, None, succeeded) {
+    // Replay has no backends, so no undo token (its output lines are unchanged).
+    match engine.handle_outcome(now, tenant, None, succeeded, &[]) {
         Ok(t) => to_line(&GovernorLine::new(line, tenant, &t)),
         Err(e) => to_line(&ErrorLine::new(line, e.name(), &e.to_string())),
     }

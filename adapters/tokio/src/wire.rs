@@ -511,6 +511,8 @@ pub enum EventJson {
         receipt: u64,
         /// `Succeeded`, `Failed`, `ExecutionTimeout` or `Superseded`.
         outcome: &'static str,
+        /// The backend's undo token, lowercase hex (`""` when none).
+        undo: String,
     },
     /// A rollback was requested.
     RollbackRequested {
@@ -608,9 +610,14 @@ impl From<&Event> for EventJson {
                 deadline_ms: *deadline_ms,
                 manual: *manual,
             },
-            Event::ActionCompleted { receipt, outcome } => EventJson::ActionCompleted {
+            Event::ActionCompleted {
+                receipt,
+                outcome,
+                undo,
+            } => EventJson::ActionCompleted {
                 receipt: *receipt,
                 outcome: outcome.as_str(),
+                undo: hex::encode(undo),
             },
             Event::RollbackRequested { receipt } => {
                 EventJson::RollbackRequested { receipt: *receipt }

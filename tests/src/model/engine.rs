@@ -1,7 +1,10 @@
 //! The whole engine as SPEC.md describes it, composed from the other models: per tenant an
 //! entitlement, a governor and at most one action in flight; one receipt counter (SPEC §6:
 //! every governor change, dispatch, completion and entitlement change appends one); the
-//! dedup memory; the action commands handed to the actuators.
+//! dedup memory; the action commands handed to the actuators; the action enforced at
+//! admission (README, Analyze: the last dispatched Throttle/Pause/Shed, until the governor
+//! returns to Stable — a reset of an enforcing tenant writes a receipt to end it — or the
+//! action fails, times out or is superseded).
 
 use super::dedup::{DedupModel, WINDOW_MS};
 use super::entitlement::{self, ECmd, EState};
@@ -38,6 +41,8 @@ pub struct MTenant {
     pub entered_at_ms: u64,
     /// The action in flight.
     pub in_flight: Option<MFlight>,
+    /// The action enforced at admission: its receipt id and what it is.
+    pub enforced: Option<(u64, MAction)>,
 }
 
 impl MTenant {
@@ -166,7 +171,8 @@ impl EngineModel {
         let t = &self.tenants[i];
         let from = t.state;
         let (to, c, action) = governor::step(&self.th, t.state, t.c, event);
-        if to != t.state || c != t.c {
+        let ends_enforcement = event == GEvent::Reset && t.enforced.is_some();
+        if to != t.state || c != t.c || ends_enforcement {
             self.receipt();
             let t = &mut self.tenants[i];
             if to != t.state {
@@ -174,6 +180,9 @@ impl EngineModel {
             }
             t.state = to;
             t.c = c;
+            if to == GState::Stable {
+                t.enforced = None;
+            }
         }
         let receipt = action.map(|a| self.dispatch(now_ms, i, a));
         MTransition {
@@ -189,6 +198,7 @@ impl EngineModel {
     fn dispatch(&mut self, now_ms: u64, i: usize, action: MAction) -> u64 {
         if let Some(old) = self.tenants[i].in_flight.take() {
             self.receipt();
+            self.tenants[i].enforced = None; // superseded: the new one takes over below
             let tenant = self.tenants[i].id.clone();
             self.commands.push(MCommand::Cancel {
                 receipt: old.receipt,
@@ -207,6 +217,7 @@ impl EngineModel {
             deadline_ms,
             action,
         });
+        self.tenants[i].enforced = Some((receipt, action));
         self.commands.push(MCommand::Run {
             receipt,
             tenant: self.tenants[i].id.clone(),
@@ -216,14 +227,19 @@ impl EngineModel {
         receipt
     }
 
-    /// An actuator's report; with `receipt` it must name the action in flight.
+    /// An actuator's report; with `receipt` it must name the action in flight. An undo token
+    /// over 64 bytes is refused before anything else.
     pub fn outcome(
         &mut self,
         now_ms: u64,
         tenant: &str,
         receipt: Option<u64>,
         succeeded: bool,
+        undo_len: usize,
     ) -> Result<MTransition, &'static str> {
+        if undo_len > 64 {
+            return Err("UndoTooLarge");
+        }
         let i = self.find(tenant).ok_or("TenantNotFound")?;
         let flying = self.tenants[i].in_flight.map(|f| f.receipt);
         if receipt.is_some() && receipt != flying {
@@ -233,8 +249,13 @@ impl EngineModel {
     }
 
     fn complete(&mut self, now_ms: u64, i: usize, succeeded: bool) -> MTransition {
-        if self.tenants[i].in_flight.take().is_some() {
+        if let Some(done) = self.tenants[i].in_flight.take() {
             self.receipt();
+            // A failed or timed-out action is not enforced.
+            let t = &mut self.tenants[i];
+            if !succeeded && t.enforced.is_some_and(|(r, _)| r == done.receipt) {
+                t.enforced = None;
+            }
         }
         let event = if succeeded {
             GEvent::Succeeded
@@ -319,6 +340,7 @@ impl EngineModel {
                 c: 0,
                 entered_at_ms: now_ms,
                 in_flight: None,
+                enforced: None,
             });
             self.tenants.len() - 1
         });

@@ -44,7 +44,9 @@ pub fn validate(
     let Some(value) = normalize(value) else {
         return Err("ValueOutOfBounds");
     };
-    if u128::from(ts_ms) > u128::from(now_ms) + 3_600_000 {
+    // More than an hour ahead, or older than the dedup retention (60 s): SPEC §2.
+    let (ts, now) = (i128::from(ts_ms), i128::from(now_ms));
+    if ts > now + 3_600_000 || ts < now - 60_000 {
         return Err("InvalidTimestamp");
     }
     Ok((metric, value))
@@ -82,5 +84,11 @@ mod tests {
             validate("a", "Error_Rate", 1.0, 3_600_000, 0),
             Ok(("error_rate", 1))
         );
+        assert_eq!(validate("a", "cpu", 1.0, 40_000, 100_000), Ok(("cpu", 1)));
+        assert_eq!(
+            validate("a", "cpu", 1.0, 39_999, 100_000),
+            Err("InvalidTimestamp")
+        );
+        assert_eq!(validate("a", "cpu", 1.0, 0, 60_000), Ok(("cpu", 1)));
     }
 }
