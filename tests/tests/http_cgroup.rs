@@ -222,3 +222,118 @@ fn real_cgroup_v1_throttle_pause_and_rollback_of_a_busy_process() {
         "a thawed process runs again"
     );
 }
+
+/// Waits until the tenant's action has completed (its outcome receipt is durable).
+fn wait_completed(s: &Sidecar) {
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            s.tenant("acme")["action_in_flight"].is_null()
+        }),
+        "action never completed: {}",
+        s.stderr_log()
+    );
+}
+
+#[test]
+fn rollback_after_kill_9_and_restart_restores_a_cgroupfs_layout() {
+    // Proves the restart case on a cgroupfs-shaped v2 dir: throttle, kill -9, start again,
+    // roll back by receipt → cpu.max is the prior value again (the undo token came from the
+    // ledger; main answered 200 but left the group throttled forever).
+    eprintln!("cgroup restart test ran against a DIRECTORY laid out like cgroupfs v2");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("cgroupfs");
+    let group = root.join("workload");
+    std::fs::create_dir_all(&group).unwrap();
+    std::fs::write(group.join("cpu.max"), "250000 100000\n").unwrap();
+    std::fs::write(group.join("cgroup.freeze"), "0\n").unwrap();
+    std::fs::write(group.join("cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+    let toml = cgroup_config("workload", Some(&root));
+    let home = dir.path().join("s");
+    let mut s = Sidecar::start(&home, &toml);
+    let result = s.signal("acme", 95.0, now_ms());
+    assert_eq!(result["action"]["kind"], "throttle", "{result}");
+    wait_completed(&s);
+    assert_eq!(
+        std::fs::read_to_string(group.join("cpu.max")).unwrap(),
+        "125000 100000\n",
+        "50% of the prior quota"
+    );
+    let receipt = receipt_of_last_dispatch(&s);
+    s.kill9();
+    let s = Sidecar::start(&home, &toml);
+    let r = s.post(&format!("/v1/actions/{receipt}/rollback"), "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let restored = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(group.join("cpu.max")).is_ok_and(|v| v == "250000 100000\n")
+    });
+    assert!(restored, "not restored: {}", s.stderr_log());
+    let ledger = s.get("/v1/ledger?tail=3").json();
+    let done = ledger
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|r| r["event"]["type"] == "rollback_completed")
+        .expect("a rollback_completed receipt");
+    assert_eq!(done["event"]["succeeded"], true, "{done}");
+}
+
+#[test]
+fn real_cgroup_v1_rollback_after_kill_9_and_restart() {
+    // Proves on real cgroup v1: a throttle and a pause of a busy process, kill -9 of the
+    // sidecar, a restart, then rollbacks by receipt: the quota is -1 again and the group
+    // thaws (the process runs again).
+    let can = Path::new("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").exists()
+        && Path::new("/sys/fs/cgroup/freezer").is_dir();
+    let name = format!("autonomic-rs-{}", std::process::id());
+    let group = match can.then(|| RealGroup::create(&name)) {
+        Some(Ok(g)) => g,
+        Some(Err(why)) => {
+            eprintln!("SKIPPED (not writable): real cgroup v1 restart test: {why}");
+            return;
+        }
+        None => {
+            eprintln!("SKIPPED (no cgroup v1 cpu+freezer mounts): real cgroup v1 restart test");
+            return;
+        }
+    };
+    eprintln!(
+        "cgroup restart test ran against REAL cgroup v1 at /sys/fs/cgroup/{{cpu,freezer}}/{name}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("s");
+    let toml = cgroup_config(&name, None);
+    let mut s = Sidecar::start(&home, &toml);
+    let (cpu, freezer) = (&group.dirs[0], &group.dirs[1]);
+    let read = |p: PathBuf| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    s.signal("acme", 95.0, now_ms());
+    wait_completed(&s);
+    let throttle = receipt_of_last_dispatch(&s);
+    assert_ne!(read(cpu.join("cpu.cfs_quota_us")), "-1", "throttled");
+    let r = s.post("/v1/tenants/acme/actions", r#"{"kind":"pause"}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let pause = r.json()["receipt"].as_u64().expect("receipt");
+    wait_completed(&s);
+    assert_eq!(read(freezer.join("freezer.state")), "FROZEN");
+    s.kill9();
+    let s = Sidecar::start(&home, &toml);
+    for receipt in [pause, throttle] {
+        let r = s.post(&format!("/v1/actions/{receipt}/rollback"), "");
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let restored = wait_until(Duration::from_secs(10), || {
+        read(cpu.join("cpu.cfs_quota_us")) == "-1"
+            && read(freezer.join("freezer.state")) == "THAWED"
+    });
+    assert!(restored, "not restored: {}", s.stderr_log());
+    let pid = group.child.id();
+    let thawed_at = utime_ticks(pid);
+    assert!(
+        wait_until(Duration::from_secs(5), || utime_ticks(pid) > thawed_at),
+        "a thawed process runs again"
+    );
+}

@@ -1086,7 +1086,10 @@ impl Host<'_> {
             debug!(receipt, "actuator: cancelled run ended");
             return;
         }
-        let result = self.retry(|e| e.handle_outcome(now, &tenant, Some(receipt), report.ok, &[]));
+        // The backend's undo token (the prior values a rollback restores) goes into the
+        // outcome receipt: a rollback after a restart reads it back from the ledger.
+        let result =
+            self.retry(|e| e.handle_outcome(now, &tenant, Some(receipt), report.ok, &report.undo));
         let transition = match result {
             Ok(t) => {
                 info!(%tenant, receipt, kind, backend, ok = report.ok, detail = %report.detail,
@@ -1283,7 +1286,7 @@ impl Host<'_> {
                 receipt,
                 tenant,
                 action,
-                ..
+                undo,
             } => {
                 let Some(actuator) = self.actuators.get(action.kind()).cloned() else {
                     return;
@@ -1293,7 +1296,7 @@ impl Host<'_> {
                 info!(tenant = %tenant, receipt, kind, backend, "actuator: rollback");
                 let tx = self.tx.clone();
                 self.runtime.spawn(async move {
-                    let report = actuator.rollback(&request, &[]).await; // TODO(wire undo)
+                    let report = actuator.rollback(&request, &undo).await;
                     let msg = Msg::RollbackOutcome {
                         tenant: request.tenant,
                         receipt,

@@ -52,10 +52,9 @@ use crate::config::{ActuatorSection, BackendKind};
 
 pub use process::{ProcessRecords, ReapReport, reap_orphans};
 
-/// Longest undo token in an [`ActionReport`], in bytes. Must equal
-/// `autonomic_core::limits::UNDO_BYTES_MAX` (the ledger's outcome receipt stores the token);
-/// the two are unified when the core's constant lands.
-pub const UNDO_BYTES_MAX: usize = 64;
+/// Longest undo token in an [`ActionReport`], in bytes: the core's limit, since the ledger's
+/// outcome receipt stores the token.
+pub const UNDO_BYTES_MAX: usize = autonomic_core::limits::UNDO_BYTES_MAX;
 /// Longest `detail` in an [`ActionReport`], in bytes.
 pub const DETAIL_BYTES_MAX: usize = 512;
 /// Longest accepted `timeout_ms` in an actuator section (one hour).
