@@ -8,7 +8,10 @@
 -- high/low pairs per metric on all 7 metrics (210 requests), then the stamp moves on one
 -- window. That runs ahead of the clock (210 requests per thread per 5 s window), staying
 -- inside the 1 h bound for 151 200 requests per thread, far more than a 10 s run sends.
+--
+-- `wrk ... -s bench/signals.lua -- N` sends N signals per request as a JSON array (default 1).
 local metrics = {"cpu", "memory", "latency", "error_rate", "disk", "network", "connections"}
+local batch = 1
 local counter = 0
 local thread_id = 0
 local base_ms = 0
@@ -22,11 +25,12 @@ end
 function init(args)
   thread_id = id
   counter = 0
+  batch = tonumber(args[1] or "1") or 1
   -- The start of the current 5 s window, Unix ms.
   base_ms = math.floor(os.time() / 5) * 5000
 end
 
-request = function()
+local function next_signal()
   local pair = math.floor(counter / 2)
   local high = counter % 2 == 0
   counter = counter + 1
@@ -36,7 +40,18 @@ request = function()
   local step = math.floor(slot / 7)
   local value = high and (75 + step) or step
   local ts = base_ms + window * 5000 + (counter % 5000)
-  local body = string.format('{"tenant":"load-%d","metric":"%s","value":%d,"ts_ms":%d}',
+  return string.format('{"tenant":"load-%d","metric":"%s","value":%d,"ts_ms":%d}',
     thread_id, metric, value, ts)
+end
+
+request = function()
+  local body
+  if batch == 1 then
+    body = next_signal()
+  else
+    local parts = {}
+    for i = 1, batch do parts[i] = next_signal() end
+    body = "[" .. table.concat(parts, ",") .. "]"
+  end
   return wrk.format("POST", "/v1/signals", {["Content-Type"] = "application/json"}, body)
 end

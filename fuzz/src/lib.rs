@@ -5,6 +5,7 @@ pub mod decode;
 pub mod governor;
 pub mod json;
 pub mod ledger;
+pub mod ledger_file;
 
 /// Splits `data` into frames `u16 LE length | bytes`; a short last frame takes what is left.
 pub fn frames(mut data: &[u8]) -> Vec<&[u8]> {

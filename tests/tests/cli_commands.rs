@@ -175,5 +175,11 @@ fn ledger_lists_receipts_as_json_lines_with_tail_and_tenant_filters() {
     let summary = String::from_utf8_lossy(&verify.stdout);
     let expected = format!("ok: 5 receipts, head seq 4, hash {prev}, ledger ");
     assert!(summary.trim().starts_with(&expected), "{summary}");
-    assert_eq!(summary.trim().len(), expected.len() + 32, "{summary}");
+    let checkpoint = format!("; contains checkpoint seq 4 ({}/checkpoint)", data);
+    assert!(summary.trim().ends_with(&checkpoint), "{summary}");
+    assert_eq!(
+        summary.trim().len(),
+        expected.len() + 32 + checkpoint.len(),
+        "{summary}"
+    );
 }

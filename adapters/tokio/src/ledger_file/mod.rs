@@ -305,6 +305,28 @@ pub fn scan(
     })
 }
 
+/// [`scan`] of a ledger held in memory (tests and fuzzing): the same classification.
+///
+/// A read from memory cannot fail, so an I/O error never happens here; were one to, it would
+/// be reported as a rejection at the start of the file rather than a panic.
+pub fn scan_bytes(
+    bytes: &[u8],
+    on_record: impl FnMut(u64, &[u8]) -> Result<(), String>,
+) -> Result<ScanReport, Corruption> {
+    let reader = io::Cursor::new(bytes);
+    scan_stream(reader, bytes.len() as u64, on_record).map_err(|failure| match failure {
+        ScanFailure::Corrupt(corruption) => corruption,
+        ScanFailure::Io(e) => Corruption {
+            index: 0,
+            offset_bytes: 0,
+            reason: CorruptReason::Rejected {
+                message: format!("read error: {e}"),
+            },
+            context: Context::Header,
+        },
+    })
+}
+
 /// The open, append-only ledger file: buffered appends, group commit, poisoning on error.
 ///
 /// Call order: [`LedgerFile::open`] (verifies every record through the callback, truncates a
