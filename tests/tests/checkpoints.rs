@@ -33,7 +33,7 @@ fn sidecar_with_history(home: &Path, extra: &str, signals: u64) -> String {
     let mut s = Sidecar::start(home, &config(&format!("{TENANT}{extra}")));
     let base = now_ms();
     for i in 0..signals {
-        let v = if i % 2 == 0 { 80.0 } else { 60.0 };
+        let v = if i.is_multiple_of(2) { 80.0 } else { 60.0 };
         s.signal("acme", v, base + i * 5_000);
     }
     assert!(s.stop().success());

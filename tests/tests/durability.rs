@@ -310,7 +310,7 @@ fn a_flipped_bit_in_committed_records_is_never_truncated() {
     let mut s = Sidecar::start(&home, &toml);
     let base = now_ms();
     for i in 0..41_u64 {
-        let v = if i % 2 == 0 { 80.0 } else { 60.0 };
+        let v = if i.is_multiple_of(2) { 80.0 } else { 60.0 };
         s.signal("acme", v, base + i * 5_000);
     }
     assert!(s.stop().success());

@@ -24,7 +24,7 @@ fn batch(count: usize, tenants: usize, first_tenant: usize, base: u64) -> String
         .map(|i| {
             let tenant = first_tenant + i % tenants;
             let round = (i / tenants) as u64;
-            let value = if round % 2 == 0 { 80 } else { 60 };
+            let value = if round.is_multiple_of(2) { 80 } else { 60 };
             let ts = base + round * 5_000;
             format!(r#"{{"tenant":"t{tenant}","metric":"cpu","value":{value},"ts_ms":{ts}}}"#)
         })
