@@ -325,6 +325,87 @@ pub fn check_key(checkpoint: &Checkpoint, pinned: &[u8; 32]) -> Result<(), Misma
     })
 }
 
+/// Everything a reader of the ledger checks against its checkpoints, in one place (the
+/// sidecar's start and `autonomic verify` both use it): each checkpoint's key (when one is
+/// pinned), and that the ledger contains each checkpoint's head.
+///
+/// Call order: [`Audit::missing_ledger`] if the ledger file does not exist; else
+/// [`Audit::observe`] every committed record during the scan, then [`Audit::check`].
+#[derive(Debug, Clone)]
+pub struct Audit {
+    checkpoints: Vec<(PathBuf, Checkpoint)>,
+    probes: Vec<HeadProbe>,
+    pinned: Option<[u8; 32]>,
+}
+
+impl Audit {
+    /// Audits against `checkpoints` (with the files they came from), each of which must be
+    /// signed by `pinned` when given.
+    #[must_use]
+    pub fn new(checkpoints: Vec<(PathBuf, Checkpoint)>, pinned: Option<[u8; 32]>) -> Self {
+        let probes = checkpoints.iter().map(|(_, c)| HeadProbe::new(c)).collect();
+        Self {
+            checkpoints,
+            probes,
+            pinned,
+        }
+    }
+
+    /// Reads the checkpoints at `paths` that exist, in order.
+    pub fn read_existing(
+        paths: impl IntoIterator<Item = PathBuf>,
+    ) -> Result<Vec<(PathBuf, Checkpoint)>, FileError> {
+        let mut found = Vec::new();
+        for path in paths {
+            if let Some(cp) = read(&path)? {
+                found.push((path, cp));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The refusal when the ledger file does not exist but a checkpoint names it.
+    #[must_use]
+    pub fn missing_ledger(&self) -> Option<String> {
+        let (path, cp) = self.checkpoints.first()?;
+        let missing = Mismatch::Missing {
+            ledger: hex::encode(cp.ledger_id),
+            seq: cp.seq,
+        };
+        Some(format!("checkpoint {}: {missing}", path.display()))
+    }
+
+    /// Sees one committed record of the scan (index from 0 = seq).
+    pub fn observe(&mut self, index: u64, body: &[u8]) {
+        self.probes.iter_mut().for_each(|p| p.observe(index, body));
+    }
+
+    /// After the scan: every checkpoint carries the pinned key and its head is in the
+    /// ledger (`ledger_id`, `records` committed receipts). The error names the checkpoint's
+    /// file and what is wrong, on one line.
+    pub fn check(&self, ledger_id: LedgerId, records: u64) -> Result<(), String> {
+        for ((path, cp), probe) in self.checkpoints.iter().zip(&self.probes) {
+            self.pinned
+                .map_or(Ok(()), |key| check_key(cp, &key))
+                .and_then(|()| probe.check(cp, ledger_id, records))
+                .map_err(|mismatch| format!("checkpoint {}: {mismatch}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The checkpoints audited, with their files.
+    #[must_use]
+    pub fn checkpoints(&self) -> &[(PathBuf, Checkpoint)] {
+        &self.checkpoints
+    }
+
+    /// The highest seq any checkpoint names.
+    #[must_use]
+    pub fn newest_seq(&self) -> Option<u64> {
+        self.checkpoints.iter().map(|(_, c)| c.seq).max()
+    }
+}
+
 /// Why a checkpoint, key or witness file could not be used.
 #[derive(Debug, Error)]
 pub enum FileError {

@@ -9,13 +9,13 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use autonomic_core::ChainVerifier;
 use autonomic_core::receipt::to_hex;
 
-use crate::checkpoint::{self, Checkpoint, HeadProbe};
+use crate::checkpoint::{self, Audit};
 use crate::ledger_file::{self, FILE_NAME, ScanError, ScanReport};
 use crate::wire::{ReceiptJson, to_line};
 
@@ -56,42 +56,34 @@ pub fn summary(verifier: &ChainVerifier, report: &ScanReport) -> String {
 /// on stderr, 2 when a file cannot be read.
 pub fn verify(data_dir: &Path, checkpoint: Option<&Path>, public_key: Option<&Path>) -> ExitCode {
     let path = data_dir.join(FILE_NAME);
-    let checkpoints = match checkpoints_to_check(data_dir, checkpoint, public_key) {
-        Ok(found) => found,
+    let mut audit = match audit_for(data_dir, checkpoint, public_key) {
+        Ok(audit) => audit,
         Err((code, message)) => {
             eprintln!("error: {message}");
             return ExitCode::from(code);
         }
     };
-    if let Some((cp_path, cp)) = checkpoints.first()
+    if let Some(refusal) = audit.missing_ledger()
         && !path.exists()
     {
-        let missing = checkpoint::Mismatch::Missing {
-            ledger: hex::encode(cp.ledger_id),
-            seq: cp.seq,
-        };
-        eprintln!("error: checkpoint {}: {missing}", cp_path.display());
+        eprintln!("error: {refusal}");
         return ExitCode::from(EXIT_CORRUPT);
     }
-    let mut probes: Vec<HeadProbe> = checkpoints.iter().map(|(_, c)| HeadProbe::new(c)).collect();
     let mut verifier = ChainVerifier::new();
     let scanned = ledger_file::scan(&path, |index, body| {
-        probes.iter_mut().for_each(|p| p.observe(index, body));
+        audit.observe(index, body);
         verifier.push(body).map(|_| ()).map_err(|e| e.to_string())
     });
     let report = match scanned {
         Ok(report) => report,
         Err(e) => return scan_failure(&e),
     };
-    let ledger_id = report.ledger_id.unwrap_or_default();
-    for ((cp_path, cp), probe) in checkpoints.iter().zip(&probes) {
-        if let Err(mismatch) = probe.check(cp, ledger_id, report.records) {
-            eprintln!("error: checkpoint {}: {mismatch}", cp_path.display());
-            return ExitCode::from(EXIT_CORRUPT);
-        }
+    if let Err(refusal) = audit.check(report.ledger_id.unwrap_or_default(), report.records) {
+        eprintln!("error: {refusal}");
+        return ExitCode::from(EXIT_CORRUPT);
     }
     let mut line = summary(&verifier, &report);
-    for (cp_path, cp) in &checkpoints {
+    for (cp_path, cp) in audit.checkpoints() {
         line.push_str(&format!(
             "; contains checkpoint seq {} ({})",
             cp.seq,
@@ -102,40 +94,31 @@ pub fn verify(data_dir: &Path, checkpoint: Option<&Path>, public_key: Option<&Pa
     ExitCode::SUCCESS
 }
 
-/// The checkpoints `verify` checks: the data dir's (if any) and `--checkpoint` (required to
-/// exist), each signed by the pinned key (`--public-key`, else the data dir's identity.pub).
-fn checkpoints_to_check(
+/// What `verify` audits: the data dir's checkpoint (if any) and `--checkpoint` (which must
+/// exist), each signed by the pinned key (`--public-key`, else the data dir's identity.pub
+/// when present).
+fn audit_for(
     data_dir: &Path,
     given: Option<&Path>,
     public_key: Option<&Path>,
-) -> Result<Vec<(PathBuf, Checkpoint)>, (u8, String)> {
-    let usage = |e: checkpoint::FileError| (EXIT_USAGE, e.to_string());
+) -> Result<Audit, (u8, String)> {
     let pub_path = public_key.map_or_else(
         || data_dir.join(checkpoint::PUBLIC_KEY_FILE_NAME),
         Path::to_path_buf,
     );
-    let pinned = checkpoint::read_public_key(&pub_path).map_err(usage)?;
+    let pinned = checkpoint::read_public_key(&pub_path).map_err(|e| (EXIT_USAGE, e.to_string()))?;
     if public_key.is_some() && pinned.is_none() {
         return Err((EXIT_USAGE, format!("{}: not found", pub_path.display())));
     }
-    let mut found = Vec::new();
-    let local = data_dir.join(checkpoint::FILE_NAME);
-    if let Some(cp) = checkpoint::read(&local).map_err(|e| (EXIT_CORRUPT, e.to_string()))? {
-        found.push((local, cp));
+    if let Some(path) = given
+        && !path.exists()
+    {
+        return Err((EXIT_USAGE, format!("{}: not found", path.display())));
     }
-    if let Some(path) = given {
-        match checkpoint::read(path).map_err(|e| (EXIT_CORRUPT, e.to_string()))? {
-            Some(cp) => found.push((path.to_path_buf(), cp)),
-            None => return Err((EXIT_USAGE, format!("{}: not found", path.display()))),
-        }
-    }
-    if let Some(key) = pinned {
-        for (path, cp) in &found {
-            checkpoint::check_key(cp, &key)
-                .map_err(|m| (EXIT_CORRUPT, format!("checkpoint {}: {m}", path.display())))?;
-        }
-    }
-    Ok(found)
+    let paths =
+        std::iter::once(data_dir.join(checkpoint::FILE_NAME)).chain(given.map(Path::to_path_buf));
+    let found = Audit::read_existing(paths).map_err(|e| (EXIT_CORRUPT, e.to_string()))?;
+    Ok(Audit::new(found, pinned))
 }
 
 fn scan_failure(e: &ScanError) -> ExitCode {

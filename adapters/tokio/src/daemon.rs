@@ -45,6 +45,7 @@
     clippy::indexing_slicing
 )]
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,7 +67,7 @@ use tracing::{debug, error, info, warn};
 use crate::actuator::{
     self, ActionReport, ActionRequest, Actuator, ActuatorConfigError, ProcessRecords,
 };
-use crate::checkpoint::{self, Checkpointer, HeadProbe};
+use crate::checkpoint::{self, Audit, Checkpointer};
 use crate::config::{ActuatorsSection, Config, TenantSection};
 use crate::http_post::Poster;
 use crate::ledger_file::{FsyncPolicy, LedgerFile, OpenError, ScanReport};
@@ -632,8 +633,9 @@ fn engine_thread(
 }
 
 /// Opens the ledger file, restoring every record into the engine, and checks it against the
-/// newest checkpoints (the data dir's and the witness's): the ledger must contain their
-/// heads, and they must carry this sidecar's key. Returns the checkpointer for the rounds.
+/// checkpoints (the data dir's and the witness's) before anything is written: the ledger
+/// must contain their heads, and they must carry this sidecar's key. Returns the
+/// checkpointer for the rounds.
 fn open_ledger(
     engine: &mut AdapterEngine,
     config: &DaemonConfig,
@@ -645,54 +647,37 @@ fn open_ledger(
             config.data_dir.display()
         ))
     };
-    let checkpoints = read_checkpoints(config).map_err(|e| corrupt(&e))?;
-    let ledger_path = config.data_dir.join(crate::ledger_file::FILE_NAME);
-    if let Some((path, cp)) = checkpoints.first()
-        && !ledger_path.exists()
-    {
-        let missing = checkpoint::Mismatch::Missing {
-            ledger: hex::encode(cp.ledger_id),
-            seq: cp.seq,
-        };
-        return Err(corrupt(&format!(
-            "checkpoint {}: {missing}",
-            path.display()
-        )));
-    }
+    let key = checkpoint::load_or_create_key(&config.checkpoint.key_path)
+        .map_err(|e| StartError::Other(format!("checkpoint key: {e}")))?;
+    let public_key = key.verifying_key().to_bytes();
+    let local = config.data_dir.join(checkpoint::FILE_NAME);
+    let paths: Vec<PathBuf> = std::iter::once(local.clone())
+        .chain(config.checkpoint.witness.clone())
+        .collect();
+    let found = Audit::read_existing(paths.clone()).map_err(|e| corrupt(&e))?;
     // Filled by the restore callback, read by the check that runs after the scan.
-    let probes: std::cell::RefCell<Vec<HeadProbe>> =
-        std::cell::RefCell::new(checkpoints.iter().map(|(_, c)| HeadProbe::new(c)).collect());
+    let audit = RefCell::new(Audit::new(found, Some(public_key)));
+    if let Some(refusal) = audit.borrow().missing_ledger()
+        && !config.data_dir.join(crate::ledger_file::FILE_NAME).exists()
+    {
+        return Err(corrupt(&refusal));
+    }
     let restore = |index: u64, body: &[u8]| {
-        let mut probes = probes.borrow_mut();
-        probes.iter_mut().for_each(|p| p.observe(index, body));
+        audit.borrow_mut().observe(index, body);
         engine
             .restore(body)
             .map_err(|e: RestoreError| e.to_string())
     };
-    let key = checkpoint::load_or_create_key(&config.checkpoint.key_path)
-        .map_err(|e| StartError::Other(format!("checkpoint key: {e}")))?;
-    let public_key = key.verifying_key().to_bytes();
-    let check_checkpoints = |scanned: &ScanReport| {
+    let check = |scanned: &ScanReport| {
         let ledger_id = scanned.ledger_id.unwrap_or_default();
-        for ((path, cp), probe) in checkpoints.iter().zip(probes.borrow().iter()) {
-            checkpoint::check_key(cp, &public_key)
-                .and_then(|()| probe.check(cp, ledger_id, scanned.records))
-                .map_err(|mismatch| format!("checkpoint {}: {mismatch}", path.display()))?;
-        }
-        Ok(())
+        audit.borrow().check(ledger_id, scanned.records)
     };
-    let opened =
-        LedgerFile::open_checked(&config.data_dir, config.fsync, restore, check_checkpoints);
+    let opened = LedgerFile::open_checked(&config.data_dir, config.fsync, restore, check);
     let (ledger, opened) = opened.map_err(|e| match e {
         OpenError::Corrupt { .. } | OpenError::Refused { .. } => corrupt(&e),
         other => StartError::Other(other.to_string()),
     })?;
-    let pub_path = config.data_dir.join(checkpoint::PUBLIC_KEY_FILE_NAME);
-    let pub_text = format!("{}\n", hex::encode(public_key));
-    if std::fs::read_to_string(&pub_path).ok().as_deref() != Some(pub_text.as_str()) {
-        checkpoint::write_atomically(&pub_path, &pub_text, 0o644)
-            .map_err(|e| StartError::Other(format!("checkpoint key: {e}")))?;
-    }
+    publish_public_key(&config.data_dir, &public_key)?;
     if let Some(tail) = opened.torn_tail {
         warn!(
             offset_bytes = tail.offset_bytes,
@@ -705,23 +690,17 @@ fn open_ledger(
     }
     let head_seq = engine.ledger().next_seq().checked_sub(1);
     shared.metrics.set_head_seq(head_seq);
+    let audit = audit.into_inner();
     info!(
         records = opened.records,
         ledger = %hex::encode(opened.ledger_id),
-        checkpoints = checkpoints.len(),
+        checkpoints = audit.checkpoints().len(),
         in_flight = engine.in_flight().len(),
         "ledger: restored"
     );
-    let mut paths = vec![config.data_dir.join(checkpoint::FILE_NAME)];
-    paths.extend(config.checkpoint.witness.clone());
-    let last_seq = checkpoints.iter().map(|(_, c)| c.seq).max();
-    let checkpointer = Checkpointer::new(
-        key,
-        opened.ledger_id,
-        paths,
-        Duration::from_millis(config.checkpoint.interval_ms),
-        last_seq,
-    );
+    let interval = Duration::from_millis(config.checkpoint.interval_ms);
+    let checkpointer =
+        Checkpointer::new(key, opened.ledger_id, paths, interval, audit.newest_seq());
     let report = StartReport {
         restored: opened.records,
         truncated_bytes: opened.truncated_bytes,
@@ -731,18 +710,16 @@ fn open_ledger(
     Ok((ledger, checkpointer, report))
 }
 
-/// The checkpoints that exist: the data dir's, then the witness's.
-fn read_checkpoints(
-    config: &DaemonConfig,
-) -> Result<Vec<(PathBuf, checkpoint::Checkpoint)>, checkpoint::FileError> {
-    let mut found = Vec::new();
-    let local = config.data_dir.join(checkpoint::FILE_NAME);
-    for path in std::iter::once(local).chain(config.checkpoint.witness.clone()) {
-        if let Some(cp) = checkpoint::read(&path)? {
-            found.push((path, cp));
-        }
+/// Writes `<data_dir>/identity.pub` when it does not hold `public_key` yet (so `verify` can
+/// pin the key).
+fn publish_public_key(data_dir: &std::path::Path, public_key: &[u8; 32]) -> Result<(), StartError> {
+    let path = data_dir.join(checkpoint::PUBLIC_KEY_FILE_NAME);
+    let text = format!("{}\n", hex::encode(public_key));
+    if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+        return Ok(());
     }
-    Ok(found)
+    checkpoint::write_atomically(&path, &text, 0o644)
+        .map_err(|e| StartError::Other(format!("checkpoint key: {e}")))
 }
 
 /// Errors whose `Busy` variant means "drain and retry".
