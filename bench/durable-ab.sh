@@ -19,9 +19,10 @@ for scenario in "1 1" "64 1" "16 100"; do
       rps=$(AUTONOMIC_BIN=$bin bench/run-load.sh always "$conns" "$secs" "$per" 2>/dev/null \
         | tee "$out.$side.$conns.$per.$run" | awk '/^Requests\/sec:/ {print $2}')
       signals=$(awk -v r="$rps" -v p="$per" 'BEGIN {printf "%.0f", r * p}')
-      governed=$(grep -o 'result="governed"} [0-9]*' "$out.$side.$conns.$per.$run" | awk '{print $2}')
-      other=$(grep -E '^autonomic_signals_total' "$out.$side.$conns.$per.$run" | grep -v governed \
-        | awk '{s += $2} END {print s + 0}')
+      governed=$({ grep -o 'result="governed"} [0-9]*' "$out.$side.$conns.$per.$run" || true; } \
+        | awk '{print $2}')
+      other=$({ grep -E '^autonomic_signals_total' "$out.$side.$conns.$per.$run" || true; } \
+        | { grep -v governed || true; } | awk '{s += $2} END {print s + 0}')
       verified=$(grep -c '^ok: ' "$out.$side.$conns.$per.$run" || true)
       echo "$side conns=$conns per_request=$per run=$run signals/s=$signals governed=$governed not_governed=$other verified=$verified"
       echo "$side $conns $per $signals" >> "$out"

@@ -29,7 +29,7 @@ for t in $(seq 0 $((conns > 16 ? 15 : conns - 1))); do
 done
 "$bin" run --config "$dir/autonomic.toml" 2> "$dir/run.log" &
 pid=$!
-trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do [ -s "$dir/data/listen.addr" ] && break; sleep 0.05; done
 addr=$(cat "$dir/data/listen.addr")
 threads=$((conns < 16 ? conns : 16))
