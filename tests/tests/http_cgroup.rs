@@ -106,6 +106,27 @@ impl RealGroup {
     }
 }
 
+/// Creates the real v1 group `name` with a busy process in it, saying which ran; `None`
+/// (and SKIPPED, loudly) where the machine has no writable v1 cpu and freezer hierarchies.
+fn real_group_or_skip(name: &str, what: &str) -> Option<RealGroup> {
+    let can = Path::new("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").exists()
+        && Path::new("/sys/fs/cgroup/freezer").is_dir();
+    match can.then(|| RealGroup::create(name)) {
+        Some(Ok(g)) => {
+            eprintln!("{what} ran against REAL cgroup v1 at /sys/fs/cgroup/{{cpu,freezer}}/{name}");
+            Some(g)
+        }
+        Some(Err(why)) => {
+            eprintln!("SKIPPED (not writable): {what}: {why}");
+            None
+        }
+        None => {
+            eprintln!("SKIPPED (no cgroup v1 cpu+freezer mounts): {what}");
+            None
+        }
+    }
+}
+
 fn child_pid(child: &Child) -> String {
     child.id().to_string()
 }
@@ -147,21 +168,10 @@ fn real_cgroup_v1_throttle_pause_and_rollback_of_a_busy_process() {
     // Proves on real cgroups: the governor's Throttle(50) sets cpu.cfs_quota_us of a group
     // holding a busy process; a manual Pause freezes it (its CPU time stops advancing); rollback
     // by receipt thaws it (it runs again).
-    let can = Path::new("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").exists()
-        && Path::new("/sys/fs/cgroup/freezer").is_dir();
     let name = format!("autonomic-it-{}", std::process::id());
-    let group = match can.then(|| RealGroup::create(&name)) {
-        Some(Ok(g)) => g,
-        Some(Err(why)) => {
-            eprintln!("SKIPPED (not writable): real cgroup v1 test: {why}");
-            return;
-        }
-        None => {
-            eprintln!("SKIPPED (no cgroup v1 cpu+freezer mounts): real cgroup v1 test");
-            return;
-        }
+    let Some(group) = real_group_or_skip(&name, "real cgroup v1 test") else {
+        return;
     };
-    eprintln!("cgroup test ran against REAL cgroup v1 at /sys/fs/cgroup/{{cpu,freezer}}/{name}");
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Sidecar::start(&dir.path().join("s"), &cgroup_config(&name, None));
     let cpu = &group.dirs[0];
@@ -282,23 +292,10 @@ fn real_cgroup_v1_rollback_after_kill_9_and_restart() {
     // Proves on real cgroup v1: a throttle and a pause of a busy process, kill -9 of the
     // sidecar, a restart, then rollbacks by receipt: the quota is -1 again and the group
     // thaws (the process runs again).
-    let can = Path::new("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").exists()
-        && Path::new("/sys/fs/cgroup/freezer").is_dir();
     let name = format!("autonomic-rs-{}", std::process::id());
-    let group = match can.then(|| RealGroup::create(&name)) {
-        Some(Ok(g)) => g,
-        Some(Err(why)) => {
-            eprintln!("SKIPPED (not writable): real cgroup v1 restart test: {why}");
-            return;
-        }
-        None => {
-            eprintln!("SKIPPED (no cgroup v1 cpu+freezer mounts): real cgroup v1 restart test");
-            return;
-        }
+    let Some(group) = real_group_or_skip(&name, "real cgroup v1 restart test") else {
+        return;
     };
-    eprintln!(
-        "cgroup restart test ran against REAL cgroup v1 at /sys/fs/cgroup/{{cpu,freezer}}/{name}"
-    );
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("s");
     let toml = cgroup_config(&name, None);

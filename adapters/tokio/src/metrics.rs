@@ -344,31 +344,33 @@ fn render_ledger(out: &mut String, inner: &Inner) {
         "autonomic_ledger_torn_tails_recovered_total {}",
         inner.torn_tails
     );
-    header(
+    let help = "Signed checkpoints of the ledger head, by outcome.";
+    let outcomes = ["written", "failed"];
+    render_outcomes(
         out,
         "checkpoints_total",
-        "counter",
-        "Signed checkpoints of the ledger head, by outcome.",
+        help,
+        &outcomes,
+        &inner.checkpoints,
     );
-    for outcome in ["written", "failed"] {
-        let n = inner.checkpoints.get(outcome).copied().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "autonomic_checkpoints_total{{outcome=\"{outcome}\"}} {n}"
-        );
-    }
-    header(
-        out,
-        "checkpoint_witness_posts_total",
-        "counter",
-        "Checkpoints POSTed to the witness webhook, by outcome.",
-    );
-    for outcome in ["ok", "failed"] {
-        let n = inner.witness_posts.get(outcome).copied().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "autonomic_checkpoint_witness_posts_total{{outcome=\"{outcome}\"}} {n}"
-        );
+    let help = "Checkpoints POSTed to the witness webhook, by outcome.";
+    let outcomes = ["ok", "failed"];
+    let name = "checkpoint_witness_posts_total";
+    render_outcomes(out, name, help, &outcomes, &inner.witness_posts);
+}
+
+/// A counter with one `outcome` label, every outcome listed (0 when none yet).
+fn render_outcomes(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    outcomes: &[&'static str],
+    counts: &BTreeMap<&'static str, u64>,
+) {
+    header(out, name, "counter", help);
+    for outcome in outcomes {
+        let n = counts.get(outcome).copied().unwrap_or(0);
+        let _ = writeln!(out, "autonomic_{name}{{outcome=\"{outcome}\"}} {n}");
     }
 }
 
