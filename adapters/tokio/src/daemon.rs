@@ -70,9 +70,9 @@ use crate::actuator::{
 use crate::checkpoint::{self, Audit, Checkpointer};
 use crate::config::{ActuatorsSection, Config, TenantSection};
 use crate::http_post::Poster;
-use crate::ledger_file::{FsyncPolicy, LedgerFile, OpenError, ScanReport};
+use crate::ledger_file::{FsyncPolicy, LedgerFile, OpenError, ScanReport, View};
 use crate::metrics::{EngineGauges, Metrics};
-use crate::wire::{self, ReceiptJson, SignalIn, SignalResultJson, TenantJson};
+use crate::wire::{self, SignalIn, SignalResultJson, TenantJson};
 
 /// Tenant capacity of the adapter's engine.
 pub const TENANTS_MAX: usize = 4096;
@@ -100,8 +100,6 @@ pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
 pub const ACTUATOR_GRACE_MS: u64 = 1_000;
 /// The loop wakes at least this often even when idle.
 pub const IDLE_WAKE_MS: u64 = 1_000;
-/// Most receipts `GET /v1/ledger` returns.
-pub const LEDGER_TAIL_MAX: usize = RECEIPTS_MAX;
 /// How long a checkpoint's POST to the witness webhook may take.
 pub const WITNESS_TIMEOUT_MS: u64 = 5_000;
 /// Capacity of the notice broadcast.
@@ -239,15 +237,6 @@ pub enum Msg {
         /// `None` if unknown.
         reply: Reply<Option<TenantJson>>,
     },
-    /// The last retained receipts, optionally of one tenant.
-    Ledger {
-        /// Most receipts returned.
-        tail: usize,
-        /// Only this tenant's.
-        tenant: Option<String>,
-        /// Oldest first.
-        reply: Reply<Vec<ReceiptJson>>,
-    },
     /// Verify the in-memory window.
     Verify {
         /// The result.
@@ -331,6 +320,9 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Notices for observers.
     pub notices: broadcast::Sender<Notice>,
+    /// How far the ledger file is committed, and where readers can start: ledger pages and
+    /// verification read the file on other threads, never through the engine thread.
+    pub ledger_view: std::sync::RwLock<Option<View>>,
 }
 
 impl Default for Shared {
@@ -340,6 +332,7 @@ impl Default for Shared {
             poisoned: AtomicBool::new(false),
             metrics: Metrics::default(),
             notices: broadcast::channel(NOTICES_CAPACITY).0,
+            ledger_view: std::sync::RwLock::new(None),
         }
     }
 }
@@ -678,6 +671,9 @@ fn open_ledger(
         other => StartError::Other(other.to_string()),
     })?;
     publish_public_key(&config.data_dir, &public_key)?;
+    if let Ok(mut view) = shared.ledger_view.write() {
+        *view = Some(opened.view.clone());
+    }
     if let Some(tail) = opened.torn_tail {
         warn!(
             offset_bytes = tail.offset_bytes,
@@ -938,7 +934,7 @@ impl Host<'_> {
     fn handle_other(&mut self, now: u64, msg: Msg) {
         let reads_state = matches!(
             msg,
-            Msg::Admit { .. } | Msg::Tenant { .. } | Msg::Ledger { .. } | Msg::Verify { .. }
+            Msg::Admit { .. } | Msg::Tenant { .. } | Msg::Verify { .. }
         );
         if reads_state && self.poisoned {
             refuse(msg, Refused::LedgerUnavailable);
@@ -965,14 +961,6 @@ impl Host<'_> {
                     .tenant(now, &tenant)
                     .map(|v| TenantJson::from(&v));
                 self.defer(reply, view, true);
-            }
-            Msg::Ledger {
-                tail,
-                tenant,
-                reply,
-            } => {
-                let receipts = self.ledger_tail(tail, tenant.as_deref());
-                self.defer(reply, receipts, true);
             }
             Msg::Verify { reply } => {
                 let verify = self.verify_window();
@@ -1158,7 +1146,7 @@ impl Host<'_> {
             }
             // Any number of receipts goes out in bounded chunks, one commit frame each.
             if self.ledger.is_full()
-                && let Err(e) = commit_ledger(&mut self.ledger, &self.shared.metrics)
+                && let Err(e) = commit_ledger(&mut self.ledger, &self.shared)
             {
                 failed = Some(e);
                 continue;
@@ -1171,7 +1159,7 @@ impl Host<'_> {
             self.commands.push(command);
         }
         if failed.is_none() {
-            failed = commit_ledger(&mut self.ledger, &self.shared.metrics).err();
+            failed = commit_ledger(&mut self.ledger, &self.shared).err();
         }
         if let Some(reason) = failed {
             self.poison(&reason);
@@ -1394,21 +1382,6 @@ impl Host<'_> {
         Ok(activated)
     }
 
-    fn ledger_tail(&self, tail: usize, tenant: Option<&str>) -> Vec<ReceiptJson> {
-        let tail = tail.min(LEDGER_TAIL_MAX);
-        let mut out: Vec<ReceiptJson> = self
-            .engine
-            .ledger()
-            .receipts()
-            .rev()
-            .filter(|r| tenant.is_none_or(|t| r.tenant.as_str() == t))
-            .take(tail)
-            .map(|r| ReceiptJson::from(&r))
-            .collect();
-        out.reverse();
-        out
-    }
-
     fn verify_window(&self) -> WindowVerify {
         let ledger = self.engine.ledger();
         let (first_seq, _) = ledger.anchor();
@@ -1448,17 +1421,23 @@ fn refuse(msg: Msg, refused: Refused) {
     match msg {
         Msg::Admit { reply, .. } => drop(reply.send(Err(refused))),
         Msg::Tenant { reply, .. } => drop(reply.send(Err(refused))),
-        Msg::Ledger { reply, .. } => drop(reply.send(Err(refused))),
         Msg::Verify { reply } => drop(reply.send(Err(refused))),
         _ => {}
     }
 }
 
-/// Commits the ledger's buffered records (one commit frame), counting the fsync.
-fn commit_ledger(ledger: &mut LedgerFile, metrics: &Metrics) -> Result<(), String> {
+/// Commits the ledger's buffered records (one commit frame), counting the fsync and
+/// publishing the new committed end to readers.
+fn commit_ledger(ledger: &mut LedgerFile, shared: &Shared) -> Result<(), String> {
     let report = ledger.commit().map_err(|e| e.to_string())?;
     if let Some(d) = report.sync_duration {
-        metrics.fsync(d);
+        shared.metrics.fsync(d);
+    }
+    if report.records > 0
+        && let Ok(mut view) = shared.ledger_view.write()
+        && let Some(view) = view.as_mut()
+    {
+        view.push(ledger.committed());
     }
     Ok(())
 }

@@ -31,9 +31,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use autonomic_core::Resource;
 use autonomic_core::engine::CommandError;
 use autonomic_core::entitlement::{AdmitError, EntitlementError};
-use autonomic_core::{ChainVerifier, Resource};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -46,12 +46,11 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tower::limit::ConcurrencyLimitLayer;
 
-use crate::daemon::{EngineHandle, EntitlementCmd, LEDGER_TAIL_MAX, Msg, Refused, Shared};
-use crate::ledger_file::{self, FILE_NAME};
+use crate::daemon::{EngineHandle, EntitlementCmd, Msg, Refused, Shared};
+use crate::ledger_file::FILE_NAME;
+use crate::ledger_reads;
 use crate::wire::{self, ActionJson, EntitlementLine, ErrorLine, GovernorLine};
 
-/// Default `tail` of `GET /v1/ledger`.
-pub const LEDGER_TAIL_DEFAULT: usize = 100;
 /// How long one request may take before 408.
 pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 
@@ -64,8 +63,10 @@ pub struct HttpState {
     pub shared: Arc<Shared>,
     /// Bearer token for `POST`s, if configured.
     pub token: Option<String>,
-    /// Where `ledger.log` lives (for `/v1/ledger/verify`).
+    /// Where `ledger.log` lives (ledger pages and verification read it).
     pub data_dir: PathBuf,
+    /// Ledger readers: their concurrency bound and the verification cache.
+    pub reads: ledger_reads::LedgerReads,
 }
 
 /// The API's routes with their limits.
@@ -473,26 +474,6 @@ async fn tenant(State(state): St, Path(id): Path<String>) -> Response {
 }
 
 /// Parses `tail=N&tenant=T` (percent-decoded; unknown keys refused).
-fn ledger_query(query: Option<&str>) -> Result<(usize, Option<String>), String> {
-    let mut tail = LEDGER_TAIL_DEFAULT;
-    let mut tenant = None;
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded_pairs(query.unwrap_or("")).map_err(|e| format!("query: {e}"))?;
-    for (key, value) in pairs {
-        match key.as_str() {
-            "tail" => {
-                tail = value
-                    .parse::<usize>()
-                    .map_err(|_| format!("query: tail must be 0..={LEDGER_TAIL_MAX}"))?
-                    .min(LEDGER_TAIL_MAX);
-            }
-            "tenant" => tenant = Some(value),
-            other => return Err(format!("query: unknown key {other:?}")),
-        }
-    }
-    Ok((tail, tenant))
-}
-
 /// `application/x-www-form-urlencoded` pairs, via axum's own `Query` machinery.
 fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
     let uri: axum::http::Uri = format!("/?{query}")
@@ -504,82 +485,92 @@ fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, String> 
 }
 
 async fn ledger(State(state): St, RawQuery(query): RawQuery) -> Response {
-    let (tail, tenant) = match ledger_query(query.as_deref()) {
+    let pairs = match serde_urlencoded_pairs(query.as_deref().unwrap_or("")) {
+        Ok(pairs) => pairs,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "MalformedInput",
+                &format!("query: {e}"),
+            );
+        }
+    };
+    let query = match ledger_reads::parse_query(pairs) {
         Ok(q) => q,
         Err(message) => return error(StatusCode::BAD_REQUEST, "MalformedInput", &message),
     };
-    match state
-        .engine
-        .try_call(|reply| Msg::Ledger {
-            tail,
-            tenant,
-            reply,
-        })
-        .await
-    {
-        Ok(receipts) => json(&receipts),
-        Err(r) => refused(&state, r),
+    let Some(view) = durable_view(&state) else {
+        return refused(&state, Refused::LedgerUnavailable);
+    };
+    let path = state.data_dir.join(FILE_NAME);
+    let paging = query.after_seq.is_some();
+    let page = state
+        .reads
+        .run(move || ledger_reads::read_page(&path, &view, &query))
+        .await;
+    match page {
+        Ok(page) => {
+            let mut response = json(&page.receipts);
+            if let (true, Some(last)) = (paging, page.last_scanned)
+                && let Ok(value) = HeaderValue::from_str(&last.to_string())
+            {
+                response.headers_mut().insert(NEXT_AFTER_SEQ, value);
+            }
+            response
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "ChainBroken", &e),
     }
+}
+
+/// The response header naming the last seq a forward page looked at (the next `after_seq`).
+pub const NEXT_AFTER_SEQ: &str = "autonomic-next-after-seq";
+
+/// The committed view of the ledger, unless the ledger is poisoned (then reads answer 503:
+/// memory may hold what never reached the disk, and the file's tail is unknown).
+fn durable_view(state: &HttpState) -> Option<crate::ledger_file::View> {
+    if state.shared.poisoned.load(Ordering::SeqCst) {
+        return None;
+    }
+    state.shared.ledger_view.read().ok()?.clone()
 }
 
 #[derive(serde::Serialize)]
 struct VerifyAnswer {
     ok: bool,
-    file: FileVerify,
+    file: ledger_reads::FileVerify,
     memory: crate::daemon::WindowVerify,
 }
 
-#[derive(serde::Serialize)]
-struct FileVerify {
-    records: u64,
-    head_seq: Option<u64>,
-    head_hash: String,
-    torn_tail_bytes: u64,
-}
-
 async fn verify(State(state): St) -> Response {
-    let memory = match state.engine.try_call(|reply| Msg::Verify { reply }).await {
-        Ok(memory) => memory,
-        Err(r) => return refused(&state, r),
+    let memory = match state.reads.recent_memory_verify() {
+        Some(memory) => memory,
+        None => match state.engine.try_call(|reply| Msg::Verify { reply }).await {
+            Ok(memory) => {
+                state.reads.remember_memory_verify(&memory);
+                memory
+            }
+            Err(r) => return refused(&state, r),
+        },
     };
     if let Some(e) = &memory.error {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "ChainBroken", e);
     }
+    let Some(view) = durable_view(&state) else {
+        return refused(&state, Refused::LedgerUnavailable);
+    };
     let path = state.data_dir.join(FILE_NAME);
-    let scanned = tokio::task::spawn_blocking(move || {
-        let mut verifier = ChainVerifier::new();
-        let report = ledger_file::scan(&path, |_, body| {
-            verifier.push(body).map(|_| ()).map_err(|e| e.to_string())
-        });
-        report.map(|r| (verifier, r))
-    })
-    .await;
-    match scanned {
-        Ok(Ok((verifier, report))) => {
-            let file = FileVerify {
-                records: verifier.next_seq(),
-                head_seq: verifier.next_seq().checked_sub(1),
-                head_hash: autonomic_core::receipt::to_hex(&verifier.head_hash())
-                    .as_str()
-                    .to_owned(),
-                torn_tail_bytes: report.torn_tail.map_or(0, |t| t.len_bytes),
-            };
-            json(&VerifyAnswer {
-                ok: true,
-                file,
-                memory,
-            })
-        }
-        Ok(Err(e)) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ChainBroken",
-            &e.to_string(),
-        ),
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal",
-            &e.to_string(),
-        ),
+    let reads = Arc::clone(&state);
+    let file = state
+        .reads
+        .run(move || reads.reads.verify(&path, &view))
+        .await;
+    match file {
+        Ok(file) => json(&VerifyAnswer {
+            ok: true,
+            file,
+            memory,
+        }),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "ChainBroken", &e),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod http;
 pub mod http_post;
 pub mod ledger_file;
+pub mod ledger_reads;
 pub mod metrics;
 pub mod replay;
 pub mod sampler;

@@ -223,6 +223,7 @@ async fn serve(config: Config) -> ExitCode {
         shared: Arc::clone(&shared),
         token: config.token.clone(),
         data_dir: config.data_dir.clone(),
+        reads: crate::ledger_reads::LedgerReads::default(),
     });
     let router = http::router(
         state,

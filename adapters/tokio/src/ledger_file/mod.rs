@@ -44,6 +44,7 @@
 )]
 
 pub mod frame;
+pub mod read;
 pub mod scan;
 
 use std::fs::{self, File, OpenOptions};
@@ -58,8 +59,9 @@ pub use frame::{
     COMMIT_FRAME_BYTES, Commit, FILE_HEADER_BYTES, FrameError, HEADER_BYTES, LedgerId,
     MAX_RECORD_BYTES, MIN_RECORD_BYTES, encode_header, encode_record, record_hash,
 };
+pub use read::{ResumePoint, View};
 pub use scan::{Context, CorruptReason, Corruption, ScanReport, TornReason, TornTail};
-use scan::{ScanFailure, scan_stream};
+use scan::{ScanFailure, scan_stream, scan_stream_with};
 
 /// The ledger file's name inside the data directory.
 pub const FILE_NAME: &str = "ledger.log";
@@ -219,6 +221,8 @@ pub enum CommitError {
 /// What [`LedgerFile::open`] found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenReport {
+    /// The committed end and a sparse index of commits, for readers on other threads.
+    pub view: View,
     /// The ledger's id (from its header, or new when the file was created).
     pub ledger_id: LedgerId,
     /// Committed records in the file, all accepted by the callback.
@@ -411,7 +415,14 @@ impl<Io: LedgerIo> LedgerFile<Io> {
         let file_len_bytes = file.metadata().map_err(io_error)?.len();
         (&file).seek(SeekFrom::Start(0)).map_err(io_error)?;
         let reader = BufReader::with_capacity(READ_BUFFER_BYTES, &file);
-        let scanned = scan_stream(reader, file_len_bytes, on_record);
+        let mut commits = Vec::new();
+        let scanned = scan_stream_with(reader, file_len_bytes, on_record, |c| {
+            commits.push(ResumePoint {
+                offset_bytes: c.end_bytes,
+                records: c.records,
+                head_hash: c.head_hash,
+            });
+        });
         let report = scanned.map_err(|failure| match failure {
             ScanFailure::Io(source) => io_error(source),
             ScanFailure::Corrupt(corruption) => OpenError::Corrupt {
@@ -447,7 +458,10 @@ impl<Io: LedgerIo> LedgerFile<Io> {
         let mut ledger = Self::from_io(io, fsync, ledger_id, len_bytes, report.records);
         ledger.head_hash = report.head_hash;
         ledger.pending_head = report.head_hash;
+        let mut view = View::new(ledger_id);
+        commits.into_iter().for_each(|point| view.push(point));
         let open_report = OpenReport {
+            view,
             ledger_id,
             records: report.records,
             head_hash: report.head_hash,
@@ -616,6 +630,16 @@ impl<Io: LedgerIo> LedgerFile<Io> {
     #[must_use]
     pub fn head_hash(&self) -> [u8; 32] {
         self.head_hash
+    }
+
+    /// The state after the last commit: where readers may read up to.
+    #[must_use]
+    pub fn committed(&self) -> ResumePoint {
+        ResumePoint {
+            offset_bytes: self.len_bytes,
+            records: self.records,
+            head_hash: self.head_hash,
+        }
     }
 
     /// The file's length: header and everything committed, buffered frames not included.

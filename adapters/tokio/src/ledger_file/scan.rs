@@ -243,9 +243,19 @@ impl Cursor {
 
 /// Reads a whole ledger from `src` (positioned at 0, `len` bytes long).
 pub(crate) fn scan_stream<R: Read + Seek>(
+    src: R,
+    len: u64,
+    on_record: impl FnMut(u64, &[u8]) -> Result<(), String>,
+) -> Result<ScanReport, ScanFailure> {
+    scan_stream_with(src, len, on_record, |_| {})
+}
+
+/// [`scan_stream`], also calling `on_commit` with every commit frame that was accepted.
+pub(crate) fn scan_stream_with<R: Read + Seek>(
     mut src: R,
     len: u64,
     mut on_record: impl FnMut(u64, &[u8]) -> Result<(), String>,
+    mut on_commit: impl FnMut(&Commit),
 ) -> Result<ScanReport, ScanFailure> {
     let Some(ledger_id) = read_file_header(&mut src, len)? else {
         return Ok(ScanReport {
@@ -298,6 +308,7 @@ pub(crate) fn scan_stream<R: Read + Seek>(
             }
             Frame::Commit(commit) => {
                 apply_commit(&mut cur, &mut pending, start, commit, &mut on_record)?;
+                on_commit(&commit);
             }
             Frame::Damaged(damage) => {
                 return classify(&mut src, ledger_id, &cur, &pending, start, damage);
