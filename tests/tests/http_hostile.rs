@@ -130,8 +130,8 @@ fn browser_shaped_requests_are_refused_and_dispatch_nothing() {
     expect(&raw(&s, ledger, &[], ""), 421, "MisdirectedRequest");
     let two = raw(&s, ledger, &[&host, "Host: evil.example"], "");
     assert!(matches!(two.status, 400 | 421), "{two:?}");
-    let absolute = format!("GET http://evil.example/v1/ledger HTTP/1.1");
-    expect(&raw(&s, &absolute, &[&host], ""), 421, "MisdirectedRequest");
+    let absolute = "GET http://evil.example/v1/ledger HTTP/1.1";
+    expect(&raw(&s, absolute, &[&host], ""), 421, "MisdirectedRequest");
     expect(
         &raw(&s, post, &["Host: evil.example", json], pause),
         421,
