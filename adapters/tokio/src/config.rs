@@ -9,7 +9,10 @@
 //!
 //! Beyond SPEC section 7 two top-level keys are accepted (documented extensions):
 //! `max_body_bytes` (largest accepted HTTP request body, default 1 MiB) and
-//! `max_concurrent_requests` (HTTP requests served at once, default 256).
+//! `max_concurrent_requests` (HTTP requests served at once, default 256); and the HTTP
+//! hygiene keys `header_read_timeout_ms`, `idle_timeout_ms`, `body_read_timeout_ms`,
+//! `max_connections`, `allowed_origins` and `allowed_hosts` (see `http_server.rs` and the
+//! README's Security section).
 //! The command line's `--listen` and `--data-dir` override the plain public fields
 //! [`Config::listen`] and [`Config::data_dir`]; call [`Config::validate`] again after.
 #![deny(
@@ -54,6 +57,24 @@ pub const MAX_BODY_BYTES_MAX: u64 = 64 * 1024 * 1024;
 pub const MAX_CONCURRENT_REQUESTS_DEFAULT: u32 = 256;
 /// Largest accepted `max_concurrent_requests`.
 pub const MAX_CONCURRENT_REQUESTS_MAX: u32 = 65_536;
+/// Default `header_read_timeout_ms`: from a request's first byte to the end of its head.
+pub const HEADER_READ_TIMEOUT_MS_DEFAULT: u64 = 5_000;
+/// Default `idle_timeout_ms`: a connection with no request in progress and no bytes moving.
+pub const IDLE_TIMEOUT_MS_DEFAULT: u64 = 15_000;
+/// Default `body_read_timeout_ms`: from the end of a request's head to the end of its body.
+pub const BODY_READ_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// Smallest accepted value of the three HTTP timeouts.
+pub const HTTP_TIMEOUT_MS_MIN: u64 = 100;
+/// Largest accepted value of the three HTTP timeouts (ten minutes).
+pub const HTTP_TIMEOUT_MS_MAX: u64 = 600_000;
+/// Default `max_connections` (further capped below `RLIMIT_NOFILE` at start).
+pub const MAX_CONNECTIONS_DEFAULT: u32 = 1024;
+/// Largest accepted `max_connections`.
+pub const MAX_CONNECTIONS_MAX: u32 = 1_000_000;
+/// Most entries in `allowed_origins` or `allowed_hosts`.
+pub const ALLOWED_ENTRIES_MAX: usize = 64;
+/// Longest entry of `allowed_origins` or `allowed_hosts`, in bytes.
+pub const ALLOWED_ENTRY_BYTES_MAX: usize = 255;
 /// Default `sampler.interval_ms`.
 pub const SAMPLER_INTERVAL_MS_DEFAULT: u64 = 1000;
 /// Default `checkpoint.interval_ms`.
@@ -97,6 +118,24 @@ pub struct Config {
     pub max_body_bytes: u64,
     /// Extension: HTTP requests served at once (`max_concurrent_requests`, default 256).
     pub max_concurrent_requests: u32,
+    /// Extension: time from a request's first byte to the end of its head
+    /// (`header_read_timeout_ms`, default 5 000).
+    pub header_read_timeout_ms: u64,
+    /// Extension: how long a connection may sit with no request in progress and no bytes
+    /// moving before it is closed (`idle_timeout_ms`, default 15 000).
+    pub idle_timeout_ms: u64,
+    /// Extension: time from the end of a request's head to the end of its body
+    /// (`body_read_timeout_ms`, default 10 000); slower: 408 and the connection is closed.
+    pub body_read_timeout_ms: u64,
+    /// Extension: open HTTP connections (`max_connections`, default 1024), further capped at
+    /// start below the file-descriptor limit.
+    pub max_connections: u32,
+    /// Extension: browser origins allowed to call the API (`allowed_origins`, default none):
+    /// a request with any other `Origin` header is refused (403).
+    pub allowed_origins: Vec<String>,
+    /// Extension: host names, beyond the listen address, `localhost` and loopback addresses,
+    /// that a request's `Host` may name (`allowed_hosts`, default none).
+    pub allowed_hosts: Vec<String>,
     /// `[governor]`: the thresholds of SPEC section 4.
     pub governor: GovernorSection,
     /// `[sampler]`: host signals from /proc.
@@ -119,6 +158,12 @@ impl Default for Config {
             ledger_capacity: LEDGER_CAPACITY_DEFAULT,
             max_body_bytes: MAX_BODY_BYTES_DEFAULT,
             max_concurrent_requests: MAX_CONCURRENT_REQUESTS_DEFAULT,
+            header_read_timeout_ms: HEADER_READ_TIMEOUT_MS_DEFAULT,
+            idle_timeout_ms: IDLE_TIMEOUT_MS_DEFAULT,
+            body_read_timeout_ms: BODY_READ_TIMEOUT_MS_DEFAULT,
+            max_connections: MAX_CONNECTIONS_DEFAULT,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             governor: GovernorSection::default(),
             sampler: SamplerSection::default(),
             tenants: Vec::new(),
@@ -502,6 +547,21 @@ impl Config {
             1,
             u64::from(MAX_CONCURRENT_REQUESTS_MAX),
         )?;
+        for (key, value) in [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+        ] {
+            check_range(key, value, HTTP_TIMEOUT_MS_MIN, HTTP_TIMEOUT_MS_MAX)?;
+        }
+        check_range(
+            "max_connections",
+            u64::from(self.max_connections),
+            1,
+            u64::from(MAX_CONNECTIONS_MAX),
+        )?;
+        check_list("allowed_origins", &self.allowed_origins, check_origin)?;
+        check_list("allowed_hosts", &self.allowed_hosts, check_host_name)?;
         self.governor.validate()?;
         self.sampler.validate()?;
         validate_tenants(&self.tenants)?;
@@ -756,6 +816,72 @@ fn check_token(token: &str) -> Result<(), InvalidKey> {
         return Ok(());
     };
     Err(InvalidKey::new("token", message))
+}
+
+fn check_list(
+    key: &str,
+    entries: &[String],
+    check: fn(&str) -> Result<(), String>,
+) -> Result<(), InvalidKey> {
+    if entries.len() > ALLOWED_ENTRIES_MAX {
+        return Err(InvalidKey::new(
+            key,
+            format!(
+                "at most {ALLOWED_ENTRIES_MAX} entries, got {}",
+                entries.len()
+            ),
+        ));
+    }
+    for (i, entry) in entries.iter().enumerate() {
+        let bad = |m: String| InvalidKey::new(format!("{key}[{i}]"), m);
+        if entry.is_empty() || entry.len() > ALLOWED_ENTRY_BYTES_MAX {
+            return Err(bad(format!(
+                "1..={ALLOWED_ENTRY_BYTES_MAX} bytes, got {}",
+                entry.len()
+            )));
+        }
+        check(entry).map_err(bad)?;
+    }
+    Ok(())
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+fn check_origin(origin: &str) -> Result<(), String> {
+    let shape = format!("must be scheme://host[:port] as browsers send it, got {origin:?}");
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return Err(shape);
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    let authority_ok = !authority.is_empty()
+        && authority
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"/?#@\\".contains(&b));
+    if scheme_ok && authority_ok {
+        Ok(())
+    } else {
+        Err(shape)
+    }
+}
+
+/// A host name or IP address as the `Host` header names it, without a port.
+fn check_host_name(host: &str) -> Result<(), String> {
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    if bare.unwrap_or(host).parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    if host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be a host name or an IP address without a port, got {host:?}"
+        ))
+    }
 }
 
 fn check_string(key: &str, value: &str) -> Result<(), InvalidKey> {

@@ -14,8 +14,22 @@
 //! | `GET /v1/ledger/verify` | 200 `{"ok":true,"file":..,"memory":..}` | 500 `ChainBroken` |
 //! | `GET /metrics`, `/healthz`, `/readyz` | 200 | `/readyz` 503 `NotReady` |
 //!
-//! Every `POST` needs `Authorization: Bearer <token>` when `token` is configured (compared
-//! in constant time), else 401 `Unauthorized`. Every endpoint that reaches the engine answers
+//! Every request passes these checks, in this order, before its handler runs:
+//! 1. `Host` (exactly one) names the listen address, `localhost`, a loopback address or an
+//!    `allowed_hosts` entry, with any port or none (with an absolute-form request target its
+//!    authority must pass too), else 421 `MisdirectedRequest` (DNS rebinding);
+//! 2. an `Origin` header, if any, is in `allowed_origins`, else 403 `ForbiddenOrigin`;
+//! 3. a `POST` carries `Content-Type: application/json` (parameters allowed), else 415
+//!    `UnsupportedMediaType` (a browser sends neither cross-site without a CORS preflight);
+//! 4. a `POST` carries `Authorization: Bearer <token>` when `token` is configured (the scheme
+//!    in any case; SHA-256 digests compared in constant time, so neither the token's bytes
+//!    nor its length leak), else 401 `Unauthorized`;
+//! 5. a `POST`'s body is read whole, at most `max_body_bytes` (413 `PayloadTooLarge`) within
+//!    `body_read_timeout_ms` (408 `RequestTimeout`, connection closed);
+//! 6. only then does the request take one of `max_concurrent_requests` slots (`/healthz`,
+//!    `/readyz` and `/metrics` take none).
+//!
+//! A body with a key named twice in one object is 400 `MalformedInput`. Every endpoint that reaches the engine answers
 //! 503 `Busy` with `Retry-After: 1` when the engine's queue is full (nothing applied), and
 //! 503 `LedgerUnavailable` after a ledger I/O error. Mutating answers are sent only after
 //! their receipts are committed.
@@ -26,6 +40,7 @@
     clippy::indexing_slicing
 )]
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -35,16 +50,18 @@ use autonomic_core::Resource;
 use autonomic_core::engine::CommandError;
 use autonomic_core::entitlement::{AdmitError, EntitlementError};
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http_body_util::BodyExt;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tower::limit::ConcurrencyLimitLayer;
+use tokio::sync::Semaphore;
 
 use crate::daemon::{EngineHandle, EntitlementCmd, Msg, Refused, Shared};
 use crate::ledger_file::FILE_NAME;
@@ -61,16 +78,95 @@ pub struct HttpState {
     pub engine: EngineHandle,
     /// Readiness and metrics.
     pub shared: Arc<Shared>,
-    /// Bearer token for `POST`s, if configured.
-    pub token: Option<String>,
+    /// SHA-256 of the bearer token for `POST`s, if one is configured.
+    pub token_digest: Option<[u8; 32]>,
     /// Where `ledger.log` lives (ledger pages and verification read it).
     pub data_dir: PathBuf,
     /// Ledger readers: their concurrency bound and the verification cache.
     pub reads: ledger_reads::LedgerReads,
+    /// Who may be named in `Host` and `Origin`.
+    pub guard: Guard,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Time allowed to receive a request's body.
+    pub body_read_timeout: Duration,
+    /// `max_concurrent_requests` slots.
+    pub slots: Semaphore,
 }
 
-/// The API's routes with their limits.
-pub fn router(state: Arc<HttpState>, max_body_bytes: usize, max_concurrent: usize) -> Router {
+/// The `Host` and `Origin` rules.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// The bound address.
+    pub listen: SocketAddr,
+    /// `allowed_hosts`: names (or addresses) a `Host` header may carry.
+    pub allowed_hosts: Vec<String>,
+    /// `allowed_origins`: `Origin` values let through.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Guard {
+    /// Whether `authority` (`host[:port]`, as in `Host`) is one this API answers to: the
+    /// listen address, `localhost`, a loopback address, an `allowed_hosts` entry (case does
+    /// not matter, neither does the port), or, when listening on `0.0.0.0` or `::`, any IP
+    /// address (a DNS-rebinding attack needs a name).
+    #[must_use]
+    pub fn host_allowed(&self, authority: &str) -> bool {
+        let Some(name) = host_part(authority) else {
+            return false;
+        };
+        let bare = name
+            .strip_prefix('[')
+            .and_then(|n| n.strip_suffix(']'))
+            .unwrap_or(name);
+        if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+            let listen = self.listen.ip();
+            if ip.is_loopback() || ip == listen || listen.is_unspecified() {
+                return true;
+            }
+        }
+        name.eq_ignore_ascii_case("localhost")
+            || self
+                .allowed_hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(name) || h.eq_ignore_ascii_case(bare))
+    }
+
+    /// Whether a request's `Origin` value is in `allowed_origins` (ASCII case-insensitive).
+    #[must_use]
+    pub fn origin_allowed(&self, origin: &[u8]) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|o| o.as_bytes().eq_ignore_ascii_case(origin))
+    }
+}
+
+/// The host of `host[:port]` (`[v6]` kept bracketed); `None` when malformed.
+fn host_part(authority: &str) -> Option<&str> {
+    if authority.is_empty() || authority.contains(['@', '/', ' ']) {
+        return None;
+    }
+    if authority.starts_with('[') {
+        let end = authority.find(']')?;
+        let (host, rest) = authority.split_at(end + 1);
+        return (rest.is_empty() || is_port(rest.strip_prefix(':')?)).then_some(host);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if is_port(port) && !host.is_empty() && !host.contains(':') => {
+            Some(host)
+        }
+        Some(_) => None,
+        None => Some(authority),
+    }
+}
+
+fn is_port(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The API's routes with their checks and limits (see the module's documentation).
+pub fn router(state: Arc<HttpState>) -> Router {
+    let st = || Arc::clone(&state);
     let posts = Router::new()
         .route("/v1/signals", post(signals))
         .route("/v1/tenants/{id}/activate", post(activate))
@@ -82,27 +178,30 @@ pub fn router(state: Arc<HttpState>, max_body_bytes: usize, max_concurrent: usiz
         .route("/v1/tenants/{id}/admit", post(admit))
         .route("/v1/tenants/{id}/release", post(release))
         .route("/v1/actions/{receipt}/rollback", post(rollback))
-        .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&state),
-            require_token,
-        ));
+        .route_layer(middleware::from_fn_with_state(st(), take_slot))
+        .route_layer(middleware::from_fn_with_state(st(), read_body))
+        .route_layer(middleware::from_fn_with_state(st(), require_token));
     let gets = Router::new()
         .route("/v1/tenants/{id}", get(tenant))
         .route("/v1/ledger", get(ledger))
         .route("/v1/ledger/verify", get(verify))
+        .route_layer(middleware::from_fn_with_state(st(), take_slot));
+    let ops = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
+    let max_body_bytes = state.max_body_bytes;
     posts
         .merge(gets)
+        .merge(ops)
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(st(), guard))
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(REQUEST_TIMEOUT_MS),
         ))
-        .layer(ConcurrencyLimitLayer::new(max_concurrent))
 }
 
 type St = State<Arc<HttpState>>;
@@ -146,32 +245,154 @@ fn parse_body<T: for<'de> Deserialize<'de> + Default>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(&body).map_err(|e| {
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            "MalformedInput",
-            &format!("body: {e}"),
-        ))
-    })
+    wire::from_body(&body)
+        .map_err(|message| Box::new(error(StatusCode::BAD_REQUEST, "MalformedInput", &message)))
+}
+
+/// An error answer after which the connection is closed (the body was not read).
+fn closing(status: StatusCode, name: &str, message: &str) -> Response {
+    let mut response = error(status, name, message);
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Checks 1 to 3 of the module's documentation: `Host`, `Origin`, `Content-Type`.
+async fn guard(State(state): St, request: Request, next: Next) -> Response {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host.to_str().ok(),
+        _ => None,
+    };
+    let uri_ok = request
+        .uri()
+        .authority()
+        .is_none_or(|a| state.guard.host_allowed(a.as_str()));
+    if !host.is_some_and(|h| state.guard.host_allowed(h)) || !uri_ok {
+        return closing(
+            StatusCode::MISDIRECTED_REQUEST,
+            "MisdirectedRequest",
+            "Host must name this server: its listen address, localhost, a loopback \
+             address or an allowed_hosts entry",
+        );
+    }
+    let origins = request.headers().get_all(header::ORIGIN);
+    if origins
+        .iter()
+        .any(|o| !state.guard.origin_allowed(o.as_bytes()))
+    {
+        return closing(
+            StatusCode::FORBIDDEN,
+            "ForbiddenOrigin",
+            "requests from browser pages are refused unless their Origin is in allowed_origins",
+        );
+    }
+    if request.method() == axum::http::Method::POST && !is_json(request.headers()) {
+        return closing(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            "every POST needs Content-Type: application/json",
+        );
+    }
+    next.run(request).await
+}
+
+/// Exactly one `Content-Type`, `application/json` in any case, parameters allowed.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let mut all = headers.get_all(header::CONTENT_TYPE).iter();
+    match (all.next(), all.next()) {
+        (Some(value), None) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json")),
+        _ => false,
+    }
+}
+
+/// The credentials of `Authorization: Bearer <token>`, the scheme in any case (RFC 7235).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim_matches(' '))
+}
+
+/// The SHA-256 digest of a token, as [`HttpState::token_digest`] holds it.
+#[must_use]
+pub fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 async fn require_token(State(state): St, request: Request, next: Next) -> Response {
-    if let Some(token) = &state.token {
+    if let Some(expected) = &state.token_digest {
         let given = request
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer)
             .unwrap_or("");
-        let ok: bool = given.as_bytes().ct_eq(token.as_bytes()).into();
+        // Digests of equal length, compared in constant time: neither the token's bytes
+        // nor its length show in the time taken.
+        let ok: bool = token_digest(given).ct_eq(expected).into();
         if !ok {
-            return error(
+            return closing(
                 StatusCode::UNAUTHORIZED,
                 "Unauthorized",
                 "this endpoint needs Authorization: Bearer <token>",
             );
         }
     }
+    next.run(request).await
+}
+
+/// Check 5: reads the whole body, bounded in size and time, before the request takes a slot.
+async fn read_body(State(state): St, request: Request, next: Next) -> Response {
+    use axum::body::HttpBody;
+    let (parts, body) = request.into_parts();
+    let limit = state.max_body_bytes;
+    let too_large = || {
+        closing(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLarge",
+            &format!("request body is over the limit ({limit} bytes)"),
+        )
+    };
+    if body.size_hint().lower() > limit as u64 {
+        return too_large();
+    }
+    let collect = http_body_util::Limited::new(body, limit).collect();
+    let bytes = match tokio::time::timeout(state.body_read_timeout, collect).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Ok(Err(e)) => {
+            return closing(
+                StatusCode::BAD_REQUEST,
+                "MalformedInput",
+                &wire::cut(&format!("body: {e}")),
+            );
+        }
+        Err(_) => {
+            return closing(
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeout",
+                &format!(
+                    "request body not received within {} ms",
+                    state.body_read_timeout.as_millis()
+                ),
+            );
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// Check 6: one of `max_concurrent_requests` slots for the handler's run.
+async fn take_slot(State(state): St, request: Request, next: Next) -> Response {
+    let Ok(_slot) = state.slots.acquire().await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "NotReady", "shutting down");
+    };
     next.run(request).await
 }
 
@@ -308,12 +529,9 @@ async fn action(
         Ok(body) => body,
         Err(r) => return body_rejection(&r),
     };
-    let requested: ActionJson = match serde_json::from_slice(&body) {
+    let requested: ActionJson = match wire::from_body(&body) {
         Ok(a) => a,
-        Err(e) => {
-            let message = format!("body: {e}");
-            return error(StatusCode::BAD_REQUEST, "MalformedInput", &message);
-        }
+        Err(message) => return error(StatusCode::BAD_REQUEST, "MalformedInput", &message),
     };
     let action = match requested.to_action() {
         Ok(action) => action,

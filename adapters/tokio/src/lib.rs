@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod demo;
 pub mod http;
 pub mod http_post;
+pub mod http_server;
 pub mod ledger_file;
 pub mod ledger_reads;
 pub mod metrics;

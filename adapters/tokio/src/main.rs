@@ -60,12 +60,31 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             }
         }
         _ => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("error: bad usage");
-            eprintln!("{first} (see --help)");
+            eprintln!("{} (see --help)", one_line(&e.to_string()));
             ExitCode::from(2)
         }
     }
+}
+
+/// clap's message on one line, keeping every line of it (the missing argument's name, the
+/// usage) but its "For more information" hint: a line ending in `:` runs on into the next,
+/// other lines are joined with `; `.
+fn one_line(text: &str) -> String {
+    let mut out = String::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+    {
+        if !out.is_empty() {
+            out.push_str(if out.ends_with(':') { " " } else { "; " });
+        }
+        out.push_str(line);
+    }
+    if out.is_empty() {
+        out.push_str("error: bad usage");
+    }
+    out
 }
 
 fn init_logs(format: LogFormat) {

@@ -8,6 +8,8 @@
 //! activates the configured tenants it does not know; bind the listener (exit 2) and write
 //! the bound address to `<data_dir>/listen.addr` (one line, `IP:PORT`, written atomically;
 //! also logged as `listening on ...`), so `--listen 127.0.0.1:0` is usable; start the sampler.
+//! Before binding, the file-descriptor soft limit is raised to the hard one and the
+//! connection cap derived from it (`http_server.rs`).
 //!
 //! SIGTERM or SIGINT: stop accepting connections and finish the requests in progress (at
 //! most [`HTTP_DRAIN_MS`]), stop the sampler, let running actions finish for up to
@@ -37,7 +39,8 @@ use crate::config::{Config, ConfigError};
 use crate::daemon::{
     self, Actuators, DaemonConfig, EngineHandle, Msg, Refused, Shared, StartError,
 };
-use crate::http::{self, HttpState};
+use crate::http::{self, Guard, HttpState};
+use crate::http_server::{self, ConnLimits};
 use crate::sampler::HostSampler;
 use crate::wire::SignalIn;
 
@@ -193,6 +196,21 @@ async fn serve(config: Config) -> ExitCode {
         Ok(Err(StartError::Other(message))) => return fail(EXIT_USAGE, &message),
         Err(_) => return fail(EXIT_USAGE, "engine thread stopped during start-up"),
     }
+    let fd_limit = match http_server::raise_fd_limit() {
+        Ok(limit) => limit,
+        Err(e) => {
+            engine.shutdown().await;
+            return fail(EXIT_USAGE, &e);
+        }
+    };
+    let max_connections = http_server::connection_cap(config.max_connections, fd_limit.now);
+    info!(
+        nofile_before = fd_limit.before,
+        nofile = fd_limit.now,
+        max_connections,
+        configured = config.max_connections,
+        "http: connection cap"
+    );
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -221,21 +239,29 @@ async fn serve(config: Config) -> ExitCode {
     let state = Arc::new(HttpState {
         engine: engine.clone(),
         shared: Arc::clone(&shared),
-        token: config.token.clone(),
+        token_digest: config.token.as_deref().map(http::token_digest),
         data_dir: config.data_dir.clone(),
         reads: crate::ledger_reads::LedgerReads::default(),
+        guard: Guard {
+            listen: addr,
+            allowed_hosts: config.allowed_hosts.clone(),
+            allowed_origins: config.allowed_origins.clone(),
+        },
+        max_body_bytes: usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
+        body_read_timeout: Duration::from_millis(config.body_read_timeout_ms),
+        slots: tokio::sync::Semaphore::new(config.max_concurrent_requests as usize),
     });
-    let router = http::router(
-        state,
-        usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
-        config.max_concurrent_requests as usize,
-    );
-    let http_stop = stop.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { http_stop.cancelled().await })
-            .await
-    });
+    let limits = ConnLimits {
+        header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(config.idle_timeout_ms),
+        max_connections,
+    };
+    let server = tokio::spawn(http_server::serve(
+        listener,
+        http::router(state),
+        limits,
+        stop.clone(),
+    ));
     wait_for_signal().await;
     info!("signal received: shutting down");
     shared
@@ -243,8 +269,7 @@ async fn serve(config: Config) -> ExitCode {
         .store(false, std::sync::atomic::Ordering::SeqCst);
     stop.cancel();
     match tokio::time::timeout(Duration::from_millis(HTTP_DRAIN_MS), server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => warn!(error = %e, "http: server error at shutdown"),
+        Ok(Ok(())) => {}
         Ok(Err(e)) => warn!(error = %e, "http: server task failed"),
         Err(_) => warn!("http: requests still in progress after the drain time; dropped"),
     }

@@ -138,6 +138,7 @@ pub struct SignalIn {
 /// Parses a `POST /v1/signals` body: one signal object or an array of them.
 /// The error is the `MalformedInput` message.
 pub fn parse_signals(body: &[u8]) -> Result<Vec<SignalIn>, String> {
+    check_unique_keys(body).map_err(|e| cut(&format!("body is not JSON: {e}")))?;
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| cut(&format!("body is not JSON: {e}")))?;
     match value {
@@ -160,6 +161,82 @@ pub fn parse_signals(body: &[u8]) -> Result<Vec<SignalIn>, String> {
         other => SignalIn::deserialize(other)
             .map(|s| vec![s])
             .map_err(|e| cut(&format!("body is not a signal: {e}"))),
+    }
+}
+
+/// Parses a request body as `T`, refusing duplicate keys at any depth first (serde_json
+/// keeps the last of them, a JSON parser elsewhere may keep the first). The error is the
+/// `MalformedInput` message.
+pub fn from_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
+    check_unique_keys(body)
+        .and_then(|()| serde_json::from_slice(body))
+        .map_err(|e| cut(&format!("body: {e}")))
+}
+
+/// Checks that `json` is one JSON value whose objects, at every depth, name each key once
+/// (after unescaping: `"a"` and `"\u0061"` are the same key). serde_json's own depth limit
+/// (128) bounds the recursion.
+pub fn check_unique_keys(json: &[u8]) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    UniqueKeys::deserialize(&mut de)?;
+    de.end()
+}
+
+/// A JSON value walked only to find duplicate keys.
+struct UniqueKeys;
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value::<UniqueKeys>()?;
+            if seen.contains(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate key {:?}",
+                    cut(&key)
+                )));
+            }
+            seen.insert(key);
+        }
+        Ok(UniqueKeys)
     }
 }
 
@@ -674,5 +751,27 @@ mod tests {
         assert_eq!(parse_signals(many).map(|v| v.len()), Ok(2));
         let missing = br#"{"tenant":"a","metric":"cpu","value":1}"#;
         assert!(parse_signals(missing).is_err_and(|m| m.contains("ts_ms")));
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        // Proves a key named twice in one object is refused, escaped or not, nested or
+        // not, while the same key in sibling objects is fine.
+        for body in [
+            r#"{"tenant":"a","metric":"cpu","value":1,"ts_ms":2,"value":99}"#,
+            r#"{"tenant":"a","metric":"cpu","value":1,"ts_ms":2,"x":1,"x":2}"#,
+            r#"[{"tenant":"a","metric":"cpu","value":1,"ts_ms":2,"pad":{"k":1,"\u006b":2}}]"#,
+        ] {
+            let refused = parse_signals(body.as_bytes());
+            assert!(
+                refused.is_err_and(|m| m.contains("duplicate key")),
+                "{body}"
+            );
+        }
+        let siblings = br#"[{"tenant":"a","metric":"cpu","value":1,"ts_ms":2},
+                            {"tenant":"a","metric":"cpu","value":1,"ts_ms":3}]"#;
+        assert_eq!(parse_signals(siblings).map(|v| v.len()), Ok(2));
+        assert!(check_unique_keys(br#"{"a":[{"b":1},{"b":2}]}"#).is_ok());
+        assert!(check_unique_keys(br#"{"a":1} x"#).is_err());
     }
 }

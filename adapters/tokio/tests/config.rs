@@ -81,6 +81,16 @@ fn empty_file_is_the_default() {
     assert_eq!(config.ledger_capacity, 1024);
     assert_eq!(config.max_body_bytes, 1024 * 1024);
     assert_eq!(config.max_concurrent_requests, 256);
+    assert_eq!(
+        (
+            config.header_read_timeout_ms,
+            config.idle_timeout_ms,
+            config.body_read_timeout_ms,
+            config.max_connections
+        ),
+        (5_000, 15_000, 10_000, 1024)
+    );
+    assert!(config.allowed_origins.is_empty() && config.allowed_hosts.is_empty());
     let g = config.governor;
     assert_eq!(
         (g.warn, g.recover, g.intervene, g.refuse, g.sustain),
@@ -163,6 +173,12 @@ fn extensions_and_optional_keys_parse() {
         fsync = "batch"
         max_body_bytes = 65536
         max_concurrent_requests = 8
+        header_read_timeout_ms = 1000
+        idle_timeout_ms = 2000
+        body_read_timeout_ms = 3000
+        max_connections = 64
+        allowed_origins = ["http://localhost:3000", "chrome-extension://abcdef"]
+        allowed_hosts = ["sidecar.internal", "10.0.0.5", "[fd00::1]"]
         [[tenants]]
         id = "a"
         sku = "starter"
@@ -181,6 +197,17 @@ fn extensions_and_optional_keys_parse() {
     assert_eq!(config.fsync, FsyncPolicy::Batch);
     assert_eq!(config.max_body_bytes, 65_536);
     assert_eq!(config.max_concurrent_requests, 8);
+    assert_eq!(
+        (
+            config.header_read_timeout_ms,
+            config.idle_timeout_ms,
+            config.body_read_timeout_ms,
+            config.max_connections
+        ),
+        (1000, 2000, 3000, 64)
+    );
+    assert_eq!(config.allowed_origins.len(), 2);
+    assert_eq!(config.allowed_hosts[2], "[fd00::1]");
     assert_eq!(config.tenants[0].expires_at_ms, Some(1_700_000_000_000));
     assert_eq!(config.tenants[1].sku, "enterprise");
     assert_eq!(
@@ -269,6 +296,39 @@ fn bad_values_are_named_by_key() {
             "max_concurrent_requests = 0",
             "max_concurrent_requests",
             "got 0",
+        ),
+        (
+            "idle_timeout_ms = 99",
+            "idle_timeout_ms",
+            "100..=600000, got 99",
+        ),
+        (
+            "header_read_timeout_ms = 600001",
+            "header_read_timeout_ms",
+            "got 600001",
+        ),
+        ("body_read_timeout_ms = 0", "body_read_timeout_ms", "got 0"),
+        ("max_connections = 0", "max_connections", "got 0"),
+        (
+            "allowed_origins = [\"http://a.example/\"]",
+            "allowed_origins[0]",
+            "scheme://host[:port]",
+        ),
+        (
+            "allowed_origins = [\"a.example\"]",
+            "allowed_origins[0]",
+            "scheme://host[:port]",
+        ),
+        ("allowed_origins = [\"\"]", "allowed_origins[0]", "got 0"),
+        (
+            "allowed_hosts = [\"a.example:8080\"]",
+            "allowed_hosts[0]",
+            "without a port",
+        ),
+        (
+            "allowed_hosts = [\"a b\"]",
+            "allowed_hosts[0]",
+            "without a port",
         ),
         (
             "[governor]\nrecover = 80",

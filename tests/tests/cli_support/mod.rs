@@ -114,8 +114,10 @@ impl Response {
     }
 }
 
-/// One HTTP/1.1 request with `Connection: close`. The body is written on its own thread so
-/// that a response sent before the whole body was read (413) is still received.
+/// One HTTP/1.1 request with `Connection: close` and `Host: <addr>`; a `POST` carries
+/// `Content-Type: application/json` unless `headers` name a `Content-Type` (the API refuses
+/// a POST without it). The body is written on its own thread so that a response sent before
+/// the whole body was read (413) is still received.
 pub fn http(
     addr: &str,
     method: &str,
@@ -123,23 +125,33 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<Response> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
-    if !body.is_empty() {
+    let typed = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    if method == "POST" && !typed {
         head.push_str("Content-Type: application/json\r\n");
     }
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    let mut writer = stream.try_clone()?;
     let mut request = head.into_bytes();
     request.extend_from_slice(body);
+    http_raw(addr, &request)
+}
+
+/// Sends `request` as is (head and body: any headers, or none) and reads the response to
+/// the connection's end.
+pub fn http_raw(addr: &str, request: &[u8]) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let mut writer = stream.try_clone()?;
+    let request = request.to_vec();
     let sender = std::thread::spawn(move || {
         let _ = writer.write_all(&request);
     });
@@ -221,6 +233,21 @@ impl Sidecar {
 
     /// Like [`Sidecar::start`]; on exit before listening, returns its stderr.
     pub fn try_start(dir: &Path, config_toml: &str) -> Result<Sidecar, String> {
+        Self::try_start_wrapped(dir, config_toml, &[])
+    }
+
+    /// Like [`Sidecar::start`], the binary run through `wrapper` (e.g.
+    /// `["prlimit", "--nofile=256:256"]`, which execs it: same pid).
+    pub fn start_wrapped(dir: &Path, config_toml: &str, wrapper: &[&str]) -> Sidecar {
+        Self::try_start_wrapped(dir, config_toml, wrapper)
+            .unwrap_or_else(|stderr| panic!("start failed: {stderr}"))
+    }
+
+    fn try_start_wrapped(
+        dir: &Path,
+        config_toml: &str,
+        wrapper: &[&str],
+    ) -> Result<Sidecar, String> {
         std::fs::create_dir_all(dir).expect("dir");
         let config_path = dir.join("config.toml");
         std::fs::write(&config_path, config_toml).expect("config");
@@ -229,7 +256,15 @@ impl Sidecar {
         let _ = std::fs::remove_file(&addr_file);
         let stderr_path = dir.join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
-        let mut child = Command::new(binary())
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
+        let mut child = command
             .args(["run", "--config"])
             .arg(&config_path)
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
