@@ -405,8 +405,15 @@ impl Driver {
                     "{now_used} in use over the effective limit {limit} ({enforced:?})"
                 );
             }
-            Err(AdmitError::QuotaExceeded { limit: l, .. }) => {
+            Err(AdmitError::QuotaExceeded {
+                in_use,
+                requested,
+                limit: l,
+                ..
+            }) => {
                 assert_eq!(u32::from(l), limit);
+                assert_eq!(u32::from(in_use), used);
+                assert_eq!(requested, amount);
                 assert!(used + u32::from(amount) > limit);
             }
             Err(_) => {}
