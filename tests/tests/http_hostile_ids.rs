@@ -65,7 +65,8 @@ fn hostile_ids_never_become_options_or_other_tenants_groups() {
     // Proves: for `-rf`, `--config=/etc/passwd`, `acme/child` (sent as `acme%2Fchild`),
     // `acme/.`, `./acme`, `acme/`, `acme//`, `.` and `..`: the exec program never runs (its
     // recording file never appears), `work/acme` and `work/acme/child` are never written,
-    // every outcome receipt says Failed, and the failure is logged at WARN with the reason.
+    // every outcome receipt says Failed, and the failure is logged at WARN with the reason
+    // (and, once, at activation).
     // The plain tenant `acme` still reaches both backends (so the setup itself works).
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("argv");
@@ -137,6 +138,21 @@ fn hostile_ids_never_become_options_or_other_tenants_groups() {
         .count();
     assert_eq!(warned, options.len() + paths.len(), "{log}");
     assert!(log.contains("would become the option"), "{log}");
+    // Each was also named at activation: WARN once per backend that will refuse it.
+    // (`--config=/etc/passwd` also holds a `/`: its pause would be refused too.)
+    let at_activation = |kind: &str, id: &str| {
+        log.lines().any(|l| {
+            l.contains("WARN")
+                && l.contains(&format!("its {kind} actions will be refused tenant={id} "))
+        })
+    };
+    for id in options {
+        assert!(at_activation("throttle", id), "{id}: {log}");
+    }
+    for id in paths.iter().chain(&["--config=/etc/passwd"]) {
+        assert!(at_activation("pause", id), "{id}: {log}");
+    }
+    assert!(!at_activation("throttle", "acme/child"), "{log}");
     assert!(log.contains("must be exactly one path component"), "{log}");
 
     // The control: the plain id reaches both backends.

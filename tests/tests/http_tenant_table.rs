@@ -11,7 +11,10 @@ use cli_support::{Sidecar, config};
 const TABLE: usize = 4096;
 
 fn activate(s: &Sidecar, id: &str) -> cli_support::Response {
-    s.post(&format!("/v1/tenants/{id}/activate"), r#"{"sku":"starter"}"#)
+    s.post(
+        &format!("/v1/tenants/{id}/activate"),
+        r#"{"sku":"starter"}"#,
+    )
 }
 
 #[test]
@@ -50,7 +53,11 @@ fn a_full_table_is_409_reuses_revoked_slots_and_never_stops_a_restart() {
     assert_eq!(again.json()["error"], "InvalidStateTransition");
     let r = activate(&s, "extra");
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(s.get("/v1/tenants/t17").status, 404, "t17's slot was reused");
+    assert_eq!(
+        s.get("/v1/tenants/t17").status,
+        404,
+        "t17's slot was reused"
+    );
     assert_eq!(s.tenant("t5")["entitlement"], "Terminated");
     assert!(s.stop().success());
 
@@ -61,13 +68,18 @@ fn a_full_table_is_409_reuses_revoked_slots_and_never_stops_a_restart() {
     let s = Sidecar::try_start(&home, &config(&more)).expect("a full table never stops a start");
     assert_eq!(s.tenant("extra")["entitlement"], "Active");
     assert_eq!(s.tenant("late")["entitlement"], "Active");
-    assert_eq!(s.get("/v1/tenants/t5").status, 404, "t5's slot went to late");
+    assert_eq!(
+        s.get("/v1/tenants/t5").status,
+        404,
+        "t5's slot went to late"
+    );
     assert_eq!(s.get("/v1/tenants/t17").status, 404);
     assert_eq!(s.get("/v1/tenants/later").status, 404);
     let log = s.stderr_log();
     assert!(
-        log.lines()
-            .any(|l| l.contains("WARN") && l.contains("later") && l.contains("tenant table is full")),
+        log.lines().any(|l| l.contains("WARN")
+            && l.contains("later")
+            && l.contains("tenant table is full")),
         "{log}"
     );
     assert_eq!(s.tenant("t4095")["entitlement"], "Active");

@@ -901,6 +901,9 @@ impl Host<'_> {
                     };
                     e.handle_entitlement(now, &tenant, command)
                 });
+                if matches!(command, EntitlementCmd::Activate { .. }) && result.is_ok() {
+                    self.warn_unactionable(&tenant);
+                }
                 self.defer(reply, result, true);
             }
             Msg::Reset { tenant, reply } => {
@@ -1375,6 +1378,18 @@ impl Host<'_> {
         }
     }
 
+    /// SPEC §2 allows any visible-ASCII id, so an id like `-rf` or `a/b` is activated; but a
+    /// backend whose substitution rules refuse it will fail every run of that kind. Said
+    /// once, at activation, at WARN (the runs themselves fail with the same reason).
+    fn warn_unactionable(&self, tenant: &str) {
+        for actuator in &self.actuators.by_kind {
+            if let Err(e) = actuator.check_tenant(tenant) {
+                warn!(%tenant, kind = actuator.kind().as_str(), reason = %e,
+                      "tenant activated, but its {} actions will be refused", actuator.kind());
+            }
+        }
+    }
+
     /// Activates configured tenants unknown to the ledger; returns their ids.
     fn activate_configured(
         &mut self,
@@ -1394,7 +1409,10 @@ impl Host<'_> {
                 e.handle_entitlement(now, &t.id, command)
             });
             match result {
-                Ok(_) => activated.push(t.id.clone()),
+                Ok(_) => {
+                    self.warn_unactionable(&t.id);
+                    activated.push(t.id.clone());
+                }
                 // The ledger's tenants filled the table: start anyway, without this one.
                 Err(e @ EntitlementError::TenantTableFull) => {
                     warn!(tenant = %t.id, error = %e, capacity = TENANTS_MAX,

@@ -1017,6 +1017,7 @@ async fn a_tenant_id_is_exactly_one_path_component_or_nothing_is_written() {
                 tenant: tenant.into(),
                 ..request(kind, percent, i as u64)
             };
+            assert!(actuator.check_tenant(tenant).is_err(), "{tenant}");
             let report = actuator.run(&req, CancellationToken::new()).await;
             assert!(!report.ok, "{tenant}: {}", report.detail);
             assert!(

@@ -231,6 +231,11 @@ impl CgroupBackend {
         })
     }
 
+    /// The substitution check of [`super::Actuator::check_tenant`].
+    pub(super) fn check(&self, req: &ActionRequest) -> Result<(), super::SubstitutionError> {
+        substitute_group(&self.group, req).map(|_| ())
+    }
+
     pub(super) async fn run(
         &self,
         req: &ActionRequest,

@@ -99,6 +99,16 @@ impl ExecBackend {
         })
     }
 
+    /// The substitution check of [`super::Actuator::check_tenant`]: the action's and the
+    /// rollback's arguments.
+    pub(super) fn check(&self, req: &ActionRequest) -> Result<(), super::SubstitutionError> {
+        substitute_args(&self.action.args, req)?;
+        if let Some(rollback) = &self.rollback {
+            substitute_args(&rollback.args, req)?;
+        }
+        Ok(())
+    }
+
     /// Records every running process group in `records` from now on.
     pub(super) fn set_process_records(&mut self, records: ProcessRecords) {
         self.records = Some(records);

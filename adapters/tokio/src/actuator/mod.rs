@@ -318,6 +318,26 @@ impl Actuator {
         report
     }
 
+    /// Whether every run for `tenant` would be refused by the substitution rules (an `exec`
+    /// argument or rollback argument that `{tenant}` turns into an option, a `cgroup` group
+    /// component it turns into a path that is not one component). The daemon warns about
+    /// such a tenant when it is activated; its actions will fail. Values other than the
+    /// tenant are filled with harmless stand-ins.
+    pub fn check_tenant(&self, tenant: &str) -> Result<(), SubstitutionError> {
+        let req = ActionRequest {
+            tenant: tenant.to_owned(),
+            kind: self.kind,
+            percent: Some(0),
+            revision: Some("r".to_owned()),
+            receipt: 0,
+        };
+        match &self.backend {
+            Backend::DryRun | Backend::Webhook(_) => Ok(()),
+            Backend::Exec(b) => b.check(&req),
+            Backend::Cgroup(b) => b.check(&req),
+        }
+    }
+
     /// Records the process groups of this actuator's `exec` runs in `records` (see
     /// [`process`]); other backends spawn nothing and ignore it.
     pub fn with_process_records(mut self, records: ProcessRecords) -> Actuator {
