@@ -407,5 +407,11 @@ mod tests {
         assert!(text.contains("autonomic_ledger_fsync_duration_seconds_bucket{le=\"0.0005\"} 1"));
         assert!(text.contains("autonomic_ledger_fsync_duration_seconds_bucket{le=\"0.00025\"} 0"));
         assert!(text.contains("autonomic_signals_total{result=\"governed\"} 1"));
+        let gauges = EngineGauges {
+            dedup_evictions: 7,
+            ..EngineGauges::default()
+        };
+        let text = m.render(Some(&gauges), true, false);
+        assert!(text.contains("autonomic_dedup_evictions_total 7"), "{text}");
     }
 }
