@@ -61,11 +61,9 @@ fn a_full_table_is_409_reuses_revoked_slots_and_never_stops_a_restart() {
     assert_eq!(s.tenant("t5")["entitlement"], "Terminated");
     assert!(s.stop().success());
 
-    let more = format!(
-        "fsync = \"batch\"\n[[tenants]]\nid = \"late\"\nsku = \"pro\"\n\
-         [[tenants]]\nid = \"later\"\nsku = \"pro\"\n"
-    );
-    let s = Sidecar::try_start(&home, &config(&more)).expect("a full table never stops a start");
+    let more = "fsync = \"batch\"\n[[tenants]]\nid = \"late\"\nsku = \"pro\"\n\
+                [[tenants]]\nid = \"later\"\nsku = \"pro\"\n";
+    let s = Sidecar::try_start(&home, &config(more)).expect("a full table never stops a start");
     assert_eq!(s.tenant("extra")["entitlement"], "Active");
     assert_eq!(s.tenant("late")["entitlement"], "Active");
     assert_eq!(
