@@ -113,6 +113,10 @@ struct TenantState {
     enforced: Option<Enforced>,
     usage: [u16; 4],
     shed_attempt: u8,
+    /// Once Terminated: the engine's termination count when this tenant was revoked, so the
+    /// lowest is the one terminated longest ago (receipt order). A `u32` fits the padding
+    /// (a `u64` seq would grow the state past 64 bytes).
+    terminated_rank: u32,
 }
 
 /// An action being executed by the adapter.
@@ -275,7 +279,8 @@ pub enum RestoreError {
     #[error(transparent)]
     Chain(#[from] ChainError),
     /// The chain is intact but the receipt contradicts the state before it (e.g. a governor
-    /// change for a tenant with no entitlement), or the tenant table is full.
+    /// change for a tenant with no entitlement), or the tenant table is full with no
+    /// reusable slot (which the live path, having the same capacity, would have refused).
     #[error("receipt {0} does not follow from the receipts before it")]
     Inconsistent(u64),
 }
@@ -328,6 +333,8 @@ pub struct Engine<
     in_flight: Vec<InFlight, IN_FLIGHT_MAX>,
     completed: Deque<Completed, ROLLBACKABLE_MAX>,
     actions: Deque<ActionCommand, ACTION_QUEUE_MAX>,
+    /// Terminations applied so far (saturating): the next Terminated tenant's rank.
+    terminations: u32,
 }
 
 impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const SLOTS: usize>
@@ -352,6 +359,7 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
             in_flight: Vec::new(),
             completed: Deque::new(),
             actions: Deque::new(),
+            terminations: 0,
         })
     }
 
@@ -652,7 +660,8 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         if u32::from(current) + u32::from(amount) > u32::from(limit) {
             return Err(AdmitError::QuotaExceeded {
                 resource,
-                current,
+                in_use: current,
+                requested: amount,
                 limit,
             });
         }
@@ -771,6 +780,13 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         self.dedup.len()
     }
 
+    /// Dedup ids evicted while still inside the 60 s retention because the deduplicator was
+    /// full (counted since this engine was built, restore included). A redelivery of such a
+    /// signal is governed again: a rising count means `IDS` is too small for the load.
+    pub const fn dedup_evictions(&self) -> u64 {
+        self.dedup.evictions()
+    }
+
     /// Whether a signal with this id would be reported as a duplicate at `now_ms`.
     pub fn is_duplicate(&self, id: &[u8; 32], now_ms: u64) -> bool {
         self.dedup.contains(id, now_ms)
@@ -803,8 +819,17 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         self.in_flight.iter().find(|f| f.slot as usize == slot)
     }
 
+    /// Adds a tenant (Pending, Starter, governor Stable) and returns its slot. When the table
+    /// is full, the slot of the reusable tenant terminated longest ago is taken first (see
+    /// [`Engine::reusable_slot`]); `None` if there is none. The live path and
+    /// [`Engine::restore`] both come here, so a rebuilt table equals the live one.
     fn insert_tenant(&mut self, tenant: &str, now_ms: u64) -> Option<usize> {
         let id = monitor::tenant_id(tenant).ok()?;
+        debug_assert!(self.slot(tenant).is_none());
+        if self.tenants.len() == T {
+            let victim = self.reusable_slot()?;
+            self.remove_slot(victim)?;
+        }
         let state = TenantState {
             governor: Governor::new(now_ms),
             entitlement: Entitlement {
@@ -815,9 +840,49 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
             enforced: None,
             usage: [0; 4],
             shed_attempt: 0,
+            terminated_rank: 0,
         };
         self.tenants.insert(id, state).ok()?;
         self.slot(tenant)
+    }
+
+    /// The slot a new tenant may take when the table is full: the Terminated tenant with the
+    /// lowest termination rank (ties, possible only after `u32::MAX` terminations: the lowest
+    /// slot) that has no action in flight and no completed action remembered for rollback,
+    /// so that nothing indexed by slot still points at it.
+    fn reusable_slot(&self) -> Option<usize> {
+        self.tenants
+            .values()
+            .enumerate()
+            .filter(|(_, t)| t.entitlement.stored == EntitlementState::Terminated)
+            .filter(|(slot, _)| {
+                self.in_flight_of(*slot).is_none()
+                    && !self.completed.iter().any(|c| c.slot as usize == *slot)
+            })
+            .min_by_key(|(slot, t)| (t.terminated_rank, *slot))
+            .map(|(slot, _)| slot)
+    }
+
+    /// Forgets the tenant in `slot`, which nothing in `in_flight` or `completed` names. The
+    /// map's `swap_remove` moves its last tenant into `slot`: the entries naming that one
+    /// follow it.
+    fn remove_slot(&mut self, slot: usize) -> Option<()> {
+        debug_assert!(self.in_flight_of(slot).is_none());
+        debug_assert!(self.completed.iter().all(|c| c.slot as usize != slot));
+        let last = self.tenants.len().checked_sub(1)?;
+        let id = self.tenant_id(slot)?;
+        self.tenants.swap_remove(id.as_str())?;
+        // T fits in u32 (SHAPE_OK), so slots do.
+        let (from, to) = (last as u32, slot as u32);
+        for f in self.in_flight.iter_mut().filter(|f| f.slot == from) {
+            f.slot = to;
+        }
+        for c in self.completed.iter_mut().filter(|c| c.slot == from) {
+            c.slot = to;
+        }
+        debug_assert!(self.in_flight.iter().all(|f| (f.slot as usize) < last));
+        debug_assert!(self.completed.iter().all(|c| (c.slot as usize) < last));
+        Some(())
     }
 
     fn view(&self, now_ms: u64, slot: usize) -> Option<TenantView<'_>> {
@@ -1051,12 +1116,20 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
                 expires_at_ms,
                 ..
             } => {
+                let rank = self.terminations;
+                let terminated = *to == EntitlementState::Terminated;
                 if let Some(t) = self.state_mut(slot) {
                     t.entitlement = Entitlement {
                         stored: *to,
                         sku: *sku,
                         expires_at_ms: expires_at_ms.unwrap_or(NEVER_MS),
                     };
+                    if terminated {
+                        t.terminated_rank = rank;
+                    }
+                }
+                if terminated {
+                    self.terminations = self.terminations.saturating_add(1);
                 }
             }
         }

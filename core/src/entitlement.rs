@@ -210,8 +210,9 @@ pub enum EntitlementError {
         /// The refused command.
         command: CommandKind,
     },
-    /// The tenant table is full; nothing was added.
-    #[error("the tenant table is full")]
+    /// The tenant table is full and no Terminated tenant's slot can be reused; nothing was
+    /// added. Not transient: it stays full until tenants are revoked.
+    #[error("the tenant table is full and no terminated tenant's slot is free")]
     TenantTableFull,
     /// The engine's output queues are full; retry after draining them.
     #[error("output queues are full; retry later")]
@@ -299,13 +300,18 @@ pub enum AdmitError {
     /// The amount is zero or larger than any quota.
     #[error("amount must be within 1..=65535")]
     InvalidAmount,
-    /// Admitting would exceed the (effective) limit.
-    #[error("{resource:?}: {current} in use + request exceeds limit {limit}")]
+    /// Admitting would exceed the (effective) limit: `in_use + requested > limit`.
+    #[error(
+        "{resource}: {in_use} in use + {requested} requested exceeds the limit of {limit}",
+        resource = resource.as_str()
+    )]
     QuotaExceeded {
         /// The resource.
         resource: Resource,
-        /// Units in use now.
-        current: u16,
+        /// Units in use now (SPEC §3's `current`).
+        in_use: u16,
+        /// Units this admission asked for.
+        requested: u16,
         /// The effective limit (the SKU's, reduced by a Throttle in force).
         limit: u16,
     },
@@ -313,7 +319,10 @@ pub enum AdmitError {
     #[error("refused by the current action ({0:?})")]
     RefusedByAction(crate::action::ActionKind),
     /// Releasing more than is in use.
-    #[error("{resource:?}: releasing {amount} but only {current} in use")]
+    #[error(
+        "{resource}: releasing {amount} but only {current} in use",
+        resource = resource.as_str()
+    )]
     ReleaseExceedsUsage {
         /// The resource.
         resource: Resource,

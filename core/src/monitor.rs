@@ -239,7 +239,7 @@ struct DedupEntry {
 ///   expire, oldest first.
 /// * When full, inserting evicts the id that arrived first — for time-ordered input, the
 ///   oldest window's. It never panics and never grows; an evicted id's redelivery counts as
-///   new.
+///   new. Such early evictions (of ids still retained) are counted: [`Dedup::evictions`].
 ///
 /// Memory: `IDS * 24 + SLOTS * 4` bytes.
 #[derive(Debug, Clone)]
@@ -249,6 +249,8 @@ pub struct Dedup<const IDS: usize, const SLOTS: usize> {
     slots: [u32; SLOTS],
     head: usize,
     len: usize,
+    /// Ids evicted while still retained (the set was full), saturating.
+    evictions: u64,
 }
 
 impl<const IDS: usize, const SLOTS: usize> Default for Dedup<IDS, SLOTS> {
@@ -274,6 +276,7 @@ impl<const IDS: usize, const SLOTS: usize> Dedup<IDS, SLOTS> {
             slots: [0; SLOTS],
             head: 0,
             len: 0,
+            evictions: 0,
         }
     }
 
@@ -285,6 +288,12 @@ impl<const IDS: usize, const SLOTS: usize> Dedup<IDS, SLOTS> {
     /// Whether no id is remembered.
     pub const fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// How many ids were evicted while still inside the retention because the set was
+    /// full: each is a signal whose redelivery would be governed again.
+    pub const fn evictions(&self) -> u64 {
+        self.evictions
     }
 
     /// The most ids it can hold.
@@ -321,7 +330,14 @@ impl<const IDS: usize, const SLOTS: usize> Dedup<IDS, SLOTS> {
             return false;
         }
         if self.len == IDS {
+            // `expire` ran first, so the oldest id is still retained: an early eviction.
+            debug_assert!(
+                self.entries
+                    .get(self.head)
+                    .is_some_and(|e| !self.expired(e.window, now_ms))
+            );
             self.evict_oldest();
+            self.evictions = self.evictions.saturating_add(1);
         }
         let position = (self.head + self.len) % IDS;
         if let Some(entry) = self.entries.get_mut(position) {

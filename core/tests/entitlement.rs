@@ -189,16 +189,22 @@ fn signals_are_gated_by_entitlement_state() {
 
 #[test]
 fn quotas_follow_the_sku() {
-    // Proves admission up to the SKU's limit and QuotaExceeded past it, with current/limit.
+    // Proves admission up to the SKU's limit and QuotaExceeded past it, with in_use/requested/limit.
     let mut e = in_state(Some(S::Active));
     assert_eq!(e.admit(20, "t", Resource::Cpu, 8), Ok(8));
     assert_eq!(
         e.admit(20, "t", Resource::Cpu, 1),
         Err(AdmitError::QuotaExceeded {
             resource: Resource::Cpu,
-            current: 8,
+            in_use: 8,
+            requested: 1,
             limit: 8
         })
+    );
+    assert_eq!(
+        e.admit(20, "t", Resource::Cpu, 1).unwrap_err().to_string(),
+        "cpu: 8 in use + 1 requested exceeds the limit of 8",
+        "the message uses the wire names and the same numbers"
     );
     assert_eq!(e.release("t", Resource::Cpu, 3), Ok(5));
     assert_eq!(
@@ -235,7 +241,8 @@ fn throttle_lowers_the_effective_limit() {
         e.admit(20, "t", Resource::Requests, 1),
         Err(AdmitError::QuotaExceeded {
             resource: Resource::Requests,
-            current: 500,
+            in_use: 500,
+            requested: 1,
             limit: 500
         })
     );

@@ -292,3 +292,24 @@ fn dedup_never_holds_a_late_signal_as_duplicate() {
     }
     assert_eq!(d.len(), 1, "the late id is not stored");
 }
+
+#[test]
+fn evictions_inside_the_retention_are_counted_and_expiry_is_not() {
+    // Proves Dedup::evictions counts only ids pushed out by a full set while still retained:
+    // ids that expire (older than 60 s) leave without being counted.
+    let mut d: autonomic_core::monitor::Dedup<4, 8> = autonomic_core::monitor::Dedup::new();
+    let id = |i: u8| [i; 32];
+    for i in 0..4 {
+        assert!(d.insert(&id(i), 0, 0));
+    }
+    assert_eq!(d.evictions(), 0);
+    assert!(d.insert(&id(4), 0, 0), "full: the oldest goes");
+    assert!(d.insert(&id(5), 0, 0));
+    assert_eq!(d.evictions(), 2);
+    assert!(!d.contains(&id(0), 0), "evicted early");
+    // Every id expires past the 12-window retention; a new one finds room without evicting.
+    let later = 13 * 5_000 + 1;
+    assert!(d.insert(&id(6), 13, later));
+    assert_eq!(d.evictions(), 2);
+    assert_eq!(d.len(), 1);
+}

@@ -20,10 +20,12 @@ use autonomic_tests::audit::Auditor;
 use autonomic_tests::model::entitlement::{quotas, throttled};
 use autonomic_tests::model::governor::Th;
 
-/// 8 tenants, a ring of 16 receipts in 8 KiB, 64 dedup ids: small, so every limit is reached.
-type E = Engine<8, 16, 8192, 64, 128>;
+/// 4 tenants, a ring of 16 receipts in 8 KiB, 64 dedup ids: small, so every limit is reached
+/// (five tenant ids fill the table: TenantTableFull, and reuse of revoked tenants' slots,
+/// which the final restore comparison checks).
+type E = Engine<4, 16, 8192, 64, 128>;
 
-const TENANTS: [&str; 4] = ["a", "b", "c", "d"];
+const TENANTS: [&str; 5] = ["a", "b", "c", "d", "e"];
 const METRICS: [&str; 4] = ["cpu", "memory", "LATENCY", "nope"];
 const SKUS: [&str; 4] = ["starter", "pro", "enterprise", "gold"];
 
@@ -405,8 +407,15 @@ impl Driver {
                     "{now_used} in use over the effective limit {limit} ({enforced:?})"
                 );
             }
-            Err(AdmitError::QuotaExceeded { limit: l, .. }) => {
+            Err(AdmitError::QuotaExceeded {
+                in_use,
+                requested,
+                limit: l,
+                ..
+            }) => {
                 assert_eq!(u32::from(l), limit);
+                assert_eq!(u32::from(in_use), used);
+                assert_eq!(requested, u16::from(amount));
                 assert!(used + u32::from(amount) > limit);
             }
             Err(_) => {}

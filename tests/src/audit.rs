@@ -66,6 +66,9 @@ pub struct Auditor {
     rollbacks: BTreeSet<u64>,
     /// The enforced action's receipt id per tenant, as the receipts tell it.
     enforced: HashMap<String, u64>,
+    /// Tenants whose entitlement is Terminated: a full tenant table may forget one (its slot
+    /// goes to a new tenant), so the same id may later start over with a new entitlement.
+    terminated: BTreeSet<String>,
     /// The last completion receipt: its seq, its tenant and how the action ended.
     last_completion: Option<(u64, String, ActionOutcome)>,
     /// Dispatches seen.
@@ -87,6 +90,7 @@ impl Auditor {
             closed: BTreeMap::new(),
             rollbacks: BTreeSet::new(),
             enforced: HashMap::new(),
+            terminated: BTreeSet::new(),
             last_completion: None,
             dispatched: 0,
             outcomes: [0; 4],
@@ -227,12 +231,22 @@ impl Auditor {
                 Ok(())
             }
             Event::Entitlement { from: None, .. } => {
-                if self.governors.insert(tenant, (GState::Stable, 0)).is_some() {
+                let forgotten = self.terminated.remove(&tenant);
+                if forgotten && self.open.values().any(|t| *t == tenant) {
+                    return Err(format!(
+                        "receipt {seq}: {tenant} forgotten with an action in flight"
+                    ));
+                }
+                self.enforced.remove(&tenant);
+                if self.governors.insert(tenant, (GState::Stable, 0)).is_some() && !forgotten {
                     return Err(format!("receipt {seq}: new entitlement for a known tenant"));
                 }
                 Ok(())
             }
-            Event::Entitlement { .. } => {
+            Event::Entitlement { to, .. } => {
+                if *to == autonomic_core::EntitlementState::Terminated {
+                    self.terminated.insert(tenant.clone());
+                }
                 if !self.governors.contains_key(&tenant) {
                     return Err(format!(
                         "receipt {seq}: entitlement change for an unknown tenant"

@@ -230,6 +230,21 @@ fn bad_requests_are_refused_with_typed_errors_and_change_nothing() {
         429,
         "QuotaExceeded",
     );
+    // Its numbers are fields, and the message says the same in the same words.
+    let quota = s
+        .post("/v1/tenants/acme/admit", r#"{"resource":"cpu","amount":9}"#)
+        .json();
+    assert_eq!(quota["resource"], "cpu", "{quota}");
+    assert_eq!(quota["requested"], 9, "{quota}");
+    let (in_use, limit) = (
+        quota["in_use"].as_u64().unwrap(),
+        quota["limit"].as_u64().unwrap(),
+    );
+    assert!(in_use + 9 > limit, "{quota}");
+    assert_eq!(
+        quota["message"],
+        format!("cpu: {in_use} in use + 9 requested exceeds the limit of {limit}"),
+    );
     expect(
         &s.post("/v1/tenants/acme/admit", r#"{"resource":"gpu"}"#),
         400,

@@ -128,6 +128,7 @@ timeout_ms = 10000
         "autonomic_transitions_total{from=\"Warn\",to=\"Intervene\"} 1",
         "autonomic_signals_total{result=\"governed\"} 2",
         "autonomic_tenants{state=\"Warn\"} 1",
+        "# TYPE autonomic_dedup_evictions_total counter\nautonomic_dedup_evictions_total 0",
     ] {
         assert!(metrics.contains(line), "missing {line}\n{metrics}");
     }

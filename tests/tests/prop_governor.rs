@@ -25,8 +25,10 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use proptest::test_runner::TestCaseError;
 
-/// 8 tenants, 256 receipts in 64 KiB, 1024 dedup ids (workloads stay far below).
-type E = Engine<8, 256, 65536, 1024, 2048>;
+/// 4 tenants (so the five valid ids below fill the table and revoked tenants' slots are
+/// reused), 256 receipts in 64 KiB, 1024 dedup ids (workloads stay far below).
+type E = Engine<4, 256, 65536, 1024, 2048>;
+const TABLE: usize = 4;
 
 const TENANTS: [&str; 4] = ["t0", "t1", "t2", "t3"];
 const ODD_TENANTS: [&str; 4] = ["", "has space", "ghost", "caf\u{e9}"];
@@ -235,7 +237,7 @@ impl Run {
         };
         Self {
             engine: Box::new(E::new(config).expect("valid config")),
-            model: EngineModel::new(th, timeouts),
+            model: EngineModel::new(th, timeouts).with_capacity(TABLE),
             now: 1_000_000,
             sent: Vec::new(),
         }
@@ -407,6 +409,9 @@ impl Run {
             self.model.tenants.len(),
             "tenants"
         );
+        let order: Vec<&str> = self.engine.tenants(self.now).map(|v| v.tenant).collect();
+        let m_order: Vec<&str> = self.model.tenants.iter().map(|t| t.id.as_str()).collect();
+        prop_assert_eq!(order, m_order, "the table, slot for slot");
         for m in &self.model.tenants {
             let v = self.engine.tenant(self.now, &m.id);
             prop_assert!(v.is_some(), "engine lost tenant {}", m.id);

@@ -556,10 +556,16 @@ impl World {
                     }
                 }
                 Err(AdmitError::QuotaExceeded {
-                    current, limit: l, ..
+                    in_use: current,
+                    requested,
+                    limit: l,
+                    ..
                 }) => {
                     self.stats.refused += 1;
-                    if u32::from(current) != used || u32::from(l) != limit || used + amount <= limit
+                    if u32::from(current) != used
+                        || u32::from(requested) != amount
+                        || u32::from(l) != limit
+                        || used + amount <= limit
                     {
                         return Err(format!(
                             "{t}: QuotaExceeded {current}/{l} for {used}+{amount}, limit {limit}"

@@ -897,6 +897,9 @@ impl Host<'_> {
                     };
                     e.handle_entitlement(now, &tenant, command)
                 });
+                if matches!(command, EntitlementCmd::Activate { .. }) && result.is_ok() {
+                    self.warn_unactionable(&tenant);
+                }
                 self.defer(reply, result, true);
             }
             Msg::Reset { tenant, reply } => {
@@ -1056,9 +1059,16 @@ impl Host<'_> {
         let result =
             self.retry(|e| e.handle_outcome(now, &tenant, Some(receipt), report.ok, &report.undo));
         let transition = match result {
-            Ok(t) => {
+            Ok(t) if report.ok => {
                 info!(%tenant, receipt, kind, backend, ok = report.ok, detail = %report.detail,
                       from = t.from.as_str(), to = t.to.as_str(), "actuator: action finished");
+                Some(t)
+            }
+            Ok(t) => {
+                // A failed or timed-out run is an operator's concern: WARN, with the reason.
+                warn!(%tenant, receipt, kind, backend, ok = report.ok,
+                      timed_out = report.timed_out, detail = %report.detail,
+                      from = t.from.as_str(), to = t.to.as_str(), "actuator: action failed");
                 Some(t)
             }
             Err(CommandError::StaleOutcome(r)) => {
@@ -1096,10 +1106,15 @@ impl Host<'_> {
         }
         let result = self.retry(|e| e.handle_rollback_outcome(now, receipt, report.ok));
         match result {
-            Ok(()) => {
+            Ok(()) if report.ok => {
                 self.shared.metrics.rollback(kind, report.ok);
                 info!(%tenant, receipt, kind, backend, ok = report.ok, detail = %report.detail,
                       "actuator: rollback finished");
+            }
+            Ok(()) => {
+                self.shared.metrics.rollback(kind, report.ok);
+                warn!(%tenant, receipt, kind, backend, ok = report.ok, detail = %report.detail,
+                      "actuator: rollback failed");
             }
             Err(e) => warn!(receipt, error = %e, "actuator: rollback outcome refused"),
         }
@@ -1351,6 +1366,18 @@ impl Host<'_> {
         }
     }
 
+    /// SPEC §2 allows any visible-ASCII id, so an id like `-rf` or `a/b` is activated; but a
+    /// backend whose substitution rules refuse it will fail every run of that kind. Said
+    /// once, at activation, at WARN (the runs themselves fail with the same reason).
+    fn warn_unactionable(&self, tenant: &str) {
+        for actuator in &self.actuators.by_kind {
+            if let Err(e) = actuator.check_tenant(tenant) {
+                warn!(%tenant, kind = actuator.kind().as_str(), reason = %e,
+                      "tenant activated, but its {} actions will be refused", actuator.kind());
+            }
+        }
+    }
+
     /// Activates configured tenants unknown to the ledger; returns their ids.
     fn activate_configured(
         &mut self,
@@ -1369,8 +1396,20 @@ impl Host<'_> {
                 };
                 e.handle_entitlement(now, &t.id, command)
             });
-            result.map_err(|e| StartError::Other(format!("config: tenant {:?}: {e}", t.id)))?;
-            activated.push(t.id.clone());
+            match result {
+                Ok(_) => {
+                    self.warn_unactionable(&t.id);
+                    activated.push(t.id.clone());
+                }
+                // The ledger's tenants filled the table: start anyway, without this one.
+                Err(e @ EntitlementError::TenantTableFull) => {
+                    warn!(tenant = %t.id, error = %e, capacity = TENANTS_MAX,
+                          "config: tenant not activated: the tenant table is full; skipped");
+                }
+                Err(e) => {
+                    return Err(StartError::Other(format!("config: tenant {:?}: {e}", t.id)));
+                }
+            }
         }
         if !self.flush() {
             return Err(StartError::Other(
@@ -1412,6 +1451,7 @@ impl Host<'_> {
             tenants_by_state,
             entitlements_by_state,
             in_flight: self.engine.in_flight().len() as u64,
+            dedup_evictions: self.engine.dedup_evictions(),
         }
     }
 }

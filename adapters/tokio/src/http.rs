@@ -4,12 +4,12 @@
 //! |---|---|---|
 //! | `POST /v1/signals` (object or array) | 200, one result per signal | 400 `MalformedInput`, 413 `PayloadTooLarge`, 503 |
 //! | `GET /v1/tenants/{id}` | 200 tenant | 404 `TenantNotFound` |
-//! | `POST /v1/tenants/{id}/activate` `{"sku":..,"expires_at_ms":..?}` | 200 `{"tenant","entitlement"}` | 400 `InvalidSku`/`InvalidTenantId`/`MalformedInput`, 409 `InvalidStateTransition` |
+//! | `POST /v1/tenants/{id}/activate` `{"sku":..,"expires_at_ms":..?}` | 200 `{"tenant","entitlement"}` | 400 `InvalidSku`/`InvalidTenantId`/`MalformedInput`, 409 `InvalidStateTransition`/`TenantTableFull` |
 //! | `POST /v1/tenants/{id}/pause`, `/resume`, `/revoke` | 200 `{"tenant","entitlement"}` | 404, 409 |
 //! | `POST /v1/tenants/{id}/reset` | 200 governor event | 404 |
 //! | `POST /v1/tenants/{id}/actions` `{"kind":"throttle","percent":30}` (extension) | 200 `{"tenant","receipt","action"}` | 400 `InvalidAction`, 404, 409 `AlreadyExecuting` |
 //! | `POST /v1/actions/{receipt}/rollback` | 200 `{"receipt","rollback_receipt"}` | 404 `ReceiptNotFound`, 409 `AlreadyExecuting` |
-//! | `POST /v1/tenants/{id}/admit`, `/release` `{"resource":..,"amount":1}` | 200 `{"tenant","resource","in_use"}` | 429 `QuotaExceeded`/`RefusedByAction`, 404, 403 `EntitlementNotActive`/`EntitlementExpired`, 400 |
+//! | `POST /v1/tenants/{id}/admit`, `/release` `{"resource":..,"amount":1}` | 200 `{"tenant","resource","in_use"}` | 429 `QuotaExceeded` (+ `resource`,`in_use`,`requested`,`limit`)/`RefusedByAction`, 404, 403 `EntitlementNotActive`/`EntitlementExpired`, 400 |
 //! | `GET /v1/ledger?tail=N&tenant=T` | 200 array of receipts (in-memory ring; default tail 100) | 400 |
 //! | `GET /v1/ledger/verify` | 200 `{"ok":true,"file":..,"memory":..}` | 500 `ChainBroken` |
 //! | `GET /metrics`, `/healthz`, `/readyz` | 200 | `/readyz` 503 `NotReady` |
@@ -477,10 +477,11 @@ async fn entitlement(state: &HttpState, tenant: String, command: EntitlementCmd)
                     StatusCode::BAD_REQUEST
                 }
                 EntitlementError::TenantNotFound => StatusCode::NOT_FOUND,
-                EntitlementError::InvalidStateTransition { .. } => StatusCode::CONFLICT,
-                EntitlementError::TenantTableFull | EntitlementError::Busy => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                // A full table is not transient (retrying does not help until tenants are
+                // revoked): 409, not 503, which tells clients to retry.
+                EntitlementError::InvalidStateTransition { .. }
+                | EntitlementError::TenantTableFull => StatusCode::CONFLICT,
+                EntitlementError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             };
             error(status, e.name(), &e.to_string())
         }
@@ -658,7 +659,35 @@ async fn admission(
     }
 }
 
+/// 429 `QuotaExceeded`: the error line plus its numbers as fields.
+#[derive(serde::Serialize)]
+struct QuotaExceededBody<'a> {
+    error: &'a str,
+    message: String,
+    resource: &'a str,
+    in_use: u16,
+    requested: u16,
+    limit: u16,
+}
+
 fn admit_error(e: AdmitError) -> Response {
+    if let AdmitError::QuotaExceeded {
+        resource,
+        in_use,
+        requested,
+        limit,
+    } = e
+    {
+        let body = QuotaExceededBody {
+            error: e.name(),
+            message: e.to_string(),
+            resource: resource.as_str(),
+            in_use,
+            requested,
+            limit,
+        };
+        return (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    }
     let status = match e {
         AdmitError::TenantNotFound => StatusCode::NOT_FOUND,
         AdmitError::EntitlementExpired | AdmitError::EntitlementNotActive => StatusCode::FORBIDDEN,

@@ -13,6 +13,7 @@
 //! | `autonomic_actions_total` | counter | `kind`, `outcome` (from the completion receipts) |
 //! | `autonomic_rollbacks_total` | counter | `kind`, `outcome` (`succeeded`/`failed`) |
 //! | `autonomic_actions_in_flight` | gauge | |
+//! | `autonomic_dedup_evictions_total` | counter | signal ids evicted inside the 60 s retention (deduplicator full); each one's redelivery would be governed again |
 //! | `autonomic_action_duration_seconds` | histogram | `kind` (actuator run time) |
 //! | `autonomic_receipts_total` | counter | receipts appended by this process |
 //! | `autonomic_ledger_head_seq` | gauge | seq of the newest receipt (absent when empty) |
@@ -111,6 +112,8 @@ pub struct EngineGauges {
     pub entitlements_by_state: BTreeMap<&'static str, u64>,
     /// Actions in flight.
     pub in_flight: u64,
+    /// Dedup ids evicted inside the retention ([`autonomic_core::Engine::dedup_evictions`]).
+    pub dedup_evictions: u64,
 }
 
 /// Every metric of the process; shared behind an `Arc`.
@@ -302,6 +305,13 @@ fn render_gauges(out: &mut String, g: &EngineGauges) {
     }
     header(out, "actions_in_flight", "gauge", "Actions executing.");
     let _ = writeln!(out, "autonomic_actions_in_flight {}", g.in_flight);
+    header(
+        out,
+        "dedup_evictions_total",
+        "counter",
+        "Signal ids evicted inside the 60 s retention because the deduplicator was full.",
+    );
+    let _ = writeln!(out, "autonomic_dedup_evictions_total {}", g.dedup_evictions);
 }
 
 fn render_ledger(out: &mut String, inner: &Inner) {
@@ -397,5 +407,11 @@ mod tests {
         assert!(text.contains("autonomic_ledger_fsync_duration_seconds_bucket{le=\"0.0005\"} 1"));
         assert!(text.contains("autonomic_ledger_fsync_duration_seconds_bucket{le=\"0.00025\"} 0"));
         assert!(text.contains("autonomic_signals_total{result=\"governed\"} 1"));
+        let gauges = EngineGauges {
+            dedup_evictions: 7,
+            ..EngineGauges::default()
+        };
+        let text = m.render(Some(&gauges), true, false);
+        assert!(text.contains("autonomic_dedup_evictions_total 7"), "{text}");
     }
 }

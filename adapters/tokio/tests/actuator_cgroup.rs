@@ -319,7 +319,7 @@ async fn unusable_groups_and_requests_fail_without_touching_anything() {
         .await;
 
     assert!(
-        !escaped.ok && escaped.detail.contains("`..`"),
+        !escaped.ok && escaped.detail.starts_with("refused: group"),
         "{}",
         escaped.detail
     );
@@ -970,4 +970,138 @@ async fn real_cpu_throttle_limits_a_busy_process_and_rollback_lifts_it() {
     assert!(lifted.ok, "{lifted:?}");
     assert_eq!(read(&group.dir.join(file)), prior);
     let _ = pid;
+}
+
+#[tokio::test]
+async fn a_tenant_id_is_exactly_one_path_component_or_nothing_is_written() {
+    // Proves: with `group = "work/{tenant}"`, tenant ids that are not one plain component
+    // (`acme/.`, `./acme`, `acme/`, `acme//`, `.`, `..`, `acme/child`) fail the run, naming
+    // the reason, and neither `work/acme` nor the nested `work/acme/child` is written, for
+    // throttle and pause alike; a rollback for such a tenant writes nothing either; the
+    // plain id `acme` (and one with dots inside, `a.b`) still works.
+    let root = tempfile::tempdir().unwrap();
+    for dir in ["work/acme", "work/acme/child", "work/a.b", "work"] {
+        write(&root.path().join(dir).join("cpu.max"), "max 100000\n");
+        write(&root.path().join(dir).join("cgroup.freeze"), "0\n");
+        write(
+            &root.path().join(dir).join("cgroup.events"),
+            "populated 1\nfrozen 1\n",
+        );
+    }
+    let throttle = Actuator::from_config(
+        ActionKind::Throttle,
+        &section("work/{tenant}", Some(root.path())),
+    )
+    .unwrap();
+    let pause = Actuator::from_config(
+        ActionKind::Pause,
+        &section("work/{tenant}", Some(root.path())),
+    )
+    .unwrap();
+    let hostile = [
+        "acme/.",
+        "./acme",
+        "acme/",
+        "acme//",
+        ".",
+        "..",
+        "acme/child",
+        "../work/acme",
+    ];
+    for (i, tenant) in hostile.into_iter().enumerate() {
+        for (actuator, kind, percent) in [
+            (&throttle, ActionKind::Throttle, Some(50)),
+            (&pause, ActionKind::Pause, None),
+        ] {
+            let req = ActionRequest {
+                tenant: tenant.into(),
+                ..request(kind, percent, i as u64)
+            };
+            assert!(actuator.check_tenant(tenant).is_err(), "{tenant}");
+            let report = actuator.run(&req, CancellationToken::new()).await;
+            assert!(!report.ok, "{tenant}: {}", report.detail);
+            assert!(
+                report
+                    .detail
+                    .starts_with("refused: group \"work/{tenant}\""),
+                "{tenant}: {}",
+                report.detail
+            );
+            assert!(report.undo.is_empty());
+            let undo = CgroupUndo::new(ControlFile::CpuMax, b"1000 100000")
+                .unwrap()
+                .encode();
+            let rolled = actuator.rollback(&req, &undo).await;
+            assert!(!rolled.ok, "{tenant}: {}", rolled.detail);
+        }
+    }
+    let reasons: Vec<String> = ["acme/.", ".", "..", "acme//"]
+        .into_iter()
+        .map(|t| {
+            autonomic_tokio::actuator::substitute_group(
+                "work/{tenant}",
+                &ActionRequest {
+                    tenant: t.into(),
+                    ..request(ActionKind::Throttle, Some(50), 0)
+                },
+            )
+            .unwrap_err()
+            .to_string()
+        })
+        .collect();
+    assert!(reasons[0].contains("contains `/`"), "{}", reasons[0]);
+    assert!(reasons[1].contains("which is `.`"), "{}", reasons[1]);
+    assert!(reasons[2].contains("which is `..`"), "{}", reasons[2]);
+    assert!(reasons[3].contains("contains `/`"), "{}", reasons[3]);
+    for dir in ["work/acme", "work/acme/child", "work"] {
+        assert_eq!(
+            read(&root.path().join(dir).join("cpu.max")),
+            "max 100000\n",
+            "{dir}"
+        );
+        assert_eq!(
+            read(&root.path().join(dir).join("cgroup.freeze")),
+            "0\n",
+            "{dir}"
+        );
+    }
+    for tenant in ["acme", "a.b"] {
+        let req = ActionRequest {
+            tenant: tenant.into(),
+            ..request(ActionKind::Throttle, Some(50), 99)
+        };
+        let report = throttle.run(&req, CancellationToken::new()).await;
+        assert!(report.ok, "{tenant}: {}", report.detail);
+        assert_ne!(
+            read(&root.path().join("work").join(tenant).join("cpu.max")),
+            "max 100000\n"
+        );
+    }
+}
+
+#[test]
+fn group_templates_with_empty_or_dot_components_are_config_errors() {
+    // Proves: the group template itself is checked literally at start: `a//{tenant}`,
+    // `a/./{tenant}`, `{tenant}/` and `/abs` are refused (Path::components would have
+    // normalized the first three away), `a/{tenant}.slice` is fine.
+    let root = tempfile::tempdir().unwrap();
+    for bad in [
+        "a//{tenant}",
+        "a/./{tenant}",
+        "{tenant}/",
+        "/abs/{tenant}",
+        "a/../{tenant}",
+    ] {
+        let err = Actuator::from_config(ActionKind::Throttle, &section(bad, Some(root.path())))
+            .unwrap_err();
+        assert!(
+            matches!(err, ActuatorConfigError::BadValue { key: "group", .. }),
+            "{bad}: {err}"
+        );
+    }
+    Actuator::from_config(
+        ActionKind::Throttle,
+        &section("a/{tenant}.slice", Some(root.path())),
+    )
+    .unwrap();
 }

@@ -436,3 +436,81 @@ fn the_actuator_can_be_shared_across_tasks() {
     shareable::<Actuator>();
     shareable::<std::sync::Arc<Actuator>>();
 }
+
+#[tokio::test]
+async fn a_substituted_value_never_becomes_an_option() {
+    // Proves: an argument that only substitution makes begin with `-` (tenant `-rf`,
+    // `--config=/etc/passwd`, a revision `-x`, or an empty value in front of a literal `-`)
+    // fails the run and nothing is executed (the recording program never writes), the
+    // detail naming the argument; a template that itself begins with `-` keeps its value
+    // (`--tenant=-rf` is the operator's option with a value), and `a-b` passes as before.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("argv");
+    let program = recorder(dir.path());
+    let out_arg = out.display().to_string();
+    let actuator = Actuator::from_config(
+        ActionKind::Throttle,
+        &exec_section(&program, &[&out_arg, "--tenant={tenant}", "{tenant}"]),
+    )
+    .unwrap();
+    for tenant in ["-rf", "--config=/etc/passwd", "-"] {
+        let report = actuator
+            .run(&throttle(tenant), CancellationToken::new())
+            .await;
+        assert!(!report.ok, "{tenant}: {}", report.detail);
+        assert_eq!(report.exit_code, None);
+        assert!(
+            report
+                .detail
+                .starts_with("refused: argument 2 \"{tenant}\" would become the option"),
+            "{tenant}: {}",
+            report.detail
+        );
+        assert!(
+            report.detail.contains("nothing executed"),
+            "{}",
+            report.detail
+        );
+        assert_one_line(&report);
+        assert!(!out.exists(), "{tenant}: the program ran");
+    }
+    let revision = Actuator::from_config(
+        ActionKind::Rollback,
+        &exec_section(&program, &[&out_arg, "{revision}-tail"]),
+    )
+    .unwrap();
+    for rev in [Some("-x".to_owned()), None] {
+        let req = ActionRequest {
+            kind: ActionKind::Rollback,
+            revision: rev.clone(),
+            ..throttle("acme")
+        };
+        let report = revision.run(&req, CancellationToken::new()).await;
+        assert!(
+            !report.ok && report.detail.starts_with("refused: argument 1"),
+            "{rev:?}: {}",
+            report.detail
+        );
+        assert!(!out.exists(), "{rev:?}: the program ran");
+    }
+    let report = actuator
+        .run(&throttle("a-b"), CancellationToken::new())
+        .await;
+    assert!(report.ok, "{}", report.detail);
+    assert_eq!(recorded(&out), vec!["--tenant=a-b", "a-b"]);
+    std::fs::remove_file(&out).unwrap();
+    // The same rule holds for the rollback program.
+    let section = ActuatorSection {
+        rollback_program: Some(program.display().to_string()),
+        rollback_args: vec![out_arg.clone(), "{tenant}".into()],
+        ..exec_section(&program, &[&out_arg])
+    };
+    let with_rollback = Actuator::from_config(ActionKind::Throttle, &section).unwrap();
+    let report = with_rollback.rollback(&throttle("-rf"), &[]).await;
+    assert!(
+        !report.ok && report.detail.starts_with("refused: argument 1"),
+        "{}",
+        report.detail
+    );
+    assert!(!out.exists(), "the rollback program ran");
+}

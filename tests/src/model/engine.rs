@@ -5,6 +5,11 @@
 //! admission (README, Analyze: the last dispatched Throttle/Pause/Shed, until the governor
 //! returns to Stable — a reset of an enforcing tenant writes a receipt to end it — or the
 //! action fails, times out or is superseded).
+//!
+//! The tenant table has a capacity (README, Limits): a new tenant in a full table takes the
+//! place of the Terminated tenant revoked longest ago that has no action in flight and no
+//! completed action still remembered for rollback (the last 64 successes); the last tenant
+//! moves into the freed place (the order `Engine::tenants` shows). None: `TenantTableFull`.
 
 use super::dedup::{DedupModel, WINDOW_MS};
 use super::entitlement::{self, ECmd, EState};
@@ -43,6 +48,8 @@ pub struct MTenant {
     pub in_flight: Option<MFlight>,
     /// The action enforced at admission: its receipt id and what it is.
     pub enforced: Option<(u64, MAction)>,
+    /// Once Terminated: how many tenants were terminated before it.
+    pub terminated_rank: Option<u64>,
 }
 
 impl MTenant {
@@ -114,7 +121,16 @@ pub struct EngineModel {
     pub dedup: DedupModel,
     /// Commands not yet taken by the test.
     pub commands: Vec<MCommand>,
+    /// Most tenants at once.
+    pub capacity: usize,
+    /// Tenants terminated so far.
+    pub terminations: u64,
+    /// Receipt ids and tenants of the last 64 successful actions (rollbackable).
+    pub rollbackable: Vec<(u64, String)>,
 }
+
+/// Completed actions the engine remembers for rollback.
+const ROLLBACKABLE_MAX: usize = 64;
 
 impl EngineModel {
     /// An empty engine.
@@ -126,7 +142,27 @@ impl EngineModel {
             next_seq: 0,
             dedup: DedupModel::default(),
             commands: Vec::new(),
+            capacity: usize::MAX,
+            terminations: 0,
+            rollbackable: Vec::new(),
         }
+    }
+
+    /// The same model with a tenant table of `capacity`.
+    pub fn with_capacity(self, capacity: usize) -> Self {
+        Self { capacity, ..self }
+    }
+
+    /// The index a new tenant may take in a full table (see the module doc).
+    fn reusable(&self) -> Option<usize> {
+        (0..self.tenants.len())
+            .filter(|&i| {
+                let t = &self.tenants[i];
+                t.stored == EState::Terminated
+                    && t.in_flight.is_none()
+                    && !self.rollbackable.iter().any(|(_, id)| *id == t.id)
+            })
+            .min_by_key(|&i| self.tenants[i].terminated_rank)
     }
 
     fn find(&self, tenant: &str) -> Option<usize> {
@@ -251,6 +287,13 @@ impl EngineModel {
     fn complete(&mut self, now_ms: u64, i: usize, succeeded: bool) -> MTransition {
         if let Some(done) = self.tenants[i].in_flight.take() {
             self.receipt();
+            if succeeded {
+                if self.rollbackable.len() == ROLLBACKABLE_MAX {
+                    self.rollbackable.remove(0);
+                }
+                self.rollbackable
+                    .push((done.receipt, self.tenants[i].id.clone()));
+            }
             // A failed or timed-out action is not enforced.
             let t = &mut self.tenants[i];
             if !succeeded && t.enforced.is_some_and(|(r, _)| r == done.receipt) {
@@ -330,6 +373,10 @@ impl EngineModel {
         let i = self.find(tenant);
         let from = i.map(|i| self.tenants[i].entitlement(now_ms));
         let to = entitlement::transition(from, cmd)?;
+        if i.is_none() && self.tenants.len() >= self.capacity {
+            let victim = self.reusable().ok_or("TenantTableFull")?;
+            self.tenants.swap_remove(victim);
+        }
         let i = i.unwrap_or_else(|| {
             self.tenants.push(MTenant {
                 id: tenant.to_string(),
@@ -341,11 +388,16 @@ impl EngineModel {
                 entered_at_ms: now_ms,
                 in_flight: None,
                 enforced: None,
+                terminated_rank: None,
             });
             self.tenants.len() - 1
         });
         let t = &mut self.tenants[i];
         t.stored = to;
+        if to == EState::Terminated {
+            t.terminated_rank = Some(self.terminations);
+            self.terminations += 1;
+        }
         match cmd {
             ECmd::Activate => (t.sku, t.expires_at_ms) = (sku.unwrap_or("starter"), expires_at_ms),
             ECmd::Provision => (t.sku, t.expires_at_ms) = (sku.unwrap_or("starter"), None),

@@ -1,8 +1,11 @@
 //! The `cgroup` backend: throttle writes a CPU limit, pause freezes; rollback restores.
 //!
 //! Only `[actuators.throttle]` and `[actuators.pause]` may use it. The group is `group`
-//! (which may contain `{tenant}`) relative to a cgroup mount; after substitution it must be a
-//! relative path without `.` or `..` components. The group directory must already exist
+//! (which may contain `{tenant}`) relative to a cgroup mount: a relative path of plain
+//! components (none empty, `.` or `..`), checked at start. At dispatch each component is
+//! substituted on its own ([`super::substitute_group`]) and must still be exactly one plain
+//! component (not empty, `.` or `..`, no `/`), or the run fails naming the reason and nothing
+//! is written: a tenant `acme/.` or `..` never reaches `work/acme` or a nested group. The group directory must already exist
 //! (the backend never creates or removes groups).
 //!
 //! Which files, where:
@@ -49,7 +52,7 @@ use tokio_util::sync::CancellationToken;
 use super::undo::{CgroupUndo, ControlFile};
 use super::{
     ActionKind, ActionReport, ActionRequest, ActuatorConfigError, check_template, required,
-    substitute,
+    substitute_group,
 };
 use crate::config::ActuatorSection;
 
@@ -228,6 +231,11 @@ impl CgroupBackend {
         })
     }
 
+    /// The substitution check of [`super::Actuator::check_tenant`].
+    pub(super) fn check(&self, req: &ActionRequest) -> Result<(), super::SubstitutionError> {
+        substitute_group(&self.group, req).map(|_| ())
+    }
+
     pub(super) async fn run(
         &self,
         req: &ActionRequest,
@@ -283,9 +291,18 @@ impl CgroupBackend {
         deadline: Instant,
         only: Option<ControlFile>,
     ) -> Result<(Layout, PathBuf), ActionReport> {
-        let group = substitute(&self.group, req);
-        check_relative(&group)
-            .map_err(|reason| ActionReport::failed(&format!("bad cgroup group: {reason}")))?;
+        // Each substituted component is one plain name (else refused, nothing written), so
+        // the directory is exactly the mount joined with the template's components.
+        let components = substitute_group(&self.group, req)
+            .map_err(|e| ActionReport::failed(&format!("refused: {e}")))?;
+        let group: PathBuf = components.iter().collect();
+        debug_assert_eq!(group.components().count(), components.len());
+        debug_assert!(
+            group
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)))
+        );
+        let group = group.display().to_string();
         let (v2_file, v1_file, controller) = match self.kind {
             ActionKind::Throttle => (ControlFile::CpuMax, ControlFile::CfsQuotaUs, "cpu"),
             _ => (
@@ -640,7 +657,9 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
-/// A group (template or substituted) must be a non-empty relative path of plain names.
+/// A group template must be a relative path of plain components, split at `/`: none empty
+/// (no leading, trailing or doubled `/`), none `.` or `..`. Checked literally, not through
+/// `Path::components` (which drops `.` and empty components and would accept `a/./b`).
 fn check_relative(group: &str) -> Result<(), String> {
     if group.is_empty() {
         return Err("empty".to_owned());
@@ -648,15 +667,20 @@ fn check_relative(group: &str) -> Result<(), String> {
     if group.contains('\0') {
         return Err(format!("{group:?} contains a NUL byte"));
     }
-    match Path::new(group)
-        .components()
-        .find(|c| !matches!(c, Component::Normal(_)))
-    {
-        Some(Component::ParentDir) => Err(format!("{group:?} has a `..` component")),
-        Some(Component::RootDir | Component::Prefix(_)) => Err(format!(
+    if group.starts_with('/') {
+        return Err(format!(
             "{group:?} is absolute; give it relative to the mount"
+        ));
+    }
+    match group
+        .split('/')
+        .find(|c| c.is_empty() || *c == "." || *c == "..")
+    {
+        Some("..") => Err(format!("{group:?} has a `..` component")),
+        Some(".") => Err(format!("{group:?} has a `.` component")),
+        Some(_) => Err(format!(
+            "{group:?} has an empty component (`//` or a trailing `/`)"
         )),
-        Some(_) => Err(format!("{group:?} has a `.` component")),
         None => Ok(()),
     }
 }

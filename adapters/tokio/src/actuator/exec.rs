@@ -1,5 +1,9 @@
 //! The `exec` backend: a program with an argument vector, never a shell.
 //!
+//! Arguments are substituted with [`substitute_args`]: an argument that only substitution
+//! makes begin with `-` (a tenant `-rf` in `{tenant}`) fails the run before anything is
+//! spawned, with a detail naming the argument.
+//!
 //! The child gets its own process group (so a cancel reaches its children too), stdin
 //! null, stdout discarded and stderr piped; the last [`STDERR_TAIL_BYTES`] of stderr are
 //! kept and the report carries a one-line excerpt of their end. A program still running
@@ -29,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use super::process::{self, ProcessRecords, RECORD_SUFFIX, Spawned};
 use super::{
     ARGS_MAX, ActionKind, ActionReport, ActionRequest, ActuatorConfigError, DETAIL_BYTES_MAX,
-    check_template, collapse, required, substitute, tail_excerpt,
+    check_template, collapse, required, substitute_args, tail_excerpt,
 };
 use crate::config::ActuatorSection;
 
@@ -93,6 +97,16 @@ impl ExecBackend {
             rollback,
             records: None,
         })
+    }
+
+    /// The substitution check of [`super::Actuator::check_tenant`]: the action's and the
+    /// rollback's arguments.
+    pub(super) fn check(&self, req: &ActionRequest) -> Result<(), super::SubstitutionError> {
+        substitute_args(&self.action.args, req)?;
+        if let Some(rollback) = &self.rollback {
+            substitute_args(&rollback.args, req)?;
+        }
+        Ok(())
     }
 
     /// Records every running process group in `records` from now on.
@@ -181,8 +195,13 @@ async fn run_program(
     timeout: Duration,
     record: Option<(ProcessRecords, String)>,
 ) -> ActionReport {
+    // A substituted value never becomes an option: refused before anything is spawned.
+    let args = match substitute_args(&spec.args, req) {
+        Ok(args) => args,
+        Err(e) => return ActionReport::failed(&format!("refused: {e}")),
+    };
     let mut cmd = Command::new(&spec.program);
-    cmd.args(spec.args.iter().map(|a| substitute(a, req)))
+    cmd.args(&args)
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
