@@ -182,6 +182,9 @@ pub fn check_unique_keys(json: &[u8]) -> Result<(), serde_json::Error> {
     de.end()
 }
 
+/// Keys of one object compared by a linear scan before a hash set takes over.
+const LINEAR_KEYS_MAX: usize = 16;
+
 /// A JSON value walked only to find duplicate keys.
 struct UniqueKeys;
 
@@ -225,18 +228,71 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
+        // Request objects have a handful of keys: a linear scan over borrowed keys beats
+        // hashing owned copies (this runs for every signal of every batch). A hostile object
+        // with many keys switches to a hash set, so the check stays linear.
+        let mut few: Vec<Key<'de>> = Vec::new();
+        let mut many: std::collections::HashSet<String> = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
             map.next_value::<UniqueKeys>()?;
-            if seen.contains(&key) {
+            let repeated = if few.len() < LINEAR_KEYS_MAX {
+                let repeated = few.iter().any(|k| k.as_str() == key.as_str());
+                few.push(key);
+                repeated.then(|| few.last().map_or("", Key::as_str).to_owned())
+            } else {
+                if many.is_empty() {
+                    many.extend(few.iter().map(|k| k.as_str().to_owned()));
+                }
+                let k = key.as_str().to_owned();
+                (!many.insert(k.clone())).then_some(k)
+            };
+            if let Some(key) = repeated {
                 return Err(serde::de::Error::custom(format_args!(
                     "duplicate key {:?}",
                     cut(&key)
                 )));
             }
-            seen.insert(key);
         }
         Ok(UniqueKeys)
+    }
+}
+
+/// An object key: borrowed from the body when it has no escapes, else unescaped and owned.
+enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(s) => s,
+            Key::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key::Borrowed(s))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+        Ok(Key::Owned(s.to_owned()))
     }
 }
 
@@ -773,5 +829,30 @@ mod tests {
         assert_eq!(parse_signals(siblings).map(|v| v.len()), Ok(2));
         assert!(check_unique_keys(br#"{"a":[{"b":1},{"b":2}]}"#).is_ok());
         assert!(check_unique_keys(br#"{"a":1} x"#).is_err());
+    }
+
+    #[test]
+    fn many_keys_are_checked_past_the_linear_scan() {
+        // Proves the hash-set path: an object with more keys than the linear scan holds finds
+        // a repeat before and after the switch, and accepts 10 000 distinct keys.
+        let keys = |n: usize| (0..n).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>();
+        let distinct = format!("{{{}}}", keys(10_000).join(","));
+        assert!(check_unique_keys(distinct.as_bytes()).is_ok());
+        for at in [
+            3,
+            LINEAR_KEYS_MAX - 1,
+            LINEAR_KEYS_MAX,
+            LINEAR_KEYS_MAX + 5,
+            9_999,
+        ] {
+            let mut k = keys(10_000);
+            k.push(format!("\"k{at}\":0"));
+            let body = format!("{{{}}}", k.join(","));
+            let refused = check_unique_keys(body.as_bytes());
+            assert!(
+                refused.is_err_and(|e| e.to_string().contains("duplicate key")),
+                "{at}"
+            );
+        }
     }
 }
