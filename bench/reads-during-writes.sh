@@ -25,6 +25,9 @@ enabled = false
 id = "load-0"
 sku = "enterprise"
 [[tenants]]
+id = "load-1"
+sku = "enterprise"
+[[tenants]]
 id = "bulk"
 sku = "enterprise"
 TOML
@@ -58,7 +61,7 @@ echo "== signals while 16 connections loop on GET /v1/ledger?tail=$tail"
 wrk -t2 -c16 -d"$((secs + 2))s" "http://$addr/v1/ledger?tail=$tail" > "$dir/reads.txt" &
 rpid=$!
 sleep 1
-wrk -t1 -c1 -d"${secs}s" --latency -s bench/signals.lua "http://$addr" -- 1 | grep -E 'Requests/sec|50%|90%|99%'
+wrk -t1 -c1 -d"${secs}s" --latency -s bench/signals.lua "http://$addr" -- 1 1 | grep -E 'Requests/sec|50%|90%|99%'
 wait $rpid || true
 echo "reads: $(grep -E 'requests in|Non-2xx' "$dir/reads.txt" | tr '\n' ' ')"
 curl -s "http://$addr/metrics" | grep -E '^autonomic_signals_total'

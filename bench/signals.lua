@@ -9,7 +9,9 @@
 -- window. That runs ahead of the clock (210 requests per thread per 5 s window), staying
 -- inside the 1 h bound for 151 200 requests per thread, far more than a 10 s run sends.
 --
--- `wrk ... -s bench/signals.lua -- N` sends N signals per request as a JSON array (default 1).
+-- `wrk ... -s bench/signals.lua -- N [K]` sends N signals per request as a JSON array (default
+-- 1), for tenants "load-<K + thread>" (default K = 0: a second run on the same sidecar takes
+-- another K so that its signal ids do not repeat the first run's).
 local metrics = {"cpu", "memory", "latency", "error_rate", "disk", "network", "connections"}
 local batch = 1
 local counter = 0
@@ -26,6 +28,7 @@ function init(args)
   thread_id = id
   counter = 0
   batch = tonumber(args[1] or "1") or 1
+  thread_id = id + (tonumber(args[2] or "0") or 0)
   -- The start of the current 5 s window, Unix ms.
   base_ms = math.floor(os.time() / 5) * 5000
 end
