@@ -220,7 +220,7 @@ impl CheckpointSection {
             }
         }
         if let Some(url) = &self.webhook {
-            crate::http_post::parse_url(url)
+            check_http_url(url)
                 .map_err(|message| InvalidKey::new("checkpoint.webhook", message))?;
         }
         Ok(())
@@ -755,7 +755,8 @@ impl ActuatorSection {
             .as_deref()
             .ok_or_else(|| InvalidKey::new(key("group"), "required by backend cgroup"))?;
         check_string(&key("group"), group)?;
-        check_relative(group).map_err(|message| InvalidKey::new(key("group"), message))?;
+        crate::actuator::cgroup::check_relative(group)
+            .map_err(|message| InvalidKey::new(key("group"), message))?;
         match &self.root {
             Some(root) if !root.is_absolute() => Err(InvalidKey::new(
                 key("root"),
@@ -942,22 +943,6 @@ fn check_http_url(url: &str) -> Result<(), String> {
         return Err(format!("{url:?}: spaces or non-ASCII bytes"));
     }
     Ok(())
-}
-
-/// A cgroup group is a relative path below the mount: no root, `.` or `..` components.
-fn check_relative(group: &str) -> Result<(), String> {
-    use std::path::Component;
-    match Path::new(group)
-        .components()
-        .find(|c| !matches!(c, Component::Normal(_)))
-    {
-        None | Some(Component::Normal(_)) => Ok(()),
-        Some(Component::ParentDir) => Err(format!("{group:?} must not contain `..`")),
-        Some(Component::RootDir | Component::Prefix(_)) => {
-            Err(format!("{group:?} must be relative to the cgroup mount"))
-        }
-        Some(Component::CurDir) => Err(format!("{group:?} must not contain `.`")),
-    }
 }
 
 /// Turns toml's error into one line naming the key.

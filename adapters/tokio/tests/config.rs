@@ -280,6 +280,23 @@ fn bad_values_are_named_by_key() {
     // naming the file and the key, with what was wrong.
     let cases: &[(&str, &str, &str)] = &[
         ("listen = \"nope\"", "listen", "socket address"),
+        (
+            "[actuators.pause]\nbackend = \"cgroup\"\ngroup = \"a//b\"",
+            "actuators.pause.group",
+            "empty component",
+        ),
+        (
+            "[actuators.pause]\nbackend = \"cgroup\"\ngroup = \"a/./{tenant}\"",
+            "actuators.pause.group",
+            "`.` component",
+        ),
+        (
+            "[checkpoint]\nwebhook = \"https://witness.example/\"",
+            "checkpoint.webhook",
+            "https is not supported",
+        ),
+        ("[checkpoint]\ninterval_ms = 99", "checkpoint.interval_ms", "got 99"),
+        ("[checkpoint]\nkey = \"\"", "checkpoint.key", "empty"),
         ("data_dir = \"\"", "data_dir", "empty"),
         ("token = \"\"", "token", "empty"),
         ("token = \"has space\"", "token", "visible ASCII"),

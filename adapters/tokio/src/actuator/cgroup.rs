@@ -660,7 +660,7 @@ async fn blocking<T: Send + 'static>(
 /// A group template must be a relative path of plain components, split at `/`: none empty
 /// (no leading, trailing or doubled `/`), none `.` or `..`. Checked literally, not through
 /// `Path::components` (which drops `.` and empty components and would accept `a/./b`).
-fn check_relative(group: &str) -> Result<(), String> {
+pub fn check_relative(group: &str) -> Result<(), String> {
     if group.is_empty() {
         return Err("empty".to_owned());
     }
