@@ -295,7 +295,11 @@ fn bad_values_are_named_by_key() {
             "checkpoint.webhook",
             "https is not supported",
         ),
-        ("[checkpoint]\ninterval_ms = 99", "checkpoint.interval_ms", "got 99"),
+        (
+            "[checkpoint]\ninterval_ms = 99",
+            "checkpoint.interval_ms",
+            "got 99",
+        ),
         ("[checkpoint]\nkey = \"\"", "checkpoint.key", "empty"),
         ("data_dir = \"\"", "data_dir", "empty"),
         ("token = \"\"", "token", "empty"),
