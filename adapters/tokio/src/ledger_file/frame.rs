@@ -146,14 +146,11 @@ pub fn encode_record(body: &[u8], out: &mut Vec<u8>) -> Result<(), FrameError> {
     Ok(())
 }
 
-/// The last 32 bytes of a record body: the receipt's hash.
+/// The last 32 bytes of a record body: the receipt's hash (the core's rule,
+/// [`autonomic_core::receipt::hash_of`]); zeros for a body too short to hold one.
 #[must_use]
 pub fn record_hash(body: &[u8]) -> [u8; 32] {
-    body.len()
-        .checked_sub(32)
-        .and_then(|start| body.get(start..))
-        .and_then(|tail| tail.try_into().ok())
-        .unwrap_or([0; 32])
+    autonomic_core::receipt::hash_of(body).unwrap_or([0; 32])
 }
 
 /// What a commit frame says: everything before it was written by one or more group commits.
