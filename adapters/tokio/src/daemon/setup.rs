@@ -1,0 +1,312 @@
+//! From config to a running engine thread: the engine and actuator setup, opening the
+//! ledger against its checkpoints, and the tenants the config activates.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use super::*;
+
+/// What the engine thread is started with.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Where `ledger.log` lives.
+    pub data_dir: PathBuf,
+    /// When the ledger syncs.
+    pub fsync: FsyncPolicy,
+    /// The engine's thresholds, timeouts and ring size.
+    pub engine: EngineConfig,
+    /// Tenants to activate at start unless the ledger knows them (config, then sampler).
+    pub tenants: Vec<TenantSection>,
+    /// Signed checkpoints: key, cadence, witness.
+    pub checkpoint: CheckpointSetup,
+}
+
+/// Where the sidecar's identity and checkpoints live (from `[checkpoint]`).
+#[derive(Debug, Clone)]
+pub struct CheckpointSetup {
+    /// The Ed25519 private key file (made on first start).
+    pub key_path: PathBuf,
+    /// Least time between two checkpoints.
+    pub interval_ms: u64,
+    /// A second copy of each checkpoint, if configured.
+    pub witness: Option<PathBuf>,
+    /// An external witness each checkpoint is POSTed to, if configured.
+    pub webhook: Option<String>,
+}
+
+/// Why the configuration cannot drive an engine.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The thresholds are refused by the core.
+    #[error("config: governor: {0}")]
+    Thresholds(#[from] autonomic_core::governor::ThresholdError),
+    /// `governor.sustain` above 255.
+    #[error("config: governor.sustain: must be 1..=255, got {0}")]
+    Sustain(u32),
+    /// An actuator section is refused.
+    #[error("config: {0}")]
+    Actuator(#[from] ActuatorConfigError),
+}
+
+impl DaemonConfig {
+    /// The engine configuration and the tenants to activate, from a validated [`Config`].
+    pub fn from_config(config: &Config) -> Result<Self, SetupError> {
+        let g = &config.governor;
+        let sustain = u8::try_from(g.sustain).map_err(|_| SetupError::Sustain(g.sustain))?;
+        let thresholds = Thresholds::new(g.warn, g.recover, g.intervene, g.refuse, sustain)?;
+        let a = &config.actuators;
+        let engine = EngineConfig {
+            thresholds,
+            action_timeout_ms: [
+                a.throttle.timeout_ms,
+                a.pause.timeout_ms,
+                a.shed.timeout_ms,
+                a.rollback.timeout_ms,
+            ],
+            ledger_capacity: config.ledger_capacity as usize,
+        };
+        let mut tenants = config.tenants.clone();
+        if config.sampler.enabled && !tenants.iter().any(|t| t.id == config.sampler.tenant) {
+            tenants.push(TenantSection {
+                id: config.sampler.tenant.clone(),
+                sku: config.sampler.sku.clone(),
+                expires_at_ms: None,
+            });
+        }
+        Ok(Self {
+            data_dir: config.data_dir.clone(),
+            fsync: config.fsync,
+            engine,
+            tenants,
+            checkpoint: CheckpointSetup {
+                key_path: config.checkpoint.key_path(&config.data_dir),
+                interval_ms: config.checkpoint.interval_ms,
+                witness: config.checkpoint.witness.clone(),
+                webhook: config.checkpoint.webhook.clone(),
+            },
+        })
+    }
+}
+
+/// One actuator per action kind, in [`autonomic_core::ActionKind::index`] order.
+#[derive(Debug, Clone)]
+pub struct Actuators {
+    by_kind: [Arc<Actuator>; 4],
+}
+
+impl Actuators {
+    /// Builds every actuator; each gets its section's `timeout_ms` plus
+    /// [`ACTUATOR_GRACE_MS`] (see the module doc), and `exec` ones record their process
+    /// groups in `records` (so a restarted sidecar can kill what a dead one left).
+    pub fn from_config(
+        sections: &ActuatorsSection,
+        records: Option<ProcessRecords>,
+    ) -> Result<Self, SetupError> {
+        let build = |kind, section: &crate::config::ActuatorSection| {
+            let mut section = section.clone();
+            section.timeout_ms = section
+                .timeout_ms
+                .saturating_add(ACTUATOR_GRACE_MS)
+                .min(actuator::TIMEOUT_MS_MAX);
+            let actuator = Actuator::from_config(kind, &section)?;
+            let actuator = match &records {
+                Some(r) => actuator.with_process_records(r.clone()),
+                None => actuator,
+            };
+            Ok::<_, ActuatorConfigError>(Arc::new(actuator))
+        };
+        use actuator::ActionKind as K;
+        Ok(Self {
+            by_kind: [
+                build(K::Throttle, &sections.throttle)?,
+                build(K::Pause, &sections.pause)?,
+                build(K::Shed, &sections.shed)?,
+                build(K::Rollback, &sections.rollback)?,
+            ],
+        })
+    }
+
+    pub(super) fn get(&self, kind: autonomic_core::ActionKind) -> Option<&Arc<Actuator>> {
+        self.by_kind.get(kind.index())
+    }
+}
+
+/// What start-up found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartReport {
+    /// Receipts restored from the file.
+    pub restored: u64,
+    /// Bytes of torn tail truncated (0 if none).
+    pub truncated_bytes: u64,
+    /// Tenants activated from the config at this start.
+    pub activated: Vec<String>,
+    /// Seq of the newest receipt after start, if any.
+    pub head_seq: Option<u64>,
+}
+
+/// Why the engine thread could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The ledger is corrupt before its tail: refuse to start (exit 1).
+    #[error("{0}")]
+    Corrupt(String),
+    /// Anything else (exit 2).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Opens the ledger file, restoring every record into the engine, and checks it against the
+/// checkpoints (the data dir's and the witness's) before anything is written: the ledger
+/// must contain their heads, and they must carry this sidecar's key. Returns the
+/// checkpointer for the rounds.
+pub(super) fn open_ledger(
+    engine: &mut AdapterEngine,
+    config: &DaemonConfig,
+    shared: &Shared,
+) -> Result<(LedgerFile, Checkpointer, StartReport), StartError> {
+    let corrupt = |what: &dyn std::fmt::Display| {
+        StartError::Corrupt(format!(
+            "{what}; refusing to start (run `autonomic verify --data-dir {}`)",
+            config.data_dir.display()
+        ))
+    };
+    let key = checkpoint::load_or_create_key(&config.checkpoint.key_path)
+        .map_err(|e| StartError::Other(format!("checkpoint key: {e}")))?;
+    let public_key = key.verifying_key().to_bytes();
+    let local = config.data_dir.join(checkpoint::FILE_NAME);
+    let paths: Vec<PathBuf> = std::iter::once(local.clone())
+        .chain(config.checkpoint.witness.clone())
+        .collect();
+    let found = Audit::read_existing(paths.clone()).map_err(|e| corrupt(&e))?;
+    // Filled by the restore callback, read by the check that runs after the scan.
+    let audit = RefCell::new(Audit::new(found, Some(public_key)));
+    if let Some(refusal) = audit.borrow().missing_ledger()
+        && !config.data_dir.join(crate::ledger_file::FILE_NAME).exists()
+    {
+        return Err(corrupt(&refusal));
+    }
+    let restore = |index: u64, body: &[u8]| {
+        audit.borrow_mut().observe(index, body);
+        engine
+            .restore(body)
+            .map_err(|e: RestoreError| e.to_string())
+    };
+    let check = |scanned: &ScanReport| {
+        let ledger_id = scanned.ledger_id.unwrap_or_default();
+        audit.borrow().check(ledger_id, scanned.records)
+    };
+    let opened = LedgerFile::open_checked(&config.data_dir, config.fsync, restore, check);
+    let (ledger, opened) = opened.map_err(|e| match e {
+        OpenError::Corrupt { .. } | OpenError::Refused { .. } => corrupt(&e),
+        other => StartError::Other(other.to_string()),
+    })?;
+    publish_public_key(&config.data_dir, &public_key)?;
+    if let Ok(mut view) = shared.ledger_view.write() {
+        *view = Some(opened.view.clone());
+    }
+    if let Some(tail) = opened.torn_tail {
+        warn!(
+            offset_bytes = tail.offset_bytes,
+            len_bytes = tail.len_bytes,
+            uncommitted_records = tail.uncommitted_records,
+            reason = %tail.reason,
+            "ledger: torn tail truncated (never acknowledged)"
+        );
+        shared.metrics.torn_tail_recovered();
+    }
+    let head_seq = engine.ledger().next_seq().checked_sub(1);
+    shared.metrics.set_head_seq(head_seq);
+    let audit = audit.into_inner();
+    info!(
+        records = opened.records,
+        ledger = %hex::encode(opened.ledger_id),
+        checkpoints = audit.checkpoints().len(),
+        in_flight = engine.in_flight().len(),
+        "ledger: restored"
+    );
+    let interval = Duration::from_millis(config.checkpoint.interval_ms);
+    let checkpointer =
+        Checkpointer::new(key, opened.ledger_id, paths, interval, audit.newest_seq());
+    let report = StartReport {
+        restored: opened.records,
+        truncated_bytes: opened.truncated_bytes,
+        activated: Vec::new(),
+        head_seq,
+    };
+    Ok((ledger, checkpointer, report))
+}
+
+/// Writes `<data_dir>/identity.pub` when it does not hold `public_key` yet (so `verify` can
+/// pin the key).
+pub(super) fn publish_public_key(
+    data_dir: &std::path::Path,
+    public_key: &[u8; 32],
+) -> Result<(), StartError> {
+    let path = data_dir.join(checkpoint::PUBLIC_KEY_FILE_NAME);
+    let text = format!("{}\n", hex::encode(public_key));
+    if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+        return Ok(());
+    }
+    checkpoint::write_atomically(&path, &text, 0o644)
+        .map_err(|e| StartError::Other(format!("checkpoint key: {e}")))
+}
+
+impl Host<'_> {
+    /// SPEC §2 allows any visible-ASCII id, so an id like `-rf` or `a/b` is activated; but a
+    /// backend whose substitution rules refuse it will fail every run of that kind. Said
+    /// once, at activation, at WARN (the runs themselves fail with the same reason).
+    pub(super) fn warn_unactionable(&self, tenant: &str) {
+        for actuator in &self.actuators.by_kind {
+            if let Err(e) = actuator.check_tenant(tenant) {
+                warn!(%tenant, kind = actuator.kind().as_str(), reason = %e,
+                      "tenant activated, but its {} actions will be refused", actuator.kind());
+            }
+        }
+    }
+
+    /// Activates configured tenants unknown to the ledger; returns their ids.
+    pub(super) fn activate_configured(
+        &mut self,
+        tenants: &[TenantSection],
+    ) -> Result<Vec<String>, StartError> {
+        let now = now_ms();
+        let mut activated = Vec::new();
+        for t in tenants {
+            if self.engine.tenant(now, &t.id).is_some() {
+                continue;
+            }
+            let result = self.retry(|e| {
+                let command = EntitlementCommand::Activate {
+                    sku: &t.sku,
+                    expires_at_ms: t.expires_at_ms,
+                };
+                e.handle_entitlement(now, &t.id, command)
+            });
+            match result {
+                Ok(_) => {
+                    self.warn_unactionable(&t.id);
+                    activated.push(t.id.clone());
+                }
+                // The ledger's tenants filled the table: start anyway, without this one.
+                Err(e @ EntitlementError::TenantTableFull) => {
+                    warn!(tenant = %t.id, error = %e, capacity = TENANTS_MAX,
+                          "config: tenant not activated: the tenant table is full; skipped");
+                }
+                Err(e) => {
+                    return Err(StartError::Other(format!("config: tenant {:?}: {e}", t.id)));
+                }
+            }
+        }
+        if !self.flush() {
+            return Err(StartError::Other(
+                "ledger: writing the configured tenants failed".to_owned(),
+            ));
+        }
+        // Activations dispatch nothing.
+        self.commands.clear();
+        Ok(activated)
+    }
+}
