@@ -68,6 +68,14 @@ use crate::ledger_file::FILE_NAME;
 use crate::ledger_reads;
 use crate::wire::{self, ActionJson, EntitlementLine, ErrorLine, GovernorLine};
 
+mod checks;
+mod ledger;
+
+pub use checks::{Guard, token_digest};
+use checks::{guard, read_body, require_token, take_slot};
+pub use ledger::NEXT_AFTER_SEQ;
+use ledger::{ledger, verify};
+
 /// How long one request may take before 408.
 pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 
@@ -92,76 +100,6 @@ pub struct HttpState {
     pub body_read_timeout: Duration,
     /// `max_concurrent_requests` slots.
     pub slots: Semaphore,
-}
-
-/// The `Host` and `Origin` rules.
-#[derive(Debug, Clone)]
-pub struct Guard {
-    /// The bound address.
-    pub listen: SocketAddr,
-    /// `allowed_hosts`: names (or addresses) a `Host` header may carry.
-    pub allowed_hosts: Vec<String>,
-    /// `allowed_origins`: `Origin` values let through.
-    pub allowed_origins: Vec<String>,
-}
-
-impl Guard {
-    /// Whether `authority` (`host[:port]`, as in `Host`) is one this API answers to: the
-    /// listen address, `localhost`, a loopback address, an `allowed_hosts` entry (case does
-    /// not matter, neither does the port), or, when listening on `0.0.0.0` or `::`, any IP
-    /// address (a DNS-rebinding attack needs a name).
-    #[must_use]
-    pub fn host_allowed(&self, authority: &str) -> bool {
-        let Some(name) = host_part(authority) else {
-            return false;
-        };
-        let bare = name
-            .strip_prefix('[')
-            .and_then(|n| n.strip_suffix(']'))
-            .unwrap_or(name);
-        if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
-            let listen = self.listen.ip();
-            if ip.is_loopback() || ip == listen || listen.is_unspecified() {
-                return true;
-            }
-        }
-        name.eq_ignore_ascii_case("localhost")
-            || self
-                .allowed_hosts
-                .iter()
-                .any(|h| h.eq_ignore_ascii_case(name) || h.eq_ignore_ascii_case(bare))
-    }
-
-    /// Whether a request's `Origin` value is in `allowed_origins` (ASCII case-insensitive).
-    #[must_use]
-    pub fn origin_allowed(&self, origin: &[u8]) -> bool {
-        self.allowed_origins
-            .iter()
-            .any(|o| o.as_bytes().eq_ignore_ascii_case(origin))
-    }
-}
-
-/// The host of `host[:port]` (`[v6]` kept bracketed); `None` when malformed.
-fn host_part(authority: &str) -> Option<&str> {
-    if authority.is_empty() || authority.contains(['@', '/', ' ']) {
-        return None;
-    }
-    if authority.starts_with('[') {
-        let end = authority.find(']')?;
-        let (host, rest) = authority.split_at(end + 1);
-        return (rest.is_empty() || is_port(rest.strip_prefix(':')?)).then_some(host);
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if is_port(port) && !host.is_empty() && !host.contains(':') => {
-            Some(host)
-        }
-        Some(_) => None,
-        None => Some(authority),
-    }
-}
-
-fn is_port(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The API's routes with their checks and limits (see the module's documentation).
@@ -247,153 +185,6 @@ fn parse_body<T: for<'de> Deserialize<'de> + Default>(
     }
     wire::from_body(&body)
         .map_err(|message| Box::new(error(StatusCode::BAD_REQUEST, "MalformedInput", &message)))
-}
-
-/// An error answer after which the connection is closed (the body was not read).
-fn closing(status: StatusCode, name: &str, message: &str) -> Response {
-    let mut response = error(status, name, message);
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
-}
-
-/// Checks 1 to 3 of the module's documentation: `Host`, `Origin`, `Content-Type`.
-async fn guard(State(state): St, request: Request, next: Next) -> Response {
-    let mut hosts = request.headers().get_all(header::HOST).iter();
-    let host = match (hosts.next(), hosts.next()) {
-        (Some(host), None) => host.to_str().ok(),
-        _ => None,
-    };
-    let uri_ok = request
-        .uri()
-        .authority()
-        .is_none_or(|a| state.guard.host_allowed(a.as_str()));
-    if !host.is_some_and(|h| state.guard.host_allowed(h)) || !uri_ok {
-        return closing(
-            StatusCode::MISDIRECTED_REQUEST,
-            "MisdirectedRequest",
-            "Host must name this server: its listen address, localhost, a loopback \
-             address or an allowed_hosts entry",
-        );
-    }
-    let origins = request.headers().get_all(header::ORIGIN);
-    if origins
-        .iter()
-        .any(|o| !state.guard.origin_allowed(o.as_bytes()))
-    {
-        return closing(
-            StatusCode::FORBIDDEN,
-            "ForbiddenOrigin",
-            "requests from browser pages are refused unless their Origin is in allowed_origins",
-        );
-    }
-    if request.method() == axum::http::Method::POST && !is_json(request.headers()) {
-        return closing(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaType",
-            "every POST needs Content-Type: application/json",
-        );
-    }
-    next.run(request).await
-}
-
-/// Exactly one `Content-Type`, `application/json` in any case, parameters allowed.
-fn is_json(headers: &axum::http::HeaderMap) -> bool {
-    let mut all = headers.get_all(header::CONTENT_TYPE).iter();
-    match (all.next(), all.next()) {
-        (Some(value), None) => value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json")),
-        _ => false,
-    }
-}
-
-/// The credentials of `Authorization: Bearer <token>`, the scheme in any case (RFC 7235).
-fn bearer(value: &str) -> Option<&str> {
-    let (scheme, credentials) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| credentials.trim_matches(' '))
-}
-
-/// The SHA-256 digest of a token, as [`HttpState::token_digest`] holds it.
-#[must_use]
-pub fn token_digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-async fn require_token(State(state): St, request: Request, next: Next) -> Response {
-    if let Some(expected) = &state.token_digest {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer)
-            .unwrap_or("");
-        // Digests of equal length, compared in constant time: neither the token's bytes
-        // nor its length show in the time taken.
-        let ok: bool = token_digest(given).ct_eq(expected).into();
-        if !ok {
-            return closing(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized",
-                "this endpoint needs Authorization: Bearer <token>",
-            );
-        }
-    }
-    next.run(request).await
-}
-
-/// Check 5: reads the whole body, bounded in size and time, before the request takes a slot.
-async fn read_body(State(state): St, request: Request, next: Next) -> Response {
-    use axum::body::HttpBody;
-    let (parts, body) = request.into_parts();
-    let limit = state.max_body_bytes;
-    let too_large = || {
-        closing(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PayloadTooLarge",
-            &format!("request body is over the limit ({limit} bytes)"),
-        )
-    };
-    if body.size_hint().lower() > limit as u64 {
-        return too_large();
-    }
-    let collect = http_body_util::Limited::new(body, limit).collect();
-    let bytes = match tokio::time::timeout(state.body_read_timeout, collect).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
-        Ok(Err(e)) => {
-            return closing(
-                StatusCode::BAD_REQUEST,
-                "MalformedInput",
-                &wire::cut(&format!("body: {e}")),
-            );
-        }
-        Err(_) => {
-            return closing(
-                StatusCode::REQUEST_TIMEOUT,
-                "RequestTimeout",
-                &format!(
-                    "request body not received within {} ms",
-                    state.body_read_timeout.as_millis()
-                ),
-            );
-        }
-    };
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
-}
-
-/// Check 6: one of `max_concurrent_requests` slots for the handler's run.
-async fn take_slot(State(state): St, request: Request, next: Next) -> Response {
-    let Ok(_slot) = state.slots.acquire().await else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "NotReady", "shutting down");
-    };
-    next.run(request).await
 }
 
 async fn signals(State(state): St, body: Result<Bytes, BytesRejection>) -> Response {
@@ -717,107 +508,6 @@ async fn tenant(State(state): St, Path(id): Path<String>) -> Response {
             &format!("no entitlement for tenant {id:?}"),
         ),
         Err(r) => refused(&state, r),
-    }
-}
-
-/// Parses `tail=N&tenant=T` (percent-decoded; unknown keys refused).
-/// `application/x-www-form-urlencoded` pairs, via axum's own `Query` machinery.
-fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
-    let uri: axum::http::Uri = format!("/?{query}")
-        .parse()
-        .map_err(|e: axum::http::uri::InvalidUri| e.to_string())?;
-    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri)
-        .map(|q| q.0)
-        .map_err(|e| e.body_text())
-}
-
-async fn ledger(State(state): St, RawQuery(query): RawQuery) -> Response {
-    let pairs = match serde_urlencoded_pairs(query.as_deref().unwrap_or("")) {
-        Ok(pairs) => pairs,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "MalformedInput",
-                &format!("query: {e}"),
-            );
-        }
-    };
-    let query = match ledger_reads::parse_query(pairs) {
-        Ok(q) => q,
-        Err(message) => return error(StatusCode::BAD_REQUEST, "MalformedInput", &message),
-    };
-    let Some(view) = durable_view(&state) else {
-        return refused(&state, Refused::LedgerUnavailable);
-    };
-    let path = state.data_dir.join(FILE_NAME);
-    let paging = query.after_seq.is_some();
-    let page = state
-        .reads
-        .run(move || ledger_reads::read_page(&path, &view, &query))
-        .await;
-    match page {
-        Ok(page) => {
-            let mut response = json(&page.receipts);
-            if let (true, Some(last)) = (paging, page.last_scanned)
-                && let Ok(value) = HeaderValue::from_str(&last.to_string())
-            {
-                response.headers_mut().insert(NEXT_AFTER_SEQ, value);
-            }
-            response
-        }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "ChainBroken", &e),
-    }
-}
-
-/// The response header naming the last seq a forward page looked at (the next `after_seq`).
-pub const NEXT_AFTER_SEQ: &str = "autonomic-next-after-seq";
-
-/// The committed view of the ledger, unless the ledger is poisoned (then reads answer 503:
-/// memory may hold what never reached the disk, and the file's tail is unknown).
-fn durable_view(state: &HttpState) -> Option<crate::ledger_file::View> {
-    if state.shared.poisoned.load(Ordering::SeqCst) {
-        return None;
-    }
-    state.shared.ledger_view.read().ok()?.clone()
-}
-
-#[derive(serde::Serialize)]
-struct VerifyAnswer {
-    ok: bool,
-    file: ledger_reads::FileVerify,
-    memory: crate::daemon::WindowVerify,
-}
-
-async fn verify(State(state): St) -> Response {
-    let memory = match state.reads.recent_memory_verify() {
-        Some(memory) => memory,
-        None => match state.engine.try_call(|reply| Msg::Verify { reply }).await {
-            Ok(memory) => {
-                state.reads.remember_memory_verify(&memory);
-                memory
-            }
-            Err(r) => return refused(&state, r),
-        },
-    };
-    if let Some(e) = &memory.error {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "ChainBroken", e);
-    }
-    let Some(view) = durable_view(&state) else {
-        return refused(&state, Refused::LedgerUnavailable);
-    };
-    let path = state.data_dir.join(FILE_NAME);
-    let reads = Arc::clone(&state);
-    let file = state
-        .reads
-        .run(move || reads.reads.verify(&path, &view))
-        .await;
-    match file {
-        Ok(file) => json(&VerifyAnswer {
-            ok: true,
-            file,
-            memory,
-        }),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "ChainBroken", &e),
     }
 }
 
