@@ -39,6 +39,7 @@
 
 pub mod cgroup;
 mod exec;
+mod host;
 pub mod process;
 pub mod undo;
 mod webhook;
