@@ -8,13 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}; tail=${2:-1000}
-command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 2; }
-bin=${AUTONOMIC_BIN:-}
-if [ -z "$bin" ]; then
-  cargo build --release --bin autonomic -q
-  bin=./target/release/autonomic
-fi
-dir=$(mktemp -d -p "${TMPDIR:-/tmp}" autonomic-reads.XXXX)
+. bench/lib.sh
+bench_setup reads
 cat > "$dir/autonomic.toml" <<TOML
 listen = "127.0.0.1:0"
 data_dir = "$dir/data"
@@ -31,11 +26,7 @@ sku = "enterprise"
 id = "bulk"
 sku = "enterprise"
 TOML
-"$bin" run --config "$dir/autonomic.toml" 2> "$dir/run.log" &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do [ -s "$dir/data/listen.addr" ] && break; sleep 0.05; done
-addr=$(cat "$dir/data/listen.addr")
+bench_start
 now=$(date +%s%3N)
 for r in $(seq 0 119); do
   python3 - "$r" "$now" > "$dir/batch.json" <<'PY'

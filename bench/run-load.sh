@@ -10,13 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 policy=${1:-always}; conns=${2:-64}; secs=${3:-10}; per_request=${4:-1}
-command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 2; }
-bin=${AUTONOMIC_BIN:-}
-if [ -z "$bin" ]; then
-  cargo build --release --bin autonomic -q
-  bin=./target/release/autonomic
-fi
-dir=$(mktemp -d -p "${TMPDIR:-/tmp}" autonomic-load.XXXX)
+. bench/lib.sh
+bench_setup load
 cat > "$dir/autonomic.toml" <<TOML
 listen = "127.0.0.1:0"
 data_dir = "$dir/data"
@@ -27,11 +22,7 @@ TOML
 for t in $(seq 0 $((conns > 16 ? 15 : conns - 1))); do
   printf '[[tenants]]\nid = "load-%d"\nsku = "enterprise"\n' "$t" >> "$dir/autonomic.toml"
 done
-"$bin" run --config "$dir/autonomic.toml" 2> "$dir/run.log" &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do [ -s "$dir/data/listen.addr" ] && break; sleep 0.05; done
-addr=$(cat "$dir/data/listen.addr")
+bench_start
 threads=$((conns < 16 ? conns : 16))
 wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s bench/signals.lua "http://$addr" \
   -- "$per_request" | sed -n '1,20p'
