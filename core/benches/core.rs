@@ -1,5 +1,11 @@
 //! Core benchmarks (criterion). Run: `cargo bench -p autonomic-core`.
 //! Figures and the machine they were measured on are in BENCHMARKS.md.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::hint::black_box;
 

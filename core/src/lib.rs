@@ -17,12 +17,6 @@
 //! Every capacity is a const generic or a named constant in [`limits`].
 #![no_std]
 #![forbid(unsafe_code)]
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 #![warn(missing_docs)]
 
 pub mod action;

@@ -1,4 +1,10 @@
 //! The seed's demo scenario through the engine, with the receipts it leaves.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

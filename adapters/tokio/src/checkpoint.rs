@@ -19,12 +19,6 @@
 //! ```
 //!
 //! Parsing is strict: exactly these lines in this order, canonical numbers and hex.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};

@@ -1,10 +1,4 @@
 //! The command line of SPEC section 7 (clap derive).
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -8,12 +8,6 @@
 //! [`SCAN_MAX`] receipts; at most [`READERS_MAX`] reads run at once (others wait their turn);
 //! verification of the file is incremental — each call checks only what was committed since
 //! the last one — and re-reads the whole file at most every [`FULL_VERIFY_INTERVAL_MS`].
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::collections::VecDeque;
 use std::path::Path;

@@ -15,12 +15,6 @@
 //! most [`HTTP_DRAIN_MS`]), stop the sampler, let running actions finish for up to
 //! [`crate::daemon::SHUTDOWN_GRACE_MS`] and cancel the rest, flush and fsync the ledger,
 //! remove `listen.addr`, exit 0.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::fs::{self, File};
 use std::io::Write;

@@ -1,4 +1,10 @@
 //! The `exec` actuator against real processes: shell-script fixtures written to a temp dir.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

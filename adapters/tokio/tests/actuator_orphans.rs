@@ -1,6 +1,12 @@
 //! `exec` children never outlive the sidecar: the parent-death signal and the process-group
 //! records, with real processes. The "sidecar" that dies is a helper *process*: this test
 //! binary re-invoked with [`HELPER_ENV`] set, running only [`helper_process_entry`].
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;

@@ -1,5 +1,11 @@
 //! The TOML config of SPEC section 7: defaults, the SPEC example, and one-line errors naming
 //! the file and the key for every bad value and unknown key.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,5 +1,11 @@
 //! The ledger file on real files in temporary directories: format 2 (header, checksummed
 //! frames, a commit frame per group commit), recovery, faults, fsync.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::fs::{self, File};
 use std::io;

@@ -1,5 +1,11 @@
 //! The host sampler: pure /proc parsers on fixtures and garbage, a fixture /proc tree, and
 //! the real /proc of this machine.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::fs;
 use std::path::{Path, PathBuf};

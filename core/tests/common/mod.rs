@@ -1,5 +1,11 @@
 //! Shared arrangements for the core's tests.
 #![allow(dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use autonomic_core::engine::{Engine, EngineConfig};
 use autonomic_core::{EntitlementCommand, RawSignal};

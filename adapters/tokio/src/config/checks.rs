@@ -1,10 +1,4 @@
 //! The value rules of the config keys, each in one place.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use super::*;
 

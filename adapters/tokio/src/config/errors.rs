@@ -1,10 +1,4 @@
 //! Config errors: one line naming the file and the key, toml's own errors included.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use super::*;
 

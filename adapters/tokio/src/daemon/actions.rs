@@ -1,10 +1,4 @@
 //! Actions: actuator runs, their outcomes, rollbacks, cancels and timeouts.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use super::*;
 

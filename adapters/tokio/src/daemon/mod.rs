@@ -46,12 +46,6 @@
 //! rollbacks, timeouts).
 //!
 //! [`poll_timeout`]: autonomic_core::engine::Engine::poll_timeout
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};

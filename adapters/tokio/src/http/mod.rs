@@ -33,12 +33,6 @@
 //! 503 `Busy` with `Retry-After: 1` when the engine's queue is full (nothing applied), and
 //! 503 `LedgerUnavailable` after a ledger I/O error. Mutating answers are sent only after
 //! their receipts are committed.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

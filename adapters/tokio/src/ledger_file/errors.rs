@@ -1,10 +1,4 @@
 //! What the ledger file's operations report: their errors and their reports.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::io;
 use std::path::PathBuf;

@@ -16,12 +16,6 @@
 //! core's canonical encoding ends with it), `end_bytes` the file offset where the commit frame
 //! ends. So a commit frame can be recognized anywhere by its constant word, its checksum and
 //! its own position, which is how a reader finds out whether damaged bytes were committed.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crc::{CRC_32_ISCSI, Crc, Table};
 use thiserror::Error;

@@ -36,12 +36,6 @@
 //! reach the disk, so any write, sync or truncate error poisons the [`LedgerFile`]: every
 //! later call returns `Poisoned`. The only way forward is a restart, whose `open` reads what
 //! is actually on disk and truncates whatever torn tail the failure left.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 mod errors;
 pub mod frame;
