@@ -10,16 +10,12 @@ use autonomic_core::ChainVerifier;
 use autonomic_core::receipt::to_hex;
 
 use crate::checkpoint::{self, Audit};
+use crate::exit;
 use crate::ledger_file::{self, FILE_NAME, ScanError, ScanReport};
 use crate::wire::{ReceiptJson, to_line};
 
 /// Most receipts `--tail` keeps.
 pub const TAIL_MAX: u64 = 1_000_000;
-
-/// Exit code: verification failed.
-pub const EXIT_CORRUPT: u8 = 1;
-/// Exit code: bad usage, config, or the ledger could not be read.
-pub const EXIT_USAGE: u8 = 2;
 
 /// The summary line of a successful verification.
 #[must_use]
@@ -54,14 +50,14 @@ pub fn verify(data_dir: &Path, checkpoint: Option<&Path>, public_key: Option<&Pa
         Ok(audit) => audit,
         Err((code, message)) => {
             eprintln!("error: {message}");
-            return ExitCode::from(code);
+            return exit::code(code);
         }
     };
     if let Some(refusal) = audit.missing_ledger()
         && !path.exists()
     {
         eprintln!("error: {refusal}");
-        return ExitCode::from(EXIT_CORRUPT);
+        return exit::code(exit::CORRUPT);
     }
     let mut verifier = ChainVerifier::new();
     let scanned = ledger_file::scan(&path, |index, body| {
@@ -74,7 +70,7 @@ pub fn verify(data_dir: &Path, checkpoint: Option<&Path>, public_key: Option<&Pa
     };
     if let Err(refusal) = audit.check(report.ledger_id.unwrap_or_default(), report.records) {
         eprintln!("error: {refusal}");
-        return ExitCode::from(EXIT_CORRUPT);
+        return exit::code(exit::CORRUPT);
     }
     let mut line = summary(&verifier, &report);
     for (cp_path, cp) in audit.checkpoints() {
@@ -100,26 +96,27 @@ fn audit_for(
         || data_dir.join(checkpoint::PUBLIC_KEY_FILE_NAME),
         Path::to_path_buf,
     );
-    let pinned = checkpoint::read_public_key(&pub_path).map_err(|e| (EXIT_USAGE, e.to_string()))?;
+    let pinned =
+        checkpoint::read_public_key(&pub_path).map_err(|e| (exit::USAGE, e.to_string()))?;
     if public_key.is_some() && pinned.is_none() {
-        return Err((EXIT_USAGE, format!("{}: not found", pub_path.display())));
+        return Err((exit::USAGE, format!("{}: not found", pub_path.display())));
     }
     if let Some(path) = given
         && !path.exists()
     {
-        return Err((EXIT_USAGE, format!("{}: not found", path.display())));
+        return Err((exit::USAGE, format!("{}: not found", path.display())));
     }
     let paths =
         std::iter::once(data_dir.join(checkpoint::FILE_NAME)).chain(given.map(Path::to_path_buf));
-    let found = Audit::read_existing(paths).map_err(|e| (EXIT_CORRUPT, e.to_string()))?;
+    let found = Audit::read_existing(paths).map_err(|e| (exit::CORRUPT, e.to_string()))?;
     Ok(Audit::new(found, pinned))
 }
 
 fn scan_failure(e: &ScanError) -> ExitCode {
     eprintln!("error: {e}");
     match e {
-        ScanError::Corrupt { .. } => ExitCode::from(EXIT_CORRUPT),
-        ScanError::NotFound { .. } | ScanError::Io { .. } => ExitCode::from(EXIT_USAGE),
+        ScanError::Corrupt { .. } => exit::code(exit::CORRUPT),
+        ScanError::NotFound { .. } | ScanError::Io { .. } => exit::code(exit::USAGE),
     }
 }
 
@@ -173,7 +170,7 @@ pub fn ledger(data_dir: &Path, tail: Option<u64>, tenant: Option<&str>) -> ExitC
             return ExitCode::SUCCESS;
         }
         eprintln!("error: writing output: {e}");
-        return ExitCode::from(EXIT_USAGE);
+        return exit::code(exit::USAGE);
     }
     match scanned {
         Ok(_) => ExitCode::SUCCESS,

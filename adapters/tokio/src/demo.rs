@@ -30,7 +30,7 @@ pub fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: demo: {message}");
-            ExitCode::from(1)
+            crate::exit::code(crate::exit::CORRUPT)
         }
     }
 }

@@ -1,6 +1,5 @@
 //! The `autonomic` binary: parses the command line and runs one subcommand.
-//! Exit codes: 0 ok, 1 verification failed, 2 bad usage or config; errors are one line on
-//! stderr.
+//! Exit codes are in [`autonomic_tokio::exit`]; errors are one line on stderr.
 
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
@@ -8,7 +7,7 @@ use std::process::ExitCode;
 
 use autonomic_tokio::cli::{Cli, Command, LogFormat};
 use autonomic_tokio::sidecar::RunArgs;
-use autonomic_tokio::{commands, daemon, demo, replay, sidecar};
+use autonomic_tokio::{commands, daemon, demo, exit, replay, sidecar};
 use clap::Parser;
 use clap::error::ErrorKind;
 
@@ -54,14 +53,14 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = e.print();
             if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                ExitCode::from(2)
+                exit::code(exit::USAGE)
             } else {
                 ExitCode::SUCCESS
             }
         }
         _ => {
-            eprintln!("{} (see --help)", one_line(&e.to_string()));
-            ExitCode::from(2)
+            eprintln!("{} (see --help)", clap_message(&e.to_string()));
+            exit::code(exit::USAGE)
         }
     }
 }
@@ -69,7 +68,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
 /// clap's message on one line, keeping every line of it (the missing argument's name, the
 /// usage) but its "For more information" hint: a line ending in `:` runs on into the next,
 /// other lines are joined with `; `.
-fn one_line(text: &str) -> String {
+fn clap_message(text: &str) -> String {
     let mut out = String::new();
     for line in text
         .lines()
@@ -109,7 +108,7 @@ fn run_replay(file: Option<&Path>) -> ExitCode {
             Ok(f) => Box::new(BufReader::new(f)),
             Err(e) => {
                 eprintln!("error: replay: {}: {e}", path.display());
-                return ExitCode::from(2);
+                return exit::code(exit::USAGE);
             }
         },
     };
@@ -126,11 +125,11 @@ fn run_replay(file: Option<&Path>) -> ExitCode {
         Ok(Ok(Err(e))) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Ok(Ok(Err(e))) => {
             eprintln!("error: replay: {e}");
-            ExitCode::from(2)
+            exit::code(exit::USAGE)
         }
         _ => {
             eprintln!("error: replay: worker thread failed");
-            ExitCode::from(2)
+            exit::code(exit::USAGE)
         }
     }
 }

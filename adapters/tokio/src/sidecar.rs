@@ -33,6 +33,7 @@ use crate::config::{Config, ConfigError};
 use crate::daemon::{
     self, Actuators, DaemonConfig, EngineHandle, Msg, Refused, Shared, StartError,
 };
+use crate::exit;
 use crate::http::{self, Guard, HttpState};
 use crate::http_server::{self, ConnLimits};
 use crate::sampler::HostSampler;
@@ -46,10 +47,6 @@ pub const RUNNING_DIR: &str = "running";
 pub const LOCK_FILE: &str = "lock";
 /// How long shutdown waits for HTTP requests in progress.
 pub const HTTP_DRAIN_MS: u64 = 5_000;
-/// Exit code for a corrupt ledger.
-const EXIT_CORRUPT: u8 = 1;
-/// Exit code for bad usage or config, and other start-up failures.
-const EXIT_USAGE: u8 = 2;
 
 /// `run`'s command-line overrides.
 #[derive(Debug, Clone, Default)]
@@ -84,28 +81,28 @@ pub fn load_config(args: &RunArgs) -> Result<Config, ConfigError> {
 pub fn run(args: &RunArgs) -> ExitCode {
     let config = match load_config(args) {
         Ok(config) => config,
-        Err(e) => return fail(EXIT_USAGE, &e.to_string()),
+        Err(e) => return fail(exit::USAGE, &e.to_string()),
     };
     if config.token.is_none() && !config.listen.ip().is_loopback() {
         let message = format!(
             "config: listen {} is not a loopback address: set `token` to serve it",
             config.listen
         );
-        return fail(EXIT_USAGE, &message);
+        return fail(exit::USAGE, &message);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
-        Err(e) => return fail(EXIT_USAGE, &format!("runtime: {e}")),
+        Err(e) => return fail(exit::USAGE, &format!("runtime: {e}")),
     };
     runtime.block_on(serve(config))
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {
     eprintln!("error: {message}");
-    ExitCode::from(code)
+    exit::code(code)
 }
 
 /// Creates the data dir and takes the exclusive lock; held until the process exits.
@@ -155,17 +152,17 @@ fn reap_and_record(data_dir: &Path) -> Result<ProcessRecords, String> {
 async fn serve(config: Config) -> ExitCode {
     let _lock = match lock_data_dir(&config.data_dir) {
         Ok(lock) => lock,
-        Err(message) => return fail(EXIT_USAGE, &message),
+        Err(message) => return fail(exit::USAGE, &message),
     };
     let records = match reap_and_record(&config.data_dir) {
         Ok(records) => records,
-        Err(message) => return fail(EXIT_USAGE, &message),
+        Err(message) => return fail(exit::USAGE, &message),
     };
     let setup = DaemonConfig::from_config(&config)
         .and_then(|d| Actuators::from_config(&config.actuators, Some(records)).map(|a| (d, a)));
     let (daemon_config, actuators) = match setup {
         Ok(setup) => setup,
-        Err(e) => return fail(EXIT_USAGE, &e.to_string()),
+        Err(e) => return fail(exit::USAGE, &e.to_string()),
     };
     let shared = Arc::new(Shared::default());
     let spawned = daemon::spawn(
@@ -176,7 +173,7 @@ async fn serve(config: Config) -> ExitCode {
     );
     let (engine, thread, started) = match spawned {
         Ok(spawned) => spawned,
-        Err(e) => return fail(EXIT_USAGE, &format!("engine thread: {e}")),
+        Err(e) => return fail(exit::USAGE, &format!("engine thread: {e}")),
     };
     match started.await {
         Ok(Ok(report)) => info!(
@@ -186,15 +183,15 @@ async fn serve(config: Config) -> ExitCode {
             head_seq = ?report.head_seq,
             "engine: started"
         ),
-        Ok(Err(StartError::Corrupt(message))) => return fail(EXIT_CORRUPT, &message),
-        Ok(Err(StartError::Other(message))) => return fail(EXIT_USAGE, &message),
-        Err(_) => return fail(EXIT_USAGE, "engine thread stopped during start-up"),
+        Ok(Err(StartError::Corrupt(message))) => return fail(exit::CORRUPT, &message),
+        Ok(Err(StartError::Other(message))) => return fail(exit::USAGE, &message),
+        Err(_) => return fail(exit::USAGE, "engine thread stopped during start-up"),
     }
     let fd_limit = match http_server::raise_fd_limit() {
         Ok(limit) => limit,
         Err(e) => {
             engine.shutdown().await;
-            return fail(EXIT_USAGE, &e);
+            return fail(exit::USAGE, &e);
         }
     };
     let max_connections = http_server::connection_cap(config.max_connections, fd_limit.now);
@@ -209,16 +206,16 @@ async fn serve(config: Config) -> ExitCode {
         Ok(listener) => listener,
         Err(e) => {
             engine.shutdown().await;
-            return fail(EXIT_USAGE, &format!("listen {}: {e}", config.listen));
+            return fail(exit::USAGE, &format!("listen {}: {e}", config.listen));
         }
     };
     let addr = match listener.local_addr() {
         Ok(addr) => addr,
-        Err(e) => return fail(EXIT_USAGE, &format!("listen {}: {e}", config.listen)),
+        Err(e) => return fail(exit::USAGE, &format!("listen {}: {e}", config.listen)),
     };
     if let Err(e) = write_listen_addr(&config.data_dir, addr) {
         engine.shutdown().await;
-        return fail(EXIT_USAGE, &format!("writing {LISTEN_ADDR_FILE}: {e}"));
+        return fail(exit::USAGE, &format!("writing {LISTEN_ADDR_FILE}: {e}"));
     }
     info!(%addr, data_dir = %config.data_dir.display(), "listening on {addr}");
     let stop = CancellationToken::new();

@@ -293,18 +293,7 @@ impl<'de> serde::de::Visitor<'de> for KeyVisitor {
 /// Cuts a message to [`MESSAGE_BYTES_MAX`] bytes on one line.
 #[must_use]
 pub fn cut(message: &str) -> String {
-    let mut out: String = message
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if out.len() > MESSAGE_BYTES_MAX {
-        let mut end = MESSAGE_BYTES_MAX;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-    }
-    out
+    crate::text::one_line(message, MESSAGE_BYTES_MAX)
 }
 
 /// An action on the wire: `{"kind":"throttle","percent":50}`, `{"kind":"pause"}`,
