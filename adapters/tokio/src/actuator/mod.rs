@@ -37,13 +37,13 @@ pub mod process;
 pub mod undo;
 mod webhook;
 
-use std::fmt;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ActuatorSection, BackendKind};
 
+pub use autonomic_core::ActionKind;
 pub use process::{ProcessRecords, ReapReport, reap_orphans};
 
 /// Longest undo token in an [`ActionReport`], in bytes: the core's limit, since the ledger's
@@ -57,40 +57,6 @@ pub const TIMEOUT_MS_MAX: u64 = 3_600_000;
 pub const ARGS_MAX: usize = 256;
 /// Longest single argument template, program path, URL or group template, in bytes.
 pub const TEMPLATE_BYTES_MAX: usize = 4096;
-
-/// The kind of action an actuator performs (SPEC section 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ActionKind {
-    /// Limit the tenant's resources to a percentage.
-    Throttle,
-    /// Stop the tenant's work.
-    Pause,
-    /// Refuse a percentage of the tenant's admissions.
-    Shed,
-    /// Roll the tenant back to a named revision.
-    Rollback,
-}
-
-impl ActionKind {
-    /// Every kind, in config-table order.
-    pub const ALL: [ActionKind; 4] = [Self::Throttle, Self::Pause, Self::Shed, Self::Rollback];
-
-    /// The lowercase name used in config tables, placeholders and webhook bodies.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Throttle => "throttle",
-            Self::Pause => "pause",
-            Self::Shed => "shed",
-            Self::Rollback => "rollback",
-        }
-    }
-}
-
-impl fmt::Display for ActionKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One dispatched action, as the engine hands it to an actuator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,7 +132,7 @@ impl ActionReport {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ActuatorConfigError {
     /// The backend needs a key the section does not set.
-    #[error("[actuators.{kind}]: backend {backend} needs `{key}`")]
+    #[error("[actuators.{}]: backend {backend} needs `{key}`", .kind.as_str())]
     MissingKey {
         /// The action kind (table name).
         kind: ActionKind,
@@ -176,7 +142,7 @@ pub enum ActuatorConfigError {
         key: &'static str,
     },
     /// The section sets a key its backend does not use.
-    #[error("[actuators.{kind}]: `{key}` is not used by backend {backend}")]
+    #[error("[actuators.{}]: `{key}` is not used by backend {backend}", .kind.as_str())]
     UnusedKey {
         /// The action kind (table name).
         kind: ActionKind,
@@ -186,7 +152,7 @@ pub enum ActuatorConfigError {
         key: &'static str,
     },
     /// A value is malformed or out of its bounds.
-    #[error("[actuators.{kind}]: bad `{key}`: {reason}")]
+    #[error("[actuators.{}]: bad `{key}`: {reason}", .kind.as_str())]
     BadValue {
         /// The action kind (table name).
         kind: ActionKind,
@@ -196,13 +162,16 @@ pub enum ActuatorConfigError {
         reason: String,
     },
     /// The `cgroup` backend only throttles and pauses.
-    #[error("[actuators.{kind}]: backend cgroup supports only throttle and pause")]
+    #[error("[actuators.{}]: backend cgroup supports only throttle and pause", .kind.as_str())]
     CgroupUnsupportedKind {
         /// The action kind (table name).
         kind: ActionKind,
     },
     /// No cgroup mount with the needed controller was found and no `root` was given.
-    #[error("[actuators.{kind}]: no cgroup mount found: {reason} (set `root` to override)")]
+    #[error(
+        "[actuators.{}]: no cgroup mount found: {reason} (set `root` to override)",
+        .kind.as_str()
+    )]
     NoCgroupMount {
         /// The action kind (table name).
         kind: ActionKind,

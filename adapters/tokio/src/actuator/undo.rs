@@ -125,7 +125,7 @@ pub enum UndoError {
     #[error("undo token names unknown control file {0:?}")]
     UnknownFile(String),
     /// The file belongs to the other action kind.
-    #[error("undo token names {file}, which a {kind} does not write")]
+    #[error("undo token names {file}, which a {} does not write", .kind.as_str())]
     WrongKind {
         /// The named file.
         file: ControlFile,

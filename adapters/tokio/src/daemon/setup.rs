@@ -256,7 +256,7 @@ impl Host<'_> {
         for actuator in &self.actuators.by_kind {
             if let Err(e) = actuator.check_tenant(tenant) {
                 warn!(%tenant, kind = actuator.kind().as_str(), reason = %e,
-                      "tenant activated, but its {} actions will be refused", actuator.kind());
+                      "tenant activated, but its {} actions will be refused", actuator.kind().as_str());
             }
         }
     }
