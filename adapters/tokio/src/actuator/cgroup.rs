@@ -50,9 +50,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use super::host::{CgroupMounts, online_cpus, parse_cpu_list, parse_mountinfo};
+use super::section::{cgroup_supports, check_template, required};
 use super::undo::{CgroupUndo, ControlFile};
 use super::{
-    ActionKind, ActionReport, ActionRequest, ActuatorConfigError, check_template, required,
+    ActionKind, ActionReport, ActionRequest, ActuatorConfigError, DETAIL_BYTES_MAX,
     substitute_group,
 };
 use crate::config::ActuatorSection;
@@ -109,7 +110,7 @@ impl CgroupBackend {
         kind: ActionKind,
         s: &ActuatorSection,
     ) -> Result<Self, ActuatorConfigError> {
-        if !matches!(kind, ActionKind::Throttle | ActionKind::Pause) {
+        if !cgroup_supports(kind) {
             return Err(ActuatorConfigError::CgroupUnsupportedKind { kind });
         }
         let group = required(kind, "cgroup", "group", s.group.as_ref())?;
@@ -371,7 +372,8 @@ impl CgroupBackend {
                 } else {
                     "could not restore the prior freeze state"
                 };
-                report.detail = super::one_line(&format!("{}; {note}", report.detail));
+                let detail = format!("{}; {note}", report.detail);
+                report.detail = crate::text::one_line(&detail, DETAIL_BYTES_MAX);
                 debug_assert!(report.undo.is_empty());
                 report
             }

@@ -31,9 +31,9 @@ use tokio::process::{Child, ChildStderr, Command};
 use tokio_util::sync::CancellationToken;
 
 use super::process::{self, ProcessRecords, RECORD_SUFFIX, Spawned};
+use super::section::{check_args, required};
 use super::{
-    ARGS_MAX, ActionKind, ActionReport, ActionRequest, ActuatorConfigError, DETAIL_BYTES_MAX,
-    check_template, collapse, required, substitute_args, tail_excerpt,
+    ActionKind, ActionReport, ActionRequest, ActuatorConfigError, DETAIL_BYTES_MAX, substitute_args,
 };
 use crate::config::ActuatorSection;
 
@@ -143,24 +143,6 @@ impl ExecBackend {
     fn record(&self, name: String) -> Option<(ProcessRecords, String)> {
         self.records.clone().map(|records| (records, name))
     }
-}
-
-fn check_args(
-    kind: ActionKind,
-    key: &'static str,
-    args: &[String],
-) -> Result<Vec<String>, ActuatorConfigError> {
-    if args.len() > ARGS_MAX {
-        return Err(ActuatorConfigError::BadValue {
-            kind,
-            key,
-            reason: format!("{} arguments, at most {ARGS_MAX}", args.len()),
-        });
-    }
-    for arg in args {
-        check_template(kind, key, arg)?;
-    }
-    Ok(args.to_vec())
 }
 
 /// Kills the child's process group on drop unless disarmed (after the child was reaped,
@@ -347,11 +329,25 @@ fn report_exit(status: std::io::Result<ExitStatus>, stderr: &str) -> ActionRepor
 
 /// The end of `stderr` on one line, at most `max_bytes` bytes (plus a `...` marker).
 fn excerpt(stderr: &str, max_bytes: usize) -> String {
-    let line = collapse(stderr, usize::MAX);
+    // Control characters become spaces one for one, so nothing is cut here.
+    let line = crate::text::one_line(stderr, stderr.len());
+    let line = line.trim();
     if line.is_empty() {
         return "(empty)".to_owned();
     }
-    tail_excerpt(&line, max_bytes)
+    tail_excerpt(line, max_bytes)
+}
+
+/// The last `max_bytes` bytes of `text` (at a char boundary), prefixed with `...` if cut.
+fn tail_excerpt(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_owned();
+    }
+    let mut start = text.len() - max_bytes;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("...{}", text.get(start..).unwrap_or(""))
 }
 
 fn ms(value: u64) -> Duration {

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{ActionKind, ActionReport, ActionRequest, ActuatorConfigError, required};
+use super::section::required;
+use super::{ActionKind, ActionReport, ActionRequest, ActuatorConfigError};
 use crate::config::ActuatorSection;
 use crate::http_post::Poster;
 

@@ -1,6 +1,7 @@
 //! The value rules of the config keys, each in one place.
 
-use super::*;
+use super::{ALLOWED_ENTRIES_MAX, ALLOWED_ENTRY_BYTES_MAX, InvalidKey, TOKEN_BYTES_MAX};
+use crate::actuator::TEMPLATE_BYTES_MAX;
 
 pub(super) fn check_range(key: &str, value: u64, min: u64, max: u64) -> Result<(), InvalidKey> {
     if (min..=max).contains(&value) {
@@ -9,31 +10,6 @@ pub(super) fn check_range(key: &str, value: u64, min: u64, max: u64) -> Result<(
         Err(InvalidKey::new(
             key,
             format!("must be within {min}..={max}, got {value}"),
-        ))
-    }
-}
-
-/// SPEC section 2's tenant id rule, checked here too for a clear config error.
-pub(super) fn check_tenant_id(key: &str, id: &str) -> Result<(), InvalidKey> {
-    let message = if id.is_empty() {
-        "must not be empty".to_owned()
-    } else if id.len() > TENANT_ID_BYTES_MAX {
-        format!("at most {TENANT_ID_BYTES_MAX} bytes, got {}", id.len())
-    } else if !id.bytes().all(|b| b.is_ascii_graphic()) {
-        format!("only visible ASCII (no spaces), got {id:?}")
-    } else {
-        return Ok(());
-    };
-    Err(InvalidKey::new(key, message))
-}
-
-pub(super) fn check_sku(key: &str, sku: &str) -> Result<(), InvalidKey> {
-    if SKUS.contains(&sku) {
-        Ok(())
-    } else {
-        Err(InvalidKey::new(
-            key,
-            format!("must be one of starter, pro, enterprise, got {sku:?}"),
         ))
     }
 }
@@ -117,43 +93,9 @@ pub(super) fn check_host_name(host: &str) -> Result<(), String> {
     }
 }
 
-pub(super) fn check_string(key: &str, value: &str) -> Result<(), InvalidKey> {
-    let message = if value.is_empty() {
-        "must not be empty".to_owned()
-    } else if value.len() > ACTUATOR_STRING_BYTES_MAX {
-        format!(
-            "at most {ACTUATOR_STRING_BYTES_MAX} bytes, got {}",
-            value.len()
-        )
-    } else if value.contains('\0') {
-        "contains a NUL byte".to_owned()
-    } else {
-        return Ok(());
-    };
-    Err(InvalidKey::new(key, message))
-}
-
-pub(super) fn check_args(key: &str, args: &[String]) -> Result<(), InvalidKey> {
-    if args.len() > ACTUATOR_ARGS_MAX {
-        return Err(InvalidKey::new(
-            key,
-            format!("at most {ACTUATOR_ARGS_MAX} entries, got {}", args.len()),
-        ));
-    }
-    for (i, arg) in args.iter().enumerate() {
-        if arg.len() > ACTUATOR_STRING_BYTES_MAX || arg.contains('\0') {
-            return Err(InvalidKey::new(
-                format!("{key}[{i}]"),
-                format!("at most {ACTUATOR_STRING_BYTES_MAX} bytes and no NUL byte"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 pub(super) fn check_http_url(url: &str) -> Result<(), String> {
-    if url.len() > ACTUATOR_STRING_BYTES_MAX {
-        return Err(format!("at most {ACTUATOR_STRING_BYTES_MAX} bytes"));
+    if url.len() > TEMPLATE_BYTES_MAX {
+        return Err(format!("at most {TEMPLATE_BYTES_MAX} bytes"));
     }
     if url
         .get(..8)

@@ -1,6 +1,12 @@
 //! Config errors: one line naming the file and the key, toml's own errors included.
 
-use super::*;
+use std::fmt::Write as _;
+use std::io;
+
+use thiserror::Error;
+
+/// Longest parser message kept in an error, in bytes.
+const PARSE_MESSAGE_BYTES_MAX: usize = 4096;
 
 /// A value that fails validation: the key's dotted path and what is wrong, one line.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -32,12 +38,12 @@ pub enum ConfigError {
         /// The underlying error.
         source: io::Error,
     },
-    /// The file is larger than [`CONFIG_FILE_BYTES_MAX`].
+    /// The file is larger than [`CONFIG_FILE_BYTES_MAX`](super::CONFIG_FILE_BYTES_MAX).
     #[error("config {origin}: larger than {max_bytes} bytes")]
     TooLarge {
         /// The file's name as given.
         origin: String,
-        /// [`CONFIG_FILE_BYTES_MAX`].
+        /// [`CONFIG_FILE_BYTES_MAX`](super::CONFIG_FILE_BYTES_MAX).
         max_bytes: u64,
     },
     /// A key this program does not know (often a typo).
@@ -99,7 +105,7 @@ pub(super) fn key_prefix(key: Option<&str>) -> String {
 /// field" message is appended to it, and `[[array]]` tables get the entry's index, counted
 /// from the headers before the error's position.
 pub(super) fn parse_error(origin: &str, text: &str, mut error: toml::de::Error) -> ConfigError {
-    let message = one_line(error.message());
+    let message = crate::text::one_line(error.message().trim(), PARSE_MESSAGE_BYTES_MAX);
     let span = error.span();
     error.set_input(None);
     let rendered = error.to_string();
@@ -159,10 +165,6 @@ pub(super) fn enclosing_table(text: &str, at: usize) -> Option<String> {
         .trim_matches(['[', ']'])
         .trim();
     Some(name.to_owned())
-}
-
-pub(super) fn one_line(text: &str) -> String {
-    text.trim().replace(['\n', '\r'], " ")
 }
 
 pub(super) fn backticked_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {

@@ -16,23 +16,29 @@
 //! The command line's `--listen` and `--data-dir` override the plain public fields
 //! [`Config::listen`] and [`Config::data_dir`]; call [`Config::validate`] again after.
 
-use std::collections::HashSet;
-use std::fmt::Write as _;
-use std::io::{self, Read};
+use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use thiserror::Error;
 
 use crate::ledger_file::FsyncPolicy;
 
+mod actuators;
 mod checks;
+mod engine;
 mod errors;
+mod governor;
+mod tenants;
 
-use checks::*;
+pub use actuators::{ActuatorSection, ActuatorsSection, BackendKind, DEFAULT_TIMEOUT_MS};
+use checks::{check_host_name, check_http_url, check_list, check_origin, check_range, check_token};
+pub use engine::{CheckpointSetup, DaemonConfig, SetupError};
 use errors::parse_error;
 pub use errors::{ConfigError, InvalidKey};
+pub use governor::{GovernorError, GovernorSection};
+use tenants::validate_tenants;
+pub use tenants::{SamplerSection, TenantSection};
 
 /// Largest config file read, in bytes.
 pub const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
@@ -90,16 +96,6 @@ pub const SAMPLER_INTERVAL_MS_MIN: u64 = 100;
 pub const SAMPLER_INTERVAL_MS_MAX: u64 = 3_600_000;
 /// Most `[[tenants]]` entries.
 pub const TENANTS_MAX: usize = 4096;
-/// Longest tenant id, in bytes (SPEC section 2).
-pub const TENANT_ID_BYTES_MAX: usize = 256;
-/// The SKUs of SPEC section 3.
-pub const SKUS: [&str; 3] = ["starter", "pro", "enterprise"];
-/// Largest accepted actuator `timeout_ms` (one hour).
-pub const ACTUATOR_TIMEOUT_MS_MAX: u64 = 3_600_000;
-/// Most entries in `args` or `rollback_args`.
-pub const ACTUATOR_ARGS_MAX: usize = 256;
-/// Longest program, argument, URL or group string, in bytes.
-pub const ACTUATOR_STRING_BYTES_MAX: usize = 4096;
 
 /// The whole configuration file (SPEC section 7). Every field has a default.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -236,164 +232,6 @@ impl CheckpointSection {
     }
 }
 
-/// `[governor]`: raw threshold numbers (percent) and the sustain count of SPEC section 4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GovernorSection {
-    /// Stable -> Warn at or above this (default 75).
-    pub warn: u8,
-    /// Warn -> Stable below this (default 70).
-    pub recover: u8,
-    /// Intervene at or above this (default 90).
-    pub intervene: u8,
-    /// Degrade -> Refuse above this (default 95).
-    pub refuse: u8,
-    /// High readings in a row in Warn before Degrade (default 3, 1..=255).
-    pub sustain: u32,
-}
-
-impl Default for GovernorSection {
-    fn default() -> Self {
-        Self {
-            warn: 75,
-            recover: 70,
-            intervene: 90,
-            refuse: 95,
-            sustain: 3,
-        }
-    }
-}
-
-/// `[sampler]`: the host sampler's tenant and period.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SamplerSection {
-    /// Whether the sampler runs (default true).
-    pub enabled: bool,
-    /// The tenant its signals are for (default `local`).
-    pub tenant: String,
-    /// The SKU that tenant is activated with (default `pro`).
-    pub sku: String,
-    /// Period between samples (default 1000, 100..=3600000).
-    pub interval_ms: u64,
-}
-
-impl Default for SamplerSection {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            tenant: "local".to_owned(),
-            sku: "pro".to_owned(),
-            interval_ms: SAMPLER_INTERVAL_MS_DEFAULT,
-        }
-    }
-}
-
-/// One `[[tenants]]` entry: activated at start unless the ledger already knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantSection {
-    /// Tenant id (SPEC section 2 rules: 1..=256 visible ASCII bytes).
-    pub id: String,
-    /// `starter`, `pro` or `enterprise`.
-    pub sku: String,
-    /// When the entitlement expires (Unix ms), if ever.
-    pub expires_at_ms: Option<u64>,
-}
-
-/// `[actuators]`: one section per action kind; a missing one is `dry-run`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ActuatorsSection {
-    /// `[actuators.throttle]`.
-    pub throttle: ActuatorSection,
-    /// `[actuators.pause]`.
-    pub pause: ActuatorSection,
-    /// `[actuators.shed]`.
-    pub shed: ActuatorSection,
-    /// `[actuators.rollback]`.
-    pub rollback: ActuatorSection,
-}
-
-impl ActuatorsSection {
-    /// Each section with its table name, in a fixed order.
-    #[must_use]
-    pub fn sections(&self) -> [(&'static str, &ActuatorSection); 4] {
-        [
-            ("throttle", &self.throttle),
-            ("pause", &self.pause),
-            ("shed", &self.shed),
-            ("rollback", &self.rollback),
-        ]
-    }
-}
-
-/// Which backend runs one action kind (SPEC section 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum BackendKind {
-    /// Records the action; changes nothing outside the process.
-    #[default]
-    DryRun,
-    /// Runs a program with an argument vector (no shell).
-    Exec,
-    /// POSTs JSON to a URL.
-    Webhook,
-    /// Writes cgroupfs files (cpu limit, freezer).
-    Cgroup,
-}
-
-/// One `[actuators.<kind>]` table. Which fields are required depends on `backend`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActuatorSection {
-    /// The backend for this action kind.
-    #[serde(default)]
-    pub backend: BackendKind,
-    /// `exec`: the program to run (absolute path or a name looked up in PATH).
-    pub program: Option<String>,
-    /// `exec`: its arguments; placeholders `{tenant}` `{action}` `{percent}` `{revision}` `{receipt}`.
-    #[serde(default)]
-    pub args: Vec<String>,
-    /// `exec`: the program that undoes the action, if any.
-    pub rollback_program: Option<String>,
-    /// `exec`: the rollback program's arguments, with the same placeholders.
-    #[serde(default)]
-    pub rollback_args: Vec<String>,
-    /// Deadline for one run of the action, in milliseconds.
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// `webhook`: the URL to POST to.
-    pub url: Option<String>,
-    /// `cgroup`: the group, relative to the mount (may contain `{tenant}`).
-    pub group: Option<String>,
-    /// `cgroup`: overrides the mount point found in /proc/self/mountinfo.
-    pub root: Option<PathBuf>,
-}
-
-/// SPEC section 5: an action that does not finish within 30 s is cancelled.
-pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
-
-fn default_timeout_ms() -> u64 {
-    DEFAULT_TIMEOUT_MS
-}
-
-impl Default for ActuatorSection {
-    fn default() -> Self {
-        Self {
-            backend: BackendKind::DryRun,
-            program: None,
-            args: Vec::new(),
-            rollback_program: None,
-            rollback_args: Vec::new(),
-            timeout_ms: DEFAULT_TIMEOUT_MS,
-            url: None,
-            group: None,
-            root: None,
-        }
-    }
-}
-
 impl Config {
     /// Reads, parses and validates the TOML file at `path`.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -478,205 +316,5 @@ impl Config {
         validate_tenants(&self.tenants)?;
         self.checkpoint.validate()?;
         self.actuators.validate()
-    }
-}
-
-impl GovernorSection {
-    /// `recover <= warn < intervene <= refuse <= 100` and `1 <= sustain <= 255`.
-    pub fn validate(&self) -> Result<(), InvalidKey> {
-        let g = self;
-        if g.refuse > 100 {
-            return Err(InvalidKey::new(
-                "governor.refuse",
-                format!("must be <= 100, got {}", g.refuse),
-            ));
-        }
-        if g.intervene > g.refuse {
-            return Err(InvalidKey::new(
-                "governor.intervene",
-                format!("must be <= refuse ({}), got {}", g.refuse, g.intervene),
-            ));
-        }
-        if g.warn >= g.intervene {
-            return Err(InvalidKey::new(
-                "governor.warn",
-                format!("must be < intervene ({}), got {}", g.intervene, g.warn),
-            ));
-        }
-        if g.recover > g.warn {
-            return Err(InvalidKey::new(
-                "governor.recover",
-                format!("must be <= warn ({}), got {}", g.warn, g.recover),
-            ));
-        }
-        check_range("governor.sustain", u64::from(g.sustain), 1, 255)
-    }
-}
-
-impl SamplerSection {
-    /// `interval_ms` within bounds; `tenant` a valid id; `sku` a known SKU.
-    pub fn validate(&self) -> Result<(), InvalidKey> {
-        check_range(
-            "sampler.interval_ms",
-            self.interval_ms,
-            SAMPLER_INTERVAL_MS_MIN,
-            SAMPLER_INTERVAL_MS_MAX,
-        )?;
-        check_tenant_id("sampler.tenant", &self.tenant)?;
-        check_sku("sampler.sku", &self.sku)
-    }
-}
-
-fn validate_tenants(tenants: &[TenantSection]) -> Result<(), InvalidKey> {
-    if tenants.len() > TENANTS_MAX {
-        return Err(InvalidKey::new(
-            "tenants",
-            format!("at most {TENANTS_MAX} entries, got {}", tenants.len()),
-        ));
-    }
-    let mut seen = HashSet::with_capacity(tenants.len());
-    for (i, tenant) in tenants.iter().enumerate() {
-        check_tenant_id(&format!("tenants[{i}].id"), &tenant.id)?;
-        check_sku(&format!("tenants[{i}].sku"), &tenant.sku)?;
-        if !seen.insert(tenant.id.as_str()) {
-            return Err(InvalidKey::new(
-                format!("tenants[{i}].id"),
-                format!("duplicate tenant {:?}", tenant.id),
-            ));
-        }
-    }
-    Ok(())
-}
-
-impl ActuatorsSection {
-    /// Validates each section against its backend and action kind.
-    pub fn validate(&self) -> Result<(), InvalidKey> {
-        self.sections()
-            .into_iter()
-            .try_for_each(|(kind, section)| section.validate(kind))
-    }
-}
-
-impl BackendKind {
-    /// The backend's name as written in the config.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            BackendKind::DryRun => "dry-run",
-            BackendKind::Exec => "exec",
-            BackendKind::Webhook => "webhook",
-            BackendKind::Cgroup => "cgroup",
-        }
-    }
-
-    /// The backend-specific keys this backend uses.
-    fn keys(self) -> &'static [&'static str] {
-        match self {
-            BackendKind::DryRun => &[],
-            BackendKind::Exec => &["program", "args", "rollback_program", "rollback_args"],
-            BackendKind::Webhook => &["url"],
-            BackendKind::Cgroup => &["group", "root"],
-        }
-    }
-}
-
-impl ActuatorSection {
-    /// Checks the section `[actuators.<kind>]` (kind `throttle`, `pause`, `shed` or
-    /// `rollback`): the keys its backend needs are set and valid, no other backend's key is.
-    pub fn validate(&self, kind: &str) -> Result<(), InvalidKey> {
-        let key = |name: &str| format!("actuators.{kind}.{name}");
-        check_range(
-            &key("timeout_ms"),
-            self.timeout_ms,
-            1,
-            ACTUATOR_TIMEOUT_MS_MAX,
-        )?;
-        if let Some(stray) = self.stray_key() {
-            let owner = [BackendKind::Exec, BackendKind::Webhook, BackendKind::Cgroup]
-                .into_iter()
-                .find(|b| b.keys().contains(&stray))
-                .map_or("another backend", BackendKind::name);
-            return Err(InvalidKey::new(
-                key(stray),
-                format!(
-                    "only for backend {owner} (backend is {})",
-                    self.backend.name()
-                ),
-            ));
-        }
-        match self.backend {
-            BackendKind::DryRun => Ok(()),
-            BackendKind::Exec => self.validate_exec(&key),
-            BackendKind::Webhook => {
-                let url = self
-                    .url
-                    .as_deref()
-                    .ok_or_else(|| InvalidKey::new(key("url"), "required by backend webhook"))?;
-                check_http_url(url).map_err(|message| InvalidKey::new(key("url"), message))
-            }
-            BackendKind::Cgroup => self.validate_cgroup(kind, &key),
-        }
-    }
-
-    /// The first backend-specific key set that this section's backend does not use.
-    fn stray_key(&self) -> Option<&'static str> {
-        let present: [(&'static str, bool); 7] = [
-            ("program", self.program.is_some()),
-            ("args", !self.args.is_empty()),
-            ("rollback_program", self.rollback_program.is_some()),
-            ("rollback_args", !self.rollback_args.is_empty()),
-            ("url", self.url.is_some()),
-            ("group", self.group.is_some()),
-            ("root", self.root.is_some()),
-        ];
-        let allowed = self.backend.keys();
-        present
-            .into_iter()
-            .find(|(name, set)| *set && !allowed.contains(name))
-            .map(|(name, _)| name)
-    }
-
-    fn validate_exec(&self, key: &dyn Fn(&str) -> String) -> Result<(), InvalidKey> {
-        let program = self
-            .program
-            .as_deref()
-            .ok_or_else(|| InvalidKey::new(key("program"), "required by backend exec"))?;
-        check_string(&key("program"), program)?;
-        check_args(&key("args"), &self.args)?;
-        if let Some(rollback_program) = self.rollback_program.as_deref() {
-            check_string(&key("rollback_program"), rollback_program)?;
-        } else if !self.rollback_args.is_empty() {
-            return Err(InvalidKey::new(
-                key("rollback_args"),
-                "set without rollback_program",
-            ));
-        }
-        check_args(&key("rollback_args"), &self.rollback_args)
-    }
-
-    fn validate_cgroup(&self, kind: &str, key: &dyn Fn(&str) -> String) -> Result<(), InvalidKey> {
-        if kind != "throttle" && kind != "pause" {
-            return Err(InvalidKey::new(
-                key("backend"),
-                format!("cgroup supports only throttle and pause, not {kind}"),
-            ));
-        }
-        let group = self
-            .group
-            .as_deref()
-            .ok_or_else(|| InvalidKey::new(key("group"), "required by backend cgroup"))?;
-        check_string(&key("group"), group)?;
-        crate::actuator::cgroup::check_relative(group)
-            .map_err(|message| InvalidKey::new(key("group"), message))?;
-        match &self.root {
-            Some(root) if !root.is_absolute() => Err(InvalidKey::new(
-                key("root"),
-                format!(
-                    "must be an absolute path, got {:?}",
-                    root.display().to_string()
-                ),
-            )),
-            _ => Ok(()),
-        }
     }
 }

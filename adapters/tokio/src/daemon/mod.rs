@@ -46,6 +46,8 @@
 //! rollbacks, timeouts).
 //!
 //! [`poll_timeout`]: autonomic_core::engine::Engine::poll_timeout
+//! [`Actuator::run`]: crate::actuator::Actuator::run
+//! [`Actuator::rollback`]: crate::actuator::Actuator::rollback
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -55,24 +57,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use autonomic_core::engine::{
-    CommandError, Engine, EngineConfig, IngestError, RestoreError, SignalResult, Transition,
+    CommandError, Engine, IngestError, RestoreError, SignalResult, Transition,
 };
 use autonomic_core::entitlement::{AdmitError, EntitlementError};
 use autonomic_core::{
     Action, ActionCommand, EntitlementCommand, EntitlementState, Event, RawSignal, Receipt,
-    Resource, Thresholds,
+    Resource,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::actuator::{
-    self, ActionReport, ActionRequest, Actuator, ActuatorConfigError, ProcessRecords,
-};
+use crate::actuator::{ActionReport, ActionRequest};
 use crate::checkpoint::{self, Audit, Checkpointer};
-use crate::config::{ActuatorsSection, Config, TenantSection};
+use crate::config::TenantSection;
 use crate::http_post::Poster;
-use crate::ledger_file::{FsyncPolicy, LedgerFile, OpenError, ScanReport, View};
+use crate::ledger_file::{LedgerFile, OpenError, ScanReport, View};
 use crate::metrics::{EngineGauges, Metrics};
 use crate::wire::{self, SignalIn, SignalResultJson, TenantJson};
 
