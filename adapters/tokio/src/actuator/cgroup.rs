@@ -42,13 +42,14 @@
 //! or names anything else is refused with a failed report and nothing is written. A prior
 //! value the format cannot carry fails the run before anything is written.
 
-use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::cgroupfs::{Layout, read_by, read_cpu_limit, wait_frozen, write_by};
+use super::host::discover;
 pub use super::host::{CgroupMounts, online_cpus, parse_cpu_list, parse_mountinfo};
 use super::section::{cgroup_supports, check_template, required};
 use super::undo::{CgroupUndo, ControlFile};
@@ -60,12 +61,6 @@ use crate::config::ActuatorSection;
 
 /// The smallest CPU quota written, in microseconds per period (the kernel's v1 minimum).
 pub const QUOTA_US_MIN: u64 = 1000;
-/// Bytes read from one cgroupfs control file.
-const CONTROL_FILE_BYTES_MAX: u64 = 4096;
-/// Bytes read from `/proc/self/mountinfo`.
-const MOUNTINFO_BYTES_MAX: u64 = 4 << 20;
-/// Poll interval while waiting for a freeze to settle.
-const FREEZE_POLL_MS: u64 = 10;
 /// Bound on writing back the prior freeze state after a failed pause.
 const UNDO_TIMEOUT_MS: u64 = 1_000;
 
@@ -80,13 +75,6 @@ pub fn throttle_quota_us(
     let base = prior_quota_us.unwrap_or_else(|| u64::from(cpus).saturating_mul(period_us));
     let scaled = u128::from(base) * u128::from(percent) / 100;
     u64::try_from(scaled).unwrap_or(u64::MAX).max(QUOTA_US_MIN)
-}
-
-/// Which cgroup version's files a resolved group uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Layout {
-    V2,
-    V1,
 }
 
 /// Where to look for groups.
@@ -272,11 +260,7 @@ impl CgroupBackend {
             Some(p) => return ActionReport::failed(&format!("throttle percent {p} is over 100")),
             None => return ActionReport::failed("throttle needs a percent"),
         };
-        let limit = match layout {
-            Layout::V2 => read_cpu_max(dir, deadline, timeout).await,
-            Layout::V1 => read_cfs(dir, deadline, timeout).await,
-        };
-        let limit = match limit {
+        let limit = match read_cpu_limit(layout, dir, deadline, timeout).await {
             Ok(limit) => limit,
             Err(report) => return report,
         };
@@ -381,186 +365,6 @@ impl CgroupBackend {
     }
 }
 
-/// Polls until the group reports frozen (v2 `cgroup.events` line `frozen 1`, v1
-/// `freezer.state` reads `FROZEN`). The caller bounds it.
-async fn wait_frozen(layout: Layout, dir: &Path) -> Result<(), ActionReport> {
-    let (file, done): (PathBuf, fn(&str) -> bool) = match layout {
-        Layout::V2 => (dir.join("cgroup.events"), |text| {
-            text.lines().any(|l| l.trim() == "frozen 1")
-        }),
-        Layout::V1 => (dir.join("freezer.state"), |text| text.trim() == "FROZEN"),
-    };
-    loop {
-        let bytes = read_file(file.clone())
-            .await
-            .map_err(|e| ActionReport::failed(&format!("cannot read {}: {e}", file.display())))?;
-        if done(&String::from_utf8_lossy(&bytes)) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(FREEZE_POLL_MS)).await;
-    }
-}
-
-/// A CPU limit as read before a throttle.
-struct CpuLimit {
-    /// Which control file holds the quota.
-    control: ControlFile,
-    /// The file that holds the quota (and is written).
-    file: PathBuf,
-    /// Its exact bytes before the throttle.
-    prior: Vec<u8>,
-    /// The current quota, `None` when unlimited.
-    quota_us: Option<u64>,
-    period_us: u64,
-}
-
-async fn read_cpu_max(
-    dir: &Path,
-    deadline: Instant,
-    timeout: Duration,
-) -> Result<CpuLimit, ActionReport> {
-    const CONTROL: ControlFile = ControlFile::CpuMax;
-    let file = dir.join(CONTROL.name());
-    let prior = read_by(&file, deadline, timeout).await?;
-    let text = String::from_utf8_lossy(&prior).into_owned();
-    let bad = || {
-        ActionReport::failed(&format!(
-            "cannot parse {} = {:?}",
-            file.display(),
-            text.trim()
-        ))
-    };
-    let mut fields = text.split_whitespace();
-    let quota_us = match fields.next() {
-        Some("max") => None,
-        Some(q) => Some(q.parse::<u64>().map_err(|_| bad())?),
-        None => return Err(bad()),
-    };
-    let period_us = match fields.next() {
-        Some(p) => p.parse::<u64>().map_err(|_| bad())?,
-        None => 100_000,
-    };
-    if period_us == 0 {
-        return Err(bad());
-    }
-    Ok(CpuLimit {
-        control: CONTROL,
-        file,
-        prior,
-        quota_us,
-        period_us,
-    })
-}
-
-async fn read_cfs(
-    dir: &Path,
-    deadline: Instant,
-    timeout: Duration,
-) -> Result<CpuLimit, ActionReport> {
-    const CONTROL: ControlFile = ControlFile::CfsQuotaUs;
-    let file = dir.join(CONTROL.name());
-    let period_file = dir.join("cpu.cfs_period_us");
-    let prior = read_by(&file, deadline, timeout).await?;
-    let period_bytes = read_by(&period_file, deadline, timeout).await?;
-    let quota_text = String::from_utf8_lossy(&prior).trim().to_owned();
-    let period_text = String::from_utf8_lossy(&period_bytes).trim().to_owned();
-    let quota: i64 = quota_text.parse().map_err(|_| {
-        ActionReport::failed(&format!("cannot parse {} = {quota_text:?}", file.display()))
-    })?;
-    let period_us = match period_text.parse::<u64>() {
-        Ok(p) if p > 0 => p,
-        _ => {
-            return Err(ActionReport::failed(&format!(
-                "cannot parse {} = {period_text:?}",
-                period_file.display()
-            )));
-        }
-    };
-    // v1 uses -1 for "no limit".
-    let quota_us = u64::try_from(quota).ok();
-    Ok(CpuLimit {
-        control: CONTROL,
-        file,
-        prior,
-        quota_us,
-        period_us,
-    })
-}
-
-async fn read_by(
-    file: &Path,
-    deadline: Instant,
-    timeout: Duration,
-) -> Result<Vec<u8>, ActionReport> {
-    let op = read_file(file.to_path_buf());
-    by(file, ("read", "reading"), deadline, timeout, op).await
-}
-
-async fn write_by(
-    file: &Path,
-    bytes: Vec<u8>,
-    deadline: Instant,
-    timeout: Duration,
-) -> Result<(), ActionReport> {
-    let op = write_file(file.to_path_buf(), bytes);
-    by(file, ("write", "writing"), deadline, timeout, op).await
-}
-
-/// Runs one control-file operation before `deadline`, turning its failure or lateness into
-/// the action's report. `verb` is the (infinitive, gerund) pair for the messages.
-async fn by<T>(
-    file: &Path,
-    verb: (&str, &str),
-    deadline: Instant,
-    timeout: Duration,
-    op: impl std::future::Future<Output = std::io::Result<T>>,
-) -> Result<T, ActionReport> {
-    match tokio::time::timeout_at(deadline, op).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(ActionReport::failed(&format!(
-            "cannot {} {}: {e}",
-            verb.0,
-            file.display()
-        ))),
-        Err(_) => Err(ActionReport::timed_out(
-            timeout,
-            &format!("{} {}", verb.1, file.display()),
-        )),
-    }
-}
-
-/// Reads at most [`CONTROL_FILE_BYTES_MAX`] bytes of a control file.
-async fn read_file(file: PathBuf) -> std::io::Result<Vec<u8>> {
-    blocking(move || {
-        let mut bytes = Vec::new();
-        std::fs::File::open(&file)?
-            .take(CONTROL_FILE_BYTES_MAX)
-            .read_to_end(&mut bytes)?;
-        Ok(bytes)
-    })
-    .await
-}
-
-/// Writes a control file in one `write` (cgroupfs takes a value per write); never creates it.
-async fn write_file(file: PathBuf, bytes: Vec<u8>) -> std::io::Result<()> {
-    blocking(move || {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&file)?;
-        f.write_all(&bytes)
-    })
-    .await
-}
-
-async fn blocking<T: Send + 'static>(
-    op: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> std::io::Result<T> {
-    tokio::task::spawn_blocking(op)
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-}
-
 /// A group template must be a relative path of plain components, split at `/`: none empty
 /// (no leading, trailing or doubled `/`), none `.` or `..`. Checked literally, not through
 /// `Path::components` (which drops `.` and empty components and would accept `a/./b`).
@@ -587,34 +391,4 @@ pub fn check_relative(group: &str) -> Result<(), String> {
         )),
         None => Ok(()),
     }
-}
-
-/// Reads `/proc/self/mountinfo` and checks a mount exists for this kind.
-fn discover(kind: ActionKind) -> Result<CgroupMounts, ActuatorConfigError> {
-    let mut text = String::new();
-    std::fs::File::open("/proc/self/mountinfo")
-        .and_then(|f| f.take(MOUNTINFO_BYTES_MAX).read_to_string(&mut text))
-        .map_err(|e| ActuatorConfigError::NoCgroupMount {
-            kind,
-            reason: format!("cannot read /proc/self/mountinfo: {e}"),
-        })?;
-    let mounts = parse_mountinfo(&text);
-    let v1 = match kind {
-        ActionKind::Throttle => &mounts.cpu_v1,
-        _ => &mounts.freezer_v1,
-    };
-    if mounts.v2.is_none() && v1.is_none() {
-        let controller = if kind == ActionKind::Throttle {
-            "cpu"
-        } else {
-            "freezer"
-        };
-        return Err(ActuatorConfigError::NoCgroupMount {
-            kind,
-            reason: format!(
-                "/proc/self/mountinfo has no cgroup2 mount and no v1 {controller} mount"
-            ),
-        });
-    }
-    Ok(mounts)
 }

@@ -1,8 +1,13 @@
 //! What the cgroup backend reads from the host: the cgroup mounts in
-//! `/proc/self/mountinfo` and the online CPUs.
+//! `/proc/self/mountinfo` (found once at start) and the online CPUs.
 
+use std::io::Read;
 use std::path::PathBuf;
 
+use super::{ActionKind, ActuatorConfigError};
+
+/// Bytes read from `/proc/self/mountinfo`.
+const MOUNTINFO_BYTES_MAX: u64 = 4 << 20;
 /// Lines of mountinfo looked at.
 const MOUNTINFO_LINES_MAX: usize = 65_536;
 
@@ -101,4 +106,34 @@ pub fn online_cpus() -> u32 {
                 .and_then(|n| u32::try_from(n.get()).ok())
         })
         .unwrap_or(1)
+}
+
+/// Reads `/proc/self/mountinfo` and checks a mount exists for this kind.
+pub(super) fn discover(kind: ActionKind) -> Result<CgroupMounts, ActuatorConfigError> {
+    let mut text = String::new();
+    std::fs::File::open("/proc/self/mountinfo")
+        .and_then(|f| f.take(MOUNTINFO_BYTES_MAX).read_to_string(&mut text))
+        .map_err(|e| ActuatorConfigError::NoCgroupMount {
+            kind,
+            reason: format!("cannot read /proc/self/mountinfo: {e}"),
+        })?;
+    let mounts = parse_mountinfo(&text);
+    let v1 = match kind {
+        ActionKind::Throttle => &mounts.cpu_v1,
+        _ => &mounts.freezer_v1,
+    };
+    if mounts.v2.is_none() && v1.is_none() {
+        let controller = if kind == ActionKind::Throttle {
+            "cpu"
+        } else {
+            "freezer"
+        };
+        return Err(ActuatorConfigError::NoCgroupMount {
+            kind,
+            reason: format!(
+                "/proc/self/mountinfo has no cgroup2 mount and no v1 {controller} mount"
+            ),
+        });
+    }
+    Ok(mounts)
 }

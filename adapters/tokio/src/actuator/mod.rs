@@ -31,6 +31,7 @@
 //! Every report's `detail` is one line of at most [`DETAIL_BYTES_MAX`] bytes.
 
 pub mod cgroup;
+mod cgroupfs;
 mod exec;
 mod host;
 pub mod process;
