@@ -54,7 +54,7 @@ pub use super::host::{CgroupMounts, online_cpus, parse_cpu_list, parse_mountinfo
 use super::section::{cgroup_supports, check_template, required};
 use super::undo::{CgroupUndo, ControlFile};
 use super::{
-    ActionKind, ActionReport, ActionRequest, ActuatorConfigError, DETAIL_BYTES_MAX,
+    ActionKind, ActionReport, ActionRequest, ActuatorConfigError, Bounds, DETAIL_BYTES_MAX,
     substitute_group,
 };
 use crate::config::ActuatorSection;
@@ -127,12 +127,8 @@ impl CgroupBackend {
         substitute_group(&self.group, req).map(|_| ())
     }
 
-    pub(super) async fn run(
-        &self,
-        req: &ActionRequest,
-        cancel: &CancellationToken,
-        timeout: Duration,
-    ) -> ActionReport {
+    pub(super) async fn run(&self, req: &ActionRequest, bounds: Bounds<'_>) -> ActionReport {
+        let Bounds { cancel, timeout } = bounds;
         if cancel.is_cancelled() {
             return ActionReport::cancelled("cancelled before start");
         }

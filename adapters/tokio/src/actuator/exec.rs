@@ -33,7 +33,8 @@ use tokio_util::sync::CancellationToken;
 use super::process::{self, ProcessRecords, RECORD_SUFFIX, Spawned};
 use super::section::{check_args, required};
 use super::{
-    ActionKind, ActionReport, ActionRequest, ActuatorConfigError, DETAIL_BYTES_MAX, substitute_args,
+    ActionKind, ActionReport, ActionRequest, ActuatorConfigError, Bounds, DETAIL_BYTES_MAX,
+    substitute_args,
 };
 use crate::config::ActuatorSection;
 
@@ -114,26 +115,16 @@ impl ExecBackend {
         self.records = Some(records);
     }
 
-    pub(super) async fn run(
-        &self,
-        req: &ActionRequest,
-        cancel: &CancellationToken,
-        timeout: Duration,
-    ) -> ActionReport {
+    pub(super) async fn run(&self, req: &ActionRequest, bounds: Bounds<'_>) -> ActionReport {
         let record = self.record(format!("{}{RECORD_SUFFIX}", req.receipt));
-        run_program(&self.action, req, cancel, timeout, record).await
+        run_program(&self.action, req, bounds, record).await
     }
 
-    pub(super) async fn rollback(
-        &self,
-        req: &ActionRequest,
-        cancel: &CancellationToken,
-        timeout: Duration,
-    ) -> ActionReport {
+    pub(super) async fn rollback(&self, req: &ActionRequest, bounds: Bounds<'_>) -> ActionReport {
         match &self.rollback {
             Some(spec) => {
                 let name = format!("{}.rollback{RECORD_SUFFIX}", req.receipt);
-                run_program(spec, req, cancel, timeout, self.record(name)).await
+                run_program(spec, req, bounds, self.record(name)).await
             }
             None => ActionReport::failed("no rollback program configured"),
         }
@@ -173,10 +164,10 @@ impl Drop for GroupKiller {
 async fn run_program(
     spec: &ProgramSpec,
     req: &ActionRequest,
-    cancel: &CancellationToken,
-    timeout: Duration,
+    bounds: Bounds<'_>,
     record: Option<(ProcessRecords, String)>,
 ) -> ActionReport {
+    let Bounds { cancel, timeout } = bounds;
     // A substituted value never becomes an option: refused before anything is spawned.
     let args = match substitute_args(&spec.args, req) {
         Ok(args) => args,

@@ -130,6 +130,14 @@ impl ActionReport {
     }
 }
 
+/// What bounds one run of a backend: the caller's cancellation token and the section's
+/// deadline.
+#[derive(Debug, Clone, Copy)]
+struct Bounds<'a> {
+    cancel: &'a CancellationToken,
+    timeout: Duration,
+}
+
 /// A backend chosen for one action kind. `Send + Sync`: share it behind an `Arc`.
 #[derive(Debug)]
 pub struct Actuator {
@@ -195,11 +203,12 @@ impl Actuator {
     /// Runs the action until it finishes, `cancel` fires (the engine cancels on its deadline
     /// or on supersede) or the section's `timeout_ms` passes, whichever is first.
     pub async fn run(&self, req: &ActionRequest, cancel: CancellationToken) -> ActionReport {
+        let bounds = self.bounds(&cancel);
         let report = match &self.backend {
             Backend::DryRun => ActionReport::succeeded("dry-run"),
-            Backend::Exec(b) => b.run(req, &cancel, self.timeout).await,
-            Backend::Webhook(b) => b.run(req, &cancel, self.timeout, false).await,
-            Backend::Cgroup(b) => b.run(req, &cancel, self.timeout).await,
+            Backend::Exec(b) => b.run(req, bounds).await,
+            Backend::Webhook(b) => b.run(req, bounds, false).await,
+            Backend::Cgroup(b) => b.run(req, bounds).await,
         };
         debug_assert!(report.undo.len() <= UNDO_BYTES_MAX);
         debug_assert!(
@@ -214,10 +223,11 @@ impl Actuator {
     /// backend needs it and refuses to act without a valid one; the others ignore it).
     pub async fn rollback(&self, req: &ActionRequest, undo: &[u8]) -> ActionReport {
         let never = CancellationToken::new();
+        let bounds = self.bounds(&never);
         let report = match &self.backend {
             Backend::DryRun => ActionReport::succeeded("dry-run"),
-            Backend::Exec(b) => b.rollback(req, &never, self.timeout).await,
-            Backend::Webhook(b) => b.run(req, &never, self.timeout, true).await,
+            Backend::Exec(b) => b.rollback(req, bounds).await,
+            Backend::Webhook(b) => b.run(req, bounds, true).await,
             Backend::Cgroup(b) => b.rollback(req, undo, self.timeout).await,
         };
         debug_assert!(report.undo.is_empty(), "a rollback hands out no undo token");
@@ -241,6 +251,14 @@ impl Actuator {
             Backend::DryRun | Backend::Webhook(_) => Ok(()),
             Backend::Exec(b) => b.check(&req),
             Backend::Cgroup(b) => b.check(&req),
+        }
+    }
+
+    /// The bounds of one run or rollback: `cancel` and the section's `timeout_ms`.
+    fn bounds<'a>(&self, cancel: &'a CancellationToken) -> Bounds<'a> {
+        Bounds {
+            cancel,
+            timeout: self.timeout,
         }
     }
 

@@ -9,10 +9,8 @@
 
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use super::section::required;
-use super::{ActionKind, ActionReport, ActionRequest, ActuatorConfigError};
+use super::{ActionKind, ActionReport, ActionRequest, ActuatorConfigError, Bounds};
 use crate::config::ActuatorSection;
 use crate::http_post::Poster;
 
@@ -37,14 +35,14 @@ impl WebhookBackend {
         Ok(Self { poster })
     }
 
-    /// POSTs the action (or its rollback), bounded by `cancel` and `timeout`.
+    /// POSTs the action (or its rollback), bounded by the cancellation token and timeout.
     pub(super) async fn run(
         &self,
         req: &ActionRequest,
-        cancel: &CancellationToken,
-        timeout: Duration,
+        bounds: Bounds<'_>,
         rollback: bool,
     ) -> ActionReport {
+        let Bounds { cancel, timeout } = bounds;
         tokio::select! {
             biased;
             () = cancel.cancelled() => ActionReport::cancelled("cancelled: request dropped"),
