@@ -29,6 +29,11 @@
 //!   works after a restart (see [`cgroup`]).
 //!
 //! Every report's `detail` is one line of at most [`DETAIL_BYTES_MAX`] bytes.
+//!
+//! Files: this one (requests, reports, [`Actuator`]), `section.rs` (the rules of a config
+//! section), `registry.rs` ([`Actuators`], one per kind), `substitute.rs` (placeholders), one
+//! per backend (`exec.rs`, `webhook.rs`, `cgroup.rs` with `cgroupfs.rs` and `host.rs`), and
+//! `process.rs`, `undo.rs`.
 
 pub mod cgroup;
 mod cgroupfs;

@@ -54,9 +54,7 @@ impl GovernorError {
     #[must_use]
     pub fn invalid_key(self) -> InvalidKey {
         let (key, message) = match self {
-            GovernorError::SustainAbove255(sustain) => {
-                ("sustain", format!("must be within 1..=255, got {sustain}"))
-            }
+            GovernorError::SustainAbove255(sustain) => sustain_out_of_range(sustain),
             GovernorError::Thresholds(e) => match e {
                 ThresholdError::RecoverAboveWarn { recover, warn } => (
                     "recover",
@@ -73,9 +71,7 @@ impl GovernorError {
                 ThresholdError::RefuseAbove100(refuse) => {
                     ("refuse", format!("must be <= 100, got {refuse}"))
                 }
-                ThresholdError::SustainZero => {
-                    ("sustain", "must be within 1..=255, got 0".to_owned())
-                }
+                ThresholdError::SustainZero => sustain_out_of_range(0),
             },
         };
         InvalidKey::new(format!("governor.{key}"), message)
@@ -104,4 +100,12 @@ impl GovernorSection {
             .map(|_| ())
             .map_err(GovernorError::invalid_key)
     }
+}
+
+/// The key and message of a `sustain` outside `1..=255`.
+fn sustain_out_of_range(sustain: u32) -> (&'static str, String) {
+    (
+        "sustain",
+        format!("must be within 1..={}, got {sustain}", u8::MAX),
+    )
 }

@@ -15,6 +15,10 @@
 //! README's Security section).
 //! The command line's `--listen` and `--data-dir` override the plain public fields
 //! [`Config::listen`] and [`Config::data_dir`]; call [`Config::validate`] again after.
+//!
+//! Files: this one (the top-level keys, `[checkpoint]`, loading), `governor.rs`,
+//! `tenants.rs` (`[sampler]`, `[[tenants]]`), `actuators.rs`, `checks.rs` (value rules),
+//! `errors.rs` (one-line errors) and `engine.rs` (from a config to what the engine starts with).
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
