@@ -181,22 +181,3 @@ impl Host<'_> {
         }
     }
 }
-
-/// The actuator's view of a core action.
-#[must_use]
-pub fn action_request(tenant: &str, receipt: u64, action: &Action) -> ActionRequest {
-    use autonomic_core::ActionKind as C;
-    let kind = match action.kind() {
-        C::Throttle => actuator::ActionKind::Throttle,
-        C::Pause => actuator::ActionKind::Pause,
-        C::Shed => actuator::ActionKind::Shed,
-        C::Rollback => actuator::ActionKind::Rollback,
-    };
-    ActionRequest {
-        tenant: tenant.to_owned(),
-        kind,
-        percent: action.percent(),
-        revision: action.revision().map(str::to_owned),
-        receipt,
-    }
-}

@@ -66,15 +66,13 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::actuator::{
-    self, ActionReport, ActionRequest, Actuator, ActuatorConfigError, ProcessRecords,
-};
+use crate::actuator::{self, ActionReport, Actuator, ActuatorConfigError, ProcessRecords};
 use crate::checkpoint::{self, Audit, Checkpointer};
 use crate::config::{ActuatorsSection, Config, TenantSection};
 use crate::http_post::Poster;
 use crate::ledger_file::{FsyncPolicy, LedgerFile, OpenError, ScanReport, View};
 use crate::metrics::{EngineGauges, Metrics};
-use crate::wire::{self, SignalIn, SignalResultJson, TenantJson};
+use crate::wire::{self, SignalIn, SignalResultJson, TenantJson, action_request};
 
 /// Tenant capacity of the adapter's engine.
 pub const TENANTS_MAX: usize = 4096;
@@ -120,7 +118,6 @@ mod commit;
 mod protocol;
 mod setup;
 
-pub use actions::action_request;
 pub use protocol::*;
 pub use setup::*;
 
