@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use super::{check_unique_keys, cut};
+use crate::input::{Entitlement, EntitlementCmd, Input, Outcome, Reset};
 
 /// Most signals accepted in one `POST /v1/signals` array.
 pub const SIGNALS_PER_REQUEST_MAX: usize = 10_000;
@@ -103,6 +104,47 @@ impl InputLine {
             | InputLine::ActionSucceeded { now_ms, .. }
             | InputLine::ActionFailed { now_ms, .. }
             | InputLine::Reset { now_ms, .. } => *now_ms,
+        }
+    }
+
+    /// What the line asks of the engine. An outcome line is about the tenant's action in
+    /// flight, whatever its receipt, and carries no undo token (replay has no backends).
+    #[must_use]
+    pub fn into_input(self) -> Input {
+        let entitlement = |tenant, command| Input::Entitlement(Entitlement { tenant, command });
+        let outcome = |tenant, succeeded| {
+            Input::Outcome(Outcome {
+                tenant,
+                receipt: None,
+                succeeded,
+                undo: Vec::new(),
+            })
+        };
+        match self {
+            InputLine::Signal {
+                tenant,
+                metric,
+                value,
+                ts_ms,
+                ..
+            } => Input::Signal(SignalIn {
+                tenant,
+                metric,
+                value,
+                ts_ms,
+            }),
+            InputLine::Activate {
+                tenant,
+                sku,
+                expires_at_ms,
+                ..
+            } => entitlement(tenant, EntitlementCmd::Activate { sku, expires_at_ms }),
+            InputLine::Pause { tenant, .. } => entitlement(tenant, EntitlementCmd::Pause),
+            InputLine::Resume { tenant, .. } => entitlement(tenant, EntitlementCmd::Resume),
+            InputLine::Revoke { tenant, .. } => entitlement(tenant, EntitlementCmd::Revoke),
+            InputLine::ActionSucceeded { tenant, .. } => outcome(tenant, true),
+            InputLine::ActionFailed { tenant, .. } => outcome(tenant, false),
+            InputLine::Reset { tenant, .. } => Input::Reset(Reset { tenant }),
         }
     }
 }

@@ -5,6 +5,7 @@ use autonomic_core::engine::{IngestError, SignalResult, Transition};
 use serde::{Deserialize, Serialize};
 
 use super::{ActionJson, cut};
+use crate::input::Applied;
 
 /// A governor event: `{"line":3,"tenant":"acme","from":"Stable","to":"Warn",
 /// "consecutive_high":1,"action":null}`.
@@ -128,5 +129,22 @@ impl SignalResultJson {
             }),
             Err(e) => Self::Error(ErrorLine::new(line, e.name(), &e.to_string())),
         }
+    }
+}
+
+/// The line for what an input did: a governor event, a duplicate, an entitlement or an error
+/// (replay's output line, with `line`).
+#[must_use]
+pub fn applied_line(line: Option<u64>, tenant: &str, applied: &Applied) -> String {
+    match applied {
+        Applied::Signal(result) => to_line(&SignalResultJson::new(line, tenant, result)),
+        Applied::Entitlement(Ok(state)) => to_line(&EntitlementLine {
+            line,
+            tenant,
+            entitlement: state.as_str(),
+        }),
+        Applied::Governor(Ok(t)) => to_line(&GovernorLine::new(line, tenant, t)),
+        Applied::Entitlement(Err(e)) => to_line(&ErrorLine::new(line, e.name(), &e.to_string())),
+        Applied::Governor(Err(e)) => to_line(&ErrorLine::new(line, e.name(), &e.to_string())),
     }
 }
