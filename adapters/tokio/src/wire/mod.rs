@@ -7,7 +7,7 @@
 //!
 //! Files: `input.rs` (replay lines, `POST` bodies), `unique_keys.rs` (the duplicate-key
 //! check every body passes), `output.rs` (result and error lines), `action.rs` (actions),
-//! `tenant.rs` (tenants, the window's verification), `receipt.rs` (receipts).
+//! `tenant.rs` (tenants), `receipt.rs` (receipts, the in-memory window's verification).
 
 mod action;
 mod input;
@@ -22,7 +22,7 @@ pub use output::{
     DuplicateLine, EntitlementLine, ErrorLine, GovernorLine, SignalResultJson, applied_line,
     to_line,
 };
-pub use receipt::{CauseJson, EventJson, ReceiptJson, command_name};
+pub use receipt::{CauseJson, EventJson, ReceiptJson, WindowVerify, command_name};
 pub use tenant::{EnforcedJson, InFlightJson, TenantJson, UsageJson};
 pub use unique_keys::check_unique_keys;
 

@@ -1,6 +1,8 @@
-//! Receipts as JSON lines (`autonomic ledger`, `GET /v1/ledger`).
+//! Receipts as JSON lines (`autonomic ledger`, `GET /v1/ledger`), and the in-memory
+//! window's verification (`GET /v1/ledger/verify`).
 
 use autonomic_core::entitlement::CommandKind;
+use autonomic_core::ledger::Ledger;
 use autonomic_core::receipt::to_hex;
 use autonomic_core::{Cause, EntitlementState, Event, Receipt};
 use serde::Serialize;
@@ -195,6 +197,36 @@ impl From<&Event> for EventJson {
                 sku: sku.as_str(),
                 expires_at_ms: *expires_at_ms,
             },
+        }
+    }
+}
+
+/// The in-memory ledger window's verification.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WindowVerify {
+    /// Receipts retained in memory.
+    pub retained: u64,
+    /// Seq of the oldest retained receipt (or the next seq when none).
+    pub first_seq: u64,
+    /// Seq of the newest receipt, if any.
+    pub head_seq: Option<u64>,
+    /// Hash of the newest receipt (genesis zeros before any), 64 hex.
+    pub head_hash: String,
+    /// The first bad position, if the window does not verify.
+    pub error: Option<String>,
+}
+
+impl WindowVerify {
+    /// Verifies the engine's in-memory window.
+    #[must_use]
+    pub fn of<const N: usize, const BYTES: usize>(ledger: &Ledger<N, BYTES>) -> Self {
+        let (first_seq, _) = ledger.anchor();
+        Self {
+            retained: ledger.len() as u64,
+            first_seq,
+            head_seq: ledger.next_seq().checked_sub(1),
+            head_hash: to_hex(&ledger.head_hash()).as_str().to_owned(),
+            error: ledger.verify().err().map(|e| e.to_string()),
         }
     }
 }
