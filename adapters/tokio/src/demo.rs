@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::commands::summary;
 use crate::config::Config;
 use crate::daemon::{
-    self, Actuators, DaemonConfig, EngineHandle, EntitlementCmd, Msg, Mutation, Notice,
+    self, Actuators, DaemonConfig, EngineHandle, EntitlementCmd, Msg, Mutation, Notice, Request,
 };
 use crate::input::Entitlement;
 use crate::ledger_file::{self, FILE_NAME};
@@ -100,7 +100,7 @@ async fn steps(
                     expires_at_ms: None,
                 },
             };
-            Msg::Mutation(Mutation::Entitlement { input, reply })
+            Msg::Mutation(Mutation::Entitlement(Request { input, reply }))
         })
         .await
         .map_err(|e| e.to_string())?

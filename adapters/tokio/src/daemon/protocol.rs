@@ -66,34 +66,14 @@ pub enum Mutation {
         /// Results shaped like replay lines without `line`.
         reply: Reply<Vec<SignalResultJson>>,
     },
-    /// An entitlement command.
-    Entitlement {
-        /// The tenant and the command.
-        input: input::Entitlement,
-        /// The new state.
-        reply: Reply<Result<EntitlementState, EntitlementError>>,
-    },
-    /// An operator's reset.
-    Reset {
-        /// The tenant.
-        input: input::Reset,
-        /// The governor's transition.
-        reply: Reply<Result<Transition, CommandError>>,
-    },
-    /// A manual action.
-    Action {
-        /// The tenant and the action.
-        input: input::ManualAction,
-        /// Its receipt id.
-        reply: Reply<Result<u64, CommandError>>,
-    },
-    /// A rollback by receipt id.
-    Rollback {
-        /// The completed action's receipt id.
-        input: input::Rollback,
-        /// The rollback request's receipt seq.
-        reply: Reply<Result<u64, CommandError>>,
-    },
+    /// An entitlement command: the new state.
+    Entitlement(Request<input::Entitlement>),
+    /// An operator's reset: the governor's transition.
+    Reset(Request<input::Reset>),
+    /// A manual action: its receipt id.
+    Action(Request<input::ManualAction>),
+    /// A rollback by receipt id: the rollback request's receipt seq.
+    Rollback(Request<input::Rollback>),
 }
 
 impl Mutation {
@@ -101,12 +81,27 @@ impl Mutation {
     pub(super) fn refuse(self, refused: Refused) {
         match self {
             Mutation::Signals { reply, .. } => send_refusal(reply, refused),
-            Mutation::Entitlement { reply, .. } => send_refusal(reply, refused),
-            Mutation::Reset { reply, .. } => send_refusal(reply, refused),
-            Mutation::Action { reply, .. } | Mutation::Rollback { reply, .. } => {
-                send_refusal(reply, refused);
-            }
+            Mutation::Entitlement(request) => send_refusal(request.reply, refused),
+            Mutation::Reset(request) => send_refusal(request.reply, refused),
+            Mutation::Action(request) => send_refusal(request.reply, refused),
+            Mutation::Rollback(request) => send_refusal(request.reply, refused),
         }
+    }
+}
+
+/// One input to apply, and where the engine's answer goes.
+pub struct Request<I: Apply> {
+    /// What to apply.
+    pub input: I,
+    /// The engine's answer.
+    pub reply: Reply<I::Output>,
+}
+
+impl<I: Apply + std::fmt::Debug> std::fmt::Debug for Request<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("input", &self.input)
+            .finish_non_exhaustive()
     }
 }
 
@@ -281,26 +276,23 @@ impl EngineHandle {
         command: EntitlementCmd,
     ) -> Answer<EntitlementState, EntitlementError> {
         let input = input::Entitlement { tenant, command };
-        self.mutate(|reply| Mutation::Entitlement { input, reply })
-            .await
+        self.request(input, Mutation::Entitlement).await
     }
 
     /// An operator's reset: the governor's transition.
     pub async fn reset(&self, tenant: String) -> Answer<Transition, CommandError> {
-        let input = input::Reset { tenant };
-        self.mutate(|reply| Mutation::Reset { input, reply }).await
+        self.request(input::Reset { tenant }, Mutation::Reset).await
     }
 
     /// A manual action: its receipt id.
     pub async fn action(&self, tenant: String, action: Action) -> Answer<u64, CommandError> {
         let input = input::ManualAction { tenant, action };
-        self.mutate(|reply| Mutation::Action { input, reply }).await
+        self.request(input, Mutation::Action).await
     }
 
     /// A rollback of the completed action `receipt`: the rollback request's receipt seq.
     pub async fn rollback(&self, receipt: u64) -> Answer<u64, CommandError> {
-        let input = input::Rollback { receipt };
-        self.mutate(|reply| Mutation::Rollback { input, reply })
+        self.request(input::Rollback { receipt }, Mutation::Rollback)
             .await
     }
 
@@ -339,6 +331,15 @@ impl EngineHandle {
 
     async fn mutate<T>(&self, make: impl FnOnce(Reply<T>) -> Mutation) -> Result<T, Refused> {
         self.try_call(|reply| Msg::Mutation(make(reply))).await
+    }
+
+    async fn request<I: Apply>(
+        &self,
+        input: I,
+        mutation: fn(Request<I>) -> Mutation,
+    ) -> Result<I::Output, Refused> {
+        self.mutate(|reply| mutation(Request { input, reply }))
+            .await
     }
 
     async fn query<T>(&self, make: impl FnOnce(Reply<T>) -> Query) -> Result<T, Refused> {

@@ -11,27 +11,28 @@ impl Host<'_> {
                 let results = self.signals(now, &signals);
                 self.defer(reply, results, true);
             }
-            Mutation::Entitlement { input, reply } => {
+            Mutation::Entitlement(Request { input, reply }) => {
                 let result = self.apply(now, &input);
                 if matches!(input.command, EntitlementCmd::Activate { .. }) && result.is_ok() {
                     self.warn_unactionable(&input.tenant);
                 }
                 self.defer(reply, result, true);
             }
-            Mutation::Reset { input, reply } => self.apply_and_answer(now, &input, reply),
-            Mutation::Action { input, reply } => self.apply_and_answer(now, &input, reply),
-            Mutation::Rollback { input, reply } => self.apply_and_answer(now, &input, reply),
+            Mutation::Reset(request) => self.answer(now, request),
+            Mutation::Action(request) => self.answer(now, request),
+            Mutation::Rollback(request) => self.answer(now, request),
         }
     }
 
-    fn apply_and_answer<I, T, E>(&mut self, now: u64, input: &I, reply: Reply<Result<T, E>>)
+    /// Applies the request's input and queues its answer.
+    fn answer<I, T, E>(&mut self, now: u64, request: Request<I>)
     where
         I: Apply<Output = Result<T, E>>,
         T: 'static,
         E: MaybeBusy + 'static,
     {
-        let result = self.apply(now, input);
-        self.defer(reply, result, true);
+        let result = self.apply(now, &request.input);
+        self.defer(request.reply, result, true);
     }
 
     fn signals(&mut self, now: u64, signals: &[SignalIn]) -> Vec<SignalResultJson> {

@@ -188,19 +188,6 @@ fn witness(checkpoint: &CheckpointSetup) -> Result<Option<Poster>, StartError> {
 }
 
 impl Host<'_> {
-    /// SPEC §2 allows any visible-ASCII id, so an id like `-rf` or `a/b` is activated; but a
-    /// backend whose substitution rules refuse it will fail every run of that kind. Said
-    /// once, at activation, at WARN (the runs themselves fail with the same reason).
-    pub(super) fn warn_unactionable(&self, tenant: &str) {
-        let by_kind = autonomic_core::ActionKind::ALL.map(|kind| self.actuators.get(kind));
-        for actuator in by_kind.into_iter().flatten() {
-            if let Err(e) = actuator.check_tenant(tenant) {
-                warn!(%tenant, kind = actuator.kind().as_str(), reason = %e,
-                      "tenant activated, but its {} actions will be refused", actuator.kind());
-            }
-        }
-    }
-
     /// Activates configured tenants unknown to the ledger; returns their ids.
     fn activate_configured(
         &mut self,
@@ -242,5 +229,18 @@ impl Host<'_> {
         // Activations dispatch nothing.
         self.commands.clear();
         Ok(activated)
+    }
+
+    /// SPEC §2 allows any visible-ASCII id, so an id like `-rf` or `a/b` is activated; but a
+    /// backend whose substitution rules refuse it will fail every run of that kind. Said
+    /// once, at activation, at WARN (the runs themselves fail with the same reason).
+    pub(super) fn warn_unactionable(&self, tenant: &str) {
+        let by_kind = autonomic_core::ActionKind::ALL.map(|kind| self.actuators.get(kind));
+        for actuator in by_kind.into_iter().flatten() {
+            if let Err(e) = actuator.check_tenant(tenant) {
+                warn!(%tenant, kind = actuator.kind().as_str(), reason = %e,
+                      "tenant activated, but its {} actions will be refused", actuator.kind());
+            }
+        }
     }
 }
