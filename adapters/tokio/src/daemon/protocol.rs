@@ -106,7 +106,7 @@ impl<I: Apply + std::fmt::Debug> std::fmt::Debug for Request<I> {
 }
 
 /// A request that reads the engine's state: refused with [`Refused::LedgerUnavailable`]
-/// after a poisoning when its answer shows that state ([`Query::shows_state`]).
+/// after a poisoning when its answer shows that state (every query but the gauges).
 #[derive(Debug)]
 pub enum Query {
     /// Admission (or release, with `release`).
