@@ -1,9 +1,11 @@
 //! `autonomic replay`: the daemon with the clock replaced.
 //!
-//! Each line becomes an [`Input`](crate::input::Input) and is applied by
-//! [`crate::input::apply`], the same per-input mapping the engine thread applies requests
-//! with; the clock is the lines' instead of the wall's, and the actuators are the lines too
-//! (outcome lines stand for their reports).
+//! Literally: each line becomes an input ([`crate::input::Input`]) applied by
+//! [`crate::input::apply`], through the same [`crate::input::Apply`] mappings the engine
+//! thread applies its requests and actuator reports with. Only the driver differs: the clock
+//! is the lines' (below) instead of the wall's; outcome lines stand in for the actuators'
+//! reports; the effects (receipts, action commands) are dropped after each line instead of
+//! committed and dispatched; and a `Busy` is answered, not retried.
 //!
 //! Deterministic: no I/O but the input and the output, nothing executed, and identical
 //! input gives byte-for-byte identical output. It drives the same engine as `run`, with the

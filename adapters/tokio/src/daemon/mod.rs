@@ -209,6 +209,7 @@ fn engine_thread(boot: Boot, rx: mpsc::Receiver<Msg>, started: Started) {
     }
 }
 
+/// Reports a start-up failure that came before the ledger was touched.
 fn fail(started: Started, message: String) {
     let _ = started.send(Err(StartError::Other(message)));
 }
