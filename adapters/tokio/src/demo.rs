@@ -15,7 +15,10 @@ use serde_json::Value;
 
 use crate::commands::summary;
 use crate::config::Config;
-use crate::daemon::{self, Actuators, DaemonConfig, EngineHandle, EntitlementCmd, Msg, Notice};
+use crate::daemon::{
+    self, Actuators, DaemonConfig, EngineHandle, EntitlementCmd, Msg, Mutation, Notice, Request,
+};
+use crate::input::Entitlement;
 use crate::ledger_file::{self, FILE_NAME};
 use crate::wire::SignalIn;
 
@@ -89,13 +92,15 @@ async fn steps(
     notices: &mut tokio::sync::broadcast::Receiver<Notice>,
 ) -> Result<(), String> {
     let activated = engine
-        .call(|reply| Msg::Entitlement {
-            tenant: TENANT.to_owned(),
-            command: EntitlementCmd::Activate {
-                sku: "pro".to_owned(),
-                expires_at_ms: None,
-            },
-            reply,
+        .call(|reply| {
+            let input = Entitlement {
+                tenant: TENANT.to_owned(),
+                command: EntitlementCmd::Activate {
+                    sku: "pro".to_owned(),
+                    expires_at_ms: None,
+                },
+            };
+            Msg::Mutation(Mutation::Entitlement(Request { input, reply }))
         })
         .await
         .map_err(|e| e.to_string())?
@@ -165,7 +170,7 @@ async fn signal(engine: &EngineHandle, value: f64, ts_ms: u64) -> Result<Value, 
         ts_ms,
     }];
     let mut results = engine
-        .call(|reply| Msg::Signals { signals, reply })
+        .call(|reply| Msg::Mutation(Mutation::Signals { signals, reply }))
         .await
         .map_err(|e| e.to_string())?;
     let result = results.pop().ok_or_else(|| "no result".to_owned())?;

@@ -14,6 +14,7 @@ pub mod exit;
 pub mod http;
 pub mod http_post;
 pub mod http_server;
+pub mod input;
 pub mod ledger_file;
 pub mod ledger_reads;
 pub mod metrics;

@@ -1,4 +1,11 @@
-//! `autonomic replay`: the daemon with the clock and the actuators replaced by the input.
+//! `autonomic replay`: the daemon with the clock replaced.
+//!
+//! Literally: each line becomes an input ([`crate::input::Input`]) applied by
+//! [`crate::input::apply`], through the same [`crate::input::Apply`] mappings the engine
+//! thread applies its requests and actuator reports with. Only the driver differs: the clock
+//! is the lines' (below) instead of the wall's; outcome lines stand in for the actuators'
+//! reports; the effects (receipts, action commands) are dropped after each line instead of
+//! committed and dispatched; and a `Busy` is answered, not retried.
 //!
 //! Deterministic: no I/O but the input and the output, nothing executed, and identical
 //! input gives byte-for-byte identical output. It drives the same engine as `run`, with the
@@ -19,12 +26,10 @@
 use std::io::{self, BufRead, Write};
 
 use autonomic_core::engine::EngineConfig;
-use autonomic_core::{EntitlementCommand, RawSignal};
 
 use crate::daemon::AdapterEngine;
-use crate::wire::{
-    EntitlementLine, ErrorLine, GovernorLine, InputLine, SignalResultJson, cut, to_line,
-};
+use crate::input::apply;
+use crate::wire::{ErrorLine, InputLine, applied_line, cut, to_line};
 
 /// Longest input line, in bytes (the newline excluded); a longer one is `MalformedInput`.
 pub const LINE_BYTES_MAX: usize = 1024 * 1024;
@@ -95,91 +100,16 @@ fn malformed(line_no: u64, message: &str) -> String {
 
 /// Handles one input line and returns its output line.
 fn one_line(engine: &mut AdapterEngine, now_ms: &mut u64, line_no: u64, bytes: &[u8]) -> String {
-    let input: InputLine = match serde_json::from_slice(bytes) {
-        Ok(input) => input,
+    let line: InputLine = match serde_json::from_slice(bytes) {
+        Ok(line) => line,
         Err(e) => return malformed(line_no, &cut(&e.to_string())),
     };
-    if let Some(now) = input.now_ms() {
+    if let Some(now) = line.now_ms() {
         *now_ms = now;
     }
-    let now = *now_ms;
-    let line = Some(line_no);
-    match &input {
-        InputLine::Signal {
-            tenant,
-            metric,
-            value,
-            ts_ms,
-            ..
-        } => {
-            let raw = RawSignal {
-                tenant,
-                metric,
-                value: *value,
-                ts_ms: *ts_ms,
-            };
-            let result = engine.handle_signal(now, &raw);
-            to_line(&SignalResultJson::new(line, tenant, &result))
-        }
-        InputLine::Activate {
-            tenant,
-            sku,
-            expires_at_ms,
-            ..
-        } => {
-            let command = EntitlementCommand::Activate {
-                sku,
-                expires_at_ms: *expires_at_ms,
-            };
-            entitlement(engine, now, line, tenant, command)
-        }
-        InputLine::Pause { tenant, .. } => {
-            entitlement(engine, now, line, tenant, EntitlementCommand::Pause)
-        }
-        InputLine::Resume { tenant, .. } => {
-            entitlement(engine, now, line, tenant, EntitlementCommand::Resume)
-        }
-        InputLine::Revoke { tenant, .. } => {
-            entitlement(engine, now, line, tenant, EntitlementCommand::Revoke)
-        }
-        InputLine::ActionSucceeded { tenant, .. } => outcome(engine, now, line, tenant, true),
-        InputLine::ActionFailed { tenant, .. } => outcome(engine, now, line, tenant, false),
-        InputLine::Reset { tenant, .. } => match engine.handle_reset(now, tenant) {
-            Ok(t) => to_line(&GovernorLine::new(line, tenant, &t)),
-            Err(e) => to_line(&ErrorLine::new(line, e.name(), &e.to_string())),
-        },
-    }
-}
-
-fn entitlement(
-    engine: &mut AdapterEngine,
-    now: u64,
-    line: Option<u64>,
-    tenant: &str,
-    command: EntitlementCommand<'_>,
-) -> String {
-    match engine.handle_entitlement(now, tenant, command) {
-        Ok(state) => to_line(&EntitlementLine {
-            line,
-            tenant,
-            entitlement: state.as_str(),
-        }),
-        Err(e) => to_line(&ErrorLine::new(line, e.name(), &e.to_string())),
-    }
-}
-
-fn outcome(
-    engine: &mut AdapterEngine,
-    now: u64,
-    line: Option<u64>,
-    tenant: &str,
-    succeeded: bool,
-) -> String {
-    // Replay has no backends, so no undo token (its output lines are unchanged).
-    match engine.handle_outcome(now, tenant, None, succeeded, &[]) {
-        Ok(t) => to_line(&GovernorLine::new(line, tenant, &t)),
-        Err(e) => to_line(&ErrorLine::new(line, e.name(), &e.to_string())),
-    }
+    let input = line.into_input();
+    let applied = apply(engine, *now_ms, &input);
+    applied_line(Some(line_no), input.tenant(), &applied)
 }
 
 /// Discards the effects: replay persists nothing and runs nothing.

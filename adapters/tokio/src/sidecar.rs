@@ -30,9 +30,7 @@ use tracing::{error, info, warn};
 
 use crate::actuator::{ProcessRecords, reap_orphans};
 use crate::config::{Config, ConfigError};
-use crate::daemon::{
-    self, Actuators, DaemonConfig, EngineHandle, Msg, Refused, Shared, StartError,
-};
+use crate::daemon::{self, Actuators, DaemonConfig, EngineHandle, Refused, Shared, StartError};
 use crate::exit;
 use crate::http::{self, Guard, HttpState};
 use crate::http_server::{self, ConnLimits};
@@ -331,10 +329,7 @@ async fn sample(engine: EngineHandle, tenant: String, interval_ms: u64, stop: Ca
                 ts_ms,
             })
             .collect();
-        match engine
-            .try_call(|reply| Msg::Signals { signals, reply })
-            .await
-        {
+        match engine.signals(signals).await {
             Ok(_) => {}
             Err(Refused::QueueFull) => warn!("sampler: engine queue full; sample dropped"),
             Err(e) => {

@@ -3,15 +3,15 @@
 use super::*;
 
 impl Host<'_> {
-    pub(super) fn outcome(
-        &mut self,
-        now: u64,
-        tenant: String,
-        receipt: u64,
-        kind: &'static str,
-        backend: &'static str,
-        report: ActionReport,
-    ) {
+    /// Applies an actuator's report on a run (the governor reacts to the outcome).
+    pub(super) fn outcome(&mut self, now: u64, finished: Finished) {
+        let Finished {
+            tenant,
+            receipt,
+            kind,
+            backend,
+            report,
+        } = finished;
         self.running.remove(&receipt);
         if report.cancelled || self.poisoned {
             debug!(receipt, "actuator: cancelled run ended");
@@ -19,8 +19,14 @@ impl Host<'_> {
         }
         // The backend's undo token (the prior values a rollback restores) goes into the
         // outcome receipt: a rollback after a restart reads it back from the ledger.
-        let result =
-            self.retry(|e| e.handle_outcome(now, &tenant, Some(receipt), report.ok, &report.undo));
+        let input = input::Outcome {
+            tenant,
+            receipt: Some(receipt),
+            succeeded: report.ok,
+            undo: report.undo.clone(),
+        };
+        let result = self.apply(now, &input);
+        let tenant = input.tenant;
         let transition = match result {
             Ok(t) if report.ok => {
                 info!(%tenant, receipt, kind, backend, ok = report.ok, detail = %report.detail,
@@ -55,36 +61,35 @@ impl Host<'_> {
         let _ = self.shared.notices.send(notice);
     }
 
-    pub(super) fn rollback_outcome(
-        &mut self,
-        now: u64,
-        tenant: String,
-        receipt: u64,
-        kind: &'static str,
-        backend: &'static str,
-        report: ActionReport,
-    ) {
+    /// Applies an actuator's report on a rollback.
+    pub(super) fn rollback_outcome(&mut self, now: u64, finished: Finished) {
         if self.poisoned {
             return;
         }
-        let result = self.retry(|e| e.handle_rollback_outcome(now, receipt, report.ok));
-        match result {
-            Ok(()) if report.ok => {
-                self.shared.metrics.rollback(kind, report.ok);
-                info!(%tenant, receipt, kind, backend, ok = report.ok, detail = %report.detail,
+        let (receipt, kind, backend) = (finished.receipt, finished.kind, finished.backend);
+        let (ok, detail) = (finished.report.ok, &finished.report.detail);
+        let tenant = &finished.tenant;
+        let input = input::RollbackOutcome {
+            receipt,
+            succeeded: ok,
+        };
+        match self.apply(now, &input) {
+            Ok(()) if ok => {
+                self.shared.metrics.rollback(kind, ok);
+                info!(%tenant, receipt, kind, backend, ok, detail = %detail,
                       "actuator: rollback finished");
             }
             Ok(()) => {
-                self.shared.metrics.rollback(kind, report.ok);
-                warn!(%tenant, receipt, kind, backend, ok = report.ok, detail = %report.detail,
+                self.shared.metrics.rollback(kind, ok);
+                warn!(%tenant, receipt, kind, backend, ok, detail = %detail,
                       "actuator: rollback failed");
             }
             Err(e) => warn!(receipt, error = %e, "actuator: rollback outcome refused"),
         }
         let _ = self.shared.notices.send(Notice::RollbackFinished {
-            tenant,
+            tenant: finished.tenant,
             receipt,
-            report,
+            report: finished.report,
         });
     }
 
@@ -110,6 +115,7 @@ impl Host<'_> {
         }
     }
 
+    /// Hands one action command to its actuator: a run, a cancel or a rollback.
     pub(super) fn dispatch(&mut self, command: ActionCommand) {
         match command {
             ActionCommand::Run {
@@ -118,9 +124,11 @@ impl Host<'_> {
                 action,
                 deadline_ms,
             } => {
-                let Some(actuator) = self.actuators.get(action.kind()).cloned() else {
+                let Some(job) = self.job(&tenant, receipt, &action) else {
                     return;
                 };
+                let (kind, backend) = (job.kind, job.backend);
+                info!(tenant = %tenant, receipt, kind, backend, deadline_ms, "actuator: run");
                 let token = CancellationToken::new();
                 self.running.insert(
                     receipt,
@@ -128,23 +136,12 @@ impl Host<'_> {
                         token: token.clone(),
                     },
                 );
-                let request = action_request(&tenant, receipt, &action);
-                let (kind, backend) = (action.kind().as_str(), actuator.backend().name());
-                info!(tenant = %tenant, receipt, kind, backend, deadline_ms, "actuator: run");
-                let tx = self.tx.clone();
                 let shared = Arc::clone(&self.shared);
-                self.runtime.spawn(async move {
+                self.report_back(Msg::Outcome, job, move |actuator, request| async move {
                     let started = Instant::now();
                     let report = actuator.run(&request, token).await;
                     shared.metrics.action_duration(kind, started.elapsed());
-                    let msg = Msg::Outcome {
-                        tenant: request.tenant,
-                        receipt,
-                        kind,
-                        backend,
-                        report,
-                    };
-                    let _ = tx.send(msg).await;
+                    report
                 });
             }
             ActionCommand::Cancel { receipt, tenant } => {
@@ -159,37 +156,65 @@ impl Host<'_> {
                 action,
                 undo,
             } => {
-                let Some(actuator) = self.actuators.get(action.kind()).cloned() else {
+                let Some(job) = self.job(&tenant, receipt, &action) else {
                     return;
                 };
-                let request = action_request(&tenant, receipt, &action);
-                let (kind, backend) = (action.kind().as_str(), actuator.backend().name());
+                let (kind, backend) = (job.kind, job.backend);
                 info!(tenant = %tenant, receipt, kind, backend, "actuator: rollback");
-                let tx = self.tx.clone();
-                self.runtime.spawn(async move {
-                    let report = actuator.rollback(&request, &undo).await;
-                    let msg = Msg::RollbackOutcome {
-                        tenant: request.tenant,
-                        receipt,
-                        kind,
-                        backend,
-                        report,
-                    };
-                    let _ = tx.send(msg).await;
+                self.report_back(Msg::RollbackOutcome, job, |actuator, request| async move {
+                    actuator.rollback(&request, &undo).await
                 });
             }
         }
     }
+
+    /// The actuator for `action`'s kind and what it is asked (`None`: no actuator).
+    fn job(&self, tenant: &str, receipt: u64, action: &Action) -> Option<Job> {
+        let actuator = self.actuators.get(action.kind()).cloned()?;
+        Some(Job {
+            kind: action.kind().as_str(),
+            backend: actuator.backend().name(),
+            request: action_request(tenant, receipt, action),
+            actuator,
+        })
+    }
+
+    /// Runs `work` on the main runtime; its report comes back to this thread as `message`.
+    fn report_back<F>(
+        &self,
+        message: fn(Finished) -> Msg,
+        job: Job,
+        work: impl FnOnce(Arc<Actuator>, ActionRequest) -> F,
+    ) where
+        F: Future<Output = ActionReport> + Send + 'static,
+    {
+        let Job {
+            actuator,
+            request,
+            kind,
+            backend,
+        } = job;
+        let (tenant, receipt) = (request.tenant.clone(), request.receipt);
+        let tx = self.tx.clone();
+        let work = work(actuator, request);
+        self.runtime.spawn(async move {
+            let report = work.await;
+            let finished = Finished {
+                tenant,
+                receipt,
+                kind,
+                backend,
+                report,
+            };
+            let _ = tx.send(message(finished)).await;
+        });
+    }
 }
 
-/// The actuator's view of a core action.
-#[must_use]
-pub fn action_request(tenant: &str, receipt: u64, action: &Action) -> ActionRequest {
-    ActionRequest {
-        tenant: tenant.to_owned(),
-        kind: action.kind(),
-        percent: action.percent(),
-        revision: action.revision().map(str::to_owned),
-        receipt,
-    }
+/// An action handed to its actuator.
+struct Job {
+    actuator: Arc<Actuator>,
+    request: ActionRequest,
+    kind: &'static str,
+    backend: &'static str,
 }

@@ -110,6 +110,20 @@ impl Host<'_> {
         }
     }
 
+    /// Starts shutting down: not ready, mutations refused, running actions get
+    /// [`SHUTDOWN_GRACE_MS`] to finish.
+    pub(super) fn begin_shutdown(&mut self, reply: oneshot::Sender<()>) {
+        info!(
+            running = self.running.len(),
+            "engine: shutting down; waiting for running actions"
+        );
+        self.shared.ready.store(false, Ordering::SeqCst);
+        self.shutdown = Some(ShutdownState {
+            deadline: Instant::now() + Duration::from_millis(SHUTDOWN_GRACE_MS),
+            reply,
+        });
+    }
+
     pub(super) fn shutdown_due(&mut self) -> bool {
         let Some(state) = &self.shutdown else {
             return false;

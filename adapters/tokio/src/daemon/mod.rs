@@ -29,21 +29,31 @@
 //! # Actions
 //!
 //! `Run` spawns a task on the main runtime running [`Actuator::run`] with a cancellation
-//! token kept by receipt; its report comes back as [`Msg::Outcome`] and is fed to
-//! `handle_outcome` (a stale outcome is logged and dropped). `Cancel` fires the token.
-//! `Rollback` runs [`Actuator::rollback`] and reports with `handle_rollback_outcome`.
+//! token kept by receipt; its report comes back as [`Msg::Outcome`] and is applied as an
+//! [`input::Outcome`] (a stale outcome is logged and dropped). `Cancel` fires the token.
+//! `Rollback` runs [`Actuator::rollback`] and reports with [`Msg::RollbackOutcome`].
 //! Actuators get their section's `timeout_ms` plus [`ACTUATOR_GRACE_MS`], so that the
 //! engine's own deadline (the section's `timeout_ms`) fires first and is recorded as
 //! `ExecutionTimeout`. Actions in flight at a crash or shutdown are not re-run after a
 //! restart: the restored engine times them out at their deadline.
 //!
+//! # Messages
+//!
+//! Three kinds ([`Msg`]): mutations (signals, entitlement commands, resets, manual actions,
+//! rollbacks) change the engine's state and are refused after a poisoning or during
+//! shutdown; queries read it and are refused after a poisoning when they would show it;
+//! internal messages (actuator reports, shutdown) are always taken. Every input is applied
+//! through [`crate::input::Apply`], the mapping `replay` uses too.
+//!
 //! # Files
 //!
-//! `protocol.rs` (messages, replies, notices, the handle), `setup.rs` (config to engine and
-//! actuators, opening the ledger against its checkpoints, configured tenants), this file (the
-//! thread and the first half of a round: taking messages), `commit.rs` (the second half:
-//! commit, answer, dispatch, checkpoint, shutdown), `actions.rs` (actuator runs, outcomes,
-//! rollbacks, timeouts).
+//! In the order a start and a round go: this file (the thread, its state, the loop),
+//! `start.rs` (opening the ledger against its checkpoints, restoring the engine, the
+//! configured tenants), `protocol.rs` (messages, replies, notices, the handle),
+//! `requests.rs` (the first half of a round: mutations and queries), `commit.rs` (the second
+//! half: commit, answer, dispatch, checkpoint, shutdown), `actions.rs` (actuator runs,
+//! outcomes, rollbacks, timeouts). `setup.rs` turns the config into the engine's and the
+//! actuators' settings.
 //!
 //! [`poll_timeout`]: autonomic_core::engine::Engine::poll_timeout
 //! [`Actuator::run`]: crate::actuator::Actuator::run
@@ -60,24 +70,22 @@ use autonomic_core::engine::{
     CommandError, Engine, IngestError, RestoreError, SignalResult, Transition,
 };
 use autonomic_core::entitlement::{AdmitError, EntitlementError};
-use autonomic_core::{
-    Action, ActionCommand, EntitlementCommand, EntitlementState, Event, RawSignal, Receipt,
-    Resource,
-};
+use autonomic_core::{Action, ActionCommand, EntitlementState, Event, Receipt, Resource};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::actuator::{ActionReport, ActionRequest};
+use crate::actuator::{ActionReport, ActionRequest, Actuator};
 use crate::checkpoint::{self, Audit, Checkpointer};
 use crate::config::TenantSection;
 use crate::http_post::Poster;
+use crate::input::{self, Apply};
 use crate::ledger_file::{LedgerFile, OpenError, ScanReport, View};
 use crate::metrics::{EngineGauges, Metrics};
-use crate::wire::{self, SignalIn, SignalResultJson, TenantJson};
+use crate::wire::{self, SignalIn, SignalResultJson, TenantJson, action_request};
 
-/// Tenant capacity of the adapter's engine.
-pub const TENANTS_MAX: usize = 4096;
+/// Tenant slots of the adapter's engine (its tenant table's size).
+pub const TENANT_SLOTS: usize = 4096;
 /// Most receipts the in-memory ring can hold (`ledger_capacity` is clamped to it).
 pub const RECEIPTS_MAX: usize = 65_536;
 /// Byte budget of the ring: 256 bytes per receipt on average.
@@ -87,7 +95,7 @@ pub const DEDUP_IDS: usize = 65_536;
 /// Index slots of the deduplicator (a power of two, twice the ids).
 pub const DEDUP_SLOTS: usize = 131_072;
 /// The engine the adapter drives (about 20 MiB: build it on a thread with a large stack).
-pub type AdapterEngine = Engine<TENANTS_MAX, RECEIPTS_MAX, RING_BYTES, DEDUP_IDS, DEDUP_SLOTS>;
+pub type AdapterEngine = Engine<TENANT_SLOTS, RECEIPTS_MAX, RING_BYTES, DEDUP_IDS, DEDUP_SLOTS>;
 
 /// Stack of the thread that owns the engine (virtual memory: only touched pages cost).
 pub const ENGINE_STACK_BYTES: usize = 256 << 20;
@@ -118,11 +126,15 @@ pub fn now_ms() -> u64 {
 mod actions;
 mod commit;
 mod protocol;
+mod requests;
 mod setup;
+mod start;
 
-pub use actions::action_request;
+pub use crate::input::EntitlementCmd;
+pub use crate::wire::WindowVerify;
 pub use protocol::*;
 pub use setup::*;
+pub use start::{StartError, StartReport};
 
 /// What [`spawn`] returns: the handle, the thread, and the start-up result.
 pub type Spawned = (
@@ -130,6 +142,20 @@ pub type Spawned = (
     std::thread::JoinHandle<()>,
     oneshot::Receiver<Result<StartReport, StartError>>,
 );
+
+/// Where the start-up result goes.
+type Started = oneshot::Sender<Result<StartReport, StartError>>;
+
+/// What the engine thread is started with, besides its engine.
+struct Boot {
+    config: DaemonConfig,
+    actuators: Actuators,
+    shared: Arc<Shared>,
+    /// The main runtime, where actuators run.
+    runtime: tokio::runtime::Handle,
+    /// For actuator tasks to report back.
+    tx: mpsc::Sender<Msg>,
+}
 
 /// Starts the engine thread. Returns the handle, the thread, and the start-up result
 /// (await it before serving).
@@ -142,89 +168,48 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let (started_tx, started_rx) = oneshot::channel();
     let handle = EngineHandle { tx: tx.clone() };
+    let boot = Boot {
+        config,
+        actuators,
+        shared,
+        runtime,
+        tx,
+    };
     let thread = std::thread::Builder::new()
         .name("autonomic-engine".to_owned())
         .stack_size(ENGINE_STACK_BYTES)
-        .spawn(move || {
-            engine_thread(config, actuators, shared, runtime, tx, rx, started_tx);
-        })?;
+        .spawn(move || engine_thread(boot, rx, started_tx))?;
     Ok((handle, thread, started_rx))
 }
 
-fn engine_thread(
-    config: DaemonConfig,
-    actuators: Actuators,
-    shared: Arc<Shared>,
-    runtime: tokio::runtime::Handle,
-    tx: mpsc::Sender<Msg>,
-    rx: mpsc::Receiver<Msg>,
-    started: oneshot::Sender<Result<StartReport, StartError>>,
-) {
+/// The thread's body: its runtime and engine, then start-up ([`start::start`]: open the
+/// ledger, restore, configured tenants), then the loop until shutdown.
+fn engine_thread(boot: Boot, rx: mpsc::Receiver<Msg>, started: Started) {
     let local = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
     {
         Ok(local) => local,
-        Err(e) => {
-            let _ = started.send(Err(StartError::Other(format!("engine runtime: {e}"))));
-            return;
-        }
+        Err(e) => return fail(started, format!("engine runtime: {e}")),
     };
-    let mut engine = match AdapterEngine::new(config.engine) {
+    let mut engine = match AdapterEngine::new(boot.config.engine) {
         Ok(engine) => engine,
-        Err(e) => {
-            let _ = started.send(Err(StartError::Other(format!("config: {e}"))));
-            return;
+        Err(e) => return fail(started, format!("config: {e}")),
+    };
+    match start::start(&mut engine, boot) {
+        Ok((host, report)) => {
+            let _ = started.send(Ok(report));
+            local.block_on(host.serve(rx));
         }
-    };
-    let ledger = match open_ledger(&mut engine, &config, &shared) {
-        Ok(opened) => opened,
-        Err(e) => {
-            let _ = started.send(Err(e));
-            return;
-        }
-    };
-    let (ledger, checkpointer, mut report) = ledger;
-    let witness = match config
-        .checkpoint
-        .webhook
-        .as_deref()
-        .map(|url| Poster::new(url, Duration::from_millis(WITNESS_TIMEOUT_MS)))
-    {
-        None => None,
-        Some(Ok(poster)) => Some(poster),
-        Some(Err(e)) => {
-            let _ = started.send(Err(StartError::Other(format!("checkpoint.webhook: {e}"))));
-            return;
-        }
-    };
-    let mut host = Host {
-        engine: &mut engine,
-        ledger,
-        checkpointer,
-        witness,
-        actuators,
-        running: HashMap::new(),
-        kinds: HashMap::new(),
-        replies: Vec::new(),
-        commands: Vec::new(),
-        tx,
-        runtime,
-        shared,
-        poisoned: false,
-        shutdown: None,
-    };
-    match host.activate_configured(&config.tenants) {
-        Ok(activated) => report.activated = activated,
         Err(e) => {
             let _ = started.send(Err(e));
-            return;
         }
     }
-    report.head_seq = host.engine.ledger().next_seq().checked_sub(1);
-    host.shared.ready.store(true, Ordering::SeqCst);
-    let _ = started.send(Ok(report));
-    local.block_on(host.serve(rx));
+}
+
+/// Reports a start-up failure that came before the ledger was touched.
+fn fail(started: Started, message: String) {
+    let _ = started.send(Err(StartError::Other(message)));
 }
 
 /// Errors whose `Busy` variant means "drain and retry".
@@ -287,9 +272,6 @@ struct Host<'e> {
 
 impl Host<'_> {
     async fn serve(mut self, mut rx: mpsc::Receiver<Msg>) {
-        for f in self.engine.in_flight() {
-            self.kinds.insert(f.receipt, f.action.kind().as_str());
-        }
         let mut batch = Vec::with_capacity(MESSAGES_PER_ROUND_MAX);
         loop {
             let wake = self.next_wake();
@@ -334,16 +316,43 @@ impl Host<'_> {
         wake
     }
 
-    /// Calls `f`; on `Busy`, drains and commits, then calls it once more.
-    fn retry<T, E: MaybeBusy>(
-        &mut self,
-        mut f: impl FnMut(&mut AdapterEngine) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let first = f(self.engine);
-        match first {
+    /// Takes one message: each kind has its one refusal check.
+    fn handle(&mut self, now: u64, msg: Msg) {
+        match msg {
+            Msg::Mutation(mutation) => match self.refuse_mutation() {
+                Some(refused) => mutation.refuse(refused),
+                None => self.mutate(now, mutation),
+            },
+            Msg::Query(query) if self.poisoned && query.shows_state() => {
+                query.refuse(Refused::LedgerUnavailable);
+            }
+            Msg::Query(query) => self.query(now, query),
+            Msg::Outcome(finished) => self.outcome(now, finished),
+            Msg::RollbackOutcome(finished) => self.rollback_outcome(now, finished),
+            Msg::Shutdown { reply } => self.begin_shutdown(reply),
+        }
+    }
+
+    fn refuse_mutation(&self) -> Option<Refused> {
+        if self.poisoned {
+            Some(Refused::LedgerUnavailable)
+        } else if self.shutdown.is_some() {
+            Some(Refused::ShuttingDown)
+        } else {
+            None
+        }
+    }
+
+    /// Applies `input`; on `Busy`, drains and commits, then applies it once more.
+    fn apply<I, T, E>(&mut self, now: u64, input: &I) -> Result<T, E>
+    where
+        I: Apply<Output = Result<T, E>>,
+        E: MaybeBusy,
+    {
+        match input.apply(self.engine, now) {
             Err(e) if e.is_busy() && !self.poisoned => {
                 self.flush();
-                f(self.engine)
+                input.apply(self.engine, now)
             }
             other => other,
         }
@@ -361,225 +370,5 @@ impl Host<'_> {
             };
             let _ = reply.send(answer);
         }));
-    }
-
-    fn refuse_mutation(&self) -> Option<Refused> {
-        if self.poisoned {
-            Some(Refused::LedgerUnavailable)
-        } else if self.shutdown.is_some() {
-            Some(Refused::ShuttingDown)
-        } else {
-            None
-        }
-    }
-
-    fn handle(&mut self, now: u64, msg: Msg) {
-        match msg {
-            Msg::Signals { signals, reply } => {
-                if let Some(refused) = self.refuse_mutation() {
-                    let _ = reply.send(Err(refused));
-                    return;
-                }
-                let results = self.signals(now, &signals);
-                self.defer(reply, results, true);
-            }
-            Msg::Entitlement {
-                tenant,
-                command,
-                reply,
-            } => {
-                if let Some(refused) = self.refuse_mutation() {
-                    let _ = reply.send(Err(refused));
-                    return;
-                }
-                let result = self.retry(|e| {
-                    let command = match &command {
-                        EntitlementCmd::Activate { sku, expires_at_ms } => {
-                            EntitlementCommand::Activate {
-                                sku,
-                                expires_at_ms: *expires_at_ms,
-                            }
-                        }
-                        EntitlementCmd::Pause => EntitlementCommand::Pause,
-                        EntitlementCmd::Resume => EntitlementCommand::Resume,
-                        EntitlementCmd::Revoke => EntitlementCommand::Revoke,
-                    };
-                    e.handle_entitlement(now, &tenant, command)
-                });
-                if matches!(command, EntitlementCmd::Activate { .. }) && result.is_ok() {
-                    self.warn_unactionable(&tenant);
-                }
-                self.defer(reply, result, true);
-            }
-            Msg::Reset { tenant, reply } => {
-                if let Some(refused) = self.refuse_mutation() {
-                    let _ = reply.send(Err(refused));
-                    return;
-                }
-                let result = self.retry(|e| e.handle_reset(now, &tenant));
-                self.defer(reply, result, true);
-            }
-            Msg::Action {
-                tenant,
-                action,
-                reply,
-            } => {
-                if let Some(refused) = self.refuse_mutation() {
-                    let _ = reply.send(Err(refused));
-                    return;
-                }
-                let result = self.retry(|e| e.handle_action(now, &tenant, action.clone()));
-                self.defer(reply, result, true);
-            }
-            Msg::Rollback { receipt, reply } => {
-                if let Some(refused) = self.refuse_mutation() {
-                    let _ = reply.send(Err(refused));
-                    return;
-                }
-                let result = self.retry(|e| e.handle_rollback(now, receipt));
-                self.defer(reply, result, true);
-            }
-            other => self.handle_other(now, other),
-        }
-    }
-
-    fn handle_other(&mut self, now: u64, msg: Msg) {
-        let reads_state = matches!(
-            msg,
-            Msg::Admit { .. } | Msg::Tenant { .. } | Msg::Verify { .. }
-        );
-        if reads_state && self.poisoned {
-            refuse(msg, Refused::LedgerUnavailable);
-            return;
-        }
-        match msg {
-            Msg::Admit {
-                tenant,
-                resource,
-                amount,
-                release,
-                reply,
-            } => {
-                let result = if release {
-                    self.engine.release(&tenant, resource, amount)
-                } else {
-                    self.engine.admit(now, &tenant, resource, amount)
-                };
-                self.defer(reply, result, true);
-            }
-            Msg::Tenant { tenant, reply } => {
-                let view = self
-                    .engine
-                    .tenant(now, &tenant)
-                    .map(|v| TenantJson::from(&v));
-                self.defer(reply, view, true);
-            }
-            Msg::Verify { reply } => {
-                let verify = self.verify_window();
-                self.defer(reply, verify, true);
-            }
-            Msg::Gauges { reply } => {
-                let gauges = self.gauges(now);
-                self.defer(reply, gauges, false);
-            }
-            Msg::Outcome {
-                tenant,
-                receipt,
-                kind,
-                backend,
-                report,
-            } => self.outcome(now, tenant, receipt, kind, backend, report),
-            Msg::RollbackOutcome {
-                tenant,
-                receipt,
-                kind,
-                backend,
-                report,
-            } => self.rollback_outcome(now, tenant, receipt, kind, backend, report),
-            Msg::Shutdown { reply } => {
-                info!(
-                    running = self.running.len(),
-                    "engine: shutting down; waiting for running actions"
-                );
-                self.shared.ready.store(false, Ordering::SeqCst);
-                self.shutdown = Some(ShutdownState {
-                    deadline: Instant::now() + Duration::from_millis(SHUTDOWN_GRACE_MS),
-                    reply,
-                });
-            }
-            // Handled by `handle`.
-            Msg::Signals { .. }
-            | Msg::Entitlement { .. }
-            | Msg::Reset { .. }
-            | Msg::Action { .. }
-            | Msg::Rollback { .. } => {}
-        }
-    }
-
-    fn signals(&mut self, now: u64, signals: &[SignalIn]) -> Vec<SignalResultJson> {
-        let mut results = Vec::with_capacity(signals.len());
-        for s in signals {
-            if self.poisoned {
-                let e = Refused::LedgerUnavailable;
-                let error = wire::ErrorLine::new(None, e.name(), &e.to_string());
-                results.push(SignalResultJson::Error(error));
-                continue;
-            }
-            let raw = RawSignal {
-                tenant: &s.tenant,
-                metric: &s.metric,
-                value: s.value,
-                ts_ms: s.ts_ms,
-            };
-            let result = self.retry(|e| e.handle_signal(now, &raw));
-            let label = match &result {
-                Ok(SignalResult::Governed(_)) => "governed",
-                Ok(SignalResult::Duplicate) => "duplicate",
-                Err(e) => e.name(),
-            };
-            self.shared.metrics.signal(label);
-            if let Ok(SignalResult::Governed(t)) = &result
-                && t.action.is_some()
-            {
-                info!(tenant = %s.tenant, from = t.from.as_str(), to = t.to.as_str(),
-                      action = ?t.action, receipt = ?t.receipt, "governor: action dispatched");
-            }
-            results.push(SignalResultJson::new(None, &s.tenant, &result));
-        }
-        results
-    }
-
-    fn verify_window(&self) -> WindowVerify {
-        let ledger = self.engine.ledger();
-        let (first_seq, _) = ledger.anchor();
-        WindowVerify {
-            retained: ledger.len() as u64,
-            first_seq,
-            head_seq: ledger.next_seq().checked_sub(1),
-            head_hash: autonomic_core::receipt::to_hex(&ledger.head_hash())
-                .as_str()
-                .to_owned(),
-            error: ledger.verify().err().map(|e| e.to_string()),
-        }
-    }
-
-    fn gauges(&self, now: u64) -> EngineGauges {
-        let mut tenants_by_state = BTreeMap::new();
-        let mut entitlements_by_state = BTreeMap::new();
-        for state in autonomic_core::GovernorState::ALL {
-            tenants_by_state.insert(state.as_str(), 0);
-        }
-        for v in self.engine.tenants(now) {
-            *tenants_by_state.entry(v.state.as_str()).or_insert(0) += 1;
-            *entitlements_by_state
-                .entry(v.entitlement.as_str())
-                .or_insert(0) += 1;
-        }
-        EngineGauges {
-            tenants_by_state,
-            entitlements_by_state,
-            in_flight: self.engine.in_flight().len() as u64,
-            dedup_evictions: self.engine.dedup_evictions(),
-        }
     }
 }

@@ -32,42 +32,33 @@ impl Refused {
 /// A reply: the value, or why the request was refused.
 pub type Reply<T> = oneshot::Sender<Result<T, Refused>>;
 
-/// An entitlement command with owned arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntitlementCmd {
-    /// Activate (or change plan).
-    Activate {
-        /// `starter`, `pro` or `enterprise`.
-        sku: String,
-        /// Optional expiry, Unix ms.
-        expires_at_ms: Option<u64>,
-    },
-    /// Pause.
-    Pause,
-    /// Resume.
-    Resume,
-    /// Revoke.
-    Revoke,
-}
-
-/// The in-memory ledger window's verification.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct WindowVerify {
-    /// Receipts retained in memory.
-    pub retained: u64,
-    /// Seq of the oldest retained receipt (or the next seq when none).
-    pub first_seq: u64,
-    /// Seq of the newest receipt, if any.
-    pub head_seq: Option<u64>,
-    /// Hash of the newest receipt (genesis zeros before any), 64 hex.
-    pub head_hash: String,
-    /// The first bad position, if the window does not verify.
-    pub error: Option<String>,
-}
+/// What a request helper of [`EngineHandle`] returns: the engine's answer, or why the
+/// request was refused before it reached the engine.
+pub type Answer<T, E> = Result<Result<T, E>, Refused>;
 
 /// A message to the engine thread.
 #[derive(Debug)]
 pub enum Msg {
+    /// A request that changes the engine's state.
+    Mutation(Mutation),
+    /// A request that reads it.
+    Query(Query),
+    /// An actuator finished a run (internal).
+    Outcome(Finished),
+    /// An actuator finished a rollback (internal).
+    RollbackOutcome(Finished),
+    /// Finish running actions (bounded), flush and sync the ledger, stop.
+    Shutdown {
+        /// Answered once the ledger is flushed.
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// A request that changes the engine's state: refused with [`Refused::LedgerUnavailable`]
+/// after a poisoning and with [`Refused::ShuttingDown`] during shutdown; answered once its
+/// receipts are committed.
+#[derive(Debug)]
+pub enum Mutation {
     /// Signals, in order; one JSON result per signal.
     Signals {
         /// The signals.
@@ -75,38 +66,49 @@ pub enum Msg {
         /// Results shaped like replay lines without `line`.
         reply: Reply<Vec<SignalResultJson>>,
     },
-    /// An entitlement command.
-    Entitlement {
-        /// The tenant.
-        tenant: String,
-        /// The command.
-        command: EntitlementCmd,
-        /// The new state.
-        reply: Reply<Result<EntitlementState, EntitlementError>>,
-    },
-    /// An operator's reset.
-    Reset {
-        /// The tenant.
-        tenant: String,
-        /// The governor's transition.
-        reply: Reply<Result<Transition, CommandError>>,
-    },
-    /// A manual action.
-    Action {
-        /// The tenant.
-        tenant: String,
-        /// The action.
-        action: Action,
-        /// Its receipt id.
-        reply: Reply<Result<u64, CommandError>>,
-    },
-    /// A rollback by receipt id.
-    Rollback {
-        /// The completed action's receipt id.
-        receipt: u64,
-        /// The rollback request's receipt seq.
-        reply: Reply<Result<u64, CommandError>>,
-    },
+    /// An entitlement command: the new state.
+    Entitlement(Request<input::Entitlement>),
+    /// An operator's reset: the governor's transition.
+    Reset(Request<input::Reset>),
+    /// A manual action: its receipt id.
+    Action(Request<input::ManualAction>),
+    /// A rollback by receipt id: the rollback request's receipt seq.
+    Rollback(Request<input::Rollback>),
+}
+
+impl Mutation {
+    /// Answers the request with `refused`, applying nothing.
+    pub(super) fn refuse(self, refused: Refused) {
+        match self {
+            Mutation::Signals { reply, .. } => send_refusal(reply, refused),
+            Mutation::Entitlement(request) => send_refusal(request.reply, refused),
+            Mutation::Reset(request) => send_refusal(request.reply, refused),
+            Mutation::Action(request) => send_refusal(request.reply, refused),
+            Mutation::Rollback(request) => send_refusal(request.reply, refused),
+        }
+    }
+}
+
+/// One input to apply, and where the engine's answer goes.
+pub struct Request<I: Apply> {
+    /// What to apply.
+    pub input: I,
+    /// The engine's answer.
+    pub reply: Reply<I::Output>,
+}
+
+impl<I: Apply + std::fmt::Debug> std::fmt::Debug for Request<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("input", &self.input)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request that reads the engine's state: refused with [`Refused::LedgerUnavailable`]
+/// after a poisoning when its answer shows that state (every query but the gauges).
+#[derive(Debug)]
+pub enum Query {
     /// Admission (or release, with `release`).
     Admit {
         /// The tenant.
@@ -137,37 +139,43 @@ pub enum Msg {
         /// The gauges.
         reply: Reply<EngineGauges>,
     },
-    /// An actuator finished a run (internal).
-    Outcome {
-        /// The tenant.
-        tenant: String,
-        /// The action's receipt id.
-        receipt: u64,
-        /// The action kind.
-        kind: &'static str,
-        /// The backend's name.
-        backend: &'static str,
-        /// What happened.
-        report: ActionReport,
-    },
-    /// An actuator finished a rollback (internal).
-    RollbackOutcome {
-        /// The tenant.
-        tenant: String,
-        /// The rolled-back action's receipt id.
-        receipt: u64,
-        /// The action kind.
-        kind: &'static str,
-        /// The backend's name.
-        backend: &'static str,
-        /// What happened.
-        report: ActionReport,
-    },
-    /// Finish running actions (bounded), flush and sync the ledger, stop.
-    Shutdown {
-        /// Answered once the ledger is flushed.
-        reply: oneshot::Sender<()>,
-    },
+}
+
+impl Query {
+    /// Whether the answer shows engine state that may never have reached the disk. Gauges
+    /// do not: `/metrics` keeps answering after a poisoning.
+    pub(super) fn shows_state(&self) -> bool {
+        !matches!(self, Query::Gauges { .. })
+    }
+
+    /// Answers the request with `refused`.
+    pub(super) fn refuse(self, refused: Refused) {
+        match self {
+            Query::Admit { reply, .. } => send_refusal(reply, refused),
+            Query::Tenant { reply, .. } => send_refusal(reply, refused),
+            Query::Verify { reply } => send_refusal(reply, refused),
+            Query::Gauges { reply } => send_refusal(reply, refused),
+        }
+    }
+}
+
+fn send_refusal<T>(reply: Reply<T>, refused: Refused) {
+    let _ = reply.send(Err(refused));
+}
+
+/// An actuator's report on a run or a rollback.
+#[derive(Debug)]
+pub struct Finished {
+    /// The tenant.
+    pub tenant: String,
+    /// The action's receipt id.
+    pub receipt: u64,
+    /// The action kind.
+    pub kind: &'static str,
+    /// The backend's name.
+    pub backend: &'static str,
+    /// What happened.
+    pub report: ActionReport,
 }
 
 /// Something worth telling observers (the demo, logs).
@@ -254,21 +262,95 @@ impl EngineHandle {
         answer.await.unwrap_or(Err(Refused::ShuttingDown))
     }
 
+    /// Signals, in order: one result per signal. Like every request helper below, it does
+    /// not wait for room in the queue ([`EngineHandle::try_call`]).
+    pub async fn signals(&self, signals: Vec<SignalIn>) -> Result<Vec<SignalResultJson>, Refused> {
+        self.mutate(|reply| Mutation::Signals { signals, reply })
+            .await
+    }
+
+    /// A tenant's entitlement command: the new state.
+    pub async fn entitlement(
+        &self,
+        tenant: String,
+        command: EntitlementCmd,
+    ) -> Answer<EntitlementState, EntitlementError> {
+        let input = input::Entitlement { tenant, command };
+        self.request(input, Mutation::Entitlement).await
+    }
+
+    /// An operator's reset: the governor's transition.
+    pub async fn reset(&self, tenant: String) -> Answer<Transition, CommandError> {
+        self.request(input::Reset { tenant }, Mutation::Reset).await
+    }
+
+    /// A manual action: its receipt id.
+    pub async fn action(&self, tenant: String, action: Action) -> Answer<u64, CommandError> {
+        let input = input::ManualAction { tenant, action };
+        self.request(input, Mutation::Action).await
+    }
+
+    /// A rollback of the completed action `receipt`: the rollback request's receipt seq.
+    pub async fn rollback(&self, receipt: u64) -> Answer<u64, CommandError> {
+        self.request(input::Rollback { receipt }, Mutation::Rollback)
+            .await
+    }
+
+    /// Admission (or release, with `release`): units in use after.
+    pub async fn admit(
+        &self,
+        tenant: String,
+        resource: Resource,
+        amount: u32,
+        release: bool,
+    ) -> Answer<u16, AdmitError> {
+        self.query(|reply| Query::Admit {
+            tenant,
+            resource,
+            amount,
+            release,
+            reply,
+        })
+        .await
+    }
+
+    /// One tenant's view (`None` if unknown).
+    pub async fn tenant(&self, tenant: String) -> Result<Option<TenantJson>, Refused> {
+        self.query(|reply| Query::Tenant { tenant, reply }).await
+    }
+
+    /// The in-memory window's verification.
+    pub async fn verify(&self) -> Result<WindowVerify, Refused> {
+        self.query(|reply| Query::Verify { reply }).await
+    }
+
+    /// Gauges for `/metrics`.
+    pub async fn gauges(&self) -> Result<EngineGauges, Refused> {
+        self.query(|reply| Query::Gauges { reply }).await
+    }
+
+    async fn mutate<T>(&self, make: impl FnOnce(Reply<T>) -> Mutation) -> Result<T, Refused> {
+        self.try_call(|reply| Msg::Mutation(make(reply))).await
+    }
+
+    async fn request<I: Apply>(
+        &self,
+        input: I,
+        mutation: fn(Request<I>) -> Mutation,
+    ) -> Result<I::Output, Refused> {
+        self.mutate(|reply| mutation(Request { input, reply }))
+            .await
+    }
+
+    async fn query<T>(&self, make: impl FnOnce(Reply<T>) -> Query) -> Result<T, Refused> {
+        self.try_call(|reply| Msg::Query(make(reply))).await
+    }
+
     /// Asks the engine thread to shut down and waits until the ledger is flushed.
     pub async fn shutdown(&self) {
         let (reply, done) = oneshot::channel();
         if self.tx.send(Msg::Shutdown { reply }).await.is_ok() {
             let _ = done.await;
         }
-    }
-}
-
-/// Answers a state-reading message with `refused` (after a poisoning).
-pub(super) fn refuse(msg: Msg, refused: Refused) {
-    match msg {
-        Msg::Admit { reply, .. } => drop(reply.send(Err(refused))),
-        Msg::Tenant { reply, .. } => drop(reply.send(Err(refused))),
-        Msg::Verify { reply } => drop(reply.send(Err(refused))),
-        _ => {}
     }
 }

@@ -74,7 +74,7 @@ pub(super) struct VerifyAnswer {
 pub(super) async fn verify(State(state): St) -> Response {
     let memory = match state.reads.recent_memory_verify() {
         Some(memory) => memory,
-        None => match state.engine.try_call(|reply| Msg::Verify { reply }).await {
+        None => match state.engine.verify().await {
             Ok(memory) => {
                 state.reads.remember_memory_verify(&memory);
                 memory

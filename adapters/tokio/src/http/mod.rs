@@ -57,7 +57,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
-use crate::daemon::{EngineHandle, EntitlementCmd, Msg, Refused, Shared};
+use crate::daemon::{EngineHandle, EntitlementCmd, Refused, Shared};
 use crate::ledger_file::FILE_NAME;
 use crate::ledger_reads;
 use crate::wire::{self, ActionJson, EntitlementLine, ErrorLine, GovernorLine};
@@ -190,11 +190,7 @@ async fn signals(State(state): St, body: Result<Bytes, BytesRejection>) -> Respo
         Ok(signals) => signals,
         Err(message) => return error(StatusCode::BAD_REQUEST, "MalformedInput", &message),
     };
-    match state
-        .engine
-        .try_call(|reply| Msg::Signals { signals, reply })
-        .await
-    {
+    match state.engine.signals(signals).await {
         Ok(results) => json(&results),
         Err(r) => refused(&state, r),
     }
@@ -242,14 +238,7 @@ async fn revoke(State(state): St, Path(id): Path<String>) -> Response {
 }
 
 async fn entitlement(state: &HttpState, tenant: String, command: EntitlementCmd) -> Response {
-    let answer = state
-        .engine
-        .try_call(|reply| Msg::Entitlement {
-            tenant: tenant.clone(),
-            command,
-            reply,
-        })
-        .await;
+    let answer = state.engine.entitlement(tenant.clone(), command).await;
     match answer {
         Ok(Ok(to)) => json(&EntitlementLine {
             line: None,
@@ -285,13 +274,7 @@ fn command_error(e: CommandError) -> Response {
 }
 
 async fn reset(State(state): St, Path(id): Path<String>) -> Response {
-    let answer = state
-        .engine
-        .try_call(|reply| Msg::Reset {
-            tenant: id.clone(),
-            reply,
-        })
-        .await;
+    let answer = state.engine.reset(id.clone()).await;
     match answer {
         Ok(Ok(t)) => json(&GovernorLine::new(None, &id, &t)),
         Ok(Err(e)) => command_error(e),
@@ -323,14 +306,7 @@ async fn action(
         Ok(action) => action,
         Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidAction", &e.to_string()),
     };
-    let answer = state
-        .engine
-        .try_call(|reply| Msg::Action {
-            tenant: id.clone(),
-            action,
-            reply,
-        })
-        .await;
+    let answer = state.engine.action(id.clone(), action).await;
     match answer {
         Ok(Ok(receipt)) => json(&ActionAnswer {
             tenant: &id,
@@ -356,10 +332,7 @@ async fn rollback(State(state): St, Path(receipt): Path<String>) -> Response {
             "receipt id must be an unsigned integer",
         );
     };
-    let answer = state
-        .engine
-        .try_call(|reply| Msg::Rollback { receipt, reply })
-        .await;
+    let answer = state.engine.rollback(receipt).await;
     match answer {
         Ok(Ok(seq)) => json(&RollbackAnswer {
             receipt,
@@ -425,13 +398,7 @@ async fn admission(
     };
     let answer = state
         .engine
-        .try_call(|reply| Msg::Admit {
-            tenant: tenant.clone(),
-            resource,
-            amount: body.amount,
-            release,
-            reply,
-        })
+        .admit(tenant.clone(), resource, body.amount, release)
         .await;
     match answer {
         Ok(Ok(in_use)) => json(&AdmitAnswer {
@@ -487,13 +454,7 @@ fn admit_error(e: AdmitError) -> Response {
 }
 
 async fn tenant(State(state): St, Path(id): Path<String>) -> Response {
-    let answer = state
-        .engine
-        .try_call(|reply| Msg::Tenant {
-            tenant: id.clone(),
-            reply,
-        })
-        .await;
+    let answer = state.engine.tenant(id.clone()).await;
     match answer {
         Ok(Some(view)) => json(&view),
         Ok(None) => error(
@@ -506,11 +467,7 @@ async fn tenant(State(state): St, Path(id): Path<String>) -> Response {
 }
 
 async fn metrics(State(state): St) -> Response {
-    let gauges = state
-        .engine
-        .try_call(|reply| Msg::Gauges { reply })
-        .await
-        .ok();
+    let gauges = state.engine.gauges().await.ok();
     let text = state.shared.metrics.render(
         gauges.as_ref(),
         state.shared.ready.load(Ordering::SeqCst),
