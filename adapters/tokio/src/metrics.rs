@@ -178,10 +178,7 @@ impl Metrics {
     /// Sets the governor transitions counted `from` → `to` to `total` (a count read from a
     /// snapshot rather than counted here).
     pub fn set_transitions(&self, from: &'static str, to: &'static str, total: u64) {
-        let counter = self
-            .transitions
-            .get_or_create(&[("from", from), ("to", to)]);
-        counter.inner().store(total, Ordering::Relaxed);
+        set_count(&self.transitions, [("from", from), ("to", to)], total);
     }
 
     /// Counts one completed action (from its receipt).
@@ -194,10 +191,7 @@ impl Metrics {
     /// Sets the completed actions counted of `kind` with `outcome` to `total` (a count read
     /// from a snapshot rather than counted here).
     pub fn set_actions(&self, kind: &'static str, outcome: &'static str, total: u64) {
-        let counter = self
-            .actions
-            .get_or_create(&[("kind", kind), ("outcome", outcome)]);
-        counter.inner().store(total, Ordering::Relaxed);
+        set_count(&self.actions, [("kind", kind), ("outcome", outcome)], total);
     }
 
     /// Counts one completed rollback (from its receipt).
@@ -271,6 +265,14 @@ impl Metrics {
         let _ = prometheus_text::encode(&mut out, &scrape_registry(gauges, ready, poisoned));
         out
     }
+}
+
+/// Sets the counter of `labels` in `family` to `total`, whatever it counted before.
+fn set_count(family: &Counters2, labels: [Label; 2], total: u64) {
+    family
+        .get_or_create(&labels)
+        .inner()
+        .store(total, Ordering::Relaxed);
 }
 
 /// The metrics read at a scrape.

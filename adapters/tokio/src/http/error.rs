@@ -8,50 +8,73 @@ use axum::Json;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use thiserror::Error;
 
 use crate::daemon::Refused;
 use crate::ledger_reads::ReadError;
 use crate::wire::ErrorLine;
 
 /// An error answer: `{"error":"<Name>","message":"..."}` with its status (429
-/// `QuotaExceeded` adds its numbers; 503 `Busy` adds `Retry-After: 1`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `QuotaExceeded` adds its numbers; 503 `Busy` adds `Retry-After: 1`). Its `Display` is
+/// the body's `message`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ApiError {
     /// The engine thread refused the request before applying it (503).
-    Refused(Refused),
+    #[error(transparent)]
+    Refused(#[from] Refused),
     /// A reset, an action or a rollback was refused.
-    Command(CommandError),
+    #[error(transparent)]
+    Command(#[from] CommandError),
     /// An entitlement command was refused.
-    Entitlement(EntitlementError),
+    #[error(transparent)]
+    Entitlement(#[from] EntitlementError),
     /// An admission or a release was refused.
-    Admit(AdmitError),
+    #[error(transparent)]
+    Admit(#[from] AdmitError),
     /// A signal was refused.
-    Ingest(IngestError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
     /// The hash chain (in memory or in the file) does not verify, or reading it failed (500).
+    #[error("{0}")]
     ChainBroken(String),
     /// The request's body, path or query cannot be read (400).
+    #[error("{0}")]
     MalformedInput(String),
     /// The requested action is not one the engine can run (400).
+    #[error("{0}")]
     InvalidAction(String),
     /// The body is over the limit (413).
+    #[error("{0}")]
     PayloadTooLarge(String),
     /// `GET /v1/tenants/{id}` of a tenant with no entitlement (404); holds the id.
+    #[error("no entitlement for tenant {0:?}")]
     TenantNotFound(String),
     /// No route matches (404).
+    #[error("no such endpoint")]
     NoSuchEndpoint,
     /// Starting or shutting down (503); holds the message.
+    #[error("{0}")]
     NotReady(&'static str),
     /// `/readyz` after a ledger I/O error (503).
+    #[error("the ledger file failed; restart to recover")]
     LedgerFailed,
     /// `Host` names another server (421).
+    #[error(
+        "Host must name this server: its listen address, localhost, a loopback address or an \
+         allowed_hosts entry"
+    )]
     MisdirectedRequest,
     /// `Origin` is not in `allowed_origins` (403).
+    #[error("requests from browser pages are refused unless their Origin is in allowed_origins")]
     ForbiddenOrigin,
     /// A `POST` without `Content-Type: application/json` (415).
+    #[error("every POST needs Content-Type: application/json")]
     UnsupportedMediaType,
     /// A `POST` without the configured bearer token (401).
+    #[error("this endpoint needs Authorization: Bearer <token>")]
     Unauthorized,
     /// The body did not arrive in time (408); holds the message.
+    #[error("{0}")]
     RequestTimeout(String),
 }
 
@@ -141,39 +164,6 @@ impl ApiError {
         }
     }
 
-    /// The error's description (the body's `message`).
-    #[must_use]
-    pub fn message(&self) -> String {
-        match self {
-            ApiError::Refused(r) => r.to_string(),
-            ApiError::Command(e) => e.to_string(),
-            ApiError::Entitlement(e) => e.to_string(),
-            ApiError::Admit(e) => e.to_string(),
-            ApiError::Ingest(e) => e.to_string(),
-            ApiError::ChainBroken(m)
-            | ApiError::MalformedInput(m)
-            | ApiError::InvalidAction(m)
-            | ApiError::PayloadTooLarge(m)
-            | ApiError::RequestTimeout(m) => m.clone(),
-            ApiError::TenantNotFound(id) => format!("no entitlement for tenant {id:?}"),
-            ApiError::NoSuchEndpoint => "no such endpoint".to_owned(),
-            ApiError::NotReady(m) => (*m).to_owned(),
-            ApiError::LedgerFailed => "the ledger file failed; restart to recover".to_owned(),
-            ApiError::MisdirectedRequest => "Host must name this server: its listen address, \
-                 localhost, a loopback address or an allowed_hosts entry"
-                .to_owned(),
-            ApiError::ForbiddenOrigin => "requests from browser pages are refused unless their \
-                 Origin is in allowed_origins"
-                .to_owned(),
-            ApiError::UnsupportedMediaType => {
-                "every POST needs Content-Type: application/json".to_owned()
-            }
-            ApiError::Unauthorized => {
-                "this endpoint needs Authorization: Bearer <token>".to_owned()
-            }
-        }
-    }
-
     /// The answer of a check that runs before the body is read: the connection is closed.
     #[must_use]
     pub fn closing(self) -> Response {
@@ -218,7 +208,7 @@ impl IntoResponse for ApiError {
             };
             return (status, Json(body)).into_response();
         }
-        let body = ErrorLine::new(None, self.name(), &self.message());
+        let body = ErrorLine::new(None, self.name(), &self.to_string());
         let mut response = (status, Json(body)).into_response();
         if self == ApiError::Refused(Refused::QueueFull) {
             response
@@ -226,36 +216,6 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
-    }
-}
-
-impl From<Refused> for ApiError {
-    fn from(r: Refused) -> Self {
-        ApiError::Refused(r)
-    }
-}
-
-impl From<CommandError> for ApiError {
-    fn from(e: CommandError) -> Self {
-        ApiError::Command(e)
-    }
-}
-
-impl From<EntitlementError> for ApiError {
-    fn from(e: EntitlementError) -> Self {
-        ApiError::Entitlement(e)
-    }
-}
-
-impl From<AdmitError> for ApiError {
-    fn from(e: AdmitError) -> Self {
-        ApiError::Admit(e)
-    }
-}
-
-impl From<IngestError> for ApiError {
-    fn from(e: IngestError) -> Self {
-        ApiError::Ingest(e)
     }
 }
 
@@ -300,7 +260,7 @@ mod tests {
         let failed = ApiError::from(ReadError::Failed("bad frame".to_owned()));
         assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(
-            (failed.name(), failed.message().as_str()),
+            (failed.name(), failed.to_string().as_str()),
             ("ChainBroken", "bad frame")
         );
     }

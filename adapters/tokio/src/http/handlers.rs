@@ -147,6 +147,13 @@ pub(super) async fn rollback(
     }))
 }
 
+#[derive(serde::Serialize)]
+pub(super) struct AdmitAnswer {
+    tenant: String,
+    resource: &'static str,
+    in_use: u16,
+}
+
 #[derive(Debug, Deserialize)]
 struct AdmitBody {
     resource: String,
@@ -165,13 +172,6 @@ impl Default for AdmitBody {
             amount: 1,
         }
     }
-}
-
-#[derive(serde::Serialize)]
-pub(super) struct AdmitAnswer {
-    tenant: String,
-    resource: &'static str,
-    in_use: u16,
 }
 
 pub(super) async fn admit(
