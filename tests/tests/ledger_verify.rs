@@ -63,8 +63,10 @@ fn a_good_file_verifies_whole_and_from_a_resume_point() {
     let head = *points.last().expect("a commit");
 
     let mut seen = Vec::new();
-    let whole = verify_file(&path, ResumePoint::start(), None, |index, _| seen.push(index))
-        .expect("a good file");
+    let whole = verify_file(&path, ResumePoint::start(), None, |index, _| {
+        seen.push(index)
+    })
+    .expect("a good file");
     assert_eq!(whole.scan.records, records.len() as u64);
     assert_eq!(whole.checked_records, records.len() as u64);
     assert_eq!(whole.scan.head_hash, head.head_hash);

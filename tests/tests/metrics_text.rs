@@ -73,7 +73,10 @@ fn every_family_parses_has_samples_and_keeps_its_name() {
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
-            assert!(declared.insert(name.to_owned(), kind.to_owned()).is_none(), "{line}");
+            assert!(
+                declared.insert(name.to_owned(), kind.to_owned()).is_none(),
+                "{line}"
+            );
             continue;
         }
         if line.starts_with("# HELP ") {
@@ -99,7 +102,10 @@ fn every_family_parses_has_samples_and_keeps_its_name() {
         .collect();
     assert_eq!(declared, expected, "\n{text}");
     for (name, _) in FAMILIES {
-        assert!(samples.get(name).is_some_and(|n| *n > 0), "no samples: {name}");
+        assert!(
+            samples.get(name).is_some_and(|n| *n > 0),
+            "no samples: {name}"
+        );
     }
 }
 
@@ -132,5 +138,8 @@ fn counters_and_snapshots_show_their_values() {
         assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
     }
     m.set_head_seq(None);
-    assert!(!m.render(None, true, false).contains("autonomic_ledger_head_seq"));
+    assert!(
+        !m.render(None, true, false)
+            .contains("autonomic_ledger_head_seq")
+    );
 }
