@@ -11,7 +11,7 @@ use autonomic_core::receipt::to_hex;
 
 use crate::checkpoint::{self, Audit};
 use crate::exit;
-use crate::ledger_file::{self, FILE_NAME, ScanError, ScanReport};
+use crate::ledger_file::{self, FILE_NAME, FileReport, ResumePoint, ScanError, verify_file};
 use crate::wire::{ReceiptJson, to_line};
 
 /// Most receipts `--tail` keeps.
@@ -19,13 +19,14 @@ pub const TAIL_MAX: u64 = 1_000_000;
 
 /// The summary line of a successful verification.
 #[must_use]
-pub fn summary(verifier: &ChainVerifier, report: &ScanReport) -> String {
-    let count = verifier.next_seq();
+pub fn summary(file: &FileReport) -> String {
+    let report = &file.scan;
+    let count = report.records;
     let mut line = match count.checked_sub(1) {
         None => "ok: 0 receipts (empty ledger)".to_owned(),
         Some(head) => format!(
             "ok: {count} receipts, head seq {head}, hash {}",
-            to_hex(&verifier.head_hash()).as_str()
+            to_hex(&report.head_hash).as_str()
         ),
     };
     if let Some(id) = report.ledger_id {
@@ -59,20 +60,19 @@ pub fn verify(data_dir: &Path, checkpoint: Option<&Path>, public_key: Option<&Pa
         eprintln!("error: {refusal}");
         return exit::code(exit::CORRUPT);
     }
-    let mut verifier = ChainVerifier::new();
-    let scanned = ledger_file::scan(&path, |index, body| {
+    let verified = verify_file(&path, ResumePoint::start(), None, |index, body| {
         audit.observe(index, body);
-        verifier.push(body).map(|_| ()).map_err(|e| e.to_string())
     });
-    let report = match scanned {
+    let report = match verified {
         Ok(report) => report,
         Err(e) => return scan_failure(&e),
     };
-    if let Err(refusal) = audit.check(report.ledger_id.unwrap_or_default(), report.records) {
+    let ledger_id = report.scan.ledger_id.unwrap_or_default();
+    if let Err(refusal) = audit.check(ledger_id, report.scan.records) {
         eprintln!("error: {refusal}");
         return exit::code(exit::CORRUPT);
     }
-    let mut line = summary(&verifier, &report);
+    let mut line = summary(&report);
     for (cp_path, cp) in audit.checkpoints() {
         line.push_str(&format!(
             "; contains checkpoint seq {} ({})",

@@ -10,7 +10,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use autonomic_core::ChainVerifier;
 use serde_json::Value;
 
 use crate::commands::summary;
@@ -19,7 +18,7 @@ use crate::daemon::{
     self, Actuators, DaemonConfig, EngineHandle, EntitlementCmd, Msg, Mutation, Notice, Request,
 };
 use crate::input::Entitlement;
-use crate::ledger_file::{self, FILE_NAME};
+use crate::ledger_file::{FILE_NAME, ResumePoint, verify_file};
 use crate::wire::SignalIn;
 
 /// How long the demo waits for the dry-run actuator's outcome.
@@ -56,12 +55,9 @@ fn run_inner() -> Result<(), String> {
     config.sampler.enabled = false;
     runtime.block_on(scenario(&config))?;
     let path = dir.path().join(FILE_NAME);
-    let mut verifier = ChainVerifier::new();
-    let report = ledger_file::scan(&path, |_, body| {
-        verifier.push(body).map(|_| ()).map_err(|e| e.to_string())
-    })
-    .map_err(|e| e.to_string())?;
-    println!("ledger {}: {}", path.display(), summary(&verifier, &report));
+    let report =
+        verify_file(&path, ResumePoint::start(), None, |_, _| {}).map_err(|e| e.to_string())?;
+    println!("ledger {}: {}", path.display(), summary(&report));
     Ok(())
 }
 

@@ -212,6 +212,16 @@ struct Tracked {
     clock: Arc<Clock>,
 }
 
+impl Tracked {
+    /// Tells the clock when a write moved bytes; returns the write's result.
+    fn count_written(&self, polled: Poll<std::io::Result<usize>>) -> Poll<std::io::Result<usize>> {
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.wrote();
+        }
+        polled
+    }
+}
+
 impl AsyncRead for Tracked {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -236,10 +246,7 @@ impl AsyncWrite for Tracked {
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.io).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            this.clock.wrote();
-        }
-        polled
+        this.count_written(polled)
     }
 
     fn poll_write_vectored(
@@ -249,10 +256,7 @@ impl AsyncWrite for Tracked {
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            this.clock.wrote();
-        }
-        polled
+        this.count_written(polled)
     }
 
     fn is_write_vectored(&self) -> bool {

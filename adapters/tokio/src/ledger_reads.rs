@@ -11,16 +11,16 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use autonomic_core::ChainVerifier;
 use autonomic_core::receipt::to_hex;
 use tokio::sync::Semaphore;
 
-use crate::daemon::WindowVerify;
-use crate::ledger_file::read::Records;
-use crate::ledger_file::{ResumePoint, View};
+use crate::daemon::{Shared, WindowVerify};
+use crate::ledger_file::{FILE_NAME, Records, ResumePoint, View, verify_file};
 use crate::wire::ReceiptJson;
 
 /// Most receipts one page (`tail` or `limit`) returns.
@@ -69,11 +69,20 @@ pub struct FileVerify {
     pub full_verify_age_ms: u64,
 }
 
+/// Why a ledger read gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    /// The ledger is poisoned or not open yet: nothing durable to read.
+    Unavailable,
+    /// The read failed: an I/O error, a corrupt frame, a broken chain, or shutting down.
+    Failed(String),
+}
+
 /// Shared state of the readers: the concurrency bound and the verification cache.
 #[derive(Debug)]
 pub struct LedgerReads {
     readers: Semaphore,
-    verified: Mutex<Option<Verified>>,
+    verified: Arc<Mutex<Option<Verified>>>,
     memory: Mutex<Option<(Instant, WindowVerify)>>,
 }
 
@@ -87,7 +96,7 @@ impl Default for LedgerReads {
     fn default() -> Self {
         Self {
             readers: Semaphore::new(READERS_MAX),
-            verified: Mutex::new(None),
+            verified: Arc::new(Mutex::new(None)),
             memory: Mutex::new(None),
         }
     }
@@ -124,41 +133,75 @@ impl LedgerReads {
         }
     }
 
-    /// Verifies what was committed since the last call (everything, the first time and every
-    /// [`FULL_VERIFY_INTERVAL_MS`]) and remembers how far it got.
-    pub fn verify(&self, path: &Path, view: &View) -> Result<FileVerify, String> {
-        let cached = *self.verified.lock().map_err(|_| "verify cache poisoned")?;
-        let full_due = cached.is_none_or(|v| {
-            v.full_at.elapsed() >= Duration::from_millis(FULL_VERIFY_INTERVAL_MS)
-                || v.point.records > view.committed.records
-        });
-        let (from, full_at) = match cached {
-            Some(v) if !full_due => (v.point, v.full_at),
-            _ => (ResumePoint::start(), Instant::now()),
-        };
-        let mut verifier = ChainVerifier::resume(from.records, from.head_hash);
-        let mut records =
-            Records::open(path, from, view.committed.offset_bytes).map_err(|e| e.to_string())?;
-        while let Some((_, body)) = records.next_record().map_err(|e| e.to_string())? {
-            verifier.push(&body).map_err(|e| e.to_string())?;
-        }
-        if (verifier.next_seq(), verifier.head_hash())
-            != (view.committed.records, view.committed.head_hash)
-        {
-            return Err("the file's head differs from what was committed".to_owned());
-        }
-        let point = view.committed;
-        if let Ok(mut cache) = self.verified.lock() {
-            *cache = Some(Verified { point, full_at });
-        }
-        Ok(FileVerify {
-            records: point.records,
-            head_seq: point.records.checked_sub(1),
-            head_hash: to_hex(&point.head_hash).as_str().to_owned(),
-            checked_records: point.records - from.records,
-            full_verify_age_ms: u64::try_from(full_at.elapsed().as_millis()).unwrap_or(u64::MAX),
-        })
+    /// `GET /v1/ledger`: one page of committed receipts of the ledger in `data_dir`.
+    pub async fn page(
+        &self,
+        shared: &Shared,
+        data_dir: &Path,
+        query: PageQuery,
+    ) -> Result<Page, ReadError> {
+        let view = durable_view(shared).ok_or(ReadError::Unavailable)?;
+        let path = data_dir.join(FILE_NAME);
+        self.run(move || read_page(&path, &view, &query))
+            .await
+            .map_err(ReadError::Failed)
     }
+
+    /// `GET /v1/ledger/verify`'s file half: [`verify_file`] on what was committed since the
+    /// last call (everything, the first time and every [`FULL_VERIFY_INTERVAL_MS`]), up to
+    /// the committed end the engine thread published; remembers how far it got.
+    pub async fn verify(&self, shared: &Shared, data_dir: &Path) -> Result<FileVerify, ReadError> {
+        let view = durable_view(shared).ok_or(ReadError::Unavailable)?;
+        let path = data_dir.join(FILE_NAME);
+        let cache = Arc::clone(&self.verified);
+        self.run(move || verify_committed(&cache, &path, &view))
+            .await
+            .map_err(ReadError::Failed)
+    }
+}
+
+/// The committed view of the ledger, unless the ledger is poisoned (then reads are refused:
+/// memory may hold what never reached the disk, and the file's tail is unknown).
+fn durable_view(shared: &Shared) -> Option<View> {
+    if shared.poisoned.load(Ordering::SeqCst) {
+        return None;
+    }
+    shared.ledger_view.read().ok()?.clone()
+}
+
+/// Verifies the file from the cached point (or its start) up to `view`'s committed end.
+fn verify_committed(
+    cache: &Mutex<Option<Verified>>,
+    path: &Path,
+    view: &View,
+) -> Result<FileVerify, String> {
+    let cached = *cache.lock().map_err(|_| "verify cache poisoned")?;
+    let full_due = cached.is_none_or(|v| {
+        v.full_at.elapsed() >= Duration::from_millis(FULL_VERIFY_INTERVAL_MS)
+            || v.point.records > view.committed.records
+    });
+    let (from, full_at) = match cached {
+        Some(v) if !full_due => (v.point, v.full_at),
+        _ => (ResumePoint::start(), Instant::now()),
+    };
+    let end_bytes = view.committed.offset_bytes;
+    let report = verify_file(path, from, Some(end_bytes), |_, _| {}).map_err(|e| e.to_string())?;
+    let head = (report.scan.records, report.scan.head_hash);
+    if head != (view.committed.records, view.committed.head_hash) || report.scan.torn_tail.is_some()
+    {
+        return Err("the file's head differs from what was committed".to_owned());
+    }
+    let point = view.committed;
+    if let Ok(mut cached) = cache.lock() {
+        *cached = Some(Verified { point, full_at });
+    }
+    Ok(FileVerify {
+        records: point.records,
+        head_seq: point.records.checked_sub(1),
+        head_hash: to_hex(&point.head_hash).as_str().to_owned(),
+        checked_records: report.checked_records,
+        full_verify_age_ms: u64::try_from(full_at.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
 }
 
 /// Reads one page of committed receipts from the file at `path` as `view` publishes it.

@@ -1,6 +1,8 @@
-//! Prometheus metrics, hand-written text exposition (format 0.0.4).
+//! Prometheus metrics, kept and encoded by `prometheus-client` in the Prometheus text format
+//! (version 0.0.4). The engine's gauges, readiness and poisoning are read at each scrape.
 //!
-//! Every name is prefixed `autonomic_`; counters end in `_total`, histograms in `_seconds`.
+//! Every name is prefixed `autonomic_`; counters end in `_total` (the encoder appends it:
+//! they are registered without it), histograms in `_seconds`.
 //! Every label value is a `&'static str` from a closed set (state names, action kinds,
 //! outcome and error names), so the number of series is bounded.
 //!
@@ -26,10 +28,20 @@
 //! | `autonomic_requests_rejected_total` | counter | `reason`: `queue_full` |
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Every metric's name starts with this and `_`.
+pub const PREFIX: &str = "autonomic";
+/// The `Content-Type` of `/metrics` (Prometheus text format 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 /// Upper bounds of the action duration histogram, seconds.
 pub const ACTION_BUCKETS_SECONDS: [f64; 11] =
     [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -38,64 +50,14 @@ pub const FSYNC_BUCKETS_SECONDS: [f64; 10] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0,
 ];
 
-/// A cumulative histogram with fixed buckets.
-#[derive(Debug, Clone, Default)]
-struct Histogram {
-    counts: Vec<u64>,
-    sum_seconds: f64,
-    count: u64,
-}
-
-impl Histogram {
-    fn observe(&mut self, bounds: &[f64], seconds: f64) {
-        if self.counts.len() != bounds.len() {
-            self.counts = vec![0; bounds.len()];
-        }
-        for (count, bound) in self.counts.iter_mut().zip(bounds) {
-            if seconds <= *bound {
-                *count += 1;
-            }
-        }
-        self.sum_seconds += seconds;
-        self.count += 1;
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str, bounds: &[f64]) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (i, bound) in bounds.iter().enumerate() {
-            let count = self.counts.get(i).copied().unwrap_or(0);
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {count}");
-        }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
-            self.count
-        );
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum_seconds);
-        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
-    }
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    signals: BTreeMap<&'static str, u64>,
-    transitions: BTreeMap<(&'static str, &'static str), u64>,
-    actions: BTreeMap<(&'static str, &'static str), u64>,
-    rollbacks: BTreeMap<(&'static str, &'static str), u64>,
-    action_duration: BTreeMap<&'static str, Histogram>,
-    fsync: Histogram,
-    receipts_total: u64,
-    head_seq: Option<u64>,
-    torn_tails: u64,
-    checkpoints: BTreeMap<&'static str, u64>,
-    witness_posts: BTreeMap<&'static str, u64>,
-    rejected: BTreeMap<&'static str, u64>,
-}
+/// A label: its name and its value, both from closed sets.
+type Label = (&'static str, &'static str);
+/// A counter family keyed by one label.
+type Counters1 = Family<[Label; 1], Counter>;
+/// A counter family keyed by two labels.
+type Counters2 = Family<[Label; 2], Counter>;
+/// A gauge of a `u64`.
+type GaugeU64 = Gauge<u64, AtomicU64>;
 
 /// Gauges read from the engine when `/metrics` is scraped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -111,276 +73,247 @@ pub struct EngineGauges {
 }
 
 /// Every metric of the process; shared behind an `Arc`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    inner: Mutex<Inner>,
+    registry: Registry,
+    signals: Counters1,
+    transitions: Counters2,
+    actions: Counters2,
+    rollbacks: Counters2,
+    action_duration: Family<[Label; 1], Histogram>,
+    fsync: Histogram,
+    receipts: Counter,
+    /// No labels; empty (so not exposed) until the ledger has a receipt.
+    head_seq: Family<[Label; 0], GaugeU64>,
+    torn_tails: Counter,
+    checkpoints: Counters1,
+    witness_posts: Counters1,
+    rejected: Counters1,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let metrics = Self {
+            registry: Registry::with_prefix(PREFIX),
+            signals: Family::default(),
+            transitions: Family::default(),
+            actions: Family::default(),
+            rollbacks: Family::default(),
+            action_duration: Family::new_with_constructor(action_histogram),
+            fsync: Histogram::new(FSYNC_BUCKETS_SECONDS),
+            receipts: Counter::default(),
+            head_seq: Family::default(),
+            torn_tails: Counter::default(),
+            checkpoints: Family::default(),
+            witness_posts: Family::default(),
+            rejected: Family::default(),
+        };
+        // Every outcome is exposed from the start, at 0.
+        for outcome in ["written", "failed"] {
+            metrics
+                .checkpoints
+                .get_or_create(&[("outcome", outcome)])
+                .inc_by(0);
+        }
+        for outcome in ["ok", "failed"] {
+            metrics
+                .witness_posts
+                .get_or_create(&[("outcome", outcome)])
+                .inc_by(0);
+        }
+        metrics.registered()
+    }
+}
+
+fn action_histogram() -> Histogram {
+    Histogram::new(ACTION_BUCKETS_SECONDS)
 }
 
 impl Metrics {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the counters inconsistent in a way
-        // that matters: keep serving them.
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Registers every metric this process keeps, in the order they are exposed.
+    fn registered(mut self) -> Self {
+        let r = &mut self.registry;
+        r.register("signals", "Signals by result", self.signals.clone());
+        r.register(
+            "transitions",
+            "Governor transitions",
+            self.transitions.clone(),
+        );
+        r.register("actions", "Completed actions", self.actions.clone());
+        r.register("rollbacks", "Completed rollbacks", self.rollbacks.clone());
+        let duration = self.action_duration.clone();
+        r.register("action_duration_seconds", "Actuator run time", duration);
+        let help = "Receipts written by this process";
+        r.register("receipts", help, self.receipts.clone());
+        let help = "Seq of the newest receipt";
+        r.register("ledger_head_seq", help, self.head_seq.clone());
+        let help = "Ledger fdatasync time";
+        r.register("ledger_fsync_duration_seconds", help, self.fsync.clone());
+        let help = "Torn ledger tails truncated at start";
+        r.register("ledger_torn_tails_recovered", help, self.torn_tails.clone());
+        let help = "Signed checkpoints of the ledger head, by outcome";
+        r.register("checkpoints", help, self.checkpoints.clone());
+        let help = "Checkpoints POSTed to the witness webhook, by outcome";
+        r.register("checkpoint_witness_posts", help, self.witness_posts.clone());
+        r.register(
+            "requests_rejected",
+            "Refused requests",
+            self.rejected.clone(),
+        );
+        self
     }
 
     /// Counts one signal's result (`governed`, `duplicate` or an error name).
     pub fn signal(&self, result: &'static str) {
-        *self.lock().signals.entry(result).or_default() += 1;
+        self.signals.get_or_create(&[("result", result)]).inc();
     }
 
     /// Counts one governor transition (from its receipt).
     pub fn transition(&self, from: &'static str, to: &'static str) {
-        *self.lock().transitions.entry((from, to)).or_default() += 1;
+        self.transitions
+            .get_or_create(&[("from", from), ("to", to)])
+            .inc();
+    }
+
+    /// Sets the governor transitions counted `from` → `to` to `total` (a count read from a
+    /// snapshot rather than counted here).
+    pub fn set_transitions(&self, from: &'static str, to: &'static str, total: u64) {
+        set_count(&self.transitions, [("from", from), ("to", to)], total);
     }
 
     /// Counts one completed action (from its receipt).
     pub fn action(&self, kind: &'static str, outcome: &'static str) {
-        *self.lock().actions.entry((kind, outcome)).or_default() += 1;
+        self.actions
+            .get_or_create(&[("kind", kind), ("outcome", outcome)])
+            .inc();
+    }
+
+    /// Sets the completed actions counted of `kind` with `outcome` to `total` (a count read
+    /// from a snapshot rather than counted here).
+    pub fn set_actions(&self, kind: &'static str, outcome: &'static str, total: u64) {
+        set_count(&self.actions, [("kind", kind), ("outcome", outcome)], total);
     }
 
     /// Counts one completed rollback (from its receipt).
     pub fn rollback(&self, kind: &'static str, succeeded: bool) {
         let outcome = if succeeded { "succeeded" } else { "failed" };
-        *self.lock().rollbacks.entry((kind, outcome)).or_default() += 1;
+        self.rollbacks
+            .get_or_create(&[("kind", kind), ("outcome", outcome)])
+            .inc();
     }
 
     /// Records how long an actuator ran.
     pub fn action_duration(&self, kind: &'static str, duration: Duration) {
-        self.lock()
-            .action_duration
-            .entry(kind)
-            .or_default()
-            .observe(&ACTION_BUCKETS_SECONDS, duration.as_secs_f64());
+        let histogram = self.action_duration.get_or_create(&[("kind", kind)]);
+        histogram.observe(duration.as_secs_f64());
     }
 
     /// Records one fdatasync.
     pub fn fsync(&self, duration: Duration) {
-        self.lock()
-            .fsync
-            .observe(&FSYNC_BUCKETS_SECONDS, duration.as_secs_f64());
+        self.fsync.observe(duration.as_secs_f64());
     }
 
     /// Counts one receipt written, and moves the head.
     pub fn receipt(&self, seq: u64) {
-        let mut inner = self.lock();
-        inner.receipts_total += 1;
-        inner.head_seq = Some(seq);
+        self.receipts.inc();
+        self.set_head_seq(Some(seq));
     }
 
     /// Sets the head after a restore.
     pub fn set_head_seq(&self, seq: Option<u64>) {
-        self.lock().head_seq = seq;
+        match seq {
+            Some(seq) => {
+                self.head_seq.get_or_create(&[]).set(seq);
+            }
+            None => self.head_seq.clear(),
+        }
     }
 
     /// Counts a torn tail truncated at start.
     pub fn torn_tail_recovered(&self) {
-        self.lock().torn_tails += 1;
+        self.torn_tails.inc();
     }
 
     /// Counts a checkpoint signed and written to every path (`written`) or not (`failed`).
     pub fn checkpoint(&self, written: bool) {
         let outcome = if written { "written" } else { "failed" };
-        *self.lock().checkpoints.entry(outcome).or_default() += 1;
+        self.checkpoints
+            .get_or_create(&[("outcome", outcome)])
+            .inc();
     }
 
     /// Counts a checkpoint POSTed to the witness webhook (`ok`) or not (`failed`).
     pub fn checkpoint_witness(&self, ok: bool) {
         let outcome = if ok { "ok" } else { "failed" };
-        *self.lock().witness_posts.entry(outcome).or_default() += 1;
+        self.witness_posts
+            .get_or_create(&[("outcome", outcome)])
+            .inc();
     }
 
     /// Counts a request refused before reaching the engine.
     pub fn rejected(&self, reason: &'static str) {
-        *self.lock().rejected.entry(reason).or_default() += 1;
+        self.rejected.get_or_create(&[("reason", reason)]).inc();
     }
 
-    /// The exposition text.
+    /// The exposition text: this process's metrics, then what is read at the scrape (the
+    /// engine's gauges when it answered, poisoning and readiness).
     #[must_use]
     pub fn render(&self, gauges: Option<&EngineGauges>, ready: bool, poisoned: bool) -> String {
-        let inner = self.lock();
         let mut out = String::with_capacity(4096);
-        header(&mut out, "signals_total", "counter", "Signals by result.");
-        for (result, n) in &inner.signals {
-            let _ = writeln!(out, "autonomic_signals_total{{result=\"{result}\"}} {n}");
-        }
-        header(
-            &mut out,
-            "transitions_total",
-            "counter",
-            "Governor transitions.",
-        );
-        for ((from, to), n) in &inner.transitions {
-            let _ = writeln!(
-                out,
-                "autonomic_transitions_total{{from=\"{from}\",to=\"{to}\"}} {n}"
-            );
-        }
-        if let Some(g) = gauges {
-            render_gauges(&mut out, g);
-        }
-        header(&mut out, "actions_total", "counter", "Completed actions.");
-        for ((kind, outcome), n) in &inner.actions {
-            let _ = writeln!(
-                out,
-                "autonomic_actions_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}"
-            );
-        }
-        header(
-            &mut out,
-            "rollbacks_total",
-            "counter",
-            "Completed rollbacks.",
-        );
-        for ((kind, outcome), n) in &inner.rollbacks {
-            let _ = writeln!(
-                out,
-                "autonomic_rollbacks_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}"
-            );
-        }
-        let name = "autonomic_action_duration_seconds";
-        header(
-            &mut out,
-            "action_duration_seconds",
-            "histogram",
-            "Actuator run time.",
-        );
-        for (kind, h) in &inner.action_duration {
-            h.render(
-                &mut out,
-                name,
-                &format!("kind=\"{kind}\""),
-                &ACTION_BUCKETS_SECONDS,
-            );
-        }
-        render_ledger(&mut out, &inner);
-        header(
-            &mut out,
-            "requests_rejected_total",
-            "counter",
-            "Refused requests.",
-        );
-        for (reason, n) in &inner.rejected {
-            let _ = writeln!(
-                out,
-                "autonomic_requests_rejected_total{{reason=\"{reason}\"}} {n}"
-            );
-        }
-        header(
-            &mut out,
-            "ledger_poisoned",
-            "gauge",
-            "1 after a ledger I/O error.",
-        );
-        let _ = writeln!(out, "autonomic_ledger_poisoned {}", u8::from(poisoned));
-        header(&mut out, "ready", "gauge", "1 while /readyz is green.");
-        let _ = writeln!(out, "autonomic_ready {}", u8::from(ready));
+        // Writing to a `String` cannot fail.
+        let _ = prometheus_text::encode(&mut out, &self.registry);
+        let _ = prometheus_text::encode(&mut out, &scrape_registry(gauges, ready, poisoned));
         out
     }
 }
 
-fn render_gauges(out: &mut String, g: &EngineGauges) {
-    header(out, "tenants", "gauge", "Tenants by governor state.");
-    for (state, n) in &g.tenants_by_state {
-        let _ = writeln!(out, "autonomic_tenants{{state=\"{state}\"}} {n}");
-    }
-    header(
-        out,
-        "tenant_entitlements",
-        "gauge",
-        "Tenants by entitlement state.",
-    );
-    for (state, n) in &g.entitlements_by_state {
-        let _ = writeln!(
-            out,
-            "autonomic_tenant_entitlements{{state=\"{state}\"}} {n}"
-        );
-    }
-    header(out, "actions_in_flight", "gauge", "Actions executing.");
-    let _ = writeln!(out, "autonomic_actions_in_flight {}", g.in_flight);
-    header(
-        out,
-        "dedup_evictions_total",
-        "counter",
-        "Signal ids evicted inside the 60 s retention because the deduplicator was full.",
-    );
-    let _ = writeln!(out, "autonomic_dedup_evictions_total {}", g.dedup_evictions);
+/// Sets the counter of `labels` in `family` to `total`, whatever it counted before.
+fn set_count(family: &Counters2, labels: [Label; 2], total: u64) {
+    family
+        .get_or_create(&labels)
+        .inner()
+        .store(total, Ordering::Relaxed);
 }
 
-fn render_ledger(out: &mut String, inner: &Inner) {
-    header(
-        out,
-        "receipts_total",
-        "counter",
-        "Receipts written by this process.",
-    );
-    let _ = writeln!(out, "autonomic_receipts_total {}", inner.receipts_total);
-    if let Some(seq) = inner.head_seq {
-        header(
-            out,
-            "ledger_head_seq",
-            "gauge",
-            "Seq of the newest receipt.",
+/// The metrics read at a scrape.
+fn scrape_registry(gauges: Option<&EngineGauges>, ready: bool, poisoned: bool) -> Registry {
+    let mut r = Registry::with_prefix(PREFIX);
+    if let Some(g) = gauges {
+        let help = "Tenants by governor state";
+        r.register("tenants", help, by_state(&g.tenants_by_state));
+        let help = "Tenants by entitlement state";
+        r.register(
+            "tenant_entitlements",
+            help,
+            by_state(&g.entitlements_by_state),
         );
-        let _ = writeln!(out, "autonomic_ledger_head_seq {seq}");
+        let in_flight = ConstGauge::new(g.in_flight);
+        r.register("actions_in_flight", "Actions executing", in_flight);
+        let help = "Signal ids evicted inside the 60 s retention because the deduplicator was full";
+        r.register(
+            "dedup_evictions",
+            help,
+            ConstCounter::new(g.dedup_evictions),
+        );
     }
-    header(
-        out,
-        "ledger_fsync_duration_seconds",
-        "histogram",
-        "Ledger fdatasync time.",
-    );
-    inner.fsync.render(
-        out,
-        "autonomic_ledger_fsync_duration_seconds",
-        "",
-        &FSYNC_BUCKETS_SECONDS,
-    );
-    header(
-        out,
-        "ledger_torn_tails_recovered_total",
-        "counter",
-        "Torn ledger tails truncated at start.",
-    );
-    let _ = writeln!(
-        out,
-        "autonomic_ledger_torn_tails_recovered_total {}",
-        inner.torn_tails
-    );
-    let help = "Signed checkpoints of the ledger head, by outcome.";
-    let outcomes = ["written", "failed"];
-    render_outcomes(
-        out,
-        "checkpoints_total",
+    let help = "1 after a ledger I/O error";
+    r.register(
+        "ledger_poisoned",
         help,
-        &outcomes,
-        &inner.checkpoints,
+        ConstGauge::new(u64::from(poisoned)),
     );
-    let help = "Checkpoints POSTed to the witness webhook, by outcome.";
-    let outcomes = ["ok", "failed"];
-    let name = "checkpoint_witness_posts_total";
-    render_outcomes(out, name, help, &outcomes, &inner.witness_posts);
+    let help = "1 while /readyz is green";
+    r.register("ready", help, ConstGauge::new(u64::from(ready)));
+    r
 }
 
-/// A counter with one `outcome` label, every outcome listed (0 when none yet).
-fn render_outcomes(
-    out: &mut String,
-    name: &str,
-    help: &str,
-    outcomes: &[&'static str],
-    counts: &BTreeMap<&'static str, u64>,
-) {
-    header(out, name, "counter", help);
-    for outcome in outcomes {
-        let n = counts.get(outcome).copied().unwrap_or(0);
-        let _ = writeln!(out, "autonomic_{name}{{outcome=\"{outcome}\"}} {n}");
+/// A gauge family with one `state` label from counts per state.
+fn by_state(counts: &BTreeMap<&'static str, u64>) -> Family<[Label; 1], GaugeU64> {
+    let family = Family::<[Label; 1], GaugeU64>::default();
+    for (state, n) in counts {
+        family.get_or_create(&[("state", *state)]).set(*n);
     }
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP autonomic_{name} {help}");
-    let _ = writeln!(out, "# TYPE autonomic_{name} {kind}");
+    family
 }
 
 #[cfg(test)]

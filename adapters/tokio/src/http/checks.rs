@@ -73,15 +73,6 @@ pub(super) fn is_port(text: &str) -> bool {
     !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// An error answer after which the connection is closed (the body was not read).
-pub(super) fn closing(status: StatusCode, name: &str, message: &str) -> Response {
-    let mut response = error(status, name, message);
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
-}
-
 /// Checks 1 to 3 of the module's documentation: `Host`, `Origin`, `Content-Type`.
 pub(super) async fn guard(State(state): St, request: Request, next: Next) -> Response {
     let mut hosts = request.headers().get_all(header::HOST).iter();
@@ -94,30 +85,17 @@ pub(super) async fn guard(State(state): St, request: Request, next: Next) -> Res
         .authority()
         .is_none_or(|a| state.guard.host_allowed(a.as_str()));
     if !host.is_some_and(|h| state.guard.host_allowed(h)) || !uri_ok {
-        return closing(
-            StatusCode::MISDIRECTED_REQUEST,
-            "MisdirectedRequest",
-            "Host must name this server: its listen address, localhost, a loopback \
-             address or an allowed_hosts entry",
-        );
+        return ApiError::MisdirectedRequest.closing();
     }
     let origins = request.headers().get_all(header::ORIGIN);
     if origins
         .iter()
         .any(|o| !state.guard.origin_allowed(o.as_bytes()))
     {
-        return closing(
-            StatusCode::FORBIDDEN,
-            "ForbiddenOrigin",
-            "requests from browser pages are refused unless their Origin is in allowed_origins",
-        );
+        return ApiError::ForbiddenOrigin.closing();
     }
     if request.method() == axum::http::Method::POST && !is_json(request.headers()) {
-        return closing(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaType",
-            "every POST needs Content-Type: application/json",
-        );
+        return ApiError::UnsupportedMediaType.closing();
     }
     next.run(request).await
 }
@@ -161,11 +139,7 @@ pub(super) async fn require_token(State(state): St, request: Request, next: Next
         // nor its length show in the time taken.
         let ok: bool = token_digest(given).ct_eq(expected).into();
         if !ok {
-            return closing(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized",
-                "this endpoint needs Authorization: Bearer <token>",
-            );
+            return ApiError::Unauthorized.closing();
         }
     }
     next.run(request).await
@@ -177,11 +151,8 @@ pub(super) async fn read_body(State(state): St, request: Request, next: Next) ->
     let (parts, body) = request.into_parts();
     let limit = state.max_body_bytes;
     let too_large = || {
-        closing(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PayloadTooLarge",
-            &format!("request body is over the limit ({limit} bytes)"),
-        )
+        ApiError::PayloadTooLarge(format!("request body is over the limit ({limit} bytes)"))
+            .closing()
     };
     if body.size_hint().lower() > limit as u64 {
         return too_large();
@@ -191,21 +162,12 @@ pub(super) async fn read_body(State(state): St, request: Request, next: Next) ->
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
         Ok(Err(e)) => {
-            return closing(
-                StatusCode::BAD_REQUEST,
-                "MalformedInput",
-                &wire::cut(&format!("body: {e}")),
-            );
+            return ApiError::MalformedInput(wire::cut(&format!("body: {e}"))).closing();
         }
         Err(_) => {
-            return closing(
-                StatusCode::REQUEST_TIMEOUT,
-                "RequestTimeout",
-                &format!(
-                    "request body not received within {} ms",
-                    state.body_read_timeout.as_millis()
-                ),
-            );
+            let timeout_ms = state.body_read_timeout.as_millis();
+            let message = format!("request body not received within {timeout_ms} ms");
+            return ApiError::RequestTimeout(message).closing();
         }
     };
     next.run(Request::from_parts(parts, Body::from(bytes)))
@@ -215,7 +177,7 @@ pub(super) async fn read_body(State(state): St, request: Request, next: Next) ->
 /// Check 6: one of `max_concurrent_requests` slots for the handler's run.
 pub(super) async fn take_slot(State(state): St, request: Request, next: Next) -> Response {
     let Ok(_slot) = state.slots.acquire().await else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "NotReady", "shutting down");
+        return ApiError::NotReady("shutting down").into_response();
     };
     next.run(request).await
 }

@@ -40,10 +40,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use autonomic_core::Resource;
-use autonomic_core::engine::CommandError;
-use autonomic_core::entitlement::{AdmitError, EntitlementError};
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
@@ -51,22 +47,28 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
-use crate::daemon::{EngineHandle, EntitlementCmd, Refused, Shared};
-use crate::ledger_file::FILE_NAME;
+use crate::daemon::{EngineHandle, Refused, Shared};
 use crate::ledger_reads;
-use crate::wire::{self, ActionJson, EntitlementLine, ErrorLine, GovernorLine};
+use crate::wire;
 
 mod checks;
+mod error;
+mod handlers;
 mod ledger;
 
 pub use checks::{Guard, token_digest};
 use checks::{guard, read_body, require_token, take_slot};
+pub use error::ApiError;
+use handlers::{
+    action, activate, admit, pause, release, reset, resume, revoke, rollback, signals, tenant,
+};
 pub use ledger::NEXT_AFTER_SEQ;
 use ledger::{ledger, verify};
 
@@ -94,6 +96,23 @@ pub struct HttpState {
     pub body_read_timeout: Duration,
     /// `max_concurrent_requests` slots.
     pub slots: Semaphore,
+}
+
+impl HttpState {
+    /// Sends a request to the engine thread without waiting for room in its queue. A full
+    /// queue is counted (`autonomic_requests_rejected_total{reason="queue_full"}`) and
+    /// answered 503 `Busy`; nothing was applied.
+    async fn call<T>(
+        &self,
+        request: impl Future<Output = Result<T, Refused>>,
+    ) -> Result<T, ApiError> {
+        request.await.map_err(|r| {
+            if r == Refused::QueueFull {
+                self.shared.metrics.rejected("queue_full");
+            }
+            ApiError::from(r)
+        })
+    }
 }
 
 /// The API's routes with their checks and limits (see the module's documentation).
@@ -138,332 +157,9 @@ pub fn router(state: Arc<HttpState>) -> Router {
 
 type St = State<Arc<HttpState>>;
 
-/// A JSON error response.
-fn error(status: StatusCode, name: &str, message: &str) -> Response {
-    (status, axum::Json(ErrorLine::new(None, name, message))).into_response()
-}
-
+/// A JSON answer whose body borrows (handlers with owned answers return `Json` itself).
 fn json<T: serde::Serialize>(value: &T) -> Response {
-    axum::Json(value).into_response()
-}
-
-fn refused(state: &HttpState, r: Refused) -> Response {
-    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, r.name(), &r.to_string());
-    if r == Refused::QueueFull {
-        state.shared.metrics.rejected("queue_full");
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
-}
-
-fn body_rejection(r: &BytesRejection) -> Response {
-    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PayloadTooLarge",
-            "request body is over the limit",
-        );
-    }
-    error(StatusCode::BAD_REQUEST, "MalformedInput", &r.body_text())
-}
-
-/// Parses an optional JSON body (absent or empty: `T::default()`).
-fn parse_body<T: for<'de> Deserialize<'de> + Default>(
-    body: Result<Bytes, BytesRejection>,
-) -> Result<T, Box<Response>> {
-    let body = body.map_err(|r| Box::new(body_rejection(&r)))?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    wire::from_body(&body)
-        .map_err(|message| Box::new(error(StatusCode::BAD_REQUEST, "MalformedInput", &message)))
-}
-
-async fn signals(State(state): St, body: Result<Bytes, BytesRejection>) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(r) => return body_rejection(&r),
-    };
-    let signals = match wire::parse_signals(&body) {
-        Ok(signals) => signals,
-        Err(message) => return error(StatusCode::BAD_REQUEST, "MalformedInput", &message),
-    };
-    match state.engine.signals(signals).await {
-        Ok(results) => json(&results),
-        Err(r) => refused(&state, r),
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ActivateBody {
-    sku: Option<String>,
-    expires_at_ms: Option<u64>,
-}
-
-async fn activate(
-    State(state): St,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body: ActivateBody = match parse_body(body) {
-        Ok(body) => body,
-        Err(response) => return *response,
-    };
-    let Some(sku) = body.sku else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "MalformedInput",
-            "body: missing field `sku`",
-        );
-    };
-    let command = EntitlementCmd::Activate {
-        sku,
-        expires_at_ms: body.expires_at_ms,
-    };
-    entitlement(&state, id, command).await
-}
-
-async fn pause(State(state): St, Path(id): Path<String>) -> Response {
-    entitlement(&state, id, EntitlementCmd::Pause).await
-}
-
-async fn resume(State(state): St, Path(id): Path<String>) -> Response {
-    entitlement(&state, id, EntitlementCmd::Resume).await
-}
-
-async fn revoke(State(state): St, Path(id): Path<String>) -> Response {
-    entitlement(&state, id, EntitlementCmd::Revoke).await
-}
-
-async fn entitlement(state: &HttpState, tenant: String, command: EntitlementCmd) -> Response {
-    let answer = state.engine.entitlement(tenant.clone(), command).await;
-    match answer {
-        Ok(Ok(to)) => json(&EntitlementLine {
-            line: None,
-            tenant: &tenant,
-            entitlement: to.as_str(),
-        }),
-        Ok(Err(e)) => {
-            let status = match e {
-                EntitlementError::InvalidTenantId | EntitlementError::InvalidSku => {
-                    StatusCode::BAD_REQUEST
-                }
-                EntitlementError::TenantNotFound => StatusCode::NOT_FOUND,
-                // A full table is not transient (retrying does not help until tenants are
-                // revoked): 409, not 503, which tells clients to retry.
-                EntitlementError::InvalidStateTransition { .. }
-                | EntitlementError::TenantTableFull => StatusCode::CONFLICT,
-                EntitlementError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            error(status, e.name(), &e.to_string())
-        }
-        Err(r) => refused(state, r),
-    }
-}
-
-fn command_error(e: CommandError) -> Response {
-    let status = match e {
-        CommandError::TenantNotFound | CommandError::ReceiptNotFound(_) => StatusCode::NOT_FOUND,
-        CommandError::AlreadyExecuting(_) | CommandError::StaleOutcome(_) => StatusCode::CONFLICT,
-        CommandError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-        CommandError::UndoTooLarge(_) => StatusCode::BAD_REQUEST,
-    };
-    error(status, e.name(), &e.to_string())
-}
-
-async fn reset(State(state): St, Path(id): Path<String>) -> Response {
-    let answer = state.engine.reset(id.clone()).await;
-    match answer {
-        Ok(Ok(t)) => json(&GovernorLine::new(None, &id, &t)),
-        Ok(Err(e)) => command_error(e),
-        Err(r) => refused(&state, r),
-    }
-}
-
-#[derive(serde::Serialize)]
-struct ActionAnswer<'a> {
-    tenant: &'a str,
-    receipt: u64,
-    action: ActionJson,
-}
-
-async fn action(
-    State(state): St,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(r) => return body_rejection(&r),
-    };
-    let requested: ActionJson = match wire::from_body(&body) {
-        Ok(a) => a,
-        Err(message) => return error(StatusCode::BAD_REQUEST, "MalformedInput", &message),
-    };
-    let action = match requested.to_action() {
-        Ok(action) => action,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidAction", &e.to_string()),
-    };
-    let answer = state.engine.action(id.clone(), action).await;
-    match answer {
-        Ok(Ok(receipt)) => json(&ActionAnswer {
-            tenant: &id,
-            receipt,
-            action: requested,
-        }),
-        Ok(Err(e)) => command_error(e),
-        Err(r) => refused(&state, r),
-    }
-}
-
-#[derive(serde::Serialize)]
-struct RollbackAnswer {
-    receipt: u64,
-    rollback_receipt: u64,
-}
-
-async fn rollback(State(state): St, Path(receipt): Path<String>) -> Response {
-    let Ok(receipt) = receipt.parse::<u64>() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "MalformedInput",
-            "receipt id must be an unsigned integer",
-        );
-    };
-    let answer = state.engine.rollback(receipt).await;
-    match answer {
-        Ok(Ok(seq)) => json(&RollbackAnswer {
-            receipt,
-            rollback_receipt: seq,
-        }),
-        Ok(Err(e)) => command_error(e),
-        Err(r) => refused(&state, r),
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct AdmitBody {
-    resource: String,
-    #[serde(default = "one")]
-    amount: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-impl Default for AdmitBody {
-    fn default() -> Self {
-        Self {
-            resource: String::new(),
-            amount: 1,
-        }
-    }
-}
-
-#[derive(serde::Serialize)]
-struct AdmitAnswer<'a> {
-    tenant: &'a str,
-    resource: &'static str,
-    in_use: u16,
-}
-
-async fn admit(State(s): St, Path(id): Path<String>, b: Result<Bytes, BytesRejection>) -> Response {
-    admission(&s, id, b, false).await
-}
-
-async fn release(
-    State(s): St,
-    Path(id): Path<String>,
-    b: Result<Bytes, BytesRejection>,
-) -> Response {
-    admission(&s, id, b, true).await
-}
-
-async fn admission(
-    state: &HttpState,
-    tenant: String,
-    body: Result<Bytes, BytesRejection>,
-    release: bool,
-) -> Response {
-    let body: AdmitBody = match parse_body(body) {
-        Ok(body) => body,
-        Err(response) => return *response,
-    };
-    let resource = match Resource::parse(&body.resource) {
-        Ok(r) => r,
-        Err(e) => return admit_error(e),
-    };
-    let answer = state
-        .engine
-        .admit(tenant.clone(), resource, body.amount, release)
-        .await;
-    match answer {
-        Ok(Ok(in_use)) => json(&AdmitAnswer {
-            tenant: &tenant,
-            resource: resource.as_str(),
-            in_use,
-        }),
-        Ok(Err(e)) => admit_error(e),
-        Err(r) => refused(state, r),
-    }
-}
-
-/// 429 `QuotaExceeded`: the error line plus its numbers as fields.
-#[derive(serde::Serialize)]
-struct QuotaExceededBody<'a> {
-    error: &'a str,
-    message: String,
-    resource: &'a str,
-    in_use: u16,
-    requested: u16,
-    limit: u16,
-}
-
-fn admit_error(e: AdmitError) -> Response {
-    if let AdmitError::QuotaExceeded {
-        resource,
-        in_use,
-        requested,
-        limit,
-    } = e
-    {
-        let body = QuotaExceededBody {
-            error: e.name(),
-            message: e.to_string(),
-            resource: resource.as_str(),
-            in_use,
-            requested,
-            limit,
-        };
-        return (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-    }
-    let status = match e {
-        AdmitError::TenantNotFound => StatusCode::NOT_FOUND,
-        AdmitError::EntitlementExpired | AdmitError::EntitlementNotActive => StatusCode::FORBIDDEN,
-        AdmitError::QuotaExceeded { .. } | AdmitError::RefusedByAction(_) => {
-            StatusCode::TOO_MANY_REQUESTS
-        }
-        AdmitError::UnknownResource
-        | AdmitError::InvalidAmount
-        | AdmitError::ReleaseExceedsUsage { .. } => StatusCode::BAD_REQUEST,
-    };
-    error(status, e.name(), &e.to_string())
-}
-
-async fn tenant(State(state): St, Path(id): Path<String>) -> Response {
-    let answer = state.engine.tenant(id.clone()).await;
-    match answer {
-        Ok(Some(view)) => json(&view),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "TenantNotFound",
-            &format!("no entitlement for tenant {id:?}"),
-        ),
-        Err(r) => refused(&state, r),
-    }
+    Json(value).into_response()
 }
 
 async fn metrics(State(state): St) -> Response {
@@ -473,14 +169,7 @@ async fn metrics(State(state): St) -> Response {
         state.shared.ready.load(Ordering::SeqCst),
         state.shared.poisoned.load(Ordering::SeqCst),
     );
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
 #[derive(serde::Serialize)]
@@ -488,28 +177,20 @@ struct Status {
     status: &'static str,
 }
 
-async fn healthz() -> Response {
-    json(&Status { status: "ok" })
+async fn healthz() -> Json<Status> {
+    Json(Status { status: "ok" })
 }
 
-async fn readyz(State(state): St) -> Response {
+async fn readyz(State(state): St) -> Result<Json<Status>, ApiError> {
     if state.shared.poisoned.load(Ordering::SeqCst) {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "LedgerUnavailable",
-            "the ledger file failed; restart to recover",
-        );
+        return Err(ApiError::LedgerFailed);
     }
     if !state.shared.ready.load(Ordering::SeqCst) {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "NotReady",
-            "starting or shutting down",
-        );
+        return Err(ApiError::NotReady("starting or shutting down"));
     }
-    json(&Status { status: "ready" })
+    Ok(Json(Status { status: "ready" }))
 }
 
-async fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "NotFound", "no such endpoint")
+async fn not_found() -> ApiError {
+    ApiError::NoSuchEndpoint
 }

@@ -27,7 +27,7 @@ pub enum ScanError {
         /// The underlying error.
         source: io::Error,
     },
-    /// The file is corrupt (see [`scan`](fn@super::scan)(mod@super::scan)).
+    /// The file is corrupt (see [`scan`](mod@super::scan)).
     #[error("ledger {}: corrupt {corruption}", path.display())]
     Corrupt {
         /// The ledger file.
@@ -80,7 +80,7 @@ pub enum OpenError {
         /// The check's message.
         reason: String,
     },
-    /// The file is corrupt (see [`scan`](fn@super::scan)(mod@super::scan)): refuse to start.
+    /// The file is corrupt (see [`scan`](mod@super::scan)): refuse to start.
     #[error("ledger {}: corrupt {corruption}", path.display())]
     Corrupt {
         /// The ledger file.
