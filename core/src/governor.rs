@@ -52,6 +52,11 @@ impl GovernorState {
         GovernorState::Refuse,
     ];
 
+    /// The state's position in [`GovernorState::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The state's name on the wire.
     pub const fn as_str(self) -> &'static str {
         match self {
