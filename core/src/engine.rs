@@ -23,7 +23,8 @@
 //! live path appends a receipt and applies it; [`Engine::restore`] applies receipts read back
 //! from disk. So an engine rebuilt from its ledger equals the live one, by construction and
 //! by test. Not persisted (and so not rebuilt): admission usage (callers re-admit after a
-//! restart), the Shed spread counter, and dedup ids of signals that changed nothing.
+//! restart), the Shed spread counter, dedup ids of signals that changed nothing, and the
+//! counters of [`Engine::stats`] (they count the live path only).
 //!
 //! # Where the rules live
 //!
@@ -31,13 +32,15 @@
 //! the dedup windows in [`crate::monitor`], the entitlement lifecycle and admission in
 //! [`crate::entitlement`], the governor's table in [`crate::governor`], the execution books
 //! (in flight, rollbackable, queued commands) in [`crate::execution`], and the counters of
-//! [`Engine::stats`] in [`crate::stats`].
+//! [`Engine::stats`] in [`crate::stats`]. The Execute inputs (outcomes, timeouts, manual
+//! actions, rollbacks) are composed in this module's `actions` file.
 
-use crate::action::{Action, ActionOutcome, Undo};
-use crate::entitlement::{self, AdmitError, EntitlementCommand, EntitlementError};
-use crate::entitlement::{EntitlementState, Resource};
+use crate::action::Action;
+use crate::entitlement::{
+    self, AdmitError, EntitlementCommand, EntitlementError, EntitlementState, Resource,
+};
 use crate::execution::Execution;
-use crate::governor::{self, GovernorEvent, GovernorState, Step};
+use crate::governor::{self, Governor, GovernorEvent, GovernorState, Planned};
 use crate::ledger::Ledger;
 use crate::limits::{
     DEDUP_IDS_DEFAULT, DEDUP_SLOTS_DEFAULT, LEDGER_BYTES_DEFAULT, RECEIPTS_DEFAULT, TENANTS_DEFAULT,
@@ -45,6 +48,7 @@ use crate::limits::{
 use crate::monitor::{self, Dedup, RawSignal, Signal};
 use crate::receipt::{Cause, ChainError, Event, Receipt};
 
+mod actions;
 mod config;
 mod errors;
 mod tenants;
@@ -133,7 +137,7 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
     // ----- inputs -------------------------------------------------------------------------
 
     /// Monitor → Analyze → dedup → Plan → Execute for one signal (SPEC §2 order: validation,
-    /// entitlement, dedup).
+    /// entitlement, dedup). Every result, refusals included, is counted in [`Engine::stats`].
     pub fn handle_signal(
         &mut self,
         now_ms: u64,
@@ -144,78 +148,12 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         result
     }
 
-    /// An action outcome for `tenant`. With `receipt`, it must be the action in flight
-    /// (else `StaleOutcome`); without, it applies to whatever is in flight, if anything.
-    /// The governor reacts either way (SPEC §5).
-    ///
-    /// `undo` is the backend's undo token for a successful run (see [`Undo`]): kept in the
-    /// completion receipt and handed back with [`ActionCommand::Rollback`]. One longer than
-    /// [`crate::limits::UNDO_BYTES_MAX`] is refused with `UndoTooLarge` before anything else (nothing
-    /// changes); on a failed outcome it is ignored and recorded empty.
-    pub fn handle_outcome(
-        &mut self,
-        now_ms: u64,
-        tenant: &str,
-        receipt: Option<u64>,
-        succeeded: bool,
-        undo: &[u8],
-    ) -> Result<Transition, CommandError> {
-        let undo = Undo::from_slice(undo).map_err(|_| CommandError::UndoTooLarge(undo.len()))?;
-        let slot = self
-            .tenants
-            .slot(tenant)
-            .ok_or(CommandError::TenantNotFound)?;
-        let in_flight = self.execution.in_flight_of(slot).map(|f| f.receipt);
-        if let Some(r) = receipt
-            && in_flight != Some(r)
-        {
-            return Err(CommandError::StaleOutcome(r));
-        }
-        let (outcome, undo) = if succeeded {
-            (ActionOutcome::Succeeded, undo)
-        } else {
-            (ActionOutcome::Failed, Undo::new())
-        };
-        self.complete(now_ms, slot, outcome, undo)
-    }
-
-    /// Times out every action whose deadline is at or before `now_ms` (SPEC §5: a timeout
-    /// is `ExecutionTimeout` = ActionFailed; the adapter gets a `Cancel` to kill it).
-    /// Returns how many it timed out; fewer than are due when the queues fill, in which case
-    /// [`Engine::poll_timeout`] stays in the past and the driver calls again after draining.
-    pub fn handle_timeout(&mut self, now_ms: u64) -> usize {
-        let mut done = 0;
-        while let Some(due) = self.execution.due(now_ms) {
-            let (slot, receipt) = (due.slot as usize, due.receipt);
-            if !self.execution.can_queue(2) {
-                break;
-            }
-            let Some(tenant) = self.tenants.id(slot) else {
-                break;
-            };
-            match self.complete(now_ms, slot, ActionOutcome::TimedOut, Undo::new()) {
-                Ok(_) => {
-                    let queued = self
-                        .execution
-                        .queue(ActionCommand::Cancel { receipt, tenant });
-                    debug_assert!(queued.is_some());
-                    done += 1;
-                }
-                Err(_) => break,
-            }
-        }
-        done
-    }
-
     /// An operator's reset: the governor returns to Stable (SPEC §4), whatever the
     /// entitlement's state, and enforcement ends. The governor receipt (cause `Reset`) is
     /// written when the state or c change and also when an action is enforced (Stable →
     /// Stable, c 0): applying it is what clears the enforced action, so restore agrees.
     pub fn handle_reset(&mut self, now_ms: u64, tenant: &str) -> Result<Transition, CommandError> {
-        let slot = self
-            .tenants
-            .slot(tenant)
-            .ok_or(CommandError::TenantNotFound)?;
+        let slot = self.command_slot(tenant)?;
         let mut step = self.plan(slot, GovernorEvent::Reset);
         step.forced = self
             .tenants
@@ -226,76 +164,6 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
             return Err(CommandError::Busy);
         }
         Ok(self.enact(now_ms, slot, Cause::Reset, step))
-    }
-
-    /// A manual action request; `AlreadyExecuting` while the tenant has one in flight
-    /// (SPEC §5). Returns the action's receipt id.
-    pub fn handle_action(
-        &mut self,
-        now_ms: u64,
-        tenant: &str,
-        action: Action,
-    ) -> Result<u64, CommandError> {
-        let slot = self
-            .tenants
-            .slot(tenant)
-            .ok_or(CommandError::TenantNotFound)?;
-        if let Some(f) = self.execution.in_flight_of(slot) {
-            return Err(CommandError::AlreadyExecuting(f.receipt));
-        }
-        let in_flight_full = self.execution.in_flight_full();
-        if in_flight_full || !self.ledger.can_append(1) || !self.execution.can_queue(1) {
-            return Err(CommandError::Busy);
-        }
-        self.dispatch(now_ms, slot, action, true)
-            .ok_or(CommandError::Busy)
-    }
-
-    /// Requests the rollback of a completed action by its receipt id. Returns the receipt of
-    /// the request; the adapter gets an [`ActionCommand::Rollback`].
-    pub fn handle_rollback(&mut self, now_ms: u64, receipt: u64) -> Result<u64, CommandError> {
-        let done = self.execution.rollback_of(receipt)?;
-        if !self.ledger.can_append(1) || !self.execution.can_queue(1) {
-            return Err(CommandError::Busy);
-        }
-        let (slot, action, undo) = (done.slot as usize, done.action.clone(), done.undo.clone());
-        let tenant = self
-            .tenants
-            .id(slot)
-            .ok_or(CommandError::ReceiptNotFound(receipt))?;
-        let seq = self
-            .commit(now_ms, slot, Event::RollbackRequested { receipt })
-            .ok_or(CommandError::Busy)?;
-        let command = ActionCommand::Rollback {
-            receipt,
-            tenant,
-            action,
-            undo,
-        };
-        let queued = self.execution.queue(command);
-        debug_assert!(queued.is_some());
-        Ok(seq)
-    }
-
-    /// The outcome of a rollback requested with [`Engine::handle_rollback`].
-    pub fn handle_rollback_outcome(
-        &mut self,
-        now_ms: u64,
-        receipt: u64,
-        succeeded: bool,
-    ) -> Result<(), CommandError> {
-        let slot = self
-            .execution
-            .pending_rollback(receipt)
-            .map(|c| c.slot as usize)
-            .ok_or(CommandError::ReceiptNotFound(receipt))?;
-        if !self.ledger.can_append(1) {
-            return Err(CommandError::Busy);
-        }
-        let event = Event::RollbackCompleted { receipt, succeeded };
-        self.commit(now_ms, slot, event)
-            .map(|_| ())
-            .ok_or(CommandError::Busy)
     }
 
     /// An entitlement command (SPEC §3). Returns the new state.
@@ -453,11 +321,12 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
     /// dedup evictions. Counted as inputs are handled, never by [`Engine::restore`]: like
     /// Prometheus counters, they start at zero in each process.
     ///
-    /// A driver reads it whenever it exports metrics, iterating the labels' `ALL` arrays:
+    /// A driver reads it whenever it exports metrics, iterating the labels' `ALL` arrays
+    /// ([`crate::stats`] lists them):
     ///
     /// ```
     /// use autonomic_core::engine::{Engine, EngineConfig};
-    /// use autonomic_core::{ActionKind, ActionOutcome, EntitlementCommand, GovernorState, RawSignal};
+    /// use autonomic_core::{EntitlementCommand, GovernorState, RawSignal};
     ///
     /// let mut engine = Engine::<4, 16, 8192, 32, 64>::new(EngineConfig::default()).unwrap();
     /// let activate = EntitlementCommand::Activate { sku: "pro", expires_at_ms: None };
@@ -471,12 +340,6 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
     ///     for to in GovernorState::ALL {
     ///         let count = stats.transitions(from, to);
     ///         lines.push(format!("transitions{{from={from:?},to={to:?}}} {count}"));
-    ///     }
-    /// }
-    /// for kind in ActionKind::ALL {
-    ///     for outcome in ActionOutcome::ALL {
-    ///         let count = stats.actions_completed(kind, outcome);
-    ///         lines.push(format!("actions{{kind={kind:?},outcome={outcome:?}}} {count}"));
     ///     }
     /// }
     /// for (result, count) in stats.signal_results() {
@@ -501,6 +364,13 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
     }
 
     // ----- internals ----------------------------------------------------------------------
+
+    /// The slot of the tenant a command names.
+    fn command_slot(&self, tenant: &str) -> Result<usize, CommandError> {
+        self.tenants
+            .slot(tenant)
+            .ok_or(CommandError::TenantNotFound)
+    }
 
     /// [`Engine::handle_signal`], uncounted.
     fn signal(&mut self, now_ms: u64, raw: &RawSignal<'_>) -> Result<SignalResult, IngestError> {
@@ -572,19 +442,8 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         let governor = self
             .tenants
             .state(slot)
-            .map_or(governor::Governor::new(0), |t| t.governor);
-        let step = governor::step(
-            &self.config.thresholds,
-            governor.state,
-            governor.consecutive_high,
-            event,
-        );
-        Planned {
-            from: governor.state,
-            from_c: governor.consecutive_high,
-            step,
-            forced: false,
-        }
+            .map_or(Governor::new(0), |t| t.governor);
+        Planned::new(&self.config.thresholds, governor, event)
     }
 
     /// Whether the receipts and commands of `planned` (after completing the in-flight action
@@ -602,37 +461,6 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
             }
         }
         self.ledger.can_append(receipts) && self.execution.can_queue(commands)
-    }
-
-    /// Completes the tenant's in-flight action (if any) with `outcome` and lets the governor
-    /// react (ActionSucceeded, or ActionFailed for Failed and TimedOut). `undo` is empty
-    /// unless `outcome` is `Succeeded`.
-    fn complete(
-        &mut self,
-        now_ms: u64,
-        slot: usize,
-        outcome: ActionOutcome,
-        undo: Undo,
-    ) -> Result<Transition, CommandError> {
-        debug_assert!(outcome == ActionOutcome::Succeeded || undo.is_empty());
-        let in_flight = self.execution.in_flight_of(slot).map(|f| f.receipt);
-        let (event, cause) = match outcome {
-            ActionOutcome::Succeeded => (GovernorEvent::ActionSucceeded, Cause::ActionSucceeded),
-            _ => (GovernorEvent::ActionFailed, Cause::ActionFailed),
-        };
-        let planned = self.plan(slot, event);
-        if !self.has_room(slot, in_flight.is_some(), &planned) {
-            return Err(CommandError::Busy);
-        }
-        if let Some(receipt) = in_flight {
-            let done = Event::ActionCompleted {
-                receipt,
-                outcome,
-                undo,
-            };
-            self.commit(now_ms, slot, done).ok_or(CommandError::Busy)?;
-        }
-        Ok(self.enact(now_ms, slot, cause, planned))
     }
 
     /// Applies a planned step: the governor receipt (if anything changed), then the action.
@@ -662,40 +490,6 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
             action,
             receipt,
         }
-    }
-
-    /// Dispatches an action, superseding the one in flight (SPEC §5). Room was checked.
-    fn dispatch(&mut self, now_ms: u64, slot: usize, action: Action, manual: bool) -> Option<u64> {
-        let tenant = self.tenants.id(slot)?;
-        if let Some(old) = self.execution.in_flight_of(slot).map(|f| f.receipt) {
-            let superseded = Event::ActionCompleted {
-                receipt: old,
-                outcome: ActionOutcome::Superseded,
-                undo: Undo::new(),
-            };
-            self.commit(now_ms, slot, superseded)?;
-            let cancel = ActionCommand::Cancel {
-                receipt: old,
-                tenant: tenant.clone(),
-            };
-            self.execution.queue(cancel)?;
-        }
-        let timeout_ms = self.config.timeout_ms(action.kind());
-        let deadline_ms = now_ms.saturating_add(timeout_ms);
-        let event = Event::ActionDispatched {
-            action: action.clone(),
-            deadline_ms,
-            manual,
-        };
-        let receipt = self.commit(now_ms, slot, event)?;
-        let run = ActionCommand::Run {
-            receipt,
-            tenant,
-            action,
-            deadline_ms,
-        };
-        self.execution.queue(run)?;
-        Some(receipt)
     }
 
     /// Appends a receipt for `event`, counts it and applies it: the live path. `None` only if
@@ -786,24 +580,6 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         if let Some(t) = self.tenants.state_mut(slot) {
             t.end_enforcement(receipt);
         }
-    }
-}
-
-/// A governor step, decided and not yet applied.
-#[derive(Debug, Clone)]
-struct Planned {
-    from: GovernorState,
-    from_c: u8,
-    step: Step,
-    /// Write the governor receipt even if nothing changes (a reset ending enforcement).
-    forced: bool,
-}
-
-impl Planned {
-    /// SPEC §6: every change of a governor's state or c appends a receipt (and so does a
-    /// forced step).
-    fn changes(&self) -> bool {
-        self.forced || self.step.to != self.from || self.step.consecutive_high != self.from_c
     }
 }
 

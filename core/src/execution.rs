@@ -210,11 +210,10 @@ impl Execution {
         self.actions.len() + commands <= ACTION_QUEUE_MAX
     }
 
-    /// Queues a command for the adapter; `None` if the queue is full (room is checked first).
+    /// Queues a command for the adapter; `None` if the queue is full (callers check
+    /// [`Execution::can_queue`] first).
     pub(crate) fn queue(&mut self, command: ActionCommand) -> Option<()> {
-        let queued = self.actions.push_back(command);
-        debug_assert!(queued.is_ok(), "room is checked before every command");
-        queued.ok()
+        self.actions.push_back(command).ok()
     }
 
     /// The next command for the adapter.

@@ -10,7 +10,7 @@
 //! | Monitor | [`monitor`] | signal validation, normalization, the deduplicator |
 //! | Analyze | [`entitlement`] | SKUs, quotas, the entitlement lifecycle, admission |
 //! | Plan | [`governor`] | the per-tenant governor table (SPEC section 4) |
-//! | Execute | [`action`], [`execution`] | actions, their validation and outcomes; the books of what is in flight, rollbackable and queued |
+//! | Execute | [`action`], [`execution`] | actions and outcomes; what is in flight, rollbackable, queued |
 //! | Knowledge | [`receipt`], [`ledger`] | hash-chained receipts, the in-memory ring |
 //!
 //! [`stats`] counts what an engine did, for a driver's metrics.
