@@ -203,10 +203,7 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         resource: Resource,
         amount: u32,
     ) -> Result<u16, AdmitError> {
-        let t = self
-            .tenants
-            .by_id_mut(tenant)
-            .ok_or(AdmitError::TenantNotFound)?;
+        let t = self.admitting(tenant)?;
         t.usage
             .admit(&t.entitlement, t.enforced, now_ms, resource, amount)
     }
@@ -218,11 +215,7 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         resource: Resource,
         amount: u32,
     ) -> Result<u16, AdmitError> {
-        let t = self
-            .tenants
-            .by_id_mut(tenant)
-            .ok_or(AdmitError::TenantNotFound)?;
-        t.usage.release(resource, amount)
+        self.admitting(tenant)?.usage.release(resource, amount)
     }
 
     /// Rebuilds state from one durable record, in chain order (receipt 0 first). The record
@@ -370,6 +363,13 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         self.tenants
             .slot(tenant)
             .ok_or(CommandError::TenantNotFound)
+    }
+
+    /// The state of the tenant an admission or a release names.
+    fn admitting(&mut self, tenant: &str) -> Result<&mut TenantState, AdmitError> {
+        self.tenants
+            .by_id_mut(tenant)
+            .ok_or(AdmitError::TenantNotFound)
     }
 
     /// [`Engine::handle_signal`], uncounted.

@@ -9,6 +9,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::fmt::Debug;
 
 use autonomic_core::engine::{Engine, EngineConfig, IngestError, Stats};
 use autonomic_core::stats::{DUPLICATE, GOVERNED, SIGNAL_RESULTS};
@@ -74,6 +75,21 @@ fn script(e: &mut Tiny) -> Vec<Vec<u8>> {
     drain_records(e)
 }
 
+/// Asserts that `count` is 1 for the pairs in `once` and 0 for every other pair.
+fn exactly_once<A: Copy + PartialEq + Debug, B: Copy + PartialEq + Debug>(
+    rows: &[A],
+    columns: &[B],
+    once: &[(A, B)],
+    count: impl Fn(A, B) -> u64,
+) {
+    for &row in rows {
+        for &column in columns {
+            let expected = u64::from(once.contains(&(row, column)));
+            assert_eq!(count(row, column), expected, "{row:?} {column:?}");
+        }
+    }
+}
+
 #[test]
 fn a_scripted_run_is_counted_exactly() {
     // Proves every counter of Stats against a run whose effects are known in advance.
@@ -92,26 +108,18 @@ fn a_scripted_run_is_counted_exactly() {
         (S::Degrade, S::Refuse),
         (S::Refuse, S::Stable),
     ];
-    for from in S::ALL {
-        for to in S::ALL {
-            let expected = u64::from(moves.contains(&(from, to)));
-            assert_eq!(stats.transitions(from, to), expected, "{from:?} -> {to:?}");
-        }
-    }
-
+    exactly_once(&S::ALL, &S::ALL, &moves, |from, to| {
+        stats.transitions(from, to)
+    });
     let ended = [
         (K::Throttle, O::Succeeded),
         (K::Throttle, O::TimedOut),
         (K::Pause, O::Superseded),
         (K::Shed, O::Failed),
     ];
-    for kind in K::ALL {
-        for outcome in O::ALL {
-            let expected = u64::from(ended.contains(&(kind, outcome)));
-            let counted = stats.actions_completed(kind, outcome);
-            assert_eq!(counted, expected, "{kind:?} {outcome:?}");
-        }
-    }
+    exactly_once(&K::ALL, &O::ALL, &ended, |kind, outcome| {
+        stats.actions_completed(kind, outcome)
+    });
 
     for kind in K::ALL {
         let expected = u64::from(kind == K::Throttle);
