@@ -1,4 +1,4 @@
-//! Execute, the bookkeeping half (SPEC §5): the actions in flight, the completed actions
+//! Execute, the bookkeeping half: the actions in flight, the completed actions
 //! remembered for rollback, the commands waiting for the adapter, and what a dispatched
 //! action enforces at admission. [`crate::action`] is the deciding half.
 //!

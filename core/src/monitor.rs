@@ -206,7 +206,7 @@ impl<'a> Signal<'a> {
     }
 }
 
-/// The dedup window (SPEC §2: `ts_ms / 5000`) an instant falls in: a signal's by its
+/// The 5 s dedup window (`ts_ms / 5000`) an instant falls in: a signal's by its
 /// `ts_ms`, the clock's by `now_ms`.
 pub const fn window_of(ts_ms: u64) -> u64 {
     ts_ms / DEDUP_WINDOW_MS

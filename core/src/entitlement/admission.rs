@@ -1,4 +1,4 @@
-//! Admission (SPEC §3): units in use against the SKU's quota, under the action the governor
+//! Admission: units in use against the SKU's quota, under the action the governor
 //! enforces (Throttle lowers the limit, Pause refuses, Shed refuses a share).
 
 use super::{Entitlement, Resource};
