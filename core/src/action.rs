@@ -168,6 +168,19 @@ pub enum ActionOutcome {
 }
 
 impl ActionOutcome {
+    /// Every outcome, in index order.
+    pub const ALL: [ActionOutcome; 4] = [
+        ActionOutcome::Succeeded,
+        ActionOutcome::Failed,
+        ActionOutcome::TimedOut,
+        ActionOutcome::Superseded,
+    ];
+
+    /// The outcome's position in [`ActionOutcome::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The outcome's name on the wire.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -52,6 +52,11 @@ impl GovernorState {
         GovernorState::Refuse,
     ];
 
+    /// The state's position in [`GovernorState::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The state's name on the wire.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -307,5 +312,38 @@ impl Governor {
         }
         self.state = to;
         self.consecutive_high = consecutive_high;
+    }
+}
+
+/// A governor's step for one event, decided and not yet applied: the engine checks that its
+/// receipts fit, then writes them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Planned {
+    /// The state before.
+    pub(crate) from: GovernorState,
+    /// `consecutive_high` before.
+    from_c: u8,
+    /// What the table decided.
+    pub(crate) step: Step,
+    /// Write the governor receipt even if nothing changes (a reset ending enforcement).
+    pub(crate) forced: bool,
+}
+
+impl Planned {
+    /// The table's step for `event` from `governor`'s state.
+    pub(crate) fn new(th: &Thresholds, governor: Governor, event: GovernorEvent) -> Self {
+        let step = step(th, governor.state, governor.consecutive_high, event);
+        Planned {
+            from: governor.state,
+            from_c: governor.consecutive_high,
+            step,
+            forced: false,
+        }
+    }
+
+    /// SPEC §6: every change of a governor's state or c appends a receipt (and so does a
+    /// forced step).
+    pub(crate) fn changes(&self) -> bool {
+        self.forced || self.step.to != self.from || self.step.consecutive_high != self.from_c
     }
 }

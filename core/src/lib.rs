@@ -10,8 +10,10 @@
 //! | Monitor | [`monitor`] | signal validation, normalization, the deduplicator |
 //! | Analyze | [`entitlement`] | SKUs, quotas, the entitlement lifecycle, admission |
 //! | Plan | [`governor`] | the per-tenant governor table (SPEC section 4) |
-//! | Execute | [`action`] | actions, their validation and outcomes |
+//! | Execute | [`action`], [`execution`] | actions and outcomes; what is in flight, rollbackable, queued |
 //! | Knowledge | [`receipt`], [`ledger`] | hash-chained receipts, the in-memory ring |
+//!
+//! [`stats`] counts what an engine did, for a driver's metrics.
 //!
 //! [`engine::Engine`] composes the phases behind one sans-IO type; start there.
 //! Every capacity is a const generic or a named constant in [`limits`].
@@ -22,11 +24,13 @@
 pub mod action;
 pub mod engine;
 pub mod entitlement;
+pub mod execution;
 pub mod governor;
 pub mod ledger;
 pub mod limits;
 pub mod monitor;
 pub mod receipt;
+pub mod stats;
 
 pub use action::{Action, ActionKind, ActionOutcome, InvalidAction, Undo};
 pub use engine::{ActionCommand, Engine, EngineConfig, SignalResult, TenantView, Transition};

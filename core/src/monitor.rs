@@ -120,6 +120,19 @@ pub enum SignalError {
 }
 
 impl SignalError {
+    /// Every error, in checking order (the order of [`SignalError::index`]).
+    pub const ALL: [SignalError; 4] = [
+        SignalError::InvalidTenantId,
+        SignalError::InvalidMetricName,
+        SignalError::ValueOutOfBounds,
+        SignalError::InvalidTimestamp,
+    ];
+
+    /// The error's position in [`SignalError::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The error's name, as it appears on the wire (`"error":"InvalidTenantId"`).
     pub const fn name(self) -> &'static str {
         match self {
@@ -181,9 +194,9 @@ impl<'a> Signal<'a> {
         })
     }
 
-    /// The 5 s window the signal falls in.
+    /// The 5 s window the signal falls in ([`window_of`] its timestamp).
     pub const fn window(&self) -> u64 {
-        self.ts_ms / DEDUP_WINDOW_MS
+        window_of(self.ts_ms)
     }
 
     /// The signal's id (SPEC §2): SHA-256 over (tenant, metric kind, ts_ms / 5000,
@@ -191,6 +204,18 @@ impl<'a> Signal<'a> {
     pub fn id(&self) -> [u8; 32] {
         signal_id(self.tenant, self.metric, self.window(), self.value_pct)
     }
+}
+
+/// The 5 s dedup window (`ts_ms / 5000`) an instant falls in: a signal's by its
+/// `ts_ms`, the clock's by `now_ms`.
+pub const fn window_of(ts_ms: u64) -> u64 {
+    ts_ms / DEDUP_WINDOW_MS
+}
+
+/// Whether ids of `window` are still retained at `now_ms`: it is at most
+/// [`DEDUP_RETAIN_WINDOWS`] windows before the window of `now_ms`.
+pub const fn window_retained(window: u64, now_ms: u64) -> bool {
+    window.saturating_add(DEDUP_RETAIN_WINDOWS) >= window_of(now_ms)
 }
 
 /// SHA-256 over `len(tenant) as u16 LE | tenant | metric byte | window as u64 LE | value`.
@@ -361,11 +386,11 @@ impl<const IDS: usize, const SLOTS: usize> Dedup<IDS, SLOTS> {
     /// accepts at `now_ms` is (the age bound is the retention, see
     /// [`crate::limits::TIMESTAMP_BEHIND_MAX_MS`]).
     pub fn retains(&self, window: u64, now_ms: u64) -> bool {
-        !self.expired(window, now_ms)
+        window_retained(window, now_ms)
     }
 
     fn expired(&self, window: u64, now_ms: u64) -> bool {
-        window.saturating_add(DEDUP_RETAIN_WINDOWS) < now_ms / DEDUP_WINDOW_MS
+        !window_retained(window, now_ms)
     }
 
     fn expire(&mut self, now_ms: u64) {

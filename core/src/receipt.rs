@@ -134,7 +134,7 @@ impl Cause {
             } => Some(monitor::signal_id(
                 tenant,
                 metric,
-                ts_ms / crate::limits::DEDUP_WINDOW_MS,
+                monitor::window_of(ts_ms),
                 value_pct,
             )),
             _ => None,

@@ -313,3 +313,33 @@ fn evictions_inside_the_retention_are_counted_and_expiry_is_not() {
     assert_eq!(d.evictions(), 2);
     assert_eq!(d.len(), 1);
 }
+
+#[test]
+fn the_dedup_window_rule_is_one_rule() {
+    // Proves window_of and window_retained are what signals, the deduplicator and receipts
+    // use: a signal's window is its id's, and every signal Signal::parse accepts is retained.
+    use autonomic_core::limits::{DEDUP_RETAIN_WINDOWS, TIMESTAMP_BEHIND_MAX_MS};
+    use autonomic_core::monitor::{window_of, window_retained};
+    assert_eq!((window_of(4_999), window_of(5_000)), (0, 1));
+    let now = 1_000_000;
+    let oldest = now - TIMESTAMP_BEHIND_MAX_MS;
+    let raw = RawSignal {
+        tenant: "t",
+        metric: "cpu",
+        value: 50.0,
+        ts_ms: oldest,
+    };
+    let signal = Signal::parse(&raw, now).unwrap();
+    assert_eq!(signal.window(), window_of(oldest));
+    assert!(window_retained(signal.window(), now));
+    let last = window_of(now) - DEDUP_RETAIN_WINDOWS;
+    assert!(window_retained(last, now) && !window_retained(last - 1, now));
+    let d: Dedup<4, 8> = Dedup::new();
+    assert!(d.retains(last, now) && !d.retains(last - 1, now));
+    let cause = autonomic_core::Cause::Signal {
+        metric: MetricKind::Cpu,
+        value_pct: 50,
+        ts_ms: oldest,
+    };
+    assert_eq!(cause.signal_id("t"), Some(signal.id()));
+}

@@ -19,6 +19,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::receipt::Event;
+
+mod admission;
+
+pub use admission::{AdmitError, Usage, shed_refuses, throttled_limit};
+
 /// The lifecycle states of an entitlement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EntitlementState {
@@ -280,85 +286,70 @@ impl Entitlement {
             stored => stored,
         }
     }
-}
 
-/// Why an admission or release was refused; nothing changes when it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum AdmitError {
-    /// No entitlement for this tenant.
-    #[error("no entitlement for this tenant")]
-    TenantNotFound,
-    /// The entitlement has expired.
-    #[error("the entitlement has expired")]
-    EntitlementExpired,
-    /// The entitlement is Pending, Paused or Terminated.
-    #[error("the entitlement is not active")]
-    EntitlementNotActive,
-    /// Not `cpu`, `memory`, `requests` or `storage`.
-    #[error("resource must be cpu, memory, requests or storage")]
-    UnknownResource,
-    /// The amount is zero or larger than any quota.
-    #[error("amount must be within 1..=65535")]
-    InvalidAmount,
-    /// Admitting would exceed the (effective) limit: `in_use + requested > limit`.
-    #[error(
-        "{resource}: {in_use} in use + {requested} requested exceeds the limit of {limit}",
-        resource = resource.as_str()
-    )]
-    QuotaExceeded {
-        /// The resource.
-        resource: Resource,
-        /// Units in use now (SPEC §3's `current`).
-        in_use: u16,
-        /// Units this admission asked for.
-        requested: u16,
-        /// The effective limit (the SKU's, reduced by a Throttle in force).
-        limit: u16,
-    },
-    /// The governor's current action refuses this admission (Pause, or Shed's share).
-    #[error("refused by the current action ({0:?})")]
-    RefusedByAction(crate::action::ActionKind),
-    /// Releasing more than is in use.
-    #[error(
-        "{resource}: releasing {amount} but only {current} in use",
-        resource = resource.as_str()
-    )]
-    ReleaseExceedsUsage {
-        /// The resource.
-        resource: Resource,
-        /// Units in use now.
-        current: u16,
-        /// Units asked to release.
-        amount: u16,
-    },
-}
+    /// The entitlement an [`Event::Entitlement`] receipt records (`None`: never expires).
+    pub const fn recorded(to: EntitlementState, sku: Sku, expires_at_ms: Option<u64>) -> Self {
+        let expires_at_ms = match expires_at_ms {
+            Some(at_ms) => at_ms,
+            None => NEVER_MS,
+        };
+        Entitlement {
+            stored: to,
+            sku,
+            expires_at_ms,
+        }
+    }
 
-impl AdmitError {
-    /// The error's name on the wire.
-    pub const fn name(self) -> &'static str {
-        match self {
-            AdmitError::TenantNotFound => "TenantNotFound",
-            AdmitError::EntitlementExpired => "EntitlementExpired",
-            AdmitError::EntitlementNotActive => "EntitlementNotActive",
-            AdmitError::UnknownResource => "UnknownResource",
-            AdmitError::InvalidAmount => "InvalidAmount",
-            AdmitError::QuotaExceeded { .. } => "QuotaExceeded",
-            AdmitError::RefusedByAction(_) => "RefusedByAction",
-            AdmitError::ReleaseExceedsUsage { .. } => "ReleaseExceedsUsage",
+    /// When it expires; `None` when it never does.
+    pub const fn expires_at(&self) -> Option<u64> {
+        if self.expires_at_ms == NEVER_MS {
+            None
+        } else {
+            Some(self.expires_at_ms)
+        }
+    }
+
+    /// Whether it serves signals and admissions at `now_ms`: only when Active. Otherwise the
+    /// caller's error for an Expired entitlement, or for any other state (Pending, Paused,
+    /// Terminated).
+    pub fn serving<E>(&self, now_ms: u64, expired: E, not_active: E) -> Result<(), E> {
+        match self.state_at(now_ms) {
+            EntitlementState::Active => Ok(()),
+            EntitlementState::Expired => Err(expired),
+            _ => Err(not_active),
         }
     }
 }
 
-/// The limit in force under Throttle(p): p% of the SKU's limit, rounded down, at least 1.
-pub const fn throttled_limit(limit: u16, percent: u8) -> u16 {
-    let scaled = (limit as u32 * percent as u32) / 100;
-    if scaled == 0 { 1 } else { scaled as u16 }
-}
-
-/// Shed(p) refuses p of every 100 consecutive admissions, spread evenly (Bresenham):
-/// attempt `n` (0..100, cycling) is refused when `floor((n+1)p/100) > floor(np/100)`.
-pub const fn shed_refuses(attempt: u8, percent: u8) -> bool {
-    let n = attempt as u32 % 100;
-    let p = if percent > 100 { 100 } else { percent as u32 };
-    ((n + 1) * p) / 100 > (n * p) / 100
+/// What `command` does to a tenant whose entitlement is `current` (`None`: it has none) at
+/// `now_ms`: the new state and the receipt event that records it, decided but not applied.
+/// The SKU is checked before the lifecycle; a command without a SKU keeps the current one
+/// (and its expiry).
+pub(crate) fn event_for(
+    current: Option<Entitlement>,
+    now_ms: u64,
+    command: EntitlementCommand<'_>,
+) -> Result<(EntitlementState, Event), EntitlementError> {
+    let new_sku = match command {
+        EntitlementCommand::Provision { sku } | EntitlementCommand::Activate { sku, .. } => {
+            Some(Sku::parse(sku)?)
+        }
+        _ => None,
+    };
+    let from = current.map(|e| e.state_at(now_ms));
+    let to = transition(from, command.kind())?;
+    let (sku, expires_at_ms) = match (command, current) {
+        (EntitlementCommand::Activate { expires_at_ms, .. }, _) => (new_sku, expires_at_ms),
+        (EntitlementCommand::Provision { .. }, _) => (new_sku, None),
+        (_, Some(e)) => (Some(e.sku), e.expires_at()),
+        (_, None) => (None, None),
+    };
+    let event = Event::Entitlement {
+        command: command.kind(),
+        from,
+        to,
+        sku: sku.unwrap_or(Sku::Starter),
+        expires_at_ms,
+    };
+    Ok((to, event))
 }

@@ -1,0 +1,322 @@
+//! Execute, the bookkeeping half: the actions in flight, the completed actions
+//! remembered for rollback, the commands waiting for the adapter, and what a dispatched
+//! action enforces at admission. [`crate::action`] is the deciding half.
+//!
+//! The `apply_*` methods are the execution part of the engine's one `apply` (state is the
+//! fold of the receipts): nothing else changes the in-flight table or the rollbackable list.
+//! Tenants are named by their slot in the engine's tenant table.
+
+use heapless::{Deque, Vec};
+
+use crate::action::{Action, ActionKind, ActionOutcome, Undo};
+use crate::engine::CommandError;
+use crate::limits::{ACTION_QUEUE_MAX, IN_FLIGHT_MAX, ROLLBACKABLE_MAX};
+use crate::monitor::TenantId;
+use crate::receipt::Event;
+
+/// The action in force for admission, with the receipt that dispatched it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enforced {
+    /// The dispatch receipt.
+    pub receipt: u64,
+    /// Throttle, Pause or Shed.
+    pub kind: ActionKind,
+    /// Throttle's and Shed's percent (0 for Pause).
+    pub percent: u8,
+}
+
+impl Enforced {
+    /// What dispatching `action` under receipt `receipt` enforces at admission: Throttle,
+    /// Pause and Shed do, Rollback does not.
+    pub fn of(receipt: u64, action: &Action) -> Option<Enforced> {
+        let kind = action.kind();
+        (kind != ActionKind::Rollback).then(|| Enforced {
+            receipt,
+            kind,
+            percent: action.percent().unwrap_or(0),
+        })
+    }
+}
+
+/// An action being executed by the adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    /// Its receipt id.
+    pub receipt: u64,
+    pub(crate) slot: u32,
+    /// When it times out.
+    pub deadline_ms: u64,
+    /// The action.
+    pub action: Action,
+}
+
+/// A successfully completed action, remembered for rollback with the backend's undo token
+/// (rebuilt by `restore` from its completion receipt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Completed {
+    pub(crate) receipt: u64,
+    pub(crate) slot: u32,
+    pub(crate) action: Action,
+    pub(crate) undo: Undo,
+    pub(crate) rollback_pending: bool,
+}
+
+/// An effect for the adapter's actuators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionCommand {
+    /// Run `action`; report with [`crate::engine::Engine::handle_outcome`] quoting `receipt`.
+    Run {
+        /// The receipt id.
+        receipt: u64,
+        /// The tenant.
+        tenant: TenantId,
+        /// What to run.
+        action: Action,
+        /// The engine will time it out at this instant.
+        deadline_ms: u64,
+    },
+    /// Stop the action with this receipt id (superseded or timed out); report nothing.
+    Cancel {
+        /// The receipt id.
+        receipt: u64,
+        /// The tenant.
+        tenant: TenantId,
+    },
+    /// Undo the completed action with this receipt id; report with
+    /// [`crate::engine::Engine::handle_rollback_outcome`].
+    Rollback {
+        /// The rolled-back action's receipt id.
+        receipt: u64,
+        /// The tenant.
+        tenant: TenantId,
+        /// What to undo.
+        action: Action,
+        /// The undo token the backend returned with the action's success (from the ledger,
+        /// so it survives a restart); empty if it returned none.
+        undo: Undo,
+    },
+}
+
+/// The execution books: [`IN_FLIGHT_MAX`] actions in flight (one per tenant at most),
+/// [`ROLLBACKABLE_MAX`] completed actions remembered for rollback (oldest forgotten first),
+/// [`ACTION_QUEUE_MAX`] queued commands.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Execution {
+    in_flight: Vec<InFlight, IN_FLIGHT_MAX>,
+    completed: Deque<Completed, ROLLBACKABLE_MAX>,
+    actions: Deque<ActionCommand, ACTION_QUEUE_MAX>,
+}
+
+impl Execution {
+    // ----- reads --------------------------------------------------------------------------
+
+    /// The actions in flight.
+    pub(crate) fn in_flight(&self) -> &[InFlight] {
+        &self.in_flight
+    }
+
+    /// The action in flight for the tenant in `slot`.
+    pub(crate) fn in_flight_of(&self, slot: usize) -> Option<&InFlight> {
+        self.in_flight.iter().find(|f| f.slot as usize == slot)
+    }
+
+    /// Whether no further action can be in flight.
+    pub(crate) fn in_flight_full(&self) -> bool {
+        self.in_flight.is_full()
+    }
+
+    /// The earliest deadline of an action in flight.
+    pub(crate) fn next_deadline_ms(&self) -> Option<u64> {
+        self.in_flight.iter().map(|f| f.deadline_ms).min()
+    }
+
+    /// The action in flight due first at `now_ms` (earliest deadline, then lowest receipt).
+    pub(crate) fn due(&self, now_ms: u64) -> Option<&InFlight> {
+        self.in_flight
+            .iter()
+            .filter(|f| f.deadline_ms <= now_ms)
+            .min_by_key(|f| (f.deadline_ms, f.receipt))
+    }
+
+    /// Receipt ids of completed actions that can be rolled back, oldest first.
+    pub(crate) fn rollbackable(&self) -> impl Iterator<Item = u64> + '_ {
+        self.completed.iter().map(|c| c.receipt)
+    }
+
+    /// The completed action a rollback of `receipt` would undo: remembered, and without a
+    /// rollback already pending.
+    pub(crate) fn rollback_of(&self, receipt: u64) -> Result<&Completed, CommandError> {
+        let done = self
+            .completed
+            .iter()
+            .find(|c| c.receipt == receipt)
+            .ok_or(CommandError::ReceiptNotFound(receipt))?;
+        if done.rollback_pending {
+            return Err(CommandError::AlreadyExecuting(receipt));
+        }
+        Ok(done)
+    }
+
+    /// The completed action whose rollback is pending under `receipt`.
+    pub(crate) fn pending_rollback(&self, receipt: u64) -> Option<&Completed> {
+        self.completed
+            .iter()
+            .find(|c| c.receipt == receipt && c.rollback_pending)
+    }
+
+    /// Whether anything in the books names the tenant in `slot`.
+    pub(crate) fn names(&self, slot: usize) -> bool {
+        self.in_flight_of(slot).is_some() || self.completed.iter().any(|c| c.slot as usize == slot)
+    }
+
+    /// The kind of the action an `ActionCompleted` or `RollbackCompleted` event ends, read
+    /// before the event is applied; `None` for other events.
+    pub(crate) fn kind_ended_by(&self, event: &Event) -> Option<ActionKind> {
+        let action = match event {
+            Event::ActionCompleted { receipt, .. } => self
+                .in_flight
+                .iter()
+                .find(|f| f.receipt == *receipt)
+                .map(|f| &f.action),
+            Event::RollbackCompleted { receipt, .. } => self
+                .completed
+                .iter()
+                .find(|c| c.receipt == *receipt)
+                .map(|c| &c.action),
+            _ => None,
+        };
+        action.map(Action::kind)
+    }
+
+    /// Whether an action event can follow the books for the tenant in `slot` (restore's
+    /// consistency check); `true` for events that are not about actions.
+    pub(crate) fn follows(&self, slot: usize, event: &Event) -> bool {
+        match event {
+            Event::ActionDispatched { .. } => self.in_flight_of(slot).is_none(),
+            Event::ActionCompleted { receipt, .. } => self
+                .in_flight_of(slot)
+                .is_some_and(|f| f.receipt == *receipt),
+            Event::RollbackRequested { receipt } | Event::RollbackCompleted { receipt, .. } => {
+                self.completed.iter().any(|c| c.receipt == *receipt)
+            }
+            Event::Governor { .. } | Event::Entitlement { .. } => true,
+        }
+    }
+
+    // ----- commands -----------------------------------------------------------------------
+
+    /// Whether `commands` more commands fit in the queue.
+    pub(crate) fn can_queue(&self, commands: usize) -> bool {
+        self.actions.len() + commands <= ACTION_QUEUE_MAX
+    }
+
+    /// Queues a command for the adapter; `None` if the queue is full (callers check
+    /// [`Execution::can_queue`] first).
+    pub(crate) fn queue(&mut self, command: ActionCommand) -> Option<()> {
+        self.actions.push_back(command).ok()
+    }
+
+    /// The next command for the adapter.
+    pub(crate) fn poll_action(&mut self) -> Option<ActionCommand> {
+        self.actions.pop_front()
+    }
+
+    /// Re-points every entry naming slot `from` to slot `to` (the tenant table moved its last
+    /// tenant into a freed slot); afterwards nothing names a slot at or past `from`.
+    pub(crate) fn move_slot(&mut self, from: u32, to: u32) {
+        for f in self.in_flight.iter_mut().filter(|f| f.slot == from) {
+            f.slot = to;
+        }
+        for c in self.completed.iter_mut().filter(|c| c.slot == from) {
+            c.slot = to;
+        }
+        debug_assert!(self.in_flight.iter().all(|f| f.slot < from));
+        debug_assert!(self.completed.iter().all(|c| c.slot < from));
+    }
+
+    // ----- the execution part of `apply` --------------------------------------------------
+
+    /// An action was dispatched under receipt `seq`: it is in flight until `deadline_ms`.
+    /// `slot` fits in `u32` (the engine's tenant capacity does).
+    pub(crate) fn apply_dispatched(
+        &mut self,
+        slot: usize,
+        seq: u64,
+        deadline_ms: u64,
+        action: &Action,
+    ) {
+        let flight = InFlight {
+            receipt: seq,
+            slot: slot as u32,
+            deadline_ms,
+            action: action.clone(),
+        };
+        let pushed = self.in_flight.push(flight).is_ok();
+        debug_assert!(pushed);
+    }
+
+    /// An action ended: out of flight; remembered for rollback (with its undo token) if it
+    /// succeeded. Returns whether its enforcement ends: it did not succeed (Failed, TimedOut,
+    /// Superseded) and was in flight.
+    pub(crate) fn apply_action_completed(
+        &mut self,
+        slot: usize,
+        receipt: u64,
+        outcome: ActionOutcome,
+        undo: &Undo,
+    ) -> bool {
+        let Some(index) = self.in_flight.iter().position(|f| f.receipt == receipt) else {
+            return false;
+        };
+        let flight = self.in_flight.swap_remove(index);
+        debug_assert_eq!(flight.slot as usize, slot);
+        if outcome != ActionOutcome::Succeeded {
+            debug_assert!(undo.is_empty());
+            return true;
+        }
+        if self.completed.is_full() {
+            self.completed.pop_front();
+        }
+        let done = Completed {
+            receipt: flight.receipt,
+            slot: flight.slot,
+            action: flight.action,
+            undo: undo.clone(),
+            rollback_pending: false,
+        };
+        let pushed = self.completed.push_back(done).is_ok();
+        debug_assert!(pushed);
+        false
+    }
+
+    /// A rollback of the completed action `receipt` was requested.
+    pub(crate) fn apply_rollback_requested(&mut self, receipt: u64) {
+        if let Some(c) = self.completed.iter_mut().find(|c| c.receipt == receipt) {
+            c.rollback_pending = true;
+        }
+    }
+
+    /// A rollback ended: if it succeeded the action is forgotten, else it can be rolled back
+    /// again. Returns whether the action's enforcement ends (the rollback succeeded).
+    pub(crate) fn apply_rollback_completed(&mut self, receipt: u64, succeeded: bool) -> bool {
+        let Some(index) = self.completed.iter().position(|c| c.receipt == receipt) else {
+            return false;
+        };
+        if !succeeded {
+            if let Some(c) = self.completed.iter_mut().nth(index) {
+                c.rollback_pending = false;
+            }
+            return false;
+        }
+        // Deque has no remove(index): rotate the entry out, keeping the others' order.
+        let len = self.completed.len();
+        for i in 0..len {
+            if let Some(c) = self.completed.pop_front()
+                && i != index
+            {
+                let _ = self.completed.push_back(c);
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,177 @@
+//! Counters of what an engine did on the live path, for a driver's metrics (the model is
+//! quinn-proto's `Connection::stats()`): a plain `Copy` value read with
+//! [`crate::engine::Engine::stats`].
+//!
+//! Counters start at zero in each process, like Prometheus counters: receipts replayed by
+//! [`crate::engine::Engine::restore`] are not counted, only what this engine did since it was
+//! built. Every counter saturates at `u64::MAX`.
+//!
+//! The accessors take typed labels; to list every label without knowing the indices,
+//! iterate [`GovernorState::ALL`], [`ActionKind::ALL`], [`ActionOutcome::ALL`] and
+//! [`IngestError::ALL`], or take [`Stats::signal_results`] whole.
+
+use crate::action::{ActionKind, ActionOutcome};
+use crate::engine::{IngestError, SignalResult};
+use crate::governor::GovernorState;
+use crate::receipt::Event;
+
+const STATES: usize = GovernorState::ALL.len();
+const KINDS: usize = ActionKind::ALL.len();
+const OUTCOMES: usize = ActionOutcome::ALL.len();
+const REFUSALS: usize = IngestError::ALL.len();
+
+/// How many entries [`Stats::signal_results`] has: governed, duplicate and every
+/// [`IngestError`].
+pub const SIGNAL_RESULTS: usize = 2 + REFUSALS;
+
+/// The label of a governed signal in [`Stats::signal_results`].
+pub const GOVERNED: &str = "governed";
+/// The label of a duplicate signal in [`Stats::signal_results`].
+pub const DUPLICATE: &str = "duplicate";
+
+/// What an engine did on the live path since it was built (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    receipts: u64,
+    last_seq: Option<u64>,
+    /// Governor receipts by `[from.index()][to.index()]`.
+    transitions: [[u64; STATES]; STATES],
+    /// `ActionCompleted` receipts by `[kind.index()][outcome.index()]`.
+    actions_completed: [[u64; OUTCOMES]; KINDS],
+    /// `RollbackCompleted` receipts by `[kind.index()][succeeded as usize]`.
+    rollbacks_completed: [[u64; 2]; KINDS],
+    signals_governed: u64,
+    signals_duplicate: u64,
+    /// Refused signals by [`IngestError::index`].
+    signals_refused: [u64; REFUSALS],
+    dedup_evictions: u64,
+}
+
+impl Stats {
+    /// Receipts appended.
+    pub const fn receipts(&self) -> u64 {
+        self.receipts
+    }
+
+    /// The seq of the last receipt appended; `None` before the first.
+    pub const fn last_seq(&self) -> Option<u64> {
+        self.last_seq
+    }
+
+    /// Governor receipts from `from` to `to` (a reset that ends enforcement writes one from
+    /// Stable to Stable).
+    pub fn transitions(&self, from: GovernorState, to: GovernorState) -> u64 {
+        cell(&self.transitions, from.index(), to.index())
+    }
+
+    /// Actions of `kind` that ended with `outcome` (engine-made endings included: timeouts
+    /// and supersedes).
+    pub fn actions_completed(&self, kind: ActionKind, outcome: ActionOutcome) -> u64 {
+        cell(&self.actions_completed, kind.index(), outcome.index())
+    }
+
+    /// Rollbacks of actions of `kind` that ended, by whether they succeeded.
+    pub fn rollbacks_completed(&self, kind: ActionKind, succeeded: bool) -> u64 {
+        cell(
+            &self.rollbacks_completed,
+            kind.index(),
+            usize::from(succeeded),
+        )
+    }
+
+    /// Signals governed.
+    pub const fn signals_governed(&self) -> u64 {
+        self.signals_governed
+    }
+
+    /// Signals reported as duplicates.
+    pub const fn signals_duplicate(&self) -> u64 {
+        self.signals_duplicate
+    }
+
+    /// Signals refused with `error` (every refused attempt: a `Busy` retried by the driver
+    /// counts once per attempt).
+    pub fn signals_refused(&self, error: IngestError) -> u64 {
+        self.signals_refused
+            .get(error.index())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every signal result with its count, labelled as the wire names them: [`GOVERNED`],
+    /// [`DUPLICATE`], then each [`IngestError::name`] in [`IngestError::ALL`] order.
+    pub fn signal_results(&self) -> [(&'static str, u64); SIGNAL_RESULTS] {
+        let mut results = [(GOVERNED, self.signals_governed); SIGNAL_RESULTS];
+        if let Some(duplicate) = results.get_mut(1) {
+            *duplicate = (DUPLICATE, self.signals_duplicate);
+        }
+        for (result, error) in results.iter_mut().skip(2).zip(IngestError::ALL) {
+            *result = (error.name(), self.signals_refused(error));
+        }
+        results
+    }
+
+    /// Dedup ids evicted while still inside the retention because the deduplicator was full.
+    pub const fn dedup_evictions(&self) -> u64 {
+        self.dedup_evictions
+    }
+
+    /// Counts a receipt appended with `seq`. `ended` is the kind of the action an
+    /// `ActionCompleted` or `RollbackCompleted` event ends (read before it is applied).
+    pub(crate) fn count_receipt(&mut self, seq: u64, event: &Event, ended: Option<ActionKind>) {
+        self.receipts = self.receipts.saturating_add(1);
+        self.last_seq = Some(seq);
+        let counter = match (event, ended) {
+            (Event::Governor { from, to, .. }, _) => {
+                cell_mut(&mut self.transitions, from.index(), to.index())
+            }
+            (Event::ActionCompleted { outcome, .. }, Some(kind)) => {
+                cell_mut(&mut self.actions_completed, kind.index(), outcome.index())
+            }
+            (Event::RollbackCompleted { succeeded, .. }, Some(kind)) => cell_mut(
+                &mut self.rollbacks_completed,
+                kind.index(),
+                usize::from(*succeeded),
+            ),
+            _ => None,
+        };
+        bump(counter);
+    }
+
+    /// Counts what became of one signal.
+    pub(crate) fn count_signal(&mut self, result: &Result<SignalResult, IngestError>) {
+        let counter = match result {
+            Ok(SignalResult::Governed(_)) => Some(&mut self.signals_governed),
+            Ok(SignalResult::Duplicate) => Some(&mut self.signals_duplicate),
+            Err(error) => self.signals_refused.get_mut(error.index()),
+        };
+        bump(counter);
+    }
+
+    /// Counts dedup ids evicted early.
+    pub(crate) fn count_dedup_evictions(&mut self, evicted: u64) {
+        self.dedup_evictions = self.dedup_evictions.saturating_add(evicted);
+    }
+}
+
+fn cell<const R: usize, const C: usize>(table: &[[u64; C]; R], row: usize, column: usize) -> u64 {
+    table
+        .get(row)
+        .and_then(|r| r.get(column))
+        .copied()
+        .unwrap_or(0)
+}
+
+fn cell_mut<const R: usize, const C: usize>(
+    table: &mut [[u64; C]; R],
+    row: usize,
+    column: usize,
+) -> Option<&mut u64> {
+    table.get_mut(row).and_then(|r| r.get_mut(column))
+}
+
+fn bump(counter: Option<&mut u64>) {
+    if let Some(counter) = counter {
+        *counter = counter.saturating_add(1);
+    }
+}
