@@ -32,12 +32,12 @@ const FAMILIES: [(&str, &str); 18] = [
 fn rendered() -> String {
     let m = Metrics::default();
     m.signal("governed");
-    m.transition("Stable", "Warn");
-    m.action("throttle", "Succeeded");
+    m.set_transitions("Stable", "Warn", 1);
+    m.set_actions("throttle", "Succeeded", 1);
     m.rollback("throttle", true);
     m.action_duration("throttle", Duration::from_millis(20));
     m.fsync(Duration::from_micros(300));
-    m.receipt(0);
+    m.set_head_seq(Some(0));
     m.torn_tail_recovered();
     m.checkpoint(true);
     m.checkpoint_witness(false);
@@ -112,7 +112,7 @@ fn every_family_parses_has_samples_and_keeps_its_name() {
 #[test]
 fn counters_and_snapshots_show_their_values() {
     // Proves counts land under the old series names, outcomes are listed at 0 from the
-    // start, and set_transitions / set_actions replace a count with a snapshot's value.
+    // start, and set_transitions / set_actions set a count to a snapshot's value.
     let m = Metrics::default();
     let text = m.render(None, false, true);
     for line in [
@@ -124,9 +124,8 @@ fn counters_and_snapshots_show_their_values() {
         assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
     }
     assert!(!text.contains("autonomic_ledger_head_seq"), "{text}");
-    m.transition("Warn", "Intervene");
     m.set_transitions("Warn", "Intervene", 41);
-    m.transition("Warn", "Intervene");
+    m.set_transitions("Warn", "Intervene", 42);
     m.set_actions("throttle", "Succeeded", 7);
     m.set_head_seq(Some(9));
     let text = m.render(None, true, false);

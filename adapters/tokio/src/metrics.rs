@@ -31,6 +31,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use autonomic_core::stats::Stats;
+use autonomic_core::{ActionKind, ActionOutcome, GovernorState};
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
@@ -168,24 +170,10 @@ impl Metrics {
         self.signals.get_or_create(&[("result", result)]).inc();
     }
 
-    /// Counts one governor transition (from its receipt).
-    pub fn transition(&self, from: &'static str, to: &'static str) {
-        self.transitions
-            .get_or_create(&[("from", from), ("to", to)])
-            .inc();
-    }
-
     /// Sets the governor transitions counted `from` → `to` to `total` (a count read from a
     /// snapshot rather than counted here).
     pub fn set_transitions(&self, from: &'static str, to: &'static str, total: u64) {
         set_count(&self.transitions, [("from", from), ("to", to)], total);
-    }
-
-    /// Counts one completed action (from its receipt).
-    pub fn action(&self, kind: &'static str, outcome: &'static str) {
-        self.actions
-            .get_or_create(&[("kind", kind), ("outcome", outcome)])
-            .inc();
     }
 
     /// Sets the completed actions counted of `kind` with `outcome` to `total` (a count read
@@ -213,10 +201,32 @@ impl Metrics {
         self.fsync.observe(duration.as_secs_f64());
     }
 
-    /// Counts one receipt written, and moves the head.
-    pub fn receipt(&self, seq: u64) {
-        self.receipts.inc();
-        self.set_head_seq(Some(seq));
+    /// Shows the engine's own counts (receipts appended, governor transitions, completed
+    /// actions, from [`Stats`]): the engine counts them as it appends receipts, this only
+    /// copies. A series appears at its first count.
+    pub fn publish(&self, stats: &Stats) {
+        self.receipts
+            .inner()
+            .store(stats.receipts(), Ordering::Relaxed);
+        if let Some(seq) = stats.last_seq() {
+            self.set_head_seq(Some(seq));
+        }
+        for from in GovernorState::ALL {
+            for to in GovernorState::ALL {
+                let total = stats.transitions(from, to);
+                if total > 0 {
+                    self.set_transitions(from.as_str(), to.as_str(), total);
+                }
+            }
+        }
+        for kind in ActionKind::ALL {
+            for outcome in ActionOutcome::ALL {
+                let total = stats.actions_completed(kind, outcome);
+                if total > 0 {
+                    self.set_actions(kind.as_str(), outcome.as_str(), total);
+                }
+            }
+        }
     }
 
     /// Sets the head after a restore.

@@ -12,7 +12,6 @@ impl Host<'_> {
         }
         let mut failed = None;
         while let Some(record) = self.engine.poll_record() {
-            count_receipt(&self.shared.metrics, &mut self.kinds, record);
             if failed.is_some() {
                 continue;
             }
@@ -27,6 +26,7 @@ impl Host<'_> {
                 failed = Some(e.to_string());
             }
         }
+        self.shared.metrics.publish(self.engine.stats());
         while let Some(command) = self.engine.poll_action() {
             self.commands.push(command);
         }
@@ -181,29 +181,4 @@ pub(super) fn commit_ledger(ledger: &mut LedgerFile, shared: &Shared) -> Result<
         view.push(ledger.committed());
     }
     Ok(())
-}
-
-/// Updates the metrics derived from one receipt as it is written.
-pub(super) fn count_receipt(
-    metrics: &Metrics,
-    kinds: &mut HashMap<u64, &'static str>,
-    record: &[u8],
-) {
-    let Ok(receipt) = Receipt::decode(record) else {
-        return;
-    };
-    metrics.receipt(receipt.seq);
-    match &receipt.event {
-        Event::Governor { from, to, .. } => metrics.transition(from.as_str(), to.as_str()),
-        Event::ActionDispatched { action, .. } => {
-            kinds.insert(receipt.seq, action.kind().as_str());
-        }
-        Event::ActionCompleted {
-            receipt, outcome, ..
-        } => {
-            let kind = kinds.remove(receipt).unwrap_or("unknown");
-            metrics.action(kind, outcome.as_str());
-        }
-        _ => {}
-    }
 }

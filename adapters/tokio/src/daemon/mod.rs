@@ -70,7 +70,7 @@ use autonomic_core::engine::{
     CommandError, Engine, IngestError, RestoreError, SignalResult, Transition,
 };
 use autonomic_core::entitlement::{AdmitError, EntitlementError};
-use autonomic_core::{Action, ActionCommand, EntitlementState, Event, Receipt, Resource};
+use autonomic_core::{Action, ActionCommand, EntitlementState, Resource};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -257,8 +257,6 @@ struct Host<'e> {
     actuators: Actuators,
     /// Actuator runs in progress, by receipt.
     running: HashMap<u64, Running>,
-    /// Kind of every dispatched, not yet completed action (for metrics from receipts).
-    kinds: HashMap<u64, &'static str>,
     /// Replies of this round, sent once the commit says whether it is durable.
     replies: Vec<Deferred>,
     /// Action commands drained this round, dispatched after the commit.

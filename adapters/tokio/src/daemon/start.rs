@@ -55,12 +55,6 @@ pub(super) fn start(
     } = open_ledger(engine, &config, &shared)?;
     let witness = witness(&config.checkpoint)?;
     let mut host = Host {
-        // Actions in flight at the last stop: their completions are counted by kind.
-        kinds: engine
-            .in_flight()
-            .iter()
-            .map(|f| (f.receipt, f.action.kind().as_str()))
-            .collect(),
         engine,
         ledger,
         checkpointer,
