@@ -130,8 +130,8 @@ fn counters_and_snapshots_show_their_values() {
     m.set_head_seq(Some(9));
     let text = m.render(None, true, false);
     for line in [
-        "autonomic_transitions_total{from=\"Warn\",to=\"Intervene\"} 42",
-        "autonomic_actions_total{kind=\"throttle\",outcome=\"Succeeded\"} 7",
+        "autonomic_transitions_total{from=\"warn\",to=\"intervene\"} 42",
+        "autonomic_actions_total{kind=\"throttle\",outcome=\"succeeded\"} 7",
         "autonomic_ledger_head_seq 9",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");

@@ -4,7 +4,9 @@
 //! Every name is prefixed `autonomic_`; counters end in `_total` (the encoder appends it:
 //! they are registered without it), histograms in `_seconds`.
 //! Every label value is a `&'static str` from a closed set (state names, action kinds,
-//! outcome and error names), so the number of series is bounded.
+//! outcome and error names), so the number of series is bounded, and every one is exposed in
+//! lower snake case: `Warn` is `warn`, `TimedOut` `timed_out`, `InvalidTenantId`
+//! `invalid_tenant_id`.
 //!
 //! | name | type | labels |
 //! |---|---|---|
@@ -28,12 +30,13 @@
 //! | `autonomic_requests_rejected_total` | counter | `reason`: `queue_full` |
 
 use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use autonomic_core::stats::Stats;
 use autonomic_core::{ActionKind, ActionOutcome, GovernorState};
-use prometheus_client::encoding::prometheus_text;
+use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder, prometheus_text};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
@@ -53,7 +56,27 @@ pub const FSYNC_BUCKETS_SECONDS: [f64; 10] = [
 ];
 
 /// A label: its name and its value, both from closed sets.
-type Label = (&'static str, &'static str);
+type Label = (&'static str, Value);
+
+/// A label value as the code names it (`Warn`, `TimedOut`, `InvalidTenantId`, `throttle`,
+/// `queue_full`), exposed in one casing, lower snake case (`warn`, `timed_out`,
+/// `invalid_tenant_id`): the rule is applied here, when the exposition is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Value(&'static str);
+
+impl EncodeLabelValue for Value {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
+        let mut previous_lower = false;
+        for c in self.0.chars() {
+            if c.is_ascii_uppercase() && previous_lower {
+                encoder.write_char('_')?;
+            }
+            previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+            encoder.write_char(c.to_ascii_lowercase())?;
+        }
+        Ok(())
+    }
+}
 /// A counter family keyed by one label.
 type Counters1 = Family<[Label; 1], Counter>;
 /// A counter family keyed by two labels.
@@ -114,13 +137,13 @@ impl Default for Metrics {
         for outcome in ["written", "failed"] {
             metrics
                 .checkpoints
-                .get_or_create(&[("outcome", outcome)])
+                .get_or_create(&[("outcome", Value(outcome))])
                 .inc_by(0);
         }
         for outcome in ["ok", "failed"] {
             metrics
                 .witness_posts
-                .get_or_create(&[("outcome", outcome)])
+                .get_or_create(&[("outcome", Value(outcome))])
                 .inc_by(0);
         }
         metrics.registered()
@@ -167,32 +190,42 @@ impl Metrics {
 
     /// Counts one signal's result (`governed`, `duplicate` or an error name).
     pub fn signal(&self, result: &'static str) {
-        self.signals.get_or_create(&[("result", result)]).inc();
+        self.signals
+            .get_or_create(&[("result", Value(result))])
+            .inc();
     }
 
     /// Sets the governor transitions counted `from` → `to` to `total` (a count read from a
     /// snapshot rather than counted here).
     pub fn set_transitions(&self, from: &'static str, to: &'static str, total: u64) {
-        set_count(&self.transitions, [("from", from), ("to", to)], total);
+        set_count(
+            &self.transitions,
+            [("from", Value(from)), ("to", Value(to))],
+            total,
+        );
     }
 
     /// Sets the completed actions counted of `kind` with `outcome` to `total` (a count read
     /// from a snapshot rather than counted here).
     pub fn set_actions(&self, kind: &'static str, outcome: &'static str, total: u64) {
-        set_count(&self.actions, [("kind", kind), ("outcome", outcome)], total);
+        set_count(
+            &self.actions,
+            [("kind", Value(kind)), ("outcome", Value(outcome))],
+            total,
+        );
     }
 
     /// Counts one completed rollback (from its receipt).
     pub fn rollback(&self, kind: &'static str, succeeded: bool) {
         let outcome = if succeeded { "succeeded" } else { "failed" };
         self.rollbacks
-            .get_or_create(&[("kind", kind), ("outcome", outcome)])
+            .get_or_create(&[("kind", Value(kind)), ("outcome", Value(outcome))])
             .inc();
     }
 
     /// Records how long an actuator ran.
     pub fn action_duration(&self, kind: &'static str, duration: Duration) {
-        let histogram = self.action_duration.get_or_create(&[("kind", kind)]);
+        let histogram = self.action_duration.get_or_create(&[("kind", Value(kind))]);
         histogram.observe(duration.as_secs_f64());
     }
 
@@ -248,7 +281,7 @@ impl Metrics {
     pub fn checkpoint(&self, written: bool) {
         let outcome = if written { "written" } else { "failed" };
         self.checkpoints
-            .get_or_create(&[("outcome", outcome)])
+            .get_or_create(&[("outcome", Value(outcome))])
             .inc();
     }
 
@@ -256,13 +289,15 @@ impl Metrics {
     pub fn checkpoint_witness(&self, ok: bool) {
         let outcome = if ok { "ok" } else { "failed" };
         self.witness_posts
-            .get_or_create(&[("outcome", outcome)])
+            .get_or_create(&[("outcome", Value(outcome))])
             .inc();
     }
 
     /// Counts a request refused before reaching the engine.
     pub fn rejected(&self, reason: &'static str) {
-        self.rejected.get_or_create(&[("reason", reason)]).inc();
+        self.rejected
+            .get_or_create(&[("reason", Value(reason))])
+            .inc();
     }
 
     /// The exposition text: this process's metrics, then what is read at the scrape (the
@@ -321,7 +356,7 @@ fn scrape_registry(gauges: Option<&EngineGauges>, ready: bool, poisoned: bool) -
 fn by_state(counts: &BTreeMap<&'static str, u64>) -> Family<[Label; 1], GaugeU64> {
     let family = Family::<[Label; 1], GaugeU64>::default();
     for (state, n) in counts {
-        family.get_or_create(&[("state", *state)]).set(*n);
+        family.get_or_create(&[("state", Value(*state))]).set(*n);
     }
     family
 }
@@ -350,5 +385,29 @@ mod tests {
         };
         let text = m.render(Some(&gauges), true, false);
         assert!(text.contains("autonomic_dedup_evictions_total 7"), "{text}");
+    }
+
+    #[test]
+    fn label_values_are_lower_snake_case() {
+        // Proves the one casing rule: the code's names are exposed in lower snake case.
+        let m = Metrics::default();
+        m.signal("InvalidTenantId");
+        m.set_transitions("Warn", "Intervene", 1);
+        m.set_actions("throttle", "TimedOut", 2);
+        m.rejected("queue_full");
+        let gauges = EngineGauges {
+            entitlements_by_state: BTreeMap::from([("Active", 1)]),
+            ..EngineGauges::default()
+        };
+        let text = m.render(Some(&gauges), true, false);
+        for line in [
+            "autonomic_signals_total{result=\"invalid_tenant_id\"} 1",
+            "autonomic_transitions_total{from=\"warn\",to=\"intervene\"} 1",
+            "autonomic_actions_total{kind=\"throttle\",outcome=\"timed_out\"} 2",
+            "autonomic_requests_rejected_total{reason=\"queue_full\"} 1",
+            "autonomic_tenant_entitlements{state=\"active\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
     }
 }
