@@ -356,7 +356,7 @@ fn scrape_registry(gauges: Option<&EngineGauges>, ready: bool, poisoned: bool) -
 fn by_state(counts: &BTreeMap<&'static str, u64>) -> Family<[Label; 1], GaugeU64> {
     let family = Family::<[Label; 1], GaugeU64>::default();
     for (state, n) in counts {
-        family.get_or_create(&[("state", Value(*state))]).set(*n);
+        family.get_or_create(&[("state", Value(state))]).set(*n);
     }
     family
 }
