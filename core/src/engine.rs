@@ -296,6 +296,14 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         self.execution.rollbackable()
     }
 
+    /// Receipt ids of completed actions whose rollback was requested and has not ended
+    /// ([`Engine::handle_rollback_outcome`] not yet called), oldest first. After a restore
+    /// these are rollbacks a crash cut short: the driver decides their outcome (the tokio
+    /// adapter records them as failed, so they can be requested again).
+    pub fn pending_rollbacks(&self) -> impl Iterator<Item = u64> + '_ {
+        self.execution.pending_rollbacks()
+    }
+
     /// Signal ids remembered by the deduplicator.
     pub fn dedup_len(&self) -> usize {
         self.dedup.len()

@@ -143,6 +143,14 @@ impl Execution {
         self.completed.iter().map(|c| c.receipt)
     }
 
+    /// Receipt ids of completed actions whose rollback was requested and has not ended.
+    pub(crate) fn pending_rollbacks(&self) -> impl Iterator<Item = u64> + '_ {
+        self.completed
+            .iter()
+            .filter(|c| c.rollback_pending)
+            .map(|c| c.receipt)
+    }
+
     /// The completed action a rollback of `receipt` would undo: remembered, and without a
     /// rollback already pending.
     pub(crate) fn rollback_of(&self, receipt: u64) -> Result<&Completed, CommandError> {

@@ -1,5 +1,6 @@
 //! Start-up, top-down: open the ledger against its checkpoints and restore the engine from
-//! it, then activate the tenants the config names and the ledger does not know.
+//! it, record the rollbacks a crash cut short as failed, then activate the tenants the config
+//! names and the ledger does not know.
 
 use super::*;
 
@@ -36,7 +37,8 @@ struct Opened {
 }
 
 /// Start-up, in order: open the ledger and restore the engine from it, connect the
-/// witness, build the thread's state, activate the configured tenants; then ready.
+/// witness, build the thread's state, fail the interrupted rollbacks, activate the
+/// configured tenants; then ready.
 pub(super) fn start(
     engine: &mut AdapterEngine,
     boot: Boot,
@@ -69,6 +71,7 @@ pub(super) fn start(
         poisoned: false,
         shutdown: None,
     };
+    host.fail_interrupted_rollbacks()?;
     report.activated = host.activate_configured(&config.tenants)?;
     report.head_seq = host.engine.ledger().next_seq().checked_sub(1);
     host.shared.ready.store(true, Ordering::SeqCst);
@@ -223,6 +226,36 @@ impl Host<'_> {
         // Activations dispatch nothing.
         self.commands.clear();
         Ok(activated)
+    }
+
+    /// A rollback requested before the last stop and never ended was cut short by a crash:
+    /// its backend may or may not have finished, and nothing will report it now. Each is
+    /// recorded as failed (`rollback_completed`, `succeeded: false`), which leaves the
+    /// action rollbackable: the operator can request the rollback again.
+    fn fail_interrupted_rollbacks(&mut self) -> Result<(), StartError> {
+        let interrupted: Vec<u64> = self.engine.pending_rollbacks().collect();
+        if interrupted.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        for receipt in interrupted {
+            let outcome = input::RollbackOutcome {
+                receipt,
+                succeeded: false,
+            };
+            self.apply(now, &outcome)
+                .map_err(|e| StartError::Other(format!("rollback of {receipt}: {e}")))?;
+            warn!(
+                receipt,
+                "rollback cut short by the last stop; recorded as failed, request it again"
+            );
+        }
+        if !self.flush() {
+            return Err(StartError::Other(
+                "ledger: recording the interrupted rollbacks failed".to_owned(),
+            ));
+        }
+        Ok(())
     }
 
     /// SPEC §2 allows any visible-ASCII id, so an id like `-rf` or `a/b` is activated; but a
