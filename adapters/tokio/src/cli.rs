@@ -1,4 +1,4 @@
-//! The command line of SPEC section 7 (clap derive).
+//! The command line of `docs/cli.md` (clap derive).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,7 +31,7 @@ pub enum Command {
     Demo,
     /// Run the sidecar (HTTP API, engine, ledger, actuators, host sampler).
     Run {
-        /// TOML config file (SPEC section 7); without it, the defaults.
+        /// TOML config file (see docs/config.md); without it, the defaults.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// HTTP listen address (overrides the config); port 0 picks a free port, written
