@@ -2,7 +2,7 @@
 -- reading (75..89: Stable -> Warn) and a low one (0..14: Warn -> Stable) so that every signal
 -- changes the governor and appends a receipt that must be fdatasync'ed before the answer.
 --
--- Timestamps: SPEC §2 refuses a reading stamped more than 60 s before the receiver's clock
+-- Timestamps: the sidecar refuses a reading stamped more than 60 s before the receiver's clock
 -- (or more than 1 h after it), so they start at the current time. Every signal id (tenant,
 -- metric, 5 s window, value) is distinct, so none is a duplicate: each window holds 15
 -- high/low pairs per metric on all 7 metrics (210 requests), then the stamp moves on one

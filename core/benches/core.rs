@@ -69,9 +69,10 @@ fn signal_path(c: &mut Criterion) {
     while engine.poll_record().is_some() {}
     let tenants: Vec<String> = (0..64).map(|t| format!("tenant-{t:02}")).collect();
     let mut i: u64 = 0;
-    // Each signal is stamped at its own arrival (`ts_ms == now_ms`), inside SPEC §2's age
-    // bound, so the loop measures accepted, governed signals; the counts below prove it (a
-    // refusal — InvalidTimestamp, say — or a duplicate would be a much shorter path).
+    // Each signal is stamped at its own arrival (`ts_ms == now_ms`), inside the 60 s age
+    // bound (docs/signals.md#timestamps), so the loop measures accepted, governed signals;
+    // the counts below prove it (a refusal — InvalidTimestamp, say — or a duplicate would be
+    // a much shorter path).
     let (mut governed, mut other) = (0u64, 0u64);
     c.bench_function("signal_path", |b| {
         b.iter(|| {

@@ -1,4 +1,4 @@
-//! Execute, the deciding half (SPEC §5): actions, their validation and their outcomes.
+//! Execute, the deciding half (`docs/actions.md`): actions, their validation and their outcomes.
 //! The engine decides what runs and keeps the books; the adapter runs it and reports back.
 
 use serde::{Deserialize, Serialize};
@@ -82,11 +82,11 @@ impl ActionKind {
 pub struct InvalidAction;
 
 impl Action {
-    /// SPEC §4's intervention.
+    /// The governor's intervention (Stable or Warn → Intervene, `docs/governor.md#the-table`).
     pub const THROTTLE_50: Action = Action::Throttle { percent: 50 };
-    /// SPEC §4's sustained-pressure throttle.
+    /// The governor's sustained-pressure throttle (Warn → Degrade).
     pub const THROTTLE_25: Action = Action::Throttle { percent: 25 };
-    /// SPEC §4's refusal.
+    /// The governor's refusal (Degrade → Refuse).
     pub const SHED_50: Action = Action::Shed { percent: 50 };
 
     /// `Throttle(percent)`, percent within 0..=100.

@@ -2,7 +2,7 @@
 //!
 //! # Call order
 //!
-//! A driver owns the clock and runs a fixed loop (GUIDE §1):
+//! A driver owns the clock and runs a fixed loop (`docs/design.md#the-sans-io-core`):
 //!
 //! 1. read the clock once: `now_ms`;
 //! 2. feed inputs: [`Engine::handle_signal`], [`Engine::handle_outcome`],
@@ -136,8 +136,9 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
 
     // ----- inputs -------------------------------------------------------------------------
 
-    /// Monitor → Analyze → dedup → Plan → Execute for one signal (SPEC §2 order: validation,
-    /// entitlement, dedup). Every result, refusals included, is counted in [`Engine::stats`].
+    /// Monitor → Analyze → dedup → Plan → Execute for one signal, in the documented order
+    /// (`docs/signals.md#order-of-checks`: validation, entitlement, dedup). Every result,
+    /// refusals included, is counted in [`Engine::stats`].
     pub fn handle_signal(
         &mut self,
         now_ms: u64,
@@ -148,7 +149,7 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         result
     }
 
-    /// An operator's reset: the governor returns to Stable (SPEC §4), whatever the
+    /// An operator's reset: the governor returns to Stable, whatever the
     /// entitlement's state, and enforcement ends. The governor receipt (cause `Reset`) is
     /// written when the state or c change and also when an action is enforced (Stable →
     /// Stable, c 0): applying it is what clears the enforced action, so restore agrees.
@@ -166,7 +167,7 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         Ok(self.enact(now_ms, slot, Cause::Reset, step))
     }
 
-    /// An entitlement command (SPEC §3). Returns the new state.
+    /// An entitlement command (`docs/entitlements.md#lifecycle`). Returns the new state.
     pub fn handle_entitlement(
         &mut self,
         now_ms: u64,
@@ -194,8 +195,8 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
     }
 
     /// Admits `amount` units of `resource` for `tenant` under its quota and its enforced
-    /// action (SPEC §3; the rules: [`entitlement::Usage::admit`]). Returns the units now in
-    /// use.
+    /// action (`docs/entitlements.md#admission`; the rules: [`entitlement::Usage::admit`]).
+    /// Returns the units now in use.
     pub fn admit(
         &mut self,
         now_ms: u64,
@@ -592,5 +593,5 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
 }
 
 /// Bytes of core state per tenant beside its id (governor + entitlement + enforced action +
-/// usage), guarded by a test against the figure in the README.
+/// usage), guarded by a test against the figure in `docs/design.md#memory`.
 pub const TENANT_STATE_BYTES: usize = core::mem::size_of::<TenantState>();

@@ -1,10 +1,10 @@
-//! Plan (SPEC §4): the per-tenant governor.
+//! Plan (`docs/governor.md`): the per-tenant governor.
 
 use serde::{Deserialize, Serialize};
 
 use crate::action::Action;
 
-/// The actions the governor's table orders (SPEC §4): a small `Copy` value, turned into an
+/// The actions the governor's table orders: a small `Copy` value, turned into an
 /// [`Action`] when dispatched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Order {
@@ -135,7 +135,7 @@ impl Default for Thresholds {
 }
 
 impl Thresholds {
-    /// SPEC §4's defaults: warn 75, recover 70, intervene 90, refuse above 95, sustain 3.
+    /// The defaults: warn 75, recover 70, intervene 90, refuse above 95, sustain 3.
     pub const DEFAULT: Thresholds = Thresholds {
         warn: 75,
         recover: 70,
@@ -210,8 +210,8 @@ pub struct Step {
     pub action: Option<Order>,
 }
 
-/// The governor table of SPEC §4, total over (state, event). With the default thresholds
-/// (warn 75, recover 70, intervene 90, refuse 95, sustain 3):
+/// The governor table (`docs/governor.md#the-table`), total over (state, event). With the
+/// default thresholds (warn 75, recover 70, intervene 90, refuse 95, sustain 3):
 ///
 /// | state | event | next | c | action |
 /// |---|---|---|---|---|
@@ -235,7 +235,7 @@ pub struct Step {
 /// | not Intervene | ActionSucceeded / ActionFailed | unchanged | unchanged | — (outcome still recorded) |
 ///
 /// The numbers are `warn`, `recover`, `intervene`, `refuse` and `sustain` of `th`; the
-/// action percentages are fixed by the SPEC.
+/// action percentages are fixed.
 pub fn step(th: &Thresholds, state: GovernorState, c: u8, event: GovernorEvent) -> Step {
     use GovernorEvent as E;
     use GovernorState as S;
@@ -341,7 +341,7 @@ impl Planned {
         }
     }
 
-    /// SPEC §6: every change of a governor's state or c appends a receipt (and so does a
+    /// Every change of a governor's state or c appends a receipt (and so does a
     /// forced step).
     pub(crate) fn changes(&self) -> bool {
         self.forced || self.step.to != self.from || self.step.consecutive_high != self.from_c

@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | Monitor | [`monitor`] | signal validation, normalization, the deduplicator |
 //! | Analyze | [`entitlement`] | SKUs, quotas, the entitlement lifecycle, admission |
-//! | Plan | [`governor`] | the per-tenant governor table (SPEC section 4) |
+//! | Plan | [`governor`] | the per-tenant governor table (`docs/governor.md`) |
 //! | Execute | [`action`], [`execution`] | actions and outcomes; what is in flight, rollbackable, queued |
 //! | Knowledge | [`receipt`], [`ledger`] | hash-chained receipts, the in-memory ring |
 //!

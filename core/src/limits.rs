@@ -2,19 +2,19 @@
 //!
 //! Capacities that size memory are const generics of [`crate::engine::Engine`]; the defaults
 //! below are what [`crate::engine::DefaultEngine`] uses. Limits that are part of the external
-//! contract (SPEC sections 2 and 5) are fixed here and not configurable.
+//! contract (`docs/signals.md`, `docs/actions.md`) are fixed here and not configurable.
 
-/// SPEC §2: a tenant id is 1..=256 bytes of visible ASCII.
+/// A tenant id is 1..=256 bytes of visible ASCII.
 pub const TENANT_ID_MAX_BYTES: usize = 256;
-/// SPEC §2: a metric name longer than this is rejected.
+/// A metric name longer than this is rejected.
 pub const METRIC_NAME_MAX_BYTES: usize = 128;
-/// SPEC §2: a signal may be stamped at most this far after the receiver's clock.
+/// A signal may be stamped at most this far after the receiver's clock.
 pub const TIMESTAMP_AHEAD_MAX_MS: u64 = 3_600_000;
-/// SPEC §2: the deduplication window.
+/// The deduplication window.
 pub const DEDUP_WINDOW_MS: u64 = 5_000;
 /// How many 5 s windows before the current one the deduplicator keeps (60 s in all).
 pub const DEDUP_RETAIN_WINDOWS: u64 = 12;
-/// SPEC §2: a signal may be stamped at most this far before the receiver's clock — the
+/// A signal may be stamped at most this far before the receiver's clock — the
 /// dedup retention, derived from it so the two cannot drift apart. The boundary is exact:
 /// a signal accepted at `now` (`ts_ms >= now - 60 000`) lies in window `w >= (now - 60 000) /
 /// 5000`; a redelivery is accepted at `now'` only while `now' <= ts_ms + 60 000`, so
@@ -25,9 +25,9 @@ const _: () = assert!(TIMESTAMP_BEHIND_MAX_MS == 60_000);
 /// The most bytes of an undo token (the prior state a backend needs to roll an action back,
 /// e.g. the old `cpu.max`), kept in the completion receipt so a rollback works after a restart.
 pub const UNDO_BYTES_MAX: usize = 64;
-/// SPEC §5: a rollback revision is 1..=128 visible-ASCII bytes.
+/// A rollback revision is 1..=128 visible-ASCII bytes.
 pub const REVISION_MAX_BYTES: usize = 128;
-/// SPEC §5: the default action timeout.
+/// The default action timeout.
 pub const ACTION_TIMEOUT_MS_DEFAULT: u64 = 30_000;
 /// The longest action timeout the engine accepts (one hour).
 pub const ACTION_TIMEOUT_MS_MAX: u64 = 3_600_000;

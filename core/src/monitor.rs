@@ -1,8 +1,8 @@
-//! Monitor (SPEC §2): raw signals become validated [`Signal`]s, and a fixed-capacity
+//! Monitor (`docs/signals.md`): raw signals become validated [`Signal`]s, and a fixed-capacity
 //! [`Dedup`] remembers their ids.
 //!
-//! Validation runs once, at the edge, in the SPEC's order; everything downstream trusts the
-//! [`Signal`] type:
+//! Validation runs once, at the edge, in the documented order
+//! (`docs/signals.md#order-of-checks`); everything downstream trusts the [`Signal`] type:
 //!
 //! 1. `InvalidTenantId` — empty, longer than 256 bytes, or a byte outside 0x21..=0x7E;
 //! 2. `InvalidMetricName` — not one of `cpu memory latency error_rate disk network
@@ -57,7 +57,7 @@ pub enum MetricKind {
 }
 
 impl MetricKind {
-    /// Every kind, in the SPEC's order.
+    /// Every kind, in the order of their id bytes (`docs/signals.md#metric-kinds`).
     pub const ALL: [MetricKind; 7] = [
         MetricKind::Cpu,
         MetricKind::Memory,
@@ -98,7 +98,7 @@ impl MetricKind {
     }
 }
 
-/// Why a raw signal was rejected (SPEC §2, in checking order).
+/// Why a raw signal was rejected, in checking order (`docs/signals.md#order-of-checks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignalError {
     /// Tenant empty, longer than 256 bytes, or not visible ASCII.
@@ -176,7 +176,8 @@ pub struct Signal<'a> {
 }
 
 impl<'a> Signal<'a> {
-    /// Validates a raw signal against the receiver's clock, in the SPEC's order.
+    /// Validates a raw signal against the receiver's clock, in the documented order
+    /// (`docs/signals.md#order-of-checks`).
     pub fn parse(raw: &RawSignal<'a>, now_ms: u64) -> Result<Signal<'a>, SignalError> {
         validate_tenant(raw.tenant)?;
         let metric = MetricKind::parse(raw.metric)?;
@@ -199,8 +200,8 @@ impl<'a> Signal<'a> {
         window_of(self.ts_ms)
     }
 
-    /// The signal's id (SPEC §2): SHA-256 over (tenant, metric kind, ts_ms / 5000,
-    /// normalized value). See [`signal_id`] for the exact bytes.
+    /// The signal's id (`docs/signals.md#the-signal-id`): SHA-256 over (tenant, metric kind,
+    /// ts_ms / 5000, normalized value). See [`signal_id`] for the exact bytes.
     pub fn id(&self) -> [u8; 32] {
         signal_id(self.tenant, self.metric, self.window(), self.value_pct)
     }
@@ -342,7 +343,7 @@ impl<const IDS: usize, const SLOTS: usize> Dedup<IDS, SLOTS> {
     /// evicting the oldest id. Returns `false` if it was already remembered (and retained).
     ///
     /// An id whose window is already outside the retention is not stored: only retained
-    /// windows count (SPEC §2), so a late signal is never a duplicate, however often it comes.
+    /// windows count, so a late signal is never a duplicate, however often it comes.
     pub fn insert(&mut self, id: &[u8; 32], window: u64, now_ms: u64) -> bool {
         self.expire(now_ms);
         if self.expired(window, now_ms) {

@@ -1,4 +1,4 @@
-//! Knowledge (SPEC §6): receipts, their canonical encoding and the hash chain.
+//! Knowledge (`docs/receipts.md`): receipts, their canonical encoding and the hash chain.
 //!
 //! A receipt's canonical bytes are the postcard encoding of [`Receipt`], whose fields are,
 //! in order: `seq`, `ts_ms`, `tenant`, `event`, `prev_hash`, `hash`. postcard writes the two
@@ -104,9 +104,9 @@ pub enum Event {
 /// Why a governor changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cause {
-    /// A signal. Its id (SPEC §2) is a function of these fields and the receipt's tenant —
-    /// see [`Cause::signal_id`] — so the receipt carries it without spending 32 bytes on it,
-    /// and a restart rebuilds the dedup memory from it.
+    /// A signal. Its id (`docs/signals.md#the-signal-id`) is a function of these fields and
+    /// the receipt's tenant — see [`Cause::signal_id`] — so the receipt carries it without
+    /// spending 32 bytes on it, and a restart rebuilds the dedup memory from it.
     Signal {
         /// The metric.
         metric: MetricKind,

@@ -1,5 +1,5 @@
-//! SPEC §5 through the engine: one action in flight, supersede, manual requests, timeouts,
-//! outcomes, rollback, and Busy leaving nothing half-applied.
+//! Actions (`docs/actions.md`) through the engine: one action in flight, supersede, manual
+//! requests, timeouts, outcomes, rollback, and Busy leaving nothing half-applied.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -395,8 +395,8 @@ fn assert_four_restores_equal(live: &Engine<4, 64, 16384, 64, 128>, records: &[V
 #[test]
 fn a_full_table_reuses_the_slot_of_the_tenant_terminated_longest_ago() {
     // Proves that with the table full, a new tenant takes the slot of the Terminated tenant
-    // revoked first (by receipt order, not slot order), that a Terminated tenant keeps SPEC
-    // §3 (activate -> InvalidStateTransition) until then, that the tenant moved by the
+    // revoked first (by receipt order, not slot order), that a Terminated tenant keeps its
+    // lifecycle rule (activate -> InvalidStateTransition) until then, that the tenant moved by the
     // removal keeps its action in flight, and that a rebuilt engine equals the live one.
     let mut e = Engine::<4, 64, 16384, 64, 128>::new(EngineConfig::default()).unwrap();
     for t in ["a", "b", "c", "d"] {
@@ -474,7 +474,7 @@ fn a_terminated_tenant_with_pending_work_keeps_its_slot() {
     assert_four_restores_equal(&e, &records, 9);
 }
 
-// ----- stale signals (SPEC §2) --------------------------------------------------------------
+// ----- stale signals (docs/signals.md#timestamps) --------------------------------------------
 
 #[test]
 fn a_redelivery_is_a_duplicate_or_refused_never_governed_twice() {

@@ -1,4 +1,5 @@
-//! SPEC §3: every (entitlement state, command) pair, expiry, signal gating and admission.
+//! `docs/entitlements.md`: every (entitlement state, command) pair, expiry, signal gating
+//! and admission.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,4 +1,5 @@
-//! Every row of SPEC §4's governor table, one test each, plus threshold validation.
+//! Every row of the governor table (`docs/governor.md#the-table`), one test each, plus
+//! threshold validation.
 
 use autonomic_core::governor::{Order, Step, ThresholdError, step};
 use autonomic_core::{GovernorEvent as E, GovernorState as S, Thresholds};

@@ -1,4 +1,4 @@
-//! SPEC §6: the receipt chain — tamper evidence, eviction, encoding, rebuild and memory.
+//! The receipt chain (`docs/receipts.md`): tamper evidence, eviction, encoding, rebuild and memory.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -448,8 +448,9 @@ fn restore_refuses_a_broken_or_inconsistent_chain() {
 #[test]
 #[allow(clippy::assertions_on_constants)] // the guard is a constant on purpose
 fn memory_per_tenant_and_receipt_stay_within_the_documented_figures() {
-    // Proves the README's figures: 64 B of state per tenant beside its id, and a typical
-    // receipt (short tenant, governor change) well under 160 B in the ring, span included.
+    // Proves the figures of docs/design.md#memory: 64 B of state per tenant beside its id,
+    // and a typical receipt (short tenant, governor change) well under 160 B in the ring,
+    // span included.
     assert!(
         TENANT_STATE_BYTES <= 64,
         "per-tenant state grew to {TENANT_STATE_BYTES} B"

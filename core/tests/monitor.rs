@@ -1,4 +1,4 @@
-//! SPEC §2: validation order and boundaries, normalization, and the deduplicator.
+//! `docs/signals.md`: validation order and boundaries, normalization, and the deduplicator.
 
 use autonomic_core::monitor::{Dedup, normalize, signal_id};
 use autonomic_core::{MetricKind, RawSignal, Signal, SignalError as E};
@@ -87,7 +87,7 @@ fn value_boundaries() {
 #[test]
 fn timestamp_boundaries() {
     // Proves 3 600 000 ms ahead passes and 3 600 001 fails; 60 000 ms behind passes and
-    // 60 001 fails (SPEC §2: older than the dedup retention is refused); both saturate.
+    // 60 001 fails (older than the dedup retention is refused); both saturate.
     let now = 10_000_000;
     assert!(parse("t", "cpu", 1.0, now + 3_600_000, now).is_ok());
     assert_eq!(
@@ -150,7 +150,8 @@ fn every_accepted_signal_is_retained_while_its_redelivery_is_accepted() {
 
 #[test]
 fn errors_come_in_spec_order() {
-    // Proves that with every field bad, the first error in SPEC order wins, one field at a time.
+    // Proves that with every field bad, the first error in the documented order wins, one
+    // field at a time.
     let far = u64::MAX;
     assert_eq!(parse("", "gpu", 500.0, far, 0), Err(E::InvalidTenantId));
     assert_eq!(parse("t", "gpu", 500.0, far, 0), Err(E::InvalidMetricName));
@@ -280,7 +281,7 @@ fn dedup_survives_heavy_churn() {
 #[test]
 fn dedup_never_holds_a_late_signal_as_duplicate() {
     // Proves the deduplicator on its own (the engine refuses such a signal before it gets
-    // here, SPEC §2): an id of an expired window is never a duplicate and never stored,
+    // here): an id of an expired window is never a duplicate and never stored,
     // even while its window's expired id still sits behind a fresher one in the ring.
     let mut d: Dedup<64, 128> = Dedup::new();
     let now = 1_000_000;

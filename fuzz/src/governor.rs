@@ -1,6 +1,6 @@
 //! `governor_ops`: an `arbitrary` list of operations through a small engine, with the
 //! invariants of the simulation checked whenever the driver drains (and at the end):
-//! the `Auditor` of `autonomic-tests` (chain, SPEC §4 rows, one action in flight per tenant,
+//! the `Auditor` of `autonomic-tests` (chain, governor table rows, one action in flight per tenant,
 //! one outcome per dispatch), no `Busy` right after a full drain, admissions within the
 //! effective quota, and an engine rebuilt from the records equal to the live one.
 //!

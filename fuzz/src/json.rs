@@ -1,14 +1,15 @@
-//! `signal_json`: arbitrary bytes as replay input (JSON lines, SPEC §7) or as the body of
-//! `POST /v1/signals` (one signal object or an array, SPEC §8), parsed with serde_json into
-//! the raw shapes SPEC §7 describes and driven through `Signal::parse` and an engine.
+//! `signal_json`: arbitrary bytes as replay input (JSON lines, `docs/replay.md`) or as the
+//! body of `POST /v1/signals` (one signal object or an array, `docs/http-api.md`), parsed with
+//! serde_json into the raw shapes `docs/replay.md` describes and driven through
+//! `Signal::parse` and an engine.
 //!
-//! The adapter's own parser was not ready when this was written: switch this target to it
-//! (see fuzz/README.md). Checks: nothing panics; `Signal::parse` agrees with the reference
-//! model of SPEC §2 (verdict, error name, normalized value); a signal is accepted only with a
+//! The adapter's own parser was not ready when this was written: switch this target to it (see
+//! fuzz/README.md). Checks: nothing panics; `Signal::parse` agrees with the reference model of
+//! `docs/signals.md` (verdict, error name, normalized value); a signal is accepted only with a
 //! normalized value <= 100 and a timestamp within [now - 60 000, now + 3 600 000], and the
 //! engine's verdict agrees with `Signal::parse`; a governed signal redelivered at once is a
-//! duplicate; every error has a SPEC name; the engine's invariants (the `Auditor`) hold after
-//! every line.
+//! duplicate; every error has a documented wire name; the engine's invariants (the `Auditor`)
+//! hold after every line.
 
 use autonomic_core::engine::{Engine, EngineConfig};
 use autonomic_core::{EntitlementCommand, RawSignal, Signal};
@@ -82,7 +83,7 @@ impl Replay {
             ts_ms: s.ts_ms,
         };
         let parsed = Signal::parse(&raw, now);
-        // SPEC §2 as the reference model reads it: same verdict, same normalized value.
+        // Validation as the reference model reads it: same verdict, same normalized value.
         let model = signal::validate(&s.tenant, &s.metric, s.value, s.ts_ms, now);
         match (&parsed, &model) {
             (Ok(p), Ok((m, v))) => {

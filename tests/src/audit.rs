@@ -5,7 +5,7 @@
 //! What it holds the engine to:
 //! * every polled record continues the chain (a [`ChainVerifier`] over all of them), and the
 //!   in-memory ring verifies from its anchor;
-//! * every governor receipt is a row of SPEC §4's table (the [`crate::model::governor`]
+//! * every governor receipt is a row of the governor table (the [`crate::model::governor`]
 //!   model), starting from Stable/0 and following on from the tenant's previous receipt,
 //!   and one right after a completion reacts to that outcome (a timeout is a failure);
 //!   every governor-ordered dispatch is the action that row orders, and every row that orders
@@ -13,10 +13,10 @@
 //! * at most one action in flight per tenant; every dispatched action reaches exactly one
 //!   outcome (completed, superseded or timed out), and the ones without an outcome yet are
 //!   exactly the engine's `in_flight()`;
-//! * the enforced action (README, Analyze) is the last dispatched Throttle/Pause/Shed until
-//!   the governor returns to Stable, it fails, times out or is superseded, or it is rolled
-//!   back; a governor receipt that changes nothing is only a reset ending enforcement; an
-//!   undo token rides only on a success.
+//! * the enforced action (`docs/entitlements.md#enforcement-how-actions-change-admission`) is
+//!   the last dispatched Throttle/Pause/Shed until the governor returns to Stable, it fails,
+//!   times out or is superseded, or it is rolled back; a governor receipt that changes nothing
+//!   is only a reset ending enforcement; an undo token rides only on a success.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -304,7 +304,7 @@ impl Auditor {
         let (next, next_c, action) = governor::step(&self.th, state, count, event);
         if (next, next_c) != (gstate(to), c) {
             return Err(format!(
-                "receipt {seq}: {state:?}/c={count} + {event:?} went to {to:?}/c={c}; SPEC §4 says {next:?}/c={next_c}"
+                "receipt {seq}: {state:?}/c={count} + {event:?} went to {to:?}/c={c}; the governor table says {next:?}/c={next_c}"
             ));
         }
         let ends_enforcement = *cause == Cause::Reset && self.enforced.contains_key(tenant);

@@ -1,4 +1,4 @@
-//! `autonomic demo`, `verify`, `ledger` and the exit codes of SPEC section 7 (0 ok,
+//! `autonomic demo`, `verify`, `ledger` and the exit codes of docs/cli.md (0 ok,
 //! 1 verification failed, 2 bad usage or config; errors one line on stderr).
 
 mod cli_support;

@@ -1,5 +1,5 @@
 //! `autonomic replay` against exact expected output: the seed's demo, a trace covering every
-//! row of SPEC section 4's table, every error name replay can produce, duplicates and
+//! row of the governor table, every error name replay can produce, duplicates and
 //! malformed lines; determinism; stdin and file input.
 
 mod cli_support;
@@ -267,7 +267,7 @@ fn check(pairs: &[(&str, &str)], stdout: &[u8]) {
 
 #[test]
 fn replay_reproduces_the_seed_demo() {
-    // Proves the seed's scenario replays to exactly the SPEC's lines, from stdin.
+    // Proves the seed's scenario replays to exactly the expected lines, from stdin.
     let out = run(&["replay"], Some(input_of(&SEED).as_bytes()));
     assert!(
         out.status.success(),

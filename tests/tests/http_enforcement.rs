@@ -1,7 +1,7 @@
-//! Through the real binary on 127.0.0.1: SPEC §2's age bound (a stale reading is refused and
-//! changes nothing; an accepted one redelivered is a duplicate) and enforcement following
-//! outcomes (a failed manual Pause stops refusing admissions; a reset ends a Pause by a
-//! receipt, and a restart rebuilds the same state from the ledger).
+//! Through the real binary on 127.0.0.1: the signal age bound (`docs/signals.md#timestamps`; a
+//! stale reading is refused and changes nothing, an accepted one redelivered is a duplicate)
+//! and enforcement following outcomes (a failed manual Pause stops refusing admissions; a reset
+//! ends a Pause by a receipt, and a restart rebuilds the same state from the ledger).
 
 mod cli_support;
 
@@ -40,7 +40,7 @@ fn governor_receipts(s: &Sidecar, tenant: &str) -> usize {
 
 #[test]
 fn a_stale_signal_is_refused_and_a_redelivery_is_a_duplicate() {
-    // Proves SPEC §2 over HTTP: stamped 10 minutes ago → InvalidTimestamp, the tenant and the
+    // Proves the age bound over HTTP: stamped 10 minutes ago → InvalidTimestamp, the tenant and the
     // ledger unchanged; stamped now → governed, and the same reading again → duplicate.
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Sidecar::start(&dir.path().join("s"), &config(&tenants(&["acme"])));

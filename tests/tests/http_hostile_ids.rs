@@ -1,9 +1,10 @@
-//! Hostile tenant ids through the real binary (issue 8): SPEC §2 allows any visible-ASCII id,
-//! so `-rf` and `acme/.` are valid tenants; the rule lives where a substituted value would
-//! become a program option or a path (README, Backends: substitution rules). Each id is
-//! activated over HTTP (percent-encoded, so `%2F` reaches the engine as `/`), a manual
-//! throttle goes to an `exec` recording program and a manual pause to a `cgroup` backend with
-//! `group = "work/{tenant}"` under a directory laid out like cgroupfs v2.
+//! Hostile tenant ids through the real binary: any visible-ASCII id is allowed
+//! (`docs/signals.md#order-of-checks`), so `-rf` and `acme/.` are valid tenants; the rule
+//! lives where a substituted value would become a program option or a path
+//! (`docs/actions.md#substitution-rules`). Each id is activated over HTTP (percent-encoded,
+//! so `%2F` reaches the engine as `/`), a manual throttle goes to an `exec` recording program
+//! and a manual pause to a `cgroup` backend with `group = "work/{tenant}"` under a directory
+//! laid out like cgroupfs v2.
 
 mod cli_support;
 

@@ -1,4 +1,4 @@
-//! The tenant table through the real binary (issue 8): it holds `TENANTS_MAX` = 4096
+//! The tenant table through the real binary: it holds `TENANT_SLOTS` = 4096
 //! tenants. Filled over HTTP (4096 activations, a few seconds with `fsync = "batch"`), it
 //! answers 409 `TenantTableFull` (not 503: retrying does not help), reuses the slot of the
 //! tenant revoked longest ago, and a restart whose config adds tenants to a full table starts

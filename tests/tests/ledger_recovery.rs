@@ -1,4 +1,4 @@
-//! The ledger file and the engine together (issue 4, adapter parts): recovery of a real
+//! The ledger file (`docs/ledger-format.md`) and the engine together: recovery of a real
 //! receipt file at every byte offset, and a seeded simulation of the ledger through a faulty
 //! I/O layer.
 

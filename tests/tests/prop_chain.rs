@@ -1,4 +1,4 @@
-//! Chain properties (SPEC §6): tampering with a ledger is detected at the first position
+//! Chain properties (`docs/receipts.md`): tampering with a ledger is detected at the first position
 //! whose record differs (any single-bit flip; any receipt deleted, duplicated, swapped or
 //! cut out of the middle); valid chains round-trip through encode → decode; eviction from a
 //! small ring never breaks verification of the retained window; and an engine rebuilt from

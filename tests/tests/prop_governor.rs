@@ -473,7 +473,8 @@ fn same_command(got: &Result<Transition, CommandError>, want: &Result<MTransitio
 proptest! {
     #![proptest_config(config())]
 
-    /// Proves the engine follows SPEC §2–§6 as the reference model reads them, step by step.
+    /// Proves the engine follows the documented contract (`docs/`) as the reference model
+    /// reads it, step by step.
     #[test]
     fn engine_matches_model(
         th in thresholds(),
@@ -486,7 +487,7 @@ proptest! {
         }
     }
 
-    /// Proves `governor::step` is SPEC §4's table for any valid thresholds: every state,
+    /// Proves `governor::step` is the documented table for any valid thresholds: every state,
     /// every c up to sustain + 2, every value 0..=100 and every other event.
     #[test]
     fn governor_step_is_the_table(th in thresholds()) {
@@ -510,7 +511,7 @@ proptest! {
         }
     }
 
-    /// Proves the deduplicator's rule (SPEC §2): within capacity and retention, an id is a
+    /// Proves the deduplicator's rule: within capacity and retention, an id is a
     /// duplicate exactly when it was remembered before and its window is retained (windows
     /// up to 16 back, so the retention boundary is crossed both ways).
     #[test]
@@ -653,8 +654,8 @@ fn odd_inputs_are_named_errors() {
 
 #[test]
 fn late_signal_delivered_twice_is_refused_twice() {
-    // Proves a signal stamped before the dedup retention is refused (InvalidTimestamp, SPEC
-    // §2) every time it comes, in the engine and the model alike, and never governed.
+    // Proves a signal stamped before the dedup retention is refused (InvalidTimestamp) every
+    // time it comes, in the engine and the model alike, and never governed.
     let mut run = Run::new(Th::DEFAULT, [30_000; 3]);
     let now = run.now;
     run.step(&Op::Entitlement {
@@ -687,7 +688,8 @@ fn late_signal_delivered_twice_is_refused_twice() {
 proptest! {
     #![proptest_config(config())]
 
-    /// Proves SPEC §2's promise: a redelivery is a duplicate or refused, never governed twice.
+    /// Proves the promise of `docs/signals.md#timestamps`: a redelivery is a duplicate or
+    /// refused, never governed twice.
     /// A signal first accepted anywhere in its 60 s age bound (the exact edges weighted in)
     /// is redelivered at random later instants around ts + 60 000: each is Duplicate while
     /// ts + 60 000 has not passed and InvalidTimestamp after; the governor moved once.

@@ -1,5 +1,6 @@
-//! Validation properties (SPEC §2): every raw signal is either accepted with a value in
-//! 0..=100 or rejected with exactly the first error in SPEC order (InvalidTenantId, then
+//! Validation properties (`docs/signals.md`): every raw signal is either accepted with a
+//! value in 0..=100 or rejected with exactly the first error in the documented order
+//! (InvalidTenantId, then
 //! InvalidMetricName, then ValueOutOfBounds, then InvalidTimestamp); normalization is round
 //! half up and monotone.
 //!
@@ -70,7 +71,7 @@ fn now_and_ts() -> impl Strategy<Value = (u64, u64)> {
             .prop_map(|(now, back)| (now, now.saturating_sub(back))),
         (any::<u64>(), any::<u64>()),
         (u64::MAX - 10..=u64::MAX, any::<u64>()),
-        // Around the 60 s age bound (SPEC §2), and near 0 where it saturates.
+        // Around the 60 s age bound, and near 0 where it saturates.
         (0u64..1u64 << 50, 59_990u64..=60_010)
             .prop_map(|(now, back)| (now, now.saturating_sub(back))),
         (0u64..70_000, 0u64..10),
@@ -80,8 +81,8 @@ fn now_and_ts() -> impl Strategy<Value = (u64, u64)> {
 proptest! {
     #![proptest_config(config())]
 
-    /// Proves `Signal::parse` accepts exactly what SPEC §2 accepts, normalized as SPEC §2
-    /// says, and otherwise names the first failing check in SPEC order.
+    /// Proves `Signal::parse` accepts exactly what `docs/signals.md` accepts, normalized as
+    /// it says, and otherwise names the first failing check in the documented order.
     #[test]
     fn parse_is_spec_order(tenant in tenant(), metric in metric(), value in value(), (now, ts) in now_and_ts()) {
         let raw = RawSignal { tenant: &tenant, metric: &metric, value, ts_ms: ts };
@@ -114,7 +115,7 @@ proptest! {
 
 #[test]
 fn normalization_edges() {
-    // Proves SPEC §2's examples and the neighbours of every .5 boundary.
+    // Proves the examples of docs/signals.md#normalization and the neighbours of every .5 boundary.
     assert_eq!(normalize(74.5), Ok(75));
     assert_eq!(normalize(74.49), Ok(74));
     for v in 0u8..100 {

@@ -1,11 +1,11 @@
-//! Deterministic simulation (GUIDE §6, in the manner of TigerBeetle's VOPR): a seeded world
-//! drives the engine with a fake clock (steps, stalls, jumps, the odd step back), actuators
-//! that succeed, fail, hang (so the engine times them out) or report late, manual actions
-//! and rollbacks, entitlement commands and admissions, and checks after every step:
+//! Deterministic simulation (`tests/README.md`, in the manner of TigerBeetle's VOPR): a seeded
+//! world drives the engine with a fake clock (steps, stalls, jumps, the odd step back),
+//! actuators that succeed, fail, hang (so the engine times them out) or report late, manual
+//! actions and rollbacks, entitlement commands and admissions, and checks after every step:
 //!
 //! * the chain: every polled record continues a `ChainVerifier`, and `ledger().verify()`
 //!   holds for the small in-memory ring (it evicts all the time);
-//! * every governor receipt is a row of SPEC §4's table and every ordered action is
+//! * every governor receipt is a row of the governor table and every ordered action is
 //!   dispatched (the `Auditor` of `autonomic-tests`);
 //! * at most one action in flight per tenant, and every dispatched action reaches exactly
 //!   one outcome (completed, superseded or timed out), tracked from the receipts;

@@ -1,4 +1,4 @@
-//! The command line of SPEC section 7 (clap derive).
+//! The command line of `docs/cli.md` (clap derive).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,11 +27,11 @@ pub enum LogFormat {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the seed's scenario end to end in a temporary data dir, verify its ledger.
+    /// Run the built-in scenario end to end in a temporary data dir, verify its ledger.
     Demo,
     /// Run the sidecar (HTTP API, engine, ledger, actuators, host sampler).
     Run {
-        /// TOML config file (SPEC section 7); without it, the defaults.
+        /// TOML config file (see docs/config.md); without it, the defaults.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// HTTP listen address (overrides the config); port 0 picks a free port, written

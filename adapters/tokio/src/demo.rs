@@ -4,7 +4,8 @@
 //! actuators: activate `acme` on `pro`; signals 45, 78, 78, 92 (Throttle(50) dispatched and
 //! executed by the dry-run actuator, whose success moves the governor to Warn); 55 (Stable).
 //! Each step is printed; then the ledger file is read back and verified with the core's
-//! `ChainVerifier`. Exit 0 when every step did what the SPEC's table says, 1 otherwise.
+//! `ChainVerifier`. Exit 0 when every step did what the governor's table says
+//! (`docs/governor.md#the-table`), 1 otherwise.
 
 use std::process::ExitCode;
 use std::sync::Arc;

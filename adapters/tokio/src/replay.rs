@@ -9,11 +9,12 @@
 //!
 //! Deterministic: no I/O but the input and the output, nothing executed, and identical
 //! input gives byte-for-byte identical output. It drives the same engine as `run`, with the
-//! SPEC's default thresholds and timeouts.
+//! default thresholds and timeouts.
 //!
 //! - The clock: a line's `now_ms` (any line may carry one); a signal without one uses its
 //!   `ts_ms`; any other line keeps the last clock seen (0 before the first).
-//! - Exactly one output line per input line, in order (SPEC section 7 shapes). A line that
+//! - Exactly one output line per input line, in order (the shapes of
+//!   `docs/replay.md#output-lines`). A line that
 //!   is not JSON, not an object of a known `type`, lacks a field, has a field of the wrong
 //!   type, is not UTF-8 or is longer than [`LINE_BYTES_MAX`] gets `MalformedInput`; replay
 //!   never stops at a bad line.

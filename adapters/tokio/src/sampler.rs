@@ -1,7 +1,8 @@
 //! Host signals from /proc: the sampler `autonomic run` feeds to its `local` tenant.
 //!
 //! Each [`HostSampler::sample`] reads a few /proc files and returns readings in percent
-//! (finite, clamped to `0.0..=100.0`), named as SPEC section 2's metrics:
+//! (finite, clamped to `0.0..=100.0`), named as the metric kinds of
+//! `docs/signals.md#metric-kinds`:
 //!
 //! | metric    | source                          | value                                          |
 //! |-----------|---------------------------------|------------------------------------------------|
@@ -44,7 +45,7 @@ const CPU_FIELDS_SUMMED: usize = 8;
 /// Kernels before 2.5 print only user, nice, system and idle.
 const CPU_FIELDS_MIN: usize = 4;
 
-/// One host reading: a SPEC metric name and a percent value, finite, in `0.0..=100.0`.
+/// One host reading: a metric kind's name and a percent value, finite, in `0.0..=100.0`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reading {
     /// `cpu`, `memory`, `latency` or `disk`.

@@ -1,4 +1,4 @@
-//! The TOML config of SPEC section 7: defaults, the SPEC example, and one-line errors naming
+//! The TOML config (`docs/config.md`): defaults, a full example, and one-line errors naming
 //! the file and the key for every bad value and unknown key.
 #![allow(
     clippy::unwrap_used,
@@ -16,7 +16,8 @@ use autonomic_tokio::config::{
 };
 use autonomic_tokio::ledger_file::FsyncPolicy;
 
-/// SPEC section 7's example, verbatim.
+/// A commented example file (top-level keys, `[governor]`, `[sampler]`, `[[tenants]]`,
+/// `[actuators]`).
 const SPEC_EXAMPLE: &str = r#"
 listen = "127.0.0.1:7411"
 data_dir = "./autonomic-data"
@@ -24,7 +25,7 @@ token = "s3cret"              # mutating endpoints need it; unset = no auth (loo
 fsync = "always"              # or "batch"
 ledger_capacity = 1024        # receipts kept in memory
 
-[governor]                    # the thresholds of section 4
+[governor]                    # the governor's thresholds
 warn = 75
 recover = 70
 intervene = 90
@@ -70,7 +71,7 @@ fn error_of(text: &str) -> String {
 
 #[test]
 fn empty_file_is_the_default() {
-    // Proves: every key is optional, and the defaults are those of SPEC section 7.
+    // Proves: every key is optional, and the defaults are those of docs/config.md.
     // Arrange
     let text = "";
     // Act
@@ -132,7 +133,7 @@ fn default_config_is_valid() {
 
 #[test]
 fn spec_example_parses() {
-    // Proves: the full example of SPEC section 7 is accepted and read as written.
+    // Proves: the full example is accepted and read as written.
     // Arrange
     let text = SPEC_EXAMPLE;
     // Act

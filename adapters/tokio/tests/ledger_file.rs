@@ -237,7 +237,7 @@ fn every_flipped_bit_of_committed_data_is_corruption_never_truncation() {
 
 #[test]
 fn a_length_flipped_past_the_end_of_the_file_is_caught_by_the_following_commit() {
-    // Proves: the case — bit 11 of a middle record's length (the body then runs past
+    // Proves: bit 11 of a middle record's length (the body then runs past
     // the end of the file) is corruption naming that record, not a torn tail.
     // Arrange
     let written = bodies(42, 60);

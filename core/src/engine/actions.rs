@@ -13,7 +13,7 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
 {
     /// An action outcome for `tenant`. With `receipt`, it must be the action in flight
     /// (else `StaleOutcome`); without, it applies to whatever is in flight, if anything.
-    /// The governor reacts either way (SPEC §5).
+    /// The governor reacts either way (`docs/actions.md#outcomes`).
     ///
     /// `undo` is the backend's undo token for a successful run (see [`Undo`]): kept in the
     /// completion receipt and handed back with [`ActionCommand::Rollback`]. One longer than
@@ -43,7 +43,7 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         self.complete(now_ms, slot, outcome, undo)
     }
 
-    /// Times out every action whose deadline is at or before `now_ms` (SPEC §5: a timeout
+    /// Times out every action whose deadline is at or before `now_ms` (a timeout
     /// is `ExecutionTimeout` = ActionFailed; the adapter gets a `Cancel` to kill it).
     /// Returns how many it timed out; fewer than are due when the queues fill, in which case
     /// [`Engine::poll_timeout`] stays in the past and the driver calls again after draining.
@@ -72,7 +72,7 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
     }
 
     /// A manual action request; `AlreadyExecuting` while the tenant has one in flight
-    /// (SPEC §5). Returns the action's receipt id.
+    /// (`docs/actions.md#dispatch`). Returns the action's receipt id.
     pub fn handle_action(
         &mut self,
         now_ms: u64,
@@ -169,7 +169,7 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         Ok(self.enact(now_ms, slot, cause, planned))
     }
 
-    /// Dispatches an action, superseding the one in flight (SPEC §5). Room was checked.
+    /// Dispatches an action, superseding the one in flight. Room was checked.
     pub(super) fn dispatch(
         &mut self,
         now_ms: u64,

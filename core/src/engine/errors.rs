@@ -8,7 +8,7 @@ use crate::receipt::ChainError;
 /// Why a signal was refused; nothing changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum IngestError {
-    /// SPEC §2 validation.
+    /// Validation of the signal's fields (`docs/signals.md#order-of-checks`).
     #[error(transparent)]
     Invalid(#[from] SignalError),
     /// No entitlement for this tenant.

@@ -31,7 +31,7 @@ pub enum AdmitError {
     QuotaExceeded {
         /// The resource.
         resource: Resource,
-        /// Units in use now (SPEC §3's `current`).
+        /// Units in use now.
         in_use: u16,
         /// Units this admission asked for.
         requested: u16,

@@ -1,4 +1,4 @@
-//! Analyze (SPEC §3): SKUs, quotas, the entitlement lifecycle and admission.
+//! Analyze (`docs/entitlements.md`): SKUs, quotas, the entitlement lifecycle and admission.
 //!
 //! The lifecycle, as [`transition`] implements it (`ISE` = `InvalidStateTransition`,
 //! `none` = the tenant has no entitlement yet):
@@ -12,10 +12,10 @@
 //! | Expired | ISE | Active | ISE | ISE | Terminated |
 //! | Terminated | ISE | ISE | ISE | ISE | ISE |
 //!
-//! `provision` is this crate's way into `Pending` (the SPEC names the state but no command
-//! for it). An entitlement with `expires_at_ms` is Expired from that instant on, whatever it
-//! was (Terminated stays Terminated): the state is derived from the clock, so expiry needs
-//! no receipt of its own — the receipt that set `expires_at_ms` already decides it.
+//! `provision` is this crate's way into `Pending` (HTTP, replay and the config have no
+//! command for it). An entitlement with `expires_at_ms` is Expired from that instant on,
+//! whatever it was (Terminated stays Terminated): the state is derived from the clock, so
+//! expiry needs no receipt of its own — the receipt that set `expires_at_ms` already decides it.
 
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +53,7 @@ impl EntitlementState {
     }
 }
 
-/// The product tiers (SPEC §3).
+/// The product tiers (`docs/entitlements.md#skus-and-quotas`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Sku {
     /// 2 cores, 4 GiB, 100 concurrent requests, 10 GiB storage.

@@ -1,7 +1,8 @@
-//! SPEC §2: deduplication. A signal's id is (tenant, metric, ts_ms / 5000, normalized value);
-//! it is a duplicate iff an equal id was remembered and its window is still retained: the
-//! core keeps windows `>= now_window - 12` (60 s). Capacity is unbounded here, so the suites
-//! keep workloads under the core's capacity for the rule to be exact.
+//! Deduplication (`docs/signals.md#deduplication-windows`). A signal's id is (tenant, metric,
+//! ts_ms / 5000, normalized value); it is a duplicate iff an equal id was remembered and its
+//! window is still retained: the core keeps windows `>= now_window - 12` (60 s). Capacity is
+//! unbounded here, so the suites keep workloads under the core's capacity for the rule to be
+//! exact.
 
 /// A signal id, field by field.
 pub type Key = (String, &'static str, u64, u8);

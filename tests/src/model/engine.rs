@@ -1,15 +1,17 @@
-//! The whole engine as SPEC.md describes it, composed from the other models: per tenant an
-//! entitlement, a governor and at most one action in flight; one receipt counter (SPEC §6:
-//! every governor change, dispatch, completion and entitlement change appends one); the
-//! dedup memory; the action commands handed to the actuators; the action enforced at
-//! admission (README, Analyze: the last dispatched Throttle/Pause/Shed, until the governor
-//! returns to Stable — a reset of an enforcing tenant writes a receipt to end it — or the
-//! action fails, times out or is superseded).
+//! The whole engine as the documented contract (`docs/`) describes it, composed from the
+//! other models: per tenant an entitlement, a governor and at most one action in flight; one
+//! receipt counter (`docs/receipts.md`: every governor change, dispatch, completion and
+//! entitlement change appends one); the dedup memory; the action commands handed to the
+//! actuators; the action enforced at admission
+//! (`docs/entitlements.md#enforcement-how-actions-change-admission`: the last dispatched
+//! Throttle/Pause/Shed, until the governor returns to Stable — a reset of an enforcing tenant
+//! writes a receipt to end it — or the action fails, times out or is superseded).
 //!
-//! The tenant table has a capacity (README, Limits): a new tenant in a full table takes the
-//! place of the Terminated tenant revoked longest ago that has no action in flight and no
-//! completed action still remembered for rollback (the last 64 successes); the last tenant
-//! moves into the freed place (the order `Engine::tenants` shows). None: `TenantTableFull`.
+//! The tenant table has a capacity (`docs/design.md#limits`): a new tenant in a full table
+//! takes the place of the Terminated tenant revoked longest ago that has no action in flight
+//! and no completed action still remembered for rollback (the last 64 successes); the last
+//! tenant moves into the freed place (the order `Engine::tenants` shows). None:
+//! `TenantTableFull`.
 
 use super::dedup::{DedupModel, WINDOW_MS};
 use super::entitlement::{self, ECmd, EState};
@@ -179,7 +181,8 @@ impl EngineModel {
         self.next_seq - 1
     }
 
-    /// SPEC §2 then §3 then dedup then §4.
+    /// Validation, then the entitlement check, then dedup, then the governor
+    /// (`docs/signals.md#order-of-checks`).
     pub fn signal(
         &mut self,
         now_ms: u64,
@@ -230,7 +233,7 @@ impl EngineModel {
         }
     }
 
-    /// SPEC §5: a new action supersedes the one in flight.
+    /// A new action supersedes the one in flight.
     fn dispatch(&mut self, now_ms: u64, i: usize, action: MAction) -> u64 {
         if let Some(old) = self.tenants[i].in_flight.take() {
             self.receipt();

@@ -1,4 +1,4 @@
-//! SPEC §3: the entitlement lifecycle, SKUs and quotas.
+//! `docs/entitlements.md`: the entitlement lifecycle, SKUs and quotas.
 
 /// The lifecycle states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn spec_lifecycle() {
-        // Proves the model against SPEC §3's rules, valid and invalid.
+        // Proves the model against the rules of docs/entitlements.md, valid and invalid.
         assert_eq!(transition(None, C::Activate), Ok(S::Active));
         assert_eq!(transition(Some(S::Active), C::Activate), Ok(S::Active));
         assert_eq!(

@@ -1,4 +1,4 @@
-//! SPEC §4: the governor table, with configurable thresholds.
+//! `docs/governor.md`: the governor table, with configurable thresholds.
 
 /// The governor's states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,7 +77,7 @@ pub struct Th {
 }
 
 impl Th {
-    /// SPEC §4's defaults: warn 75, recover 70, intervene 90, refuse above 95, sustain 3.
+    /// The defaults: warn 75, recover 70, intervene 90, refuse above 95, sustain 3.
     pub const DEFAULT: Th = Th {
         warn: 75,
         recover: 70,
@@ -87,7 +87,7 @@ impl Th {
     };
 }
 
-/// One row of SPEC §4's table: `(state, c, event) -> (next, c', action)`.
+/// One row of the table in `docs/governor.md`: `(state, c, event) -> (next, c', action)`.
 pub fn step(th: &Th, state: GState, c: u8, event: GEvent) -> (GState, u8, Option<MAction>) {
     use GState::*;
     let v = match event {
@@ -131,7 +131,7 @@ mod tests {
 
     #[test]
     fn spec_rows_with_default_thresholds() {
-        // Proves the model against SPEC §4's table, one assertion per row.
+        // Proves the model against the table of docs/governor.md, one assertion per row.
         let th = Th::DEFAULT;
         let s = |st, c, e| step(&th, st, c, e);
         let sig = GEvent::Signal;

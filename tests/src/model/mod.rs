@@ -1,6 +1,7 @@
-//! Reference models written from SPEC.md, independently of `autonomic-core`'s code.
+//! Reference models written from the documented contract (`docs/`), independently of
+//! `autonomic-core`'s code.
 //!
-//! Each is plain std Rust and small enough to check against the SPEC by eye. Names on the
+//! Each is plain std Rust and small enough to check against the docs by eye. Names on the
 //! wire (`"Warn"`, `"InvalidTenantId"`, ...) are how the suites compare them with the core.
 
 pub mod dedup;

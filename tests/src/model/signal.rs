@@ -1,4 +1,4 @@
-//! SPEC §2: validation of a raw signal, in order, and normalization.
+//! `docs/signals.md`: validation of a raw signal, in order, and normalization.
 
 /// The known metrics, canonical spelling.
 pub const METRICS: [&str; 7] = [
@@ -20,7 +20,8 @@ pub fn normalize(value: f64) -> Option<u8> {
     Some(value.round() as u8)
 }
 
-/// Validates in SPEC order; `Ok((canonical metric, normalized value))` or the error's name.
+/// Validates in the documented order; `Ok((canonical metric, normalized value))` or the error's
+/// name.
 pub fn validate(
     tenant: &str,
     metric: &str,
@@ -44,7 +45,7 @@ pub fn validate(
     let Some(value) = normalize(value) else {
         return Err("ValueOutOfBounds");
     };
-    // More than an hour ahead, or older than the dedup retention (60 s): SPEC §2.
+    // More than an hour ahead, or older than the dedup retention (60 s).
     let (ts, now) = (i128::from(ts_ms), i128::from(now_ms));
     if ts > now + 3_600_000 || ts < now - 60_000 {
         return Err("InvalidTimestamp");
@@ -58,7 +59,7 @@ mod tests {
 
     #[test]
     fn spec_examples() {
-        // Proves the model on SPEC §2's examples and its order of checks.
+        // Proves the model on the examples of docs/signals.md and its order of checks.
         assert_eq!(normalize(74.5), Some(75));
         assert_eq!(normalize(74.49), Some(74));
         assert_eq!(normalize(100.0), Some(100));

@@ -1,4 +1,4 @@
-//! Actuator backends (SPEC section 5): what actually happens when the governor acts.
+//! Actuator backends (`docs/actions.md#backends`): what actually happens when the governor acts.
 //!
 //! One [`Actuator`] serves one action kind (`[actuators.throttle]`, `.pause`, `.shed`,
 //! `.rollback` in the config) and is built once from its section with

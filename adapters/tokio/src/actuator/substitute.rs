@@ -5,7 +5,7 @@
 use super::ActionRequest;
 
 /// A substituted value that would stop being data where its template puts it; the run is
-/// refused before anything is executed or written (README, Backends: substitution rules).
+/// refused before anything is executed or written (`docs/actions.md#substitution-rules`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubstitutionError {
     /// An `exec` argument whose template does not begin with `-` would begin with `-` once

@@ -65,7 +65,7 @@ impl WebhookBackend {
     }
 }
 
-/// The JSON body of SPEC section 5.
+/// The JSON body of `docs/actions.md#webhook`.
 fn body(req: &ActionRequest, rollback: bool) -> Vec<u8> {
     let mut value = serde_json::json!({
         "tenant": req.tenant,

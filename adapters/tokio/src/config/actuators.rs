@@ -53,7 +53,7 @@ impl ActuatorsSection {
     }
 }
 
-/// Which backend runs one action kind (SPEC section 5).
+/// Which backend runs one action kind (`docs/actions.md#backends`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendKind {
@@ -96,8 +96,7 @@ pub struct ActuatorSection {
     pub root: Option<PathBuf>,
 }
 
-/// SPEC section 5: an action that does not finish within 30 s is cancelled (the core's
-/// default).
+/// An action that does not finish within 30 s is cancelled (the core's default).
 pub const DEFAULT_TIMEOUT_MS: u64 = ACTION_TIMEOUT_MS_DEFAULT;
 
 fn default_timeout_ms() -> u64 {

@@ -1,4 +1,4 @@
-//! `[governor]`: the thresholds of SPEC section 4, checked by the core's own rule
+//! `[governor]`: the thresholds of `docs/governor.md#thresholds`, checked by the core's own rule
 //! ([`Thresholds::new`]) so that a bad section gets the error the core would give.
 
 use autonomic_core::Thresholds;
@@ -8,7 +8,8 @@ use thiserror::Error;
 
 use super::InvalidKey;
 
-/// `[governor]`: raw threshold numbers (percent) and the sustain count of SPEC section 4.
+/// `[governor]`: raw threshold numbers (percent) and the sustain count
+/// (`docs/governor.md#thresholds`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GovernorSection {

@@ -1,4 +1,4 @@
-//! Configuration: TOML as in SPEC section 7.
+//! Configuration: the TOML file of `docs/config.md`.
 //!
 //! Every key is optional; an empty file is [`Config::default`]. Unknown keys are errors at
 //! every level (`deny_unknown_fields`), and after parsing [`Config::validate`] checks every
@@ -7,12 +7,12 @@
 //! `config ./a.toml: unknown key 'governor.wran' at line 3 (expected ...)` or
 //! `config ./a.toml: governor.warn: must be < intervene (90), got 95`.
 //!
-//! Beyond SPEC section 7 two top-level keys are accepted (documented extensions):
+//! Beyond `listen`, `data_dir`, `token`, `fsync` and `ledger_capacity`, the top level accepts
 //! `max_body_bytes` (largest accepted HTTP request body, default 1 MiB) and
 //! `max_concurrent_requests` (HTTP requests served at once, default 256); and the HTTP
 //! hygiene keys `header_read_timeout_ms`, `idle_timeout_ms`, `body_read_timeout_ms`,
-//! `max_connections`, `allowed_origins` and `allowed_hosts` (see `http_server.rs` and the
-//! README's Security section).
+//! `max_connections`, `allowed_origins` and `allowed_hosts` (see `http_server.rs` and
+//! `docs/http-api.md#security`).
 //! The command line's `--listen` and `--data-dir` override the plain public fields
 //! [`Config::listen`] and [`Config::data_dir`]; call [`Config::validate`] again after.
 //!
@@ -46,7 +46,7 @@ pub use tenants::{SamplerSection, TenantSection};
 
 /// Largest config file read, in bytes.
 pub const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
-/// Default HTTP listen address (SPEC section 7).
+/// Default HTTP listen address.
 pub const LISTEN_DEFAULT: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 7411));
 /// Default data directory.
 pub const DATA_DIR_DEFAULT: &str = "./autonomic-data";
@@ -58,7 +58,7 @@ pub const LEDGER_CAPACITY_DEFAULT: u32 = 1024;
 pub const LEDGER_CAPACITY_MIN: u32 = 16;
 /// Largest accepted `ledger_capacity`.
 pub const LEDGER_CAPACITY_MAX: u32 = 65_536;
-/// Default `max_body_bytes` (SPEC section 8: a body over 1 MiB is refused).
+/// Default `max_body_bytes` (a body over 1 MiB is refused).
 pub const MAX_BODY_BYTES_DEFAULT: u64 = 1024 * 1024;
 /// Smallest accepted `max_body_bytes`.
 pub const MAX_BODY_BYTES_MIN: u64 = 1024;
@@ -101,7 +101,7 @@ pub const SAMPLER_INTERVAL_MS_MAX: u64 = 3_600_000;
 /// Most `[[tenants]]` entries.
 pub const TENANTS_MAX: usize = 4096;
 
-/// The whole configuration file (SPEC section 7). Every field has a default.
+/// The whole configuration file (`docs/config.md`). Every field has a default.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -137,7 +137,7 @@ pub struct Config {
     /// Extension: host names, beyond the listen address, `localhost` and loopback addresses,
     /// that a request's `Host` may name (`allowed_hosts`, default none).
     pub allowed_hosts: Vec<String>,
-    /// `[governor]`: the thresholds of SPEC section 4.
+    /// `[governor]`: the governor's thresholds.
     pub governor: GovernorSection,
     /// `[sampler]`: host signals from /proc.
     pub sampler: SamplerSection,

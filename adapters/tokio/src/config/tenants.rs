@@ -43,7 +43,7 @@ impl Default for SamplerSection {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantSection {
-    /// Tenant id (SPEC section 2 rules: 1..=256 visible ASCII bytes).
+    /// Tenant id (1..=256 visible ASCII bytes, like every tenant id).
     pub id: String,
     /// `starter`, `pro` or `enterprise`.
     pub sku: String,

@@ -8,7 +8,7 @@
 //! channel ([`QUEUE_CAPACITY`]) of [`Msg`]s, each carrying a oneshot reply; a full channel is
 //! backpressure (HTTP answers 503), never growth.
 //!
-//! # The round (GUIDE section 1, in this fixed order)
+//! # The round (in this fixed order; `docs/design.md#the-engine-threads-round`)
 //!
 //! 1. wait for a message, or until the engine's [`poll_timeout`], the batch-fsync deadline
 //!    or the shutdown deadline;

@@ -258,7 +258,7 @@ impl Host<'_> {
         Ok(())
     }
 
-    /// SPEC §2 allows any visible-ASCII id, so an id like `-rf` or `a/b` is activated; but a
+    /// Any visible-ASCII id is a valid tenant, so an id like `-rf` or `a/b` is activated; but a
     /// backend whose substitution rules refuse it will fail every run of that kind. Said
     /// once, at activation, at WARN (the runs themselves fail with the same reason).
     pub(super) fn warn_unactionable(&self, tenant: &str) {

@@ -1,4 +1,5 @@
-//! The checks every request passes before a handler runs, in order (README, Security):
+//! The checks every request passes before a handler runs, in order
+//! (`docs/http-api.md#security`):
 //! `Host`, `Origin`, content type, token, the body read whole within its limits, a slot.
 
 use super::*;

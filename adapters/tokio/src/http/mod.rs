@@ -1,4 +1,4 @@
-//! The HTTP API of SPEC section 8 (axum), JSON errors `{"error":"<Name>","message":"..."}`.
+//! The HTTP API of `docs/http-api.md` (axum), JSON errors `{"error":"<Name>","message":"..."}`.
 //!
 //! | endpoint | success | errors |
 //! |---|---|---|

@@ -1,5 +1,5 @@
 //! The receipt ledger on disk: an append-only file of checksummed frames with a commit frame
-//! after every group commit (SPEC section 6; the byte layout is `docs/ledger-format.md`).
+//! after every group commit (the byte layout is `docs/ledger-format.md`).
 //!
 //! The core hands the adapter each receipt as an opaque byte string (its canonical postcard
 //! encoding); this module frames, checksums, writes, syncs and reads those bytes back.

@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn action_json_matches_the_spec() {
-        // Proves the four action shapes of SPEC section 7, keys in order.
+        // Proves the four action shapes of docs/actions.md#kinds, keys in order.
         let cases = [
             (Action::THROTTLE_50, r#"{"kind":"throttle","percent":50}"#),
             (Action::Pause, r#"{"kind":"pause"}"#),

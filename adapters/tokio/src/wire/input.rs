@@ -8,8 +8,8 @@ use crate::input::{Entitlement, EntitlementCmd, Input, Outcome, Reset};
 /// Most signals accepted in one `POST /v1/signals` array.
 pub const SIGNALS_PER_REQUEST_MAX: usize = 10_000;
 
-/// One replay input line (SPEC section 7); `type` picks the variant. Every variant also
-/// accepts an optional `now_ms` (the simulated arrival time).
+/// One replay input line (`docs/replay.md#input-lines`); `type` picks the variant. Every
+/// variant also accepts an optional `now_ms` (the simulated arrival time).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum InputLine {

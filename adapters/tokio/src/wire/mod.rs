@@ -1,8 +1,8 @@
-//! The JSON shapes of SPEC sections 7 and 8: replay input lines, result lines, tenants,
-//! receipts and errors.
+//! The JSON shapes of `docs/replay.md` and `docs/http-api.md`: replay input lines, result
+//! lines, tenants, receipts and errors.
 //!
 //! Every output shape is a struct whose fields serialize in declaration order, so the keys
-//! come out in the SPEC's order. The same result shapes serve `replay` (with `line`) and
+//! come out in the documented order. The same result shapes serve `replay` (with `line`) and
 //! `POST /v1/signals` (without).
 //!
 //! Files: `input.rs` (replay lines, `POST` bodies), `unique_keys.rs` (the duplicate-key

@@ -100,7 +100,8 @@ pub fn to_line<T: Serialize>(value: &T) -> String {
     })
 }
 
-/// The result of one signal, shaped like a replay line (keys in the SPEC's order).
+/// The result of one signal, shaped like a replay line (keys in the documented
+/// order, `docs/replay.md#output-lines`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum SignalResultJson {

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::ActionJson;
 
-/// `GET /v1/tenants/{id}`: the SPEC's fields, then the extras.
+/// `GET /v1/tenants/{id}` (`docs/http-api.md`): the base fields, then the extras.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TenantJson {
     /// The id.
