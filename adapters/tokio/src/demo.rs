@@ -1,4 +1,4 @@
-//! `autonomic demo`: the seed's scenario through the real pipeline.
+//! `autonomic demo`: the built-in scenario through the real pipeline.
 //!
 //! A temporary data dir, the engine thread with its ledger file, the default (`dry-run`)
 //! actuators: activate `acme` on `pro`; signals 45, 78, 78, 92 (Throttle(50) dispatched and
