@@ -11,7 +11,8 @@ bench_setup() {
   fi
   dir=$(mktemp -d -p "${TMPDIR:-/tmp}" "autonomic-$1.XXXX")
   pid=
-  trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
+  # The sidecar may have stopped already: a failed kill must not fail the script (set -e).
+  trap '{ [ -z "$pid" ] || kill $pid 2>/dev/null || true; }; rm -rf "$dir"' EXIT
 }
 
 bench_start() {
