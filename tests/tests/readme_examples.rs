@@ -1,5 +1,5 @@
-//! The README's examples are tests: every ```` ```console ```` block runs, and each command's
-//! output must match the text written under it.
+//! The README's examples (and those of `docs/replay.md`) are tests: every ```` ```console ````
+//! block runs, and each command's output must match the text written under it.
 //!
 //! In a console block a line starting with `$ ` is a command (continued by a trailing `\` or
 //! a here-document up to its terminator line); the lines after it, up to the next `$ `, are its
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use snapbox::{Assert, Data, assert::Action};
 
 /// The files whose examples are checked, relative to the workspace root.
-const FILES: &[&str] = &["README.md"];
+const FILES: &[&str] = &["README.md", "docs/replay.md"];
 /// Blocks marked `<!-- not tested: ... -->` across `FILES` (the README's two cargo commands).
 const MARKED_UNTESTED: usize = 1;
 /// The section that needs a writable cgroup v1 hierarchy.
@@ -195,8 +195,12 @@ fn run_section(examples: &[&Example], bin_dir: &Path) -> Vec<Option<(String, i32
     std::fs::create_dir(&scratch).expect("scratch dir");
     let mut script = String::from("exec 2>&1\n");
     for (i, ex) in examples.iter().enumerate() {
-        writeln!(script, "{}\n__rc=$?; printf '\\n\\036{i}\\036%s\\n' \"$__rc\"", ex.command)
-            .expect("write script");
+        writeln!(
+            script,
+            "{}\n__rc=$?; printf '\\n\\036{i}\\036%s\\n' \"$__rc\"",
+            ex.command
+        )
+        .expect("write script");
     }
     let script_path = tmp.path().join("session.sh");
     std::fs::write(&script_path, script).expect("write script");
@@ -279,7 +283,10 @@ fn every_console_example_in_the_readme_prints_what_it_shows() {
                 let at = format!("{}:{}", section.file, block.line);
                 if let Some(reason) = &block.untested {
                     untested += 1;
-                    eprintln!("SKIPPED (not tested): {at} in '{}': {reason}", section.heading);
+                    eprintln!(
+                        "SKIPPED (not tested): {at} in '{}': {reason}",
+                        section.heading
+                    );
                 } else if block.examples.is_empty() {
                     let _ = writeln!(
                         failures,
