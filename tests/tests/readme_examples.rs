@@ -261,6 +261,35 @@ fn trim_newlines(text: &str) -> String {
     }
 }
 
+/// Runs one section's examples and appends a paragraph to `failures` for each that differs.
+fn check_section(file: &str, examples: &[&Example], bin_dir: &Path, failures: &mut String) {
+    let assert = Assert::new().action(Action::Verify).normalize_paths(false);
+    let results = run_section(examples, bin_dir);
+    for (ex, result) in examples.iter().zip(results) {
+        let at = format!("{file}:{}", ex.line);
+        let Some((output, rc)) = result else {
+            let _ = writeln!(
+                failures,
+                "{at}: `$ {}` did not finish within the section's {SECTION_TIMEOUT_MS} ms \
+                 (or an earlier command ended the session)",
+                ex.command
+            );
+            continue;
+        };
+        let actual = Data::text(trim_newlines(&output));
+        let expected = Data::text(trim_newlines(&ex.expected));
+        if let Err(e) = assert.try_eq(Some(&at), actual, expected) {
+            let _ = writeln!(
+                failures,
+                "{at}: `$ {}` (exit {rc})\nexpected:\n{}\nactual:\n{}\n{e}",
+                ex.command,
+                trim_newlines(&ex.expected),
+                trim_newlines(&output)
+            );
+        }
+    }
+}
+
 #[test]
 fn every_console_example_in_the_readme_prints_what_it_shows() {
     // Proves each command of each console block prints the output written under it, and that
@@ -271,7 +300,6 @@ fn every_console_example_in_the_readme_prints_what_it_shows() {
         .expect("binary dir")
         .to_path_buf();
     let cgroup = writable_cgroup_v1();
-    let assert = Assert::new().action(Action::Verify).normalize_paths(false);
     let mut failures = String::new();
     let mut untested = 0;
     let mut ran = 0;
@@ -300,41 +328,16 @@ fn every_console_example_in_the_readme_prints_what_it_shows() {
             if examples.is_empty() {
                 continue;
             }
-            if section.heading == CGROUP_SECTION {
-                if let Err(why) = &cgroup {
-                    untested += 1;
-                    eprintln!(
-                        "SKIPPED (no writable cgroup: {why}): {}: section '{}'",
-                        section.file, section.heading
-                    );
-                    continue;
-                }
+            if let (CGROUP_SECTION, Err(why)) = (section.heading.as_str(), &cgroup) {
+                untested += 1;
+                eprintln!(
+                    "SKIPPED (no writable cgroup: {why}): {}: section '{}'",
+                    section.file, section.heading
+                );
+                continue;
             }
-            let results = run_section(&examples, &bin_dir);
-            for (ex, result) in examples.iter().zip(results) {
-                ran += 1;
-                let at = format!("{}:{}", section.file, ex.line);
-                let Some((output, rc)) = result else {
-                    let _ = writeln!(
-                        failures,
-                        "{at}: `$ {}` did not finish within the section's {SECTION_TIMEOUT_MS} ms \
-                         (or an earlier command ended the session)",
-                        ex.command
-                    );
-                    continue;
-                };
-                let actual = Data::text(trim_newlines(&output));
-                let expected = Data::text(trim_newlines(&ex.expected));
-                if let Err(e) = assert.try_eq(Some(&at), actual, expected) {
-                    let _ = writeln!(
-                        failures,
-                        "{at}: `$ {}` (exit {rc})\nexpected:\n{}\nactual:\n{}\n{e}",
-                        ex.command,
-                        trim_newlines(&ex.expected),
-                        trim_newlines(&output)
-                    );
-                }
-            }
+            ran += examples.len();
+            check_section(&section.file, &examples, &bin_dir, &mut failures);
         }
     }
     let cgroup_skipped = usize::from(cgroup.is_err());
