@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use snapbox::{Assert, Data, assert::Action};
 
 /// The files whose examples are checked, relative to the workspace root.
-const FILES: &[&str] = &["README.md", "docs/replay.md"];
+const FILES: &[&str] = &["README.md", "docs/replay.md", "docs/config.md"];
 /// Blocks marked `<!-- not tested: ... -->` across `FILES` (the README's two cargo commands).
 const MARKED_UNTESTED: usize = 1;
 /// The section that needs a writable cgroup v1 hierarchy.
