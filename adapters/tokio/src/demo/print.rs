@@ -3,7 +3,11 @@
 
 use std::io::IsTerminal;
 
+use autonomic_core::Action;
+use autonomic_core::engine::Transition;
 use serde::Serialize;
+
+use crate::wire::{ActionJson, GovernorLine, SignalResultJson};
 
 /// ANSI: bold, green, red, dim, reset.
 const BOLD: &str = "\x1b[1m";
@@ -11,6 +15,8 @@ const GREEN: &str = "\x1b[32m";
 const RED: &str = "\x1b[31m";
 const DIM: &str = "\x1b[2m";
 const RESET: &str = "\x1b[0m";
+/// The widest cell that still sets its column's width on a terminal.
+const COLUMN_CHARS_MAX: usize = 56;
 
 /// One step of the story: what came in, what was decided and why, the receipts it wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -101,21 +107,96 @@ pub fn plain(s: &Step) -> String {
     line
 }
 
-/// Aligned columns, the decision green (red when the step went wrong), the reason dim.
+/// Aligned columns (a cell wider than [`COLUMN_CHARS_MAX`] overflows rather than widening its
+/// column): number, input, decision (green, red when the step went wrong), receipts, and
+/// the reason, dim, last.
 fn columns(steps: &[Step]) {
-    let width = |f: fn(&Step) -> usize| steps.iter().map(f).max().unwrap_or(0);
-    let input_w = width(|s| s.input.chars().count());
-    let decision_w = width(|s| s.decision.chars().count());
-    let why_w = width(|s| s.why.chars().count());
+    let width = |cell: fn(&Step) -> String| {
+        steps
+            .iter()
+            .map(|s| cell(s).chars().count())
+            .filter(|&w| w <= COLUMN_CHARS_MAX)
+            .max()
+            .unwrap_or(0)
+    };
+    let input_w = width(|s| s.input.clone());
+    let decision_w = width(|s| s.decision.clone());
+    let receipts_w = width(Step::receipts_text);
     for s in steps {
         let colour = if s.ok { GREEN } else { RED };
         println!(
-            "{BOLD}{:>4}{RESET}  {:<input_w$}  {colour}{:<decision_w$}{RESET}  {DIM}{:<why_w$}{RESET}  {}",
+            "{BOLD}{:>3}{RESET}  {:<input_w$}  {colour}{:<decision_w$}{RESET}  {:<receipts_w$}  {DIM}{}{RESET}",
             s.step,
             s.input,
             s.decision,
+            s.receipts_text(),
             s.why,
-            s.receipts_text()
         );
+    }
+}
+
+/// The kind of the action a signal dispatched.
+pub(super) fn action_kind(line: &GovernorLine) -> Option<&'static str> {
+    line.action.as_ref().map(|a| match a {
+        ActionJson::Throttle { .. } => "throttle",
+        ActionJson::Pause => "pause",
+        ActionJson::Shed { .. } => "shed",
+        ActionJson::Rollback { .. } => "rollback",
+    })
+}
+
+fn action_text(action: &Action) -> String {
+    match action.percent() {
+        Some(p) => format!("{} {p}%", action.kind().as_str()),
+        None => action.kind().as_str().to_owned(),
+    }
+}
+
+/// `Stable -> Warn, c=1`, with `, throttle 50% dispatched` when an action went out.
+pub(super) fn transition_text(line: &GovernorLine) -> String {
+    let action = line.action.as_ref().and_then(|a| a.to_action().ok());
+    moved(line.from, line.to, line.consecutive_high, action.as_ref())
+}
+
+/// [`transition_text`] of the engine's own transition.
+pub(super) fn transition_of(t: &Transition) -> String {
+    moved(
+        t.from.as_str(),
+        t.to.as_str(),
+        t.consecutive_high,
+        t.action.as_ref(),
+    )
+}
+
+fn moved(from: &str, to: &str, c: u8, action: Option<&Action>) -> String {
+    let mut text = format!("{from} -> {to}, c={c}");
+    if let Some(action) = action {
+        text.push_str(&format!(", {} dispatched", action_text(action)));
+    }
+    text
+}
+
+/// The decision and the rule of an outcome's transition.
+pub(super) fn outcome_text(t: &Transition, event: &str) -> (String, String) {
+    let changed = t.from != t.to;
+    let decision = if changed {
+        transition_of(t)
+    } else {
+        format!("{} unchanged", t.to.as_str())
+    };
+    let why = if changed {
+        format!("{event} in {}", t.from.as_str())
+    } else {
+        format!("{event} outside Intervene changes nothing; the outcome is recorded")
+    };
+    (decision, why)
+}
+
+/// A signal answer that is not a governor step.
+pub(super) fn answer(result: &SignalResultJson) -> String {
+    match result {
+        SignalResultJson::Governed(line) => transition_text(line),
+        SignalResultJson::Duplicate(_) => "duplicate".to_owned(),
+        SignalResultJson::Error(e) => format!("refused: {}: {}", e.error, e.message),
     }
 }

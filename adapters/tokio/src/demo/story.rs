@@ -9,18 +9,18 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use autonomic_core::Resource;
 use autonomic_core::engine::Transition;
 use autonomic_core::entitlement::AdmitError;
-use autonomic_core::{Action, Resource};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::TENANT;
-use super::print::Step;
+use super::print::{Step, action_kind, answer, outcome_text, transition_of, transition_text};
 use crate::actuator::ActionReport;
 use crate::config::GovernorSection;
 use crate::daemon::{EngineHandle, EntitlementCmd, Notice, Shared};
 use crate::ledger_file::{ResumePoint, View};
-use crate::wire::{ActionJson, GovernorLine, SignalIn, SignalResultJson};
+use crate::wire::{SignalIn, SignalResultJson};
 
 /// How long the demo waits for one actuator's outcome (they come back in milliseconds).
 const OUTCOME_WAIT_MS: u64 = 10_000;
@@ -394,7 +394,7 @@ impl<'a> Story<'a> {
         let verdict = if report.ok { "succeeded" } else { "failed" };
         let input = format!("rollback of receipt {receipt} (the throttle that succeeded)");
         let decision = format!(
-            "rollback_requested (receipt {requested}), rollback_completed {verdict} (receipt {completed})"
+            "rollback_requested (receipt {requested}), then rollback_completed, {verdict} (receipt {completed})"
         );
         let why = "a completed action is undone by its backend's rollback_program".to_owned();
         self.push_step(input, decision, why, Some(receipts), report.ok)
@@ -429,67 +429,4 @@ pub struct Finished {
     backend: &'static str,
     report: ActionReport,
     transition: Option<Transition>,
-}
-
-fn action_kind(line: &GovernorLine) -> Option<&'static str> {
-    line.action.as_ref().map(|a| match a {
-        ActionJson::Throttle { .. } => "throttle",
-        ActionJson::Pause => "pause",
-        ActionJson::Shed { .. } => "shed",
-        ActionJson::Rollback { .. } => "rollback",
-    })
-}
-
-fn action_text(action: &Action) -> String {
-    match action.percent() {
-        Some(p) => format!("{} {p}%", action.kind().as_str()),
-        None => action.kind().as_str().to_owned(),
-    }
-}
-
-/// `Stable -> Warn, c=1`, with `, throttle 50% dispatched` when an action went out.
-fn transition_text(line: &GovernorLine) -> String {
-    let mut text = format!("{} -> {}, c={}", line.from, line.to, line.consecutive_high);
-    if let Some(action) = line.action.as_ref().and_then(|a| a.to_action().ok()) {
-        text.push_str(&format!(", {} dispatched", action_text(&action)));
-    }
-    text
-}
-
-fn transition_of(t: &Transition) -> String {
-    let mut text = format!(
-        "{} -> {}, c={}",
-        t.from.as_str(),
-        t.to.as_str(),
-        t.consecutive_high
-    );
-    if let Some(action) = &t.action {
-        text.push_str(&format!(", {} dispatched", action_text(action)));
-    }
-    text
-}
-
-/// The decision and the rule of an outcome's transition.
-fn outcome_text(t: &Transition, event: &str) -> (String, String) {
-    let changed = t.from != t.to;
-    let decision = if changed {
-        transition_of(t)
-    } else {
-        format!("{} unchanged", t.to.as_str())
-    };
-    let why = if changed {
-        format!("{event} in {}", t.from.as_str())
-    } else {
-        format!("{event} outside Intervene changes nothing; the outcome is recorded")
-    };
-    (decision, why)
-}
-
-/// A signal answer that is not a governor step.
-fn answer(result: &SignalResultJson) -> String {
-    match result {
-        SignalResultJson::Governed(line) => transition_text(line),
-        SignalResultJson::Duplicate(_) => "duplicate".to_owned(),
-        SignalResultJson::Error(e) => format!("refused: {}: {}", e.error, e.message),
-    }
 }
