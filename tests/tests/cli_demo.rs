@@ -22,6 +22,13 @@ fn step(stdout: &str, n: u32) -> &str {
         .unwrap_or_else(|| panic!("no step {n} in:\n{stdout}"))
 }
 
+/// Step `n` starts with `start` (after `step n: `) and contains `part`.
+fn assert_step(stdout: &str, n: u32, start: &str, part: &str) {
+    let line = step(stdout, n);
+    let rest = line.split_once(": ").map_or("", |(_, rest)| rest);
+    assert!(rest.starts_with(start) && line.contains(part), "{line}");
+}
+
 #[test]
 fn demo_tells_the_whole_story_with_reasons_and_receipts() {
     // Proves each step says what came in, what was decided, why (the threshold), and the
@@ -54,13 +61,11 @@ fn demo_tells_the_whole_story_with_reasons_and_receipts() {
         );
     }
     // The failed throttle: ActionFailed in Intervene -> Degrade with Pause dispatched.
-    let failed = step(&stdout, 9);
-    assert!(
-        failed.starts_with("step 9: exec throttle (receipt 9) failed: exit code 1")
-            && failed.contains(
-                "-> Intervene -> Degrade, c=0, pause dispatched (ActionFailed in Intervene); receipts 10-12"
-            ),
-        "{failed}"
+    assert_step(
+        &stdout,
+        9,
+        "exec throttle (receipt 9) failed: exit code 1",
+        "-> Intervene -> Degrade, c=0, pause dispatched (ActionFailed in Intervene); receipts 10-12",
     );
 }
 
@@ -92,13 +97,11 @@ fn demo_verifies_its_ledger_and_catches_a_flipped_byte_and_a_cut_tail() {
     assert_eq!(words.next(), Some("byte"), "{flipped}");
     let offset = words.next().unwrap_or_default().trim_end_matches(':');
     assert!(offset.parse::<u64>().is_ok(), "{flipped}");
-    let cut = step(&stdout, 19);
-    assert!(
-        cut.starts_with("step 19: verify a copy cut after receipt 17 -> refused: checkpoint ")
-            && cut.contains(
-                "the ledger is truncated: it holds 18 receipts, but a checkpoint says it had head seq 19"
-            ),
-        "{cut}"
+    assert_step(
+        &stdout,
+        19,
+        "verify a copy cut after receipt 17 -> refused: checkpoint ",
+        "the ledger is truncated: it holds 18 receipts, but a checkpoint says it had head seq 19",
     );
     assert_eq!(
         step(&stdout, 20),

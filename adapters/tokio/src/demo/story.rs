@@ -249,28 +249,43 @@ impl<'a> Story<'a> {
 
     /// Waits for the next action outcome the engine took.
     async fn finished(&mut self) -> Result<Finished, String> {
+        self.notice("an actuator's outcome", |notice| match notice {
+            Notice::ActionFinished {
+                receipt,
+                kind,
+                backend,
+                report,
+                transition,
+                ..
+            } => Some(Finished {
+                receipt,
+                kind,
+                backend,
+                report,
+                transition,
+            }),
+            Notice::RollbackFinished { .. } => None,
+        })
+        .await
+    }
+
+    /// Waits (bounded) for the first notice `pick` takes; `what` names it in the error.
+    async fn notice<T>(
+        &mut self,
+        what: &str,
+        mut pick: impl FnMut(Notice) -> Option<T>,
+    ) -> Result<T, String> {
         let wait = Duration::from_millis(OUTCOME_WAIT_MS);
         let notices = &mut self.notices;
         let next = tokio::time::timeout(wait, async {
             loop {
                 match notices.recv().await {
-                    Ok(Notice::ActionFinished {
-                        receipt,
-                        kind,
-                        backend,
-                        report,
-                        transition,
-                        ..
-                    }) => {
-                        return Some(Finished {
-                            receipt,
-                            kind,
-                            backend,
-                            report,
-                            transition,
-                        });
+                    Ok(notice) => {
+                        if let Some(picked) = pick(notice) {
+                            return Some(picked);
+                        }
                     }
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => return None,
                 }
             }
@@ -278,7 +293,7 @@ impl<'a> Story<'a> {
         next.await
             .ok()
             .flatten()
-            .ok_or_else(|| "an actuator's outcome did not arrive".to_owned())
+            .ok_or_else(|| format!("{what} did not arrive"))
     }
 
     /// Waits until every receipt of what the engine took so far is committed.
@@ -401,23 +416,13 @@ impl<'a> Story<'a> {
     }
 
     async fn rollback_finished(&mut self, receipt: u64) -> Result<ActionReport, String> {
-        let wait = Duration::from_millis(OUTCOME_WAIT_MS);
-        let notices = &mut self.notices;
-        let next = tokio::time::timeout(wait, async {
-            loop {
-                match notices.recv().await {
-                    Ok(Notice::RollbackFinished {
-                        receipt: r, report, ..
-                    }) if r == receipt => return Some(report),
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return None,
-                }
-            }
-        });
-        next.await
-            .ok()
-            .flatten()
-            .ok_or_else(|| "the rollback's outcome did not arrive".to_owned())
+        self.notice("the rollback's outcome", |notice| match notice {
+            Notice::RollbackFinished {
+                receipt: r, report, ..
+            } if r == receipt => Some(report),
+            _ => None,
+        })
+        .await
     }
 }
 
