@@ -10,35 +10,37 @@ fn stderr_of(out: &std::process::Output) -> String {
 }
 
 #[test]
-fn demo_walks_the_seed_scenario_and_its_ledger_verifies() {
-    // Proves `demo` runs the seed's steps through the real pipeline, prints them, verifies
-    // the 8 receipts of its ledger file and exits 0.
+fn demo_walks_its_story_and_its_ledger_verifies() {
+    // Proves `demo` runs its steps through the real pipeline, prints them, verifies the 20
+    // receipts of its ledger file and exits 0 (every step's content: cli_demo.rs).
     let out = run(&["demo"], None);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", stderr_of(&out));
     for step in [
         "step 1: activate acme on pro -> entitlement Active",
-        "step 2: signal acme cpu 45 -> Stable -> Stable, c=0, no action",
-        "step 3: signal acme cpu 78 -> Stable -> Warn, c=1, no action",
-        "step 4: signal acme cpu 78 -> Warn -> Warn, c=2, no action",
-        "step 5: signal acme cpu 92 -> Warn -> Intervene, c=0, dispatched throttle 50%",
-        "step 6: dry-run actuator ran throttle 50% (receipt 4): succeeded (dry-run) -> Intervene -> Warn, c=0",
-        "step 7: signal acme cpu 55 -> Warn -> Stable, c=0, no action",
+        "step 2: signal acme cpu 78 -> Stable -> Warn, c=1 (78 >= warn 75)",
+        "step 6: signal acme cpu 92 -> Stable -> Intervene, c=0, throttle 50% dispatched",
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }
-    let last = stdout.lines().last().unwrap_or_default();
+    let verify = stdout
+        .lines()
+        .find(|l| l.starts_with("step 17: verify ledger.log -> "))
+        .unwrap_or_default();
     assert!(
-        last.contains(": ok: 8 receipts, head seq 7, hash "),
-        "{last}"
+        verify.contains("ok: 20 receipts, head seq 19, hash "),
+        "{verify}"
     );
-    let hash = last
+    let hash = verify
         .split("hash ")
         .nth(1)
         .and_then(|rest| rest.split(',').next())
         .unwrap_or_default();
-    assert!(last.contains(", ledger "), "the ledger id is named: {last}");
-    assert_eq!(hash.len(), 64, "{last}");
+    assert!(
+        verify.contains(", ledger "),
+        "the ledger id is named: {verify}"
+    );
+    assert_eq!(hash.len(), 64, "{verify}");
     assert!(
         hash.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))

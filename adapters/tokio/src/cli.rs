@@ -28,7 +28,15 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the built-in scenario end to end in a temporary data dir, verify its ledger.
-    Demo,
+    Demo {
+        /// One JSON object per step instead of text lines.
+        #[arg(long)]
+        json: bool,
+        /// Keep the data dir at DIR (created if missing; must be empty) instead of a
+        /// temporary one that is removed at the end.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+    },
     /// Run the sidecar (HTTP API, engine, ledger, actuators, host sampler).
     Run {
         /// TOML config file (see docs/config.md); without it, the defaults.

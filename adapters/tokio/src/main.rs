@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     match cli.command {
-        Command::Demo => demo::run(),
+        Command::Demo { json, keep } => demo::run(&demo::DemoArgs { json, keep }),
         Command::Run {
             config,
             listen,
