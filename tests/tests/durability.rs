@@ -216,7 +216,9 @@ fn a_ledger_write_error_stops_mutations_and_turns_readyz_red() {
     let data = home.join("data");
     std::fs::create_dir_all(&data).expect("data dir");
     let Some(_mount) = SmallFs::mount(&data) else {
-        eprintln!("SKIPPED: a_ledger_write_error_stops_mutations (cannot mount a tmpfs here)");
+        cli_support::skipped(
+            "SKIPPED: a_ledger_write_error_stops_mutations (cannot mount a tmpfs here)",
+        );
         return;
     };
     let s = Sidecar::start(

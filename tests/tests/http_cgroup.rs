@@ -117,11 +117,13 @@ fn real_group_or_skip(name: &str, what: &str) -> Option<RealGroup> {
             Some(g)
         }
         Some(Err(why)) => {
-            eprintln!("SKIPPED (not writable): {what}: {why}");
+            cli_support::skipped(&format!("SKIPPED (not writable): {what}: {why}"));
             None
         }
         None => {
-            eprintln!("SKIPPED (no cgroup v1 cpu+freezer mounts): {what}");
+            cli_support::skipped(&format!(
+                "SKIPPED (no cgroup v1 cpu+freezer mounts): {what}"
+            ));
             None
         }
     }

@@ -311,10 +311,10 @@ fn every_console_example_in_the_readme_prints_what_it_shows() {
                 let at = format!("{}:{}", section.file, block.line);
                 if let Some(reason) = &block.untested {
                     untested += 1;
-                    eprintln!(
+                    cli_support::skipped(&format!(
                         "SKIPPED (not tested): {at} in '{}': {reason}",
                         section.heading
-                    );
+                    ));
                 } else if block.examples.is_empty() {
                     let _ = writeln!(
                         failures,
@@ -330,10 +330,10 @@ fn every_console_example_in_the_readme_prints_what_it_shows() {
             }
             if let (CGROUP_SECTION, Err(why)) = (section.heading.as_str(), &cgroup) {
                 untested += 1;
-                eprintln!(
+                cli_support::skipped(&format!(
                     "SKIPPED (no writable cgroup: {why}): {}: section '{}'",
                     section.file, section.heading
-                );
+                ));
                 continue;
             }
             ran += examples.len();

@@ -770,13 +770,15 @@ async fn real_v1_freezer_pause_stops_a_busy_process_and_rollback_thaws_it() {
     // freezes the group so a busy loop inside gets no CPU time, and rollback by a NEW
     // instance given only the undo bytes (the restart case) thaws it.
     let Some(mount) = real_mounts().freezer_v1 else {
-        eprintln!("SKIPPED (not writable): no cgroup v1 freezer mount in /proc/self/mountinfo");
+        skipped(&format!(
+            "SKIPPED (not writable): no cgroup v1 freezer mount in /proc/self/mountinfo"
+        ));
         return;
     };
     let mut group = match RealGroup::create(&mount, "freezer") {
         Ok(g) => g,
         Err(reason) => {
-            eprintln!("SKIPPED (not writable): {reason}");
+            skipped(&format!("SKIPPED (not writable): {reason}"));
             return;
         }
     };
@@ -829,20 +831,22 @@ async fn real_v2_freeze_waits_for_frozen_and_rollback_thaws() {
     // cgroup.freeze), Pause returns once the kernel reports "frozen 1", the busy process
     // stops, and rollback by a NEW instance given only the undo bytes thaws it.
     let Some(mount) = real_mounts().v2 else {
-        eprintln!("SKIPPED (not writable): no cgroup2 mount in /proc/self/mountinfo");
+        skipped(&format!(
+            "SKIPPED (not writable): no cgroup2 mount in /proc/self/mountinfo"
+        ));
         return;
     };
     let mut group = match RealGroup::create(&mount, "v2freeze") {
         Ok(g) if g.dir.join("cgroup.freeze").exists() => g,
         Ok(g) => {
-            eprintln!(
+            skipped(&format!(
                 "SKIPPED (not writable): {} has no cgroup.freeze",
                 g.dir.display()
-            );
+            ));
             return;
         }
         Err(reason) => {
-            eprintln!("SKIPPED (not writable): {reason}");
+            skipped(&format!("SKIPPED (not writable): {reason}"));
             return;
         }
     };
@@ -911,7 +915,7 @@ async fn real_cpu_throttle_limits_a_busy_process_and_rollback_lifts_it() {
         }
     }
     let Some((layout, mut group, file)) = made else {
-        eprintln!("SKIPPED (not writable): {}", reasons.join("; "));
+        skipped(&format!("SKIPPED (not writable): {}", reasons.join("; ")));
         return;
     };
     eprintln!(
@@ -1110,4 +1114,19 @@ fn group_templates_with_empty_or_dot_components_are_config_errors() {
         &section("a/{tenant}.slice", Some(root.path())),
     )
     .unwrap();
+}
+
+/// Says loudly that a test could not run here: on stderr, and in the list `.ci/run` prints
+/// after the test step (cargo test hides a passing test's stderr).
+fn skipped(line: &str) {
+    eprintln!("{line}");
+    let list = concat!(env!("CARGO_TARGET_TMPDIR"), "/skipped-tests.txt");
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(list)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()));
+    if let Err(e) = appended {
+        eprintln!("(could not list it in {list}: {e})");
+    }
 }

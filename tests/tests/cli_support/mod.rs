@@ -429,3 +429,20 @@ pub fn webhook_server() -> (String, Arc<Mutex<Vec<String>>>) {
     });
     (addr, bodies)
 }
+
+/// Where skipped tests are listed for `.ci/run` to print after the test step (cargo test
+/// hides a passing test's stderr, so an `eprintln!` alone is not loud enough).
+pub const SKIPPED_FILE: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/skipped-tests.txt");
+
+/// Says loudly that (part of) a test could not run here: on stderr, and in [`SKIPPED_FILE`].
+pub fn skipped(line: &str) {
+    eprintln!("{line}");
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(SKIPPED_FILE)
+        .and_then(|mut f| writeln!(f, "{line}"));
+    if let Err(e) = appended {
+        eprintln!("(could not list it in {SKIPPED_FILE}: {e})");
+    }
+}
