@@ -770,9 +770,7 @@ async fn real_v1_freezer_pause_stops_a_busy_process_and_rollback_thaws_it() {
     // freezes the group so a busy loop inside gets no CPU time, and rollback by a NEW
     // instance given only the undo bytes (the restart case) thaws it.
     let Some(mount) = real_mounts().freezer_v1 else {
-        skipped(&format!(
-            "SKIPPED (not writable): no cgroup v1 freezer mount in /proc/self/mountinfo"
-        ));
+        skipped("SKIPPED (not writable): no cgroup v1 freezer mount in /proc/self/mountinfo");
         return;
     };
     let mut group = match RealGroup::create(&mount, "freezer") {
@@ -831,9 +829,7 @@ async fn real_v2_freeze_waits_for_frozen_and_rollback_thaws() {
     // cgroup.freeze), Pause returns once the kernel reports "frozen 1", the busy process
     // stops, and rollback by a NEW instance given only the undo bytes thaws it.
     let Some(mount) = real_mounts().v2 else {
-        skipped(&format!(
-            "SKIPPED (not writable): no cgroup2 mount in /proc/self/mountinfo"
-        ));
+        skipped("SKIPPED (not writable): no cgroup2 mount in /proc/self/mountinfo");
         return;
     };
     let mut group = match RealGroup::create(&mount, "v2freeze") {
