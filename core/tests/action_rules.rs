@@ -1,0 +1,164 @@
+//! The action rules a user meets: a decoded receipt's action is re-checked, the revision rule,
+//! and a manual action refused with `Busy` when any one of its resources is full.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use autonomic_core::engine::{ActionCommand, CommandError};
+use autonomic_core::limits::RECORD_MAX_BYTES;
+use autonomic_core::receipt::{ChainErrorKind, GENESIS_HASH};
+use autonomic_core::{Action, ChainVerifier, EntitlementCommand, Event, Receipt};
+use common::{active, drain_records, raw};
+
+/// A well-hashed seq-0 receipt dispatching `action`, as a ledger file would hold it.
+fn sealed_dispatch(action: Action) -> Vec<u8> {
+    let mut r = Receipt {
+        seq: 0,
+        ts_ms: 1,
+        tenant: "acme".try_into().unwrap(),
+        event: Event::ActionDispatched {
+            action,
+            deadline_ms: 30_001,
+            manual: true,
+        },
+        prev_hash: GENESIS_HASH,
+        hash: [0; 32],
+    };
+    let mut buf = [0u8; RECORD_MAX_BYTES];
+    r.seal_into(&mut buf).unwrap().to_vec()
+}
+
+#[test]
+fn a_well_hashed_receipt_with_an_invalid_action_is_malformed_and_verify_says_where() {
+    // Proves decoding re-checks the action (percent <= 100, revision rule) even when the
+    // hash is right: such a record is refused as malformed, at its position.
+    let bad = [
+        Action::Throttle { percent: 150 },
+        Action::Shed { percent: 101 },
+        Action::Rollback {
+            revision: "a b".try_into().unwrap(),
+        },
+        Action::Rollback {
+            revision: "".try_into().unwrap(),
+        },
+    ];
+    for action in bad {
+        let record = sealed_dispatch(action.clone());
+        assert_eq!(
+            Receipt::decode(&record),
+            Err(ChainErrorKind::Malformed),
+            "{action:?}"
+        );
+        let err = ChainVerifier::new().push(&record).unwrap_err();
+        assert_eq!(err.position, 0, "{action:?}");
+        assert_eq!(err.kind, ChainErrorKind::Malformed, "{action:?}");
+        let mut e = common::engine();
+        assert!(e.restore(&record).is_err(), "{action:?} restored");
+    }
+    let good = sealed_dispatch(Action::Throttle { percent: 100 });
+    assert!(Receipt::decode(&good).is_ok());
+    let good = sealed_dispatch(Action::rollback("r-1").unwrap());
+    assert!(Receipt::decode(&good).is_ok());
+}
+
+#[test]
+fn a_revision_is_one_to_128_visible_ascii_bytes_and_is_carried_as_given() {
+    // Proves the core's revision rule: empty, a space, a control byte or non-ASCII are
+    // refused; a visible one is kept byte for byte and handed to the rollback command.
+    for bad in ["", " ", "a b", "r\n", "r\u{7f}", "é", &"r".repeat(129)] {
+        assert!(Action::rollback(bad).is_err(), "{bad:?} accepted");
+    }
+    for good in ["r", "v1.2.3", &"r".repeat(128), "!~"] {
+        let action = Action::rollback(good).unwrap();
+        assert_eq!(action.revision(), Some(good));
+        assert!(action.validate().is_ok());
+    }
+    assert_eq!(Action::THROTTLE_50.revision(), None);
+
+    let mut e = active("acme");
+    let receipt = e
+        .handle_action(10, "acme", Action::rollback("v1.2.3").unwrap())
+        .unwrap();
+    drain_records(&mut e);
+    match e.poll_action() {
+        Some(ActionCommand::Run { action, .. }) => {
+            assert_eq!(action.revision(), Some("v1.2.3"));
+        }
+        other => panic!("expected a run, got {other:?}"),
+    }
+    e.handle_outcome(11, "acme", Some(receipt), true, &[])
+        .unwrap();
+}
+
+#[test]
+fn a_manual_action_is_busy_while_the_ledger_ring_is_full_and_changes_nothing() {
+    // Proves the ledger-room half of handle_action's Busy: with the ring full of unpolled
+    // receipts (and room everywhere else) the action is refused, nothing is queued, and
+    // after a drain the same request is accepted.
+    let mut e = active("acme");
+    let mut ts_ms = 0;
+    loop {
+        ts_ms += 5_000;
+        let value = if (ts_ms / 5_000) % 2 == 0 { 78.0 } else { 50.0 };
+        if e.handle_signal(ts_ms, &raw("acme", value, ts_ms)).is_err() {
+            break;
+        }
+    }
+    let before = e.ledger().next_seq();
+    assert_eq!(
+        e.handle_action(ts_ms, "acme", Action::THROTTLE_50),
+        Err(CommandError::Busy)
+    );
+    assert_eq!(e.ledger().next_seq(), before, "nothing appended");
+    assert!(e.poll_action().is_none(), "nothing queued");
+    assert!(e.in_flight().is_empty(), "nothing in flight");
+    drain_records(&mut e);
+    assert!(e.handle_action(ts_ms, "acme", Action::THROTTLE_50).is_ok());
+}
+
+#[test]
+fn a_manual_action_is_busy_while_the_action_queue_is_full_and_changes_nothing() {
+    // Proves the queue-room half of handle_action's Busy: 16 runs and 16 rollback requests
+    // left unpolled fill the 32-command queue; a manual action on a tenant with nothing in
+    // flight is then refused, and accepted once the adapter polls its commands.
+    let mut e = common::engine();
+    let tenants: Vec<String> = (0..16).map(|i| format!("t{i}")).collect();
+    for t in &tenants {
+        let activate = EntitlementCommand::Activate {
+            sku: "pro",
+            expires_at_ms: None,
+        };
+        e.handle_entitlement(0, t, activate).unwrap();
+    }
+    let mut receipts = Vec::new();
+    for t in &tenants {
+        receipts.push(e.handle_action(1, t, Action::THROTTLE_50).unwrap());
+        drain_records(&mut e);
+    }
+    for (t, receipt) in tenants.iter().zip(&receipts) {
+        e.handle_outcome(2, t, Some(*receipt), true, &[]).unwrap();
+        drain_records(&mut e);
+    }
+    for receipt in &receipts {
+        e.handle_rollback(3, *receipt).unwrap();
+        drain_records(&mut e);
+    }
+    let before = e.ledger().next_seq();
+    assert_eq!(
+        e.handle_action(4, "t0", Action::Pause),
+        Err(CommandError::Busy)
+    );
+    assert_eq!(e.ledger().next_seq(), before, "nothing appended");
+    assert!(e.in_flight().is_empty(), "nothing in flight");
+    let mut polled = 0;
+    while e.poll_action().is_some() {
+        polled += 1;
+    }
+    assert_eq!(polled, 32, "16 runs and 16 rollbacks were queued");
+    assert!(e.handle_action(4, "t0", Action::Pause).is_ok());
+}
