@@ -162,3 +162,69 @@ fn a_manual_action_is_busy_while_the_action_queue_is_full_and_changes_nothing() 
     assert_eq!(polled, 32, "16 runs and 16 rollbacks were queued");
     assert!(e.handle_action(4, "t0", Action::Pause).is_ok());
 }
+
+#[test]
+fn a_timeout_completes_only_while_the_queue_has_room_for_its_cancel_and_next_action() {
+    // Proves handle_timeout's queue-room rule: an expiring governor throttle needs two
+    // commands (the cancel, and the Pause its failure orders). With 30 of 32 queued it
+    // completes (→ Degrade, Pause dispatched); with 32 queued the next expiry waits, changing
+    // nothing, until the adapter polls the queue.
+    let mut e = common::engine();
+    let tenants: Vec<String> = (0..16).map(|i| format!("t{i}")).collect();
+    for t in &tenants {
+        let activate = EntitlementCommand::Activate {
+            sku: "pro",
+            expires_at_ms: None,
+        };
+        e.handle_entitlement(0, t, activate).unwrap();
+    }
+    // 14 runs and 14 rollback requests: 28 queued.
+    let mut receipts = Vec::new();
+    for t in &tenants[..14] {
+        receipts.push(e.handle_action(1, t, Action::THROTTLE_50).unwrap());
+        drain_records(&mut e);
+    }
+    for (t, receipt) in tenants.iter().zip(&receipts) {
+        e.handle_outcome(2, t, Some(*receipt), true, &[]).unwrap();
+        e.handle_rollback(3, *receipt).unwrap();
+        drain_records(&mut e);
+    }
+    // t15's governor orders Throttle(50) (29 queued); t14's manual Pause, later (30 queued).
+    e.handle_signal(10, &raw("t15", 95.0, 10)).unwrap();
+    let manual = e.handle_action(20_000, "t14", Action::Pause).unwrap();
+    drain_records(&mut e);
+
+    assert_eq!(
+        e.handle_timeout(30_010),
+        1,
+        "room for two: the throttle times out"
+    );
+    let t15 = e.tenant(30_010, "t15").unwrap();
+    assert_eq!(t15.state, autonomic_core::GovernorState::Degrade);
+    drain_records(&mut e);
+
+    let before = e.ledger().next_seq();
+    assert_eq!(
+        e.handle_timeout(50_010),
+        0,
+        "a full queue: the expiry waits"
+    );
+    assert!(e.poll_action().is_some());
+    assert_eq!(
+        e.handle_timeout(50_010),
+        0,
+        "31 queued: still no room for two"
+    );
+    assert_eq!(e.ledger().next_seq(), before, "nothing appended");
+    assert!(
+        e.in_flight().iter().any(|f| f.receipt == manual),
+        "still in flight"
+    );
+    let mut polled = 1;
+    while e.poll_action().is_some() {
+        polled += 1;
+    }
+    assert_eq!(polled, 32);
+    assert!(e.handle_timeout(50_010) >= 1, "after the poll it times out");
+    assert!(!e.in_flight().iter().any(|f| f.receipt == manual));
+}
