@@ -17,9 +17,10 @@ fn ledger(s: &Sidecar) -> Vec<Value> {
     r.json().as_array().cloned().unwrap_or_default()
 }
 
-/// A throttle that succeeds at once and a rollback that runs until `release` exists.
+/// A throttle that succeeds at once and a rollback that says it `started`, then runs until
+/// `release` exists.
 fn exec_config(dir: &Path) -> String {
-    let release = dir.join("release");
+    let (started, release) = (dir.join("started"), dir.join("release"));
     config(&format!(
         r#"[[tenants]]
 id = "acme"
@@ -28,9 +29,10 @@ sku = "pro"
 backend = "exec"
 program = "/bin/true"
 rollback_program = "/bin/sh"
-rollback_args = ["-c", "while [ ! -e {release} ]; do sleep 0.05; done"]
+rollback_args = ["-c", "touch {started}; while [ ! -e {release} ]; do sleep 0.05; done"]
 timeout_ms = 60000
 "#,
+        started = started.display(),
         release = release.display(),
     ))
 }
@@ -59,6 +61,11 @@ fn a_rollback_cut_short_by_kill_9_is_failed_at_restart_and_can_be_asked_again() 
     assert_eq!(r.status, 200, "{}", r.body);
     let again = s.post(&format!("/v1/actions/{receipt}/rollback"), "");
     assert_eq!(again.status, 409, "still running: {}", again.body);
+    assert!(
+        wait_until(WAIT, || dir.path().join("started").exists()),
+        "the rollback program never started: {}",
+        s.stderr_log()
+    );
     s.kill9();
 
     let s = Sidecar::start(&home, &toml);

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
 use tokio_util::sync::CancellationToken;
@@ -43,6 +43,13 @@ pub const LISTEN_ADDR_FILE: &str = "listen.addr";
 pub const RUNNING_DIR: &str = "running";
 /// The lock file inside the data dir.
 pub const LOCK_FILE: &str = "lock";
+/// How long start-up waits for the data dir's lock. Right after a crash the lock can still be
+/// held for a moment: an actuator child forked but not yet exec'd holds a copy of every
+/// descriptor (close-on-exec closes them only at its exec) until its parent-death signal
+/// kills it. A second sidecar on the same dir waits this long, then exits 2.
+pub const LOCK_WAIT_MS: u64 = 2_000;
+/// How often start-up retries the lock while it waits.
+pub const LOCK_RETRY_MS: u64 = 20;
 /// How long shutdown waits for HTTP requests in progress.
 pub const HTTP_DRAIN_MS: u64 = 5_000;
 
@@ -107,13 +114,20 @@ fn fail(code: u8, message: &str) -> ExitCode {
 fn lock_data_dir(dir: &Path) -> Result<Flock<File>, String> {
     fs::create_dir_all(dir).map_err(|e| format!("data dir {}: {e}", dir.display()))?;
     let path = dir.join(LOCK_FILE);
-    let file = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
-        format!(
-            "data dir {} is in use by another process ({errno})",
-            dir.display()
-        )
-    })
+    let deadline = Instant::now() + Duration::from_millis(LOCK_WAIT_MS);
+    loop {
+        let file = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((_, errno)) if Instant::now() >= deadline => {
+                return Err(format!(
+                    "data dir {} is in use by another process ({errno})",
+                    dir.display()
+                ));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(LOCK_RETRY_MS)),
+        }
+    }
 }
 
 /// Writes `addr` to `<dir>/listen.addr` atomically (temp file, fsync, rename).
