@@ -13,7 +13,7 @@ use autonomic_core::engine::{ActionCommand, CommandError};
 use autonomic_core::limits::RECORD_MAX_BYTES;
 use autonomic_core::receipt::{ChainErrorKind, GENESIS_HASH};
 use autonomic_core::{Action, ChainVerifier, EntitlementCommand, Event, Receipt};
-use common::{active, drain_records, raw};
+use common::{SmallEngine, active, drain_records, raw};
 
 /// A well-hashed seq-0 receipt dispatching `action`, as a ledger file would hold it.
 fn sealed_dispatch(action: Action) -> Vec<u8> {
@@ -31,6 +31,27 @@ fn sealed_dispatch(action: Action) -> Vec<u8> {
     };
     let mut buf = [0u8; RECORD_MAX_BYTES];
     r.seal_into(&mut buf).unwrap().to_vec()
+}
+
+/// Tenants `t0`..`t15` active; the first `n` each ran a manual throttle that succeeded and
+/// asked for its rollback, with their `2 * n` commands left in the queue (records drained).
+fn queued_runs_and_rollbacks(n: usize) -> SmallEngine {
+    let mut e = common::engine();
+    for i in 0..16 {
+        let activate = EntitlementCommand::Activate {
+            sku: "pro",
+            expires_at_ms: None,
+        };
+        e.handle_entitlement(0, &format!("t{i}"), activate).unwrap();
+    }
+    for i in 0..n {
+        let t = format!("t{i}");
+        let receipt = e.handle_action(1, &t, Action::THROTTLE_50).unwrap();
+        e.handle_outcome(2, &t, Some(receipt), true, &[]).unwrap();
+        e.handle_rollback(3, receipt).unwrap();
+        drain_records(&mut e);
+    }
+    e
 }
 
 #[test]
@@ -126,28 +147,7 @@ fn a_manual_action_is_busy_while_the_action_queue_is_full_and_changes_nothing() 
     // Proves the queue-room half of handle_action's Busy: 16 runs and 16 rollback requests
     // left unpolled fill the 32-command queue; a manual action on a tenant with nothing in
     // flight is then refused, and accepted once the adapter polls its commands.
-    let mut e = common::engine();
-    let tenants: Vec<String> = (0..16).map(|i| format!("t{i}")).collect();
-    for t in &tenants {
-        let activate = EntitlementCommand::Activate {
-            sku: "pro",
-            expires_at_ms: None,
-        };
-        e.handle_entitlement(0, t, activate).unwrap();
-    }
-    let mut receipts = Vec::new();
-    for t in &tenants {
-        receipts.push(e.handle_action(1, t, Action::THROTTLE_50).unwrap());
-        drain_records(&mut e);
-    }
-    for (t, receipt) in tenants.iter().zip(&receipts) {
-        e.handle_outcome(2, t, Some(*receipt), true, &[]).unwrap();
-        drain_records(&mut e);
-    }
-    for receipt in &receipts {
-        e.handle_rollback(3, *receipt).unwrap();
-        drain_records(&mut e);
-    }
+    let mut e = queued_runs_and_rollbacks(16);
     let before = e.ledger().next_seq();
     assert_eq!(
         e.handle_action(4, "t0", Action::Pause),
@@ -169,26 +169,8 @@ fn a_timeout_completes_only_while_the_queue_has_room_for_its_cancel_and_next_act
     // commands (the cancel, and the Pause its failure orders). With 30 of 32 queued it
     // completes (→ Degrade, Pause dispatched); with 32 queued the next expiry waits, changing
     // nothing, until the adapter polls the queue.
-    let mut e = common::engine();
-    let tenants: Vec<String> = (0..16).map(|i| format!("t{i}")).collect();
-    for t in &tenants {
-        let activate = EntitlementCommand::Activate {
-            sku: "pro",
-            expires_at_ms: None,
-        };
-        e.handle_entitlement(0, t, activate).unwrap();
-    }
     // 14 runs and 14 rollback requests: 28 queued.
-    let mut receipts = Vec::new();
-    for t in &tenants[..14] {
-        receipts.push(e.handle_action(1, t, Action::THROTTLE_50).unwrap());
-        drain_records(&mut e);
-    }
-    for (t, receipt) in tenants.iter().zip(&receipts) {
-        e.handle_outcome(2, t, Some(*receipt), true, &[]).unwrap();
-        e.handle_rollback(3, *receipt).unwrap();
-        drain_records(&mut e);
-    }
+    let mut e = queued_runs_and_rollbacks(14);
     // t15's governor orders Throttle(50) (29 queued); t14's manual Pause, later (30 queued).
     e.handle_signal(10, &raw("t15", 95.0, 10)).unwrap();
     let manual = e.handle_action(20_000, "t14", Action::Pause).unwrap();
