@@ -34,12 +34,6 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-fn ledger(s: &Sidecar) -> Vec<Value> {
-    let r = s.get("/v1/ledger?tail=1000");
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json().as_array().cloned().unwrap_or_default()
-}
-
 #[test]
 fn exec_actuator_runs_on_intervene_and_rollback_undoes_it() {
     // Proves signals drive a tenant Stable -> Warn -> Intervene, the exec actuator runs the
@@ -91,7 +85,7 @@ timeout_ms = 10000
         .expect("enforced throttle");
     assert_eq!(tenant["enforced"]["kind"], "throttle");
     assert_eq!(read(&run_log), format!("throttle acme 50 {receipt}\n"));
-    let completed = ledger(&s).into_iter().any(|r| {
+    let completed = s.ledger().into_iter().any(|r| {
         r["event"]["type"] == "action_completed"
             && r["event"]["receipt"] == receipt
             && r["event"]["outcome"] == "Succeeded"
@@ -107,7 +101,7 @@ timeout_ms = 10000
         "rollback program did not run: {:?}",
         read(&rollback_log)
     );
-    assert!(wait_until(WAIT, || ledger(&s).iter().any(|r| {
+    assert!(wait_until(WAIT, || s.ledger().iter().any(|r| {
         r["event"]["type"] == "rollback_completed"
             && r["event"]["receipt"] == receipt
             && r["event"]["succeeded"] == true
@@ -181,7 +175,7 @@ url = "http://{hook}/shed"
     );
     let tenant = s.tenant("beta");
     assert_eq!(tenant["state"], "Degrade");
-    let events = ledger(&s);
+    let events = s.ledger();
     assert!(
         events
             .iter()
@@ -243,7 +237,7 @@ fn an_action_past_its_timeout_is_cancelled_as_execution_timeout() {
         "{}",
         s.stderr_log()
     );
-    let events = ledger(&s);
+    let events = s.ledger();
     assert!(
         events
             .iter()

@@ -11,12 +11,6 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn ledger(s: &Sidecar) -> Vec<Value> {
-    let r = s.get("/v1/ledger?tail=1000");
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json().as_array().cloned().unwrap_or_default()
-}
-
 /// A throttle that succeeds at once and a rollback that says it `started`, then runs until
 /// `release` exists.
 fn exec_config(dir: &Path) -> String {
@@ -69,7 +63,8 @@ fn a_rollback_cut_short_by_kill_9_is_failed_at_restart_and_can_be_asked_again() 
     s.kill9();
 
     let s = Sidecar::start(&home, &toml);
-    let failed: Vec<Value> = ledger(&s)
+    let failed: Vec<Value> = s
+        .ledger()
         .into_iter()
         .filter(|r| r["event"]["type"] == "rollback_completed")
         .collect();

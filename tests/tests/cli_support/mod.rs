@@ -334,6 +334,13 @@ impl Sidecar {
         r.json()[0].clone()
     }
 
+    /// The newest 1000 receipts (`GET /v1/ledger?tail=1000`), asserting a 200.
+    pub fn ledger(&self) -> Vec<Value> {
+        let r = self.get("/v1/ledger?tail=1000");
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json().as_array().cloned().unwrap_or_default()
+    }
+
     pub fn tenant(&self, id: &str) -> Value {
         let r = self.get(&format!("/v1/tenants/{id}"));
         assert_eq!(r.status, 200, "{}", r.body);
