@@ -238,6 +238,11 @@ impl Metrics {
     /// actions, from [`Stats`]): the engine counts them as it appends receipts, this only
     /// copies. A series appears at its first count.
     pub fn publish(&self, stats: &Stats) {
+        // Transitions and completions are receipts: no new receipt, nothing new to copy
+        // (this runs at every commit, also after rounds that appended nothing).
+        if self.receipts.get() == stats.receipts() {
+            return;
+        }
         self.receipts
             .inner()
             .store(stats.receipts(), Ordering::Relaxed);
