@@ -30,6 +30,7 @@ pub mod ledger;
 pub mod limits;
 pub mod monitor;
 pub mod receipt;
+pub mod ring;
 pub mod stats;
 
 pub use action::{Action, ActionKind, ActionOutcome, InvalidAction, Undo};
