@@ -41,11 +41,9 @@ use crate::entitlement::{
 };
 use crate::execution::Execution;
 use crate::governor::{self, Governor, GovernorEvent, GovernorState, Planned};
+use crate::dedup::Dedup;
 use crate::ledger::Ledger;
-use crate::limits::{
-    DEDUP_IDS_DEFAULT, DEDUP_SLOTS_DEFAULT, LEDGER_BYTES_DEFAULT, RECEIPTS_DEFAULT, TENANTS_DEFAULT,
-};
-use crate::monitor::{self, Dedup, RawSignal, Signal};
+use crate::monitor::{self, RawSignal, Signal};
 use crate::receipt::{Cause, ChainError, Event, Receipt};
 
 mod actions;
@@ -54,22 +52,13 @@ mod errors;
 mod tenants;
 
 pub use self::config::{EngineConfig, EngineConfigError};
-pub use self::errors::{CommandError, IngestError, RestoreError};
-pub use self::tenants::TenantView;
+pub use self::errors::{BuildError, CommandError, IngestError, RestoreError};
+pub use self::tenants::{TenantShapeError, TenantSlot, TenantView};
 pub use crate::execution::{ActionCommand, Enforced, InFlight};
 pub use crate::stats::Stats;
 
 use self::tenants::{TenantState, Tenants};
-
-/// The engine with the default capacities of [`crate::limits`]: 1024 tenants, 1024
-/// receipts in a 256 KiB ring, 8192 dedup ids. About 0.9 MiB: box it or make it static.
-pub type DefaultEngine = Engine<
-    TENANTS_DEFAULT,
-    RECEIPTS_DEFAULT,
-    LEDGER_BYTES_DEFAULT,
-    DEDUP_IDS_DEFAULT,
-    DEDUP_SLOTS_DEFAULT,
->;
+use crate::storage::Storage;
 
 /// What one governor event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,38 +86,40 @@ pub enum SignalResult {
 
 /// The sans-IO engine (see the module doc for the call order).
 ///
-/// Capacities: `T` tenants (a power of two), `N` receipts and `BYTES` bytes in the ledger
-/// ring, `IDS` dedup ids in `SLOTS` index slots. Engine-wide:
-/// [`crate::limits::IN_FLIGHT_MAX`] actions in flight, [`crate::limits::ROLLBACKABLE_MAX`]
-/// completed actions remembered for rollback, [`crate::limits::ACTION_QUEUE_MAX`] queued
-/// action commands.
-#[derive(Debug, Clone)]
-pub struct Engine<
-    const T: usize,
-    const N: usize,
-    const BYTES: usize,
-    const IDS: usize,
-    const SLOTS: usize,
-> {
+/// It runs in the [`Storage`] the driver hands it (sized by a
+/// [`crate::storage::Capacities`]): tenants, their ids, the deduplicator and the ledger ring.
+/// Engine-wide fixed bounds: [`crate::limits::IN_FLIGHT_MAX`] actions in flight,
+/// [`crate::limits::ROLLBACKABLE_MAX`] completed actions remembered for rollback,
+/// [`crate::limits::ACTION_QUEUE_MAX`] queued action commands.
+#[derive(Debug)]
+pub struct Engine<'a> {
     config: EngineConfig,
-    tenants: Tenants<T>,
-    dedup: Dedup<IDS, SLOTS>,
-    ledger: Ledger<N, BYTES>,
+    tenants: Tenants<'a>,
+    dedup: Dedup<'a>,
+    ledger: Ledger<'a>,
     execution: Execution,
     stats: Stats,
 }
 
-impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const SLOTS: usize>
-    Engine<T, N, BYTES, IDS, SLOTS>
-{
-    /// An empty engine at genesis.
-    pub fn new(config: EngineConfig) -> Result<Self, EngineConfigError> {
+impl<'a> Engine<'a> {
+    /// An empty engine at genesis, in `storage`.
+    pub fn new(config: EngineConfig, storage: Storage<'a>) -> Result<Self, BuildError> {
         config.validate()?;
+        let Storage {
+            tenants,
+            tenant_index,
+            tenant_ids,
+            dedup_arrivals,
+            dedup_fingerprints,
+            dedup_windows,
+            ledger_spans,
+            ledger_arena,
+        } = storage;
         Ok(Self {
             config,
-            tenants: Tenants::new(),
-            dedup: Dedup::new(),
-            ledger: Ledger::new(config.ledger_capacity),
+            tenants: Tenants::new(tenants, tenant_index, tenant_ids)?,
+            dedup: Dedup::new(dedup_fingerprints, dedup_windows, dedup_arrivals)?,
+            ledger: Ledger::new(ledger_arena, ledger_spans)?,
             execution: Execution::default(),
             stats: Stats::default(),
         })
@@ -282,8 +273,19 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         self.tenants.len()
     }
 
+    /// The most tenants it holds at once.
+    pub fn tenant_capacity(&self) -> usize {
+        self.tenants.capacity()
+    }
+
+    /// Bytes of the tenant id arena in use, and in all. A new tenant whose id does not fit
+    /// is refused like one beyond the tenant capacity (`TenantTableFull`).
+    pub fn tenant_id_bytes(&self) -> (usize, usize) {
+        self.tenants.id_bytes()
+    }
+
     /// The in-memory ledger.
-    pub const fn ledger(&self) -> &Ledger<N, BYTES> {
+    pub const fn ledger(&self) -> &Ledger<'a> {
         &self.ledger
     }
 
@@ -310,6 +312,11 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         self.dedup.len()
     }
 
+    /// The most signal ids the deduplicator remembers.
+    pub fn dedup_capacity(&self) -> usize {
+        self.dedup.capacity()
+    }
+
     /// Dedup ids evicted while still inside the 60 s retention because the deduplicator was
     /// full, on the live path since this engine was built ([`Stats::dedup_evictions`]; not
     /// while restoring). A redelivery of such a signal is governed again: a rising count
@@ -328,9 +335,11 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
     ///
     /// ```
     /// use autonomic_core::engine::{Engine, EngineConfig};
+    /// use autonomic_core::storage::{Capacities, OwnedStorage};
     /// use autonomic_core::{EntitlementCommand, GovernorState, RawSignal};
     ///
-    /// let mut engine = Engine::<4, 16, 8192, 32, 64>::new(EngineConfig::default()).unwrap();
+    /// let mut storage = OwnedStorage::new(&Capacities::with_tenants(4));
+    /// let mut engine = Engine::new(EngineConfig::default(), storage.storage()).unwrap();
     /// let activate = EntitlementCommand::Activate { sku: "pro", expires_at_ms: None };
     /// engine.handle_entitlement(0, "acme", activate).unwrap();
     /// let raw = RawSignal { tenant: "acme", metric: "cpu", value: 80.0, ts_ms: 1_000 };
@@ -424,21 +433,21 @@ impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const
         ))
     }
 
-    /// Adds a tenant (Pending, Starter, governor Stable) and returns its slot. When the table
-    /// is full, the slot of the reusable tenant terminated longest ago is taken first (one
-    /// nothing in the execution books names); `None` if there is none. The live path and
-    /// [`Engine::restore`] both come here, so a rebuilt table equals the live one.
+    /// Adds a tenant (Pending, Starter, governor Stable) and returns its slot: a free slot,
+    /// or when every slot is taken (or the id arena is full), the slot of the reusable tenant
+    /// terminated longest ago (one nothing in the execution books names); `None` if neither.
+    /// The live path and [`Engine::restore`] both come here, so a rebuilt table equals the
+    /// live one (given the same capacities).
     fn insert_tenant(&mut self, tenant: &str, now_ms: u64) -> Option<usize> {
-        let id = monitor::tenant_id(tenant).ok()?;
-        if self.tenants.is_full() {
-            let victim = self
-                .tenants
-                .reusable_slot(|slot| self.execution.names(slot))?;
-            debug_assert!(!self.execution.names(victim));
-            let (from, to) = self.tenants.remove(victim)?;
-            self.execution.move_slot(from, to);
+        monitor::validate_tenant(tenant).ok()?;
+        if let Some(slot) = self.tenants.insert(tenant, now_ms) {
+            return Some(slot);
         }
-        self.tenants.insert(id, now_ms)
+        let victim = self
+            .tenants
+            .reusable_slot(|slot| self.execution.names(slot))?;
+        debug_assert!(!self.execution.names(victim));
+        self.tenants.replace(victim, tenant, now_ms)
     }
 
     fn view(&self, now_ms: u64, slot: usize) -> Option<TenantView<'_>> {

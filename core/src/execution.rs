@@ -229,19 +229,6 @@ impl Execution {
         self.actions.pop_front()
     }
 
-    /// Re-points every entry naming slot `from` to slot `to` (the tenant table moved its last
-    /// tenant into a freed slot); afterwards nothing names a slot at or past `from`.
-    pub(crate) fn move_slot(&mut self, from: u32, to: u32) {
-        for f in self.in_flight.iter_mut().filter(|f| f.slot == from) {
-            f.slot = to;
-        }
-        for c in self.completed.iter_mut().filter(|c| c.slot == from) {
-            c.slot = to;
-        }
-        debug_assert!(self.in_flight.iter().all(|f| f.slot < from));
-        debug_assert!(self.completed.iter().all(|c| c.slot < from));
-    }
-
     // ----- the execution part of `apply` --------------------------------------------------
 
     /// An action was dispatched under receipt `seq`: it is in flight until `deadline_ms`.

@@ -1,10 +1,10 @@
 //! The in-memory ledger: a ring of the last receipts, kept as their canonical bytes.
 //!
-//! Records live back to back in a byte arena of `BYTES` bytes, each contiguous (a record
+//! Records live back to back in a byte arena the driver provides, each contiguous (a record
 //! that does not fit before the end of the arena starts again at offset 0), indexed by a ring
-//! of at most `N` spans. A receipt therefore costs its encoded size (about 90–130 bytes for a
+//! of spans (also the driver's). A receipt therefore costs its encoded size (about 90–130 bytes for a
 //! short tenant id) plus 8 bytes of span, not a fixed worst case; the ring holds the last
-//! `min(capacity, what fits in BYTES)` receipts. The canonical bytes are also what the hash
+//! `min(capacity, what fits in the arena)` receipts. The canonical bytes are also what the hash
 //! covers and what the adapter writes to disk, so verifying the ring is one SHA-256 per
 //! record, with no re-encoding.
 //!
@@ -13,9 +13,8 @@
 //! would need to evict one fails with [`LedgerFull`] instead (the engine checks
 //! [`Ledger::can_append`] first, so that surfaces as `Busy` and nothing is half-applied).
 
-use heapless::Deque;
-
 use crate::limits::RECORD_MAX_BYTES;
+use crate::ring::Ring;
 use crate::receipt::{self, ChainError, ChainErrorKind, Event, GENESIS_HASH, Receipt, ReceiptRef};
 
 /// The ring would have to evict a record that has not been persisted yet (or the record is
@@ -24,8 +23,10 @@ use crate::receipt::{self, ChainError, ChainErrorKind, Event, GENESIS_HASH, Rece
 #[error("the in-memory ledger is full of receipts not yet persisted")]
 pub struct LedgerFull;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Span {
+/// One record's place in the arena: the storage element of a ledger's spans
+/// ([`Ledger::new`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Span {
     start: u32,
     len: u16,
 }
@@ -36,12 +37,45 @@ impl Span {
     }
 }
 
-/// The ring of the last receipts (see the module doc). `N` bounds the count, `BYTES` the
-/// arena; `BYTES` must hold at least 4 records of the largest size.
-#[derive(Debug, Clone)]
-pub struct Ledger<const N: usize, const BYTES: usize> {
-    arena: [u8; BYTES],
-    spans: Deque<Span, N>,
+/// The storage a ledger cannot use (see [`Ledger::new`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerShapeError {
+    /// Fewer than [`SPANS_MIN`] spans.
+    #[error("the ledger needs at least {SPANS_MIN} spans, got {0}")]
+    TooFewSpans(usize),
+    /// An arena smaller than [`SPANS_MIN`] records of the largest size.
+    #[error("the ledger's arena needs at least {ARENA_MIN_BYTES} bytes, got {0}")]
+    ArenaTooSmall(usize),
+    /// An arena larger than a `u32` offset can address.
+    #[error("the ledger's arena can be at most 4294967295 bytes (a u32 offset), got {0}")]
+    ArenaTooLarge(usize),
+}
+
+/// The fewest spans (and records of the largest size in the arena) a ledger works with.
+pub const SPANS_MIN: usize = 4;
+/// The smallest arena: [`SPANS_MIN`] records of the largest size.
+pub const ARENA_MIN_BYTES: usize = SPANS_MIN * RECORD_MAX_BYTES;
+/// Arena bytes per receipt by which [`arena_bytes_for`] sizes a ring: an average receipt with
+/// a short tenant id is 90–130 bytes, so this leaves room for long ids and revisions.
+pub const ARENA_BYTES_PER_RECEIPT: usize = 256;
+
+/// The arena that holds `receipts` receipts of average size: the one rule drivers size a
+/// ledger's arena by.
+pub const fn arena_bytes_for(receipts: usize) -> usize {
+    let bytes = receipts.saturating_mul(ARENA_BYTES_PER_RECEIPT);
+    if bytes < ARENA_MIN_BYTES {
+        ARENA_MIN_BYTES
+    } else {
+        bytes
+    }
+}
+
+/// The ring of the last receipts (see the module doc), over a byte arena and a ring of
+/// spans that the driver provides.
+#[derive(Debug)]
+pub struct Ledger<'a> {
+    arena: &'a mut [u8],
+    spans: Ring<'a, Span>,
     /// seq of `spans[0]`, or of the next record when empty.
     first_seq: u64,
     /// prev_hash of `spans[0]`: the hash of the last evicted record, or genesis.
@@ -50,41 +84,34 @@ pub struct Ledger<const N: usize, const BYTES: usize> {
     head_hash: [u8; 32],
     /// The newest `unpolled` records have not been handed out by `poll_record`.
     unpolled: usize,
-    /// Runtime bound on the count, `<= N`.
-    capacity: usize,
 }
 
-impl<const N: usize, const BYTES: usize> Default for Ledger<N, BYTES> {
-    fn default() -> Self {
-        Self::new(N)
-    }
-}
-
-impl<const N: usize, const BYTES: usize> Ledger<N, BYTES> {
-    const SHAPE_OK: () = assert!(
-        N >= 4 && BYTES >= 4 * RECORD_MAX_BYTES && BYTES <= u32::MAX as usize,
-        "Ledger needs N >= 4 and BYTES >= 4 * RECORD_MAX_BYTES"
-    );
-
-    /// An empty ring at genesis keeping at most `capacity` receipts (clamped to 4..=N).
-    pub const fn new(capacity: usize) -> Self {
-        let () = Self::SHAPE_OK;
-        let capacity = if capacity > N {
-            N
-        } else if capacity < 4 {
-            4
-        } else {
-            capacity
-        };
-        Self {
-            arena: [0; BYTES],
-            spans: Deque::new(),
+impl<'a> Ledger<'a> {
+    /// An empty ring at genesis keeping at most `spans.len()` receipts in `arena`. What the
+    /// slices hold is ignored.
+    pub fn new(arena: &'a mut [u8], spans: &'a mut [Span]) -> Result<Self, LedgerShapeError> {
+        if spans.len() < SPANS_MIN {
+            return Err(LedgerShapeError::TooFewSpans(spans.len()));
+        }
+        if arena.len() < ARENA_MIN_BYTES {
+            return Err(LedgerShapeError::ArenaTooSmall(arena.len()));
+        }
+        if u32::try_from(arena.len()).is_err() {
+            return Err(LedgerShapeError::ArenaTooLarge(arena.len()));
+        }
+        Ok(Self {
+            arena,
+            spans: Ring::new(spans),
             first_seq: 0,
             anchor_hash: GENESIS_HASH,
             head_hash: GENESIS_HASH,
             unpolled: 0,
-            capacity,
-        }
+        })
+    }
+
+    /// The most receipts it keeps.
+    pub fn capacity(&self) -> usize {
+        self.spans.capacity()
     }
 
     /// The seq the next receipt will get (= receipts ever appended).
@@ -120,7 +147,7 @@ impl<const N: usize, const BYTES: usize> Ledger<N, BYTES> {
     /// Whether `records` more records of the largest size are sure to fit without evicting
     /// an unpolled one.
     pub fn can_append(&self, records: usize) -> bool {
-        if self.unpolled + records > self.capacity {
+        if self.unpolled + records > self.spans.capacity() {
             return false;
         }
         // The unpolled records occupy one circular run; the rest can be freed. Placing
@@ -133,11 +160,11 @@ impl<const N: usize, const BYTES: usize> Ledger<N, BYTES> {
                 if end > start {
                     end - start
                 } else {
-                    BYTES - start + end
+                    self.arena.len() - start + end
                 }
             }
         };
-        occupied + (records + 1) * RECORD_MAX_BYTES <= BYTES
+        occupied + (records + 1) * RECORD_MAX_BYTES <= self.arena.len()
     }
 
     /// Appends a receipt for `event` and returns its seq. The record is queued for
@@ -175,7 +202,7 @@ impl<const N: usize, const BYTES: usize> Ledger<N, BYTES> {
         if record.len() > RECORD_MAX_BYTES {
             return Err(LedgerFull);
         }
-        if self.spans.len() >= self.capacity {
+        if self.spans.is_full() {
             self.evict_oldest()?;
         }
         let start = loop {
@@ -203,14 +230,14 @@ impl<const N: usize, const BYTES: usize> Ledger<N, BYTES> {
     }
 
     fn write_pos(&self) -> usize {
-        self.spans.back().map_or(0, |s| s.end())
+        self.spans.back().map_or(0, Span::end)
     }
 
     fn oldest_unpolled(&self) -> Option<Span> {
         if self.unpolled == 0 {
             return None;
         }
-        self.spans.get(self.spans.len() - self.unpolled).copied()
+        self.spans.get(self.spans.len() - self.unpolled)
     }
 
     /// Where a record of `len` bytes fits without evicting, if anywhere.
@@ -222,7 +249,7 @@ impl<const N: usize, const BYTES: usize> Ledger<N, BYTES> {
         let w = self.write_pos();
         if w > head {
             // Data in [head, w): room after it, else wrap to the front.
-            if BYTES - w >= len {
+            if self.arena.len() - w >= len {
                 Some(w)
             } else if head >= len {
                 Some(0)
@@ -230,7 +257,7 @@ impl<const N: usize, const BYTES: usize> Ledger<N, BYTES> {
                 None
             }
         } else if head - w >= len {
-            // Wrapped: data in [head, BYTES) and [0, w); room between.
+            // Wrapped: data in [head, end) and [0, w); room between.
             Some(w)
         } else {
             None
@@ -258,7 +285,7 @@ impl<const N: usize, const BYTES: usize> Ledger<N, BYTES> {
         if self.unpolled == 0 {
             return None;
         }
-        let span = self.spans.get(self.spans.len() - self.unpolled).copied()?;
+        let span = self.spans.get(self.spans.len() - self.unpolled)?;
         self.unpolled -= 1;
         self.arena.get(span.start as usize..span.end())
     }
@@ -272,7 +299,7 @@ impl<const N: usize, const BYTES: usize> Ledger<N, BYTES> {
 
     /// The retained records, oldest first, with their seqs.
     pub fn records(&self) -> impl DoubleEndedIterator<Item = (u64, &[u8])> + '_ {
-        self.spans.iter().enumerate().map(|(i, span)| {
+        self.spans.iter().enumerate().map(move |(i, span)| {
             let record = self
                 .arena
                 .get(span.start as usize..span.end())
@@ -293,7 +320,7 @@ impl<const N: usize, const BYTES: usize> Ledger<N, BYTES> {
     }
 
     /// The retained receipts of one tenant, oldest first.
-    pub fn by_tenant<'a>(&'a self, tenant: &'a str) -> impl Iterator<Item = Receipt> + 'a {
+    pub fn by_tenant<'t>(&'t self, tenant: &'t str) -> impl Iterator<Item = Receipt> + 't {
         self.receipts().filter(move |r| r.tenant.as_str() == tenant)
     }
 

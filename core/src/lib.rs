@@ -16,12 +16,14 @@
 //! [`stats`] counts what an engine did, for a driver's metrics.
 //!
 //! [`engine::Engine`] composes the phases behind one sans-IO type; start there.
-//! Every capacity is a const generic or a named constant in [`limits`].
+//! Every capacity comes from the driver at start ([`storage`]) or is a named constant in
+//! [`limits`].
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod action;
+pub mod dedup;
 pub mod engine;
 pub mod entitlement;
 pub mod execution;
@@ -32,11 +34,13 @@ pub mod monitor;
 pub mod receipt;
 pub mod ring;
 pub mod stats;
+pub mod storage;
 
 pub use action::{Action, ActionKind, ActionOutcome, InvalidAction, Undo};
 pub use engine::{ActionCommand, Engine, EngineConfig, SignalResult, TenantView, Transition};
 pub use entitlement::{EntitlementCommand, EntitlementState, Resource, Sku};
 pub use governor::{GovernorEvent, GovernorState, Thresholds};
 pub use ledger::Ledger;
+pub use storage::{Capacities, Storage};
 pub use monitor::{MetricKind, RawSignal, Signal, SignalError, TenantId};
 pub use receipt::{Cause, ChainError, ChainVerifier, Event, Receipt};

@@ -1,7 +1,7 @@
 //! Every limit of the core in one place (TigerBeetle's "a limit on everything").
 //!
-//! Capacities that size memory are const generics of [`crate::engine::Engine`]; the defaults
-//! below are what [`crate::engine::DefaultEngine`] uses. Limits that are part of the external
+//! Capacities that size memory come from the driver at start ([`crate::storage::Capacities`]);
+//! the defaults are below. Limits that are part of the external
 //! contract (`docs/signals.md`, `docs/actions.md`) are fixed here and not configurable.
 
 /// A tenant id is 1..=256 bytes of visible ASCII.
@@ -45,13 +45,16 @@ pub const RECORD_MAX_BYTES: usize = 512;
 /// dispatch). Inputs are refused with `Busy` unless this many fit.
 pub const RECEIPTS_PER_INPUT_MAX: usize = 3;
 
-/// Default tenant capacity (a power of two: the tenant table is an FNV index map).
+/// Default tenant capacity ([`crate::storage::Capacities`]).
 pub const TENANTS_DEFAULT: usize = 1024;
+/// Default id arena bytes per tenant: room for ids of 32 bytes on average.
+pub const TENANT_ID_BYTES_PER_TENANT_DEFAULT: usize = 32;
 /// Default number of receipts kept in the in-memory ring.
 pub const RECEIPTS_DEFAULT: usize = 1024;
-/// Default byte budget of the ring: 256 bytes per receipt on average.
-pub const LEDGER_BYTES_DEFAULT: usize = RECEIPTS_DEFAULT * 256;
-/// Default deduplicator capacity, in signal ids.
-pub const DEDUP_IDS_DEFAULT: usize = 8192;
-/// Default deduplicator hash slots (a power of two, at least twice the ids).
-pub const DEDUP_SLOTS_DEFAULT: usize = 16384;
+/// The signal rate the default deduplicator holds for the whole retention.
+pub const DEDUP_SIGNALS_PER_S_DEFAULT: usize = 10_000;
+/// Default deduplicator capacity, in signal ids: [`DEDUP_SIGNALS_PER_S_DEFAULT`] for the
+/// retention's 13 windows (the 12 retained and the current one: 65 s).
+pub const DEDUP_IDS_DEFAULT: usize =
+    DEDUP_SIGNALS_PER_S_DEFAULT * ((DEDUP_RETAIN_WINDOWS + 1) * DEDUP_WINDOW_MS / 1000) as usize;
+const _: () = assert!(DEDUP_IDS_DEFAULT == 650_000);

@@ -84,8 +84,12 @@ impl<'a, T: Copy> Ring<'a, T> {
     }
 
     /// The elements, oldest first.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = T> + '_ {
-        (0..self.len).filter_map(move |position| self.get(position))
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = T> + ExactSizeIterator + '_
+    where
+        T: Default,
+    {
+        // Every position below `len` holds an element: the default is never produced.
+        (0..self.len).map(move |position| self.get(position).unwrap_or_default())
     }
 
     /// Forgets every element.

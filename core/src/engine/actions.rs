@@ -8,9 +8,7 @@ use crate::action::{Action, ActionOutcome, Undo};
 use crate::governor::GovernorEvent;
 use crate::receipt::{Cause, Event};
 
-impl<const T: usize, const N: usize, const BYTES: usize, const IDS: usize, const SLOTS: usize>
-    Engine<T, N, BYTES, IDS, SLOTS>
-{
+impl Engine<'_> {
     /// An action outcome for `tenant`. With `receipt`, it must be the action in flight
     /// (else `StaleOutcome`); without, it applies to whatever is in flight, if anything.
     /// The governor reacts either way (`docs/actions.md#outcomes`).

@@ -11,8 +11,6 @@ pub struct EngineConfig {
     pub thresholds: Thresholds,
     /// The deadline of each action kind, by [`ActionKind::index`]; 1..=3 600 000 ms.
     pub action_timeout_ms: [u64; 4],
-    /// Receipts kept in memory (clamped to 4..=N).
-    pub ledger_capacity: usize,
 }
 
 impl Default for EngineConfig {
@@ -20,7 +18,6 @@ impl Default for EngineConfig {
         Self {
             thresholds: Thresholds::DEFAULT,
             action_timeout_ms: [ACTION_TIMEOUT_MS_DEFAULT; 4],
-            ledger_capacity: usize::MAX,
         }
     }
 }

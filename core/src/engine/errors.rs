@@ -111,3 +111,20 @@ pub enum RestoreError {
     #[error("receipt {0} does not follow from the receipts before it")]
     Inconsistent(u64),
 }
+
+/// Why [`crate::engine::Engine::new`] refused to build an engine; nothing was built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// The configuration.
+    #[error(transparent)]
+    Config(#[from] super::EngineConfigError),
+    /// The tenant table's storage.
+    #[error(transparent)]
+    Tenants(#[from] super::TenantShapeError),
+    /// The deduplicator's storage.
+    #[error(transparent)]
+    Dedup(#[from] crate::dedup::DedupShapeError),
+    /// The ledger's storage.
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerShapeError),
+}

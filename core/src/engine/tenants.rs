@@ -1,12 +1,20 @@
 //! The engine's tenant table: each tenant's governor, entitlement, enforced action and
 //! admission usage by slot, and the reuse of Terminated tenants' slots when it is full.
-
-use heapless::index_map::FnvIndexMap;
+//!
+//! Three caller-provided slices hold it (see [`crate::storage`]):
+//!
+//! * `slots`: one [`TenantSlot`] per tenant (its state and where its id lives), in use from
+//!   0 up; a slot is never moved, a Terminated tenant's slot is reused in place;
+//! * `ids`: the ids, back to back in a byte arena, so a tenant costs its id's real length;
+//! * `index`: an open-addressed table from an id's FNV-1a hash to its slot (linear probing,
+//!   backward-shift deletion). Each entry keeps 32 bits of the hash beside the slot, so a probe
+//!   reads the id only when those match.
 
 use crate::entitlement::{Entitlement, EntitlementState, Sku, Usage};
 use crate::execution::{Enforced, InFlight};
 use crate::governor::{Governor, GovernorState};
 use crate::monitor::TenantId;
+use crate::storage::index_slots_for;
 
 /// One tenant's state beside its id: 64 bytes (a test guards the figure).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +31,7 @@ pub(crate) struct TenantState {
 
 impl TenantState {
     /// A new tenant: Pending, Starter, never expiring, governor Stable since `now_ms`.
-    const fn new(now_ms: u64) -> Self {
+    pub(crate) const fn new(now_ms: u64) -> Self {
         TenantState {
             governor: Governor::new(now_ms),
             entitlement: Entitlement::recorded(EntitlementState::Pending, Sku::Starter, None),
@@ -77,96 +85,216 @@ pub struct TenantView<'a> {
     pub usage: [u16; 4],
 }
 
-/// At most `T` tenants by id (a power of two), each at a slot `0..len`.
-#[derive(Debug, Clone)]
-pub(super) struct Tenants<const T: usize> {
-    map: FnvIndexMap<TenantId, TenantState, T>,
+/// One tenant's place in the table: its state and its id's bytes in the id arena. The storage
+/// element of [`crate::storage::Storage::tenants`]; what a slot holds before the engine uses
+/// it is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantSlot {
+    state: TenantState,
+    /// Where the id starts in the arena.
+    id_start: u32,
+    /// The id's length.
+    id_len: u16,
+    /// Arena bytes this slot owns from `id_start` (at least `id_len`; a reused slot keeps the
+    /// room of the id it first held).
+    id_room: u16,
+}
+
+impl Default for TenantSlot {
+    fn default() -> Self {
+        TenantSlot {
+            state: TenantState::new(0),
+            id_start: 0,
+            id_len: 0,
+            id_room: 0,
+        }
+    }
+}
+
+/// Storage the tenant table cannot use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TenantShapeError {
+    /// No tenant slot.
+    #[error("the tenant table needs at least one slot")]
+    NoSlots,
+    /// More slots than a `u32` can number.
+    #[error("the tenant table can have at most 4294967294 slots, got {0}")]
+    TooManySlots(usize),
+    /// An index that is not a power of two of at least `index_slots_for(slots)` entries.
+    #[error("the tenant index needs a power of two of at least {needed} entries, got {got}")]
+    IndexSize {
+        /// The entries the index needs.
+        needed: usize,
+        /// The entries it has.
+        got: usize,
+    },
+    /// An id arena larger than a `u32` offset can address.
+    #[error("the tenant id arena can be at most 4294967295 bytes, got {0}")]
+    IdArenaTooLarge(usize),
+}
+
+/// The tenants by id, each at a slot `0..len` that it keeps until it is replaced.
+#[derive(Debug)]
+pub(crate) struct Tenants<'a> {
+    slots: &'a mut [TenantSlot],
+    /// 0 when empty, else `tag << 32 | (slot + 1)`, `tag` the high 32 bits of the id's hash.
+    index: &'a mut [u64],
+    ids: &'a mut [u8],
+    /// Slots in use: `0..len`.
+    len: usize,
+    /// Arena bytes handed out: `0..ids_used`.
+    ids_used: usize,
     /// Terminations applied so far (saturating): the next Terminated tenant's rank.
     terminations: u32,
 }
 
-impl<const T: usize> Tenants<T> {
-    const SHAPE_OK: () = assert!(T <= u32::MAX as usize, "tenant capacity must fit in u32");
-
-    /// An empty table.
-    pub(super) fn new() -> Self {
-        let () = Self::SHAPE_OK;
-        Self {
-            map: FnvIndexMap::new(),
-            terminations: 0,
+impl<'a> Tenants<'a> {
+    /// An empty table over `slots` (its capacity), `index` and the id arena `ids`.
+    pub(crate) fn new(
+        slots: &'a mut [TenantSlot],
+        index: &'a mut [u64],
+        ids: &'a mut [u8],
+    ) -> Result<Self, TenantShapeError> {
+        if slots.is_empty() {
+            return Err(TenantShapeError::NoSlots);
         }
+        if slots.len() >= u32::MAX as usize {
+            return Err(TenantShapeError::TooManySlots(slots.len()));
+        }
+        let needed = index_slots_for(slots.len());
+        if !index.len().is_power_of_two() || index.len() < needed {
+            return Err(TenantShapeError::IndexSize {
+                needed,
+                got: index.len(),
+            });
+        }
+        if u32::try_from(ids.len()).is_err() {
+            return Err(TenantShapeError::IdArenaTooLarge(ids.len()));
+        }
+        index.fill(0);
+        Ok(Self {
+            slots,
+            index,
+            ids,
+            len: 0,
+            ids_used: 0,
+            terminations: 0,
+        })
     }
 
     /// Number of tenants.
-    pub(super) fn len(&self) -> usize {
-        self.map.len()
+    pub(crate) const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The most tenants it holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Id arena bytes in use and in all.
+    pub(crate) fn id_bytes(&self) -> (usize, usize) {
+        (self.ids_used, self.ids.len())
     }
 
     /// The slot of `tenant`.
-    pub(super) fn slot(&self, tenant: &str) -> Option<usize> {
-        self.map.get_index_of(tenant)
+    pub(crate) fn slot(&self, tenant: &str) -> Option<usize> {
+        self.find(tenant).map(|(_, slot)| slot)
     }
 
     /// The id and state in `slot`.
-    pub(super) fn get(&self, slot: usize) -> Option<(&TenantId, &TenantState)> {
-        self.map.get_index(slot)
+    pub(crate) fn get(&self, slot: usize) -> Option<(&str, &TenantState)> {
+        if slot >= self.len {
+            return None;
+        }
+        let t = self.slots.get(slot)?;
+        Some((self.id_of(t)?, &t.state))
     }
 
     /// The state in `slot`.
-    pub(super) fn state(&self, slot: usize) -> Option<&TenantState> {
+    pub(crate) fn state(&self, slot: usize) -> Option<&TenantState> {
         self.get(slot).map(|(_, t)| t)
     }
 
     /// The state in `slot`, to change.
-    pub(super) fn state_mut(&mut self, slot: usize) -> Option<&mut TenantState> {
-        self.map.get_index_mut(slot).map(|(_, t)| t)
+    pub(crate) fn state_mut(&mut self, slot: usize) -> Option<&mut TenantState> {
+        if slot >= self.len {
+            return None;
+        }
+        self.slots.get_mut(slot).map(|t| &mut t.state)
     }
 
     /// The state of `tenant`, to change.
-    pub(super) fn by_id_mut(&mut self, tenant: &str) -> Option<&mut TenantState> {
-        self.map.get_mut(tenant)
+    pub(crate) fn by_id_mut(&mut self, tenant: &str) -> Option<&mut TenantState> {
+        let slot = self.slot(tenant)?;
+        self.state_mut(slot)
     }
 
     /// A copy of the id in `slot`.
-    pub(super) fn id(&self, slot: usize) -> Option<TenantId> {
-        self.get(slot).map(|(id, _)| id.clone())
+    pub(crate) fn id(&self, slot: usize) -> Option<TenantId> {
+        self.get(slot)
+            .and_then(|(id, _)| TenantId::try_from(id).ok())
     }
 
-    /// Adds a new tenant (see [`TenantState::new`]) and returns its slot; `None` when full.
-    pub(super) fn insert(&mut self, id: TenantId, now_ms: u64) -> Option<usize> {
-        debug_assert!(self.slot(&id).is_none());
-        let slot = self.map.len();
-        self.map.insert(id, TenantState::new(now_ms)).ok()?;
+    /// Adds a new tenant (see [`TenantState::new`]) in the next free slot and returns it;
+    /// `None` when every slot is in use or the id arena has no room for `tenant`.
+    pub(super) fn insert(&mut self, tenant: &str, now_ms: u64) -> Option<usize> {
+        debug_assert!(self.slot(tenant).is_none());
+        if self.len == self.slots.len() {
+            return None;
+        }
+        let start = self.take_id_room(tenant.len())?;
+        let slot = self.len;
+        let len = u16::try_from(tenant.len()).ok()?;
+        *self.slots.get_mut(slot)? = TenantSlot {
+            state: TenantState::new(now_ms),
+            id_start: start,
+            id_len: len,
+            id_room: len,
+        };
+        self.write_id(slot, tenant)?;
+        self.len += 1;
+        self.index_insert(tenant, slot);
         Some(slot)
     }
 
-    /// Whether no tenant can be added without freeing a slot.
-    pub(super) fn is_full(&self) -> bool {
-        self.map.len() == T
+    /// Puts a new tenant in `slot` in place of the one there (which is forgotten). The id goes
+    /// in the slot's own room if it fits, else at the end of the arena; `None` (and nothing
+    /// changed) if neither has room.
+    pub(super) fn replace(&mut self, slot: usize, tenant: &str, now_ms: u64) -> Option<usize> {
+        debug_assert!(self.slot(tenant).is_none());
+        let old = *self.slots.get(slot).filter(|_| slot < self.len)?;
+        let len = u16::try_from(tenant.len()).ok()?;
+        let (start, room) = if len <= old.id_room {
+            (old.id_start, old.id_room)
+        } else {
+            (self.take_id_room(tenant.len())?, len)
+        };
+        let old_id = TenantId::try_from(self.id_of(&old)?).ok()?;
+        self.index_remove(&old_id);
+        *self.slots.get_mut(slot)? = TenantSlot {
+            state: TenantState::new(now_ms),
+            id_start: start,
+            id_len: len,
+            id_room: room,
+        };
+        self.write_id(slot, tenant)?;
+        self.index_insert(tenant, slot);
+        Some(slot)
     }
 
     /// The slot a new tenant may take when the table is full: the Terminated tenant with the
     /// lowest termination rank (ties, possible only after `u32::MAX` terminations: the lowest
     /// slot) that `named` (anything else indexed by slot) does not name.
     pub(super) fn reusable_slot(&self, named: impl Fn(usize) -> bool) -> Option<usize> {
-        self.map
-            .values()
+        self.slots
+            .iter()
+            .take(self.len)
             .enumerate()
-            .filter(|(_, t)| t.entitlement.stored == EntitlementState::Terminated)
+            .filter(|(_, t)| t.state.entitlement.stored == EntitlementState::Terminated)
             .filter(|(slot, _)| !named(*slot))
-            .min_by_key(|(slot, t)| (t.terminated_rank, *slot))
+            .min_by_key(|(slot, t)| (t.state.terminated_rank, *slot))
             .map(|(slot, _)| slot)
-    }
-
-    /// Forgets the tenant in `slot`. The map's `swap_remove` moves its last tenant into
-    /// `slot`: returns `(from, to)`, the moved tenant's old and new slot, for whatever else
-    /// names it by slot to follow.
-    pub(super) fn remove(&mut self, slot: usize) -> Option<(u32, u32)> {
-        let last = self.map.len().checked_sub(1)?;
-        let id = self.id(slot)?;
-        self.map.swap_remove(id.as_str())?;
-        // T fits in u32 (SHAPE_OK), so slots do.
-        Some((last as u32, slot as u32))
     }
 
     /// An entitlement receipt: the tenant's entitlement becomes the one it records; a
@@ -192,15 +320,15 @@ impl<const T: usize> Tenants<T> {
     }
 
     /// The tenant in `slot` as of `now_ms`, with its action in flight.
-    pub(super) fn view<'a>(
-        &'a self,
+    pub(super) fn view<'v>(
+        &'v self,
         now_ms: u64,
         slot: usize,
-        in_flight: Option<&'a InFlight>,
-    ) -> Option<TenantView<'a>> {
+        in_flight: Option<&'v InFlight>,
+    ) -> Option<TenantView<'v>> {
         let (id, t) = self.get(slot)?;
         Some(TenantView {
-            tenant: id.as_str(),
+            tenant: id,
             entitlement: t.entitlement.state_at(now_ms),
             sku: t.entitlement.sku,
             expires_at_ms: t.entitlement.expires_at(),
@@ -213,4 +341,121 @@ impl<const T: usize> Tenants<T> {
             usage: t.usage.in_use(),
         })
     }
+
+    // ----- the id arena -------------------------------------------------------------------
+
+    /// The id a slot holds.
+    fn id_of(&self, t: &TenantSlot) -> Option<&str> {
+        let start = t.id_start as usize;
+        let bytes = self.ids.get(start..start + usize::from(t.id_len))?;
+        core::str::from_utf8(bytes).ok()
+    }
+
+    /// Hands out `len` bytes at the end of the arena: their offset.
+    fn take_id_room(&mut self, len: usize) -> Option<u32> {
+        let end = self.ids_used.checked_add(len)?;
+        if end > self.ids.len() {
+            return None;
+        }
+        let start = u32::try_from(self.ids_used).ok()?;
+        self.ids_used = end;
+        Some(start)
+    }
+
+    /// Copies `tenant` into the room of `slot`.
+    fn write_id(&mut self, slot: usize, tenant: &str) -> Option<()> {
+        let t = *self.slots.get(slot)?;
+        let start = t.id_start as usize;
+        self.ids
+            .get_mut(start..start + tenant.len())?
+            .copy_from_slice(tenant.as_bytes());
+        Some(())
+    }
+
+    // ----- the index ----------------------------------------------------------------------
+
+    fn mask(&self) -> usize {
+        self.index.len() - 1
+    }
+
+    fn entry(&self, at: usize) -> u64 {
+        self.index.get(at).copied().unwrap_or(0)
+    }
+
+    /// The index position and slot of `tenant`.
+    fn find(&self, tenant: &str) -> Option<(usize, usize)> {
+        let tag = tag_of(tenant);
+        let mut at = home(tag, self.mask());
+        // The index is at most 3/4 full, so an empty entry ends every probe; the bound is
+        // defence.
+        for _ in 0..self.index.len() {
+            let entry = self.entry(at);
+            if entry == 0 {
+                return None;
+            }
+            if (entry >> 32) as u32 == tag {
+                let slot = (entry & u64::from(u32::MAX)) as usize - 1;
+                let id = self.slots.get(slot).and_then(|t| self.id_of(t));
+                if id == Some(tenant) {
+                    return Some((at, slot));
+                }
+            }
+            at = (at + 1) & self.mask();
+        }
+        None
+    }
+
+    fn index_insert(&mut self, tenant: &str, slot: usize) {
+        let tag = tag_of(tenant);
+        let mut at = home(tag, self.mask());
+        while self.entry(at) != 0 {
+            at = (at + 1) & self.mask();
+        }
+        // slot < slots.len() < u32::MAX (checked in `new`), so slot + 1 fits in 32 bits.
+        if let Some(entry) = self.index.get_mut(at) {
+            *entry = (u64::from(tag) << 32) | (slot as u64 + 1);
+        }
+    }
+
+    /// Removes `tenant` from the index (backward-shift deletion: later entries of the probe
+    /// run move into the hole unless their home lies cyclically within (hole, j]).
+    fn index_remove(&mut self, tenant: &str) {
+        let Some((mut hole, _)) = self.find(tenant) else {
+            return;
+        };
+        let mask = self.mask();
+        let mut j = (hole + 1) & mask;
+        loop {
+            let entry = self.entry(j);
+            if entry == 0 {
+                break;
+            }
+            let home_j = home((entry >> 32) as u32, mask);
+            if (j.wrapping_sub(home_j) & mask) >= (j.wrapping_sub(hole) & mask) {
+                if let Some(target) = self.index.get_mut(hole) {
+                    *target = entry;
+                }
+                hole = j;
+            }
+            j = (j + 1) & mask;
+        }
+        if let Some(target) = self.index.get_mut(hole) {
+            *target = 0;
+        }
+    }
+}
+
+/// The high 32 bits of the id's FNV-1a hash: kept in the index entry, and its low bits are the
+/// home position.
+fn tag_of(tenant: &str) -> u32 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = tenant
+        .bytes()
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    (hash >> 32) as u32
+}
+
+fn home(tag: u32, mask: usize) -> usize {
+    tag as usize & mask
 }

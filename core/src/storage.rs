@@ -1,0 +1,177 @@
+//! The memory an engine runs in, handed over by the driver at start.
+//!
+//! The core never allocates: [`crate::engine::Engine::new`] takes a [`Storage`], eight
+//! slices the driver sized from a [`Capacities`] (read from its configuration) and owns for
+//! as long as the engine lives. A driver with an allocator makes them once at start
+//! ([`OwnedStorage`], behind the `alloc` feature); one without declares them `static`.
+//!
+//! | capacity | slices | bytes each |
+//! |---|---|---|
+//! | `tenants` | `tenants`, `tenant_index` | 72 per slot, 8 per index entry |
+//! | `tenant_id_bytes` | `tenant_ids` | 1 |
+//! | `dedup_ids` | `dedup_arrivals`, `dedup_fingerprints`, `dedup_windows` | 8, then 8 + 4 per index entry |
+//! | `receipts` | `ledger_spans`, `ledger_arena` | 8 per span, [`arena_bytes_for`] bytes |
+//!
+//! An index has [`index_slots_for`] entries: the smallest power of two at most 3/4 full.
+
+use crate::dedup::Dedup;
+use crate::engine::TenantSlot;
+use crate::ledger::{Span, arena_bytes_for};
+use crate::limits::{
+    DEDUP_IDS_DEFAULT, RECEIPTS_DEFAULT, TENANT_ID_BYTES_PER_TENANT_DEFAULT, TENANTS_DEFAULT,
+};
+
+/// The entries of an open-addressed index over `items` items: the smallest power of two
+/// that keeps it at most 3/4 full (so every probe ends at an empty entry). The one rule both
+/// the tenant index and the deduplicator are sized by.
+pub const fn index_slots_for(items: usize) -> usize {
+    let wanted = items.saturating_add(items / 3).saturating_add(1);
+    match wanted.checked_next_power_of_two() {
+        Some(slots) => slots,
+        None => 1 << (usize::BITS - 1),
+    }
+}
+
+/// How much an engine holds: what a driver reads from its configuration and sizes a
+/// [`Storage`] by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacities {
+    /// Tenants at once (Terminated tenants' slots are reused when it is reached).
+    pub tenants: usize,
+    /// Bytes of tenant ids, all tenants together (a tenant costs its id's length).
+    pub tenant_id_bytes: usize,
+    /// Signal ids the deduplicator remembers.
+    pub dedup_ids: usize,
+    /// Receipts kept in memory.
+    pub receipts: usize,
+}
+
+impl Default for Capacities {
+    fn default() -> Self {
+        Self::with_tenants(TENANTS_DEFAULT)
+    }
+}
+
+impl Capacities {
+    /// The defaults of [`crate::limits`] for `tenants` tenants: 32 id bytes each,
+    /// [`DEDUP_IDS_DEFAULT`] dedup ids, [`RECEIPTS_DEFAULT`] receipts.
+    pub const fn with_tenants(tenants: usize) -> Self {
+        Self {
+            tenants,
+            tenant_id_bytes: tenants.saturating_mul(TENANT_ID_BYTES_PER_TENANT_DEFAULT),
+            dedup_ids: DEDUP_IDS_DEFAULT,
+            receipts: RECEIPTS_DEFAULT,
+        }
+    }
+
+    /// Entries of the tenant index.
+    pub const fn tenant_index_entries(&self) -> usize {
+        index_slots_for(self.tenants)
+    }
+
+    /// Entries of the deduplicator's index.
+    pub const fn dedup_index_entries(&self) -> usize {
+        Dedup::index_slots_for(self.dedup_ids)
+    }
+
+    /// Bytes of the ledger's arena.
+    pub const fn ledger_arena_bytes(&self) -> usize {
+        arena_bytes_for(self.receipts)
+    }
+
+    /// Bytes of a [`Storage`] of these capacities, all slices together.
+    pub const fn storage_bytes(&self) -> usize {
+        use core::mem::size_of;
+        let tenants = self.tenants.saturating_mul(size_of::<TenantSlot>())
+            + self.tenant_index_entries().saturating_mul(size_of::<u64>())
+            + self.tenant_id_bytes;
+        let dedup = self.dedup_ids.saturating_mul(size_of::<u64>())
+            + self
+                .dedup_index_entries()
+                .saturating_mul(size_of::<u64>() + size_of::<u32>());
+        let ledger =
+            self.receipts.saturating_mul(size_of::<Span>()) + self.ledger_arena_bytes();
+        tenants.saturating_add(dedup).saturating_add(ledger)
+    }
+}
+
+/// The slices an engine runs in (see the module doc for their sizes). What they hold on entry
+/// is ignored: the engine starts empty.
+#[derive(Debug)]
+pub struct Storage<'a> {
+    /// One slot per tenant: `tenants` of them.
+    pub tenants: &'a mut [TenantSlot],
+    /// The tenant index: [`Capacities::tenant_index_entries`] entries (or any larger power
+    /// of two).
+    pub tenant_index: &'a mut [u64],
+    /// The tenant id arena: `tenant_id_bytes` bytes.
+    pub tenant_ids: &'a mut [u8],
+    /// The deduplicator's arrival ring: `dedup_ids` entries.
+    pub dedup_arrivals: &'a mut [u64],
+    /// The deduplicator's index: [`Capacities::dedup_index_entries`] fingerprints.
+    pub dedup_fingerprints: &'a mut [u64],
+    /// The deduplicator's index: as many windows.
+    pub dedup_windows: &'a mut [u32],
+    /// The ledger's spans: `receipts` of them.
+    pub ledger_spans: &'a mut [Span],
+    /// The ledger's arena: [`Capacities::ledger_arena_bytes`] bytes.
+    pub ledger_arena: &'a mut [u8],
+}
+
+#[cfg(feature = "alloc")]
+pub use self::owned::OwnedStorage;
+
+#[cfg(feature = "alloc")]
+mod owned {
+    extern crate alloc;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    use super::{Capacities, Span, Storage, TenantSlot};
+
+    /// A [`Storage`] on the heap, allocated once by [`OwnedStorage::new`] (the `alloc`
+    /// feature). Zeroed slices are allocated zeroed, so the operating system maps their pages
+    /// only as the engine first writes them: an idle engine's memory stays small.
+    #[derive(Debug)]
+    pub struct OwnedStorage {
+        tenants: Vec<TenantSlot>,
+        tenant_index: Vec<u64>,
+        tenant_ids: Vec<u8>,
+        dedup_arrivals: Vec<u64>,
+        dedup_fingerprints: Vec<u64>,
+        dedup_windows: Vec<u32>,
+        ledger_spans: Vec<Span>,
+        ledger_arena: Vec<u8>,
+    }
+
+    impl OwnedStorage {
+        /// Storage of `capacities`.
+        pub fn new(capacities: &Capacities) -> Self {
+            let dedup_index = capacities.dedup_index_entries();
+            Self {
+                tenants: vec![TenantSlot::default(); capacities.tenants],
+                tenant_index: vec![0; capacities.tenant_index_entries()],
+                tenant_ids: vec![0; capacities.tenant_id_bytes],
+                dedup_arrivals: vec![0; capacities.dedup_ids],
+                dedup_fingerprints: vec![0; dedup_index],
+                dedup_windows: vec![0; dedup_index],
+                ledger_spans: vec![Span::default(); capacities.receipts],
+                ledger_arena: vec![0; capacities.ledger_arena_bytes()],
+            }
+        }
+
+        /// The slices, for [`crate::engine::Engine::new`].
+        pub fn storage(&mut self) -> Storage<'_> {
+            Storage {
+                tenants: &mut self.tenants,
+                tenant_index: &mut self.tenant_index,
+                tenant_ids: &mut self.tenant_ids,
+                dedup_arrivals: &mut self.dedup_arrivals,
+                dedup_fingerprints: &mut self.dedup_fingerprints,
+                dedup_windows: &mut self.dedup_windows,
+                ledger_spans: &mut self.ledger_spans,
+                ledger_arena: &mut self.ledger_arena,
+            }
+        }
+    }
+}
