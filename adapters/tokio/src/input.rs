@@ -12,9 +12,8 @@
 
 use autonomic_core::engine::{CommandError, IngestError, SignalResult, Transition};
 use autonomic_core::entitlement::EntitlementError;
-use autonomic_core::{Action, EntitlementCommand, EntitlementState, RawSignal};
+use autonomic_core::{Action, Engine, EntitlementCommand, EntitlementState, RawSignal};
 
-use crate::daemon::AdapterEngine;
 use crate::wire::SignalIn;
 
 /// An input the engine applies at an instant.
@@ -22,7 +21,7 @@ pub trait Apply {
     /// What the engine answers.
     type Output;
     /// Applies the input at `now_ms`.
-    fn apply(&self, engine: &mut AdapterEngine, now_ms: u64) -> Self::Output;
+    fn apply(&self, engine: &mut Engine<'_>, now_ms: u64) -> Self::Output;
 }
 
 /// An entitlement command with owned arguments.
@@ -99,7 +98,7 @@ pub struct RollbackOutcome {
 
 impl Apply for SignalIn {
     type Output = Result<SignalResult, IngestError>;
-    fn apply(&self, engine: &mut AdapterEngine, now_ms: u64) -> Self::Output {
+    fn apply(&self, engine: &mut Engine<'_>, now_ms: u64) -> Self::Output {
         let raw = RawSignal {
             tenant: &self.tenant,
             metric: &self.metric,
@@ -112,7 +111,7 @@ impl Apply for SignalIn {
 
 impl Apply for Entitlement {
     type Output = Result<EntitlementState, EntitlementError>;
-    fn apply(&self, engine: &mut AdapterEngine, now_ms: u64) -> Self::Output {
+    fn apply(&self, engine: &mut Engine<'_>, now_ms: u64) -> Self::Output {
         let command = match &self.command {
             EntitlementCmd::Activate { sku, expires_at_ms } => EntitlementCommand::Activate {
                 sku,
@@ -128,28 +127,28 @@ impl Apply for Entitlement {
 
 impl Apply for Reset {
     type Output = Result<Transition, CommandError>;
-    fn apply(&self, engine: &mut AdapterEngine, now_ms: u64) -> Self::Output {
+    fn apply(&self, engine: &mut Engine<'_>, now_ms: u64) -> Self::Output {
         engine.handle_reset(now_ms, &self.tenant)
     }
 }
 
 impl Apply for ManualAction {
     type Output = Result<u64, CommandError>;
-    fn apply(&self, engine: &mut AdapterEngine, now_ms: u64) -> Self::Output {
+    fn apply(&self, engine: &mut Engine<'_>, now_ms: u64) -> Self::Output {
         engine.handle_action(now_ms, &self.tenant, self.action.clone())
     }
 }
 
 impl Apply for Rollback {
     type Output = Result<u64, CommandError>;
-    fn apply(&self, engine: &mut AdapterEngine, now_ms: u64) -> Self::Output {
+    fn apply(&self, engine: &mut Engine<'_>, now_ms: u64) -> Self::Output {
         engine.handle_rollback(now_ms, self.receipt)
     }
 }
 
 impl Apply for Outcome {
     type Output = Result<Transition, CommandError>;
-    fn apply(&self, engine: &mut AdapterEngine, now_ms: u64) -> Self::Output {
+    fn apply(&self, engine: &mut Engine<'_>, now_ms: u64) -> Self::Output {
         let Outcome {
             tenant,
             receipt,
@@ -162,7 +161,7 @@ impl Apply for Outcome {
 
 impl Apply for RollbackOutcome {
     type Output = Result<(), CommandError>;
-    fn apply(&self, engine: &mut AdapterEngine, now_ms: u64) -> Self::Output {
+    fn apply(&self, engine: &mut Engine<'_>, now_ms: u64) -> Self::Output {
         engine.handle_rollback_outcome(now_ms, self.receipt, self.succeeded)
     }
 }
@@ -205,7 +204,7 @@ pub enum Applied {
 }
 
 /// Applies `input` at `now_ms`.
-pub fn apply(engine: &mut AdapterEngine, now_ms: u64, input: &Input) -> Applied {
+pub fn apply(engine: &mut Engine<'_>, now_ms: u64, input: &Input) -> Applied {
     match input {
         Input::Signal(signal) => Applied::Signal(signal.apply(engine, now_ms)),
         Input::Entitlement(command) => Applied::Entitlement(command.apply(engine, now_ms)),

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use autonomic_tokio::cli::{Cli, Command, LogFormat};
 use autonomic_tokio::sidecar::RunArgs;
-use autonomic_tokio::{commands, daemon, demo, exit, replay, sidecar};
+use autonomic_tokio::{commands, demo, exit, replay, sidecar};
 use clap::Parser;
 use clap::error::ErrorKind;
 
@@ -99,9 +99,9 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-/// Replay runs on a thread with a large stack: the engine is built on it.
+/// Replays a file (or stdin) to stdout.
 fn run_replay(file: Option<&Path>) -> ExitCode {
-    let mut input: Box<dyn BufRead + Send> = match file {
+    let mut input: Box<dyn BufRead> = match file {
         None => Box::new(BufReader::new(io::stdin())),
         Some(path) if path == Path::new("-") => Box::new(BufReader::new(io::stdin())),
         Some(path) => match std::fs::File::open(path) {
@@ -112,23 +112,13 @@ fn run_replay(file: Option<&Path>) -> ExitCode {
             }
         },
     };
-    let worker = std::thread::Builder::new()
-        .name("autonomic-replay".to_owned())
-        .stack_size(daemon::ENGINE_STACK_BYTES)
-        .spawn(move || {
-            let stdout = io::stdout();
-            let mut out = io::BufWriter::new(stdout.lock());
-            replay::replay(&mut input, &mut out)
-        });
-    match worker.map(std::thread::JoinHandle::join) {
-        Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
-        Ok(Ok(Err(e))) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Ok(Ok(Err(e))) => {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    match replay::replay(&mut input, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
             eprintln!("error: replay: {e}");
-            exit::code(exit::USAGE)
-        }
-        _ => {
-            eprintln!("error: replay: worker thread failed");
             exit::code(exit::USAGE)
         }
     }

@@ -18,6 +18,8 @@
 //! | `autonomic_rollbacks_total` | counter | `kind`, `outcome` (`succeeded`/`failed`) |
 //! | `autonomic_actions_in_flight` | gauge | |
 //! | `autonomic_dedup_evictions_total` | counter | signal ids evicted inside the 60 s retention (deduplicator full); each one's redelivery would be governed again |
+//! | `autonomic_table_capacity` | gauge | `table`: `tenants`, `tenant_id_bytes`, `dedup_ids`, `receipts` (the configured capacities) |
+//! | `autonomic_table_used` | gauge | `table`: as above, what is in use now |
 //! | `autonomic_action_duration_seconds` | histogram | `kind` (actuator run time) |
 //! | `autonomic_receipts_total` | counter | receipts appended by this process |
 //! | `autonomic_ledger_head_seq` | gauge | seq of the newest receipt (absent when empty) |
@@ -95,6 +97,8 @@ pub struct EngineGauges {
     pub in_flight: u64,
     /// Dedup ids evicted inside the retention ([`autonomic_core::Engine::dedup_evictions`]).
     pub dedup_evictions: u64,
+    /// Each sized table: its name, what is in use, its capacity.
+    pub tables: Vec<(&'static str, u64, u64)>,
 }
 
 /// Every metric of the process; shared behind an `Arc`.
@@ -345,6 +349,15 @@ fn scrape_registry(gauges: Option<&EngineGauges>, ready: bool, poisoned: bool) -
             help,
             ConstCounter::new(g.dedup_evictions),
         );
+        let capacity = Family::<[Label; 1], GaugeU64>::default();
+        let used = Family::<[Label; 1], GaugeU64>::default();
+        for (table, in_use, cap) in &g.tables {
+            capacity.get_or_create(&[("table", Value(table))]).set(*cap);
+            used.get_or_create(&[("table", Value(table))]).set(*in_use);
+        }
+        let help = "What each table of the engine holds at most (configured at start)";
+        r.register("table_capacity", help, capacity);
+        r.register("table_used", "What each table of the engine holds now", used);
     }
     let help = "1 after a ledger I/O error";
     r.register(
@@ -390,6 +403,14 @@ mod tests {
         };
         let text = m.render(Some(&gauges), true, false);
         assert!(text.contains("autonomic_dedup_evictions_total 7"), "{text}");
+        let gauges = EngineGauges {
+            tables: vec![("tenant_id_bytes", 48, 32_768)],
+            ..EngineGauges::default()
+        };
+        let text = m.render(Some(&gauges), true, false);
+        let capacity = "autonomic_table_capacity{table=\"tenant_id_bytes\"} 32768";
+        assert!(text.contains(capacity), "{text}");
+        assert!(text.contains("autonomic_table_used{table=\"tenant_id_bytes\"} 48"), "{text}");
     }
 
     #[test]

@@ -26,18 +26,30 @@
 
 use std::io::{self, BufRead, Write};
 
-use autonomic_core::engine::EngineConfig;
+use autonomic_core::engine::{Engine, EngineConfig};
+use autonomic_core::storage::{Capacities, OwnedStorage};
+use autonomic_core::limits::{DEDUP_IDS_DEFAULT, TENANT_ID_MAX_BYTES};
 
-use crate::daemon::AdapterEngine;
 use crate::input::apply;
 use crate::wire::{ErrorLine, InputLine, applied_line, cut, to_line};
 
 /// Longest input line, in bytes (the newline excluded); a longer one is `MalformedInput`.
 pub const LINE_BYTES_MAX: usize = 1024 * 1024;
 
+/// What replay's engine holds: 4096 tenants with room for ids of the longest length (so the
+/// tenant count, not the id arena, is the limit a trace meets), the default dedup capacity, and
+/// 65 536 receipts.
+pub const CAPACITIES: Capacities = Capacities {
+    tenants: 4096,
+    tenant_id_bytes: 4096 * TENANT_ID_MAX_BYTES,
+    dedup_ids: DEDUP_IDS_DEFAULT,
+    receipts: 65_536,
+};
+
 /// Replays `input` to `output`. Only I/O errors of the input or output stop it.
 pub fn replay(input: &mut dyn BufRead, output: &mut dyn Write) -> io::Result<()> {
-    let mut engine = match AdapterEngine::new(EngineConfig::default()) {
+    let mut storage = OwnedStorage::new(&CAPACITIES);
+    let mut engine = match Engine::new(EngineConfig::default(), storage.storage()) {
         Ok(engine) => engine,
         Err(e) => return Err(io::Error::other(e.to_string())),
     };
@@ -100,7 +112,7 @@ fn malformed(line_no: u64, message: &str) -> String {
 }
 
 /// Handles one input line and returns its output line.
-fn one_line(engine: &mut AdapterEngine, now_ms: &mut u64, line_no: u64, bytes: &[u8]) -> String {
+fn one_line(engine: &mut Engine<'_>, now_ms: &mut u64, line_no: u64, bytes: &[u8]) -> String {
     let line: InputLine = match serde_json::from_slice(bytes) {
         Ok(line) => line,
         Err(e) => return malformed(line_no, &cut(&e.to_string())),
@@ -114,7 +126,7 @@ fn one_line(engine: &mut AdapterEngine, now_ms: &mut u64, line_no: u64, bytes: &
 }
 
 /// Discards the effects: replay persists nothing and runs nothing.
-fn drain(engine: &mut AdapterEngine) {
+fn drain(engine: &mut Engine<'_>) {
     while engine.poll_record().is_some() {}
     while engine.poll_action().is_some() {}
 }
@@ -126,16 +138,9 @@ mod tests {
     fn run(input: &str) -> String {
         let mut out = Vec::new();
         let mut reader = io::Cursor::new(input.as_bytes().to_vec());
-        // The engine is large: run on a thread with a big stack, as the binary does.
-        let handle = std::thread::Builder::new()
-            .stack_size(crate::daemon::ENGINE_STACK_BYTES)
-            .spawn(move || {
-                let result = replay(&mut reader, &mut out);
-                (result.is_ok(), out)
-            });
-        match handle.map(|h| h.join()) {
-            Ok(Ok((true, out))) => String::from_utf8_lossy(&out).into_owned(),
-            _ => String::from("replay failed"),
+        match replay(&mut reader, &mut out) {
+            Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+            Err(e) => format!("replay failed: {e}"),
         }
     }
 

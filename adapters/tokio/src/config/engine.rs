@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use autonomic_core::{ActionKind, EngineConfig};
+use autonomic_core::{ActionKind, Capacities, EngineConfig};
 
 use super::{Config, GovernorError, TenantSection};
 use crate::actuator::ActuatorConfigError;
@@ -17,8 +17,10 @@ pub struct DaemonConfig {
     pub data_dir: PathBuf,
     /// When the ledger syncs.
     pub fsync: FsyncPolicy,
-    /// The engine's thresholds, timeouts and ring size.
+    /// The engine's thresholds and timeouts.
     pub engine: EngineConfig,
+    /// What the engine holds: tenants, their ids, dedup ids, receipts in memory.
+    pub capacities: Capacities,
     /// Tenants to activate at start unless the ledger knows them (config, then sampler).
     pub tenants: Vec<TenantSection>,
     /// Signed checkpoints: key, cadence, witness.
@@ -57,7 +59,6 @@ impl DaemonConfig {
         let engine = EngineConfig {
             thresholds: config.governor.thresholds()?,
             action_timeout_ms: ActionKind::ALL.map(|kind| config.actuators.get(kind).timeout_ms),
-            ledger_capacity: config.ledger_capacity as usize,
         };
         let mut tenants = config.tenants.clone();
         if config.sampler.enabled && !tenants.iter().any(|t| t.id == config.sampler.tenant) {
@@ -71,6 +72,7 @@ impl DaemonConfig {
             data_dir: config.data_dir.clone(),
             fsync: config.fsync,
             engine,
+            capacities: config.capacities(),
             tenants,
             checkpoint: CheckpointSetup {
                 key_path: config.checkpoint.key_path(&config.data_dir),

@@ -7,7 +7,8 @@
 //! `config ./a.toml: unknown key 'governor.wran' at line 3 (expected ...)` or
 //! `config ./a.toml: governor.warn: must be < intervene (90), got 95`.
 //!
-//! Beyond `listen`, `data_dir`, `token`, `fsync` and `ledger_capacity`, the top level accepts
+//! Beyond `listen`, `data_dir`, `token`, `fsync`, and the capacities `max_tenants`,
+//! `tenant_id_bytes`, `dedup_ids` and `ledger_capacity`, the top level accepts
 //! `max_body_bytes` (largest accepted HTTP request body, default 1 MiB) and
 //! `max_concurrent_requests` (HTTP requests served at once, default 256); and the HTTP
 //! hygiene keys `header_read_timeout_ms`, `idle_timeout_ms`, `body_read_timeout_ms`,
@@ -58,6 +59,24 @@ pub const LEDGER_CAPACITY_DEFAULT: u32 = 1024;
 pub const LEDGER_CAPACITY_MIN: u32 = 16;
 /// Largest accepted `ledger_capacity`.
 pub const LEDGER_CAPACITY_MAX: u32 = 65_536;
+/// Default `max_tenants`: tenants at once.
+pub const MAX_TENANTS_DEFAULT: u32 = autonomic_core::limits::TENANTS_DEFAULT as u32;
+/// Largest accepted `max_tenants` (each costs about 100 bytes plus its id: 16 Mi tenants is
+/// about 2 GiB).
+pub const MAX_TENANTS_MAX: u32 = 1 << 24;
+/// Default `tenant_id_bytes` per tenant of `max_tenants`: ids of 32 bytes on average.
+pub const TENANT_ID_BYTES_PER_TENANT_DEFAULT: u64 =
+    autonomic_core::limits::TENANT_ID_BYTES_PER_TENANT_DEFAULT as u64;
+/// Smallest accepted `tenant_id_bytes`: one id of the longest length.
+pub const TENANT_ID_BYTES_MIN: u64 = autonomic_core::limits::TENANT_ID_MAX_BYTES as u64;
+/// Largest accepted `tenant_id_bytes` (a `u32` offset).
+pub const TENANT_ID_BYTES_MAX: u64 = u32::MAX as u64;
+/// Default `dedup_ids`: 60 s of retention (65 s in 5 s windows) at 10 000 signals/s.
+pub const DEDUP_IDS_DEFAULT: u32 = autonomic_core::limits::DEDUP_IDS_DEFAULT as u32;
+/// Smallest accepted `dedup_ids`.
+pub const DEDUP_IDS_MIN: u32 = 1024;
+/// Largest accepted `dedup_ids` (64 Mi ids, about 1.3 GiB).
+pub const DEDUP_IDS_MAX: u32 = 1 << 26;
 /// Default `max_body_bytes` (a body over 1 MiB is refused).
 pub const MAX_BODY_BYTES_DEFAULT: u64 = 1024 * 1024;
 /// Smallest accepted `max_body_bytes`.
@@ -115,6 +134,13 @@ pub struct Config {
     pub fsync: FsyncPolicy,
     /// Receipts kept in memory (`ledger_capacity`, 16..=65536, default 1024).
     pub ledger_capacity: u32,
+    /// Tenants at once (`max_tenants`, 1..=16 777 216, default 1024).
+    pub max_tenants: u32,
+    /// Bytes of tenant ids, all tenants together (`tenant_id_bytes`, 256..=4 294 967 295;
+    /// default 32 per tenant of `max_tenants`).
+    pub tenant_id_bytes: Option<u64>,
+    /// Signal ids the deduplicator remembers (`dedup_ids`, 1024..=67 108 864, default 650 000).
+    pub dedup_ids: u32,
     /// Extension: largest HTTP request body (`max_body_bytes`, default 1 MiB).
     pub max_body_bytes: u64,
     /// Extension: HTTP requests served at once (`max_concurrent_requests`, default 256).
@@ -157,6 +183,9 @@ impl Default for Config {
             token: None,
             fsync: FsyncPolicy::Always,
             ledger_capacity: LEDGER_CAPACITY_DEFAULT,
+            max_tenants: MAX_TENANTS_DEFAULT,
+            tenant_id_bytes: None,
+            dedup_ids: DEDUP_IDS_DEFAULT,
             max_body_bytes: MAX_BODY_BYTES_DEFAULT,
             max_concurrent_requests: MAX_CONCURRENT_REQUESTS_DEFAULT,
             header_read_timeout_ms: HEADER_READ_TIMEOUT_MS_DEFAULT,
@@ -288,6 +317,7 @@ impl Config {
             u64::from(LEDGER_CAPACITY_MIN),
             u64::from(LEDGER_CAPACITY_MAX),
         )?;
+        self.validate_capacities()?;
         check_range(
             "max_body_bytes",
             self.max_body_bytes,
@@ -320,5 +350,57 @@ impl Config {
         validate_tenants(&self.tenants)?;
         self.checkpoint.validate()?;
         self.actuators.validate()
+    }
+
+    /// `max_tenants`, `tenant_id_bytes` and `dedup_ids` in bounds, and room for every
+    /// `[[tenants]]` entry (and the sampler's tenant).
+    fn validate_capacities(&self) -> Result<(), InvalidKey> {
+        check_range(
+            "max_tenants",
+            u64::from(self.max_tenants),
+            1,
+            u64::from(MAX_TENANTS_MAX),
+        )?;
+        if let Some(bytes) = self.tenant_id_bytes {
+            check_range(
+                "tenant_id_bytes",
+                bytes,
+                TENANT_ID_BYTES_MIN,
+                TENANT_ID_BYTES_MAX,
+            )?;
+        }
+        check_range(
+            "dedup_ids",
+            u64::from(self.dedup_ids),
+            u64::from(DEDUP_IDS_MIN),
+            u64::from(DEDUP_IDS_MAX),
+        )?;
+        let configured = self.tenants.len() + usize::from(self.sampler.enabled);
+        if configured > self.max_tenants as usize {
+            return Err(InvalidKey::new(
+                "max_tenants",
+                format!(
+                    "must hold the {configured} configured tenants ([[tenants]] and the sampler's), got {}",
+                    self.max_tenants
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The engine's capacities (`max_tenants`, `tenant_id_bytes`, `dedup_ids`,
+    /// `ledger_capacity`).
+    #[must_use]
+    pub fn capacities(&self) -> autonomic_core::Capacities {
+        let tenants = self.max_tenants as usize;
+        let id_bytes = self.tenant_id_bytes.unwrap_or(
+            u64::from(self.max_tenants).saturating_mul(TENANT_ID_BYTES_PER_TENANT_DEFAULT),
+        );
+        autonomic_core::Capacities {
+            tenants,
+            tenant_id_bytes: usize::try_from(id_bytes).unwrap_or(usize::MAX),
+            dedup_ids: self.dedup_ids as usize,
+            receipts: self.ledger_capacity as usize,
+        }
     }
 }

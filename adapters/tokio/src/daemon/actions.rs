@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl Host<'_> {
+impl Host<'_, '_> {
     /// Applies an actuator's report on a run (the governor reacts to the outcome).
     pub(super) fn outcome(&mut self, now: u64, finished: Finished) {
         let Finished {

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Host<'_> {
+impl Host<'_, '_> {
     /// Drains receipts into the file and commits once; drains action commands into the
     /// round's list. Returns whether everything so far is durable (committed).
     pub(super) fn flush(&mut self) -> bool {

@@ -70,6 +70,7 @@ use autonomic_core::engine::{
     CommandError, Engine, IngestError, RestoreError, SignalResult, Transition,
 };
 use autonomic_core::entitlement::{AdmitError, EntitlementError};
+use autonomic_core::storage::OwnedStorage;
 use autonomic_core::{Action, ActionCommand, EntitlementState, Resource};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -84,21 +85,6 @@ use crate::ledger_file::{LedgerFile, OpenError, ScanReport, View};
 use crate::metrics::{EngineGauges, Metrics};
 use crate::wire::{self, SignalIn, SignalResultJson, TenantJson, action_request};
 
-/// Tenant slots of the adapter's engine (its tenant table's size).
-pub const TENANT_SLOTS: usize = 4096;
-/// Most receipts the in-memory ring can hold (`ledger_capacity` is clamped to it).
-pub const RECEIPTS_MAX: usize = 65_536;
-/// Byte budget of the ring: 256 bytes per receipt on average.
-pub const RING_BYTES: usize = RECEIPTS_MAX * 256;
-/// Signal ids the deduplicator remembers.
-pub const DEDUP_IDS: usize = 65_536;
-/// Index slots of the deduplicator (a power of two, twice the ids).
-pub const DEDUP_SLOTS: usize = 131_072;
-/// The engine the adapter drives (about 20 MiB: build it on a thread with a large stack).
-pub type AdapterEngine = Engine<TENANT_SLOTS, RECEIPTS_MAX, RING_BYTES, DEDUP_IDS, DEDUP_SLOTS>;
-
-/// Stack of the thread that owns the engine (virtual memory: only touched pages cost).
-pub const ENGINE_STACK_BYTES: usize = 256 << 20;
 /// Capacity of the channel into the engine thread.
 pub const QUEUE_CAPACITY: usize = 1024;
 /// Most messages handled in one round.
@@ -177,7 +163,6 @@ pub fn spawn(
     };
     let thread = std::thread::Builder::new()
         .name("autonomic-engine".to_owned())
-        .stack_size(ENGINE_STACK_BYTES)
         .spawn(move || engine_thread(boot, rx, started_tx))?;
     Ok((handle, thread, started_rx))
 }
@@ -192,7 +177,10 @@ fn engine_thread(boot: Boot, rx: mpsc::Receiver<Msg>, started: Started) {
         Ok(local) => local,
         Err(e) => return fail(started, format!("engine runtime: {e}")),
     };
-    let mut engine = match AdapterEngine::new(boot.config.engine) {
+    // The engine's one allocation, sized by the configured capacities; it lives as long as
+    // this thread.
+    let mut storage = OwnedStorage::new(&boot.config.capacities);
+    let mut engine = match Engine::new(boot.config.engine, storage.storage()) {
         Ok(engine) => engine,
         Err(e) => return fail(started, format!("config: {e}")),
     };
@@ -247,8 +235,8 @@ struct Running {
 }
 
 /// The engine thread's state (see the module doc for the round).
-struct Host<'e> {
-    engine: &'e mut AdapterEngine,
+struct Host<'e, 's> {
+    engine: &'e mut Engine<'s>,
     ledger: LedgerFile,
     /// Signs checkpoints of the durable head.
     checkpointer: Checkpointer,
@@ -268,7 +256,7 @@ struct Host<'e> {
     shutdown: Option<ShutdownState>,
 }
 
-impl Host<'_> {
+impl Host<'_, '_> {
     async fn serve(mut self, mut rx: mpsc::Receiver<Msg>) {
         let mut batch = Vec::with_capacity(MESSAGES_PER_ROUND_MAX);
         loop {

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Host<'_> {
+impl Host<'_, '_> {
     /// Applies a mutation (the caller has checked that mutations are taken).
     pub(super) fn mutate(&mut self, now: u64, mutation: Mutation) {
         match mutation {
@@ -115,6 +115,22 @@ impl Host<'_> {
             entitlements_by_state,
             in_flight: self.engine.in_flight().len() as u64,
             dedup_evictions: self.engine.dedup_evictions(),
+            tables: self.tables(),
         }
+    }
+
+    /// Each sized table of the engine: name, in use, capacity.
+    fn tables(&self) -> Vec<(&'static str, u64, u64)> {
+        let e = &self.engine;
+        let (id_bytes, id_capacity) = e.tenant_id_bytes();
+        [
+            ("tenants", e.tenant_count(), e.tenant_capacity()),
+            ("tenant_id_bytes", id_bytes, id_capacity),
+            ("dedup_ids", e.dedup_len(), e.dedup_capacity()),
+            ("receipts", e.ledger().len(), e.ledger().capacity()),
+        ]
+        .into_iter()
+        .map(|(table, used, capacity)| (table, used as u64, capacity as u64))
+        .collect()
     }
 }

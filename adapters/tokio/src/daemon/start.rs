@@ -39,10 +39,10 @@ struct Opened {
 /// Start-up, in order: open the ledger and restore the engine from it, connect the
 /// witness, build the thread's state, fail the interrupted rollbacks, activate the
 /// configured tenants; then ready.
-pub(super) fn start(
-    engine: &mut AdapterEngine,
+pub(super) fn start<'e, 's>(
+    engine: &'e mut Engine<'s>,
     boot: Boot,
-) -> Result<(Host<'_>, StartReport), StartError> {
+) -> Result<(Host<'e, 's>, StartReport), StartError> {
     let Boot {
         config,
         actuators,
@@ -82,7 +82,7 @@ pub(super) fn start(
 /// checkpoints (the data dir's and the witness's) before anything is written: the ledger
 /// must contain their heads, and they must carry this sidecar's key.
 fn open_ledger(
-    engine: &mut AdapterEngine,
+    engine: &mut Engine<'_>,
     config: &DaemonConfig,
     shared: &Shared,
 ) -> Result<Opened, StartError> {
@@ -184,7 +184,7 @@ fn witness(checkpoint: &CheckpointSetup) -> Result<Option<Poster>, StartError> {
         .map_err(|e| StartError::Other(format!("checkpoint.webhook: {e}")))
 }
 
-impl Host<'_> {
+impl Host<'_, '_> {
     /// Activates configured tenants unknown to the ledger; returns their ids.
     fn activate_configured(
         &mut self,
@@ -210,7 +210,7 @@ impl Host<'_> {
                 }
                 // The ledger's tenants filled the table: start anyway, without this one.
                 Err(e @ EntitlementError::TenantTableFull) => {
-                    warn!(tenant = %t.id, error = %e, capacity = TENANT_SLOTS,
+                    warn!(tenant = %t.id, error = %e, capacity = self.engine.tenant_capacity(),
                           "config: tenant not activated: the tenant table is full; skipped");
                 }
                 Err(e) => {
