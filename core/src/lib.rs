@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod action;
+pub mod dedup;
 pub mod engine;
 pub mod entitlement;
 pub mod execution;
