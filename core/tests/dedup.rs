@@ -62,30 +62,22 @@ fn ms(window: u64) -> u64 {
 }
 
 #[test]
-fn same_window_same_value_is_duplicate() {
-    // Proves a redelivered reading within one 5 s window is caught, and a new value is not.
+fn a_redelivery_is_a_duplicate_within_its_window_only() {
+    // Proves a redelivered reading within one 5 s window (5000..=9999) is caught, a new value
+    // is not, and 9 999 ms and 10 000 ms fall in different windows: not a duplicate.
+    let (reading, other_value) = (id(78, 5_000), id(79, 5_000));
+    let next_window = id(78, 10_000);
     let mut s = Storage::new(64);
     let mut d = s.dedup();
-    assert!(d.insert(&id(78, 5_000), 1, 5_000));
+    assert!(d.insert(&reading, 1, 5_000));
+    assert_eq!(reading, id(78, 9_999), "one window, one id");
+    assert!(d.contains(&reading, 9_999) && !d.insert(&reading, 1, 9_999));
     assert!(
-        d.contains(&id(78, 9_999), 9_999),
-        "same window (5000..=9999)"
+        !d.contains(&other_value, 5_000),
+        "another value, another reading"
     );
-    assert!(
-        !d.contains(&id(79, 5_000), 5_000),
-        "another value is another reading"
-    );
-    assert!(!d.insert(&id(78, 9_999), 1, 9_999), "a redelivery");
-}
-
-#[test]
-fn across_window_edge_is_new() {
-    // Proves 9 999 ms and 10 000 ms fall in different windows: not a duplicate.
-    let mut s = Storage::new(64);
-    let mut d = s.dedup();
-    d.insert(&id(78, 9_999), 9_999 / 5000, 9_999);
-    assert!(!d.contains(&id(78, 10_000), 10_000));
-    assert_ne!(id(78, 9_999), id(78, 10_000));
+    assert_ne!(next_window, reading);
+    assert!(!d.contains(&next_window, 10_000), "the next window is new");
 }
 
 #[test]
@@ -106,81 +98,72 @@ fn expires_old_windows() {
     assert_eq!(d.len(), 1, "the expired id was evicted on insert");
 }
 
+/// Inserts `ids`, all new and of one window, checking after each that exactly the last
+/// `d.capacity()` are found (evicted first-arrived first), that the length never exceeds the
+/// capacity, that each id pushed out is counted, and that every id of `absent` is not found.
+fn keeps_the_last(d: &mut Dedup, ids: &[[u8; 32]], absent: &[[u8; 32]]) {
+    for (i, x) in ids.iter().enumerate() {
+        assert!(d.insert(x, 7, ms(7)), "id {i} is new");
+        let first_kept = (i + 1).saturating_sub(d.capacity());
+        assert_eq!(d.len(), i + 1 - first_kept, "never grows past capacity");
+        assert_eq!(d.evictions(), first_kept as u64, "step {i}");
+        for (j, y) in ids[..=i].iter().enumerate() {
+            assert_eq!(
+                d.contains(y, ms(7)),
+                j >= first_kept,
+                "id {j} after step {i}"
+            );
+        }
+        assert!(absent.iter().all(|y| !d.contains(y, ms(7))), "step {i}");
+    }
+}
+
 #[test]
 fn when_full_evicts_oldest_and_never_grows() {
     // Proves the documented policy: at capacity, inserting evicts the first-arrived id.
     let mut s = Storage::new(8);
-    let mut d = s.dedup();
     let ids: Vec<[u8; 32]> = (0..20u8).map(|v| id(v, 0)).collect();
-    for (i, x) in ids.iter().enumerate() {
-        d.insert(x, 0, 0);
-        assert!(d.len() <= 8, "never grows past capacity (step {i})");
-    }
-    for (i, x) in ids.iter().enumerate() {
-        assert_eq!(
-            d.contains(x, 0),
-            i >= 12,
-            "only the last 8 are kept (id {i})"
-        );
-    }
+    keeps_the_last(&mut s.dedup(), &ids, &[]);
 }
 
 #[test]
 fn survives_heavy_churn() {
     // Proves lookups stay exact through many evictions (backward-shift deletion keeps probes intact).
     let mut s = Storage::new(64);
-    let mut d = s.dedup();
     let ids: Vec<[u8; 32]> = (0..3_000u64)
         .map(|i| signal_id("t", MetricKind::Cpu, i, 1))
         .collect();
-    for (i, x) in ids.iter().enumerate() {
-        assert!(d.insert(x, 0, 0));
-        let kept = &ids[i.saturating_sub(63)..=i];
-        assert!(
-            kept.iter().all(|y| d.contains(y, 0)),
-            "a retained id went missing at {i}"
-        );
-        if i >= 64 {
-            assert!(!d.contains(&ids[i - 64], 0), "id {} evicted", i - 64);
-        }
-    }
+    keeps_the_last(&mut s.dedup(), &ids, &[]);
 }
 
 #[test]
 fn never_holds_a_late_signal_as_duplicate() {
     // Proves an id of an expired window is never a duplicate and never stored, even while
     // its window's expired id still sits behind a fresher one in the arrivals.
+    let (now, late_ms) = (1_000_000, 900_000);
+    let late = id(20, late_ms);
     let mut s = Storage::new(64);
     let mut d = s.dedup();
-    let now = 1_000_000;
     assert!(d.insert(&id(10, now), now / 5000, now));
-    let late = id(20, now - 100_000);
-    for _ in 0..3 {
-        assert!(!d.contains(&late, now));
-        assert!(d.insert(&late, (now - 100_000) / 5000, now));
+    for attempt in 0..3 {
+        let new = d.insert(&late, late_ms / 5000, now);
+        assert!(new && !d.contains(&late, now), "attempt {attempt}");
     }
     assert_eq!(d.len(), 1, "the late id is not stored");
 }
 
 #[test]
 fn evictions_inside_the_retention_are_counted_and_expiry_is_not() {
-    // Proves Dedup::evictions counts only ids pushed out by a full set while still retained:
-    // ids that expire (older than 60 s) leave without being counted.
+    // Proves Dedup::evictions counts only ids pushed out by a full set while still retained
+    // (6 ids into 4: 2, the first two gone): ids that expire (older than 60 s) leave without
+    // being counted.
     let mut s = Storage::new(4);
     let mut d = s.dedup();
-    let id = |i: u8| [i; 32];
-    for i in 0..4 {
-        assert!(d.insert(&id(i), 0, 0));
-    }
-    assert_eq!(d.evictions(), 0);
-    assert!(d.insert(&id(4), 0, 0), "full: the oldest goes");
-    assert!(d.insert(&id(5), 0, 0));
-    assert_eq!(d.evictions(), 2);
-    assert!(!d.contains(&id(0), 0), "evicted early");
-    // Every id expires past the 12-window retention; a new one finds room without evicting.
-    assert!(d.insert(&id(6), 13, ms(13) + 1));
-    assert_eq!(d.evictions(), 2);
-    assert_eq!(d.len(), 1);
+    let ids: Vec<[u8; 32]> = (0..6u8).map(|i| [i; 32]).collect();
+    keeps_the_last(&mut d, &ids, &[]);
+    // They are of window 7: all expire at window 20; a new id finds room without evicting.
+    assert!(d.insert(&[6; 32], 20, ms(20) + 1));
+    assert_eq!((d.evictions(), d.len()), (2, 1));
 }
 
 #[test]
@@ -275,43 +258,25 @@ fn full_table_evicts_oldest_first_with_the_count() {
     // Proves that at capacity each insert pushes out exactly the first-arrived id, in order,
     // and counts it.
     let mut s = Storage::new(4);
-    let mut d = s.dedup();
     let ids: Vec<[u8; 32]> = (1..=10).map(|i| crafted(i * 0x1_0000_0001)).collect();
-    for (i, x) in ids.iter().enumerate() {
-        assert!(d.insert(x, 7, ms(7)));
-        assert_eq!(d.evictions(), i.saturating_sub(3) as u64, "step {i}");
-        assert_eq!(d.len(), (i + 1).min(4));
-        for (j, y) in ids[..=i].iter().enumerate() {
-            assert_eq!(d.contains(y, ms(7)), j + 4 > i, "id {j} after step {i}");
-        }
-    }
-    assert_eq!(d.capacity(), 4);
+    let mut d = s.dedup();
+    keeps_the_last(&mut d, &ids, &[]);
+    assert_eq!((d.capacity(), d.evictions()), (4, 6));
 }
 
 #[test]
 fn long_probe_runs_wrap_around_the_end_of_the_index() {
     // Proves one probe run that starts at the last slot and wraps to the front stays exact
     // while its members leave from the middle and the front: 12 ids in 16 slots, all homed
-    // at slot 15 or 0.
+    // at slot 15 or 0; an absent id of either home is not found.
     let mut s = Storage::new(12);
-    let mut d = s.dedup();
     let at_15 = |k: u64| crafted(15 + 16 * k);
     let at_0 = |k: u64| crafted(16 * k);
     let order: Vec<[u8; 32]> = (1..=40)
         .map(|k| if k % 3 == 0 { at_0(k) } else { at_15(k) })
         .collect();
-    for (i, x) in order.iter().enumerate() {
-        assert!(d.insert(x, 3, ms(3)));
-        let first_kept = (i + 1).saturating_sub(12);
-        for (j, y) in order[..=i].iter().enumerate() {
-            assert_eq!(d.contains(y, ms(3)), j >= first_kept, "id {j} at {i}");
-        }
-        assert!(
-            !d.contains(&at_15(1000), ms(3)),
-            "an absent id ends its probe"
-        );
-        assert!(!d.contains(&at_0(1000), ms(3)));
-    }
+    let mut d = s.dedup();
+    keeps_the_last(&mut d, &order, &[at_15(1000), at_0(1000)]);
     assert_eq!(d.evictions(), 40 - 12);
 }
 
@@ -379,9 +344,9 @@ fn agrees_with_the_model(capacity: usize, seed: u64, fingerprint: fn(u64) -> u64
         let r = xorshift(&mut seed);
         now_ms += r % 3_000;
         let window = now_ms / 5000 + 1 - (r >> 16) % 16;
-        let key = (window << 8) | (r >> 24) % 6;
+        let key = (window << 8) | ((r >> 24) % 6);
         let id = crafted(fingerprint(key));
-        if (r >> 32) % 4 == 0 {
+        if (r >> 32).is_multiple_of(4) {
             assert_eq!(d.contains(&id, now_ms), model.contains(&id, now_ms));
         } else {
             let new = model.insert(id, window, now_ms);
