@@ -97,7 +97,10 @@ impl<'a> Dedup<'a> {
     /// Saturates to `usize::MAX` (which no slice shape meets) when no such `usize` exists.
     pub const fn index_slots_for(ids: usize) -> usize {
         // slots >= ids * 4 / 3, rounded up.
-        match ids.saturating_mul(4).div_ceil(3).checked_next_power_of_two() {
+        let Some(quadruple) = ids.checked_mul(4) else {
+            return usize::MAX;
+        };
+        match quadruple.div_ceil(3).checked_next_power_of_two() {
             Some(slots) => slots,
             None => usize::MAX,
         }
