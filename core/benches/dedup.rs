@@ -12,6 +12,7 @@ use std::hint::black_box;
 use autonomic_core::MetricKind;
 use autonomic_core::dedup::Dedup;
 use autonomic_core::monitor::signal_id;
+use autonomic_core::storage::index_slots_for;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// The table's capacity in ids.
@@ -25,7 +26,7 @@ fn insert_and_contains(c: &mut Criterion) {
     let ids: Vec<[u8; 32]> = (0..STREAM as u64)
         .map(|i| signal_id("bench", MetricKind::Cpu, i, 50))
         .collect();
-    let slots = Dedup::index_slots_for(IDS);
+    let slots = index_slots_for(IDS);
     let (mut fingerprints, mut windows) = (vec![0u64; slots], vec![0u32; slots]);
     let mut arrivals = vec![0u64; IDS];
     let mut dedup = Dedup::new(&mut fingerprints, &mut windows, &mut arrivals).unwrap();

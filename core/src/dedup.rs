@@ -5,6 +5,7 @@
 
 use crate::monitor::{window_of, window_retained};
 use crate::ring::Ring;
+use crate::storage::{clear, index_slots_for};
 
 /// A fixed-capacity set of recently seen signal ids, over three slices the caller provides.
 ///
@@ -30,7 +31,7 @@ use crate::ring::Ring;
 /// 10 000 signals/s) and 4.4e-16 for 8 192 ids.
 ///
 /// **Memory.** 12 bytes per index slot (`u64` + `u32`) and 8 per id (`arrivals`). At the
-/// load [`Dedup::index_slots_for`] picks (between 3/8 and 3/4) that is 24 to 40 bytes per
+/// load [`index_slots_for`] picks (between 3/8 and 3/4) that is 24 to 40 bytes per
 /// id: 29.0 for 600 000 ids (2^20 slots, 17.4 MB), 32 for 8 192 ids (16 384 slots, 256 KiB).
 #[derive(Debug)]
 pub struct Dedup<'a> {
@@ -71,14 +72,14 @@ pub enum DedupShapeError {
         /// `index_fingerprints.len()`.
         slots: usize,
     },
-    /// The index is smaller than [`Dedup::index_slots_for`] the capacity.
+    /// The index is smaller than [`index_slots_for`] the capacity.
     #[error("{ids} ids need an index of at least {needed} slots, got {slots}")]
     IndexTooSmall {
         /// `arrivals.len()`.
         ids: usize,
         /// `index_fingerprints.len()`.
         slots: usize,
-        /// `Dedup::index_slots_for(ids)`.
+        /// `index_slots_for(ids)`.
         needed: usize,
     },
 }
@@ -93,28 +94,15 @@ impl<'a> Dedup<'a> {
     /// The most ids a deduplicator holds (`arrivals.len()`).
     pub const IDS_MAX: usize = u32::MAX as usize - 1;
 
-    /// The index slots `ids` ids need: the smallest power of two they fill to at most 3/4.
-    /// Saturates to `usize::MAX` (which no slice shape meets) when no such `usize` exists.
-    pub const fn index_slots_for(ids: usize) -> usize {
-        // slots >= ids * 4 / 3, rounded up.
-        let Some(quadruple) = ids.checked_mul(4) else {
-            return usize::MAX;
-        };
-        match quadruple.div_ceil(3).checked_next_power_of_two() {
-            Some(slots) => slots,
-            None => usize::MAX,
-        }
-    }
-
     /// Checks the shape [`Dedup::new`] needs, from the slice lengths alone: `ids` (of
     /// `arrivals`) in `1..=IDS_MAX`, and both index slices of one power-of-two length of at
-    /// least [`Dedup::index_slots_for`]`(ids)`.
+    /// least [`index_slots_for`]`(ids)`.
     pub const fn check_shape(
         fingerprints: usize,
         windows: usize,
         ids: usize,
     ) -> Result<(), DedupShapeError> {
-        let needed = Self::index_slots_for(ids);
+        let needed = index_slots_for(ids);
         if ids == 0 {
             Err(DedupShapeError::NoIds)
         } else if ids > Self::IDS_MAX {
@@ -152,7 +140,7 @@ impl<'a> Dedup<'a> {
             index_windows.len(),
             arrivals.len(),
         )?;
-        index_fingerprints.fill(0);
+        clear(index_fingerprints);
         Ok(Self {
             mask: index_fingerprints.len() - 1,
             index_fingerprints,

@@ -14,7 +14,6 @@
 //!
 //! An index has [`index_slots_for`] entries: the smallest power of two at most 3/4 full.
 
-use crate::dedup::Dedup;
 use crate::engine::TenantSlot;
 use crate::ledger::{Span, arena_bytes_for};
 use crate::limits::{
@@ -22,13 +21,26 @@ use crate::limits::{
 };
 
 /// The entries of an open-addressed index over `items` items: the smallest power of two
-/// that keeps it at most 3/4 full (so every probe ends at an empty entry). The one rule both
-/// the tenant index and the deduplicator are sized by.
+/// they fill to at most 3/4 (so every probe ends at an empty entry). The one rule both the
+/// tenant index and the deduplicator are sized by. Saturates to `usize::MAX` (which no slice
+/// meets) when no such `usize` exists.
 pub const fn index_slots_for(items: usize) -> usize {
-    let wanted = items.saturating_add(items / 3).saturating_add(1);
-    match wanted.checked_next_power_of_two() {
+    let Some(quadruple) = items.checked_mul(4) else {
+        return usize::MAX;
+    };
+    match quadruple.div_ceil(3).checked_next_power_of_two() {
         Some(slots) => slots,
-        None => 1 << (usize::BITS - 1),
+        None => usize::MAX,
+    }
+}
+
+/// Zeroes `slice`, writing only the entries that are not zero already. Storage allocated
+/// zeroed is mapped by the operating system only when first written, so an index that starts
+/// empty costs no resident memory until it fills.
+pub(crate) fn clear<T: Copy + Default + PartialEq>(slice: &mut [T]) {
+    let zero = T::default();
+    for entry in slice.iter_mut().filter(|entry| **entry != zero) {
+        *entry = zero;
     }
 }
 
@@ -71,7 +83,7 @@ impl Capacities {
 
     /// Entries of the deduplicator's index.
     pub const fn dedup_index_entries(&self) -> usize {
-        Dedup::index_slots_for(self.dedup_ids)
+        index_slots_for(self.dedup_ids)
     }
 
     /// Bytes of the ledger's arena.

@@ -12,6 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use autonomic_core::MetricKind;
 use autonomic_core::dedup::{Dedup, DedupShapeError as E};
 use autonomic_core::monitor::{signal_id, window_retained};
+use autonomic_core::storage::index_slots_for;
 
 /// Owns the three slices a [`Dedup`] borrows.
 struct Storage {
@@ -22,7 +23,7 @@ struct Storage {
 
 impl Storage {
     fn new(ids: usize) -> Self {
-        Self::with_slots(ids, Dedup::index_slots_for(ids))
+        Self::with_slots(ids, index_slots_for(ids))
     }
 
     fn with_slots(ids: usize, slots: usize) -> Self {
@@ -189,7 +190,7 @@ fn shape_errors_one_per_rule() {
     // that any power of two at least index_slots_for(ids) is accepted.
     assert_eq!(Storage::with_slots(0, 8).try_dedup().err(), Some(E::NoIds));
     let ids = u32::MAX as usize;
-    let slots = Dedup::index_slots_for(ids);
+    let slots = index_slots_for(ids);
     assert_eq!(
         Dedup::check_shape(slots, slots, ids),
         Err(E::TooManyIds { ids })
@@ -229,11 +230,11 @@ fn shape_errors_one_per_rule() {
     );
     let expected = [(1, 2), (3, 4), (4, 8), (6, 8), (7, 16), (8, 16), (64, 128)];
     for (ids, slots) in expected {
-        assert_eq!(Dedup::index_slots_for(ids), slots, "{ids} ids");
+        assert_eq!(index_slots_for(ids), slots, "{ids} ids");
     }
-    assert_eq!(Dedup::index_slots_for(8192), 16_384);
-    assert_eq!(Dedup::index_slots_for(600_000), 1 << 20);
-    assert_eq!(Dedup::index_slots_for(usize::MAX), usize::MAX);
+    assert_eq!(index_slots_for(8192), 16_384);
+    assert_eq!(index_slots_for(600_000), 1 << 20);
+    assert_eq!(index_slots_for(usize::MAX), usize::MAX);
 }
 
 #[test]

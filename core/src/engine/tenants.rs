@@ -14,7 +14,7 @@ use crate::entitlement::{Entitlement, EntitlementState, Sku, Usage};
 use crate::execution::{Enforced, InFlight};
 use crate::governor::{Governor, GovernorState};
 use crate::monitor::TenantId;
-use crate::storage::index_slots_for;
+use crate::storage::{clear, index_slots_for};
 
 /// One tenant's state beside its id: 64 bytes (a test guards the figure).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,7 +171,7 @@ impl<'a> Tenants<'a> {
         if u32::try_from(ids.len()).is_err() {
             return Err(TenantShapeError::IdArenaTooLarge(ids.len()));
         }
-        index.fill(0);
+        clear(index);
         Ok(Self {
             slots,
             index,
