@@ -221,7 +221,7 @@ impl<'a> Engine<'a> {
             (Some(slot), _) => slot,
             (None, Event::Entitlement { from: None, .. }) => self
                 .insert_tenant(&receipt.tenant, receipt.ts_ms)
-                .ok_or(RestoreError::Inconsistent(position))?,
+                .ok_or(RestoreError::TenantTableFull(position))?,
             (None, _) => return Err(RestoreError::Inconsistent(position)),
         };
         if !self.follows(slot, &receipt.event) {

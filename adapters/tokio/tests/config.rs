@@ -319,6 +319,16 @@ fn bad_values_are_named_by_key() {
         ),
         ("ledger_capacity = 65537", "ledger_capacity", "got 65537"),
         ("ledger_capacity = -1", "ledger_capacity", "-1"),
+        ("max_tenants = 0", "max_tenants", "got 0"),
+        ("max_tenants = 16777217", "max_tenants", "got 16777217"),
+        ("tenant_id_bytes = 255", "tenant_id_bytes", "got 255"),
+        ("dedup_ids = 1023", "dedup_ids", "got 1023"),
+        ("dedup_ids = 67108865", "dedup_ids", "got 67108865"),
+        (
+            "max_tenants = 1\n[[tenants]]\nid = \"acme\"\nsku = \"pro\"",
+            "max_tenants",
+            "must hold the 2 configured tenants",
+        ),
         ("max_body_bytes = 10", "max_body_bytes", "got 10"),
         (
             "max_concurrent_requests = 0",
@@ -660,4 +670,22 @@ fn garbage_never_panics_and_errors_stay_one_line() {
             assert!(message.starts_with("config fuzz.toml: "), "{message}");
         }
     }
+}
+
+#[test]
+fn capacities_come_from_the_file_and_default_to_the_documented_sizes() {
+    // Proves the four sizing keys reach the engine's capacities, and their defaults.
+    let defaults = Config::default().capacities();
+    assert_eq!(
+        (defaults.tenants, defaults.tenant_id_bytes, defaults.dedup_ids, defaults.receipts),
+        (1024, 32 * 1024, 650_000, 1024)
+    );
+    let text = "max_tenants = 100000\ndedup_ids = 2048\nledger_capacity = 64\n";
+    let caps = Config::from_str(text, "-").unwrap().capacities();
+    assert_eq!(
+        (caps.tenants, caps.tenant_id_bytes, caps.dedup_ids, caps.receipts),
+        (100_000, 3_200_000, 2048, 64)
+    );
+    let caps = Config::from_str("tenant_id_bytes = 4096\n", "-").unwrap().capacities();
+    assert_eq!(caps.tenant_id_bytes, 4096);
 }

@@ -106,10 +106,15 @@ pub enum RestoreError {
     #[error(transparent)]
     Chain(#[from] ChainError),
     /// The chain is intact but the receipt contradicts the state before it (e.g. a governor
-    /// change for a tenant with no entitlement), or the tenant table is full with no
-    /// reusable slot (which the live path, having the same capacity, would have refused).
+    /// change for a tenant with no entitlement).
     #[error("receipt {0} does not follow from the receipts before it")]
     Inconsistent(u64),
+    /// The receipt adds a tenant that does not fit: the engine's tenant capacity or id bytes
+    /// are smaller than those of the engine that wrote it.
+    #[error(
+        "receipt {0} adds a tenant that does not fit: the tenant table (max_tenants) or its id bytes (tenant_id_bytes) are smaller than when the ledger was written"
+    )]
+    TenantTableFull(u64),
 }
 
 /// Why [`crate::engine::Engine::new`] refused to build an engine; nothing was built.
