@@ -88,16 +88,15 @@ pub enum SignalResult {
 ///
 /// It runs in the [`Storage`] the driver hands it (sized by a
 /// [`crate::storage::Capacities`]): tenants, their ids, the deduplicator and the ledger ring.
-/// Engine-wide fixed bounds: [`crate::limits::IN_FLIGHT_MAX`] actions in flight,
-/// [`crate::limits::ROLLBACKABLE_MAX`] completed actions remembered for rollback,
-/// [`crate::limits::ACTION_QUEUE_MAX`] queued action commands.
+/// Its actions in flight and completed actions remembered for rollback are in that storage too;
+/// engine-wide and fixed: [`crate::limits::ACTION_QUEUE_MAX`] queued action commands.
 #[derive(Debug)]
 pub struct Engine<'a> {
     config: EngineConfig,
     tenants: Tenants<'a>,
     dedup: Dedup<'a>,
     ledger: Ledger<'a>,
-    execution: Execution,
+    execution: Execution<'a>,
     stats: Stats,
 }
 
@@ -114,13 +113,15 @@ impl<'a> Engine<'a> {
             dedup_windows,
             ledger_spans,
             ledger_arena,
+            in_flight,
+            rollbackable,
         } = storage;
         Ok(Self {
             config,
             tenants: Tenants::new(tenants, tenant_index, tenant_ids)?,
             dedup: Dedup::new(dedup_fingerprints, dedup_windows, dedup_arrivals)?,
             ledger: Ledger::new(ledger_arena, ledger_spans)?,
-            execution: Execution::default(),
+            execution: Execution::new(in_flight, rollbackable),
             stats: Stats::default(),
         })
     }
@@ -310,6 +311,11 @@ impl<'a> Engine<'a> {
     /// Signal ids remembered by the deduplicator.
     pub fn dedup_len(&self) -> usize {
         self.dedup.len()
+    }
+
+    /// The most actions in flight at once, and completed actions remembered for rollback.
+    pub fn execution_capacities(&self) -> (usize, usize) {
+        self.execution.capacities()
     }
 
     /// The most signal ids the deduplicator remembers.

@@ -6,13 +6,14 @@
 //! fold of the receipts): nothing else changes the in-flight table or the rollbackable list.
 //! Tenants are named by their slot in the engine's tenant table.
 
-use heapless::{Deque, Vec};
+use heapless::Deque;
 
 use crate::action::{Action, ActionKind, ActionOutcome, Undo};
 use crate::engine::CommandError;
-use crate::limits::{ACTION_QUEUE_MAX, IN_FLIGHT_MAX, ROLLBACKABLE_MAX};
+use crate::limits::ACTION_QUEUE_MAX;
 use crate::monitor::TenantId;
 use crate::receipt::Event;
+use crate::table::Table;
 
 /// The action in force for admission, with the receipt that dispatched it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +39,8 @@ impl Enforced {
     }
 }
 
-/// An action being executed by the adapter.
+/// An action being executed by the adapter. Also the storage element of the in-flight book
+/// ([`crate::storage::Storage::in_flight`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InFlight {
     /// Its receipt id.
@@ -50,10 +52,22 @@ pub struct InFlight {
     pub action: Action,
 }
 
+impl Default for InFlight {
+    fn default() -> Self {
+        Self {
+            receipt: 0,
+            slot: 0,
+            deadline_ms: 0,
+            action: Action::Pause,
+        }
+    }
+}
+
 /// A successfully completed action, remembered for rollback with the backend's undo token
-/// (rebuilt by `restore` from its completion receipt).
+/// (rebuilt by `restore` from its completion receipt). The storage element of the
+/// rollbackable book ([`crate::storage::Storage::rollbackable`]); its fields are private.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Completed {
+pub struct Completed {
     pub(crate) receipt: u64,
     pub(crate) slot: u32,
     pub(crate) action: Action,
@@ -97,22 +111,49 @@ pub enum ActionCommand {
     },
 }
 
-/// The execution books: [`IN_FLIGHT_MAX`] actions in flight (one per tenant at most),
-/// [`ROLLBACKABLE_MAX`] completed actions remembered for rollback (oldest forgotten first),
+impl Default for Completed {
+    fn default() -> Self {
+        Self {
+            receipt: 0,
+            slot: 0,
+            action: Action::Pause,
+            undo: Undo::new(),
+            rollback_pending: false,
+        }
+    }
+}
+
+/// The execution books, over caller-provided storage: actions in flight (one per tenant at
+/// most), completed actions remembered for rollback (oldest forgotten first), and
 /// [`ACTION_QUEUE_MAX`] queued commands.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Execution {
-    in_flight: Vec<InFlight, IN_FLIGHT_MAX>,
-    completed: Deque<Completed, ROLLBACKABLE_MAX>,
+#[derive(Debug)]
+pub(crate) struct Execution<'a> {
+    in_flight: Table<'a, InFlight>,
+    completed: Table<'a, Completed>,
     actions: Deque<ActionCommand, ACTION_QUEUE_MAX>,
 }
 
-impl Execution {
+impl<'a> Execution<'a> {
+    /// Empty books holding at most `in_flight.len()` actions in flight and
+    /// `rollbackable.len()` completed ones.
+    pub(crate) fn new(in_flight: &'a mut [InFlight], rollbackable: &'a mut [Completed]) -> Self {
+        Self {
+            in_flight: Table::new(in_flight),
+            completed: Table::new(rollbackable),
+            actions: Deque::new(),
+        }
+    }
+
+    /// The most actions in flight, and completed actions remembered.
+    pub(crate) fn capacities(&self) -> (usize, usize) {
+        (self.in_flight.capacity(), self.completed.capacity())
+    }
+
     // ----- reads --------------------------------------------------------------------------
 
     /// The actions in flight.
     pub(crate) fn in_flight(&self) -> &[InFlight] {
-        &self.in_flight
+        self.in_flight.as_slice()
     }
 
     /// The action in flight for the tenant in `slot`.
@@ -263,14 +304,16 @@ impl Execution {
         let Some(index) = self.in_flight.iter().position(|f| f.receipt == receipt) else {
             return false;
         };
-        let flight = self.in_flight.swap_remove(index);
+        let Some(flight) = self.in_flight.swap_remove(index) else {
+            return false;
+        };
         debug_assert_eq!(flight.slot as usize, slot);
         if outcome != ActionOutcome::Succeeded {
             debug_assert!(undo.is_empty());
             return true;
         }
         if self.completed.is_full() {
-            self.completed.pop_front();
+            self.completed.remove(0);
         }
         let done = Completed {
             receipt: flight.receipt,
@@ -279,7 +322,7 @@ impl Execution {
             undo: undo.clone(),
             rollback_pending: false,
         };
-        let pushed = self.completed.push_back(done).is_ok();
+        let pushed = self.completed.push(done).is_ok();
         debug_assert!(pushed);
         false
     }
@@ -303,15 +346,7 @@ impl Execution {
             }
             return false;
         }
-        // Deque has no remove(index): rotate the entry out, keeping the others' order.
-        let len = self.completed.len();
-        for i in 0..len {
-            if let Some(c) = self.completed.pop_front()
-                && i != index
-            {
-                let _ = self.completed.push_back(c);
-            }
-        }
+        self.completed.remove(index);
         true
     }
 }

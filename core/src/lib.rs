@@ -34,6 +34,7 @@ pub mod monitor;
 pub mod receipt;
 pub mod ring;
 pub mod stats;
+pub mod table;
 pub mod storage;
 
 pub use action::{Action, ActionKind, ActionOutcome, InvalidAction, Undo};

@@ -31,11 +31,12 @@ pub const REVISION_MAX_BYTES: usize = 128;
 pub const ACTION_TIMEOUT_MS_DEFAULT: u64 = 30_000;
 /// The longest action timeout the engine accepts (one hour).
 pub const ACTION_TIMEOUT_MS_MAX: u64 = 3_600_000;
-/// Actions executing at once, engine-wide (one per tenant at most). A signal whose governor
-/// step would dispatch one more is refused with `Busy`.
-pub const IN_FLIGHT_MAX: usize = 64;
-/// Completed actions remembered for rollback by receipt id; the oldest is forgotten first.
-pub const ROLLBACKABLE_MAX: usize = 64;
+/// Default number of actions executing at once, engine-wide (one per tenant at most). A
+/// signal whose governor step would dispatch one more is refused with `Busy`.
+pub const IN_FLIGHT_DEFAULT: usize = 64;
+/// Default number of completed actions remembered for rollback by receipt id; the oldest is
+/// forgotten first.
+pub const ROLLBACKABLE_DEFAULT: usize = 64;
 /// Action commands waiting for [`crate::engine::Engine::poll_action`].
 pub const ACTION_QUEUE_MAX: usize = 32;
 /// The largest encoded receipt (a 256-byte tenant dispatching a 128-byte rollback revision

@@ -1,6 +1,6 @@
 //! The memory an engine runs in, handed over by the driver at start.
 //!
-//! The core never allocates: [`crate::engine::Engine::new`] takes a [`Storage`], eight
+//! The core never allocates: [`crate::engine::Engine::new`] takes a [`Storage`], ten
 //! slices the driver sized from a [`Capacities`] (read from its configuration) and owns for
 //! as long as the engine lives. A driver with an allocator makes them once at start
 //! ([`OwnedStorage`], behind the `alloc` feature); one without declares them `static`.
@@ -11,13 +11,17 @@
 //! | `tenant_id_bytes` | `tenant_ids` | 1 |
 //! | `dedup_ids` | `dedup_arrivals`, `dedup_fingerprints`, `dedup_windows` | 8, then 8 + 4 per index entry |
 //! | `receipts` | `ledger_spans`, `ledger_arena` | 8 per span, [`arena_bytes_for`] bytes |
+//! | `in_flight` | `in_flight` | `size_of::<InFlight>()` (176) |
+//! | `rollbackable` | `rollbackable` | `size_of::<Completed>()` (248) |
 //!
 //! An index has [`index_slots_for`] entries: the smallest power of two at most 3/4 full.
 
 use crate::engine::TenantSlot;
+use crate::execution::{Completed, InFlight};
 use crate::ledger::{Span, arena_bytes_for};
 use crate::limits::{
-    DEDUP_IDS_DEFAULT, RECEIPTS_DEFAULT, TENANT_ID_BYTES_PER_TENANT_DEFAULT, TENANTS_DEFAULT,
+    DEDUP_IDS_DEFAULT, IN_FLIGHT_DEFAULT, RECEIPTS_DEFAULT, ROLLBACKABLE_DEFAULT,
+    TENANT_ID_BYTES_PER_TENANT_DEFAULT, TENANTS_DEFAULT,
 };
 
 /// The entries of an open-addressed index over `items` items: the smallest power of two
@@ -56,6 +60,10 @@ pub struct Capacities {
     pub dedup_ids: usize,
     /// Receipts kept in memory.
     pub receipts: usize,
+    /// Actions executing at once, engine-wide.
+    pub in_flight: usize,
+    /// Completed actions remembered for rollback.
+    pub rollbackable: usize,
 }
 
 impl Default for Capacities {
@@ -66,13 +74,16 @@ impl Default for Capacities {
 
 impl Capacities {
     /// The defaults of [`crate::limits`] for `tenants` tenants: 32 id bytes each,
-    /// [`DEDUP_IDS_DEFAULT`] dedup ids, [`RECEIPTS_DEFAULT`] receipts.
+    /// [`DEDUP_IDS_DEFAULT`] dedup ids, [`RECEIPTS_DEFAULT`] receipts, [`IN_FLIGHT_DEFAULT`]
+    /// actions in flight, [`ROLLBACKABLE_DEFAULT`] remembered for rollback.
     pub const fn with_tenants(tenants: usize) -> Self {
         Self {
             tenants,
             tenant_id_bytes: tenants.saturating_mul(TENANT_ID_BYTES_PER_TENANT_DEFAULT),
             dedup_ids: DEDUP_IDS_DEFAULT,
             receipts: RECEIPTS_DEFAULT,
+            in_flight: IN_FLIGHT_DEFAULT,
+            rollbackable: ROLLBACKABLE_DEFAULT,
         }
     }
 
@@ -103,7 +114,12 @@ impl Capacities {
                 .saturating_mul(size_of::<u64>() + size_of::<u32>());
         let ledger =
             self.receipts.saturating_mul(size_of::<Span>()) + self.ledger_arena_bytes();
-        tenants.saturating_add(dedup).saturating_add(ledger)
+        let execution = self.in_flight.saturating_mul(size_of::<InFlight>())
+            + self.rollbackable.saturating_mul(size_of::<Completed>());
+        tenants
+            .saturating_add(dedup)
+            .saturating_add(ledger)
+            .saturating_add(execution)
     }
 }
 
@@ -128,6 +144,10 @@ pub struct Storage<'a> {
     pub ledger_spans: &'a mut [Span],
     /// The ledger's arena: [`Capacities::ledger_arena_bytes`] bytes.
     pub ledger_arena: &'a mut [u8],
+    /// The actions in flight: `in_flight` of them.
+    pub in_flight: &'a mut [InFlight],
+    /// The completed actions remembered for rollback: `rollbackable` of them.
+    pub rollbackable: &'a mut [Completed],
 }
 
 #[cfg(feature = "alloc")]
@@ -139,7 +159,7 @@ mod owned {
     use alloc::vec;
     use alloc::vec::Vec;
 
-    use super::{Capacities, Span, Storage, TenantSlot};
+    use super::{Capacities, Completed, InFlight, Span, Storage, TenantSlot};
 
     /// A [`Storage`] on the heap, allocated once by [`OwnedStorage::new`] (the `alloc`
     /// feature). Zeroed slices are allocated zeroed, so the operating system maps their pages
@@ -154,6 +174,8 @@ mod owned {
         dedup_windows: Vec<u32>,
         ledger_spans: Vec<Span>,
         ledger_arena: Vec<u8>,
+        in_flight: Vec<InFlight>,
+        rollbackable: Vec<Completed>,
     }
 
     impl OwnedStorage {
@@ -169,6 +191,8 @@ mod owned {
                 dedup_windows: vec![0; dedup_index],
                 ledger_spans: vec![Span::default(); capacities.receipts],
                 ledger_arena: vec![0; capacities.ledger_arena_bytes()],
+                in_flight: vec![InFlight::default(); capacities.in_flight],
+                rollbackable: vec![Completed::default(); capacities.rollbackable],
             }
         }
 
@@ -183,6 +207,8 @@ mod owned {
                 dedup_windows: &mut self.dedup_windows,
                 ledger_spans: &mut self.ledger_spans,
                 ledger_arena: &mut self.ledger_arena,
+                in_flight: &mut self.in_flight,
+                rollbackable: &mut self.rollbackable,
             }
         }
     }

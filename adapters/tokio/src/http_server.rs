@@ -10,7 +10,7 @@
 //!   answer), so it would also be the idle timeout. It is turned off.
 //! - The **body read timeout** is the handler's (`http.rs`): the body is read, bounded in
 //!   size and time, before the request takes a concurrency slot.
-//! - **Connection cap**: `min(max_connections, RLIMIT_NOFILE soft limit - FD_RESERVE)`, at
+//! - **Connection cap**: `min(max_connections, RLIMIT_NOFILE soft limit - fd_reserve)`, at
 //!   least [`CONNECTIONS_MIN`] (or `max_connections` if lower); at start the soft limit is raised to the hard one. At the cap
 //!   a new connection is accepted and the connection idle the longest is closed to make room
 //!   (never one with a request in progress or a head being read); when none is idle, accepting
@@ -37,10 +37,18 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tracing::{debug, info, warn};
 
-/// File descriptors kept back from connections: the ledger, lock, checkpoint and /proc files,
-/// the listener, the runtime's own, and up to three per action in flight (an `exec` child's
-/// stderr pipe and pidfd, a webhook's socket).
-pub const FD_RESERVE: u64 = 32 + 3 * autonomic_core::limits::IN_FLIGHT_MAX as u64;
+/// File descriptors kept back from connections for the ledger, lock, checkpoint and /proc
+/// files, the listener and the runtime's own.
+pub const FD_RESERVE_BASE: u64 = 32;
+/// File descriptors kept back per action in flight (an `exec` child's stderr pipe and pidfd,
+/// a webhook's socket).
+pub const FD_PER_ACTION: u64 = 3;
+
+/// File descriptors kept back from connections with `in_flight` actions at most in flight.
+#[must_use]
+pub fn fd_reserve(in_flight: usize) -> u64 {
+    FD_RESERVE_BASE.saturating_add(FD_PER_ACTION.saturating_mul(in_flight as u64))
+}
 /// The connection cap never goes below this, however low the descriptor limit.
 pub const CONNECTIONS_MIN: usize = 16;
 /// Pause after an accept error (e.g. `EMFILE`) before accepting again.
@@ -99,11 +107,11 @@ pub fn raise_fd_limit() -> Result<FdLimit, String> {
     })
 }
 
-/// `min(configured, max(soft - FD_RESERVE, CONNECTIONS_MIN))`.
+/// `min(configured, max(soft - fd_reserve(in_flight), CONNECTIONS_MIN))`.
 #[must_use]
-pub fn connection_cap(configured: u32, soft_fd_limit: u64) -> usize {
+pub fn connection_cap(configured: u32, soft_fd_limit: u64, in_flight: usize) -> usize {
     let room = soft_fd_limit
-        .saturating_sub(FD_RESERVE)
+        .saturating_sub(fd_reserve(in_flight))
         .max(CONNECTIONS_MIN as u64);
     usize::try_from(u64::from(configured).min(room)).unwrap_or(usize::MAX)
 }
@@ -475,11 +483,12 @@ mod tests {
     fn the_cap_stays_below_the_descriptor_limit() {
         // Proves the cap is the configured one when descriptors abound, the limit minus the
         // reserve when they don't, and never below the floor.
-        assert_eq!(connection_cap(1024, 1_048_576), 1024);
-        assert_eq!(connection_cap(1024, 1024), (1024 - FD_RESERVE) as usize);
-        assert_eq!(connection_cap(1024, 256), 32);
-        assert_eq!(connection_cap(1024, 100), CONNECTIONS_MIN);
-        assert_eq!(connection_cap(4, 1_048_576), 4);
-        assert_eq!(connection_cap(4, 100), 4);
+        assert_eq!(connection_cap(1024, 1_048_576, 64), 1024);
+        assert_eq!(connection_cap(1024, 1024, 64), (1024 - 32 - 3 * 64) as usize);
+        assert_eq!(connection_cap(1024, 256, 64), 32);
+        assert_eq!(connection_cap(1024, 256, 8), 256 - 32 - 24);
+        assert_eq!(connection_cap(1024, 100, 64), CONNECTIONS_MIN);
+        assert_eq!(connection_cap(4, 1_048_576, 64), 4);
+        assert_eq!(connection_cap(4, 100, 64), 4);
     }
 }

@@ -28,7 +28,9 @@ use std::io::{self, BufRead, Write};
 
 use autonomic_core::engine::{Engine, EngineConfig};
 use autonomic_core::storage::{Capacities, OwnedStorage};
-use autonomic_core::limits::{DEDUP_IDS_DEFAULT, TENANT_ID_MAX_BYTES};
+use autonomic_core::limits::{
+    DEDUP_IDS_DEFAULT, IN_FLIGHT_DEFAULT, ROLLBACKABLE_DEFAULT, TENANT_ID_MAX_BYTES,
+};
 
 use crate::input::apply;
 use crate::wire::{ErrorLine, InputLine, applied_line, cut, to_line};
@@ -37,13 +39,15 @@ use crate::wire::{ErrorLine, InputLine, applied_line, cut, to_line};
 pub const LINE_BYTES_MAX: usize = 1024 * 1024;
 
 /// What replay's engine holds: 4096 tenants with room for ids of the longest length (so the
-/// tenant count, not the id arena, is the limit a trace meets), the default dedup capacity, and
-/// 65 536 receipts.
+/// tenant count, not the id arena, is the limit a trace meets), the default dedup capacity,
+/// 65 536 receipts, and the default 64 actions in flight and 64 remembered for rollback.
 pub const CAPACITIES: Capacities = Capacities {
     tenants: 4096,
     tenant_id_bytes: 4096 * TENANT_ID_MAX_BYTES,
     dedup_ids: DEDUP_IDS_DEFAULT,
     receipts: 65_536,
+    in_flight: IN_FLIGHT_DEFAULT,
+    rollbackable: ROLLBACKABLE_DEFAULT,
 };
 
 /// Replays `input` to `output`. Only I/O errors of the input or output stop it.

@@ -206,7 +206,11 @@ async fn serve(config: Config) -> ExitCode {
             return fail(exit::USAGE, &e);
         }
     };
-    let max_connections = http_server::connection_cap(config.max_connections, fd_limit.now);
+    let max_connections = http_server::connection_cap(
+        config.max_connections,
+        fd_limit.now,
+        config.max_in_flight as usize,
+    );
     info!(
         nofile_before = fd_limit.before,
         nofile = fd_limit.now,

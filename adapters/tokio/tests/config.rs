@@ -323,6 +323,9 @@ fn bad_values_are_named_by_key() {
         ("max_tenants = 16777217", "max_tenants", "got 16777217"),
         ("tenant_id_bytes = 255", "tenant_id_bytes", "got 255"),
         ("dedup_ids = 1023", "dedup_ids", "got 1023"),
+        ("max_in_flight = 0", "max_in_flight", "got 0"),
+        ("max_in_flight = 4097", "max_in_flight", "got 4097"),
+        ("max_rollbackable = 65537", "max_rollbackable", "got 65537"),
         ("dedup_ids = 67108865", "dedup_ids", "got 67108865"),
         (
             "max_tenants = 1\n[[tenants]]\nid = \"acme\"\nsku = \"pro\"",
@@ -680,12 +683,15 @@ fn capacities_come_from_the_file_and_default_to_the_documented_sizes() {
         (defaults.tenants, defaults.tenant_id_bytes, defaults.dedup_ids, defaults.receipts),
         (1024, 32 * 1024, 650_000, 1024)
     );
-    let text = "max_tenants = 100000\ndedup_ids = 2048\nledger_capacity = 64\n";
+    assert_eq!((defaults.in_flight, defaults.rollbackable), (64, 64));
+    let text = "max_tenants = 100000\ndedup_ids = 2048\nledger_capacity = 64\n\
+                max_in_flight = 8\nmax_rollbackable = 300\n";
     let caps = Config::from_str(text, "-").unwrap().capacities();
     assert_eq!(
         (caps.tenants, caps.tenant_id_bytes, caps.dedup_ids, caps.receipts),
         (100_000, 3_200_000, 2048, 64)
     );
+    assert_eq!((caps.in_flight, caps.rollbackable), (8, 300));
     let caps = Config::from_str("tenant_id_bytes = 4096\n", "-").unwrap().capacities();
     assert_eq!(caps.tenant_id_bytes, 4096);
 }

@@ -77,6 +77,14 @@ pub const DEDUP_IDS_DEFAULT: u32 = autonomic_core::limits::DEDUP_IDS_DEFAULT as 
 pub const DEDUP_IDS_MIN: u32 = 1024;
 /// Largest accepted `dedup_ids` (64 Mi ids, about 1.3 GiB).
 pub const DEDUP_IDS_MAX: u32 = 1 << 26;
+/// Default `max_in_flight`: actions executing at once.
+pub const MAX_IN_FLIGHT_DEFAULT: u32 = autonomic_core::limits::IN_FLIGHT_DEFAULT as u32;
+/// Largest accepted `max_in_flight` (every signal scans the actions in flight).
+pub const MAX_IN_FLIGHT_MAX: u32 = 4096;
+/// Default `max_rollbackable`: completed actions remembered for rollback.
+pub const MAX_ROLLBACKABLE_DEFAULT: u32 = autonomic_core::limits::ROLLBACKABLE_DEFAULT as u32;
+/// Largest accepted `max_rollbackable` (a rollback request scans them).
+pub const MAX_ROLLBACKABLE_MAX: u32 = 65_536;
 /// Default `max_body_bytes` (a body over 1 MiB is refused).
 pub const MAX_BODY_BYTES_DEFAULT: u64 = 1024 * 1024;
 /// Smallest accepted `max_body_bytes`.
@@ -141,6 +149,10 @@ pub struct Config {
     pub tenant_id_bytes: Option<u64>,
     /// Signal ids the deduplicator remembers (`dedup_ids`, 1024..=67 108 864, default 650 000).
     pub dedup_ids: u32,
+    /// Actions executing at once, engine-wide (`max_in_flight`, 1..=4096, default 64).
+    pub max_in_flight: u32,
+    /// Completed actions remembered for rollback (`max_rollbackable`, 1..=65 536, default 64).
+    pub max_rollbackable: u32,
     /// Extension: largest HTTP request body (`max_body_bytes`, default 1 MiB).
     pub max_body_bytes: u64,
     /// Extension: HTTP requests served at once (`max_concurrent_requests`, default 256).
@@ -186,6 +198,8 @@ impl Default for Config {
             max_tenants: MAX_TENANTS_DEFAULT,
             tenant_id_bytes: None,
             dedup_ids: DEDUP_IDS_DEFAULT,
+            max_in_flight: MAX_IN_FLIGHT_DEFAULT,
+            max_rollbackable: MAX_ROLLBACKABLE_DEFAULT,
             max_body_bytes: MAX_BODY_BYTES_DEFAULT,
             max_concurrent_requests: MAX_CONCURRENT_REQUESTS_DEFAULT,
             header_read_timeout_ms: HEADER_READ_TIMEOUT_MS_DEFAULT,
@@ -352,7 +366,8 @@ impl Config {
         self.actuators.validate()
     }
 
-    /// `max_tenants`, `tenant_id_bytes` and `dedup_ids` in bounds, and room for every
+    /// `max_tenants`, `tenant_id_bytes`, `dedup_ids`, `max_in_flight` and `max_rollbackable`
+    /// in bounds, and room for every
     /// `[[tenants]]` entry (and the sampler's tenant).
     fn validate_capacities(&self) -> Result<(), InvalidKey> {
         check_range(
@@ -375,6 +390,12 @@ impl Config {
             u64::from(DEDUP_IDS_MIN),
             u64::from(DEDUP_IDS_MAX),
         )?;
+        for (key, value, max) in [
+            ("max_in_flight", self.max_in_flight, MAX_IN_FLIGHT_MAX),
+            ("max_rollbackable", self.max_rollbackable, MAX_ROLLBACKABLE_MAX),
+        ] {
+            check_range(key, u64::from(value), 1, u64::from(max))?;
+        }
         let configured = self.tenants.len() + usize::from(self.sampler.enabled);
         if configured > self.max_tenants as usize {
             return Err(InvalidKey::new(
@@ -389,7 +410,7 @@ impl Config {
     }
 
     /// The engine's capacities (`max_tenants`, `tenant_id_bytes`, `dedup_ids`,
-    /// `ledger_capacity`).
+    /// `ledger_capacity`, `max_in_flight`, `max_rollbackable`).
     #[must_use]
     pub fn capacities(&self) -> autonomic_core::Capacities {
         let tenants = self.max_tenants as usize;
@@ -401,6 +422,8 @@ impl Config {
             tenant_id_bytes: usize::try_from(id_bytes).unwrap_or(usize::MAX),
             dedup_ids: self.dedup_ids as usize,
             receipts: self.ledger_capacity as usize,
+            in_flight: self.max_in_flight as usize,
+            rollbackable: self.max_rollbackable as usize,
         }
     }
 }

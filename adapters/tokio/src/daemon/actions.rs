@@ -99,7 +99,8 @@ impl Host<'_, '_> {
         }
         // handle_timeout stops early when the queues fill; drain and go on, a bounded
         // number of times (each pass times out at least one action or stops).
-        for _ in 0..autonomic_core::limits::IN_FLIGHT_MAX {
+        let (in_flight_max, _) = self.engine.execution_capacities();
+        for _ in 0..in_flight_max {
             match self.engine.poll_timeout() {
                 Some(deadline) if deadline <= now => {}
                 _ => break,
