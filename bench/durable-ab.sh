@@ -3,9 +3,10 @@
 # (A B A B ...) so that both see the same disk and the same noise; then the disk's own
 # fdatasync pace. Prints each run and the median signals/s of each build per scenario.
 # Usage: bench/durable-ab.sh A_BIN B_BIN [seconds per run] [runs per build]
+# FSYNC=batch runs the same scenarios with `fsync = "batch"` (acknowledged before the sync).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-a=$1; b=$2; secs=${3:-6}; runs=${4:-3}
+a=$1; b=$2; secs=${3:-6}; runs=${4:-3}; policy=${FSYNC:-always}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
@@ -16,7 +17,7 @@ for scenario in "1 1" "64 1" "16 100"; do
   for run in $(seq "$runs"); do
     for side in A B; do
       bin=$a; [ "$side" = B ] && bin=$b
-      rps=$(AUTONOMIC_BIN=$bin bench/run-load.sh always "$conns" "$secs" "$per" 2>/dev/null \
+      rps=$(AUTONOMIC_BIN=$bin bench/run-load.sh "$policy" "$conns" "$secs" "$per" 2>/dev/null \
         | tee "$out.$side.$conns.$per.$run" | awk '/^Requests\/sec:/ {print $2}')
       signals=$(awk -v r="$rps" -v p="$per" 'BEGIN {printf "%.0f", r * p}')
       governed=$({ grep -o 'result="governed"} [0-9]*' "$out.$side.$conns.$per.$run" || true; } \
@@ -30,7 +31,7 @@ for scenario in "1 1" "64 1" "16 100"; do
   done
 done
 echo
-echo "median signals/s (A = $a, B = $b):"
+echo "median signals/s, fsync = $policy (A = $a, B = $b):"
 for scenario in "1 1" "64 1" "16 100"; do
   set -- $scenario
   ma=$(awk -v c="$1" -v p="$2" '$1 == "A" && $2 == c && $3 == p {print $4}' "$out" | median)

@@ -1,0 +1,107 @@
+//! Capacities the driver chooses: the execution books and a restore into a smaller table.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use autonomic_core::engine::{CommandError, Engine, EngineConfig, RestoreError};
+use autonomic_core::storage::{Capacities, OwnedStorage};
+use autonomic_core::{Action, EntitlementCommand};
+
+/// Small everywhere, with the two execution books given.
+fn caps(tenants: usize, in_flight: usize, rollbackable: usize) -> Capacities {
+    Capacities {
+        tenants,
+        tenant_id_bytes: tenants * 32,
+        dedup_ids: 64,
+        receipts: 256,
+        in_flight,
+        rollbackable,
+    }
+}
+
+fn activate(e: &mut Engine<'_>, tenant: &str) {
+    let activate = EntitlementCommand::Activate {
+        sku: "pro",
+        expires_at_ms: None,
+    };
+    e.handle_entitlement(0, tenant, activate).unwrap();
+}
+
+/// Every record appended so far, persisted.
+fn records(e: &mut Engine<'_>) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(record) = e.poll_record() {
+        out.push(record.to_vec());
+    }
+    while e.poll_action().is_some() {}
+    out
+}
+
+#[test]
+fn in_flight_capacity_bounds_actions_engine_wide() {
+    // Proves: with max one action in flight, a second tenant's manual action is refused with
+    // Busy and changes nothing; once the first completes, it runs.
+    let mut mem = OwnedStorage::new(&caps(4, 1, 4));
+    let mut e = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
+    for t in ["a", "b"] {
+        activate(&mut e, t);
+    }
+    assert_eq!(e.execution_capacities(), (1, 4));
+    let first = e.handle_action(1, "a", Action::Pause).unwrap();
+    let before = e.ledger().next_seq();
+    assert_eq!(e.handle_action(2, "b", Action::Pause), Err(CommandError::Busy));
+    assert_eq!(e.ledger().next_seq(), before, "a refused action appends nothing");
+    assert!(e.tenant(2, "b").unwrap().in_flight.is_none());
+    records(&mut e);
+    e.handle_outcome(3, "a", Some(first), true, b"").unwrap();
+    assert!(e.handle_action(4, "b", Action::Pause).is_ok());
+}
+
+#[test]
+fn rollbackable_capacity_forgets_the_oldest_completed_action() {
+    // Proves: with one completed action remembered, a rollback of the older one is
+    // ReceiptNotFound while the newer one can be rolled back.
+    let mut mem = OwnedStorage::new(&caps(4, 4, 1));
+    let mut e = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
+    let mut done = Vec::new();
+    for (i, t) in ["a", "b"].into_iter().enumerate() {
+        activate(&mut e, t);
+        let now = 10 * i as u64 + 1;
+        let receipt = e.handle_action(now, t, Action::Pause).unwrap();
+        records(&mut e);
+        e.handle_outcome(now + 1, t, Some(receipt), true, b"").unwrap();
+        done.push(receipt);
+    }
+    assert_eq!(e.rollbackable().collect::<Vec<_>>(), vec![done[1]]);
+    assert_eq!(
+        e.handle_rollback(30, done[0]),
+        Err(CommandError::ReceiptNotFound(done[0]))
+    );
+    assert!(e.handle_rollback(31, done[1]).is_ok());
+}
+
+#[test]
+fn a_restore_into_a_smaller_table_names_the_receipt_that_does_not_fit() {
+    // Proves: a ledger of four tenants restores into an engine of four, and into an engine of
+    // two it stops at the third tenant's first receipt with TenantTableFull.
+    let mut mem = OwnedStorage::new(&caps(4, 4, 4));
+    let mut live = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
+    for t in ["a", "b", "c", "d"] {
+        activate(&mut live, t);
+    }
+    let ledger = records(&mut live);
+    let mut same = OwnedStorage::new(&caps(4, 4, 4));
+    let mut rebuilt = Engine::new(EngineConfig::default(), same.storage()).unwrap();
+    for record in &ledger {
+        rebuilt.restore(record).unwrap();
+    }
+    assert_eq!(rebuilt.tenant_count(), 4);
+    let mut small = OwnedStorage::new(&caps(2, 4, 4));
+    let mut smaller = Engine::new(EngineConfig::default(), small.storage()).unwrap();
+    let results: Vec<_> = ledger.iter().map(|r| smaller.restore(r)).collect();
+    assert_eq!(results[..2], [Ok(()), Ok(())]);
+    assert_eq!(results[2], Err(RestoreError::TenantTableFull(2)));
+}
