@@ -9,10 +9,11 @@
 
 use std::hint::black_box;
 
-use autonomic_core::engine::{DefaultEngine, EngineConfig};
+use autonomic_core::engine::{Engine, EngineConfig};
 use autonomic_core::governor::step;
-use autonomic_core::ledger::Ledger;
+use autonomic_core::ledger::{Ledger, Span, arena_bytes_for};
 use autonomic_core::receipt::verify_records;
+use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{
     Cause, EntitlementCommand, Event, GovernorEvent, GovernorState, MetricKind, RawSignal,
     SignalResult, Thresholds,
@@ -55,31 +56,45 @@ fn governor_transition(c: &mut Criterion) {
 }
 
 fn signal_path(c: &mut Criterion) {
-    // validate + entitlement + dedup (lookup and insert) + governor, no receipt: the values
-    // stay below warn, so the governor does not change and nothing is appended.
-    let mut engine = Box::new(DefaultEngine::new(EngineConfig::default()).unwrap());
-    for t in 0..64 {
-        let id = format!("tenant-{t:02}");
+    signal_path_over(c, "signal_path", &Capacities::default(), 64);
+}
+
+fn signal_path_100k_tenants(c: &mut Criterion) {
+    signal_path_over(
+        c,
+        "signal_path_100k_tenants",
+        &Capacities::with_tenants(100_000),
+        100_000,
+    );
+}
+
+/// validate + entitlement + dedup (lookup and insert) + governor, no receipt, over `tenants`
+/// active tenants in an engine of `caps`, the signals spread over all of them in turn: the
+/// values stay below warn, so the governor does not change and nothing is appended.
+fn signal_path_over(c: &mut Criterion, name: &str, caps: &Capacities, tenants: usize) {
+    let mut mem = OwnedStorage::new(caps);
+    let mut engine = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
+    let ids: Vec<String> = (0..tenants).map(|t| format!("tenant-{t:06}")).collect();
+    for id in &ids {
         let activate = EntitlementCommand::Activate {
             sku: "pro",
             expires_at_ms: None,
         };
-        engine.handle_entitlement(0, &id, activate).unwrap();
+        engine.handle_entitlement(0, id, activate).unwrap();
+        while engine.poll_record().is_some() {}
     }
-    while engine.poll_record().is_some() {}
-    let tenants: Vec<String> = (0..64).map(|t| format!("tenant-{t:02}")).collect();
     let mut i: u64 = 0;
     // Each signal is stamped at its own arrival (`ts_ms == now_ms`), inside the 60 s age
     // bound (docs/signals.md#timestamps), so the loop measures accepted, governed signals;
     // the counts below prove it (a refusal — InvalidTimestamp, say — or a duplicate would be
     // a much shorter path).
     let (mut governed, mut other) = (0u64, 0u64);
-    c.bench_function("signal_path", |b| {
+    c.bench_function(name, |b| {
         b.iter(|| {
             i += 1;
             let ts_ms = 1_000_000 + i * 10;
             let raw = RawSignal {
-                tenant: &tenants[(i % 64) as usize],
+                tenant: &ids[(i % tenants as u64) as usize],
                 metric: "cpu",
                 value: (i % 70) as f64 + 0.25,
                 ts_ms,
@@ -92,13 +107,18 @@ fn signal_path(c: &mut Criterion) {
             black_box(result.ok())
         })
     });
-    assert!(governed > 0, "signal_path governed no signal");
+    assert!(governed > 0, "{name} governed no signal");
     assert_eq!(
         other,
         0,
-        "signal_path: {other} of {} signals were refused or duplicates, not governed",
+        "{name}: {other} of {} signals were refused or duplicates, not governed",
         governed + other
     );
+}
+
+/// The storage of a ledger ring of 1024 receipts: its arena and its spans.
+fn ring_storage() -> (Vec<u8>, Vec<Span>) {
+    (vec![0; arena_bytes_for(1024)], vec![Span::default(); 1024])
 }
 
 fn governor_event() -> Event {
@@ -115,7 +135,8 @@ fn governor_event() -> Event {
 }
 
 fn receipt_append(c: &mut Criterion) {
-    let mut ring: Box<Ledger<1024, { 1024 * 256 }>> = Box::new(Ledger::new(1024));
+    let (mut arena, mut spans) = ring_storage();
+    let mut ring = Ledger::new(&mut arena, &mut spans).unwrap();
     let event = governor_event();
     let mut ts = 1_764_000_000_000u64;
     c.bench_function("receipt_append", |b| {
@@ -129,7 +150,8 @@ fn receipt_append(c: &mut Criterion) {
 }
 
 fn verify_1000(c: &mut Criterion) {
-    let mut ring: Box<Ledger<1024, { 1024 * 256 }>> = Box::new(Ledger::new(1024));
+    let (mut arena, mut spans) = ring_storage();
+    let mut ring = Ledger::new(&mut arena, &mut spans).unwrap();
     let event = governor_event();
     for i in 0..1000u64 {
         ring.append(1_764_000_000_000 + i, "acme-corp", &event)
@@ -169,6 +191,7 @@ criterion_group!(
     benches,
     governor_transition,
     signal_path,
+    signal_path_100k_tenants,
     receipt_append,
     verify_1000
 );

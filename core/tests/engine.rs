@@ -10,11 +10,12 @@
 mod common;
 
 use autonomic_core::engine::{CommandError, Engine, EngineConfig, IngestError};
+use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{
     Action, ActionCommand, ActionOutcome, EntitlementCommand, Event, GovernorState as S, Receipt,
     SignalResult, Undo,
 };
-use common::{active, drain_records, raw};
+use common::{LARGE, SMALL, active, drain_records, raw};
 
 fn events(records: &[Vec<u8>]) -> Vec<Event> {
     records
@@ -23,9 +24,7 @@ fn events(records: &[Vec<u8>]) -> Vec<Event> {
         .collect()
 }
 
-fn actions<const T: usize, const N: usize, const B: usize, const I: usize, const SL: usize>(
-    e: &mut Engine<T, N, B, I, SL>,
-) -> Vec<ActionCommand> {
+fn actions(e: &mut Engine<'_>) -> Vec<ActionCommand> {
     std::iter::from_fn(|| e.poll_action()).collect()
 }
 
@@ -129,7 +128,7 @@ fn configured_timeouts_are_per_kind_and_validated() {
         action_timeout_ms: [100, 200, 300, 400],
         ..EngineConfig::default()
     };
-    let mut e = common::SmallEngine::new(config).unwrap();
+    let mut e = common::engine_with(&common::SMALL, config).unwrap();
     e.handle_entitlement(
         0,
         "t",
@@ -142,9 +141,9 @@ fn configured_timeouts_are_per_kind_and_validated() {
     e.handle_action(10, "t", Action::Pause).unwrap();
     assert_eq!(e.poll_timeout(), Some(210));
     config.action_timeout_ms[2] = 0;
-    assert!(common::SmallEngine::new(config).is_err());
+    assert!(common::engine_with(&common::SMALL, config).is_err());
     config.action_timeout_ms[2] = 3_600_001;
-    assert!(common::SmallEngine::new(config).is_err());
+    assert!(common::engine_with(&common::SMALL, config).is_err());
 }
 
 #[test]
@@ -236,8 +235,14 @@ fn reset_works_whatever_the_entitlement_state() {
 fn busy_refuses_whole_inputs_and_changes_nothing() {
     // Proves that when the ring is full of unpersisted receipts, a signal is refused with Busy,
     // leaving state, dedup memory and the ledger untouched; after draining it is accepted.
-    type Tiny = Engine<4, 8, 4096, 64, 128>;
-    let mut e = Tiny::new(EngineConfig::default()).unwrap();
+    const TINY: Capacities = Capacities {
+        tenant_id_bytes: 4 * 256,
+        dedup_ids: 64,
+        receipts: 8,
+        ..Capacities::with_tenants(4)
+    };
+    let mut mem = OwnedStorage::new(&TINY);
+    let mut e = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
     e.handle_entitlement(
         0,
         "t",
@@ -325,8 +330,9 @@ fn time_in_state_counts_from_the_last_state_change() {
 #[test]
 fn tenant_table_full_is_a_typed_error() {
     // Proves activation beyond capacity is TenantTableFull and adds nothing.
-    type Two = Engine<2, 16, 4096, 64, 128>;
-    let mut e = Two::new(EngineConfig::default()).unwrap();
+    let two = Capacities { tenants: 2, ..FOUR };
+    let mut mem = OwnedStorage::new(&two);
+    let mut e = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
     for t in ["a", "b"] {
         e.handle_entitlement(
             0,
@@ -354,7 +360,15 @@ fn tenant_table_full_is_a_typed_error() {
     assert_eq!(e.ledger().next_seq(), 2);
 }
 
-fn cmd(e: &mut Engine<4, 64, 16384, 64, 128>, now: u64, t: &str, c: EntitlementCommand<'_>) {
+/// Four tenants, 64 receipts.
+const FOUR: Capacities = Capacities {
+    tenant_id_bytes: 4 * 256,
+    dedup_ids: 64,
+    receipts: 64,
+    ..Capacities::with_tenants(4)
+};
+
+fn cmd(e: &mut Engine<'_>, now: u64, t: &str, c: EntitlementCommand<'_>) {
     e.handle_entitlement(now, t, c).unwrap();
 }
 
@@ -365,8 +379,9 @@ const ACTIVATE_PRO: EntitlementCommand<'static> = EntitlementCommand::Activate {
 
 /// Rebuilds a four-tenant engine from `records` and compares it with `live` (views in slot
 /// order, in-flight actions, rollbackable receipts, head).
-fn assert_four_restores_equal(live: &Engine<4, 64, 16384, 64, 128>, records: &[Vec<u8>], now: u64) {
-    let mut rebuilt = Engine::<4, 64, 16384, 64, 128>::new(EngineConfig::default()).unwrap();
+fn assert_four_restores_equal(live: &Engine<'_>, records: &[Vec<u8>], now: u64) {
+    let mut mem = OwnedStorage::new(&FOUR);
+    let mut rebuilt = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
     for r in records {
         rebuilt.restore(r).unwrap();
     }
@@ -396,9 +411,11 @@ fn assert_four_restores_equal(live: &Engine<4, 64, 16384, 64, 128>, records: &[V
 fn a_full_table_reuses_the_slot_of_the_tenant_terminated_longest_ago() {
     // Proves that with the table full, a new tenant takes the slot of the Terminated tenant
     // revoked first (by receipt order, not slot order), that a Terminated tenant keeps its
-    // lifecycle rule (activate -> InvalidStateTransition) until then, that the tenant moved by the
-    // removal keeps its action in flight, and that a rebuilt engine equals the live one.
-    let mut e = Engine::<4, 64, 16384, 64, 128>::new(EngineConfig::default()).unwrap();
+    // lifecycle rule (activate -> InvalidStateTransition) until then, that the slot is reused in
+    // place (the other tenants keep theirs, and their actions in flight), and that a rebuilt
+    // engine equals the live one.
+    let mut mem = OwnedStorage::new(&FOUR);
+    let mut e = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
     for t in ["a", "b", "c", "d"] {
         cmd(&mut e, 0, t, ACTIVATE_PRO);
     }
@@ -418,7 +435,7 @@ fn a_full_table_reuses_the_slot_of_the_tenant_terminated_longest_ago() {
         e.tenant(5, "a").unwrap().entitlement,
         autonomic_core::EntitlementState::Terminated
     );
-    // d was the last slot and moved into b's: its in-flight pause still resolves.
+    // x took b's slot in place; d kept its own: its in-flight pause still resolves.
     assert_eq!(
         e.tenant(5, "d").unwrap().in_flight.unwrap().receipt,
         d_action
@@ -432,7 +449,12 @@ fn a_full_table_reuses_the_slot_of_the_tenant_terminated_longest_ago() {
     for t in ["c", "d", "x", "y"] {
         assert!(names.contains(&t.to_string()), "{names:?}");
     }
-    // The rollback bookkeeping followed d to its new slot.
+    assert_eq!(
+        names,
+        ["y", "x", "c", "d"],
+        "victims' slots reused in place"
+    );
+    // The rollback bookkeeping still names d's slot.
     e.handle_rollback(8, d_action).unwrap();
     let records = drain_records(&mut e);
     assert_four_restores_equal(&e, &records, 9);
@@ -448,7 +470,8 @@ fn a_terminated_tenant_with_pending_work_keeps_its_slot() {
     // Proves a Terminated tenant with an action in flight, or with a completed action still
     // remembered for rollback, is not reused: the table answers TenantTableFull, changes
     // nothing, and frees the slot once the bookkeeping is gone.
-    let mut e = Engine::<4, 64, 16384, 64, 128>::new(EngineConfig::default()).unwrap();
+    let mut mem = OwnedStorage::new(&FOUR);
+    let mut e = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
     for t in ["a", "b", "c", "d"] {
         cmd(&mut e, 0, t, ACTIVATE_PRO);
     }
@@ -537,9 +560,15 @@ use autonomic_core::entitlement::AdmitError;
 use autonomic_core::{ActionKind, Resource};
 
 /// The views that must survive a restart, plus the rollback bookkeeping and head.
-fn assert_restores_equal(live: &mut common::SmallEngine, records: &mut Vec<Vec<u8>>, now: u64) {
+fn assert_restores_equal(
+    live: &mut Engine<'_>,
+    caps: &Capacities,
+    records: &mut Vec<Vec<u8>>,
+    now: u64,
+) {
     records.extend(drain_records(live));
-    let mut rebuilt = common::engine();
+    let mut mem = OwnedStorage::new(caps);
+    let mut rebuilt = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
     for r in records.iter() {
         rebuilt.restore(r).unwrap();
     }
@@ -568,54 +597,63 @@ fn assert_restores_equal(live: &mut common::SmallEngine, records: &mut Vec<Vec<u
 fn a_failed_manual_pause_is_not_enforced() {
     // Proves a Pause whose outcome is failure no longer refuses admission (RefusedByAction),
     // and a restored engine agrees.
-    let mut e = active("t");
-    let mut records = drain_records(&mut e);
-    let r = e.handle_action(1, "t", Action::Pause).unwrap();
-    assert_eq!(
-        e.admit(2, "t", Resource::Requests, 1),
-        Err(AdmitError::RefusedByAction(ActionKind::Pause)),
-        "in flight: enforced"
-    );
-    e.handle_outcome(3, "t", Some(r), false, &[]).unwrap();
-    assert_eq!(e.tenant(3, "t").unwrap().enforced, None);
-    assert_eq!(e.admit(4, "t", Resource::Requests, 1), Ok(1));
-    assert_restores_equal(&mut e, &mut records, 5);
+    for caps in [SMALL, LARGE] {
+        let mut mem = OwnedStorage::new(&caps);
+        let mut e = common::active_in(&mut mem, "t");
+        let mut records = drain_records(&mut e);
+        let r = e.handle_action(1, "t", Action::Pause).unwrap();
+        assert_eq!(
+            e.admit(2, "t", Resource::Requests, 1),
+            Err(AdmitError::RefusedByAction(ActionKind::Pause)),
+            "in flight: enforced"
+        );
+        e.handle_outcome(3, "t", Some(r), false, &[]).unwrap();
+        assert_eq!(e.tenant(3, "t").unwrap().enforced, None);
+        assert_eq!(e.admit(4, "t", Resource::Requests, 1), Ok(1));
+        assert_restores_equal(&mut e, &caps, &mut records, 5);
+    }
 }
 
 #[test]
 fn a_timed_out_throttle_gives_back_the_skus_limits() {
     // Proves a manual Throttle(10) that times out (Stable, so the governor does not react)
     // stops lowering the limits: pro's 8 cores are admitted again.
-    let mut e = active("t");
-    let mut records = drain_records(&mut e);
-    e.handle_action(1, "t", Action::throttle(10).unwrap())
-        .unwrap();
-    assert!(matches!(
-        e.admit(2, "t", Resource::Cpu, 2),
-        Err(AdmitError::QuotaExceeded { limit: 1, .. })
-    ));
-    assert_eq!(e.handle_timeout(1 + 30_000), 1);
-    assert_eq!(e.tenant(30_001, "t").unwrap().enforced, None);
-    assert_eq!(e.admit(30_002, "t", Resource::Cpu, 8), Ok(8));
-    assert_restores_equal(&mut e, &mut records, 30_003);
+    for caps in [SMALL, LARGE] {
+        let mut mem = OwnedStorage::new(&caps);
+        let mut e = common::active_in(&mut mem, "t");
+        let mut records = drain_records(&mut e);
+        e.handle_action(1, "t", Action::throttle(10).unwrap())
+            .unwrap();
+        assert!(matches!(
+            e.admit(2, "t", Resource::Cpu, 2),
+            Err(AdmitError::QuotaExceeded { limit: 1, .. })
+        ));
+        assert_eq!(e.handle_timeout(1 + 30_000), 1);
+        assert_eq!(e.tenant(30_001, "t").unwrap().enforced, None);
+        assert_eq!(e.admit(30_002, "t", Resource::Cpu, 8), Ok(8));
+        assert_restores_equal(&mut e, &caps, &mut records, 30_003);
+    }
 }
 
 #[test]
 fn a_superseded_action_is_not_enforced_but_its_successor_is() {
     // Proves Superseded clears the old action's enforcement and the new dispatch takes over.
-    let mut e = active("t");
-    let mut records = drain_records(&mut e);
-    let manual = e.handle_action(1, "t", Action::Pause).unwrap();
-    let SignalResult::Governed(t) = e.handle_signal(2, &raw("t", 95.0, 2)).unwrap() else {
-        panic!("governed");
-    };
-    let enforced = e.tenant(2, "t").unwrap().enforced.unwrap();
-    assert_ne!(enforced.receipt, manual);
-    assert_eq!(
-        (Some(enforced.receipt), enforced.kind),
-        (t.receipt, ActionKind::Throttle)
-    );
-    assert_restores_equal(&mut e, &mut records, 3);
+    for caps in [SMALL, LARGE] {
+        let mut mem = OwnedStorage::new(&caps);
+        let mut e = common::active_in(&mut mem, "t");
+        let mut records = drain_records(&mut e);
+        let manual = e.handle_action(1, "t", Action::Pause).unwrap();
+        let SignalResult::Governed(t) = e.handle_signal(2, &raw("t", 95.0, 2)).unwrap() else {
+            panic!("governed");
+        };
+        let enforced = e.tenant(2, "t").unwrap().enforced.unwrap();
+        assert_ne!(enforced.receipt, manual);
+        assert_eq!(
+            (Some(enforced.receipt), enforced.kind),
+            (t.receipt, ActionKind::Throttle)
+        );
+        assert_restores_equal(&mut e, &caps, &mut records, 3);
+    }
 }
 
 #[test]
@@ -623,8 +661,9 @@ fn a_reset_ends_enforcement_by_a_receipt() {
     // Proves a reset of a Stable tenant with an enforced manual Pause (succeeded, or still in
     // flight) writes a governor receipt (cause Reset, Stable → Stable, c 0) and allows
     // admission again; a reset with nothing to end writes nothing; restore agrees.
-    for succeed in [true, false] {
-        let mut e = active("t");
+    for (succeed, caps) in [(true, SMALL), (false, SMALL), (true, LARGE), (false, LARGE)] {
+        let mut mem = OwnedStorage::new(&caps);
+        let mut e = common::active_in(&mut mem, "t");
         let mut records = drain_records(&mut e);
         let r = e.handle_action(1, "t", Action::Pause).unwrap();
         if succeed {
@@ -659,7 +698,7 @@ fn a_reset_ends_enforcement_by_a_receipt() {
             e.handle_outcome(7, "t", Some(r), true, &[]).unwrap();
             assert_eq!(e.tenant(7, "t").unwrap().enforced, None);
         }
-        assert_restores_equal(&mut e, &mut records, 8);
+        assert_restores_equal(&mut e, &caps, &mut records, 8);
     }
 }
 
@@ -669,32 +708,36 @@ fn a_reset_ends_enforcement_by_a_receipt() {
 fn an_undo_token_rides_the_ledger_to_the_rollback() {
     // Proves the undo of a successful outcome is kept in its completion receipt and handed
     // back with the rollback, also by an engine restored from the receipts (a restart).
-    let mut e = active("t");
-    let mut records = drain_records(&mut e);
-    let r = e
-        .handle_action(1, "t", Action::throttle(30).unwrap())
-        .unwrap();
-    let undo = [7u8; autonomic_core::limits::UNDO_BYTES_MAX];
-    e.handle_outcome(2, "t", Some(r), true, &undo).unwrap();
-    let written = drain_records(&mut e);
-    assert!(events(&written).contains(&Event::ActionCompleted {
-        receipt: r,
-        outcome: ActionOutcome::Succeeded,
-        undo: Undo::from_slice(&undo).unwrap(),
-    }));
-    records.extend(written);
-    actions(&mut e);
-    let mut rebuilt = common::engine();
-    for rec in &records {
-        rebuilt.restore(rec).unwrap();
-    }
-    for engine in [&mut e, &mut rebuilt] {
-        engine.handle_rollback(3, r).unwrap();
-        let got = actions(engine);
-        assert!(
-            matches!(got.as_slice(), [ActionCommand::Rollback { receipt, undo: u, .. }] if *receipt == r && u.as_slice() == undo),
-            "{got:?}"
-        );
+    for caps in [SMALL, LARGE] {
+        let mut mem = OwnedStorage::new(&caps);
+        let mut e = common::active_in(&mut mem, "t");
+        let mut records = drain_records(&mut e);
+        let r = e
+            .handle_action(1, "t", Action::throttle(30).unwrap())
+            .unwrap();
+        let undo = [7u8; autonomic_core::limits::UNDO_BYTES_MAX];
+        e.handle_outcome(2, "t", Some(r), true, &undo).unwrap();
+        let written = drain_records(&mut e);
+        assert!(events(&written).contains(&Event::ActionCompleted {
+            receipt: r,
+            outcome: ActionOutcome::Succeeded,
+            undo: Undo::from_slice(&undo).unwrap(),
+        }));
+        records.extend(written);
+        actions(&mut e);
+        let mut rebuilt_mem = OwnedStorage::new(&caps);
+        let mut rebuilt = Engine::new(EngineConfig::default(), rebuilt_mem.storage()).unwrap();
+        for rec in &records {
+            rebuilt.restore(rec).unwrap();
+        }
+        for engine in [&mut e, &mut rebuilt] {
+            engine.handle_rollback(3, r).unwrap();
+            let got = actions(engine);
+            assert!(
+                matches!(got.as_slice(), [ActionCommand::Rollback { receipt, undo: u, .. }] if *receipt == r && u.as_slice() == undo),
+                "{got:?}"
+            );
+        }
     }
 }
 

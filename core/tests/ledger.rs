@@ -9,7 +9,7 @@
 mod common;
 
 use autonomic_core::engine::TENANT_STATE_BYTES;
-use autonomic_core::ledger::Ledger;
+use autonomic_core::ledger::{Ledger, Span};
 use autonomic_core::limits::{RECORD_MAX_BYTES, UNDO_BYTES_MAX};
 use autonomic_core::receipt::{ChainErrorKind as K, verify_records};
 use autonomic_core::{
@@ -300,7 +300,8 @@ fn an_undo_over_the_limit_or_on_a_failure_does_not_decode() {
 fn eviction_keeps_the_window_verifiable() {
     // Proves a ring far smaller than the history evicts oldest-first and still verifies from
     // its anchor, while a streaming verifier over every record agrees on the head.
-    let mut ring: Ledger<8, 2048> = Ledger::new(8);
+    let (mut arena, mut spans) = ([0u8; 2048], [Span::default(); 8]);
+    let mut ring = Ledger::new(&mut arena, &mut spans).unwrap();
     let mut all = Vec::new();
     let mut v = ChainVerifier::new();
     for i in 0..200u64 {
@@ -332,7 +333,8 @@ fn eviction_keeps_the_window_verifiable() {
 #[test]
 fn unpolled_records_are_never_evicted() {
     // Proves that a ring full of unpersisted records refuses to append instead of losing one.
-    let mut ring: Ledger<4, 2048> = Ledger::new(4);
+    let (mut arena, mut spans) = ([0u8; 2048], [Span::default(); 4]);
+    let mut ring = Ledger::new(&mut arena, &mut spans).unwrap();
     let event = Event::RollbackRequested { receipt: 0 };
     for i in 0..4 {
         ring.append(i, "t", &event).unwrap();

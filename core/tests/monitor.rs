@@ -1,6 +1,7 @@
 //! `docs/signals.md`: validation order and boundaries, normalization, and the deduplicator.
 
-use autonomic_core::monitor::{Dedup, normalize, signal_id};
+use autonomic_core::dedup::Dedup;
+use autonomic_core::monitor::{normalize, signal_id};
 use autonomic_core::{MetricKind, RawSignal, Signal, SignalError as E};
 
 fn parse(
@@ -123,7 +124,8 @@ fn every_accepted_signal_is_retained_while_its_redelivery_is_accepted() {
     // is accepted at `now` and its redelivery is accepted at a later `now2`, the dedup still
     // retains its window at `now2` (so the redelivery is a duplicate); the first `now2` at
     // which it would no longer be retained already refuses the redelivery.
-    let d: Dedup<4, 8> = Dedup::new();
+    let (mut fingerprints, mut windows, mut arrivals) = ([0; 8], [0; 8], [0; 4]);
+    let d = Dedup::new(&mut fingerprints, &mut windows, &mut arrivals).unwrap();
     let base = 1_000_000;
     for ts in base..base + 10_000 {
         let window = ts / 5000;
@@ -181,34 +183,6 @@ fn normalization_rounds_half_up() {
     }
 }
 
-fn id(value: u8, ts_ms: u64) -> [u8; 32] {
-    signal_id("acme", MetricKind::Cpu, ts_ms / 5000, value)
-}
-
-#[test]
-fn dedup_same_window_same_value_is_duplicate() {
-    // Proves a redelivered reading within one 5 s window is caught, and a new value is not.
-    let mut d: Dedup<64, 128> = Dedup::new();
-    assert!(d.insert(&id(78, 5_000), 1, 5_000));
-    assert!(
-        d.contains(&id(78, 9_999), 9_999),
-        "same window (5000..=9999)"
-    );
-    assert!(
-        !d.contains(&id(79, 5_000), 5_000),
-        "another value is another reading"
-    );
-}
-
-#[test]
-fn dedup_across_window_edge_is_new() {
-    // Proves 9 999 ms and 10 000 ms fall in different windows: not a duplicate.
-    let mut d: Dedup<64, 128> = Dedup::new();
-    d.insert(&id(78, 9_999), 9_999 / 5000, 9_999);
-    assert!(!d.contains(&id(78, 10_000), 10_000));
-    assert_ne!(id(78, 9_999), id(78, 10_000));
-}
-
 #[test]
 fn dedup_id_binds_tenant_and_metric() {
     // Proves the id changes with tenant and metric kind, not only with value and window.
@@ -217,102 +191,6 @@ fn dedup_id_binds_tenant_and_metric() {
     assert_ne!(base, signal_id("acme", MetricKind::Memory, 1, 50));
     assert_ne!(base, signal_id("acme", MetricKind::Cpu, 2, 50));
     assert_ne!(base, signal_id("acme", MetricKind::Cpu, 1, 51));
-}
-
-#[test]
-fn dedup_expires_old_windows() {
-    // Proves an id is forgotten once its window is more than 12 windows before now.
-    let mut d: Dedup<64, 128> = Dedup::new();
-    d.insert(&id(50, 0), 0, 0);
-    assert!(
-        d.contains(&id(50, 0), 12 * 5000 + 4999),
-        "window 0 retained at window 12"
-    );
-    assert!(
-        !d.contains(&id(50, 0), 13 * 5000),
-        "window 0 expired at window 13"
-    );
-    d.insert(&id(51, 13 * 5000), 13, 13 * 5000);
-    assert_eq!(d.len(), 1, "the expired id was evicted on insert");
-}
-
-#[test]
-fn dedup_when_full_evicts_oldest_and_never_grows() {
-    // Proves the documented policy: at capacity, inserting evicts the first-arrived id.
-    let mut d: Dedup<8, 16> = Dedup::new();
-    let ids: Vec<[u8; 32]> = (0..20u8).map(|v| id(v, 0)).collect();
-    for (i, x) in ids.iter().enumerate() {
-        d.insert(x, 0, 0);
-        assert!(d.len() <= 8, "never grows past capacity (step {i})");
-    }
-    for (i, x) in ids.iter().enumerate() {
-        assert_eq!(
-            d.contains(x, 0),
-            i >= 12,
-            "only the last 8 are kept (id {i})"
-        );
-    }
-}
-
-#[test]
-fn dedup_survives_heavy_churn() {
-    // Proves lookups stay exact through many evictions (backward-shift deletion keeps probes intact).
-    let mut d: Dedup<64, 128> = Dedup::new();
-    let ids: Vec<[u8; 32]> = (0..3_000u64)
-        .map(|i| signal_id("t", MetricKind::Cpu, i, 1))
-        .collect();
-    for (i, x) in ids.iter().enumerate() {
-        assert!(d.insert(x, 0, 0));
-        let kept = &ids[i.saturating_sub(63)..=i];
-        assert!(
-            kept.iter().all(|y| d.contains(y, 0)),
-            "a retained id went missing at {i}"
-        );
-        if i >= 64 {
-            assert!(
-                !d.contains(&ids[i - 64], 0),
-                "id {} should be evicted",
-                i - 64
-            );
-        }
-    }
-}
-
-#[test]
-fn dedup_never_holds_a_late_signal_as_duplicate() {
-    // Proves the deduplicator on its own (the engine refuses such a signal before it gets
-    // here): an id of an expired window is never a duplicate and never stored,
-    // even while its window's expired id still sits behind a fresher one in the ring.
-    let mut d: Dedup<64, 128> = Dedup::new();
-    let now = 1_000_000;
-    assert!(d.insert(&id(10, now), now / 5000, now));
-    let late = id(20, now - 100_000);
-    for _ in 0..3 {
-        assert!(!d.contains(&late, now));
-        assert!(d.insert(&late, (now - 100_000) / 5000, now));
-    }
-    assert_eq!(d.len(), 1, "the late id is not stored");
-}
-
-#[test]
-fn evictions_inside_the_retention_are_counted_and_expiry_is_not() {
-    // Proves Dedup::evictions counts only ids pushed out by a full set while still retained:
-    // ids that expire (older than 60 s) leave without being counted.
-    let mut d: autonomic_core::monitor::Dedup<4, 8> = autonomic_core::monitor::Dedup::new();
-    let id = |i: u8| [i; 32];
-    for i in 0..4 {
-        assert!(d.insert(&id(i), 0, 0));
-    }
-    assert_eq!(d.evictions(), 0);
-    assert!(d.insert(&id(4), 0, 0), "full: the oldest goes");
-    assert!(d.insert(&id(5), 0, 0));
-    assert_eq!(d.evictions(), 2);
-    assert!(!d.contains(&id(0), 0), "evicted early");
-    // Every id expires past the 12-window retention; a new one finds room without evicting.
-    let later = 13 * 5_000 + 1;
-    assert!(d.insert(&id(6), 13, later));
-    assert_eq!(d.evictions(), 2);
-    assert_eq!(d.len(), 1);
 }
 
 #[test]
@@ -335,7 +213,8 @@ fn the_dedup_window_rule_is_one_rule() {
     assert!(window_retained(signal.window(), now));
     let last = window_of(now) - DEDUP_RETAIN_WINDOWS;
     assert!(window_retained(last, now) && !window_retained(last - 1, now));
-    let d: Dedup<4, 8> = Dedup::new();
+    let (mut fingerprints, mut windows, mut arrivals) = ([0; 8], [0; 8], [0; 4]);
+    let d = Dedup::new(&mut fingerprints, &mut windows, &mut arrivals).unwrap();
     assert!(d.retains(last, now) && !d.retains(last - 1, now));
     let cause = autonomic_core::Cause::Signal {
         metric: MetricKind::Cpu,

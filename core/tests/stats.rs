@@ -13,6 +13,7 @@ use std::fmt::Debug;
 
 use autonomic_core::engine::{Engine, EngineConfig, IngestError, Stats};
 use autonomic_core::stats::{DUPLICATE, GOVERNED, SIGNAL_RESULTS};
+use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{
     ActionKind as K, ActionOutcome as O, EntitlementCommand, Event, GovernorState as S, RawSignal,
     Receipt, SignalError, SignalResult,
@@ -20,10 +21,15 @@ use autonomic_core::{
 use common::{drain_records, raw};
 
 /// Room for the whole script, and a deduplicator of 4 ids so that it evicts.
-type Tiny = Engine<16, 64, 16384, 4, 8>;
+const TINY: Capacities = Capacities {
+    dedup_ids: 4,
+    ..common::SMALL
+};
+
+type Tiny = common::SmallEngine;
 
 fn activated() -> Tiny {
-    let mut e = Tiny::new(EngineConfig::default()).unwrap();
+    let mut e = common::engine_with(&TINY, EngineConfig::default()).unwrap();
     let activate = EntitlementCommand::Activate {
         sku: "pro",
         expires_at_ms: None,
@@ -187,7 +193,12 @@ fn restore_counts_nothing() {
     let mut records = drain_records(&mut live);
     records.extend(script(&mut live));
     // Three of the receipts carry a signal id; this deduplicator holds two.
-    let mut restored = Engine::<16, 64, 16384, 2, 4>::new(EngineConfig::default()).unwrap();
+    let two_ids = Capacities {
+        dedup_ids: 2,
+        ..TINY
+    };
+    let mut mem = OwnedStorage::new(&two_ids);
+    let mut restored = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
     for record in &records {
         restored.restore(record).unwrap();
     }

@@ -5,17 +5,25 @@ use std::fs;
 use std::path::Path;
 
 use autonomic_core::engine::{ActionCommand, Engine, EngineConfig};
+use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{Action, EntitlementCommand, RawSignal};
 use autonomic_fuzz::frame;
 use autonomic_tests::rng::SplitMix64;
 
-type E = Engine<8, 64, 16384, 256, 512>;
+/// 8 tenants, 64 receipts, 256 dedup ids.
+const CAPS: Capacities = Capacities {
+    tenant_id_bytes: 8 * 256,
+    dedup_ids: 256,
+    receipts: 64,
+    ..Capacities::with_tenants(8)
+};
 
 /// A short history touching every event kind; returns its records.
 fn history() -> Vec<Vec<u8>> {
-    let mut e = Box::new(E::new(EngineConfig::default()).expect("config"));
+    let mut mem = OwnedStorage::new(&CAPS);
+    let mut e = Engine::new(EngineConfig::default(), mem.storage()).expect("config");
     let mut records = Vec::new();
-    let drain = |e: &mut E, records: &mut Vec<Vec<u8>>| {
+    let drain = |e: &mut Engine<'_>, records: &mut Vec<Vec<u8>>| {
         while let Some(r) = e.poll_record() {
             records.push(r.to_vec());
         }

@@ -13,6 +13,8 @@
 use arbitrary::Arbitrary;
 use autonomic_core::engine::{ActionCommand, Engine, EngineConfig};
 use autonomic_core::entitlement::AdmitError;
+use autonomic_core::ledger::SPANS_MIN;
+use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{
     Action, ActionKind, EntitlementCommand, EntitlementState, RawSignal, Resource, Thresholds,
 };
@@ -20,10 +22,15 @@ use autonomic_tests::audit::Auditor;
 use autonomic_tests::model::entitlement::{quotas, throttled};
 use autonomic_tests::model::governor::Th;
 
-/// 4 tenants, a ring of 16 receipts in 8 KiB, 64 dedup ids: small, so every limit is reached
+/// 4 tenants, a ring of at most 16 receipts, 64 dedup ids: small, so every limit is reached
 /// (five tenant ids fill the table: TenantTableFull, and reuse of revoked tenants' slots,
 /// which the final restore comparison checks).
-type E = Engine<4, 16, 8192, 64, 128>;
+const CAPS: Capacities = Capacities {
+    tenant_id_bytes: 4 * 32,
+    dedup_ids: 64,
+    receipts: 16,
+    ..Capacities::with_tenants(4)
+};
 
 const TENANTS: [&str; 5] = ["a", "b", "c", "d", "e"];
 const METRICS: [&str; 4] = ["cpu", "memory", "LATENCY", "nope"];
@@ -92,9 +99,10 @@ pub struct Input {
     ops: Vec<Op>,
 }
 
-struct Driver {
-    engine: Box<E>,
+struct Driver<'a> {
+    engine: Engine<'a>,
     config: EngineConfig,
+    caps: Capacities,
     auditor: Auditor,
     now: u64,
     drained: bool,
@@ -123,18 +131,26 @@ fn thresholds(t: [u8; 5]) -> Th {
     }
 }
 
-impl Driver {
-    fn new(input: &Input) -> Self {
+/// The capacities of one run: [`CAPS`], with a ring of `capacity` receipts (4..=16).
+fn capacities(capacity: u8) -> Capacities {
+    Capacities {
+        receipts: usize::from(capacity).clamp(SPANS_MIN, CAPS.receipts),
+        ..CAPS
+    }
+}
+
+impl<'a> Driver<'a> {
+    fn new(input: &Input, mem: &'a mut OwnedStorage) -> Self {
         let th = thresholds(input.thresholds);
         let config = EngineConfig {
             thresholds: Thresholds::new(th.warn, th.recover, th.intervene, th.refuse, th.sustain)
                 .expect("valid by construction"),
             action_timeout_ms: input.timeouts.map(|t| 1 + u64::from(t)),
-            ledger_capacity: usize::from(input.capacity),
         };
         Self {
-            engine: Box::new(E::new(config).expect("valid config")),
+            engine: Engine::new(config, mem.storage()).expect("valid config"),
             config,
+            caps: capacities(input.capacity),
             auditor: Auditor::new(th),
             now: 1_000_000_000,
             drained: true,
@@ -441,7 +457,8 @@ impl Driver {
             0,
             "dispatched actions without an outcome"
         );
-        let mut rebuilt = Box::new(E::new(self.config).expect("config"));
+        let mut mem = OwnedStorage::new(&self.caps);
+        let mut rebuilt = Engine::new(self.config, mem.storage()).expect("config");
         for (i, r) in self.auditor.records.iter().enumerate() {
             if let Err(e) = rebuilt.restore(r) {
                 panic!("restore of record {i}: {e}");
@@ -465,7 +482,8 @@ impl Driver {
 
 /// The target's body.
 pub fn run(input: &Input) {
-    let mut d = Driver::new(input);
+    let mut mem = OwnedStorage::new(&capacities(input.capacity));
+    let mut d = Driver::new(input, &mut mem);
     for op in input.ops.iter().take(512) {
         d.step(op);
     }

@@ -12,13 +12,20 @@
 //! hold after every line.
 
 use autonomic_core::engine::{Engine, EngineConfig};
+use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{EntitlementCommand, RawSignal, Signal};
 use autonomic_tests::audit::Auditor;
 use autonomic_tests::model::governor::Th;
 use autonomic_tests::model::signal;
 use serde::Deserialize;
 
-type E = Engine<8, 16, 8192, 64, 128>;
+/// 8 tenants, a ring of 16 receipts, 64 dedup ids.
+const CAPS: Capacities = Capacities {
+    tenant_id_bytes: 8 * 256,
+    dedup_ids: 64,
+    receipts: 16,
+    ..Capacities::with_tenants(8)
+};
 
 /// One replay line.
 #[derive(Debug, Deserialize)]
@@ -66,13 +73,13 @@ const NAMES: [&str; 10] = [
     "TenantTableFull",
 ];
 
-struct Replay {
-    engine: Box<E>,
+struct Replay<'a> {
+    engine: Engine<'a>,
     auditor: Auditor,
     clock: u64,
 }
 
-impl Replay {
+impl Replay<'_> {
     fn signal(&mut self, s: &SignalBody) {
         let now = s.now_ms.unwrap_or(s.ts_ms);
         self.clock = now;
@@ -195,8 +202,9 @@ impl Replay {
 
 /// The target's body.
 pub fn run(data: &[u8]) {
+    let mut mem = OwnedStorage::new(&CAPS);
     let mut replay = Replay {
-        engine: Box::new(E::new(EngineConfig::default()).expect("config")),
+        engine: Engine::new(EngineConfig::default(), mem.storage()).expect("config"),
         auditor: Auditor::new(Th::DEFAULT),
         clock: 0,
     };

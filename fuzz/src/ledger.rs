@@ -11,7 +11,9 @@
 //! Otherwise frames are records as they are.
 
 use autonomic_core::engine::{Engine, EngineConfig};
+use autonomic_core::ledger::Span;
 use autonomic_core::receipt::{GENESIS_HASH, hash_of, prev_hash_of, seq_of, verify_records};
+use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{ChainVerifier, Ledger, Receipt};
 use sha2::{Digest, Sha256};
 
@@ -104,14 +106,21 @@ fn check(records: &[Vec<u8>]) {
         );
     }
     // What verified restores, into a small ring and into an engine; restore never panics.
-    let mut ring = Box::new(Ledger::<8, 4096>::new(8));
+    let (mut arena, mut spans) = (vec![0; 4096], [Span::default(); 8]);
+    let mut ring = Ledger::new(&mut arena, &mut spans).expect("ledger shape");
     for r in &records[..accepted] {
         ring.restore(r)
             .expect("a verified record restores into a ledger");
         assert_eq!(ring.verify(), Ok(()));
     }
-    let mut engine =
-        Box::new(Engine::<8, 8, 4096, 64, 128>::new(EngineConfig::default()).expect("config"));
+    let caps = Capacities {
+        tenant_id_bytes: 8 * 256,
+        dedup_ids: 64,
+        receipts: 8,
+        ..Capacities::with_tenants(8)
+    };
+    let mut mem = OwnedStorage::new(&caps);
+    let mut engine = Engine::new(EngineConfig::default(), mem.storage()).expect("config");
     for r in records {
         if engine.restore(r).is_err() {
             break;

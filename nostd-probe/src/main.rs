@@ -3,15 +3,75 @@
 #![no_std]
 #![no_main]
 
-use autonomic_core::engine::{Engine, EngineConfig, SignalResult};
+use core::array::from_fn;
+use core::mem::MaybeUninit;
+use core::ptr::addr_of_mut;
+
+use autonomic_core::engine::{Engine, EngineConfig, InFlight, SignalResult, TenantSlot};
+use autonomic_core::execution::Completed;
+use autonomic_core::ledger::Span;
+use autonomic_core::storage::{Capacities, Storage};
 use autonomic_core::{
     ChainVerifier, EntitlementCommand, GovernorState, RawSignal, Resource, monitor,
 };
 
-type Probe = Engine<4, 16, 8192, 32, 64>;
+/// Tiny capacities: the probe's engine lives in the statics below, sized by them.
+const CAPS: Capacities = Capacities {
+    tenant_id_bytes: 4 * 32,
+    dedup_ids: 32,
+    receipts: 16,
+    ..Capacities::with_tenants(4)
+};
+const TENANTS: usize = CAPS.tenants;
+const TENANT_INDEX: usize = CAPS.tenant_index_entries();
+const TENANT_ID_BYTES: usize = CAPS.tenant_id_bytes;
+const DEDUP_IDS: usize = CAPS.dedup_ids;
+const DEDUP_INDEX: usize = CAPS.dedup_index_entries();
+const RECEIPTS: usize = CAPS.receipts;
+const LEDGER_ARENA: usize = CAPS.ledger_arena_bytes();
+const IN_FLIGHT: usize = CAPS.in_flight;
+const ROLLBACKABLE: usize = CAPS.rollbackable;
 
-fn scenario() -> bool {
-    let Ok(mut engine) = Probe::new(EngineConfig::default()) else {
+// The engine's storage: no heap, no allocator. The slots, spans and book entries have no
+// `const` constructor, so they start uninitialized and are written once by `storage`.
+static mut SLOTS: MaybeUninit<[TenantSlot; TENANTS]> = MaybeUninit::uninit();
+static mut TENANT_INDEX_ENTRIES: [u64; TENANT_INDEX] = [0; TENANT_INDEX];
+static mut TENANT_IDS: [u8; TENANT_ID_BYTES] = [0; TENANT_ID_BYTES];
+static mut DEDUP_ARRIVALS: [u64; DEDUP_IDS] = [0; DEDUP_IDS];
+static mut DEDUP_FINGERPRINTS: [u64; DEDUP_INDEX] = [0; DEDUP_INDEX];
+static mut DEDUP_WINDOWS: [u32; DEDUP_INDEX] = [0; DEDUP_INDEX];
+static mut SPANS: MaybeUninit<[Span; RECEIPTS]> = MaybeUninit::uninit();
+static mut LEDGER_BYTES: [u8; LEDGER_ARENA] = [0; LEDGER_ARENA];
+static mut IN_FLIGHT_BOOK: MaybeUninit<[InFlight; IN_FLIGHT]> = MaybeUninit::uninit();
+static mut ROLLBACKABLE_BOOK: MaybeUninit<[Completed; ROLLBACKABLE]> = MaybeUninit::uninit();
+
+/// The statics above, lent to one engine.
+///
+/// # Safety
+///
+/// Call at most once: each call hands out `&'static mut` borrows of the same statics.
+unsafe fn storage() -> Storage<'static> {
+    // SAFETY: the caller calls this once, on one thread, so these are the only references to
+    // the statics; the pointers come from `addr_of_mut!`, never from `&mut STATIC`.
+    unsafe {
+        Storage {
+            tenants: (*addr_of_mut!(SLOTS)).write([TenantSlot::default(); TENANTS]),
+            tenant_index: &mut *addr_of_mut!(TENANT_INDEX_ENTRIES),
+            tenant_ids: &mut *addr_of_mut!(TENANT_IDS),
+            dedup_arrivals: &mut *addr_of_mut!(DEDUP_ARRIVALS),
+            dedup_fingerprints: &mut *addr_of_mut!(DEDUP_FINGERPRINTS),
+            dedup_windows: &mut *addr_of_mut!(DEDUP_WINDOWS),
+            ledger_spans: (*addr_of_mut!(SPANS)).write([Span::default(); RECEIPTS]),
+            ledger_arena: &mut *addr_of_mut!(LEDGER_BYTES),
+            in_flight: (*addr_of_mut!(IN_FLIGHT_BOOK)).write(from_fn(|_| InFlight::default())),
+            rollbackable: (*addr_of_mut!(ROLLBACKABLE_BOOK))
+                .write(from_fn(|_| Completed::default())),
+        }
+    }
+}
+
+fn scenario(storage: Storage<'static>) -> bool {
+    let Ok(mut engine) = Engine::new(EngineConfig::default(), storage) else {
         return false;
     };
     let activate = EntitlementCommand::Activate {
@@ -62,7 +122,9 @@ unsafe extern "C" {
 /// The entry point, called by the C runtime's start files.
 #[unsafe(no_mangle)]
 pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
-    if scenario() { 0 } else { 1 }
+    // SAFETY: the one call.
+    let storage = unsafe { storage() };
+    if scenario(storage) { 0 } else { 1 }
 }
 
 /// The host's precompiled `core` references the unwinding personality even with

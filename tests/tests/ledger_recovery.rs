@@ -7,15 +7,22 @@ use std::io;
 use std::path::Path;
 
 use autonomic_core::engine::{Engine, EngineConfig};
+use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{ChainVerifier, EntitlementCommand, RawSignal};
 use autonomic_tokio::ledger_file::{
     COMMIT_FRAME_BYTES, FILE_HEADER_BYTES, FsyncPolicy, LedgerFile, LedgerIo, OpenError, scan,
 };
 
-type Small = Engine<16, 512, 131072, 1024, 2048>;
+/// 16 tenants, 512 receipts, 1024 dedup ids.
+const SMALL: Capacities = Capacities {
+    tenant_id_bytes: 16 * 256,
+    dedup_ids: 1024,
+    receipts: 512,
+    ..Capacities::with_tenants(16)
+};
 
-fn engine() -> Small {
-    Small::new(EngineConfig::default()).expect("default config")
+fn engine(mem: &mut OwnedStorage) -> Engine<'_> {
+    Engine::new(EngineConfig::default(), mem.storage()).expect("default config")
 }
 
 struct Rng(u64);
@@ -29,7 +36,7 @@ impl Rng {
 }
 
 /// Feeds one random input (activation, signal, outcome or reset) to the engine at `now`.
-fn random_input(e: &mut Small, rng: &mut Rng, now: u64) {
+fn random_input(e: &mut Engine<'_>, rng: &mut Rng, now: u64) {
     let tenant = ["acme", "beta", "gamma-tenant"][(rng.next() % 3) as usize];
     match rng.next() % 10 {
         0 => {
@@ -61,7 +68,8 @@ fn random_input(e: &mut Small, rng: &mut Rng, now: u64) {
 
 /// A real history: every receipt an engine produced for `inputs` random inputs.
 fn history(seed: u64, inputs: usize) -> Vec<Vec<u8>> {
-    let mut e = engine();
+    let mut e_mem = OwnedStorage::new(&SMALL);
+    let mut e = engine(&mut e_mem);
     let mut rng = Rng(seed);
     let mut records = Vec::new();
     for tenant in ["acme", "beta", "gamma-tenant"] {
@@ -144,7 +152,8 @@ fn recovery_at_every_byte_offset_yields_exactly_the_whole_records() {
             .unwrap_or((header, 0));
         let boundary = ends.contains(&k) || commits.iter().any(|c| c.0 == k || c.0 == k + 1);
         let (count, head) = if boundary {
-            let mut e = engine();
+            let mut e_mem = OwnedStorage::new(&SMALL);
+            let mut e = engine(&mut e_mem);
             let opened = LedgerFile::open(&d, FsyncPolicy::Always, |_, r| {
                 e.restore(r).map_err(|x| x.to_string())
             });
@@ -205,7 +214,8 @@ fn every_bit_of_committed_receipts_is_detected_never_truncated() {
                 let mut damaged = file.clone();
                 damaged[byte] ^= 1 << bit;
                 std::fs::write(d.join("ledger.log"), &damaged).unwrap();
-                let mut e = engine();
+                let mut e_mem = OwnedStorage::new(&SMALL);
+                let mut e = engine(&mut e_mem);
                 let opened = LedgerFile::open(&d, FsyncPolicy::Always, |_, r| {
                     e.restore(r).map_err(|x| x.to_string())
                 });
@@ -286,7 +296,8 @@ fn faulty_ledger_io_never_loses_an_acknowledged_receipt() {
         let fail_at = 1 + rng.next() % 40;
         let short_write = rng.next().is_multiple_of(2);
         let dir = scratch();
-        let mut e = engine();
+        let mut e_mem = OwnedStorage::new(&SMALL);
+        let mut e = engine(&mut e_mem);
         let wrap = |file| FaultyIo {
             file,
             ops: 0,
@@ -333,7 +344,8 @@ fn faulty_ledger_io_never_loses_an_acknowledged_receipt() {
             "seed {seed}: poisoned after the fault"
         );
         drop(file);
-        let mut rebuilt = engine();
+        let mut rebuilt_mem = OwnedStorage::new(&SMALL);
+        let mut rebuilt = engine(&mut rebuilt_mem);
         let reopened = LedgerFile::open(dir.path(), FsyncPolicy::Always, |_, r| {
             rebuilt.restore(r).map_err(|x| x.to_string())
         });

@@ -4,16 +4,24 @@
 use std::path::{Path, PathBuf};
 
 use autonomic_core::engine::{Engine, EngineConfig};
+use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{EntitlementCommand, RawSignal};
 use autonomic_tokio::ledger_file::{
     CorruptReason, FILE_NAME, FsyncPolicy, LedgerFile, ResumePoint, ScanError, verify_file,
 };
 
-type Small = Engine<16, 512, 131072, 1024, 2048>;
+/// 16 tenants, 512 receipts (every one stays unpolled until the end), 1024 dedup ids.
+const SMALL: Capacities = Capacities {
+    tenant_id_bytes: 16 * 256,
+    dedup_ids: 1024,
+    receipts: 512,
+    ..Capacities::with_tenants(16)
+};
 
 /// Every receipt an engine writes for one activation and `signals` readings of `tenant`.
 fn receipts(tenant: &str, signals: u64) -> Vec<Vec<u8>> {
-    let mut engine = Small::new(EngineConfig::default()).expect("default config");
+    let mut mem = OwnedStorage::new(&SMALL);
+    let mut engine = Engine::new(EngineConfig::default(), mem.storage()).expect("default config");
     let activate = EntitlementCommand::Activate {
         sku: "pro",
         expires_at_ms: None,

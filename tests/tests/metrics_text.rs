@@ -7,7 +7,7 @@ use std::time::Duration;
 use autonomic_tokio::metrics::{EngineGauges, Metrics};
 
 /// Every metric family `/metrics` exposes, with its type.
-const FAMILIES: [(&str, &str); 18] = [
+const FAMILIES: [(&str, &str); 20] = [
     ("autonomic_signals_total", "counter"),
     ("autonomic_transitions_total", "counter"),
     ("autonomic_tenants", "gauge"),
@@ -16,6 +16,8 @@ const FAMILIES: [(&str, &str); 18] = [
     ("autonomic_rollbacks_total", "counter"),
     ("autonomic_actions_in_flight", "gauge"),
     ("autonomic_dedup_evictions_total", "counter"),
+    ("autonomic_table_capacity", "gauge"),
+    ("autonomic_table_used", "gauge"),
     ("autonomic_action_duration_seconds", "histogram"),
     ("autonomic_receipts_total", "counter"),
     ("autonomic_ledger_head_seq", "gauge"),
@@ -47,6 +49,7 @@ fn rendered() -> String {
         entitlements_by_state: BTreeMap::from([("Active", 1)]),
         in_flight: 1,
         dedup_evictions: 3,
+        tables: vec![("tenants", 1, 1024)],
     };
     m.render(Some(&gauges), true, false)
 }

@@ -6,12 +6,14 @@
 //!
 //! `PROPTEST_CASES` raises the number of cases (default 256 here).
 
+use autonomic_core::dedup::Dedup;
 use autonomic_core::engine::{
     ActionCommand, CommandError, Engine, EngineConfig, SignalResult, Transition,
 };
 use autonomic_core::entitlement::{self as core_ent, CommandKind, EntitlementError};
 use autonomic_core::governor::{self as core_gov, GovernorEvent};
-use autonomic_core::monitor::{Dedup, MetricKind, signal_id};
+use autonomic_core::monitor::{MetricKind, signal_id};
+use autonomic_core::storage::{Capacities, OwnedStorage, index_slots_for};
 use autonomic_core::{
     Action, ActionKind, EntitlementCommand, EntitlementState, GovernorState, RawSignal,
     SignalError, Thresholds,
@@ -25,10 +27,24 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use proptest::test_runner::TestCaseError;
 
-/// 4 tenants (so the five valid ids below fill the table and revoked tenants' slots are
-/// reused), 256 receipts in 64 KiB, 1024 dedup ids (workloads stay far below).
-type E = Engine<4, 256, 65536, 1024, 2048>;
-const TABLE: usize = 4;
+/// Small enough that every bound is reached within a case: 4 tenants (the five valid ids
+/// below fill the table and revoked tenants' slots are reused) in a 10-byte id arena (three
+/// 2-byte ids and "ghost" fill it with a slot still free), 16 dedup ids (evicted early), a
+/// ring of 16 receipts (it wraps; the run drains it every step).
+const SMALL: Capacities = Capacities {
+    tenant_id_bytes: 10,
+    dedup_ids: 16,
+    receipts: 16,
+    ..Capacities::with_tenants(4)
+};
+
+/// Large: 100 000 tenants, 1 000 000 dedup ids; nothing fills.
+const LARGE: Capacities = Capacities {
+    tenant_id_bytes: 100_000 * 32,
+    dedup_ids: 1_000_000,
+    receipts: 1024,
+    ..Capacities::with_tenants(100_000)
+};
 
 const TENANTS: [&str; 4] = ["t0", "t1", "t2", "t3"];
 const ODD_TENANTS: [&str; 4] = ["", "has space", "ghost", "caf\u{e9}"];
@@ -36,11 +52,16 @@ const METRICS: [&str; 7] = ["cpu", "memory", "CPU", "Error_Rate", "latency", "bo
 const SKUS: [&str; 4] = ["starter", "pro", "enterprise", "gold"];
 
 fn config() -> ProptestConfig {
+    config_with_cases(256)
+}
+
+/// The suite's config with `cases` cases by default (`PROPTEST_CASES` overrides it).
+fn config_with_cases(cases: u32) -> ProptestConfig {
     ProptestConfig {
         cases: std::env::var("PROPTEST_CASES")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or(256),
+            .unwrap_or(cases),
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "proptest-regressions/prop_governor.txt",
         ))),
@@ -221,23 +242,22 @@ fn cmd_of(c: ActionCommand) -> MCommand {
     }
 }
 
-struct Run {
-    engine: Box<E>,
+struct Run<'a> {
+    engine: Engine<'a>,
     model: EngineModel,
     now: u64,
     sent: Vec<(String, String, f64, u64)>,
 }
 
-impl Run {
-    fn new(th: Th, timeouts: [u64; 3]) -> Self {
+impl<'a> Run<'a> {
+    fn new(th: Th, timeouts: [u64; 3], caps: &Capacities, mem: &'a mut OwnedStorage) -> Self {
         let config = EngineConfig {
             thresholds: core_th(&th),
             action_timeout_ms: [timeouts[0], timeouts[1], timeouts[2], 30_000],
-            ledger_capacity: usize::MAX,
         };
         Self {
-            engine: Box::new(E::new(config).expect("valid config")),
-            model: EngineModel::new(th, timeouts).with_capacity(TABLE),
+            engine: Engine::new(config, mem.storage()).expect("valid config"),
+            model: EngineModel::new(th, timeouts).with_capacities(caps),
             now: 1_000_000,
             sent: Vec::new(),
         }
@@ -462,6 +482,27 @@ impl Run {
     }
 }
 
+/// Runs `ops` through an engine of `caps` and the model, comparing them after every step.
+fn run_ops(caps: &Capacities, th: Th, timeouts: [u64; 3], ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut mem = OwnedStorage::new(caps);
+    let mut run = Run::new(th, timeouts, caps, &mut mem);
+    for (i, op) in ops.iter().enumerate() {
+        run.step(op)
+            .map_err(|e| TestCaseError::fail(format!("step {i} ({op:?}): {e}")))?;
+    }
+    Ok(())
+}
+
+/// A [`Run`] of the small capacities and default thresholds, in `mem`.
+fn small_run(mem: &mut OwnedStorage) -> Run<'_> {
+    Run::new(Th::DEFAULT, [30_000; 3], &SMALL, mem)
+}
+
+/// Action timeouts for Throttle, Pause and Shed.
+fn timeouts() -> impl Strategy<Value = [u64; 3]> {
+    [1_000u64..60_000, 1_000u64..60_000, 1_000u64..60_000]
+}
+
 fn same_command(got: &Result<Transition, CommandError>, want: &Result<MTransition, &str>) -> bool {
     match (got, want) {
         (Ok(t), Ok(m)) => same_transition(t, m),
@@ -478,13 +519,10 @@ proptest! {
     #[test]
     fn engine_matches_model(
         th in thresholds(),
-        timeouts in [1_000u64..60_000, 1_000u64..60_000, 1_000u64..60_000],
+        timeouts in timeouts(),
         ops in ops(),
     ) {
-        let mut run = Run::new(th, timeouts);
-        for (i, op) in ops.iter().enumerate() {
-            run.step(op).map_err(|e| TestCaseError::fail(format!("step {i} ({op:?}): {e}")))?;
-        }
+        run_ops(&SMALL, th, timeouts, &ops)?;
     }
 
     /// Proves `governor::step` is the documented table for any valid thresholds: every state,
@@ -511,15 +549,19 @@ proptest! {
         }
     }
 
-    /// Proves the deduplicator's rule: within capacity and retention, an id is a
-    /// duplicate exactly when it was remembered before and its window is retained (windows
-    /// up to 16 back, so the retention boundary is crossed both ways).
+    /// Proves the deduplicator's rule: an id is a duplicate exactly when it was remembered
+    /// before, its window is retained (windows up to 16 back, so the retention boundary is
+    /// crossed both ways) and a full memory has not pushed it out (capacities of 32, which
+    /// fills, and 512, which does not).
     #[test]
     fn dedup_matches_model(
+        ids in prop_oneof![Just(32usize), Just(512)],
         steps in prop::collection::vec((0usize..3, 0usize..3, 0u64..=16, 0u8..4, 0u64..4000), 1..300),
     ) {
-        let mut core = Box::new(Dedup::<512, 1024>::new());
-        let mut model = DedupModel::default();
+        let slots = index_slots_for(ids);
+        let (mut fingerprints, mut windows, mut arrivals) = (vec![0; slots], vec![0; slots], vec![0; ids]);
+        let mut core = Dedup::new(&mut fingerprints, &mut windows, &mut arrivals).expect("shape");
+        let mut model = DedupModel::with_capacity(ids);
         let mut now = 100 * 5000;
         for (tenant, metric, back, value, dt) in steps {
             now += dt;
@@ -533,8 +575,10 @@ proptest! {
             if !dup {
                 // A new id is always taken (one outside the retention is simply not kept).
                 prop_assert!(core.insert(&id, window, now), "insert of a new id refused: {:?}", key);
-                model.remember(key);
+                model.remember(key, now);
             }
+            prop_assert_eq!(core.len(), model.len());
+            prop_assert_eq!(core.evictions(), model.evictions());
         }
     }
 }
@@ -578,7 +622,8 @@ fn entitlement_table_matches_model() {
 #[test]
 fn odd_inputs_are_named_errors() {
     // Proves a few fixed edge cases through both: unknown tenant, Busy never, invalid SKU first.
-    let mut run = Run::new(Th::DEFAULT, [30_000; 3]);
+    let mut mem = OwnedStorage::new(&SMALL);
+    let mut run = small_run(&mut mem);
     for op in [
         Op::Outcome {
             tenant: "ghost",
@@ -656,7 +701,8 @@ fn odd_inputs_are_named_errors() {
 fn late_signal_delivered_twice_is_refused_twice() {
     // Proves a signal stamped before the dedup retention is refused (InvalidTimestamp) every
     // time it comes, in the engine and the model alike, and never governed.
-    let mut run = Run::new(Th::DEFAULT, [30_000; 3]);
+    let mut mem = OwnedStorage::new(&SMALL);
+    let mut run = small_run(&mut mem);
     let now = run.now;
     run.step(&Op::Entitlement {
         tenant: "t0",
@@ -699,7 +745,8 @@ proptest! {
         first_age in prop_oneof![Just(0u64), Just(60_000), 0u64..=60_000],
         later in prop::collection::vec(prop_oneof![Just(0u64), Just(1), 0u64..70_000], 1..20),
     ) {
-        let mut e = Box::new(E::new(EngineConfig::default()).expect("valid config"));
+        let mut mem = OwnedStorage::new(&SMALL);
+        let mut e = Engine::new(EngineConfig::default(), mem.storage()).expect("valid config");
         e.handle_entitlement(0, "t0", EntitlementCommand::Activate { sku: "pro", expires_at_ms: None })
             .expect("activate");
         let ts = 1_000_000 + ts_offset;
@@ -720,5 +767,20 @@ proptest! {
             }
         }
         prop_assert_eq!(e.tenant(now, "t0").map(|v| v.consecutive_high), Some(1), "governed once");
+    }
+}
+
+proptest! {
+    #![proptest_config(config_with_cases(32))]
+
+    /// Proves the engine follows the model with large capacities too (100 000 tenants,
+    /// 1 000 000 dedup ids; fewer cases: each allocates and clears tens of MiB).
+    #[test]
+    fn engine_matches_model_large(
+        th in thresholds(),
+        timeouts in timeouts(),
+        ops in ops(),
+    ) {
+        run_ops(&LARGE, th, timeouts, &ops)?;
     }
 }

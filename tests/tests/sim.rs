@@ -16,12 +16,14 @@
 //!   UndoTooLarge), and nothing is ever `Busy` (the driver drains);
 //! * a redelivery of a governed signal is a duplicate or refused, never governed again
 //!   (checked whenever the clock stands at its high-water mark: after a step back an
-//!   expired id may legitimately be accepted once more);
+//!   expired id may legitimately be accepted once more; and while the deduplicator has
+//!   evicted no id since: a full one may have forgotten it);
 //! * every rollback hands back exactly the undo token its action's success reported;
 //! * at the end, after every deadline has passed, no action is left without an outcome, and
 //!   an engine rebuilt from the records equals the live one.
 //!
-//! A failure prints its seed. `AUTONOMIC_SIM_SEEDS=N` runs N seeds (default 20),
+//! Every seed runs twice: in a small engine (tenant table and id arena exactly full, 64 dedup
+//! ids) and a large one (100 000 tenants, 1 000 000 dedup ids). A failure prints its seed. `AUTONOMIC_SIM_SEEDS=N` runs N seeds (default 20),
 //! `AUTONOMIC_SIM_SEED=S` replays one, `AUTONOMIC_SIM_STEPS` sets the steps per seed (default
 //! 1500).
 
@@ -30,6 +32,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use autonomic_core::engine::{ActionCommand, CommandError, Engine, EngineConfig};
 use autonomic_core::entitlement::AdmitError;
+use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{
     Action, ActionKind, EntitlementCommand, EntitlementState, RawSignal, Resource, Thresholds,
 };
@@ -38,8 +41,34 @@ use autonomic_tests::model::entitlement::{quotas, throttled};
 use autonomic_tests::model::governor::Th;
 use autonomic_tests::rng::SplitMix64;
 
-/// 8 tenant slots, a ring of at most 32 receipts (the seed picks 4..=32), 2048 dedup ids.
-type E = Engine<8, 32, 16384, 2048, 4096>;
+/// The capacities a world runs at; the seed picks the ring (4..=32 receipts) at both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Size {
+    /// A tenant table and an id arena exactly full with the world's tenants, and 64 dedup ids
+    /// (a full deduplicator forgets ids early).
+    Small,
+    /// 100 000 tenant slots, 1 000 000 dedup ids.
+    Large,
+}
+
+impl Size {
+    fn capacities(self, tenants: &[String], receipts: usize) -> Capacities {
+        match self {
+            Size::Small => Capacities {
+                tenant_id_bytes: tenants.iter().map(String::len).sum(),
+                dedup_ids: 64,
+                receipts,
+                ..Capacities::with_tenants(tenants.len())
+            },
+            Size::Large => Capacities {
+                tenant_id_bytes: 100_000 * 32,
+                dedup_ids: 1_000_000,
+                receipts,
+                ..Capacities::with_tenants(100_000)
+            },
+        }
+    }
+}
 
 const METRICS: [&str; 4] = ["cpu", "memory", "latency", "error_rate"];
 const RESOURCES: [Resource; 4] = [
@@ -65,19 +94,21 @@ enum Report {
     },
 }
 
-struct World {
+struct World<'a> {
     seed: u64,
     rng: SplitMix64,
     now: u64,
-    engine: Box<E>,
+    engine: Engine<'a>,
     config: EngineConfig,
+    caps: Capacities,
     auditor: Auditor,
     tenants: Vec<String>,
     load: Vec<f64>,
     /// Reports due at a time, in the order they were scheduled.
     reports: Vec<(u64, Report)>,
-    /// Signals sent: (tenant, metric, value, ts, governed at least once).
-    sent: Vec<(usize, usize, f64, u64, bool)>,
+    /// Signals sent: (tenant, metric, value, ts, and if it was governed, the engine's dedup
+    /// evictions right after it last was).
+    sent: Vec<(usize, usize, f64, u64, Option<u64>)>,
     /// The clock's high-water mark.
     max_now: u64,
     /// Undo tokens accepted with successes, by receipt id.
@@ -107,8 +138,20 @@ struct Stats {
 
 type Check = Result<(), String>;
 
-impl World {
-    fn new(seed: u64) -> Self {
+/// What a world draws from its seed before its engine exists.
+struct Setup {
+    seed: u64,
+    rng: SplitMix64,
+    th: Th,
+    config: EngineConfig,
+    caps: Capacities,
+    tenants: Vec<String>,
+    now: u64,
+    load: Vec<f64>,
+}
+
+impl Setup {
+    fn new(seed: u64, size: Size) -> Self {
         let mut rng = SplitMix64::new(seed);
         let th = if rng.chance(50) {
             Th::DEFAULT
@@ -137,9 +180,8 @@ impl World {
                 timeout(&mut rng),
                 timeout(&mut rng),
             ],
-            ledger_capacity: rng.range(4, 32) as usize,
         };
-        let engine = Box::new(E::new(config).expect("valid config"));
+        let receipts = rng.range(4, 32) as usize;
         let count = rng.range(3, 6) as usize;
         let tenants: Vec<String> = (0..count).map(|i| format!("tenant-{i}")).collect();
         let now = rng.range(0, 1 << 40);
@@ -147,9 +189,35 @@ impl World {
         Self {
             seed,
             rng,
-            now,
-            engine,
+            th,
             config,
+            caps: size.capacities(&tenants, receipts),
+            tenants,
+            now,
+            load,
+        }
+    }
+}
+
+impl<'a> World<'a> {
+    fn new(setup: Setup, mem: &'a mut OwnedStorage) -> Self {
+        let Setup {
+            seed,
+            rng,
+            th,
+            config,
+            caps,
+            tenants,
+            now,
+            load,
+        } = setup;
+        Self {
+            seed,
+            rng,
+            now,
+            engine: Engine::new(config, mem.storage()).expect("valid config"),
+            config,
+            caps,
             auditor: Auditor::new(th),
             tenants,
             load,
@@ -385,7 +453,7 @@ impl World {
                 self.rng.range(0, 3_000)
             };
             let ts = now.saturating_sub(delay);
-            (t, m, value, ts, false)
+            (t, m, value, ts, None)
         };
         self.max_now = self.max_now.max(now);
         let tenant = self.tenants[t].clone();
@@ -396,6 +464,7 @@ impl World {
             ts_ms: ts,
         };
         let entitlement = self.engine.tenant(now, &tenant).map(|v| v.entitlement);
+        let evictions = self.engine.dedup_evictions();
         let got = self.engine.handle_signal(now, &raw);
         match &got {
             Ok(r) => {
@@ -408,11 +477,18 @@ impl World {
                 if !governed {
                     self.stats.duplicates += 1;
                 }
-                if governed && governed_before && now == self.max_now {
+                // Unless a full deduplicator evicted ids since it was governed (it may have
+                // forgotten this one).
+                let remembered = governed_before == Some(evictions);
+                if governed && remembered && now == self.max_now {
                     return Err(format!("redelivery {raw:?} governed twice at {now}"));
                 }
-                self.sent
-                    .push((t, m, value, ts, governed || governed_before));
+                let governed_at = if governed {
+                    Some(self.engine.dedup_evictions())
+                } else {
+                    governed_before
+                };
+                self.sent.push((t, m, value, ts, governed_at));
             }
             Err(e) => {
                 let expected = match entitlement {
@@ -639,7 +715,8 @@ impl World {
         if !open.is_empty() {
             return Err(format!("dispatched actions without an outcome: {open:?}"));
         }
-        let mut rebuilt = Box::new(E::new(self.config).expect("config"));
+        let mut mem = OwnedStorage::new(&self.caps);
+        let mut rebuilt = Engine::new(self.config, mem.storage()).expect("config");
         for (i, r) in self.auditor.records.iter().enumerate() {
             rebuilt
                 .restore(r)
@@ -666,9 +743,11 @@ impl World {
     }
 }
 
-fn run_seed(seed: u64, steps: u64) -> Result<Stats, String> {
+fn run_seed(seed: u64, size: Size, steps: u64) -> Result<Stats, String> {
     let result = catch_unwind(AssertUnwindSafe(|| {
-        let mut world = World::new(seed);
+        let setup = Setup::new(seed, size);
+        let mut mem = OwnedStorage::new(&setup.caps);
+        let mut world = World::new(setup, &mut mem);
         world.start().map_err(|e| format!("setup: {e}"))?;
         for step in 0..steps {
             world
@@ -708,8 +787,11 @@ fn simulation() {
         None => (0..env("AUTONOMIC_SIM_SEEDS").unwrap_or(20)).collect(),
     };
     let mut total = Stats::default();
-    for &seed in &seeds {
-        match run_seed(seed, steps) {
+    let runs = seeds
+        .iter()
+        .flat_map(|&seed| [(seed, Size::Small), (seed, Size::Large)]);
+    for (seed, size) in runs {
+        match run_seed(seed, size, steps) {
             Ok(s) => {
                 total.steps += s.steps;
                 total.signals += s.signals;
@@ -727,7 +809,7 @@ fn simulation() {
                 }
             }
             Err(e) => panic!(
-                "simulation failed for seed {seed}: {e}\nreplay: AUTONOMIC_SIM_SEED={seed} cargo test -p autonomic-tests --test sim"
+                "simulation failed for seed {seed} ({size:?}): {e}\nreplay: AUTONOMIC_SIM_SEED={seed} cargo test -p autonomic-tests --test sim"
             ),
         }
     }
@@ -738,7 +820,8 @@ fn simulation() {
 fn same_seed_same_world() {
     // Proves the simulation is deterministic: one seed, the same chain head twice.
     let head = |seed| {
-        let mut w = World::new(seed);
+        let mut mem = OwnedStorage::new(&Setup::new(seed, Size::Small).caps);
+        let mut w = World::new(Setup::new(seed, Size::Small), &mut mem);
         w.start().expect("start");
         for _ in 0..300 {
             w.step().expect("step");

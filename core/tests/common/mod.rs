@@ -7,18 +7,61 @@
     clippy::indexing_slicing
 )]
 
-use autonomic_core::engine::{Engine, EngineConfig};
+use autonomic_core::engine::{BuildError, Engine, EngineConfig};
+use autonomic_core::storage::{Capacities, OwnedStorage, Storage};
 use autonomic_core::{EntitlementCommand, RawSignal};
 
-/// A small engine: 16 tenants, 64 receipts in 16 KiB, 256 dedup ids.
-pub type SmallEngine = Engine<16, 64, 16384, 256, 512>;
+/// A small engine: 16 tenants (ids of up to 256 bytes each), 64 receipts, 256 dedup ids.
+pub const SMALL: Capacities = Capacities {
+    tenant_id_bytes: 16 * 256,
+    dedup_ids: 256,
+    receipts: 64,
+    ..Capacities::with_tenants(16)
+};
 
+/// A large engine: 100 000 tenants, 1 000 000 dedup ids (build it in an [`OwnedStorage`] the
+/// test owns, not in [`leaked`] storage: it is tens of MiB).
+pub const LARGE: Capacities = Capacities {
+    tenant_id_bytes: 100_000 * 32,
+    dedup_ids: 1_000_000,
+    receipts: 1024,
+    ..Capacities::with_tenants(100_000)
+};
+
+/// An engine in storage that lives as long as the test process (see [`leaked`]).
+pub type SmallEngine = Engine<'static>;
+
+/// Storage of `caps` that is never freed, so a helper can return the engine built in it.
+/// The test binaries build small engines by the hundred at most: a few MiB in all.
+pub fn leaked(caps: &Capacities) -> Storage<'static> {
+    Box::leak(Box::new(OwnedStorage::new(caps))).storage()
+}
+
+/// An engine of `caps` and `config`, in leaked storage.
+pub fn engine_with(caps: &Capacities, config: EngineConfig) -> Result<SmallEngine, BuildError> {
+    Engine::new(config, leaked(caps))
+}
+
+/// An engine of [`SMALL`] capacities and the default config.
 pub fn engine() -> SmallEngine {
-    SmallEngine::new(EngineConfig::default()).expect("default config is valid")
+    engine_with(&SMALL, EngineConfig::default()).expect("default config is valid")
 }
 
 pub fn active(tenant: &str) -> SmallEngine {
     let mut e = engine();
+    activate(&mut e, tenant);
+    e
+}
+
+/// An engine of the default config in `mem`, with `tenant` active.
+pub fn active_in<'a>(mem: &'a mut OwnedStorage, tenant: &str) -> Engine<'a> {
+    let mut e = Engine::new(EngineConfig::default(), mem.storage()).expect("default config");
+    activate(&mut e, tenant);
+    e
+}
+
+/// Activates `tenant` (pro, never expiring) at 0.
+pub fn activate(e: &mut Engine<'_>, tenant: &str) {
     e.handle_entitlement(
         0,
         tenant,
@@ -28,7 +71,6 @@ pub fn active(tenant: &str) -> SmallEngine {
         },
     )
     .expect("activate");
-    e
 }
 
 pub fn raw(tenant: &str, value: f64, ts_ms: u64) -> RawSignal<'_> {
@@ -41,15 +83,7 @@ pub fn raw(tenant: &str, value: f64, ts_ms: u64) -> RawSignal<'_> {
 }
 
 /// Drains every pending record, returning copies.
-pub fn drain_records<
-    const T: usize,
-    const N: usize,
-    const B: usize,
-    const I: usize,
-    const S: usize,
->(
-    e: &mut Engine<T, N, B, I, S>,
-) -> Vec<Vec<u8>> {
+pub fn drain_records(e: &mut Engine<'_>) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     while let Some(r) = e.poll_record() {
         out.push(r.to_vec());

@@ -7,11 +7,16 @@
 //! Throttle/Pause/Shed, until the governor returns to Stable — a reset of an enforcing tenant
 //! writes a receipt to end it — or the action fails, times out or is superseded).
 //!
-//! The tenant table has a capacity (`docs/design.md#limits`): a new tenant in a full table
-//! takes the place of the Terminated tenant revoked longest ago that has no action in flight
-//! and no completed action still remembered for rollback (the last 64 successes); the last
-//! tenant moves into the freed place (the order `Engine::tenants` shows). None:
-//! `TenantTableFull`.
+//! The tenant table has capacities (`docs/design.md#limits`): tenants, and bytes of tenant ids
+//! (a new tenant takes its id's length from the arena's free end). A new tenant that finds no
+//! free slot or no room for its id takes the slot of the Terminated tenant revoked longest ago
+//! that has no action in flight and no completed action still remembered for rollback (the
+//! last 64 successes), in place: the other tenants keep their places (the order
+//! `Engine::tenants` shows). Its id goes in the room the slot's first id took if it fits, else
+//! at the arena's free end. No such slot, or no room: `TenantTableFull`. The dedup memory has a
+//! capacity too ([`DedupModel`]).
+
+use autonomic_core::storage::Capacities;
 
 use super::dedup::{DedupModel, WINDOW_MS};
 use super::entitlement::{self, ECmd, EState};
@@ -52,6 +57,8 @@ pub struct MTenant {
     pub enforced: Option<(u64, MAction)>,
     /// Once Terminated: how many tenants were terminated before it.
     pub terminated_rank: Option<u64>,
+    /// Id arena bytes its slot owns (at least the id's length).
+    pub id_room: usize,
 }
 
 impl MTenant {
@@ -125,6 +132,10 @@ pub struct EngineModel {
     pub commands: Vec<MCommand>,
     /// Most tenants at once.
     pub capacity: usize,
+    /// Bytes of tenant ids, all slots together.
+    pub id_bytes: usize,
+    /// Id arena bytes handed out.
+    pub id_bytes_used: usize,
     /// Tenants terminated so far.
     pub terminations: u64,
     /// Receipt ids and tenants of the last 64 successful actions (rollbackable).
@@ -145,14 +156,41 @@ impl EngineModel {
             dedup: DedupModel::default(),
             commands: Vec::new(),
             capacity: usize::MAX,
+            id_bytes: usize::MAX,
+            id_bytes_used: 0,
             terminations: 0,
             rollbackable: Vec::new(),
         }
     }
 
-    /// The same model with a tenant table of `capacity`.
-    pub fn with_capacity(self, capacity: usize) -> Self {
-        Self { capacity, ..self }
+    /// The same model with the tenant table, id arena and dedup memory of `caps`.
+    pub fn with_capacities(self, caps: &Capacities) -> Self {
+        Self {
+            capacity: caps.tenants,
+            id_bytes: caps.tenant_id_bytes,
+            dedup: DedupModel::with_capacity(caps.dedup_ids),
+            ..self
+        }
+    }
+
+    /// Where a new `tenant` goes (see the module doc): a free slot (the end of the table), or
+    /// a reused one; `None`: `TenantTableFull`. Takes its arena room.
+    fn place(&mut self, tenant: &str) -> Option<(usize, usize)> {
+        let len = tenant.len();
+        let fits = self.id_bytes_used + len <= self.id_bytes;
+        if self.tenants.len() < self.capacity && fits {
+            self.id_bytes_used += len;
+            return Some((self.tenants.len(), len));
+        }
+        let victim = self.reusable()?;
+        if len <= self.tenants[victim].id_room {
+            return Some((victim, self.tenants[victim].id_room));
+        }
+        if !fits {
+            return None;
+        }
+        self.id_bytes_used += len;
+        Some((victim, len))
     }
 
     /// The index a new tenant may take in a full table (see the module doc).
@@ -202,7 +240,7 @@ impl EngineModel {
         if self.dedup.is_duplicate(&key, now_ms) {
             return Ok(MSignal::Duplicate);
         }
-        self.dedup.remember(key);
+        self.dedup.remember(key, now_ms);
         Ok(MSignal::Governed(self.govern(now_ms, i, GEvent::Signal(v))))
     }
 
@@ -376,25 +414,31 @@ impl EngineModel {
         let i = self.find(tenant);
         let from = i.map(|i| self.tenants[i].entitlement(now_ms));
         let to = entitlement::transition(from, cmd)?;
-        if i.is_none() && self.tenants.len() >= self.capacity {
-            let victim = self.reusable().ok_or("TenantTableFull")?;
-            self.tenants.swap_remove(victim);
-        }
-        let i = i.unwrap_or_else(|| {
-            self.tenants.push(MTenant {
-                id: tenant.to_string(),
-                stored: EState::Pending,
-                sku: "starter",
-                expires_at_ms: None,
-                state: GState::Stable,
-                c: 0,
-                entered_at_ms: now_ms,
-                in_flight: None,
-                enforced: None,
-                terminated_rank: None,
-            });
-            self.tenants.len() - 1
-        });
+        let i = match i {
+            Some(i) => i,
+            None => {
+                let (i, id_room) = self.place(tenant).ok_or("TenantTableFull")?;
+                let new = MTenant {
+                    id: tenant.to_string(),
+                    stored: EState::Pending,
+                    sku: "starter",
+                    expires_at_ms: None,
+                    state: GState::Stable,
+                    c: 0,
+                    entered_at_ms: now_ms,
+                    in_flight: None,
+                    enforced: None,
+                    terminated_rank: None,
+                    id_room,
+                };
+                if i == self.tenants.len() {
+                    self.tenants.push(new);
+                } else {
+                    self.tenants[i] = new;
+                }
+                i
+            }
+        };
         let t = &mut self.tenants[i];
         t.stored = to;
         if to == EState::Terminated {
