@@ -36,12 +36,12 @@
 //! actions, rollbacks) are composed in this module's `actions` file.
 
 use crate::action::Action;
+use crate::dedup::Dedup;
 use crate::entitlement::{
     self, AdmitError, EntitlementCommand, EntitlementError, EntitlementState, Resource,
 };
 use crate::execution::Execution;
 use crate::governor::{self, Governor, GovernorEvent, GovernorState, Planned};
-use crate::dedup::Dedup;
 use crate::ledger::Ledger;
 use crate::monitor::{self, RawSignal, Signal};
 use crate::receipt::{Cause, ChainError, Event, Receipt};

@@ -52,14 +52,19 @@ pub struct InFlight {
     pub action: Action,
 }
 
+impl InFlight {
+    /// An unused entry, for `static` storage (`[InFlight::EMPTY; N]`).
+    pub const EMPTY: InFlight = InFlight {
+        receipt: 0,
+        slot: 0,
+        deadline_ms: 0,
+        action: Action::Pause,
+    };
+}
+
 impl Default for InFlight {
     fn default() -> Self {
-        Self {
-            receipt: 0,
-            slot: 0,
-            deadline_ms: 0,
-            action: Action::Pause,
-        }
+        Self::EMPTY
     }
 }
 
@@ -111,15 +116,20 @@ pub enum ActionCommand {
     },
 }
 
+impl Completed {
+    /// An unused entry, for `static` storage (`[Completed::EMPTY; N]`).
+    pub const EMPTY: Completed = Completed {
+        receipt: 0,
+        slot: 0,
+        action: Action::Pause,
+        undo: Undo::new(),
+        rollback_pending: false,
+    };
+}
+
 impl Default for Completed {
     fn default() -> Self {
-        Self {
-            receipt: 0,
-            slot: 0,
-            action: Action::Pause,
-            undo: Undo::new(),
-            rollback_pending: false,
-        }
+        Self::EMPTY
     }
 }
 

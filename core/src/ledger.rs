@@ -14,8 +14,8 @@
 //! [`Ledger::can_append`] first, so that surfaces as `Busy` and nothing is half-applied).
 
 use crate::limits::RECORD_MAX_BYTES;
-use crate::ring::Ring;
 use crate::receipt::{self, ChainError, ChainErrorKind, Event, GENESIS_HASH, Receipt, ReceiptRef};
+use crate::ring::Ring;
 
 /// The ring would have to evict a record that has not been persisted yet (or the record is
 /// larger than [`RECORD_MAX_BYTES`]).
@@ -32,6 +32,9 @@ pub struct Span {
 }
 
 impl Span {
+    /// An unused span, for `static` storage (`[Span::EMPTY; N]`).
+    pub const EMPTY: Span = Span { start: 0, len: 0 };
+
     const fn end(self) -> usize {
         self.start as usize + self.len as usize
     }

@@ -34,14 +34,14 @@ pub mod monitor;
 pub mod receipt;
 pub mod ring;
 pub mod stats;
-pub mod table;
 pub mod storage;
+pub mod table;
 
 pub use action::{Action, ActionKind, ActionOutcome, InvalidAction, Undo};
 pub use engine::{ActionCommand, Engine, EngineConfig, SignalResult, TenantView, Transition};
 pub use entitlement::{EntitlementCommand, EntitlementState, Resource, Sku};
 pub use governor::{GovernorEvent, GovernorState, Thresholds};
 pub use ledger::Ledger;
-pub use storage::{Capacities, Storage};
 pub use monitor::{MetricKind, RawSignal, Signal, SignalError, TenantId};
 pub use receipt::{Cause, ChainError, ChainVerifier, Event, Receipt};
+pub use storage::{Capacities, Storage};

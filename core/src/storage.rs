@@ -112,8 +112,7 @@ impl Capacities {
             + self
                 .dedup_index_entries()
                 .saturating_mul(size_of::<u64>() + size_of::<u32>());
-        let ledger =
-            self.receipts.saturating_mul(size_of::<Span>()) + self.ledger_arena_bytes();
+        let ledger = self.receipts.saturating_mul(size_of::<Span>()) + self.ledger_arena_bytes();
         let execution = self.in_flight.saturating_mul(size_of::<InFlight>())
             + self.rollbackable.saturating_mul(size_of::<Completed>());
         tenants

@@ -52,8 +52,15 @@ fn in_flight_capacity_bounds_actions_engine_wide() {
     assert_eq!(e.execution_capacities(), (1, 4));
     let first = e.handle_action(1, "a", Action::Pause).unwrap();
     let before = e.ledger().next_seq();
-    assert_eq!(e.handle_action(2, "b", Action::Pause), Err(CommandError::Busy));
-    assert_eq!(e.ledger().next_seq(), before, "a refused action appends nothing");
+    assert_eq!(
+        e.handle_action(2, "b", Action::Pause),
+        Err(CommandError::Busy)
+    );
+    assert_eq!(
+        e.ledger().next_seq(),
+        before,
+        "a refused action appends nothing"
+    );
     assert!(e.tenant(2, "b").unwrap().in_flight.is_none());
     records(&mut e);
     e.handle_outcome(3, "a", Some(first), true, b"").unwrap();
@@ -72,7 +79,8 @@ fn rollbackable_capacity_forgets_the_oldest_completed_action() {
         let now = 10 * i as u64 + 1;
         let receipt = e.handle_action(now, t, Action::Pause).unwrap();
         records(&mut e);
-        e.handle_outcome(now + 1, t, Some(receipt), true, b"").unwrap();
+        e.handle_outcome(now + 1, t, Some(receipt), true, b"")
+            .unwrap();
         done.push(receipt);
     }
     assert_eq!(e.rollbackable().collect::<Vec<_>>(), vec![done[1]]);

@@ -3,8 +3,6 @@
 #![no_std]
 #![no_main]
 
-use core::array::from_fn;
-use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
 use autonomic_core::engine::{Engine, EngineConfig, InFlight, SignalResult, TenantSlot};
@@ -32,18 +30,17 @@ const LEDGER_ARENA: usize = CAPS.ledger_arena_bytes();
 const IN_FLIGHT: usize = CAPS.in_flight;
 const ROLLBACKABLE: usize = CAPS.rollbackable;
 
-// The engine's storage: no heap, no allocator. The slots, spans and book entries have no
-// `const` constructor, so they start uninitialized and are written once by `storage`.
-static mut SLOTS: MaybeUninit<[TenantSlot; TENANTS]> = MaybeUninit::uninit();
+// The engine's storage: no heap, no allocator, plain statics.
+static mut SLOTS: [TenantSlot; TENANTS] = [TenantSlot::EMPTY; TENANTS];
 static mut TENANT_INDEX_ENTRIES: [u64; TENANT_INDEX] = [0; TENANT_INDEX];
 static mut TENANT_IDS: [u8; TENANT_ID_BYTES] = [0; TENANT_ID_BYTES];
 static mut DEDUP_ARRIVALS: [u64; DEDUP_IDS] = [0; DEDUP_IDS];
 static mut DEDUP_FINGERPRINTS: [u64; DEDUP_INDEX] = [0; DEDUP_INDEX];
 static mut DEDUP_WINDOWS: [u32; DEDUP_INDEX] = [0; DEDUP_INDEX];
-static mut SPANS: MaybeUninit<[Span; RECEIPTS]> = MaybeUninit::uninit();
+static mut SPANS: [Span; RECEIPTS] = [Span::EMPTY; RECEIPTS];
 static mut LEDGER_BYTES: [u8; LEDGER_ARENA] = [0; LEDGER_ARENA];
-static mut IN_FLIGHT_BOOK: MaybeUninit<[InFlight; IN_FLIGHT]> = MaybeUninit::uninit();
-static mut ROLLBACKABLE_BOOK: MaybeUninit<[Completed; ROLLBACKABLE]> = MaybeUninit::uninit();
+static mut IN_FLIGHT_BOOK: [InFlight; IN_FLIGHT] = [InFlight::EMPTY; IN_FLIGHT];
+static mut ROLLBACKABLE_BOOK: [Completed; ROLLBACKABLE] = [Completed::EMPTY; ROLLBACKABLE];
 
 /// The statics above, lent to one engine.
 ///
@@ -55,17 +52,16 @@ unsafe fn storage() -> Storage<'static> {
     // the statics; the pointers come from `addr_of_mut!`, never from `&mut STATIC`.
     unsafe {
         Storage {
-            tenants: (*addr_of_mut!(SLOTS)).write([TenantSlot::default(); TENANTS]),
+            tenants: &mut *addr_of_mut!(SLOTS),
             tenant_index: &mut *addr_of_mut!(TENANT_INDEX_ENTRIES),
             tenant_ids: &mut *addr_of_mut!(TENANT_IDS),
             dedup_arrivals: &mut *addr_of_mut!(DEDUP_ARRIVALS),
             dedup_fingerprints: &mut *addr_of_mut!(DEDUP_FINGERPRINTS),
             dedup_windows: &mut *addr_of_mut!(DEDUP_WINDOWS),
-            ledger_spans: (*addr_of_mut!(SPANS)).write([Span::default(); RECEIPTS]),
+            ledger_spans: &mut *addr_of_mut!(SPANS),
             ledger_arena: &mut *addr_of_mut!(LEDGER_BYTES),
-            in_flight: (*addr_of_mut!(IN_FLIGHT_BOOK)).write(from_fn(|_| InFlight::default())),
-            rollbackable: (*addr_of_mut!(ROLLBACKABLE_BOOK))
-                .write(from_fn(|_| Completed::default())),
+            in_flight: &mut *addr_of_mut!(IN_FLIGHT_BOOK),
+            rollbackable: &mut *addr_of_mut!(ROLLBACKABLE_BOOK),
         }
     }
 }

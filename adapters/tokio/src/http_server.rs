@@ -484,7 +484,10 @@ mod tests {
         // Proves the cap is the configured one when descriptors abound, the limit minus the
         // reserve when they don't, and never below the floor.
         assert_eq!(connection_cap(1024, 1_048_576, 64), 1024);
-        assert_eq!(connection_cap(1024, 1024, 64), (1024 - 32 - 3 * 64) as usize);
+        assert_eq!(
+            connection_cap(1024, 1024, 64),
+            (1024 - 32 - 3 * 64) as usize
+        );
         assert_eq!(connection_cap(1024, 256, 64), 32);
         assert_eq!(connection_cap(1024, 256, 8), 256 - 32 - 24);
         assert_eq!(connection_cap(1024, 100, 64), CONNECTIONS_MIN);

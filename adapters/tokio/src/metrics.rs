@@ -357,7 +357,11 @@ fn scrape_registry(gauges: Option<&EngineGauges>, ready: bool, poisoned: bool) -
         }
         let help = "What each table of the engine holds at most (configured at start)";
         r.register("table_capacity", help, capacity);
-        r.register("table_used", "What each table of the engine holds now", used);
+        r.register(
+            "table_used",
+            "What each table of the engine holds now",
+            used,
+        );
     }
     let help = "1 after a ledger I/O error";
     r.register(
@@ -410,7 +414,10 @@ mod tests {
         let text = m.render(Some(&gauges), true, false);
         let capacity = "autonomic_table_capacity{table=\"tenant_id_bytes\"} 32768";
         assert!(text.contains(capacity), "{text}");
-        assert!(text.contains("autonomic_table_used{table=\"tenant_id_bytes\"} 48"), "{text}");
+        assert!(
+            text.contains("autonomic_table_used{table=\"tenant_id_bytes\"} 48"),
+            "{text}"
+        );
     }
 
     #[test]

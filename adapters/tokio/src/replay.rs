@@ -27,10 +27,10 @@
 use std::io::{self, BufRead, Write};
 
 use autonomic_core::engine::{Engine, EngineConfig};
-use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::limits::{
     DEDUP_IDS_DEFAULT, IN_FLIGHT_DEFAULT, ROLLBACKABLE_DEFAULT, TENANT_ID_MAX_BYTES,
 };
+use autonomic_core::storage::{Capacities, OwnedStorage};
 
 use crate::input::apply;
 use crate::wire::{ErrorLine, InputLine, applied_line, cut, to_line};

@@ -680,7 +680,12 @@ fn capacities_come_from_the_file_and_default_to_the_documented_sizes() {
     // Proves the four sizing keys reach the engine's capacities, and their defaults.
     let defaults = Config::default().capacities();
     assert_eq!(
-        (defaults.tenants, defaults.tenant_id_bytes, defaults.dedup_ids, defaults.receipts),
+        (
+            defaults.tenants,
+            defaults.tenant_id_bytes,
+            defaults.dedup_ids,
+            defaults.receipts
+        ),
         (1024, 32 * 1024, 650_000, 1024)
     );
     assert_eq!((defaults.in_flight, defaults.rollbackable), (64, 64));
@@ -688,10 +693,17 @@ fn capacities_come_from_the_file_and_default_to_the_documented_sizes() {
                 max_in_flight = 8\nmax_rollbackable = 300\n";
     let caps = Config::from_str(text, "-").unwrap().capacities();
     assert_eq!(
-        (caps.tenants, caps.tenant_id_bytes, caps.dedup_ids, caps.receipts),
+        (
+            caps.tenants,
+            caps.tenant_id_bytes,
+            caps.dedup_ids,
+            caps.receipts
+        ),
         (100_000, 3_200_000, 2048, 64)
     );
     assert_eq!((caps.in_flight, caps.rollbackable), (8, 300));
-    let caps = Config::from_str("tenant_id_bytes = 4096\n", "-").unwrap().capacities();
+    let caps = Config::from_str("tenant_id_bytes = 4096\n", "-")
+        .unwrap()
+        .capacities();
     assert_eq!(caps.tenant_id_bytes, 4096);
 }

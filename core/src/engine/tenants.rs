@@ -100,14 +100,19 @@ pub struct TenantSlot {
     id_room: u16,
 }
 
+impl TenantSlot {
+    /// An unused slot, for `static` storage (`[TenantSlot::EMPTY; N]`).
+    pub const EMPTY: TenantSlot = TenantSlot {
+        state: TenantState::new(0),
+        id_start: 0,
+        id_len: 0,
+        id_room: 0,
+    };
+}
+
 impl Default for TenantSlot {
     fn default() -> Self {
-        TenantSlot {
-            state: TenantState::new(0),
-            id_start: 0,
-            id_len: 0,
-            id_room: 0,
-        }
+        Self::EMPTY
     }
 }
 
@@ -213,7 +218,10 @@ impl<'a> Tenants<'a> {
 
     /// The state in `slot`.
     pub(crate) fn state(&self, slot: usize) -> Option<&TenantState> {
-        self.get(slot).map(|(_, t)| t)
+        if slot >= self.len {
+            return None;
+        }
+        self.slots.get(slot).map(|t| &t.state)
     }
 
     /// The state in `slot`, to change.
@@ -346,9 +354,13 @@ impl<'a> Tenants<'a> {
 
     /// The id a slot holds.
     fn id_of(&self, t: &TenantSlot) -> Option<&str> {
+        core::str::from_utf8(self.id_bytes_of(t)?).ok()
+    }
+
+    /// The id a slot holds, as bytes (what lookups compare: no UTF-8 check).
+    fn id_bytes_of(&self, t: &TenantSlot) -> Option<&[u8]> {
         let start = t.id_start as usize;
-        let bytes = self.ids.get(start..start + usize::from(t.id_len))?;
-        core::str::from_utf8(bytes).ok()
+        self.ids.get(start..start + usize::from(t.id_len))
     }
 
     /// Hands out `len` bytes at the end of the arena: their offset.
@@ -395,8 +407,8 @@ impl<'a> Tenants<'a> {
             }
             if (entry >> 32) as u32 == tag {
                 let slot = (entry & u64::from(u32::MAX)) as usize - 1;
-                let id = self.slots.get(slot).and_then(|t| self.id_of(t));
-                if id == Some(tenant) {
+                let id = self.slots.get(slot).and_then(|t| self.id_bytes_of(t));
+                if id == Some(tenant.as_bytes()) {
                     return Some((at, slot));
                 }
             }

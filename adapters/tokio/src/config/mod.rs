@@ -392,7 +392,11 @@ impl Config {
         )?;
         for (key, value, max) in [
             ("max_in_flight", self.max_in_flight, MAX_IN_FLIGHT_MAX),
-            ("max_rollbackable", self.max_rollbackable, MAX_ROLLBACKABLE_MAX),
+            (
+                "max_rollbackable",
+                self.max_rollbackable,
+                MAX_ROLLBACKABLE_MAX,
+            ),
         ] {
             check_range(key, u64::from(value), 1, u64::from(max))?;
         }

@@ -2,8 +2,8 @@
 //!
 //! # Ownership
 //!
-//! [`spawn`] starts one OS thread with a large stack ([`ENGINE_STACK_BYTES`]; the engine is
-//! tens of MiB and is built on that thread, never moved across threads). The thread runs a
+//! [`spawn`] starts one OS thread that allocates the engine's storage once, from the
+//! configured capacities, and builds the engine in it (never moved across threads). The thread runs a
 //! current-thread tokio runtime for its loop. Everything else talks to it through one bounded
 //! channel ([`QUEUE_CAPACITY`]) of [`Msg`]s, each carrying a oneshot reply; a full channel is
 //! backpressure (HTTP answers 503), never growth.
