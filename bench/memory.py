@@ -2,13 +2,14 @@
 """Resident memory of the sidecar, idle and with N active tenants that all sent signals.
 
     python3 bench/memory.py [--bin target/release/autonomic] [--tenants 100000] [--dedup-ids N]
+                            [--batch 10000]
 
 Starts `autonomic run` on 127.0.0.1 (port 0) with `max_tenants = N` and `fsync = "batch"`,
 reads VmRSS when idle, activates N tenants (one POST each, over keep-alive connections), sends
-each one signal (batches of 10 000), then reads VmRSS and VmHWM again. It checks what it claims:
+each one signal (batches of --batch signals per request, default 10 000), then reads VmRSS and VmHWM again. It checks what it claims:
 the tenant count, the governed/duplicate/refused signal counts and the receipts appended, all
 read back from /metrics, must match what was sent; otherwise it exits 1. It stops the sidecar
-and removes its scratch dir on exit. Bounded: one pass, at most N + N/10 000 requests.
+and removes its scratch dir on exit. Bounded: one pass, at most N + N/batch requests.
 """
 
 import argparse
@@ -24,7 +25,6 @@ import tempfile
 import threading
 import time
 
-BATCH = 10_000
 WORKERS = 4
 
 
@@ -65,6 +65,7 @@ def main():
     p.add_argument("--bin", default="target/release/autonomic")
     p.add_argument("--tenants", type=int, default=100_000)
     p.add_argument("--dedup-ids", type=int, default=None)
+    p.add_argument("--batch", type=int, default=10_000)
     args = p.parse_args()
     n = args.tenants
     scratch = tempfile.mkdtemp(prefix="autonomic-memory.")
@@ -106,9 +107,10 @@ def main():
         conn = http.client.HTTPConnection(host, int(port), timeout=60)
         now_ms = int(time.time() * 1000)
         sent = 0
-        for start in range(0, n, BATCH):
+        batch_size = args.batch
+        for start in range(0, n, batch_size):
             batch = [{"tenant": t, "metric": "cpu", "value": 50.0, "ts_ms": now_ms}
-                     for t in ids[start:start + BATCH]]
+                     for t in ids[start:start + batch_size]]
             status, data = post(conn, "/v1/signals", json.dumps(batch).encode())
             if status != 200:
                 print(f"signals: HTTP {status}: {data[:200]}", file=sys.stderr)
@@ -127,9 +129,10 @@ def main():
             r'^autonomic_signals_total\{result="([a-z_]+)"\} (\d+)$', text, re.M)
             if k not in ("governed", "duplicate"))
         receipts = metric(text, "autonomic_receipts_total")
+        evictions = metric(text, "autonomic_dedup_evictions_total")
         print(f"tenants={n} activated={tenants} activate_s={activated_s:.1f} "
               f"signals_sent={sent} governed={governed} duplicate={duplicate} refused={refused} "
-              f"receipts={receipts}")
+              f"receipts={receipts} dedup_evictions={evictions} batch={batch_size}")
         print(f"rss_idle_mib={idle / 1024:.1f} rss_loaded_mib={loaded / 1024:.1f} "
               f"rss_peak_mib={peak / 1024:.1f}")
         # Every tenant activated (one receipt each) and every signal governed once; a 50 %

@@ -100,11 +100,14 @@ impl<'a, T: Copy> Ring<'a, T> {
 
     /// The index in `slots` of the element `position` places after the oldest.
     fn index(&self, position: usize) -> usize {
+        // head < capacity (or both 0) and position <= capacity, so the sum is below twice the
+        // capacity: one subtraction wraps it, no division.
+        let index = self.head + position;
         let capacity = self.slots.len();
-        if capacity == 0 {
-            return 0;
+        if index >= capacity {
+            index - capacity
+        } else {
+            index
         }
-        // head < capacity and position <= capacity, so the sum cannot overflow.
-        (self.head + position) % capacity
     }
 }
