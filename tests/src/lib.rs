@@ -10,3 +10,12 @@
 pub mod audit;
 pub mod model;
 pub mod rng;
+
+/// The large capacities the suites also run at: 100 000 tenants (ids of 32 bytes on average),
+/// 1 000 000 dedup ids, 1 024 receipts. Nothing fills in a suite's run.
+pub const LARGE: autonomic_core::Capacities = autonomic_core::Capacities {
+    tenant_id_bytes: 100_000 * 32,
+    dedup_ids: 1_000_000,
+    receipts: 1024,
+    ..autonomic_core::Capacities::with_tenants(100_000)
+};

@@ -16,6 +16,7 @@ use autonomic_core::{
     Action, ActionOutcome, ChainVerifier, EntitlementCommand, EntitlementState, Event,
     GovernorState, Ledger, MetricKind, RawSignal, Receipt, Sku, TenantId, Undo,
 };
+use autonomic_tests::LARGE;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use sha2::Digest;
@@ -200,14 +201,6 @@ const BIG: Capacities = Capacities {
     dedup_ids: 1024,
     receipts: 1024,
     ..Capacities::with_tenants(8)
-};
-
-/// 100 000 tenants, 1 000 000 dedup ids.
-const LARGE: Capacities = Capacities {
-    tenant_id_bytes: 100_000 * 32,
-    dedup_ids: 1_000_000,
-    receipts: 1024,
-    ..Capacities::with_tenants(100_000)
 };
 
 /// A table of 2 slots for the 3 tenants, an id arena of `id_bytes` (10 holds "acme" and

@@ -18,6 +18,7 @@ use autonomic_core::{
     Action, ActionKind, EntitlementCommand, EntitlementState, GovernorState, RawSignal,
     SignalError, Thresholds,
 };
+use autonomic_tests::LARGE;
 use autonomic_tests::audit::{gstate, maction};
 use autonomic_tests::model::dedup::{DedupModel, Key};
 use autonomic_tests::model::engine::{EngineModel, MCommand, MSignal, MTransition};
@@ -36,14 +37,6 @@ const SMALL: Capacities = Capacities {
     dedup_ids: 16,
     receipts: 16,
     ..Capacities::with_tenants(4)
-};
-
-/// Large: 100 000 tenants, 1 000 000 dedup ids; nothing fills.
-const LARGE: Capacities = Capacities {
-    tenant_id_bytes: 100_000 * 32,
-    dedup_ids: 1_000_000,
-    receipts: 1024,
-    ..Capacities::with_tenants(100_000)
 };
 
 const TENANTS: [&str; 4] = ["t0", "t1", "t2", "t3"];

@@ -61,10 +61,8 @@ impl Size {
                 ..Capacities::with_tenants(tenants.len())
             },
             Size::Large => Capacities {
-                tenant_id_bytes: 100_000 * 32,
-                dedup_ids: 1_000_000,
                 receipts,
-                ..Capacities::with_tenants(100_000)
+                ..autonomic_tests::LARGE
             },
         }
     }
