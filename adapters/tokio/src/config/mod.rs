@@ -75,7 +75,7 @@ pub const TENANT_ID_BYTES_MAX: u64 = u32::MAX as u64;
 pub const DEDUP_IDS_DEFAULT: u32 = autonomic_core::limits::DEDUP_IDS_DEFAULT as u32;
 /// Smallest accepted `dedup_ids`.
 pub const DEDUP_IDS_MIN: u32 = 1024;
-/// Largest accepted `dedup_ids` (64 Mi ids, about 1.3 GiB).
+/// Largest accepted `dedup_ids` (64 Mi ids, about 2 GiB of index and arrivals).
 pub const DEDUP_IDS_MAX: u32 = 1 << 26;
 /// Default `max_in_flight`: actions executing at once.
 pub const MAX_IN_FLIGHT_DEFAULT: u32 = autonomic_core::limits::IN_FLIGHT_DEFAULT as u32;
