@@ -1,0 +1,208 @@
+//! autonomic-core on a Cortex-M4F: the engine in one static arena, the seed scenario (an
+//! activation, signals that walk the governor from Stable to Intervene, a throttled admission,
+//! the action's outcome), every receipt pushed through a [`ChainVerifier`] and the ring
+//! verified on the device. One line per step over semihosting; exits with `EXIT_SUCCESS` only
+//! when every expectation held (`EXIT_FAILURE` otherwise, and on panic).
+#![no_std]
+#![no_main]
+
+use autonomic_core::engine::{Engine, EngineConfig, InFlight, SignalResult, TenantSlot};
+use autonomic_core::execution::Completed;
+use autonomic_core::ledger::Span;
+use autonomic_core::storage::{Capacities, Storage};
+use autonomic_core::{
+    ActionCommand, ChainVerifier, EntitlementCommand, EntitlementState, GovernorState, RawSignal,
+    Resource, monitor,
+};
+use cortex_m_rt::entry;
+use cortex_m_semihosting::{debug, hprintln};
+
+/// The firmware's capacities: small, every bound well above what the scenario needs.
+#[cfg(not(feature = "minimal"))]
+const CAPS: Capacities = Capacities {
+    tenants: 4,
+    tenant_id_bytes: 256,
+    dedup_ids: 64,
+    receipts: 32,
+    in_flight: 4,
+    rollbackable: 4,
+};
+
+/// The smallest useful capacities (the `minimal` feature): one tenant, the ledger's
+/// smallest ring, one action in flight and one remembered for rollback.
+#[cfg(feature = "minimal")]
+const CAPS: Capacities = Capacities {
+    tenants: 1,
+    tenant_id_bytes: 32,
+    dedup_ids: 8,
+    receipts: 8,
+    in_flight: 1,
+    rollbackable: 1,
+};
+
+/// The tenant the scenario governs.
+const TENANT: &str = "acme";
+
+/// The CPU values the scenario sends, one every 5 s, and the state each leaves the governor in.
+const STEPS: [(f64, GovernorState); 4] = [
+    (45.0, GovernorState::Stable),
+    (78.0, GovernorState::Warn),
+    (78.0, GovernorState::Warn),
+    (92.0, GovernorState::Intervene),
+];
+
+/// The engine's storage, sized by [`CAPS`]: plain arrays, no heap.
+struct Arena {
+    tenants: [TenantSlot; CAPS.tenants],
+    tenant_index: [u64; CAPS.tenant_index_entries()],
+    tenant_ids: [u8; CAPS.tenant_id_bytes],
+    dedup_arrivals: [u64; CAPS.dedup_ids],
+    dedup_fingerprints: [u64; CAPS.dedup_index_entries()],
+    dedup_windows: [u32; CAPS.dedup_index_entries()],
+    ledger_spans: [Span; CAPS.receipts],
+    ledger_arena: [u8; CAPS.ledger_arena_bytes()],
+    in_flight: [InFlight; CAPS.in_flight],
+    rollbackable: [Completed; CAPS.rollbackable],
+}
+
+impl Arena {
+    /// All zero: placed in `.bss`, cleared by the runtime before `main`.
+    const EMPTY: Arena = Arena {
+        tenants: [TenantSlot::EMPTY; CAPS.tenants],
+        tenant_index: [0; CAPS.tenant_index_entries()],
+        tenant_ids: [0; CAPS.tenant_id_bytes],
+        dedup_arrivals: [0; CAPS.dedup_ids],
+        dedup_fingerprints: [0; CAPS.dedup_index_entries()],
+        dedup_windows: [0; CAPS.dedup_index_entries()],
+        ledger_spans: [Span::EMPTY; CAPS.receipts],
+        ledger_arena: [0; CAPS.ledger_arena_bytes()],
+        in_flight: [InFlight::EMPTY; CAPS.in_flight],
+        rollbackable: [Completed::EMPTY; CAPS.rollbackable],
+    };
+
+    /// The arrays, lent to one engine.
+    fn storage(&mut self) -> Storage<'_> {
+        Storage {
+            tenants: &mut self.tenants,
+            tenant_index: &mut self.tenant_index,
+            tenant_ids: &mut self.tenant_ids,
+            dedup_arrivals: &mut self.dedup_arrivals,
+            dedup_fingerprints: &mut self.dedup_fingerprints,
+            dedup_windows: &mut self.dedup_windows,
+            ledger_spans: &mut self.ledger_spans,
+            ledger_arena: &mut self.ledger_arena,
+            in_flight: &mut self.in_flight,
+            rollbackable: &mut self.rollbackable,
+        }
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    // cortex-m-rt's `#[entry]` turns a `static mut` declared here into a `&'static mut`
+    // handed to this function alone (it is never re-entered): no `unsafe` needed.
+    static mut ARENA: Arena = Arena::EMPTY;
+    hprintln!(
+        "capacities {:?}: storage {} bytes (the defaults would need {})",
+        CAPS,
+        CAPS.storage_bytes(),
+        Capacities::default().storage_bytes()
+    );
+    let code = match scenario(ARENA.storage()) {
+        Ok(receipts) => {
+            hprintln!("chain verified: {} receipts, every expectation held", receipts);
+            debug::EXIT_SUCCESS
+        }
+        Err(what) => {
+            hprintln!("FAILED: {}", what);
+            debug::EXIT_FAILURE
+        }
+    };
+    debug::exit(code);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+/// Runs the seed scenario; the number of receipts verified, or the expectation that failed.
+fn scenario(storage: Storage<'_>) -> Result<u64, &'static str> {
+    let mut engine = Engine::new(EngineConfig::default(), storage).map_err(|_| "engine::new")?;
+    let mut verifier = ChainVerifier::new();
+    let activate = EntitlementCommand::Activate {
+        sku: "pro",
+        expires_at_ms: None,
+    };
+    let state = engine.handle_entitlement(0, TENANT, activate);
+    let seq = drain(&mut engine, &mut verifier)?;
+    hprintln!("activate {}: {:?}, receipt {:?}", TENANT, state, seq);
+    if state != Ok(EntitlementState::Active) {
+        return Err("activation");
+    }
+    for (i, (value, expected)) in STEPS.into_iter().enumerate() {
+        let ts_ms = 5_000 * (i as u64 + 1);
+        let raw = RawSignal {
+            tenant: TENANT,
+            metric: "cpu",
+            value,
+            ts_ms,
+        };
+        let Ok(SignalResult::Governed(t)) = engine.handle_signal(ts_ms, &raw) else {
+            return Err("signal not governed");
+        };
+        let seq = drain(&mut engine, &mut verifier)?;
+        hprintln!(
+            "signal cpu={}: {} -> {}, action {:?}, receipt {:?}",
+            value,
+            t.from.as_str(),
+            t.to.as_str(),
+            t.action,
+            seq
+        );
+        if t.to != expected {
+            return Err("governor state");
+        }
+    }
+    let admitted = engine.admit(30_000, TENANT, Resource::Cpu, 5);
+    hprintln!("admit cpu 5 while throttled: {:?}", admitted);
+    if admitted.is_ok() {
+        return Err("admission under throttle");
+    }
+    let Some(ActionCommand::Run {
+        receipt, action, ..
+    }) = engine.poll_action()
+    else {
+        return Err("no action to run");
+    };
+    hprintln!("run {:?} for receipt {}: succeeded", action, receipt);
+    let outcome = engine.handle_outcome(31_000, TENANT, Some(receipt), true, &[]);
+    let seq = drain(&mut engine, &mut verifier)?;
+    let to = outcome.as_ref().map(|t| t.to.as_str());
+    hprintln!("outcome: -> {:?}, receipt {:?}", to, seq);
+    if to != Ok(GovernorState::Warn.as_str()) {
+        return Err("outcome transition");
+    }
+    if monitor::normalize(74.5) != Ok(75) {
+        return Err("normalize");
+    }
+    engine.ledger().verify().map_err(|_| "ledger verify")?;
+    if engine.ledger().next_seq() != seq.map_or(0, |s| s + 1) {
+        return Err("verifier behind the ledger");
+    }
+    Ok(engine.ledger().next_seq())
+}
+
+/// Pushes every unpolled receipt through `verifier`; the last one's seq, if any.
+fn drain(engine: &mut Engine<'_>, verifier: &mut ChainVerifier) -> Result<Option<u64>, &'static str> {
+    let mut last = None;
+    while let Some(record) = engine.poll_record() {
+        last = Some(verifier.push(record).map_err(|_| "chain verifier")?.seq);
+    }
+    Ok(last)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    hprintln!("panic: {}", info);
+    debug::exit(debug::EXIT_FAILURE);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
