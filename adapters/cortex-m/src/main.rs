@@ -1,4 +1,4 @@
-//! autonomic-core on a Cortex-M4F: the engine in one static arena, the seed scenario (an
+//! autonomic-core on a Cortex-M4F: the engine in static storage, the seed scenario (an
 //! activation, signals that walk the governor from Stable to Intervene, a throttled admission,
 //! the action's outcome), every receipt pushed through a [`ChainVerifier`] and the ring
 //! verified on the device. One line per step over semihosting; exits with `EXIT_SUCCESS` only
@@ -51,9 +51,9 @@ const STEPS: [(f64, GovernorState); 4] = [
     (92.0, GovernorState::Intervene),
 ];
 
-/// The engine's storage, sized by [`CAPS`]: plain arrays, no heap.
-struct Arena {
-    tenants: [TenantSlot; CAPS.tenants],
+/// The engine's storage that starts as zero bytes, sized by [`CAPS`]: a static of it is
+/// placed in `.bss` (cleared by the runtime before `main`, no flash).
+struct Zeroed {
     tenant_index: [u64; CAPS.tenant_index_entries()],
     tenant_ids: [u8; CAPS.tenant_id_bytes],
     dedup_arrivals: [u64; CAPS.dedup_ids],
@@ -61,14 +61,37 @@ struct Arena {
     dedup_windows: [u32; CAPS.dedup_index_entries()],
     ledger_spans: [Span; CAPS.receipts],
     ledger_arena: [u8; CAPS.ledger_arena_bytes()],
+}
+
+/// The engine's storage whose empty entries are not all zero bytes: a static of it is placed
+/// in `.data` (its image is in flash too).
+struct Slots {
+    tenants: [TenantSlot; CAPS.tenants],
     in_flight: [InFlight; CAPS.in_flight],
     rollbackable: [Completed; CAPS.rollbackable],
 }
 
-impl Arena {
-    /// All zero: placed in `.bss`, cleared by the runtime before `main`.
-    const EMPTY: Arena = Arena {
-        tenants: [TenantSlot::EMPTY; CAPS.tenants],
+/// Both, lent to one engine.
+fn storage<'a>(zeroed: &'a mut Zeroed, slots: &'a mut Slots) -> Storage<'a> {
+    Storage {
+        tenants: &mut slots.tenants,
+        tenant_index: &mut zeroed.tenant_index,
+        tenant_ids: &mut zeroed.tenant_ids,
+        dedup_arrivals: &mut zeroed.dedup_arrivals,
+        dedup_fingerprints: &mut zeroed.dedup_fingerprints,
+        dedup_windows: &mut zeroed.dedup_windows,
+        ledger_spans: &mut zeroed.ledger_spans,
+        ledger_arena: &mut zeroed.ledger_arena,
+        in_flight: &mut slots.in_flight,
+        rollbackable: &mut slots.rollbackable,
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    // cortex-m-rt's `#[entry]` turns each `static mut` declared here into a `&'static mut`
+    // handed to this function alone (it is never re-entered): no `unsafe` needed.
+    static mut ZEROED: Zeroed = Zeroed {
         tenant_index: [0; CAPS.tenant_index_entries()],
         tenant_ids: [0; CAPS.tenant_id_bytes],
         dedup_arrivals: [0; CAPS.dedup_ids],
@@ -76,41 +99,25 @@ impl Arena {
         dedup_windows: [0; CAPS.dedup_index_entries()],
         ledger_spans: [Span::EMPTY; CAPS.receipts],
         ledger_arena: [0; CAPS.ledger_arena_bytes()],
+    };
+    static mut SLOTS: Slots = Slots {
+        tenants: [TenantSlot::EMPTY; CAPS.tenants],
         in_flight: [InFlight::EMPTY; CAPS.in_flight],
         rollbackable: [Completed::EMPTY; CAPS.rollbackable],
     };
-
-    /// The arrays, lent to one engine.
-    fn storage(&mut self) -> Storage<'_> {
-        Storage {
-            tenants: &mut self.tenants,
-            tenant_index: &mut self.tenant_index,
-            tenant_ids: &mut self.tenant_ids,
-            dedup_arrivals: &mut self.dedup_arrivals,
-            dedup_fingerprints: &mut self.dedup_fingerprints,
-            dedup_windows: &mut self.dedup_windows,
-            ledger_spans: &mut self.ledger_spans,
-            ledger_arena: &mut self.ledger_arena,
-            in_flight: &mut self.in_flight,
-            rollbackable: &mut self.rollbackable,
-        }
-    }
-}
-
-#[entry]
-fn main() -> ! {
-    // cortex-m-rt's `#[entry]` turns a `static mut` declared here into a `&'static mut`
-    // handed to this function alone (it is never re-entered): no `unsafe` needed.
-    static mut ARENA: Arena = Arena::EMPTY;
     hprintln!(
-        "capacities {:?}: storage {} bytes (the defaults would need {})",
+        "capacities {:?}: storage {} bytes, engine {} bytes (the default capacities would need {})",
         CAPS,
         CAPS.storage_bytes(),
+        core::mem::size_of::<Engine<'static>>(),
         Capacities::default().storage_bytes()
     );
-    let code = match scenario(ARENA.storage()) {
+    let code = match scenario(storage(ZEROED, SLOTS)) {
         Ok(receipts) => {
-            hprintln!("chain verified: {} receipts, every expectation held", receipts);
+            hprintln!(
+                "chain verified: {} receipts, every expectation held",
+                receipts
+            );
             debug::EXIT_SUCCESS
         }
         Err(what) => {
@@ -191,7 +198,10 @@ fn scenario(storage: Storage<'_>) -> Result<u64, &'static str> {
 }
 
 /// Pushes every unpolled receipt through `verifier`; the last one's seq, if any.
-fn drain(engine: &mut Engine<'_>, verifier: &mut ChainVerifier) -> Result<Option<u64>, &'static str> {
+fn drain(
+    engine: &mut Engine<'_>,
+    verifier: &mut ChainVerifier,
+) -> Result<Option<u64>, &'static str> {
     let mut last = None;
     while let Some(record) = engine.poll_record() {
         last = Some(verifier.push(record).map_err(|_| "chain verifier")?.seq);
