@@ -14,7 +14,7 @@ use autonomic_core::{
     ActionCommand, ChainVerifier, EntitlementCommand, EntitlementState, GovernorState, RawSignal,
     Resource, monitor,
 };
-use cortex_m_rt::entry;
+use cortex_m_rt::{STACK_PAINT_VALUE, entry};
 use cortex_m_semihosting::{debug, hprintln};
 
 /// The firmware's capacities: small, every bound well above what the scenario needs.
@@ -28,14 +28,15 @@ const CAPS: Capacities = Capacities {
     rollbackable: 4,
 };
 
-/// The smallest useful capacities (the `minimal` feature): one tenant, the ledger's
-/// smallest ring, one action in flight and one remembered for rollback.
+/// The smallest useful capacities (the `minimal` feature): one tenant, four dedup ids, the
+/// ledger's smallest ring (4 spans and a 2 KiB arena: receipts are overwritten once polled),
+/// one action in flight and one remembered for rollback.
 #[cfg(feature = "minimal")]
 const CAPS: Capacities = Capacities {
     tenants: 1,
     tenant_id_bytes: 32,
-    dedup_ids: 8,
-    receipts: 8,
+    dedup_ids: 4,
+    receipts: 4,
     in_flight: 1,
     rollbackable: 1,
 };
@@ -114,6 +115,7 @@ fn main() -> ! {
     );
     let code = match scenario(storage(ZEROED, SLOTS)) {
         Ok(receipts) => {
+            hprintln!("stack high-water: {} bytes", stack_used_bytes());
             hprintln!(
                 "chain verified: {} receipts, every expectation held",
                 receipts
@@ -207,6 +209,28 @@ fn drain(
         last = Some(verifier.push(record).map_err(|_| "chain verifier")?.seq);
     }
     Ok(last)
+}
+
+/// Bytes of stack used so far: from its top down to the deepest word no longer holding the
+/// paint cortex-m-rt put there at reset.
+fn stack_used_bytes() -> usize {
+    unsafe extern "C" {
+        /// The stack's lowest address (cortex-m-rt's linker script).
+        static _stack_end: u32;
+        /// The stack's top, where it starts.
+        static _stack_start: u32;
+    }
+    let top = core::ptr::addr_of!(_stack_start) as usize;
+    let mut deepest = core::ptr::addr_of!(_stack_end) as usize;
+    while deepest < top {
+        // SAFETY: `deepest` is a word-aligned address in the stack region (between the two
+        // linker symbols), which is RAM; a volatile read of it has no other effect.
+        if unsafe { (deepest as *const u32).read_volatile() } != STACK_PAINT_VALUE {
+            break;
+        }
+        deepest += 4;
+    }
+    top - deepest
 }
 
 #[panic_handler]
