@@ -77,6 +77,8 @@ pub enum AutonomicStatus {
 
 impl AutonomicStatus {
     /// Every status, in code order.
+    ///
+    /// cbindgen:ignore
     pub const ALL: [AutonomicStatus; 29] = [
         Self::Ok,
         Self::Empty,
