@@ -49,7 +49,7 @@ enum AutonomicStatus
   // A bug inside the library: it panicked, the panic was caught at the boundary. The
   // engine must not be used again.
   AUTONOMIC_STATUS_PANICKED = 7,
-  // The signal's tenant id is not 1..=256 visible-ASCII bytes.
+  // A tenant id is not 1..=256 visible-ASCII bytes.
   AUTONOMIC_STATUS_INVALID_TENANT_ID = 8,
   // The signal's metric is not a known kind.
   AUTONOMIC_STATUS_INVALID_METRIC_NAME = 9,

@@ -31,7 +31,7 @@ pub enum AutonomicStatus {
     /// A bug inside the library: it panicked, the panic was caught at the boundary. The
     /// engine must not be used again.
     Panicked = 7,
-    /// The signal's tenant id is not 1..=256 visible-ASCII bytes.
+    /// A tenant id is not 1..=256 visible-ASCII bytes.
     InvalidTenantId = 8,
     /// The signal's metric is not a known kind.
     InvalidMetricName = 9,
