@@ -33,7 +33,7 @@ fn seed_demo_walks_stable_warn_intervene_warn_stable() {
     assert_eq!((t.to, t.consecutive_high), (S::Warn, 2));
     let t = governed(e.handle_signal(16_000, &raw("acme", 92.0, 16_000)).unwrap());
     assert_eq!((t.to, t.consecutive_high), (S::Intervene, 0));
-    assert_eq!(t.action, Some(Action::Throttle { percent: 50 }));
+    assert_eq!(t.dispatched(), Some(Action::Throttle { percent: 50 }));
     let receipt = t.receipt.expect("dispatched");
     match e.poll_action() {
         Some(ActionCommand::Run {

@@ -78,7 +78,7 @@ fn failure_in_intervene_degrades_and_pauses() {
     let receipt = e.in_flight()[0].receipt;
     let t = e.handle_outcome(2, "t", Some(receipt), false, &[]).unwrap();
     assert_eq!(
-        (t.from, t.to, t.action),
+        (t.from, t.to, t.dispatched()),
         (S::Intervene, S::Degrade, Some(Action::Pause))
     );
     let ev = events(&drain_records(&mut e));

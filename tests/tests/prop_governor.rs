@@ -207,7 +207,7 @@ fn same_transition(t: &Transition, m: &MTransition) -> bool {
     gstate(t.from) == m.from
         && gstate(t.to) == m.to
         && t.consecutive_high == m.c
-        && t.action.as_ref().map(maction) == m.action.map(Some)
+        && t.dispatched().as_ref().map(maction) == m.action.map(Some)
         && t.receipt == m.receipt
 }
 

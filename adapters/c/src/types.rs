@@ -181,7 +181,8 @@ pub struct AutonomicTransition {
 
 impl From<&Transition> for AutonomicTransition {
     fn from(t: &Transition) -> Self {
-        let action = t.action.as_ref();
+        let action = t.dispatched();
+        let action = action.as_ref();
         Self {
             from: t.from.index() as u32,
             to: t.to.index() as u32,

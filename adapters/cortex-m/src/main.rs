@@ -173,7 +173,7 @@ fn scenario(storage: Storage<'_>) -> Result<u64, &'static str> {
             value as u32,
             t.from.as_str(),
             t.to.as_str(),
-            t.action,
+            t.dispatched(),
             seq
         );
         if t.to != expected {

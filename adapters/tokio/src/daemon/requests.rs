@@ -55,7 +55,7 @@ impl Host<'_, '_> {
                 && t.action.is_some()
             {
                 info!(tenant = %s.tenant, from = t.from.as_str(), to = t.to.as_str(),
-                      action = ?t.action, receipt = ?t.receipt, "governor: action dispatched");
+                      action = ?t.dispatched(), receipt = ?t.receipt, "governor: action dispatched");
             }
             results.push(SignalResultJson::new(None, &s.tenant, &result));
         }

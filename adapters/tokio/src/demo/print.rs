@@ -164,7 +164,7 @@ pub(super) fn transition_of(t: &Transition) -> String {
         t.from.as_str(),
         t.to.as_str(),
         t.consecutive_high,
-        t.action.as_ref(),
+        t.dispatched().as_ref(),
     )
 }
 

@@ -330,7 +330,7 @@ impl<'a> Story<'a> {
                 .push(input, "outcome refused".to_owned(), String::new(), false)
                 .map(|()| None);
         };
-        let got = t.action.as_ref().map(|a| a.kind().as_str());
+        let got = t.dispatched().map(|a| a.kind().as_str());
         let ok = t.to.as_str() == to && got == action;
         let (decision, why) = outcome_text(&t, event);
         let next = match t.action {

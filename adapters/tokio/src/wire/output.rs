@@ -36,7 +36,7 @@ impl GovernorLine {
             from: t.from.as_str(),
             to: t.to.as_str(),
             consecutive_high: t.consecutive_high,
-            action: t.action.as_ref().map(ActionJson::from),
+            action: t.dispatched().as_ref().map(ActionJson::from),
         }
     }
 }
