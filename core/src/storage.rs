@@ -11,8 +11,8 @@
 //! | `tenant_id_bytes` | `tenant_ids` | 1 |
 //! | `dedup_ids` | `dedup_arrivals`, `dedup_fingerprints`, `dedup_windows` | 8, then 8 + 4 per index entry |
 //! | `receipts` | `ledger_spans`, `ledger_arena` | 8 per span, [`arena_bytes_for`] bytes |
-//! | `in_flight` | `in_flight` | `size_of::<InFlight>()` (176) |
-//! | `rollbackable` | `rollbackable` | `size_of::<Completed>()` (248) |
+//! | `in_flight` | `in_flight` | `size_of::<InFlight>()` (152 on 64-bit targets) |
+//! | `rollbackable` | `rollbackable` | `size_of::<Completed>()` (216 on 64-bit targets) |
 //!
 //! An index has [`index_slots_for`] entries: the smallest power of two at most 3/4 full.
 

@@ -113,3 +113,21 @@ fn a_restore_into_a_smaller_table_names_the_receipt_that_does_not_fit() {
     assert_eq!(results[..2], [Ok(()), Ok(())]);
     assert_eq!(results[2], Err(RestoreError::TenantTableFull(2)));
 }
+
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn storage_element_sizes_are_the_documented_ones() {
+    // Proves the per-element figures in core/src/storage.rs, docs/design.md#memory and the
+    // README's sizing table (on 64-bit targets).
+    use autonomic_core::engine::{InFlight, TenantSlot};
+    use autonomic_core::execution::Completed;
+    use autonomic_core::ledger::Span;
+    use core::mem::size_of;
+    assert_eq!(size_of::<TenantSlot>(), 72);
+    assert_eq!(size_of::<Span>(), 8);
+    assert_eq!(size_of::<InFlight>(), 152);
+    assert_eq!(size_of::<Completed>(), 216);
+    let caps = Capacities::default();
+    assert_eq!(caps.dedup_index_entries(), 1 << 20);
+    assert_eq!(caps.tenant_index_entries(), 2048);
+}
