@@ -64,9 +64,6 @@ pub const MAX_TENANTS_DEFAULT: u32 = autonomic_core::limits::TENANTS_DEFAULT as 
 /// Largest accepted `max_tenants` (each costs about 100 bytes plus its id: 16 Mi tenants is
 /// about 2 GiB).
 pub const MAX_TENANTS_MAX: u32 = 1 << 24;
-/// Default `tenant_id_bytes` per tenant of `max_tenants`: ids of 32 bytes on average.
-pub const TENANT_ID_BYTES_PER_TENANT_DEFAULT: u64 =
-    autonomic_core::limits::TENANT_ID_BYTES_PER_TENANT_DEFAULT as u64;
 /// Smallest accepted `tenant_id_bytes`: one id of the longest length.
 pub const TENANT_ID_BYTES_MIN: u64 = autonomic_core::limits::TENANT_ID_MAX_BYTES as u64;
 /// Largest accepted `tenant_id_bytes` (a `u32` offset).
@@ -417,17 +414,17 @@ impl Config {
     /// `ledger_capacity`, `max_in_flight`, `max_rollbackable`).
     #[must_use]
     pub fn capacities(&self) -> autonomic_core::Capacities {
-        let tenants = self.max_tenants as usize;
-        let id_bytes = self.tenant_id_bytes.unwrap_or(
-            u64::from(self.max_tenants).saturating_mul(TENANT_ID_BYTES_PER_TENANT_DEFAULT),
-        );
+        // The core's defaults for this many tenants (its one rule for the id arena's default),
+        // then every key the file sets.
+        let defaults = autonomic_core::Capacities::with_tenants(self.max_tenants as usize);
+        let id_bytes = self.tenant_id_bytes.and_then(|b| usize::try_from(b).ok());
         autonomic_core::Capacities {
-            tenants,
-            tenant_id_bytes: usize::try_from(id_bytes).unwrap_or(usize::MAX),
+            tenant_id_bytes: id_bytes.unwrap_or(defaults.tenant_id_bytes),
             dedup_ids: self.dedup_ids as usize,
             receipts: self.ledger_capacity as usize,
             in_flight: self.max_in_flight as usize,
             rollbackable: self.max_rollbackable as usize,
+            ..defaults
         }
     }
 }
