@@ -92,12 +92,6 @@ impl<'a, T: Copy> Ring<'a, T> {
         (0..self.len).map(move |position| self.get(position).unwrap_or_default())
     }
 
-    /// Forgets every element.
-    pub fn clear(&mut self) {
-        self.head = 0;
-        self.len = 0;
-    }
-
     /// The index in `slots` of the element `position` places after the oldest.
     fn index(&self, position: usize) -> usize {
         // head < capacity (or both 0) and position <= capacity, so the sum is below twice the

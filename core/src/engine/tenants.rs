@@ -278,8 +278,8 @@ impl<'a> Tenants<'a> {
         } else {
             (self.take_id_room(tenant.len())?, len)
         };
-        let old_id = TenantId::try_from(self.id_of(&old)?).ok()?;
-        self.index_remove(&old_id);
+        let old_tag = tag_of(self.id_of(&old)?);
+        self.index_remove(entry_of(old_tag, slot));
         *self.slots.get_mut(slot)? = TenantSlot {
             state: TenantState::new(now_ms),
             id_start: start,
@@ -423,19 +423,23 @@ impl<'a> Tenants<'a> {
         while self.entry(at) != 0 {
             at = (at + 1) & self.mask();
         }
-        // slot < slots.len() < u32::MAX (checked in `new`), so slot + 1 fits in 32 bits.
         if let Some(entry) = self.index.get_mut(at) {
-            *entry = (u64::from(tag) << 32) | (slot as u64 + 1);
+            *entry = entry_of(tag, slot);
         }
     }
 
-    /// Removes `tenant` from the index (backward-shift deletion: later entries of the probe
-    /// run move into the hole unless their home lies cyclically within (hole, j]).
-    fn index_remove(&mut self, tenant: &str) {
-        let Some((mut hole, _)) = self.find(tenant) else {
-            return;
-        };
+    /// Removes the index entry `entry` (an entry names one slot, so it is unique; backward-shift
+    /// deletion: later entries of the probe run move into the hole unless their home lies
+    /// cyclically within (hole, j]).
+    fn index_remove(&mut self, entry: u64) {
         let mask = self.mask();
+        let mut hole = home((entry >> 32) as u32, mask);
+        while self.entry(hole) != entry {
+            if self.entry(hole) == 0 {
+                return;
+            }
+            hole = (hole + 1) & mask;
+        }
         let mut j = (hole + 1) & mask;
         loop {
             let entry = self.entry(j);
@@ -466,6 +470,12 @@ fn tag_of(tenant: &str) -> u32 {
         .bytes()
         .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
     (hash >> 32) as u32
+}
+
+/// The index entry of the tenant with `tag` in `slot`. `slot < slots.len() < u32::MAX` (checked
+/// in `Tenants::new`), so `slot + 1` fits in 32 bits and is never 0.
+fn entry_of(tag: u32, slot: usize) -> u64 {
+    (u64::from(tag) << 32) | (slot as u64 + 1)
 }
 
 fn home(tag: u32, mask: usize) -> usize {
