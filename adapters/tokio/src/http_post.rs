@@ -52,6 +52,18 @@ impl Poster {
         content_type: &'static str,
         body: Vec<u8>,
     ) -> Result<StatusCode, String> {
+        let (status, _) = self.post_reading(content_type, body, 0).await?;
+        Ok(status)
+    }
+
+    /// Like [`Poster::post`], and a 2xx answer's body is read, up to `limit_bytes` (a longer
+    /// or broken body reads as empty).
+    pub async fn post_reading(
+        &self,
+        content_type: &'static str,
+        body: Vec<u8>,
+        limit_bytes: usize,
+    ) -> Result<(StatusCode, Bytes), String> {
         let request = Request::builder()
             .method(Method::POST)
             .uri(self.uri.clone())
@@ -66,17 +78,28 @@ impl Poster {
             .map_err(|e| format!("POST {} failed: {}", self.uri, error_chain(&e)))?;
         let status = response.status();
         if status.is_success() {
-            return Ok(status);
+            let text = if limit_bytes == 0 {
+                Bytes::new()
+            } else {
+                read_limited(response.into_body(), limit_bytes).await
+            };
+            return Ok((status, text));
         }
-        let limited = Limited::new(response.into_body(), RESPONSE_EXCERPT_BYTES_MAX);
-        let text = match limited.collect().await {
-            Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
-            Err(_) => String::new(),
-        };
+        let text = read_limited(response.into_body(), RESPONSE_EXCERPT_BYTES_MAX).await;
         Err(format!(
             "HTTP {status}: {}",
-            text.replace(['\n', '\r'], " ").trim()
+            String::from_utf8_lossy(&text)
+                .replace(['\n', '\r'], " ")
+                .trim()
         ))
+    }
+}
+
+/// At most `limit_bytes` of a response body; empty when it is longer or breaks off.
+async fn read_limited(body: hyper::body::Incoming, limit_bytes: usize) -> Bytes {
+    match Limited::new(body, limit_bytes).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => Bytes::new(),
     }
 }
 

@@ -21,7 +21,8 @@
 //!   [`Actuator::with_process_records`] each running group is recorded in a directory so
 //!   that [`reap_orphans`] at the next start kills what remains of it (see [`process`]).
 //! - `webhook`: POSTs `{"tenant","action","percent","revision","receipt"}` as JSON to an
-//!   `http://` URL; 2xx = success. Rollback POSTs the same body plus `"rollback": true`.
+//!   `http://` URL; 2xx = success. Rollback POSTs the same body plus `"rollback": true`. With
+//!   `batch_ms`, the runs dispatched within a window share one POST (see `batch.rs`).
 //! - `cgroup`: throttle writes the CPU limit, pause freezes. The prior value leaves in the
 //!   report's [`ActionReport::undo`] token (at most [`UNDO_BYTES_MAX`] bytes, format in
 //!   [`undo`]); the engine stores it in the ledger's outcome receipt and passes it back to
@@ -32,9 +33,10 @@
 //!
 //! Files: this one (requests, reports, [`Actuator`]), `section.rs` (the rules of a config
 //! section), `registry.rs` ([`Actuators`], one per kind), `substitute.rs` (placeholders), one
-//! per backend (`exec.rs`, `webhook.rs`, `cgroup.rs` with `cgroupfs.rs` and `host.rs`), and
+//! per backend (`exec.rs`, `webhook.rs` with `batch.rs`, `cgroup.rs` with `cgroupfs.rs` and `host.rs`), and
 //! `process.rs`, `undo.rs`.
 
+mod batch;
 pub mod cgroup;
 mod cgroupfs;
 mod exec;
@@ -54,6 +56,7 @@ use crate::config::{ActuatorSection, BackendKind};
 use section::check_common;
 
 pub use autonomic_core::ActionKind;
+pub use batch::{BATCH_ACTIONS_MAX, BATCH_MS_MAX};
 pub use process::{ProcessRecords, ReapReport, reap_orphans};
 pub use registry::Actuators;
 pub use section::{ARGS_MAX, ActuatorConfigError, TEMPLATE_BYTES_MAX};

@@ -6,6 +6,7 @@
 use autonomic_core::limits::ACTION_TIMEOUT_MS_MAX;
 
 use super::ActionKind;
+use super::batch::BATCH_MS_MAX;
 use crate::config::{ActuatorSection, BackendKind};
 
 /// Most arguments an `exec` section may list (each of `args` and `rollback_args`).
@@ -85,6 +86,7 @@ pub fn unused_key(section: &ActuatorSection) -> Option<(&'static str, BackendKin
             !s.rollback_args.is_empty(),
         ),
         ("url", BackendKind::Webhook, s.url.is_some()),
+        ("batch_ms", BackendKind::Webhook, s.batch_ms.is_some()),
         ("group", BackendKind::Cgroup, s.group.is_some()),
         ("root", BackendKind::Cgroup, s.root.is_some()),
     ];
@@ -97,6 +99,12 @@ pub fn unused_key(section: &ActuatorSection) -> Option<(&'static str, BackendKin
 #[must_use]
 pub fn timeout_ms_ok(timeout_ms: u64) -> bool {
     (TIMEOUT_MS_MIN..=ACTION_TIMEOUT_MS_MAX).contains(&timeout_ms)
+}
+
+/// Whether `batch_ms` is within 1..=[`BATCH_MS_MAX`].
+#[must_use]
+pub fn batch_ms_ok(batch_ms: u64) -> bool {
+    (1..=BATCH_MS_MAX).contains(&batch_ms)
 }
 
 /// Whether the `cgroup` backend can perform `kind` (it only throttles and pauses).

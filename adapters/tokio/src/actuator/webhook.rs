@@ -5,11 +5,14 @@
 //! application/json`. A rollback POSTs the same body plus `"rollback": true`. Any 2xx status is
 //! success; another status fails with the status and the start of the response body in the
 //! detail; a connection error fails with its cause. Cancelling or timing out drops the request
-//! (the connection is closed). The URL is checked when the config is loaded.
+//! (the connection is closed). The URL is checked when the config is loaded. With `batch_ms`,
+//! runs go out in batches ([`super::batch`]); rollbacks never do.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::section::required;
+use super::batch::{BATCH_MS_MAX, Batcher};
+use super::section::{batch_ms_ok, required};
 use super::{ActionKind, ActionReport, ActionRequest, ActuatorConfigError, Bounds};
 use crate::config::ActuatorSection;
 use crate::http_post::Poster;
@@ -18,6 +21,7 @@ use crate::http_post::Poster;
 #[derive(Debug)]
 pub(super) struct WebhookBackend {
     poster: Poster,
+    batcher: Option<Arc<Batcher>>,
 }
 
 impl WebhookBackend {
@@ -32,7 +36,18 @@ impl WebhookBackend {
             key: "url",
             reason,
         })?;
-        Ok(Self { poster })
+        let batcher = match s.batch_ms {
+            Some(ms) if !batch_ms_ok(ms) => {
+                return Err(ActuatorConfigError::BadValue {
+                    kind,
+                    key: "batch_ms",
+                    reason: format!("{ms} is outside 1..={BATCH_MS_MAX}"),
+                });
+            }
+            Some(ms) => Some(Batcher::new(poster.clone(), Duration::from_millis(ms))),
+            None => None,
+        };
+        Ok(Self { poster, batcher })
     }
 
     /// POSTs the action (or its rollback), bounded by the cancellation token and timeout.
@@ -42,6 +57,9 @@ impl WebhookBackend {
         bounds: Bounds<'_>,
         rollback: bool,
     ) -> ActionReport {
+        if let (Some(batcher), false) = (&self.batcher, rollback) {
+            return batcher.run(req.receipt, body(req, false), bounds).await;
+        }
         let Bounds { cancel, timeout } = bounds;
         tokio::select! {
             biased;
@@ -56,7 +74,7 @@ impl WebhookBackend {
     async fn post(&self, req: &ActionRequest, rollback: bool) -> ActionReport {
         match self
             .poster
-            .post("application/json", body(req, rollback))
+            .post("application/json", to_bytes(&body(req, rollback)))
             .await
         {
             Ok(status) => ActionReport::succeeded(&format!("HTTP {status}")),
@@ -66,7 +84,7 @@ impl WebhookBackend {
 }
 
 /// The JSON body of `docs/actions.md#webhook`.
-fn body(req: &ActionRequest, rollback: bool) -> Vec<u8> {
+fn body(req: &ActionRequest, rollback: bool) -> serde_json::Value {
     let mut value = serde_json::json!({
         "tenant": req.tenant,
         "action": req.kind.as_str(),
@@ -77,7 +95,12 @@ fn body(req: &ActionRequest, rollback: bool) -> Vec<u8> {
     if let (true, Some(map)) = (rollback, value.as_object_mut()) {
         map.insert("rollback".to_owned(), serde_json::Value::Bool(true));
     }
+    value
+}
+
+/// The body's bytes.
+pub(super) fn to_bytes(value: &serde_json::Value) -> Vec<u8> {
     // Serializing a `Value` with string keys cannot fail; an empty body would be refused
     // by the receiver, which is the honest outcome if it ever did.
-    serde_json::to_vec(&value).unwrap_or_default()
+    serde_json::to_vec(value).unwrap_or_default()
 }

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::InvalidKey;
 use super::checks::{check_http_url, check_range};
-use crate::actuator::cgroup;
 use crate::actuator::section::{self, ARGS_MAX, TEMPLATE_BYTES_MAX, TextProblem};
+use crate::actuator::{BATCH_MS_MAX, cgroup};
 
 /// `[actuators]`: one section per action kind; a missing one is `dry-run`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
@@ -90,6 +90,9 @@ pub struct ActuatorSection {
     pub timeout_ms: u64,
     /// `webhook`: the URL to POST to.
     pub url: Option<String>,
+    /// `webhook`: send the runs dispatched within this many milliseconds in one POST
+    /// (1..=10 000; absent: one POST per run).
+    pub batch_ms: Option<u64>,
     /// `cgroup`: the group, relative to the mount (may contain `{tenant}`).
     pub group: Option<String>,
     /// `cgroup`: overrides the mount point found in /proc/self/mountinfo.
@@ -113,6 +116,7 @@ impl Default for ActuatorSection {
             rollback_args: Vec::new(),
             timeout_ms: DEFAULT_TIMEOUT_MS,
             url: None,
+            batch_ms: None,
             group: None,
             root: None,
         }
@@ -161,7 +165,14 @@ impl ActuatorSection {
                     .url
                     .as_deref()
                     .ok_or_else(|| InvalidKey::new(key("url"), "required by backend webhook"))?;
-                check_http_url(url).map_err(|message| InvalidKey::new(key("url"), message))
+                check_http_url(url).map_err(|message| InvalidKey::new(key("url"), message))?;
+                match self.batch_ms {
+                    Some(ms) if !section::batch_ms_ok(ms) => Err(InvalidKey::new(
+                        key("batch_ms"),
+                        format!("must be within 1..={BATCH_MS_MAX}, got {ms}"),
+                    )),
+                    _ => Ok(()),
+                }
             }
             BackendKind::Cgroup => self.validate_cgroup(kind, &key),
         }
