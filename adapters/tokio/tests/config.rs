@@ -492,6 +492,21 @@ fn bad_values_are_named_by_key() {
             "http://",
         ),
         (
+            "[actuators.shed]\nbackend = \"webhook\"\nurl = \"http://h/x\"\nbatch_ms = 0",
+            "actuators.shed.batch_ms",
+            "must be within 1..=10000, got 0",
+        ),
+        (
+            "[actuators.shed]\nbackend = \"webhook\"\nurl = \"http://h/x\"\nbatch_ms = 10001",
+            "actuators.shed.batch_ms",
+            "got 10001",
+        ),
+        (
+            "[actuators.throttle]\nbackend = \"exec\"\nprogram = \"/bin/x\"\nbatch_ms = 100",
+            "actuators.throttle.batch_ms",
+            "only for backend webhook (backend is exec)",
+        ),
+        (
             "[actuators.shed]\nbackend = \"webhook\"\nurl = \"http:///x\"",
             "actuators.shed.url",
             "no host",
