@@ -162,7 +162,7 @@ impl LedgerReads {
 
 /// The committed view of the ledger, unless the ledger is poisoned (then reads are refused:
 /// memory may hold what never reached the disk, and the file's tail is unknown).
-fn durable_view(shared: &Shared) -> Option<View> {
+pub(crate) fn durable_view(shared: &Shared) -> Option<View> {
     if shared.poisoned.load(Ordering::SeqCst) {
         return None;
     }
@@ -213,6 +213,22 @@ pub fn read_page(path: &Path, view: &View, query: &PageQuery) -> Result<Page, St
         (None, None) => head.saturating_sub(count as u64),
         (None, Some(_)) => head.saturating_sub(SCAN_MAX),
     };
+    let forward = query.after_seq.is_some();
+    read_range(path, view, first, count, query.tenant.as_deref(), forward)
+}
+
+/// Reads committed receipts from seq `first` on, looking at most at [`SCAN_MAX`] of them and
+/// keeping `count` of those of `tenant` (all without it): the first `count` when `forward`,
+/// else the last `count`.
+pub fn read_range(
+    path: &Path,
+    view: &View,
+    first: u64,
+    count: usize,
+    tenant: Option<&str>,
+    forward: bool,
+) -> Result<Page, String> {
+    let head = view.committed.records;
     let last = head.min(first.saturating_add(SCAN_MAX));
     let mut page = Page {
         receipts: Vec::new(),
@@ -232,16 +248,12 @@ pub fn read_page(path: &Path, view: &View, query: &PageQuery) -> Result<Page, St
             continue;
         }
         page.last_scanned = Some(index);
-        if query
-            .tenant
-            .as_deref()
-            .is_none_or(|t| receipt.tenant.as_str() == t)
-        {
+        if tenant.is_none_or(|t| receipt.tenant.as_str() == t) {
             if kept.len() == count {
                 kept.pop_front();
             }
             kept.push_back(ReceiptJson::from(&receipt));
-            if query.after_seq.is_some() && kept.len() == count {
+            if forward && kept.len() == count {
                 break;
             }
         }

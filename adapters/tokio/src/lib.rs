@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod events;
 pub mod exit;
 pub mod http;
 pub mod http_post;

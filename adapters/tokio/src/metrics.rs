@@ -30,6 +30,8 @@
 //! | `autonomic_ledger_poisoned` | gauge | 1 after a ledger write or fsync error |
 //! | `autonomic_ready` | gauge | 1 while `/readyz` is green |
 //! | `autonomic_requests_rejected_total` | counter | `reason`: `queue_full` |
+//! | `autonomic_notify_events_total` | counter | `subscriber` (its position in `[[notify]]`, from 0), `outcome`: `delivered`, `dropped` |
+//! | `autonomic_notify_retries_total` | counter | `subscriber`: attempts that failed and were retried |
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -118,6 +120,8 @@ pub struct Metrics {
     checkpoints: Counters1,
     witness_posts: Counters1,
     rejected: Counters1,
+    notify: Counters2,
+    notify_retries: Counters1,
 }
 
 impl Default for Metrics {
@@ -136,6 +140,8 @@ impl Default for Metrics {
             checkpoints: Family::default(),
             witness_posts: Family::default(),
             rejected: Family::default(),
+            notify: Family::default(),
+            notify_retries: Family::default(),
         };
         // Every outcome is exposed from the start, at 0.
         for outcome in ["written", "failed"] {
@@ -189,6 +195,10 @@ impl Metrics {
             "Refused requests",
             self.rejected.clone(),
         );
+        let help = "CloudEvents for [[notify]] subscribers, by outcome";
+        r.register("notify_events", help, self.notify.clone());
+        let help = "Failed CloudEvents POSTs that were retried";
+        r.register("notify_retries", help, self.notify_retries.clone());
         self
     }
 
@@ -300,6 +310,30 @@ impl Metrics {
         self.witness_posts
             .get_or_create(&[("outcome", Value(outcome))])
             .inc();
+    }
+
+    /// Counts an event delivered to subscriber `subscriber`.
+    pub fn notify_delivered(&self, subscriber: &'static str) {
+        let labels = [
+            ("subscriber", Value(subscriber)),
+            ("outcome", Value("delivered")),
+        ];
+        self.notify.get_or_create(&labels).inc();
+    }
+
+    /// Counts `count` events dropped for subscriber `subscriber`.
+    pub fn notify_dropped(&self, subscriber: &'static str, count: u64) {
+        let labels = [
+            ("subscriber", Value(subscriber)),
+            ("outcome", Value("dropped")),
+        ];
+        self.notify.get_or_create(&labels).inc_by(count);
+    }
+
+    /// Counts a failed POST to subscriber `subscriber` that will be retried.
+    pub fn notify_retry(&self, subscriber: &'static str) {
+        let labels = [("subscriber", Value(subscriber))];
+        self.notify_retries.get_or_create(&labels).inc();
     }
 
     /// Counts a request refused before reaching the engine.

@@ -29,8 +29,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::actuator::{ProcessRecords, reap_orphans};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, NotifySection};
 use crate::daemon::{self, Actuators, DaemonConfig, EngineHandle, Refused, Shared, StartError};
+use crate::events::Events;
+use crate::events::notify::Subscriber;
 use crate::exit;
 use crate::http::{self, Guard, HttpState};
 use crate::http_server::{self, ConnLimits};
@@ -243,6 +245,8 @@ async fn serve(config: Config) -> ExitCode {
             stop.clone(),
         ))
     });
+    let events = Events::new(Arc::clone(&shared), config.data_dir.clone(), stop.clone());
+    let subscribers = start_subscribers(&config.notify, &events);
     let state = Arc::new(HttpState {
         engine: engine.clone(),
         shared: Arc::clone(&shared),
@@ -257,6 +261,7 @@ async fn serve(config: Config) -> ExitCode {
         max_body_bytes: usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
         body_read_timeout: Duration::from_millis(config.body_read_timeout_ms),
         slots: tokio::sync::Semaphore::new(config.max_concurrent_requests as usize),
+        events,
     });
     let limits = ConnLimits {
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
@@ -283,6 +288,9 @@ async fn serve(config: Config) -> ExitCode {
     if let Some(sampler) = sampler {
         let _ = sampler.await;
     }
+    for subscriber in subscribers {
+        let _ = subscriber.await;
+    }
     engine.shutdown().await;
     if tokio::task::spawn_blocking(move || thread.join())
         .await
@@ -293,6 +301,22 @@ async fn serve(config: Config) -> ExitCode {
     let _ = fs::remove_file(config.data_dir.join(LISTEN_ADDR_FILE));
     info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Starts one delivery task per `[[notify]]` entry (each was validated with the config).
+fn start_subscribers(
+    entries: &[NotifySection],
+    events: &Arc<Events>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let timeout = Duration::from_millis(entry.timeout_ms);
+        match Subscriber::new(index, &entry.url, timeout) {
+            Ok(subscriber) => tasks.push(tokio::spawn(subscriber.run(Arc::clone(events)))),
+            Err(e) => warn!(index, error = %e, "notify: subscriber not started"),
+        }
+    }
+    tasks
 }
 
 async fn wait_for_signal() {

@@ -492,6 +492,16 @@ fn bad_values_are_named_by_key() {
             "http://",
         ),
         (
+            "[[notify]]\nurl = \"https://h/x\"",
+            "notify[0].url",
+            "https is not supported",
+        ),
+        (
+            "[[notify]]\nurl = \"http://h/x\"\n[[notify]]\nurl = \"http://h/y\"\ntimeout_ms = 0",
+            "notify[1].timeout_ms",
+            "got 0",
+        ),
+        (
             "[actuators.shed]\nbackend = \"webhook\"\nurl = \"http://h/x\"\nbatch_ms = 0",
             "actuators.shed.batch_ms",
             "must be within 1..=10000, got 0",

@@ -18,7 +18,7 @@
 //! [`Config::listen`] and [`Config::data_dir`]; call [`Config::validate`] again after.
 //!
 //! Files: this one (the top-level keys, `[checkpoint]`, loading), `governor.rs`,
-//! `tenants.rs` (`[sampler]`, `[[tenants]]`), `actuators.rs`, `checks.rs` (value rules),
+//! `tenants.rs` (`[sampler]`, `[[tenants]]`), `actuators.rs`, `notify.rs` (`[[notify]]`), `checks.rs` (value rules),
 //! `errors.rs` (one-line errors) and `engine.rs` (from a config to what the engine starts with).
 
 use std::io::Read;
@@ -34,6 +34,7 @@ mod checks;
 mod engine;
 mod errors;
 mod governor;
+mod notify;
 mod tenants;
 
 pub use actuators::{ActuatorSection, ActuatorsSection, BackendKind, DEFAULT_TIMEOUT_MS};
@@ -42,6 +43,8 @@ pub use engine::{CheckpointSetup, DaemonConfig, SetupError};
 use errors::parse_error;
 pub use errors::{ConfigError, InvalidKey};
 pub use governor::{GovernorError, GovernorSection};
+use notify::validate_notify;
+pub use notify::{NOTIFY_TIMEOUT_MS_DEFAULT, NOTIFY_TIMEOUT_MS_MAX, NotifySection};
 use tenants::validate_tenants;
 pub use tenants::{SamplerSection, TenantSection};
 
@@ -182,6 +185,8 @@ pub struct Config {
     pub actuators: ActuatorsSection,
     /// `[checkpoint]`: the signing key, the cadence and the witness of signed checkpoints.
     pub checkpoint: CheckpointSection,
+    /// `[[notify]]`: subscribers that receive every receipt as a CloudEvent.
+    pub notify: Vec<NotifySection>,
 }
 
 impl Default for Config {
@@ -210,6 +215,7 @@ impl Default for Config {
             tenants: Vec::new(),
             actuators: ActuatorsSection::default(),
             checkpoint: CheckpointSection::default(),
+            notify: Vec::new(),
         }
     }
 }
@@ -360,6 +366,7 @@ impl Config {
         self.sampler.validate()?;
         validate_tenants(&self.tenants)?;
         self.checkpoint.validate()?;
+        validate_notify(&self.notify)?;
         self.actuators.validate()
     }
 

@@ -96,6 +96,8 @@ pub struct HttpState {
     pub body_read_timeout: Duration,
     /// `max_concurrent_requests` slots.
     pub slots: Semaphore,
+    /// The receipts as CloudEvents (`GET /v1/events`).
+    pub events: Arc<crate::events::Events>,
 }
 
 impl HttpState {
@@ -136,6 +138,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/v1/tenants/{id}", get(tenant))
         .route("/v1/ledger", get(ledger))
         .route("/v1/ledger/verify", get(verify))
+        .route("/v1/events", get(events))
         .route_layer(middleware::from_fn_with_state(st(), take_slot));
     let ops = Router::new()
         .route("/metrics", get(metrics))
@@ -156,6 +159,11 @@ pub fn router(state: Arc<HttpState>) -> Router {
 }
 
 type St = State<Arc<HttpState>>;
+
+/// `GET /v1/events`: the receipts as CloudEvents over Server-Sent Events.
+async fn events(State(state): St, headers: axum::http::HeaderMap) -> Response {
+    crate::events::sse::stream(Arc::clone(&state.events), &headers).await
+}
 
 /// A JSON answer whose body borrows (handlers with owned answers return `Json` itself).
 fn json<T: serde::Serialize>(value: &T) -> Response {
