@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use cli_support::Sidecar;
-use deploy_support::{output, program_or_skip, repo_root, text};
+use deploy_support::{deploy_files, output, program_or_skip, repo_root, text};
 use serde_json::Value;
 
 /// How to get the validator (CI's `.ci/run` does this); it brings PyYAML and jsonschema,
@@ -21,14 +21,7 @@ const INSTALL: &str = "pip install kubernetes-validate";
 
 /// Every manifest, sorted.
 fn manifests() -> Vec<PathBuf> {
-    let dir = repo_root().join("deploy/kubernetes");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("deploy/kubernetes")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    files
+    deploy_files("kubernetes", "yaml")
 }
 
 /// The YAML documents of every manifest, as JSON (parsed by PyYAML, once per test

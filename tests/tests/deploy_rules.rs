@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use deploy_support::{
-    dashboard_exprs, known_metrics, metric_names, output, program_or_skip, repo_root, text,
+    dashboard_exprs, deploy_files, known_metrics, metric_names, output, program_or_skip, repo_root,
+    text,
 };
 
 /// How to get promtool (CI's `.ci/run` does this).
@@ -26,14 +27,7 @@ fn rule_files() -> Vec<PathBuf> {
 
 /// The unit test files of the rules.
 fn rule_tests() -> Vec<PathBuf> {
-    let dir = repo_root().join("deploy/prometheus/tests");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("deploy/prometheus/tests")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
-        .collect();
-    files.sort();
-    files
+    deploy_files("prometheus/tests", "yml")
 }
 
 #[test]

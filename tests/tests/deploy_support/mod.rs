@@ -40,6 +40,18 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The files of `deploy/<dir>` whose names end in `.<extension>`, sorted.
+pub fn deploy_files(dir: &str, extension: &str) -> Vec<PathBuf> {
+    let dir = repo_root().join("deploy").join(dir);
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
+        .collect();
+    files.sort();
+    files
+}
+
 /// The path of `name` on `PATH`, if it is there.
 pub fn program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
