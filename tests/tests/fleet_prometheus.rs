@@ -22,6 +22,27 @@ const PROMETHEUS_WAIT: Duration = Duration::from_secs(60);
 /// scrape interval, 1 s here, and the panel's width).
 const RATE_INTERVAL: &str = "1m";
 
+/// The panels that may answer nothing here, with why: they read metrics the sidecars do not
+/// export yet (`NOT_YET_EXPORTED`). Every other panel must show data.
+const ALLOWED_EMPTY: [(&str, &str); 4] = [
+    (
+        "Redis up (fleet quotas)",
+        "autonomic_fleet_redis_up: fleet quotas over Redis are being added",
+    ),
+    (
+        "Actuator circuits open",
+        "autonomic_actuator_circuit_open: the circuit breaker is being added",
+    ),
+    (
+        "Admissions by result",
+        "autonomic_fleet_admissions_total: fleet quotas over Redis are being added",
+    ),
+    (
+        "Admissions while Redis was unavailable",
+        "autonomic_fleet_unavailable_total: fleet quotas over Redis are being added",
+    ),
+];
+
 /// The fleet's tenants by governor state at the end (every state is exposed, 0 included).
 const TENANTS_BY_STATE: [(&str, f64); 5] = [
     ("stable", 0.0),
@@ -278,10 +299,14 @@ fn prometheus_answers_for_the_fleet_and_every_dashboard_panel_has_data() {
     prometheus.wait_for("pod", "max by (pod) (autonomic_ledger_head_seq)", &heads);
     // The stable -> warn counters changed once each while scraped: exact; the rate of
     // entering Warn is above 0 (its value is extrapolated, so not exact).
-    let changes = r#"sum(changes(autonomic_transitions_total{from="stable",to="warn"}[1m]))"#;
+    let changes = r#"sum(changes(autonomic_transitions_total{from="stable",to="warn"}[5m]))"#;
     prometheus.wait_for("", changes, &[("", 2.0)]);
-    let rate = prometheus.by("to", "sum by (to) (rate(autonomic_transitions_total[1m]))");
+    let rate = prometheus.by("to", "sum by (to) (rate(autonomic_transitions_total[5m]))");
     assert!(rate.get("warn").is_some_and(|r| *r > 0.0), "{rate:?}");
+    // increase() extrapolates to the window's ends, never below what was counted in it.
+    let stable_warn = r#"sum(increase(autonomic_transitions_total{from="stable",to="warn"}[5m]))"#;
+    let increase = prometheus.by("", stable_warn);
+    assert!(increase.get("").is_some_and(|n| *n >= 2.0), "{increase:?}");
 
     // The recording rules record the same fleet, and no alert fires.
     prometheus.wait_for("state", "autonomic:tenants:sum", &TENANTS_BY_STATE);
@@ -307,7 +332,7 @@ fn prometheus_answers_for_the_fleet_and_every_dashboard_panel_has_data() {
         .collect();
     assert_eq!(all.len(), 10, "{rules}");
     // gamma in Refuse makes its pod's alert pending (it fires after 15 minutes); every other
-    // alert stays inactive.
+    // alert but the fsync one stays inactive.
     for rule in &all {
         assert_ne!(rule["health"], "err", "{rule}");
         if rule["name"] == "AutonomicTenantsStuckInRefuse" {
@@ -315,6 +340,10 @@ fn prometheus_answers_for_the_fleet_and_every_dashboard_panel_has_data() {
             let alerts = rule["alerts"].as_array().expect("alerts");
             assert_eq!(alerts.len(), 1, "{rule}");
             assert_eq!(alerts[0]["labels"]["pod"], "autonomic-1", "{rule}");
+        } else if rule["name"] == "AutonomicLedgerFsyncSlow" {
+            // This machine's disk decides: a loaded one syncs a commit in over 100 ms.
+            let state = rule["state"].as_str().expect("state");
+            assert!(["inactive", "pending"].contains(&state), "{rule}");
         } else if rule["type"] == "alerting" {
             assert_eq!(rule["state"], "inactive", "{rule}");
         }
@@ -328,20 +357,22 @@ fn prometheus_answers_for_the_fleet_and_every_dashboard_panel_has_data() {
 fn dashboard_panels_answer(prometheus: &Prometheus) {
     let exprs = dashboard_exprs();
     assert!(exprs.len() >= 20, "{exprs:?}");
-    let mut allowed_empty = Vec::new();
+    let mut empty_allowed = Vec::new();
     for (title, expr) in &exprs {
         let query = expr.replace("$__rate_interval", RATE_INTERVAL);
         assert!(
             !query.contains('$'),
             "{title}: a variable this test does not know: {expr}"
         );
-        let pending = NOT_YET_EXPORTED
-            .iter()
-            .find(|(name, _)| expr.contains(name));
-        if let Some((name, why)) = pending {
-            // Runs (status success); may be empty: `name` is not exported yet, `why`.
+        if let Some((_, why)) = ALLOWED_EMPTY.iter().find(|(t, _)| t == title) {
+            // It runs (status success) and may answer nothing: `why`.
             let _ = prometheus.vector(&query);
-            allowed_empty.push(format!("{title}: {name} ({why})"));
+            let pending = NOT_YET_EXPORTED.iter().any(|(name, _)| expr.contains(name));
+            assert!(
+                pending,
+                "{title} ({why}) reads only exported metrics: {expr}"
+            );
+            empty_allowed.push(title.as_str());
             continue;
         }
         let mut samples = Vec::new();
@@ -351,6 +382,8 @@ fn dashboard_panels_answer(prometheus: &Prometheus) {
         });
         assert!(answered, "panel {title:?}: no data for {query}");
     }
-    // The allowed-empty panels are exactly the fleet-quota and circuit-breaker ones.
-    assert_eq!(allowed_empty.len(), 4, "{allowed_empty:#?}");
+    empty_allowed.sort_unstable();
+    let mut listed: Vec<&str> = ALLOWED_EMPTY.iter().map(|(t, _)| *t).collect();
+    listed.sort_unstable();
+    assert_eq!(empty_allowed, listed);
 }
