@@ -22,11 +22,11 @@
 //! | HalfOpen{trial} | the trial Succeeded | Closed{0} | `closed` |
 //! | HalfOpen{trial} | the trial Failed / ExecutionTimeout | Open{now} | `open` |
 //! | Open / HalfOpen | any other outcome | unchanged | — |
-//! | Open / HalfOpen, breaker disabled | dispatch | Closed{0} | `closed` (the action runs) |
 //!
 //! `Superseded` and `CircuitOpen` outcomes never count: the backend was not at fault. With
-//! `failures = 0` the circuit never opens (the count still runs, and nothing is recorded);
-//! a circuit left open by an earlier configuration closes at the kind's next dispatch.
+//! `failures = 0` the breaker is off: every dispatch runs, nothing is recorded, and the
+//! engine reports the circuit closed (a state recorded while it was on stays in the fold and
+//! applies again if it is turned back on).
 
 use serde::{Deserialize, Serialize};
 
@@ -104,20 +104,6 @@ pub enum Admission {
     Trial,
     /// Refuse it at once (`CircuitOpen`).
     Refuse,
-    /// The breaker is disabled but its circuit is not closed (a state recorded while it was
-    /// enabled): record `closed`, then run it.
-    Close,
-}
-
-impl Admission {
-    /// The circuit change to record before the dispatch, if any.
-    pub const fn records(self) -> Option<CircuitState> {
-        match self {
-            Admission::Trial => Some(CircuitState::HalfOpen),
-            Admission::Close => Some(CircuitState::Closed),
-            Admission::Run | Admission::Refuse => None,
-        }
-    }
 }
 
 impl Default for Breaker {
@@ -148,10 +134,7 @@ impl Breaker {
         in_flight: impl Fn(u64) -> bool,
     ) -> Admission {
         if config.failures == 0 {
-            return match self {
-                Breaker::Closed { .. } => Admission::Run,
-                _ => Admission::Close,
-            };
+            return Admission::Run;
         }
         match *self {
             Breaker::Closed { .. } => Admission::Run,
@@ -207,10 +190,7 @@ impl Breaker {
             (self, to),
             (Breaker::Closed { .. }, CircuitState::Open)
                 | (Breaker::HalfOpen { .. }, CircuitState::Open)
-                | (
-                    Breaker::Open { .. } | Breaker::HalfOpen { .. },
-                    CircuitState::Closed
-                )
+                | (Breaker::HalfOpen { .. }, CircuitState::Closed)
                 | (
                     Breaker::Open { .. } | Breaker::HalfOpen { .. },
                     CircuitState::HalfOpen

@@ -43,7 +43,9 @@ use crate::entitlement::{
 };
 use crate::execution::Execution;
 use crate::governor::{self, Governor, GovernorEvent, GovernorState, Planned};
-use crate::limits::{BREAKER_RECEIPTS_PER_INPUT_MAX, BREAKER_REFUSALS_PER_INPUT_MAX};
+use crate::limits::{
+    BREAKER_RECEIPTS_PER_INPUT_MAX, BREAKER_REFUSALS_PER_INPUT_MAX, RECEIPTS_PER_INPUT_MAX,
+};
 use crate::ledger::Ledger;
 use crate::monitor::{self, RawSignal, Signal};
 use crate::receipt::{Cause, ChainError, Event, Receipt};
@@ -132,11 +134,17 @@ impl<'a> Engine<'a> {
             in_flight,
             rollbackable,
         } = storage;
+        let ledger = Ledger::new(ledger_arena, ledger_spans)?;
+        let chain = RECEIPTS_PER_INPUT_MAX + BREAKER_RECEIPTS_PER_INPUT_MAX;
+        if config.breakers_enabled() && !ledger.can_append(chain) {
+            let receipts = ledger.capacity();
+            return Err(EngineConfigError::BreakerRingTooSmall { receipts }.into());
+        }
         Ok(Self {
             config,
             tenants: Tenants::new(tenants, tenant_index, tenant_ids)?,
             dedup: Dedup::new(dedup_fingerprints, dedup_windows, dedup_arrivals)?,
-            ledger: Ledger::new(ledger_arena, ledger_spans)?,
+            ledger,
             execution: Execution::new(in_flight, rollbackable),
             breakers: Breakers::default(),
             stats: Stats::default(),
@@ -325,8 +333,12 @@ impl<'a> Engine<'a> {
         self.execution.pending_rollbacks()
     }
 
-    /// The circuit of one action kind's backend (`docs/actions.md#circuit-breakers`).
+    /// The circuit of one action kind's backend (`docs/actions.md#circuit-breakers`); always
+    /// `Closed` while the kind's breaker is off.
     pub fn circuit(&self, kind: ActionKind) -> CircuitState {
+        if self.config.breaker(kind).failures == 0 {
+            return CircuitState::Closed;
+        }
         self.breakers.get(kind).state()
     }
 
@@ -510,13 +522,9 @@ impl<'a> Engine<'a> {
     }
 
     /// Receipts to keep free beyond an input's own for what circuit breakers may add to it
-    /// (none while every breaker is disabled and every circuit closed, so such an engine
-    /// behaves as one without breakers).
+    /// (none while every breaker is off, so such an engine behaves as one without breakers).
     fn breaker_room(&self) -> usize {
-        let recorded = ActionKind::ALL
-            .iter()
-            .any(|kind| self.circuit(*kind) != CircuitState::Closed);
-        if self.config.breakers_enabled() || recorded {
+        if self.config.breakers_enabled() {
             BREAKER_RECEIPTS_PER_INPUT_MAX
         } else {
             0

@@ -12,6 +12,7 @@ mod common;
 
 use autonomic_core::breaker::{BreakerConfig, CircuitState};
 use autonomic_core::engine::{Engine, EngineConfig, EngineConfigError};
+use autonomic_core::storage::Capacities;
 use autonomic_core::{
     Action, ActionCommand, ActionKind, ActionOutcome, Event, GovernorState as S, Receipt,
     SignalResult,
@@ -254,31 +255,49 @@ fn restore_rebuilds_every_circuit() {
 }
 
 #[test]
-fn a_disabled_breaker_never_records_and_closes_a_restored_open_circuit() {
+fn a_breaker_turned_off_lets_everything_run_and_records_nothing() {
+    // Proves: with failures = 0 an open circuit recorded earlier is reported closed, every
+    // action runs, and no circuit receipt is written however many fail.
     let mut e = engine();
     let mut records = drain_records(&mut e);
     for now in 1..=3 {
         failed_pause(&mut e, now);
     }
     records.extend(drain_records(&mut e));
-    let mut plain = engine_with(&SMALL, EngineConfig::default()).unwrap();
+    let mut off = engine_with(&SMALL, EngineConfig::default()).unwrap();
     for r in &records {
-        plain.restore(r).unwrap();
+        off.restore(r).unwrap();
     }
-    assert_eq!(plain.circuit(ActionKind::Pause), CircuitState::Open);
-    let p = plain.handle_action(4, "t", Action::Pause).unwrap();
-    assert_eq!(runs(&mut plain), vec![p]);
-    assert_eq!(plain.circuit(ActionKind::Pause), CircuitState::Closed);
-    for now in 5..20 {
-        plain.handle_outcome(now, "t", None, false, b"").unwrap();
-        plain.handle_action(now, "t", Action::Pause).unwrap();
+    assert_eq!(off.circuit(ActionKind::Pause), CircuitState::Closed);
+    for now in 4..20 {
+        let p = off.handle_action(now, "t", Action::Pause).unwrap();
+        assert_eq!(runs(&mut off), vec![p]);
+        off.handle_outcome(now, "t", Some(p), false, b"").unwrap();
     }
-    let ev = events(&drain_records(&mut plain));
-    let circuits = ev
+    let circuits = events(&drain_records(&mut off))
         .iter()
         .filter(|ev| matches!(ev, Event::Circuit { .. }))
         .count();
-    assert_eq!(circuits, 1, "only the closing");
+    assert_eq!(circuits, 0);
+}
+
+#[test]
+fn breakers_need_a_ring_that_holds_the_longest_chain() {
+    let small_ring = Capacities {
+        receipts: 8,
+        ..SMALL
+    };
+    let err = engine_with(&small_ring, config()).unwrap_err();
+    assert_eq!(
+        err,
+        EngineConfigError::BreakerRingTooSmall { receipts: 8 }.into()
+    );
+    let ring = Capacities {
+        receipts: 16,
+        ..SMALL
+    };
+    assert!(engine_with(&ring, config()).is_ok());
+    assert!(engine_with(&small_ring, EngineConfig::default()).is_ok());
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use super::{ActionCommand, CommandError, Engine, Transition};
 use crate::action::{Action, ActionOutcome, Undo};
-use crate::breaker::Admission;
+use crate::breaker::{Admission, CircuitState};
 use crate::governor::GovernorEvent;
 use crate::receipt::{Cause, Event};
 
@@ -213,7 +213,8 @@ impl Engine<'_> {
             .breakers
             .get(kind)
             .on_dispatch(&config, now_ms, |r| self.execution.is_in_flight(r));
-        if let Some(to) = admission.records() {
+        if admission == Admission::Trial {
+            let to = CircuitState::HalfOpen;
             self.commit(now_ms, slot, Event::Circuit { kind, to })?;
         }
         let timeout_ms = self.config.timeout_ms(kind);

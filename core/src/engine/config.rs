@@ -99,4 +99,13 @@ pub enum EngineConfigError {
         /// The refused settings.
         breaker: BreakerConfig,
     },
+    /// A circuit breaker is on but the ledger ring cannot hold the longest chain of receipts
+    /// one input may then append (16 receipts at 256 arena bytes each always can).
+    #[error(
+        "circuit breakers need a ledger ring of at least 16 receipts (ledger_capacity), got {receipts}"
+    )]
+    BreakerRingTooSmall {
+        /// The ring's receipts.
+        receipts: usize,
+    },
 }
