@@ -43,10 +43,10 @@ use crate::entitlement::{
 };
 use crate::execution::Execution;
 use crate::governor::{self, Governor, GovernorEvent, GovernorState, Planned};
+use crate::ledger::Ledger;
 use crate::limits::{
     BREAKER_RECEIPTS_PER_INPUT_MAX, BREAKER_REFUSALS_PER_INPUT_MAX, RECEIPTS_PER_INPUT_MAX,
 };
-use crate::ledger::Ledger;
 use crate::monitor::{self, RawSignal, Signal};
 use crate::receipt::{Cause, ChainError, Event, Receipt};
 
@@ -547,7 +547,9 @@ impl<'a> Engine<'a> {
                 return;
             }
             let planned = self.plan(slot, GovernorEvent::ActionFailed);
-            refused = self.enact_step(now_ms, slot, Cause::ActionFailed, planned).1;
+            refused = self
+                .enact_step(now_ms, slot, Cause::ActionFailed, planned)
+                .1;
         }
         debug_assert!(!refused, "the governor ignores a failure in Degrade");
     }

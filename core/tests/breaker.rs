@@ -81,7 +81,10 @@ fn consecutive_failures_open_the_circuit_and_refusals_make_no_run() {
     failed_pause(&mut e, 3);
     assert_eq!(e.circuit(ActionKind::Pause), CircuitState::Open);
     let ev = events(&drain_records(&mut e));
-    assert_eq!(ev.last(), Some(&circuit(ActionKind::Pause, CircuitState::Open)));
+    assert_eq!(
+        ev.last(),
+        Some(&circuit(ActionKind::Pause, CircuitState::Open))
+    );
     runs(&mut e);
 
     let refused = e.handle_action(4, "t", Action::Pause).unwrap();
@@ -138,7 +141,9 @@ fn after_the_cooldown_one_trial_runs_and_its_success_closes() {
     assert!(runs(&mut e).is_empty());
     drain_records(&mut e);
 
-    let trial = e.handle_action(3 + COOLDOWN_MS, "t", Action::Pause).unwrap();
+    let trial = e
+        .handle_action(3 + COOLDOWN_MS, "t", Action::Pause)
+        .unwrap();
     assert_eq!(runs(&mut e), vec![trial], "the trial is a real call");
     let ev = events(&drain_records(&mut e));
     assert_eq!(ev[0], circuit(ActionKind::Pause, CircuitState::HalfOpen));
@@ -147,15 +152,21 @@ fn after_the_cooldown_one_trial_runs_and_its_success_closes() {
 
     // Another tenant's Pause while the trial is in flight is refused.
     activate(&mut e, "u");
-    e.handle_action(3 + COOLDOWN_MS, "u", Action::Pause).unwrap();
+    e.handle_action(3 + COOLDOWN_MS, "u", Action::Pause)
+        .unwrap();
     assert!(runs(&mut e).is_empty());
 
     e.handle_outcome(3 + COOLDOWN_MS + 5, "t", Some(trial), true, b"")
         .unwrap();
     assert_eq!(e.circuit(ActionKind::Pause), CircuitState::Closed);
     let ev = events(&drain_records(&mut e));
-    assert_eq!(ev.last(), Some(&circuit(ActionKind::Pause, CircuitState::Closed)));
-    let next = e.handle_action(3 + COOLDOWN_MS + 6, "u", Action::Pause).unwrap();
+    assert_eq!(
+        ev.last(),
+        Some(&circuit(ActionKind::Pause, CircuitState::Closed))
+    );
+    let next = e
+        .handle_action(3 + COOLDOWN_MS + 6, "u", Action::Pause)
+        .unwrap();
     assert_eq!(runs(&mut e), vec![next]);
 }
 
@@ -165,7 +176,9 @@ fn a_failed_or_timed_out_trial_reopens_for_another_cooldown() {
     for now in 1..=3 {
         failed_pause(&mut e, now);
     }
-    let trial = e.handle_action(3 + COOLDOWN_MS, "t", Action::Pause).unwrap();
+    let trial = e
+        .handle_action(3 + COOLDOWN_MS, "t", Action::Pause)
+        .unwrap();
     let deadline = e.in_flight()[0].deadline_ms;
     assert_eq!(e.handle_timeout(deadline), 1);
     assert_eq!(e.circuit(ActionKind::Pause), CircuitState::Open);
@@ -173,7 +186,10 @@ fn a_failed_or_timed_out_trial_reopens_for_another_cooldown() {
     runs(&mut e);
     e.handle_action(reopened_at + COOLDOWN_MS - 1, "t", Action::Pause)
         .unwrap();
-    assert!(runs(&mut e).is_empty(), "a new cool-down from the reopening");
+    assert!(
+        runs(&mut e).is_empty(),
+        "a new cool-down from the reopening"
+    );
     let second = e
         .handle_action(reopened_at + COOLDOWN_MS, "t", Action::Pause)
         .unwrap();
@@ -193,7 +209,9 @@ fn a_refused_throttle_escalates_and_the_cascade_ends() {
         failed_pause(&mut e, now);
     }
     for now in 4..=5 {
-        let r = e.handle_action(now, "t", Action::throttle(10).unwrap()).unwrap();
+        let r = e
+            .handle_action(now, "t", Action::throttle(10).unwrap())
+            .unwrap();
         e.handle_outcome(now, "t", Some(r), false, b"").unwrap();
     }
     assert_eq!(e.circuit(ActionKind::Throttle), CircuitState::Open);
@@ -216,7 +234,11 @@ fn a_refused_throttle_escalates_and_the_cascade_ends() {
     assert_eq!(outcomes, [ActionOutcome::CircuitOpen; 2]);
     assert_eq!(e.tenant(6, "t").unwrap().state, S::Degrade);
     assert!(e.in_flight().is_empty());
-    assert_eq!(ev.len(), 6, "governor, dispatch, refusal, governor, dispatch, refusal");
+    assert_eq!(
+        ev.len(),
+        6,
+        "governor, dispatch, refusal, governor, dispatch, refusal"
+    );
 }
 
 #[test]
@@ -226,7 +248,9 @@ fn restore_rebuilds_every_circuit() {
     for now in 1..=3 {
         failed_pause(&mut e, now);
     }
-    let r = e.handle_action(4, "t", Action::throttle(10).unwrap()).unwrap();
+    let r = e
+        .handle_action(4, "t", Action::throttle(10).unwrap())
+        .unwrap();
     e.handle_outcome(4, "t", Some(r), false, b"").unwrap();
     records.extend(drain_records(&mut e));
 
@@ -248,9 +272,13 @@ fn restore_rebuilds_every_circuit() {
         runs(engine);
     }
     // An open circuit restored: the cool-down runs from the recorded opening.
-    rebuilt.handle_action(2 + COOLDOWN_MS, "t", Action::Pause).unwrap();
+    rebuilt
+        .handle_action(2 + COOLDOWN_MS, "t", Action::Pause)
+        .unwrap();
     assert!(runs(&mut rebuilt).is_empty(), "still cooling down");
-    rebuilt.handle_action(3 + COOLDOWN_MS, "t", Action::Pause).unwrap();
+    rebuilt
+        .handle_action(3 + COOLDOWN_MS, "t", Action::Pause)
+        .unwrap();
     assert_eq!(runs(&mut rebuilt).len(), 1, "the trial");
 }
 

@@ -23,9 +23,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use autonomic_core::breaker::CircuitState;
 use autonomic_core::engine::Engine;
 use autonomic_core::receipt::Cause;
-use autonomic_core::breaker::CircuitState;
 use autonomic_core::{
     Action, ActionKind, ActionOutcome, ChainVerifier, Event, GovernorState, Receipt,
 };
@@ -135,7 +135,8 @@ impl Auditor {
         let tenant = r.tenant.as_str().to_string();
         let seq = r.seq;
         if let Some((at, kind)) = self.trial.take() {
-            let trial = matches!(&r.event, Event::ActionDispatched { action, .. } if action.kind() == kind);
+            let trial =
+                matches!(&r.event, Event::ActionDispatched { action, .. } if action.kind() == kind);
             if at + 1 != seq || !trial {
                 return Err(format!(
                     "receipt {seq}: {kind:?} half-opened at {at} without its trial next"
@@ -307,15 +308,24 @@ impl Auditor {
     }
 
     /// A circuit change: along the breaker's table.
-    fn audit_circuit(&mut self, seq: u64, kind: ActionKind, to: CircuitState) -> Result<(), String> {
+    fn audit_circuit(
+        &mut self,
+        seq: u64,
+        kind: ActionKind,
+        to: CircuitState,
+    ) -> Result<(), String> {
         use CircuitState as C;
         let from = self.circuits.get(&kind).copied().unwrap_or(C::Closed);
         let allowed = matches!(
             (from, to),
-            (C::Closed, C::Open) | (C::Open | C::HalfOpen, C::HalfOpen | C::Closed) | (C::HalfOpen, C::Open)
+            (C::Closed, C::Open)
+                | (C::Open | C::HalfOpen, C::HalfOpen | C::Closed)
+                | (C::HalfOpen, C::Open)
         );
         if !allowed {
-            return Err(format!("receipt {seq}: {kind:?} circuit {from:?} -> {to:?}"));
+            return Err(format!(
+                "receipt {seq}: {kind:?} circuit {from:?} -> {to:?}"
+            ));
         }
         if to == C::HalfOpen {
             self.trial = Some((seq, kind));

@@ -546,7 +546,10 @@ fn small_run(mem: &mut OwnedStorage) -> Run<'_> {
 
 /// Breakers that open within a case: 0 (off), 1..=3 failures; cool-downs around the ticks.
 fn breakers() -> impl Strategy<Value = [(u32, u64); 3]> {
-    let one = (prop_oneof![1 => Just(0u32), 3 => 1u32..=3], prop_oneof![Just(1u64), 1_000u64..20_000]);
+    let one = (
+        prop_oneof![1 => Just(0u32), 3 => 1u32..=3],
+        prop_oneof![Just(1u64), 1_000u64..20_000],
+    );
     [one.clone(), one.clone(), one]
 }
 

@@ -30,12 +30,15 @@
 //! | `autonomic_ledger_poisoned` | gauge | 1 after a ledger write or fsync error |
 //! | `autonomic_ready` | gauge | 1 while `/readyz` is green |
 //! | `autonomic_requests_rejected_total` | counter | `reason`: `queue_full` |
+//! | `autonomic_actuator_circuit_open` | gauge | `kind`: 1 while the kind's circuit is open or half-open |
+//! | `autonomic_actuator_circuit_transitions_total` | counter | `kind`, `to` (`closed`, `open`, `half_open`) |
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use autonomic_core::breaker::CircuitState;
 use autonomic_core::stats::Stats;
 use autonomic_core::{ActionKind, ActionOutcome, GovernorState};
 use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder, prometheus_text};
@@ -118,6 +121,8 @@ pub struct Metrics {
     checkpoints: Counters1,
     witness_posts: Counters1,
     rejected: Counters1,
+    circuit_open: Family<[Label; 1], GaugeU64>,
+    circuit_transitions: Counters2,
 }
 
 impl Default for Metrics {
@@ -136,6 +141,8 @@ impl Default for Metrics {
             checkpoints: Family::default(),
             witness_posts: Family::default(),
             rejected: Family::default(),
+            circuit_open: Family::default(),
+            circuit_transitions: Family::default(),
         };
         // Every outcome is exposed from the start, at 0.
         for outcome in ["written", "failed"] {
@@ -149,6 +156,9 @@ impl Default for Metrics {
                 .witness_posts
                 .get_or_create(&[("outcome", Value(outcome))])
                 .inc_by(0);
+        }
+        for kind in ActionKind::ALL {
+            metrics.set_circuit(kind, CircuitState::Closed);
         }
         metrics.registered()
     }
@@ -189,7 +199,24 @@ impl Metrics {
             "Refused requests",
             self.rejected.clone(),
         );
+        let help = "1 while the action kind's circuit breaker is open or half-open";
+        r.register("actuator_circuit_open", help, self.circuit_open.clone());
+        let help = "Circuit breaker changes by action kind and state entered";
+        r.register(
+            "actuator_circuit_transitions",
+            help,
+            self.circuit_transitions.clone(),
+        );
         self
+    }
+
+    /// Shows one kind's circuit (1 while open or half-open: actions of the kind are refused
+    /// or only a trial runs).
+    pub fn set_circuit(&self, kind: ActionKind, state: CircuitState) {
+        let open = u64::from(state != CircuitState::Closed);
+        self.circuit_open
+            .get_or_create(&[("kind", Value(kind.as_str()))])
+            .set(open);
     }
 
     /// Counts one signal's result (`governed`, `duplicate` or an error name).
@@ -266,6 +293,13 @@ impl Metrics {
                 let total = stats.actions_completed(kind, outcome);
                 if total > 0 {
                     self.set_actions(kind.as_str(), outcome.as_str(), total);
+                }
+            }
+            for to in CircuitState::ALL {
+                let total = stats.circuit_transitions(kind, to);
+                if total > 0 {
+                    let labels = [("kind", Value(kind.as_str())), ("to", Value(to.as_str()))];
+                    set_count(&self.circuit_transitions, labels, total);
                 }
             }
         }

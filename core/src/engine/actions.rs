@@ -174,7 +174,11 @@ impl Engine<'_> {
             };
             self.commit(now_ms, slot, done).ok_or(CommandError::Busy)?;
             let config = self.config.breaker(kind);
-            if let Some(to) = self.breakers.get(kind).after_outcome(&config, receipt, outcome) {
+            if let Some(to) = self
+                .breakers
+                .get(kind)
+                .after_outcome(&config, receipt, outcome)
+            {
                 let circuit = Event::Circuit { kind, to };
                 self.commit(now_ms, slot, circuit)
                     .ok_or(CommandError::Busy)?;
