@@ -14,10 +14,9 @@ use autonomic_core::breaker::{BreakerConfig, CircuitState};
 use autonomic_core::engine::{Engine, EngineConfig, EngineConfigError};
 use autonomic_core::storage::Capacities;
 use autonomic_core::{
-    Action, ActionCommand, ActionKind, ActionOutcome, Event, GovernorState as S, Receipt,
-    SignalResult,
+    Action, ActionCommand, ActionKind, ActionOutcome, Event, GovernorState as S, SignalResult,
 };
-use common::{SMALL, activate, drain_records, engine_with, raw};
+use common::{SMALL, activate, drain_records, engine_with, events, raw};
 
 const COOLDOWN_MS: u64 = 1_000;
 
@@ -41,13 +40,6 @@ fn engine() -> Engine<'static> {
     e
 }
 
-fn events(records: &[Vec<u8>]) -> Vec<Event> {
-    records
-        .iter()
-        .map(|r| Receipt::decode(r).unwrap().event)
-        .collect()
-}
-
 fn runs(e: &mut Engine<'_>) -> Vec<u64> {
     std::iter::from_fn(|| e.poll_action())
         .filter_map(|c| match c {
@@ -63,6 +55,13 @@ fn failed_pause(e: &mut Engine<'_>, now_ms: u64) -> u64 {
     e.handle_outcome(now_ms, "t", Some(receipt), false, b"")
         .unwrap();
     receipt
+}
+
+/// Three failed Pauses at 1, 2 and 3 ms: Pause's circuit opens at 3.
+fn open_pause(e: &mut Engine<'_>) {
+    for now in 1..=3 {
+        failed_pause(e, now);
+    }
 }
 
 fn circuit(kind: ActionKind, to: CircuitState) -> Event {
@@ -130,9 +129,7 @@ fn a_success_resets_the_count_and_refusals_do_not_count() {
 #[test]
 fn after_the_cooldown_one_trial_runs_and_its_success_closes() {
     let mut e = engine();
-    for now in 1..=3 {
-        failed_pause(&mut e, now);
-    }
+    open_pause(&mut e);
     drain_records(&mut e);
     runs(&mut e);
     // Still cooling down one ms before the end.
@@ -173,9 +170,7 @@ fn after_the_cooldown_one_trial_runs_and_its_success_closes() {
 #[test]
 fn a_failed_or_timed_out_trial_reopens_for_another_cooldown() {
     let mut e = engine();
-    for now in 1..=3 {
-        failed_pause(&mut e, now);
-    }
+    open_pause(&mut e);
     let trial = e
         .handle_action(3 + COOLDOWN_MS, "t", Action::Pause)
         .unwrap();
@@ -205,9 +200,7 @@ fn a_refused_throttle_escalates_and_the_cascade_ends() {
     // Proves: a refusal is a failure for the governor: Intervene + ActionFailed → Degrade +
     // Pause; with Pause's circuit open too, that Pause is refused and the chain ends in Degrade.
     let mut e = engine();
-    for now in 1..=3 {
-        failed_pause(&mut e, now);
-    }
+    open_pause(&mut e);
     for now in 4..=5 {
         let r = e
             .handle_action(now, "t", Action::throttle(10).unwrap())
@@ -245,9 +238,7 @@ fn a_refused_throttle_escalates_and_the_cascade_ends() {
 fn restore_rebuilds_every_circuit() {
     let mut e = engine();
     let mut records = drain_records(&mut e);
-    for now in 1..=3 {
-        failed_pause(&mut e, now);
-    }
+    open_pause(&mut e);
     let r = e
         .handle_action(4, "t", Action::throttle(10).unwrap())
         .unwrap();
@@ -288,9 +279,7 @@ fn a_breaker_turned_off_lets_everything_run_and_records_nothing() {
     // action runs, and no circuit receipt is written however many fail.
     let mut e = engine();
     let mut records = drain_records(&mut e);
-    for now in 1..=3 {
-        failed_pause(&mut e, now);
-    }
+    open_pause(&mut e);
     records.extend(drain_records(&mut e));
     let mut off = engine_with(&SMALL, EngineConfig::default()).unwrap();
     for r in &records {

@@ -57,15 +57,15 @@ fn counting_listener(port: u16) -> Arc<AtomicUsize> {
 
 fn toml(port: u16) -> String {
     config(&format!(
-        r#"[[tenants]]
-id = "acme"
-sku = "pro"
-[actuators.pause]
+        r#"[actuators.pause]
 backend = "webhook"
 url = "http://127.0.0.1:{port}/hook"
 timeout_ms = 5000
 breaker_failures = {FAILURES}
 breaker_cooldown_ms = {COOLDOWN_MS}
+[[tenants]]
+id = "acme"
+sku = "pro"
 "#
     ))
 }

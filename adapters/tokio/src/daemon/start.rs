@@ -139,7 +139,7 @@ fn open_ledger(
     }
     let head_seq = engine.ledger().next_seq().checked_sub(1);
     shared.metrics.set_head_seq(head_seq);
-    super::circuits::publish_circuits(engine, &shared);
+    super::circuits::publish_circuits(engine, shared);
     for kind in ActionKind::ALL {
         let circuit = engine.circuit(kind);
         if circuit != CircuitState::Closed {
