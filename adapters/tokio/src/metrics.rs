@@ -219,6 +219,12 @@ impl Metrics {
             .set(open);
     }
 
+    /// Sets the count of `kind`'s circuit changes to `to` (`closed`, `open`, `half_open`).
+    pub fn set_circuit_transitions(&self, kind: &'static str, to: &'static str, total: u64) {
+        let labels = [("kind", Value(kind)), ("to", Value(to))];
+        set_count(&self.circuit_transitions, labels, total);
+    }
+
     /// Counts one signal's result (`governed`, `duplicate` or an error name).
     pub fn signal(&self, result: &'static str) {
         self.signals
@@ -298,8 +304,7 @@ impl Metrics {
             for to in CircuitState::ALL {
                 let total = stats.circuit_transitions(kind, to);
                 if total > 0 {
-                    let labels = [("kind", Value(kind.as_str())), ("to", Value(to.as_str()))];
-                    set_count(&self.circuit_transitions, labels, total);
+                    self.set_circuit_transitions(kind.as_str(), to.as_str(), total);
                 }
             }
         }
