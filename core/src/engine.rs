@@ -31,7 +31,8 @@
 //! This module composes; each phase's rules live in its own module: signal validation and
 //! the dedup windows in [`crate::monitor`], the entitlement lifecycle and admission in
 //! [`crate::entitlement`], the governor's table in [`crate::governor`], the execution books
-//! (in flight, rollbackable, queued commands) in [`crate::execution`], and the counters of
+//! (in flight, rollbackable, queued commands) in [`crate::execution`], the circuit breaker of
+//! each action kind in [`crate::breaker`], and the counters of
 //! [`Engine::stats`] in [`crate::stats`]. The Execute inputs (outcomes, timeouts, manual
 //! actions, rollbacks) are composed in this module's `actions` file.
 

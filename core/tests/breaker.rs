@@ -11,10 +11,11 @@
 mod common;
 
 use autonomic_core::breaker::{BreakerConfig, CircuitState};
-use autonomic_core::engine::{Engine, EngineConfig, EngineConfigError};
+use autonomic_core::engine::{Engine, EngineConfig, EngineConfigError, IngestError};
 use autonomic_core::storage::Capacities;
 use autonomic_core::{
-    Action, ActionCommand, ActionKind, ActionOutcome, Event, GovernorState as S, SignalResult,
+    Action, ActionCommand, ActionKind, ActionOutcome, EntitlementCommand, Event,
+    GovernorState as S, SignalResult,
 };
 use common::{SMALL, activate, drain_records, engine_with, events, raw};
 
@@ -345,4 +346,53 @@ fn out_of_range_breaker_settings_are_refused() {
             .into()
         );
     }
+}
+
+#[test]
+fn the_longest_chain_needs_room_or_the_input_changes_nothing() {
+    // Proves: a signal whose refused throttle would cascade into a refused pause (six
+    // receipts) is refused with Busy while the ring has room for its own two receipts but not
+    // for what the circuits may add, and nothing changes; after draining it applies whole.
+    let mut e = engine();
+    open_pause(&mut e);
+    for now in 4..=5 {
+        let r = e
+            .handle_action(now, "t", Action::throttle(10).unwrap())
+            .unwrap();
+        e.handle_outcome(now, "t", Some(r), false, b"").unwrap();
+    }
+    drain_records(&mut e);
+    runs(&mut e);
+    let mut other = 0;
+    while e.ledger().can_append(6) {
+        let command = if other % 2 == 1 {
+            EntitlementCommand::Pause
+        } else {
+            EntitlementCommand::Resume
+        };
+        if other == 0 {
+            activate(&mut e, "u");
+        } else {
+            e.handle_entitlement(6, "u", command).unwrap();
+        }
+        other += 1;
+    }
+    assert!(
+        e.ledger().can_append(2),
+        "room for the signal's own receipts"
+    );
+    let before = (e.ledger().next_seq(), e.tenant(6, "t").unwrap().state);
+    assert_eq!(
+        e.handle_signal(6, &raw("t", 95.0, 6)),
+        Err(IngestError::Busy)
+    );
+    assert_eq!(
+        (e.ledger().next_seq(), e.tenant(6, "t").unwrap().state),
+        before
+    );
+    assert!(runs(&mut e).is_empty());
+    drain_records(&mut e);
+    assert!(e.handle_signal(6, &raw("t", 95.0, 6)).is_ok());
+    assert_eq!(events(&drain_records(&mut e)).len(), 6);
+    assert_eq!(e.tenant(6, "t").unwrap().state, S::Degrade);
 }
