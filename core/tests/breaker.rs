@@ -65,6 +65,17 @@ fn open_pause(e: &mut Engine<'_>) {
     }
 }
 
+/// [`open_pause`], then two failed Throttles at 4 and 5 ms: both circuits open.
+fn open_pause_and_throttle(e: &mut Engine<'_>) {
+    open_pause(e);
+    for now in 4..=5 {
+        let r = e
+            .handle_action(now, "t", Action::throttle(10).unwrap())
+            .unwrap();
+        e.handle_outcome(now, "t", Some(r), false, b"").unwrap();
+    }
+}
+
 fn circuit(kind: ActionKind, to: CircuitState) -> Event {
     Event::Circuit { kind, to }
 }
@@ -201,13 +212,7 @@ fn a_refused_throttle_escalates_and_the_cascade_ends() {
     // Proves: a refusal is a failure for the governor: Intervene + ActionFailed → Degrade +
     // Pause; with Pause's circuit open too, that Pause is refused and the chain ends in Degrade.
     let mut e = engine();
-    open_pause(&mut e);
-    for now in 4..=5 {
-        let r = e
-            .handle_action(now, "t", Action::throttle(10).unwrap())
-            .unwrap();
-        e.handle_outcome(now, "t", Some(r), false, b"").unwrap();
-    }
+    open_pause_and_throttle(&mut e);
     assert_eq!(e.circuit(ActionKind::Throttle), CircuitState::Open);
     drain_records(&mut e);
     runs(&mut e);
@@ -354,13 +359,7 @@ fn the_longest_chain_needs_room_or_the_input_changes_nothing() {
     // receipts) is refused with Busy while the ring has room for its own two receipts but not
     // for what the circuits may add, and nothing changes; after draining it applies whole.
     let mut e = engine();
-    open_pause(&mut e);
-    for now in 4..=5 {
-        let r = e
-            .handle_action(now, "t", Action::throttle(10).unwrap())
-            .unwrap();
-        e.handle_outcome(now, "t", Some(r), false, b"").unwrap();
-    }
+    open_pause_and_throttle(&mut e);
     drain_records(&mut e);
     runs(&mut e);
     let mut other = 0;
