@@ -165,15 +165,19 @@ pub enum ActionOutcome {
     TimedOut,
     /// A newer action from the governor replaced it; it was cancelled.
     Superseded,
+    /// Its kind's circuit was open: refused at once, never run (`docs/actions.md#circuit-breakers`);
+    /// counts as a failure for the governor, not for the circuit.
+    CircuitOpen,
 }
 
 impl ActionOutcome {
     /// Every outcome, in index order.
-    pub const ALL: [ActionOutcome; 4] = [
+    pub const ALL: [ActionOutcome; 5] = [
         ActionOutcome::Succeeded,
         ActionOutcome::Failed,
         ActionOutcome::TimedOut,
         ActionOutcome::Superseded,
+        ActionOutcome::CircuitOpen,
     ];
 
     /// The outcome's position in [`ActionOutcome::ALL`].
@@ -188,6 +192,13 @@ impl ActionOutcome {
             ActionOutcome::Failed => "Failed",
             ActionOutcome::TimedOut => "ExecutionTimeout",
             ActionOutcome::Superseded => "Superseded",
+            ActionOutcome::CircuitOpen => "CircuitOpen",
         }
+    }
+
+    /// Whether it is a failure of the backend (Failed, ExecutionTimeout): what a circuit
+    /// breaker counts.
+    pub const fn is_failure_of_backend(self) -> bool {
+        matches!(self, ActionOutcome::Failed | ActionOutcome::TimedOut)
     }
 }

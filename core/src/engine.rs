@@ -31,10 +31,13 @@
 //! This module composes; each phase's rules live in its own module: signal validation and
 //! the dedup windows in [`crate::monitor`], the entitlement lifecycle and admission in
 //! [`crate::entitlement`], the governor's table in [`crate::governor`], the execution books
-//! (in flight, rollbackable, queued commands) in [`crate::execution`], and the counters of
+//! (in flight, rollbackable, queued commands) in [`crate::execution`], the circuit breaker of
+//! each action kind in [`crate::breaker`], and the counters of
 //! [`Engine::stats`] in [`crate::stats`]. The Execute inputs (outcomes, timeouts, manual
 //! actions, rollbacks) are composed in this module's `actions` file.
 
+use crate::action::ActionKind;
+use crate::breaker::{Breakers, CircuitState};
 use crate::dedup::Dedup;
 use crate::entitlement::{
     self, AdmitError, EntitlementCommand, EntitlementError, EntitlementState, Resource,
@@ -42,6 +45,9 @@ use crate::entitlement::{
 use crate::execution::Execution;
 use crate::governor::{self, Governor, GovernorEvent, GovernorState, Planned};
 use crate::ledger::Ledger;
+use crate::limits::{
+    BREAKER_RECEIPTS_PER_INPUT_MAX, BREAKER_REFUSALS_PER_INPUT_MAX, RECEIPTS_PER_INPUT_MAX,
+};
 use crate::monitor::{self, RawSignal, Signal};
 use crate::receipt::{Cause, ChainError, Event, Receipt};
 
@@ -109,6 +115,7 @@ pub struct Engine<'a> {
     dedup: Dedup<'a>,
     ledger: Ledger<'a>,
     execution: Execution<'a>,
+    breakers: Breakers,
     stats: Stats,
 }
 
@@ -128,12 +135,19 @@ impl<'a> Engine<'a> {
             in_flight,
             rollbackable,
         } = storage;
+        let ledger = Ledger::new(ledger_arena, ledger_spans)?;
+        let chain = RECEIPTS_PER_INPUT_MAX + BREAKER_RECEIPTS_PER_INPUT_MAX;
+        if config.breakers_enabled() && !ledger.can_append(chain) {
+            let receipts = ledger.capacity();
+            return Err(EngineConfigError::BreakerRingTooSmall { receipts }.into());
+        }
         Ok(Self {
             config,
             tenants: Tenants::new(tenants, tenant_index, tenant_ids)?,
             dedup: Dedup::new(dedup_fingerprints, dedup_windows, dedup_arrivals)?,
-            ledger: Ledger::new(ledger_arena, ledger_spans)?,
+            ledger,
             execution: Execution::new(in_flight, rollbackable),
+            breakers: Breakers::default(),
             stats: Stats::default(),
         })
     }
@@ -320,6 +334,15 @@ impl<'a> Engine<'a> {
         self.execution.pending_rollbacks()
     }
 
+    /// The circuit of one action kind's backend (`docs/actions.md#circuit-breakers`); always
+    /// `Closed` while the kind's breaker is off.
+    pub fn circuit(&self, kind: ActionKind) -> CircuitState {
+        if self.config.breaker(kind).failures == 0 {
+            return CircuitState::Closed;
+        }
+        self.breakers.get(kind).state()
+    }
+
     /// Signal ids remembered by the deduplicator.
     pub fn dedup_len(&self) -> usize {
         self.dedup.len()
@@ -496,11 +519,51 @@ impl<'a> Engine<'a> {
                 return false;
             }
         }
-        self.ledger.can_append(receipts) && self.execution.can_queue(commands)
+        self.ledger.can_append(receipts + self.breaker_room()) && self.execution.can_queue(commands)
+    }
+
+    /// Receipts to keep free beyond an input's own for what circuit breakers may add to it
+    /// (none while every breaker is off, so such an engine behaves as one without breakers).
+    fn breaker_room(&self) -> usize {
+        if self.config.breakers_enabled() {
+            BREAKER_RECEIPTS_PER_INPUT_MAX
+        } else {
+            0
+        }
+    }
+
+    /// Applies a planned step, then lets the governor react to what a circuit refused.
+    fn enact(&mut self, now_ms: u64, slot: usize, cause: Cause, planned: Planned) -> Transition {
+        let (transition, refused) = self.enact_step(now_ms, slot, cause, planned);
+        self.settle(now_ms, slot, refused);
+        transition
+    }
+
+    /// The governor reacts to a dispatch its circuit refused as to any failed action
+    /// (ActionFailed), which may dispatch (and have refused) one more action: a loop bounded
+    /// by [`BREAKER_REFUSALS_PER_INPUT_MAX`], not recursion. Room was checked.
+    fn settle(&mut self, now_ms: u64, slot: usize, mut refused: bool) {
+        for _ in 0..BREAKER_REFUSALS_PER_INPUT_MAX {
+            if !refused {
+                return;
+            }
+            let planned = self.plan(slot, GovernorEvent::ActionFailed);
+            refused = self
+                .enact_step(now_ms, slot, Cause::ActionFailed, planned)
+                .1;
+        }
+        debug_assert!(!refused, "the governor ignores a failure in Degrade");
     }
 
     /// Applies a planned step: the governor receipt (if anything changed), then the action.
-    fn enact(&mut self, now_ms: u64, slot: usize, cause: Cause, planned: Planned) -> Transition {
+    /// Returns the transition and whether a circuit refused the action.
+    fn enact_step(
+        &mut self,
+        now_ms: u64,
+        slot: usize,
+        cause: Cause,
+        planned: Planned,
+    ) -> (Transition, bool) {
         let changes = planned.changes();
         let Planned { from, step, .. } = planned;
         if changes {
@@ -514,18 +577,19 @@ impl<'a> Engine<'a> {
             debug_assert!(committed.is_some());
         }
         let action = step.action;
-        let receipt = match action {
+        let dispatched = match action {
             Some(order) => self.dispatch(now_ms, slot, order.action(), false),
             None => None,
         };
-        debug_assert_eq!(action.is_some(), receipt.is_some());
-        Transition {
+        debug_assert_eq!(action.is_some(), dispatched.is_some());
+        let transition = Transition {
             from,
             to: step.to,
             consecutive_high: step.consecutive_high,
             action,
-            receipt,
-        }
+            receipt: dispatched.map(|d| d.receipt),
+        };
+        (transition, dispatched.is_some_and(|d| d.refused))
     }
 
     /// Appends a receipt for `event`, counts it and applies it: the live path. `None` only if
@@ -548,6 +612,7 @@ impl<'a> Engine<'a> {
         };
         match event {
             Event::Governor { from, .. } => *from == t.governor.state,
+            Event::Circuit { kind, to } => self.breakers.get(*kind).follows(*to),
             _ => self.execution.follows(slot, event),
         }
     }
@@ -583,6 +648,10 @@ impl<'a> Engine<'a> {
                 outcome,
                 undo,
             } => {
+                let kind = self.execution.kind_ended_by(event);
+                if let Some(breaker) = kind.and_then(|k| self.breakers.get_mut(k)) {
+                    breaker.apply_outcome(*outcome);
+                }
                 if self
                     .execution
                     .apply_action_completed(slot, *receipt, *outcome, undo)
@@ -609,6 +678,11 @@ impl<'a> Engine<'a> {
             } => self
                 .tenants
                 .apply_entitlement(slot, *to, *sku, *expires_at_ms),
+            Event::Circuit { kind, to } => {
+                if let Some(breaker) = self.breakers.get_mut(*kind) {
+                    breaker.apply_circuit(seq, ts_ms, *to);
+                }
+            }
         }
     }
 

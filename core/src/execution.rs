@@ -171,6 +171,11 @@ impl<'a> Execution<'a> {
         self.in_flight.iter().find(|f| f.slot as usize == slot)
     }
 
+    /// Whether the action with receipt id `receipt` is in flight.
+    pub(crate) fn is_in_flight(&self, receipt: u64) -> bool {
+        self.in_flight.iter().any(|f| f.receipt == receipt)
+    }
+
     /// Whether no further action can be in flight.
     pub(crate) fn in_flight_full(&self) -> bool {
         self.in_flight.is_full()
@@ -258,7 +263,7 @@ impl<'a> Execution<'a> {
             Event::RollbackRequested { receipt } | Event::RollbackCompleted { receipt, .. } => {
                 self.completed.iter().any(|c| c.receipt == *receipt)
             }
-            Event::Governor { .. } | Event::Entitlement { .. } => true,
+            Event::Governor { .. } | Event::Entitlement { .. } | Event::Circuit { .. } => true,
         }
     }
 

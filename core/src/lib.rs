@@ -10,7 +10,7 @@
 //! | Monitor | [`monitor`] | signal validation, normalization, the deduplicator |
 //! | Analyze | [`entitlement`] | SKUs, quotas, the entitlement lifecycle, admission |
 //! | Plan | [`governor`] | the per-tenant governor table (`docs/governor.md`) |
-//! | Execute | [`action`], [`execution`] | actions and outcomes; what is in flight, rollbackable, queued |
+//! | Execute | [`action`], [`execution`], [`breaker`] | actions and outcomes; what is in flight, rollbackable, queued; circuit breakers per kind |
 //! | Knowledge | [`receipt`], [`ledger`] | hash-chained receipts, the in-memory ring |
 //!
 //! [`stats`] counts what an engine did, for a driver's metrics.
@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod action;
+pub mod breaker;
 pub mod dedup;
 pub mod engine;
 pub mod entitlement;

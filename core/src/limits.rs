@@ -46,6 +46,27 @@ pub const RECORD_MAX_BYTES: usize = 512;
 /// dispatch). Inputs are refused with `Busy` unless this many fit.
 pub const RECEIPTS_PER_INPUT_MAX: usize = 3;
 
+/// The most consecutive failures a circuit breaker may be configured to wait for
+/// (`breaker_failures`; 0 disables it).
+pub const BREAKER_FAILURES_MAX: u32 = 1_000;
+/// The core's default `breaker_failures`: disabled, so replay and embedders see no circuit
+/// unless they ask for one (the sidecar's default is 5).
+pub const BREAKER_FAILURES_DEFAULT: u32 = 0;
+/// The default cool-down of an open circuit before its trial call.
+pub const BREAKER_COOLDOWN_MS_DEFAULT: u64 = 30_000;
+/// The longest cool-down the engine accepts (one hour); the shortest is 1 ms.
+pub const BREAKER_COOLDOWN_MS_MAX: u64 = 3_600_000;
+/// Receipts a circuit breaker may add to one input beyond [`RECEIPTS_PER_INPUT_MAX`]: the
+/// circuit change after an outcome, a refused action's `CircuitOpen` completion, the
+/// governor's reaction to it (Intervene → Degrade) and the Pause that reaction dispatches
+/// (a `half_open` and its dispatch, or its dispatch and its refusal). The governor ignores a
+/// failure in Degrade, so the chain ends there.
+pub const BREAKER_RECEIPTS_PER_INPUT_MAX: usize = 4;
+/// Dispatches a circuit may refuse in one input: the action itself, then the Pause the
+/// governor orders when that failure meets it in Intervene. The governor's reaction to
+/// refusals is a loop bounded by this, never recursion.
+pub const BREAKER_REFUSALS_PER_INPUT_MAX: usize = 2;
+
 /// Default tenant capacity ([`crate::storage::Capacities`]).
 pub const TENANTS_DEFAULT: usize = 1024;
 /// Default id arena bytes per tenant: room for ids of 32 bytes on average.

@@ -14,7 +14,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::action::{Action, ActionOutcome, Undo};
+use crate::action::{Action, ActionKind, ActionOutcome, Undo};
+use crate::breaker::CircuitState;
 use crate::entitlement::{CommandKind, EntitlementState, Sku};
 use crate::governor::GovernorState;
 use crate::limits::RECORD_MAX_BYTES;
@@ -98,6 +99,15 @@ pub enum Event {
         sku: Sku,
         /// The expiry after (`None`: never).
         expires_at_ms: Option<u64>,
+    },
+    /// An action kind's circuit breaker changed state (`docs/actions.md#circuit-breakers`).
+    /// The receipt's tenant is the one whose action caused the change. A `HalfOpen` receipt
+    /// is followed at once by the trial's `ActionDispatched`.
+    Circuit {
+        /// The kind whose circuit changed.
+        kind: ActionKind,
+        /// The state after.
+        to: CircuitState,
     },
 }
 

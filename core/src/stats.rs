@@ -11,6 +11,7 @@
 //! [`IngestError::ALL`], or take [`Stats::signal_results`] whole.
 
 use crate::action::{ActionKind, ActionOutcome};
+use crate::breaker::CircuitState;
 use crate::engine::{IngestError, SignalResult};
 use crate::governor::GovernorState;
 use crate::receipt::Event;
@@ -19,6 +20,7 @@ const STATES: usize = GovernorState::ALL.len();
 const KINDS: usize = ActionKind::ALL.len();
 const OUTCOMES: usize = ActionOutcome::ALL.len();
 const REFUSALS: usize = IngestError::ALL.len();
+const CIRCUITS: usize = CircuitState::ALL.len();
 
 /// How many entries [`Stats::signal_results`] has: governed, duplicate and every
 /// [`IngestError`].
@@ -40,6 +42,8 @@ pub struct Stats {
     actions_completed: [[u64; OUTCOMES]; KINDS],
     /// `RollbackCompleted` receipts by `[kind.index()][succeeded as usize]`.
     rollbacks_completed: [[u64; 2]; KINDS],
+    /// `Circuit` receipts by `[kind.index()][to.index()]`.
+    circuit_transitions: [[u64; CIRCUITS]; KINDS],
     signals_governed: u64,
     signals_duplicate: u64,
     /// Refused signals by [`IngestError::index`].
@@ -77,6 +81,11 @@ impl Stats {
             kind.index(),
             usize::from(succeeded),
         )
+    }
+
+    /// Circuit changes of `kind`'s breaker to `to`.
+    pub fn circuit_transitions(&self, kind: ActionKind, to: CircuitState) -> u64 {
+        cell(&self.circuit_transitions, kind.index(), to.index())
     }
 
     /// Signals governed.
@@ -133,6 +142,9 @@ impl Stats {
                 kind.index(),
                 usize::from(*succeeded),
             ),
+            (Event::Circuit { kind, to }, _) => {
+                cell_mut(&mut self.circuit_transitions, kind.index(), to.index())
+            }
             _ => None,
         };
         bump(counter);

@@ -12,17 +12,10 @@ mod common;
 use autonomic_core::engine::{CommandError, Engine, EngineConfig, IngestError};
 use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{
-    Action, ActionCommand, ActionOutcome, EntitlementCommand, Event, GovernorState as S, Receipt,
+    Action, ActionCommand, ActionOutcome, EntitlementCommand, Event, GovernorState as S,
     SignalResult, Undo,
 };
-use common::{LARGE, SMALL, active, drain_records, raw};
-
-fn events(records: &[Vec<u8>]) -> Vec<Event> {
-    records
-        .iter()
-        .map(|r| Receipt::decode(r).unwrap().event)
-        .collect()
-}
+use common::{LARGE, SMALL, active, drain_records, events, raw};
 
 fn actions(e: &mut Engine<'_>) -> Vec<ActionCommand> {
     std::iter::from_fn(|| e.poll_action()).collect()

@@ -8,9 +8,12 @@
 //! stale signals (older than the 60 s age bound = the dedup retention: InvalidTimestamp) are
 //! covered, and every governed signal is redelivered at once, which must be a duplicate.
 //! Outcomes carry undo tokens of 0..=70 bytes (over 64 is UndoTooLarge and changes nothing);
-//! every rollback must hand back the token its action's success carried.
+//! every rollback must hand back the token its action's success carried. Circuit breakers
+//! are on for three inputs in four (`breakers % 4` failures, a 16-receipt ring), so circuits
+//! open, refuse, half-open and close, and the restored engine's circuits equal the live ones.
 
 use arbitrary::Arbitrary;
+use autonomic_core::breaker::BreakerConfig;
 use autonomic_core::engine::{ActionCommand, Engine, EngineConfig};
 use autonomic_core::entitlement::AdmitError;
 use autonomic_core::ledger::SPANS_MIN;
@@ -96,6 +99,7 @@ pub struct Input {
     thresholds: [u8; 5],
     timeouts: [u16; 4],
     capacity: u8,
+    breakers: u8,
     ops: Vec<Op>,
 }
 
@@ -131,11 +135,22 @@ fn thresholds(t: [u8; 5]) -> Th {
     }
 }
 
-/// The capacities of one run: [`CAPS`], with a ring of `capacity` receipts (4..=16).
-fn capacities(capacity: u8) -> Capacities {
-    Capacities {
-        receipts: usize::from(capacity).clamp(SPANS_MIN, CAPS.receipts),
-        ..CAPS
+/// The capacities of one run: [`CAPS`], with a ring of `capacity` receipts (4..=16; 16 with
+/// breakers on, the longest chain an input may then append needs it).
+fn capacities(input: &Input) -> Capacities {
+    let receipts = if breaker(input.breakers).failures > 0 {
+        CAPS.receipts
+    } else {
+        usize::from(input.capacity).clamp(SPANS_MIN, CAPS.receipts)
+    };
+    Capacities { receipts, ..CAPS }
+}
+
+/// Every kind's breaker: `b % 4` failures (0: off), a cool-down of 1..=8 s.
+fn breaker(b: u8) -> BreakerConfig {
+    BreakerConfig {
+        failures: u32::from(b % 4),
+        cooldown_ms: 1_000 * (1 + u64::from(b / 4 % 8)),
     }
 }
 
@@ -146,11 +161,12 @@ impl<'a> Driver<'a> {
             thresholds: Thresholds::new(th.warn, th.recover, th.intervene, th.refuse, th.sustain)
                 .expect("valid by construction"),
             action_timeout_ms: input.timeouts.map(|t| 1 + u64::from(t)),
+            breakers: [breaker(input.breakers); 4],
         };
         Self {
             engine: Engine::new(config, mem.storage()).expect("valid config"),
             config,
-            caps: capacities(input.capacity),
+            caps: capacities(input),
             auditor: Auditor::new(th),
             now: 1_000_000_000,
             drained: true,
@@ -472,6 +488,9 @@ impl<'a> Driver<'a> {
         let back: Vec<String> = rebuilt.tenants(self.now).map(strip).collect();
         assert_eq!(live, back, "rebuilt engine differs");
         assert_eq!(self.engine.in_flight(), rebuilt.in_flight());
+        for kind in ActionKind::ALL {
+            assert_eq!(self.engine.circuit(kind), rebuilt.circuit(kind), "{kind:?}");
+        }
         assert!(self.engine.rollbackable().eq(rebuilt.rollbackable()));
         assert_eq!(
             self.engine.ledger().head_hash(),
@@ -482,7 +501,7 @@ impl<'a> Driver<'a> {
 
 /// The target's body.
 pub fn run(input: &Input) {
-    let mut mem = OwnedStorage::new(&capacities(input.capacity));
+    let mut mem = OwnedStorage::new(&capacities(input));
     let mut d = Driver::new(input, &mut mem);
     for op in input.ops.iter().take(512) {
         d.step(op);

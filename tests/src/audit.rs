@@ -16,13 +16,19 @@
 //! * the enforced action (`docs/entitlements.md#enforcement-how-actions-change-admission`) is
 //!   the last dispatched Throttle/Pause/Shed until the governor returns to Stable, it fails,
 //!   times out or is superseded, or it is rolled back; a governor receipt that changes nothing
-//!   is only a reset ending enforcement; an undo token rides only on a success.
+//!   is only a reset ending enforcement; an undo token rides only on a success;
+//! * circuits (`docs/actions.md#circuit-breakers`) change only along the breaker's table, a
+//!   `half_open` is followed at once by its trial's dispatch, and a `CircuitOpen` completion
+//!   follows its dispatch at once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use autonomic_core::breaker::CircuitState;
 use autonomic_core::engine::Engine;
 use autonomic_core::receipt::Cause;
-use autonomic_core::{Action, ActionOutcome, ChainVerifier, Event, GovernorState, Receipt};
+use autonomic_core::{
+    Action, ActionKind, ActionOutcome, ChainVerifier, Event, GovernorState, Receipt,
+};
 
 use crate::model::governor::{self, GEvent, GState, MAction, Th};
 
@@ -71,10 +77,18 @@ pub struct Auditor {
     terminated: BTreeSet<String>,
     /// The last completion receipt: its seq, its tenant and how the action ended.
     last_completion: Option<(u64, String, ActionOutcome)>,
+    /// Each kind's circuit as the receipts tell it (absent: closed).
+    circuits: HashMap<ActionKind, CircuitState>,
+    /// A `half_open` just recorded: its seq and kind (the trial's dispatch must follow).
+    trial: Option<(u64, ActionKind)>,
+    /// The last dispatch: its seq and kind.
+    last_dispatch: Option<(u64, ActionKind)>,
     /// Dispatches seen.
     pub dispatched: u64,
-    /// Outcomes by kind: succeeded, failed, timed out, superseded.
-    pub outcomes: [u64; 4],
+    /// Outcomes by kind: succeeded, failed, timed out, superseded, circuit open.
+    pub outcomes: [u64; 5],
+    /// Circuit changes by the state entered: closed, open, half-open.
+    pub circuits_entered: [u64; 3],
 }
 
 impl Auditor {
@@ -92,8 +106,12 @@ impl Auditor {
             enforced: HashMap::new(),
             terminated: BTreeSet::new(),
             last_completion: None,
+            circuits: HashMap::new(),
+            trial: None,
+            last_dispatch: None,
             dispatched: 0,
-            outcomes: [0; 4],
+            outcomes: [0; 5],
+            circuits_entered: [0; 3],
         }
     }
 
@@ -116,6 +134,15 @@ impl Auditor {
     fn audit(&mut self, r: &Receipt) -> Result<(), String> {
         let tenant = r.tenant.as_str().to_string();
         let seq = r.seq;
+        if let Some((at, kind)) = self.trial.take() {
+            let trial =
+                matches!(&r.event, Event::ActionDispatched { action, .. } if action.kind() == kind);
+            if at + 1 != seq || !trial {
+                return Err(format!(
+                    "receipt {seq}: {kind:?} half-opened at {at} without its trial next"
+                ));
+            }
+        }
         if let Some(expected) = self.ordered.get(&tenant).copied() {
             let continues = match &r.event {
                 Event::ActionDispatched { action, manual, .. } => {
@@ -129,6 +156,10 @@ impl Auditor {
                 }
                 Event::ActionCompleted {
                     outcome: ActionOutcome::Superseded,
+                    ..
+                } => true,
+                Event::Circuit {
+                    to: CircuitState::HalfOpen | CircuitState::Closed,
                     ..
                 } => true,
                 _ => false,
@@ -162,6 +193,7 @@ impl Auditor {
                     self.enforced.insert(tenant.clone(), seq);
                 }
                 self.open.insert(seq, tenant);
+                self.last_dispatch = Some((seq, action.kind()));
                 self.dispatched += 1;
                 Ok(())
             }
@@ -192,6 +224,9 @@ impl Auditor {
                         ));
                     }
                 }
+                if *outcome == ActionOutcome::CircuitOpen {
+                    self.audit_refusal(seq, *receipt)?;
+                }
                 self.closed.insert(*receipt, *outcome);
                 self.last_completion = Some((seq, tenant.clone(), *outcome));
                 let k = match outcome {
@@ -199,6 +234,7 @@ impl Auditor {
                     ActionOutcome::Failed => 1,
                     ActionOutcome::TimedOut => 2,
                     ActionOutcome::Superseded => 3,
+                    ActionOutcome::CircuitOpen => 4,
                 };
                 self.outcomes[k] += 1;
                 Ok(())
@@ -251,7 +287,58 @@ impl Auditor {
                 }
                 Ok(())
             }
+            Event::Circuit { kind, to } => self.audit_circuit(seq, *kind, *to),
         }
+    }
+
+    /// A `CircuitOpen` completion: right after its dispatch, whose kind's circuit is open or
+    /// half-open.
+    fn audit_refusal(&self, seq: u64, receipt: u64) -> Result<(), String> {
+        let Some((at, kind)) = self.last_dispatch else {
+            return Err(format!("receipt {seq}: circuit refusal without a dispatch"));
+        };
+        let circuit = self.circuits.get(&kind).copied();
+        let open = matches!(circuit, Some(CircuitState::Open | CircuitState::HalfOpen));
+        if at != receipt || at + 1 != seq || !open {
+            return Err(format!(
+                "receipt {seq}: refusal of {receipt} (last dispatch {at}, {kind:?} circuit {circuit:?})"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A circuit change: along the breaker's table.
+    fn audit_circuit(
+        &mut self,
+        seq: u64,
+        kind: ActionKind,
+        to: CircuitState,
+    ) -> Result<(), String> {
+        use CircuitState as C;
+        let from = self.circuits.get(&kind).copied().unwrap_or(C::Closed);
+        let allowed = matches!(
+            (from, to),
+            (C::Closed, C::Open)
+                | (C::Open | C::HalfOpen, C::HalfOpen | C::Closed)
+                | (C::HalfOpen, C::Open)
+        );
+        if !allowed {
+            return Err(format!(
+                "receipt {seq}: {kind:?} circuit {from:?} -> {to:?}"
+            ));
+        }
+        if to == C::HalfOpen {
+            self.trial = Some((seq, kind));
+        }
+        // A circuit change between a completion and the governor's reaction to it.
+        if let Some((at, _, _)) = &mut self.last_completion
+            && *at + 1 == seq
+        {
+            *at = seq;
+        }
+        self.circuits.insert(kind, to);
+        self.circuits_entered[to.index()] += 1;
+        Ok(())
     }
 
     fn audit_governor(
@@ -283,7 +370,9 @@ impl Auditor {
         {
             let expected = match outcome {
                 ActionOutcome::Succeeded => Some(Cause::ActionSucceeded),
-                ActionOutcome::Failed | ActionOutcome::TimedOut => Some(Cause::ActionFailed),
+                ActionOutcome::Failed | ActionOutcome::TimedOut | ActionOutcome::CircuitOpen => {
+                    Some(Cause::ActionFailed)
+                }
                 ActionOutcome::Superseded => None,
             };
             if expected != Some(*cause) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use autonomic_tokio::metrics::{EngineGauges, Metrics};
 
 /// Every metric family `/metrics` exposes, with its type.
-const FAMILIES: [(&str, &str); 20] = [
+const FAMILIES: [(&str, &str); 22] = [
     ("autonomic_signals_total", "counter"),
     ("autonomic_transitions_total", "counter"),
     ("autonomic_tenants", "gauge"),
@@ -28,6 +28,8 @@ const FAMILIES: [(&str, &str); 20] = [
     ("autonomic_ledger_poisoned", "gauge"),
     ("autonomic_ready", "gauge"),
     ("autonomic_requests_rejected_total", "counter"),
+    ("autonomic_actuator_circuit_open", "gauge"),
+    ("autonomic_actuator_circuit_transitions_total", "counter"),
 ];
 
 /// Metrics with every family touched once.
@@ -44,6 +46,7 @@ fn rendered() -> String {
     m.checkpoint(true);
     m.checkpoint_witness(false);
     m.rejected("queue_full");
+    m.set_circuit_transitions("pause", "open", 1);
     let gauges = EngineGauges {
         tenants_by_state: BTreeMap::from([("Warn", 1)]),
         entitlements_by_state: BTreeMap::from([("Active", 1)]),

@@ -2,10 +2,12 @@
 //! same random operations (signals, outcomes, timeouts, resets, manual actions, entitlement
 //! commands, across four tenants) and are compared after every step: each result (state,
 //! consecutive_high, action, receipt id, entitlement state, error name), every tenant's view,
-//! the receipt count and the action commands handed out.
+//! the receipt count, the action commands handed out and every kind's circuit (with circuit
+//! breakers on in `engine_matches_model_with_breakers`).
 //!
 //! `PROPTEST_CASES` raises the number of cases (default 256 here).
 
+use autonomic_core::breaker::BreakerConfig;
 use autonomic_core::dedup::Dedup;
 use autonomic_core::engine::{
     ActionCommand, CommandError, Engine, EngineConfig, SignalResult, Transition,
@@ -37,6 +39,14 @@ const SMALL: Capacities = Capacities {
     dedup_ids: 16,
     receipts: 16,
     ..Capacities::with_tenants(4)
+};
+
+/// [`SMALL`] with a ring of 64 receipts: with circuit breakers on, every input keeps room
+/// for the longest chain a circuit can add (`limits::BREAKER_RECEIPTS_PER_INPUT_MAX`), which
+/// a 16-receipt ring cannot offer to several timeouts in one call. The model has no `Busy`.
+const SMALL_WITH_BREAKERS: Capacities = Capacities {
+    receipts: 64,
+    ..SMALL
 };
 
 const TENANTS: [&str; 4] = ["t0", "t1", "t2", "t3"];
@@ -243,14 +253,32 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    fn new(th: Th, timeouts: [u64; 3], caps: &Capacities, mem: &'a mut OwnedStorage) -> Self {
+    fn new(
+        th: Th,
+        timeouts: [u64; 3],
+        breakers: [(u32, u64); 3],
+        caps: &Capacities,
+        mem: &'a mut OwnedStorage,
+    ) -> Self {
+        let breaker = |(failures, cooldown_ms)| BreakerConfig {
+            failures,
+            cooldown_ms,
+        };
         let config = EngineConfig {
             thresholds: core_th(&th),
             action_timeout_ms: [timeouts[0], timeouts[1], timeouts[2], 30_000],
+            breakers: [
+                breaker(breakers[0]),
+                breaker(breakers[1]),
+                breaker(breakers[2]),
+                BreakerConfig::DEFAULT,
+            ],
         };
         Self {
             engine: Engine::new(config, mem.storage()).expect("valid config"),
-            model: EngineModel::new(th, timeouts).with_capacities(caps),
+            model: EngineModel::new(th, timeouts)
+                .with_capacities(caps)
+                .with_breakers(breakers),
             now: 1_000_000,
             sent: Vec::new(),
         }
@@ -417,6 +445,17 @@ impl<'a> Run<'a> {
         got.sort();
         want.sort();
         prop_assert_eq!(got, want, "action commands");
+        for (k, kind) in [ActionKind::Throttle, ActionKind::Pause, ActionKind::Shed]
+            .into_iter()
+            .enumerate()
+        {
+            prop_assert_eq!(
+                self.engine.circuit(kind).as_str(),
+                self.model.circuit(k).name(),
+                "{:?} circuit",
+                kind
+            );
+        }
         prop_assert_eq!(
             self.engine.tenant_count(),
             self.model.tenants.len(),
@@ -475,10 +514,24 @@ impl<'a> Run<'a> {
     }
 }
 
+/// Breakers off: the core's default.
+const NO_BREAKERS: [(u32, u64); 3] = [(0, 30_000); 3];
+
 /// Runs `ops` through an engine of `caps` and the model, comparing them after every step.
 fn run_ops(caps: &Capacities, th: Th, timeouts: [u64; 3], ops: &[Op]) -> Result<(), TestCaseError> {
+    run_ops_with(caps, th, timeouts, NO_BREAKERS, ops)
+}
+
+/// [`run_ops`] with circuit breakers of (failures, cool-down) for Throttle, Pause and Shed.
+fn run_ops_with(
+    caps: &Capacities,
+    th: Th,
+    timeouts: [u64; 3],
+    breakers: [(u32, u64); 3],
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
     let mut mem = OwnedStorage::new(caps);
-    let mut run = Run::new(th, timeouts, caps, &mut mem);
+    let mut run = Run::new(th, timeouts, breakers, caps, &mut mem);
     for (i, op) in ops.iter().enumerate() {
         run.step(op)
             .map_err(|e| TestCaseError::fail(format!("step {i} ({op:?}): {e}")))?;
@@ -488,7 +541,16 @@ fn run_ops(caps: &Capacities, th: Th, timeouts: [u64; 3], ops: &[Op]) -> Result<
 
 /// A [`Run`] of the small capacities and default thresholds, in `mem`.
 fn small_run(mem: &mut OwnedStorage) -> Run<'_> {
-    Run::new(Th::DEFAULT, [30_000; 3], &SMALL, mem)
+    Run::new(Th::DEFAULT, [30_000; 3], NO_BREAKERS, &SMALL, mem)
+}
+
+/// Breakers that open within a case: 0 (off), 1..=3 failures; cool-downs around the ticks.
+fn breakers() -> impl Strategy<Value = [(u32, u64); 3]> {
+    let one = (
+        prop_oneof![1 => Just(0u32), 3 => 1u32..=3],
+        prop_oneof![Just(1u64), 1_000u64..20_000],
+    );
+    [one.clone(), one.clone(), one]
 }
 
 /// Action timeouts for Throttle, Pause and Shed.
@@ -516,6 +578,19 @@ proptest! {
         ops in ops(),
     ) {
         run_ops(&SMALL, th, timeouts, &ops)?;
+    }
+
+    /// Proves the circuit breakers follow the documented table (`docs/actions.md#circuit-breakers`)
+    /// as the model reads it: failures and timeouts open circuits, refusals make no run and
+    /// escalate the governor, trials half-open and close or reopen them.
+    #[test]
+    fn engine_matches_model_with_breakers(
+        th in thresholds(),
+        timeouts in timeouts(),
+        breakers in breakers(),
+        ops in ops(),
+    ) {
+        run_ops_with(&SMALL_WITH_BREAKERS, th, timeouts, breakers, &ops)?;
     }
 
     /// Proves `governor::step` is the documented table for any valid thresholds: every state,

@@ -19,8 +19,10 @@
 //!   expired id may legitimately be accepted once more; and while the deduplicator has
 //!   evicted no id since: a full one may have forgotten it);
 //! * every rollback hands back exactly the undo token its action's success reported;
+//! * circuit breakers (on in half the seeds, 1..=4 failures): circuits open, half-open and
+//!   close only along the breaker's table, a refused action makes no run (the `Auditor`);
 //! * at the end, after every deadline has passed, no action is left without an outcome, and
-//!   an engine rebuilt from the records equals the live one.
+//!   an engine rebuilt from the records equals the live one, every circuit included.
 //!
 //! Every seed runs twice: in a small engine (tenant table and id arena exactly full, 64 dedup
 //! ids) and a large one (100 000 tenants, 1 000 000 dedup ids). A failure prints its seed. `AUTONOMIC_SIM_SEEDS=N` runs N seeds (default 20),
@@ -30,6 +32,7 @@
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use autonomic_core::breaker::BreakerConfig;
 use autonomic_core::engine::{ActionCommand, CommandError, Engine, EngineConfig};
 use autonomic_core::entitlement::AdmitError;
 use autonomic_core::storage::{Capacities, OwnedStorage};
@@ -129,9 +132,12 @@ struct Stats {
     /// Shed windows of 100 attempts checked.
     shed_windows: u64,
     rollbacks: u64,
-    /// Dispatched, then succeeded, failed, timed out, superseded (from the receipts).
+    /// Dispatched, then succeeded, failed, timed out, superseded, refused by a circuit (from
+    /// the receipts).
     dispatched: u64,
-    outcomes: [u64; 4],
+    outcomes: [u64; 5],
+    /// Circuits entered: closed, open, half-open.
+    circuits: [u64; 3],
 }
 
 type Check = Result<(), String>;
@@ -170,7 +176,7 @@ impl Setup {
         let thresholds = Thresholds::new(th.warn, th.recover, th.intervene, th.refuse, th.sustain)
             .expect("valid thresholds");
         let timeout = |rng: &mut SplitMix64| rng.range(2_000, 40_000);
-        let config = EngineConfig {
+        let mut config = EngineConfig {
             thresholds,
             action_timeout_ms: [
                 timeout(&mut rng),
@@ -178,8 +184,17 @@ impl Setup {
                 timeout(&mut rng),
                 timeout(&mut rng),
             ],
+            ..EngineConfig::default()
         };
-        let receipts = rng.range(4, 32) as usize;
+        let mut receipts = rng.range(4, 32) as usize;
+        if rng.chance(50) {
+            config.breakers = [(); 4].map(|()| BreakerConfig {
+                failures: rng.range(1, 4) as u32,
+                cooldown_ms: rng.range(1_000, 20_000),
+            });
+            // A ring that holds the longest chain an input may append with breakers on.
+            receipts = receipts.max(16);
+        }
         let count = rng.range(3, 6) as usize;
         let tenants: Vec<String> = (0..count).map(|i| format!("tenant-{i}")).collect();
         let now = rng.range(0, 1 << 40);
@@ -731,6 +746,14 @@ impl<'a> World<'a> {
                 "rebuilt engine differs:\n live {live:#?}\n back {back:#?}"
             ));
         }
+        let circuits = |e: &Engine<'_>| ActionKind::ALL.map(|kind| e.circuit(kind));
+        if circuits(&self.engine) != circuits(&rebuilt) {
+            return Err(format!(
+                "rebuilt circuits differ: live {:?}, back {:?}",
+                circuits(&self.engine),
+                circuits(&rebuilt)
+            ));
+        }
         if self.engine.in_flight() != rebuilt.in_flight()
             || !self.engine.rollbackable().eq(rebuilt.rollbackable())
             || self.engine.ledger().head_hash() != rebuilt.ledger().head_hash()
@@ -756,6 +779,7 @@ fn run_seed(seed: u64, size: Size, steps: u64) -> Result<Stats, String> {
         let _ = world.seed;
         world.stats.dispatched = world.auditor.dispatched;
         world.stats.outcomes = world.auditor.outcomes;
+        world.stats.circuits = world.auditor.circuits_entered;
         Ok(world.stats)
     }));
     match result {
@@ -802,8 +826,11 @@ fn simulation() {
                 total.shed_windows += s.shed_windows;
                 total.rollbacks += s.rollbacks;
                 total.dispatched += s.dispatched;
-                for k in 0..4 {
+                for k in 0..5 {
                     total.outcomes[k] += s.outcomes[k];
+                }
+                for k in 0..3 {
+                    total.circuits[k] += s.circuits[k];
                 }
             }
             Err(e) => panic!(

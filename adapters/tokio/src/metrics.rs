@@ -32,12 +32,15 @@
 //! | `autonomic_requests_rejected_total` | counter | `reason`: `queue_full` |
 //! | `autonomic_notify_events_total` | counter | `subscriber` (its position in `[[notify]]`, from 0), `outcome`: `delivered`, `dropped` |
 //! | `autonomic_notify_retries_total` | counter | `subscriber`: attempts that failed and were retried |
+//! | `autonomic_actuator_circuit_open` | gauge | `kind`: 1 while the kind's circuit is open or half-open |
+//! | `autonomic_actuator_circuit_transitions_total` | counter | `kind`, `to` (`closed`, `open`, `half_open`) |
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use autonomic_core::breaker::CircuitState;
 use autonomic_core::stats::Stats;
 use autonomic_core::{ActionKind, ActionOutcome, GovernorState};
 use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder, prometheus_text};
@@ -122,6 +125,8 @@ pub struct Metrics {
     rejected: Counters1,
     notify: Counters2,
     notify_retries: Counters1,
+    circuit_open: Family<[Label; 1], GaugeU64>,
+    circuit_transitions: Counters2,
 }
 
 impl Default for Metrics {
@@ -142,6 +147,8 @@ impl Default for Metrics {
             rejected: Family::default(),
             notify: Family::default(),
             notify_retries: Family::default(),
+            circuit_open: Family::default(),
+            circuit_transitions: Family::default(),
         };
         // Every outcome is exposed from the start, at 0.
         for outcome in ["written", "failed"] {
@@ -155,6 +162,9 @@ impl Default for Metrics {
                 .witness_posts
                 .get_or_create(&[("outcome", Value(outcome))])
                 .inc_by(0);
+        }
+        for kind in ActionKind::ALL {
+            metrics.set_circuit(kind, CircuitState::Closed);
         }
         metrics.registered()
     }
@@ -199,7 +209,30 @@ impl Metrics {
         r.register("notify_events", help, self.notify.clone());
         let help = "Failed CloudEvents POSTs that were retried";
         r.register("notify_retries", help, self.notify_retries.clone());
+        let help = "1 while the action kind's circuit breaker is open or half-open";
+        r.register("actuator_circuit_open", help, self.circuit_open.clone());
+        let help = "Circuit breaker changes by action kind and state entered";
+        r.register(
+            "actuator_circuit_transitions",
+            help,
+            self.circuit_transitions.clone(),
+        );
         self
+    }
+
+    /// Shows one kind's circuit (1 while open or half-open: actions of the kind are refused
+    /// or only a trial runs).
+    pub fn set_circuit(&self, kind: ActionKind, state: CircuitState) {
+        let open = u64::from(state != CircuitState::Closed);
+        self.circuit_open
+            .get_or_create(&[("kind", Value(kind.as_str()))])
+            .set(open);
+    }
+
+    /// Sets the count of `kind`'s circuit changes to `to` (`closed`, `open`, `half_open`).
+    pub fn set_circuit_transitions(&self, kind: &'static str, to: &'static str, total: u64) {
+        let labels = [("kind", Value(kind)), ("to", Value(to))];
+        set_count(&self.circuit_transitions, labels, total);
     }
 
     /// Counts one signal's result (`governed`, `duplicate` or an error name).
@@ -276,6 +309,12 @@ impl Metrics {
                 let total = stats.actions_completed(kind, outcome);
                 if total > 0 {
                     self.set_actions(kind.as_str(), outcome.as_str(), total);
+                }
+            }
+            for to in CircuitState::ALL {
+                let total = stats.circuit_transitions(kind, to);
+                if total > 0 {
+                    self.set_circuit_transitions(kind.as_str(), to.as_str(), total);
                 }
             }
         }

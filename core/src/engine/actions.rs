@@ -5,6 +5,7 @@
 
 use super::{ActionCommand, CommandError, Engine, Transition};
 use crate::action::{Action, ActionOutcome, Undo};
+use crate::breaker::{Admission, CircuitState};
 use crate::governor::GovernorEvent;
 use crate::receipt::{Cause, Event};
 
@@ -70,7 +71,9 @@ impl Engine<'_> {
     }
 
     /// A manual action request; `AlreadyExecuting` while the tenant has one in flight
-    /// (`docs/actions.md#dispatch`). Returns the action's receipt id.
+    /// (`docs/actions.md#dispatch`). Returns the action's receipt id. If its kind's circuit
+    /// is open, the action is completed at once as `CircuitOpen` and the governor reacts as to
+    /// any failure.
     pub fn handle_action(
         &mut self,
         now_ms: u64,
@@ -82,11 +85,15 @@ impl Engine<'_> {
             return Err(CommandError::AlreadyExecuting(f.receipt));
         }
         let in_flight_full = self.execution.in_flight_full();
-        if in_flight_full || !self.ledger.can_append(1) || !self.execution.can_queue(1) {
+        let receipts = 1 + self.breaker_room();
+        if in_flight_full || !self.ledger.can_append(receipts) || !self.execution.can_queue(1) {
             return Err(CommandError::Busy);
         }
-        self.dispatch(now_ms, slot, action, true)
-            .ok_or(CommandError::Busy)
+        let dispatched = self
+            .dispatch(now_ms, slot, action, true)
+            .ok_or(CommandError::Busy)?;
+        self.settle(now_ms, slot, dispatched.refused);
+        Ok(dispatched.receipt)
     }
 
     /// Requests the rollback of a completed action by its receipt id. Returns the receipt of
@@ -147,7 +154,10 @@ impl Engine<'_> {
         undo: Undo,
     ) -> Result<Transition, CommandError> {
         debug_assert!(outcome == ActionOutcome::Succeeded || undo.is_empty());
-        let in_flight = self.execution.in_flight_of(slot).map(|f| f.receipt);
+        let in_flight = self
+            .execution
+            .in_flight_of(slot)
+            .map(|f| (f.receipt, f.action.kind()));
         let (event, cause) = match outcome {
             ActionOutcome::Succeeded => (GovernorEvent::ActionSucceeded, Cause::ActionSucceeded),
             _ => (GovernorEvent::ActionFailed, Cause::ActionFailed),
@@ -156,25 +166,37 @@ impl Engine<'_> {
         if !self.has_room(slot, in_flight.is_some(), &planned) {
             return Err(CommandError::Busy);
         }
-        if let Some(receipt) = in_flight {
+        if let Some((receipt, kind)) = in_flight {
             let done = Event::ActionCompleted {
                 receipt,
                 outcome,
                 undo,
             };
             self.commit(now_ms, slot, done).ok_or(CommandError::Busy)?;
+            let config = self.config.breaker(kind);
+            if let Some(to) = self
+                .breakers
+                .get(kind)
+                .after_outcome(&config, receipt, outcome)
+            {
+                let circuit = Event::Circuit { kind, to };
+                self.commit(now_ms, slot, circuit)
+                    .ok_or(CommandError::Busy)?;
+            }
         }
         Ok(self.enact(now_ms, slot, cause, planned))
     }
 
-    /// Dispatches an action, superseding the one in flight. Room was checked.
+    /// Dispatches an action, superseding the one in flight; its kind's circuit decides
+    /// whether it runs (recording `half_open` before a trial) or is completed at once as
+    /// `CircuitOpen`, with no run command. Room was checked.
     pub(super) fn dispatch(
         &mut self,
         now_ms: u64,
         slot: usize,
         action: Action,
         manual: bool,
-    ) -> Option<u64> {
+    ) -> Option<Dispatched> {
         let tenant = self.tenants.id(slot)?;
         if let Some(old) = self.execution.in_flight_of(slot).map(|f| f.receipt) {
             let superseded = Event::ActionCompleted {
@@ -189,7 +211,17 @@ impl Engine<'_> {
             };
             self.execution.queue(cancel)?;
         }
-        let timeout_ms = self.config.timeout_ms(action.kind());
+        let kind = action.kind();
+        let config = self.config.breaker(kind);
+        let admission = self
+            .breakers
+            .get(kind)
+            .on_dispatch(&config, now_ms, |r| self.execution.is_in_flight(r));
+        if admission == Admission::Trial {
+            let to = CircuitState::HalfOpen;
+            self.commit(now_ms, slot, Event::Circuit { kind, to })?;
+        }
+        let timeout_ms = self.config.timeout_ms(kind);
         let deadline_ms = now_ms.saturating_add(timeout_ms);
         let event = Event::ActionDispatched {
             action: action.clone(),
@@ -197,13 +229,32 @@ impl Engine<'_> {
             manual,
         };
         let receipt = self.commit(now_ms, slot, event)?;
-        let run = ActionCommand::Run {
-            receipt,
-            tenant,
-            action,
-            deadline_ms,
-        };
-        self.execution.queue(run)?;
-        Some(receipt)
+        let refused = admission == Admission::Refuse;
+        if refused {
+            let done = Event::ActionCompleted {
+                receipt,
+                outcome: ActionOutcome::CircuitOpen,
+                undo: Undo::new(),
+            };
+            self.commit(now_ms, slot, done)?;
+        } else {
+            let run = ActionCommand::Run {
+                receipt,
+                tenant,
+                action,
+                deadline_ms,
+            };
+            self.execution.queue(run)?;
+        }
+        Some(Dispatched { receipt, refused })
     }
+}
+
+/// What became of a dispatch.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Dispatched {
+    /// The action's receipt id.
+    pub(super) receipt: u64,
+    /// Its circuit refused it: it was completed at once as `CircuitOpen`.
+    pub(super) refused: bool,
 }

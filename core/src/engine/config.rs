@@ -1,8 +1,12 @@
 //! What an engine is configured with, and the configurations it refuses.
 
 use crate::action::ActionKind;
+use crate::breaker::BreakerConfig;
 use crate::governor::Thresholds;
-use crate::limits::{ACTION_TIMEOUT_MS_DEFAULT, ACTION_TIMEOUT_MS_MAX};
+use crate::limits::{
+    ACTION_TIMEOUT_MS_DEFAULT, ACTION_TIMEOUT_MS_MAX, BREAKER_COOLDOWN_MS_DEFAULT,
+    BREAKER_COOLDOWN_MS_MAX, BREAKER_FAILURES_DEFAULT, BREAKER_FAILURES_MAX,
+};
 
 /// What the engine is configured with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +15,10 @@ pub struct EngineConfig {
     pub thresholds: Thresholds,
     /// The deadline of each action kind, by [`ActionKind::index`]; 1..=3 600 000 ms.
     pub action_timeout_ms: [u64; 4],
+    /// The circuit breaker of each action kind, by [`ActionKind::index`]: `failures`
+    /// 0..=[`BREAKER_FAILURES_MAX`] (0, the default, disables it), `cooldown_ms`
+    /// 1..=[`BREAKER_COOLDOWN_MS_MAX`].
+    pub breakers: [BreakerConfig; 4],
 }
 
 impl Default for EngineConfig {
@@ -18,8 +26,17 @@ impl Default for EngineConfig {
         Self {
             thresholds: Thresholds::DEFAULT,
             action_timeout_ms: [ACTION_TIMEOUT_MS_DEFAULT; 4],
+            breakers: [BreakerConfig::DEFAULT; 4],
         }
     }
+}
+
+impl BreakerConfig {
+    /// The core's default: disabled, with the default cool-down.
+    pub const DEFAULT: BreakerConfig = BreakerConfig {
+        failures: BREAKER_FAILURES_DEFAULT,
+        cooldown_ms: BREAKER_COOLDOWN_MS_DEFAULT,
+    };
 }
 
 impl EngineConfig {
@@ -29,13 +46,30 @@ impl EngineConfig {
         configured.unwrap_or(ACTION_TIMEOUT_MS_DEFAULT)
     }
 
-    /// Refuses an action timeout outside 1..=[`ACTION_TIMEOUT_MS_MAX`] (the first kind's, in
+    /// The circuit breaker settings of one action kind.
+    pub fn breaker(&self, kind: ActionKind) -> BreakerConfig {
+        let configured = self.breakers.get(kind.index()).copied();
+        configured.unwrap_or(BreakerConfig::DEFAULT)
+    }
+
+    /// Whether any kind's circuit breaker is enabled.
+    pub fn breakers_enabled(&self) -> bool {
+        self.breakers.iter().any(|b| b.failures > 0)
+    }
+
+    /// Refuses an action timeout or a breaker setting out of range (the first kind's, in
     /// [`ActionKind::ALL`] order).
     pub(super) fn validate(&self) -> Result<(), EngineConfigError> {
         for kind in ActionKind::ALL {
             let timeout_ms = self.timeout_ms(kind);
             if !(1..=ACTION_TIMEOUT_MS_MAX).contains(&timeout_ms) {
                 return Err(EngineConfigError::ActionTimeout { kind, timeout_ms });
+            }
+            let breaker = self.breaker(kind);
+            if breaker.failures > BREAKER_FAILURES_MAX
+                || !(1..=BREAKER_COOLDOWN_MS_MAX).contains(&breaker.cooldown_ms)
+            {
+                return Err(EngineConfigError::Breaker { kind, breaker });
             }
         }
         Ok(())
@@ -52,5 +86,26 @@ pub enum EngineConfigError {
         kind: ActionKind,
         /// The refused value.
         timeout_ms: u64,
+    },
+    /// A breaker's `failures` above 1 000 or `cooldown_ms` outside 1..=3 600 000.
+    #[error(
+        "{kind:?} breaker_failures must be 0..=1000 and breaker_cooldown_ms 1..=3600000, got {} and {}",
+        breaker.failures,
+        breaker.cooldown_ms
+    )]
+    Breaker {
+        /// The kind.
+        kind: ActionKind,
+        /// The refused settings.
+        breaker: BreakerConfig,
+    },
+    /// A circuit breaker is on but the ledger ring cannot hold the longest chain of receipts
+    /// one input may then append (16 receipts at 256 arena bytes each always can).
+    #[error(
+        "circuit breakers need a ledger ring of at least 16 receipts (ledger_capacity), got {receipts}"
+    )]
+    BreakerRingTooSmall {
+        /// The ring's receipts.
+        receipts: usize,
     },
 }

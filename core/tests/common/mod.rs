@@ -9,7 +9,7 @@
 
 use autonomic_core::engine::{BuildError, Engine, EngineConfig};
 use autonomic_core::storage::{Capacities, OwnedStorage, Storage};
-use autonomic_core::{EntitlementCommand, RawSignal};
+use autonomic_core::{EntitlementCommand, Event, RawSignal, Receipt};
 
 /// A small engine: 16 tenants (ids of up to 256 bytes each), 64 receipts, 256 dedup ids.
 pub const SMALL: Capacities = Capacities {
@@ -89,4 +89,12 @@ pub fn drain_records(e: &mut Engine<'_>) -> Vec<Vec<u8>> {
         out.push(r.to_vec());
     }
     out
+}
+
+/// The events of encoded records.
+pub fn events(records: &[Vec<u8>]) -> Vec<Event> {
+    records
+        .iter()
+        .map(|r| Receipt::decode(r).unwrap().event)
+        .collect()
 }

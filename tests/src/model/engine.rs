@@ -15,9 +15,14 @@
 //! `Engine::tenants` shows). Its id goes in the room the slot's first id took if it fits, else
 //! at the arena's free end. No such slot, or no room: `TenantTableFull`. The dedup memory has a
 //! capacity too ([`DedupModel`]).
+//!
+//! Each action kind has a circuit breaker ([`MBreaker`], disabled unless
+//! [`EngineModel::with_breakers`]): a dispatch its open circuit refuses is a dispatch receipt
+//! and a completion receipt at once, no run command, and the governor reacts as to a failure.
 
 use autonomic_core::storage::Capacities;
 
+use super::breaker::{MAdmit, MBreaker, MCircuit};
 use super::dedup::{DedupModel, WINDOW_MS};
 use super::entitlement::{self, ECmd, EState};
 use super::governor::{self, GEvent, GState, MAction, Th};
@@ -140,6 +145,17 @@ pub struct EngineModel {
     pub terminations: u64,
     /// Receipt ids and tenants of the last 64 successful actions (rollbackable).
     pub rollbackable: Vec<(u64, String)>,
+    /// The circuit breakers of Throttle, Pause and Shed.
+    pub breakers: [MBreaker; 3],
+}
+
+/// The breaker index of an action.
+fn kind(action: MAction) -> usize {
+    match action {
+        MAction::Throttle(_) => 0,
+        MAction::Pause => 1,
+        MAction::Shed(_) => 2,
+    }
 }
 
 /// Completed actions the engine remembers for rollback.
@@ -160,7 +176,21 @@ impl EngineModel {
             id_bytes_used: 0,
             terminations: 0,
             rollbackable: Vec::new(),
+            breakers: [MBreaker::new(0, 30_000); 3],
         }
+    }
+
+    /// The same model with breakers of (failures, cool-down) for Throttle, Pause and Shed.
+    pub fn with_breakers(self, breakers: [(u32, u64); 3]) -> Self {
+        Self {
+            breakers: breakers.map(|(failures, cooldown_ms)| MBreaker::new(failures, cooldown_ms)),
+            ..self
+        }
+    }
+
+    /// The circuit of Throttle (0), Pause (1) or Shed (2).
+    pub fn circuit(&self, kind: usize) -> MCircuit {
+        self.breakers[kind].circuit
     }
 
     /// The same model with the tenant table, id arena and dedup memory of `caps`.
@@ -261,18 +291,29 @@ impl EngineModel {
                 t.enforced = None;
             }
         }
-        let receipt = action.map(|a| self.dispatch(now_ms, i, a));
+        let dispatched = action.map(|a| self.dispatch(now_ms, i, a));
+        if dispatched.is_some_and(|(_, refused)| refused) {
+            self.govern(now_ms, i, GEvent::Failed);
+        }
         MTransition {
             from,
             to,
             c,
             action,
-            receipt,
+            receipt: dispatched.map(|(r, _)| r),
         }
     }
 
-    /// A new action supersedes the one in flight.
-    fn dispatch(&mut self, now_ms: u64, i: usize, action: MAction) -> u64 {
+    /// Whether any tenant has the action `receipt` in flight.
+    fn flying(&self, receipt: u64) -> bool {
+        self.tenants
+            .iter()
+            .any(|t| t.in_flight.is_some_and(|f| f.receipt == receipt))
+    }
+
+    /// A new action supersedes the one in flight; its circuit may refuse it. Returns its
+    /// receipt id and whether it was refused.
+    fn dispatch(&mut self, now_ms: u64, i: usize, action: MAction) -> (u64, bool) {
         if let Some(old) = self.tenants[i].in_flight.take() {
             self.receipt();
             self.tenants[i].enforced = None; // superseded: the new one takes over below
@@ -282,7 +323,21 @@ impl EngineModel {
                 tenant,
             });
         }
+        let k = kind(action);
+        let trial = match self.breakers[k].circuit {
+            MCircuit::HalfOpen(trial) => self.flying(trial),
+            _ => false,
+        };
+        let admit = self.breakers[k].dispatch(now_ms, self.next_seq, trial);
+        if admit == MAdmit::Trial {
+            self.receipt();
+        }
         let receipt = self.receipt();
+        if admit == MAdmit::Refuse {
+            self.receipt();
+            self.tenants[i].enforced = None;
+            return (receipt, true);
+        }
         let timeout = match action {
             MAction::Throttle(_) => self.timeout_ms[0],
             MAction::Pause => self.timeout_ms[1],
@@ -301,7 +356,7 @@ impl EngineModel {
             action: format!("{action:?}"),
             deadline_ms,
         });
-        receipt
+        (receipt, false)
     }
 
     /// An actuator's report; with `receipt` it must name the action in flight. An undo token
@@ -328,6 +383,9 @@ impl EngineModel {
     fn complete(&mut self, now_ms: u64, i: usize, succeeded: bool) -> MTransition {
         if let Some(done) = self.tenants[i].in_flight.take() {
             self.receipt();
+            if self.breakers[kind(done.action)].ended(now_ms, done.receipt, succeeded) {
+                self.receipt();
+            }
             if succeeded {
                 if self.rollbackable.len() == ROLLBACKABLE_MAX {
                     self.rollbackable.remove(0);
@@ -388,7 +446,11 @@ impl EngineModel {
         if self.tenants[i].in_flight.is_some() {
             return Err("AlreadyExecuting");
         }
-        Ok(self.dispatch(now_ms, i, action))
+        let (receipt, refused) = self.dispatch(now_ms, i, action);
+        if refused {
+            self.govern(now_ms, i, GEvent::Failed);
+        }
+        Ok(receipt)
     }
 
     /// An entitlement command. The SKU (for provision and activate) is checked before the

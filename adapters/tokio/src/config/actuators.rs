@@ -5,7 +5,11 @@
 use std::path::PathBuf;
 
 use autonomic_core::ActionKind;
-use autonomic_core::limits::{ACTION_TIMEOUT_MS_DEFAULT, ACTION_TIMEOUT_MS_MAX};
+use autonomic_core::breaker::BreakerConfig;
+use autonomic_core::limits::{
+    ACTION_TIMEOUT_MS_DEFAULT, ACTION_TIMEOUT_MS_MAX, BREAKER_COOLDOWN_MS_DEFAULT,
+    BREAKER_COOLDOWN_MS_MAX, BREAKER_FAILURES_MAX,
+};
 use serde::Deserialize;
 
 use super::InvalidKey;
@@ -97,6 +101,23 @@ pub struct ActuatorSection {
     pub group: Option<String>,
     /// `cgroup`: overrides the mount point found in /proc/self/mountinfo.
     pub root: Option<PathBuf>,
+    /// Consecutive failures or timeouts that open this kind's circuit (0: never).
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long an open circuit refuses before one trial call, in milliseconds.
+    #[serde(default = "default_breaker_cooldown_ms")]
+    pub breaker_cooldown_ms: u64,
+}
+
+/// The sidecar's `breaker_failures` (the core's default is 0, disabled).
+pub const DEFAULT_BREAKER_FAILURES: u32 = 5;
+
+fn default_breaker_failures() -> u32 {
+    DEFAULT_BREAKER_FAILURES
+}
+
+fn default_breaker_cooldown_ms() -> u64 {
+    BREAKER_COOLDOWN_MS_DEFAULT
 }
 
 /// An action that does not finish within 30 s is cancelled (the core's default).
@@ -119,6 +140,19 @@ impl Default for ActuatorSection {
             batch_ms: None,
             group: None,
             root: None,
+            breaker_failures: DEFAULT_BREAKER_FAILURES,
+            breaker_cooldown_ms: BREAKER_COOLDOWN_MS_DEFAULT,
+        }
+    }
+}
+
+impl ActuatorSection {
+    /// This kind's circuit breaker settings for the engine.
+    #[must_use]
+    pub fn breaker(&self) -> BreakerConfig {
+        BreakerConfig {
+            failures: self.breaker_failures,
+            cooldown_ms: self.breaker_cooldown_ms,
         }
     }
 }
@@ -146,6 +180,18 @@ impl ActuatorSection {
             self.timeout_ms,
             section::TIMEOUT_MS_MIN,
             ACTION_TIMEOUT_MS_MAX,
+        )?;
+        check_range(
+            &key("breaker_failures"),
+            u64::from(self.breaker_failures),
+            0,
+            u64::from(BREAKER_FAILURES_MAX),
+        )?;
+        check_range(
+            &key("breaker_cooldown_ms"),
+            self.breaker_cooldown_ms,
+            1,
+            BREAKER_COOLDOWN_MS_MAX,
         )?;
         if let Some((unused, owner)) = section::unused_key(self) {
             return Err(InvalidKey::new(

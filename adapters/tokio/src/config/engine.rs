@@ -59,6 +59,7 @@ impl DaemonConfig {
         let engine = EngineConfig {
             thresholds: config.governor.thresholds()?,
             action_timeout_ms: ActionKind::ALL.map(|kind| config.actuators.get(kind).timeout_ms),
+            breakers: ActionKind::ALL.map(|kind| config.actuators.get(kind).breaker()),
         };
         let mut tenants = config.tenants.clone();
         if config.sampler.enabled && !tenants.iter().any(|t| t.id == config.sampler.tenant) {

@@ -11,7 +11,9 @@ impl Host<'_, '_> {
             return false;
         }
         let mut failed = None;
+        self.circuit_log.begin(self.engine.stats());
         while let Some(record) = self.engine.poll_record() {
+            self.circuit_log.record(record);
             if failed.is_some() {
                 continue;
             }
@@ -27,6 +29,7 @@ impl Host<'_, '_> {
             }
         }
         self.shared.metrics.publish(self.engine.stats());
+        circuits::publish_circuits(self.engine, &self.shared);
         while let Some(command) = self.engine.poll_action() {
             self.commands.push(command);
         }

@@ -63,15 +63,16 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use autonomic_core::breaker::CircuitState;
 use autonomic_core::engine::{
     CommandError, Engine, IngestError, RestoreError, SignalResult, Transition,
 };
 use autonomic_core::entitlement::{AdmitError, EntitlementError};
 use autonomic_core::storage::OwnedStorage;
-use autonomic_core::{Action, ActionCommand, EntitlementState, Resource};
+use autonomic_core::{Action, ActionCommand, ActionKind, EntitlementState, Resource};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -110,6 +111,7 @@ pub fn now_ms() -> u64 {
 }
 
 mod actions;
+mod circuits;
 mod commit;
 mod protocol;
 mod requests;
@@ -254,6 +256,8 @@ struct Host<'e, 's> {
     shared: Arc<Shared>,
     poisoned: bool,
     shutdown: Option<ShutdownState>,
+    /// Log lines for circuit receipts.
+    circuit_log: circuits::CircuitLog,
 }
 
 impl Host<'_, '_> {

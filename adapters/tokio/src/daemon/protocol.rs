@@ -221,6 +221,34 @@ pub struct Shared {
     /// How far the ledger file is committed, and where readers can start: ledger pages and
     /// verification read the file on other threads, never through the engine thread.
     pub ledger_view: std::sync::RwLock<Option<View>>,
+    /// Each action kind's circuit as of the last commit, by [`ActionKind::index`]
+    /// ([`CircuitState::index`]); read by `/readyz` without a trip to the engine thread.
+    circuits: [AtomicU8; 4],
+}
+
+impl Shared {
+    /// One action kind's circuit as of the last commit.
+    #[must_use]
+    pub fn circuit(&self, kind: ActionKind) -> CircuitState {
+        let index = self
+            .circuits
+            .get(kind.index())
+            .map_or(0, |c| c.load(Ordering::SeqCst));
+        CircuitState::ALL
+            .get(usize::from(index))
+            .copied()
+            .unwrap_or(CircuitState::Closed)
+    }
+
+    /// Records one kind's circuit (and shows it in the metrics); returns the one before.
+    pub(super) fn set_circuit(&self, kind: ActionKind, state: CircuitState) -> CircuitState {
+        let before = self.circuit(kind);
+        if let Some(c) = self.circuits.get(kind.index()) {
+            c.store(state.index() as u8, Ordering::SeqCst);
+        }
+        self.metrics.set_circuit(kind, state);
+        before
+    }
 }
 
 impl Default for Shared {
@@ -231,6 +259,7 @@ impl Default for Shared {
             metrics: Metrics::default(),
             notices: broadcast::channel(NOTICES_CAPACITY).0,
             ledger_view: std::sync::RwLock::new(None),
+            circuits: Default::default(),
         }
     }
 }

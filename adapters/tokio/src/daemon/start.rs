@@ -70,6 +70,7 @@ pub(super) fn start<'e, 's>(
         shared,
         poisoned: false,
         shutdown: None,
+        circuit_log: circuits::CircuitLog::default(),
     };
     host.fail_interrupted_rollbacks()?;
     report.activated = host.activate_configured(&config.tenants)?;
@@ -138,6 +139,17 @@ fn open_ledger(
     }
     let head_seq = engine.ledger().next_seq().checked_sub(1);
     shared.metrics.set_head_seq(head_seq);
+    super::circuits::publish_circuits(engine, shared);
+    for kind in ActionKind::ALL {
+        let circuit = engine.circuit(kind);
+        if circuit != CircuitState::Closed {
+            warn!(
+                kind = kind.as_str(),
+                circuit = circuit.as_str(),
+                "actuator: circuit restored from the ledger"
+            );
+        }
+    }
     let audit = audit.into_inner();
     info!(
         records = opened.records,

@@ -34,12 +34,14 @@
 //! 503 `LedgerUnavailable` after a ledger I/O error. Mutating answers are sent only after
 //! their receipts are committed.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use autonomic_core::ActionKind;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
@@ -183,10 +185,16 @@ async fn metrics(State(state): St) -> Response {
 #[derive(serde::Serialize)]
 struct Status {
     status: &'static str,
+    /// `/readyz` only: each action kind's circuit breaker (`closed`, `open`, `half_open`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    circuits: Option<BTreeMap<&'static str, &'static str>>,
 }
 
 async fn healthz() -> Json<Status> {
-    Json(Status { status: "ok" })
+    Json(Status {
+        status: "ok",
+        circuits: None,
+    })
 }
 
 async fn readyz(State(state): St) -> Result<Json<Status>, ApiError> {
@@ -196,7 +204,14 @@ async fn readyz(State(state): St) -> Result<Json<Status>, ApiError> {
     if !state.shared.ready.load(Ordering::SeqCst) {
         return Err(ApiError::NotReady("starting or shutting down"));
     }
-    Ok(Json(Status { status: "ready" }))
+    let circuits = ActionKind::ALL
+        .map(|kind| (kind.as_str(), state.shared.circuit(kind).as_str()))
+        .into_iter()
+        .collect();
+    Ok(Json(Status {
+        status: "ready",
+        circuits: Some(circuits),
+    }))
 }
 
 async fn not_found() -> ApiError {

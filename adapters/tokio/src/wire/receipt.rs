@@ -67,7 +67,7 @@ pub enum EventJson {
     ActionCompleted {
         /// The action's receipt id.
         receipt: u64,
-        /// `Succeeded`, `Failed`, `ExecutionTimeout` or `Superseded`.
+        /// `Succeeded`, `Failed`, `ExecutionTimeout`, `Superseded` or `CircuitOpen`.
         outcome: &'static str,
         /// The backend's undo token, lowercase hex (`""` when none).
         undo: String,
@@ -96,6 +96,13 @@ pub enum EventJson {
         sku: &'static str,
         /// Expiry after (`null`: never).
         expires_at_ms: Option<u64>,
+    },
+    /// An action kind's circuit breaker changed state.
+    Circuit {
+        /// The action kind (`throttle`, `pause`, `shed`, `rollback`).
+        kind: &'static str,
+        /// State after: `closed`, `open` or `half_open`.
+        to: &'static str,
     },
 }
 
@@ -196,6 +203,10 @@ impl From<&Event> for EventJson {
                 to: to.as_str(),
                 sku: sku.as_str(),
                 expires_at_ms: *expires_at_ms,
+            },
+            Event::Circuit { kind, to } => EventJson::Circuit {
+                kind: kind.as_str(),
+                to: to.as_str(),
             },
         }
     }
