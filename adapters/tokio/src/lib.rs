@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod exit;
+pub mod fleet;
 pub mod http;
 pub mod http_post;
 pub mod http_server;

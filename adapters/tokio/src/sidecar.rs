@@ -32,6 +32,7 @@ use crate::actuator::{ProcessRecords, reap_orphans};
 use crate::config::{Config, ConfigError};
 use crate::daemon::{self, Actuators, DaemonConfig, EngineHandle, Refused, Shared, StartError};
 use crate::exit;
+use crate::fleet::Fleet;
 use crate::http::{self, Guard, HttpState};
 use crate::http_server::{self, ConnLimits};
 use crate::sampler::HostSampler;
@@ -243,6 +244,17 @@ async fn serve(config: Config) -> ExitCode {
             stop.clone(),
         ))
     });
+    let fleet = match config.fleet.as_ref().map(Fleet::new).transpose() {
+        Ok(fleet) => fleet.map(Arc::new),
+        Err(e) => {
+            engine.shutdown().await;
+            return fail(exit::USAGE, &e);
+        }
+    };
+    let fleet_task = fleet.clone().map(|fleet| {
+        let stop = stop.clone();
+        tokio::spawn(async move { fleet.maintain(stop).await })
+    });
     let state = Arc::new(HttpState {
         engine: engine.clone(),
         shared: Arc::clone(&shared),
@@ -257,6 +269,7 @@ async fn serve(config: Config) -> ExitCode {
         max_body_bytes: usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
         body_read_timeout: Duration::from_millis(config.body_read_timeout_ms),
         slots: tokio::sync::Semaphore::new(config.max_concurrent_requests as usize),
+        fleet,
     });
     let limits = ConnLimits {
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
@@ -282,6 +295,9 @@ async fn serve(config: Config) -> ExitCode {
     }
     if let Some(sampler) = sampler {
         let _ = sampler.await;
+    }
+    if let Some(fleet_task) = fleet_task {
+        let _ = fleet_task.await;
     }
     engine.shutdown().await;
     if tokio::task::spawn_blocking(move || thread.join())

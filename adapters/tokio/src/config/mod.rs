@@ -18,7 +18,7 @@
 //! [`Config::listen`] and [`Config::data_dir`]; call [`Config::validate`] again after.
 //!
 //! Files: this one (the top-level keys, `[checkpoint]`, loading), `governor.rs`,
-//! `tenants.rs` (`[sampler]`, `[[tenants]]`), `actuators.rs`, `checks.rs` (value rules),
+//! `tenants.rs` (`[sampler]`, `[[tenants]]`), `actuators.rs`, `fleet.rs` (`[fleet]`), `checks.rs` (value rules),
 //! `errors.rs` (one-line errors) and `engine.rs` (from a config to what the engine starts with).
 
 use std::io::Read;
@@ -33,6 +33,7 @@ mod actuators;
 mod checks;
 mod engine;
 mod errors;
+mod fleet;
 mod governor;
 mod tenants;
 
@@ -41,6 +42,7 @@ use checks::{check_host_name, check_http_url, check_list, check_origin, check_ra
 pub use engine::{CheckpointSetup, DaemonConfig, SetupError};
 use errors::parse_error;
 pub use errors::{ConfigError, InvalidKey};
+pub use fleet::{FleetSection, OnUnavailable, RedisAddr};
 pub use governor::{GovernorError, GovernorSection};
 use tenants::validate_tenants;
 pub use tenants::{SamplerSection, TenantSection};
@@ -182,6 +184,8 @@ pub struct Config {
     pub actuators: ActuatorsSection,
     /// `[checkpoint]`: the signing key, the cadence and the witness of signed checkpoints.
     pub checkpoint: CheckpointSection,
+    /// `[fleet]`: admissions counted fleet-wide in Redis (`fleet.rs`); absent: locally only.
+    pub fleet: Option<FleetSection>,
 }
 
 impl Default for Config {
@@ -210,6 +214,7 @@ impl Default for Config {
             tenants: Vec::new(),
             actuators: ActuatorsSection::default(),
             checkpoint: CheckpointSection::default(),
+            fleet: None,
         }
     }
 }
@@ -360,6 +365,9 @@ impl Config {
         self.sampler.validate()?;
         validate_tenants(&self.tenants)?;
         self.checkpoint.validate()?;
+        if let Some(fleet) = &self.fleet {
+            fleet.validate()?;
+        }
         self.actuators.validate()
     }
 
