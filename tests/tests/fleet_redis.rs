@@ -74,7 +74,10 @@ fn redis_available(test: &str) -> bool {
         skipped(&format!(
             "SKIPPED: fleet_redis::{test}: redis-server is not installed (apt-get install redis-server)"
         ));
-        assert!(std::env::var_os("CI").is_none(), "CI must install redis-server");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install redis-server"
+        );
     }
     found
 }
@@ -175,12 +178,20 @@ fn two_sidecars_share_one_quota_release_and_lease_expiry_free_slots() {
             refused += no;
         }
     });
-    assert_eq!(admitted[0] + admitted[1], 100, "{admitted:?}, {refused} refused");
+    assert_eq!(
+        admitted[0] + admitted[1],
+        100,
+        "{admitted:?}, {refused} refused"
+    );
     assert_eq!(refused, 60);
     assert!(admitted[0] >= 2, "sidecar a admitted {}", admitted[0]);
     let usage = |s: &Sidecar| s.tenant("acme")["usage"]["requests"].as_u64();
     assert_eq!(usage(&a), Some(u64::from(admitted[0])), "a's local count");
-    assert_eq!(usage(&b), Some(u64::from(admitted[1])), "refusals left no local units");
+    assert_eq!(
+        usage(&b),
+        Some(u64::from(admitted[1])),
+        "refusals left no local units"
+    );
 
     // A release through a frees exactly those slots for b.
     assert_eq!(release(&a, 2).status, 200);
@@ -193,16 +204,27 @@ fn two_sidecars_share_one_quota_release_and_lease_expiry_free_slots() {
     // renewal of b sees them expired.
     let a_holds = admitted[0] - 2;
     a.kill9();
-    assert_eq!(admit(&b).status, 429, "a's slots are still leased right after its death");
+    assert_eq!(
+        admit(&b).status,
+        429,
+        "a's slots are still leased right after its death"
+    );
     let mut freed = 0;
     let came_free = wait_until(Duration::from_millis(LEASE_MS * 4), || {
         freed += admit_until_refused(&b, a_holds + 1);
         freed == a_holds
     });
     assert!(came_free, "{freed} of {a_holds} slots came free");
-    assert_eq!(admit(&b).status, 429, "the fleet holds 100 again, all through b");
+    assert_eq!(
+        admit(&b).status,
+        429,
+        "the fleet holds 100 again, all through b"
+    );
     assert_eq!(usage(&b), Some(100));
-    assert_eq!(metric(&b, "autonomic_fleet_admissions_total{result=\"admitted\"}"), Some(u64::from(admitted[1]) + 2 + u64::from(a_holds)));
+    assert_eq!(
+        metric(&b, "autonomic_fleet_admissions_total{result=\"admitted\"}"),
+        Some(u64::from(admitted[1]) + 2 + u64::from(a_holds))
+    );
 }
 
 #[test]
@@ -245,7 +267,11 @@ fn redis_down_applies_the_policy_and_a_restarted_redis_gets_the_counts_back() {
     let r = admit(&refuse);
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.json()["error"], "FleetUnavailable", "{}", r.body);
-    assert_eq!(refuse.tenant("acme")["usage"]["requests"], 1, "the local unit was undone");
+    assert_eq!(
+        refuse.tenant("acme")["usage"]["requests"],
+        1,
+        "the local unit was undone"
+    );
     let unavailable = "autonomic_fleet_unavailable_total{policy=\"refuse\"}";
     assert_eq!(metric(&refuse, unavailable), Some(1));
 

@@ -137,7 +137,11 @@ fn a_corrupt_file_is_reported_at_the_first_bad_record() {
 fn demo_dir(dir: &Path) -> String {
     let path = dir.to_str().expect("utf-8 path").to_owned();
     let out = cli_support::run(&["demo", "--keep", &path], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     path
 }
 
@@ -155,12 +159,20 @@ fn verify_over_several_data_dirs_prints_one_line_each_and_fails_on_a_tampered_on
     assert_eq!((single.stdout, single.stderr), (flag.stdout, flag.stderr));
 
     let good = cli_support::run(&["verify", "--data-dir", &a, &b], None);
-    assert_eq!(good.status.code(), Some(0), "{}", String::from_utf8_lossy(&good.stderr));
+    assert_eq!(
+        good.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
     let stdout = String::from_utf8_lossy(&good.stdout).into_owned();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     for (line, dir) in lines.iter().zip([&a, &b]) {
-        assert!(line.starts_with(&format!("{dir}: ok: 20 receipts, head seq 19, hash ")), "{line}");
+        assert!(
+            line.starts_with(&format!("{dir}: ok: 20 receipts, head seq 19, hash ")),
+            "{line}"
+        );
     }
 
     let ledger = root.path().join("b").join("ledger.log");
@@ -174,11 +186,26 @@ fn verify_over_several_data_dirs_prints_one_line_each_and_fails_on_a_tampered_on
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
-    assert!(lines[0].starts_with(&format!("{a}: ok: 20 receipts, head seq 19")), "{stdout}");
-    assert!(lines[1].starts_with(&format!("{b}: error: ledger ")), "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!("{a}: ok: 20 receipts, head seq 19")),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{b}: error: ledger ")),
+        "{stdout}"
+    );
     assert!(lines[1].contains("corrupt record"), "{stdout}");
-    assert!(lines[2].starts_with(&format!("{checkpoint}: ok: 20 receipts")), "{stdout}");
-    assert!(lines[2].ends_with(&format!("contains checkpoint seq 19 ({checkpoint})")), "{stdout}");
+    assert!(
+        lines[2].starts_with(&format!("{checkpoint}: ok: 20 receipts")),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].ends_with(&format!("contains checkpoint seq 19 ({checkpoint})")),
+        "{stdout}"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.trim_end(), "error: 1 of 3 ledgers failed verification");
+    assert_eq!(
+        stderr.trim_end(),
+        "error: 1 of 3 ledgers failed verification"
+    );
 }

@@ -104,7 +104,10 @@ pub fn verify_many(
     match worst {
         None => ExitCode::SUCCESS,
         Some(code) => {
-            eprintln!("error: {failed} of {} ledgers failed verification", targets.len());
+            eprintln!(
+                "error: {failed} of {} ledgers failed verification",
+                targets.len()
+            );
             exit::code(code)
         }
     }

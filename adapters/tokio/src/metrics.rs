@@ -30,6 +30,8 @@
 //! | `autonomic_ledger_poisoned` | gauge | 1 after a ledger write or fsync error |
 //! | `autonomic_ready` | gauge | 1 while `/readyz` is green |
 //! | `autonomic_requests_rejected_total` | counter | `reason`: `queue_full` |
+//!
+//! With `[fleet]`, `/metrics` adds the fleet's metrics after these ([`crate::fleet::FleetMetrics`]).
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};

@@ -127,7 +127,10 @@ impl FleetSection {
         let bad = |why: &str| {
             InvalidKey::new(
                 "fleet.redis",
-                format!("must be redis://host[:port][/db] ({why}), got {:?}", self.redis),
+                format!(
+                    "must be redis://host[:port][/db] ({why}), got {:?}",
+                    self.redis
+                ),
             )
         };
         if self.redis.is_empty() {
@@ -180,13 +183,25 @@ mod tests {
     #[test]
     fn urls_parse_into_host_port_and_db() {
         // Proves the accepted URL shapes and their defaults.
-        let addr = section("redis://127.0.0.1:7000/2").redis_addr().expect("ok");
-        assert_eq!((addr.host.as_str(), addr.port, addr.db), ("127.0.0.1", 7000, 2));
+        let addr = section("redis://127.0.0.1:7000/2")
+            .redis_addr()
+            .expect("ok");
+        assert_eq!(
+            (addr.host.as_str(), addr.port, addr.db),
+            ("127.0.0.1", 7000, 2)
+        );
         let addr = section("redis://cache").redis_addr().expect("ok");
         assert_eq!((addr.host.as_str(), addr.port, addr.db), ("cache", 6379, 0));
         let addr = section("redis://[::1]:7001").redis_addr().expect("ok");
         assert_eq!((addr.host.as_str(), addr.port), ("::1", 7001));
-        for bad in ["", "http://x", "redis://", "redis://h:0", "redis://u:p@h", "redis://h/x"] {
+        for bad in [
+            "",
+            "http://x",
+            "redis://",
+            "redis://h:0",
+            "redis://u:p@h",
+            "redis://h/x",
+        ] {
             let e = section(bad).validate().expect_err(bad);
             assert!(e.to_string().starts_with("fleet.redis: "), "{e}");
         }
@@ -197,7 +212,12 @@ mod tests {
         // Proves each bound is checked and named.
         let mut s = section("redis://127.0.0.1");
         s.lease_ms = 100;
-        assert!(s.validate().expect_err("lease").to_string().starts_with("fleet.lease_ms"));
+        assert!(
+            s.validate()
+                .expect_err("lease")
+                .to_string()
+                .starts_with("fleet.lease_ms")
+        );
         s.lease_ms = 600;
         s.timeout_ms = 200;
         let e = s.validate().expect_err("timeout vs lease").to_string();

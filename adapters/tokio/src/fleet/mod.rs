@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use autonomic_core::Resource;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -73,6 +74,8 @@ pub struct Fleet {
     /// Units this process holds, by (tenant, resource); 0 entries await their removal.
     held: Mutex<HashMap<(String, Resource), u64>>,
     up: AtomicBool,
+    /// Wakes [`Fleet::maintain`] to reconnect at once after a failure.
+    wake: Notify,
     metrics: FleetMetrics,
 }
 
@@ -95,6 +98,7 @@ impl Fleet {
             conn: tokio::sync::Mutex::new(None),
             held: Mutex::new(HashMap::new()),
             up: AtomicBool::new(false),
+            wake: Notify::new(),
             metrics,
         })
     }
@@ -135,15 +139,16 @@ impl Fleet {
         let keys = Keys::new(&self.prefix, tenant, resource);
         let counted = tokio::time::timeout(self.timeout, async {
             let mut guard = self.conn.lock().await;
-            let Some((conn, loaded)) = guard.as_mut() else {
-                return None;
-            };
+            // Taken out while in use: a round trip cut short by the timeout drops it.
+            let (mut conn, loaded) = guard.take()?;
             let (instance, lease) = (&self.instance, self.lease_ms);
-            match scripts::admit(conn, loaded, &keys, instance, amount, limit, lease).await {
+            let script = scripts::admit(&mut conn, &loaded, &keys, instance, amount, limit, lease);
+            match script.await {
                 Ok(counted) => {
                     if counted.admitted {
                         self.add_held(tenant, resource, amount);
                     }
+                    *guard = Some((conn, loaded));
                     Some(counted)
                 }
                 Err(e) => {
@@ -154,32 +159,52 @@ impl Fleet {
         })
         .await;
         match counted {
-            Ok(Some(c)) if c.admitted => self.decided("admitted", FleetAdmission::Counted { in_use: c.sum }),
-            Ok(Some(c)) => self.decided("quota_exceeded", FleetAdmission::QuotaExceeded { in_use: c.sum }),
-            Ok(None) | Err(_) => self.without_redis(tenant, resource, amount),
+            Ok(Some(c)) if c.admitted => {
+                self.decided("admitted", FleetAdmission::Counted { in_use: c.sum })
+            }
+            Ok(Some(c)) => {
+                let refused = FleetAdmission::QuotaExceeded { in_use: c.sum };
+                self.decided("quota_exceeded", refused)
+            }
+            Ok(None) => self.without_redis(tenant, resource, amount),
+            Err(_) => {
+                self.note_lost();
+                self.without_redis(tenant, resource, amount)
+            }
         }
     }
 
     /// Releases `amount` units (already released locally): this process holds fewer, and
     /// tells Redis within `timeout_ms`; if it cannot, the next renewal does.
     pub async fn release(&self, tenant: &str, resource: Resource, amount: u16) {
+        // Before taking the connection: a renewal under way either saw the old count and
+        // is followed by this release's, or runs after and sees the new one.
+        self.sub_held(tenant, resource, amount);
         let keys = Keys::new(&self.prefix, tenant, resource);
         let told = tokio::time::timeout(self.timeout, async {
             let mut guard = self.conn.lock().await;
-            let held = self.sub_held(tenant, resource, amount);
-            let (conn, loaded) = guard.as_mut()?;
-            let entry = [(keys, held)];
+            let (mut conn, loaded) = guard.take()?;
+            let entry = [(keys, self.held_of(tenant, resource))];
             let lease = self.lease_ms;
-            if let Err(e) = scripts::assert_held(conn, loaded, &self.instance, lease, &entry).await
-            {
-                self.down(&mut guard, &e.to_string());
+            match scripts::assert_held(&mut conn, &loaded, &self.instance, lease, &entry).await {
+                Ok(()) => *guard = Some((conn, loaded)),
+                Err(e) => self.down(&mut guard, &e.to_string()),
             }
             Some(())
         })
         .await;
         if told.is_err() {
-            // Not even the lock in time: count it down here; the renewal re-asserts it.
-            self.sub_held(tenant, resource, amount);
+            self.note_lost();
+        }
+    }
+
+    /// After a timeout: if the round trip it cut short took the connection with it, Redis
+    /// is down until the background task reconnects.
+    fn note_lost(&self) {
+        if let Ok(mut guard) = self.conn.try_lock()
+            && guard.is_none()
+        {
+            self.down(&mut guard, "timed out");
         }
     }
 
@@ -203,6 +228,7 @@ impl Fleet {
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = tokio::time::sleep(wait) => {}
+                () = self.wake.notified(), if ok => {}
             }
         }
         self.held_map().values_mut().for_each(|held| *held = 0);
@@ -260,7 +286,10 @@ impl Fleet {
             Ok(Ok(())) => {
                 self.forget_released(&snapshot);
                 if !self.up.swap(true, Ordering::SeqCst) {
-                    info!(counts = entries.len(), "fleet: redis up, counts re-asserted");
+                    info!(
+                        counts = entries.len(),
+                        "fleet: redis up, counts re-asserted"
+                    );
                 }
                 self.metrics.set_up(true);
                 true
@@ -279,8 +308,13 @@ impl Fleet {
     /// Drops the connection after a failure and marks Redis down.
     fn down(&self, conn: &mut Option<(resp::Conn, scripts::Loaded)>, why: &str) {
         *conn = None;
+        self.wake.notify_one();
         if self.up.swap(false, Ordering::SeqCst) {
-            warn!(error = why, policy = self.policy.as_str(), "fleet: redis unavailable");
+            warn!(
+                error = why,
+                policy = self.policy.as_str(),
+                "fleet: redis unavailable"
+            );
         }
         self.metrics.set_up(false);
     }
@@ -304,7 +338,9 @@ impl Fleet {
 
     fn held_map(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Resource), u64>> {
         // A panic while holding it cannot leave the map half-changed: take it anyway.
-        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn add_held(&self, tenant: &str, resource: Resource, amount: u16) {
@@ -314,12 +350,16 @@ impl Fleet {
             .or_insert(0) += u64::from(amount);
     }
 
-    /// Subtracts (at most down to 0) and returns what is left.
-    fn sub_held(&self, tenant: &str, resource: Resource, amount: u16) -> u64 {
+    /// Subtracts, at most down to 0.
+    fn sub_held(&self, tenant: &str, resource: Resource, amount: u16) {
         let mut map = self.held_map();
         let held = map.entry((tenant.to_owned(), resource)).or_insert(0);
         *held = held.saturating_sub(u64::from(amount));
-        *held
+    }
+
+    fn held_of(&self, tenant: &str, resource: Resource) -> u64 {
+        let key = (tenant.to_owned(), resource);
+        self.held_map().get(&key).copied().unwrap_or(0)
     }
 
     fn held_snapshot(&self) -> Vec<((String, Resource), u64)> {

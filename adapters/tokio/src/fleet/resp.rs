@@ -77,7 +77,9 @@ impl Conn {
     /// Reads one reply; an array's elements are read with `nested` false (scalars only).
     async fn read_reply(&mut self, nested: bool) -> io::Result<Reply> {
         let line = self.read_line().await?;
-        let (kind, rest) = line.split_at_checked(1).ok_or_else(|| invalid("empty line"))?;
+        let (kind, rest) = line
+            .split_at_checked(1)
+            .ok_or_else(|| invalid("empty line"))?;
         let number = || rest.parse::<i64>().map_err(|_| invalid("bad length"));
         match kind {
             "+" => Ok(Reply::Status(rest.to_owned())),

@@ -97,7 +97,9 @@ fn unexpected(reply: &Reply) -> io::Error {
 /// Selects `db` (when not 0) and loads both scripts.
 pub async fn prepare(conn: &mut Conn, db: u32) -> io::Result<Loaded> {
     if db != 0 {
-        let reply = conn.command(&[b"SELECT", db.to_string().as_bytes()]).await?;
+        let reply = conn
+            .command(&[b"SELECT", db.to_string().as_bytes()])
+            .await?;
         if reply != Reply::Status("OK".to_owned()) {
             return Err(unexpected(&reply));
         }

@@ -249,7 +249,12 @@ async fn fleet_admit(
         })
         .await;
     if !matches!(undo, Ok(Ok(_))) {
-        warn!(tenant, resource = resource.as_str(), ?undo, "fleet: undoing a local admission failed");
+        warn!(
+            tenant,
+            resource = resource.as_str(),
+            ?undo,
+            "fleet: undoing a local admission failed"
+        );
     }
     Err(refusal)
 }
