@@ -250,22 +250,13 @@ impl Fleet {
             Ok::<_, std::io::Error>((conn, loaded))
         })
         .await;
-        match connected {
-            Ok(Ok(pair)) => {
-                *guard = Some(pair);
-                info!(redis = %self.addr.host, port = self.addr.port, instance = %self.instance,
-                      "fleet: connected to redis");
-                true
-            }
-            Ok(Err(e)) => {
-                self.down(&mut guard, &e.to_string());
-                false
-            }
-            Err(_) => {
-                self.down(&mut guard, "connect timed out");
-                false
-            }
-        }
+        let Some(pair) = self.settle(&mut guard, connected, "connect") else {
+            return false;
+        };
+        *guard = Some(pair);
+        info!(redis = %self.addr.host, port = self.addr.port, instance = %self.instance,
+              "fleet: connected to redis");
+        true
     }
 
     /// Re-asserts every count this process holds and renews its leases; whether it worked.
@@ -282,25 +273,37 @@ impl Fleet {
         // The whole renewal must finish before the next one is due.
         let limit = Duration::from_millis(self.lease_ms / 3).max(self.timeout);
         let assert = scripts::assert_held(conn, loaded, &self.instance, self.lease_ms, &entries);
-        match tokio::time::timeout(limit, assert).await {
-            Ok(Ok(())) => {
-                self.forget_released(&snapshot);
-                if !self.up.swap(true, Ordering::SeqCst) {
-                    info!(
-                        counts = entries.len(),
-                        "fleet: redis up, counts re-asserted"
-                    );
-                }
-                self.metrics.set_up(true);
-                true
-            }
+        let renewed = tokio::time::timeout(limit, assert).await;
+        if self.settle(&mut guard, renewed, "renewal").is_none() {
+            return false;
+        }
+        self.forget_released(&snapshot);
+        if !self.up.swap(true, Ordering::SeqCst) {
+            info!(
+                counts = entries.len(),
+                "fleet: redis up, counts re-asserted"
+            );
+        }
+        self.metrics.set_up(true);
+        true
+    }
+
+    /// The value of a timed round trip, or `None` after marking Redis down.
+    fn settle<T>(
+        &self,
+        conn: &mut Option<(resp::Conn, scripts::Loaded)>,
+        result: Result<std::io::Result<T>, tokio::time::error::Elapsed>,
+        what: &str,
+    ) -> Option<T> {
+        match result {
+            Ok(Ok(value)) => Some(value),
             Ok(Err(e)) => {
-                self.down(&mut guard, &e.to_string());
-                false
+                self.down(conn, &format!("{what}: {e}"));
+                None
             }
             Err(_) => {
-                self.down(&mut guard, "renewal timed out");
-                false
+                self.down(conn, &format!("{what} timed out"));
+                None
             }
         }
     }

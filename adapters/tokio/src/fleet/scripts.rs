@@ -119,6 +119,14 @@ pub async fn prepare(conn: &mut Conn, db: u32) -> io::Result<Loaded> {
     }
 }
 
+/// `EVALSHA sha 2 held leases argv...`.
+fn evalsha<'a>(sha: &'a str, keys: &'a Keys, argv: &[&'a str]) -> Vec<&'a [u8]> {
+    let head = [sha, "2", &keys.held, &keys.leases];
+    let mut args: Vec<&[u8]> = vec![b"EVALSHA"];
+    args.extend(head.iter().chain(argv).map(|a| a.as_bytes()));
+    args
+}
+
 /// Runs [`ADMIT`].
 pub async fn admit(
     conn: &mut Conn,
@@ -130,19 +138,8 @@ pub async fn admit(
     lease_ms: u64,
 ) -> io::Result<Counted> {
     let (amount, limit, lease) = (amount.to_string(), limit.to_string(), lease_ms.to_string());
-    let reply = conn
-        .command(&[
-            b"EVALSHA",
-            loaded.admit.as_bytes(),
-            b"2",
-            keys.held.as_bytes(),
-            keys.leases.as_bytes(),
-            instance.as_bytes(),
-            amount.as_bytes(),
-            limit.as_bytes(),
-            lease.as_bytes(),
-        ])
-        .await?;
+    let argv = [instance, &amount, &limit, &lease];
+    let reply = conn.command(&evalsha(&loaded.admit, keys, &argv)).await?;
     match &reply {
         Reply::Array(items) => match items.as_slice() {
             [Reply::Int(admitted), Reply::Int(sum)] => Ok(Counted {
@@ -168,18 +165,7 @@ pub async fn assert_held(
     let commands: Vec<Vec<&[u8]>> = entries
         .iter()
         .zip(&counts)
-        .map(|((keys, _), held)| {
-            vec![
-                b"EVALSHA".as_slice(),
-                loaded.assert.as_bytes(),
-                b"2",
-                keys.held.as_bytes(),
-                keys.leases.as_bytes(),
-                instance.as_bytes(),
-                held.as_bytes(),
-                lease.as_bytes(),
-            ]
-        })
+        .map(|((keys, _), held)| evalsha(&loaded.assert, keys, &[instance, held, &lease]))
         .collect();
     for reply in conn.pipeline(&commands).await? {
         if reply != Reply::Int(1) {
