@@ -290,3 +290,41 @@ fn redis_down_applies_the_policy_and_a_restarted_redis_gets_the_counts_back() {
     });
     assert!(counted, "the restarted redis did not get the counts back");
 }
+
+#[test]
+fn the_fleet_count_is_checked_against_the_limit_a_throttle_lowered() {
+    // Proves the fleet's check uses the asking sidecar's effective limit: under a Throttle
+    // of 50 % on one sidecar, its admissions stop when the fleet holds 50 units, though it
+    // holds only 20 itself, and the refusal carries the fleet's numbers.
+    if !redis_available("the_fleet_count_is_checked_against_the_limit") {
+        return;
+    }
+    let redis = Redis::start(free_port());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let throttled = sidecar(&dir.path().join("t"), redis.port, "local");
+    let plain = sidecar(&dir.path().join("p"), redis.port, "local");
+    let r = throttled.post(
+        "/v1/tenants/acme/actions",
+        r#"{"kind":"throttle","percent":50}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let enforced = wait_until(Duration::from_secs(10), || {
+        throttled.tenant("acme")["enforced"]["kind"] == "throttle"
+    });
+    assert!(
+        enforced,
+        "the throttle was not enforced: {}",
+        throttled.stderr_log()
+    );
+    for _ in 0..30 {
+        assert_eq!(admit(&plain).status, 200);
+    }
+    assert_eq!(admit_until_refused(&throttled, 60), 20);
+    let refused = admit(&throttled).json();
+    assert_eq!(
+        (&refused["in_use"], &refused["limit"], &refused["requested"]),
+        (&50.into(), &50.into(), &1.into()),
+        "{refused}"
+    );
+    assert_eq!(throttled.tenant("acme")["usage"]["requests"], 20);
+}
