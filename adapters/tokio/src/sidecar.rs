@@ -235,6 +235,13 @@ async fn serve(config: Config) -> ExitCode {
         return fail(exit::USAGE, &format!("writing {LISTEN_ADDR_FILE}: {e}"));
     }
     info!(%addr, data_dir = %config.data_dir.display(), "listening on {addr}");
+    let fleet = match config.fleet.as_ref().map(Fleet::new).transpose() {
+        Ok(fleet) => fleet.map(Arc::new),
+        Err(e) => {
+            engine.shutdown().await;
+            return fail(exit::USAGE, &e);
+        }
+    };
     let stop = CancellationToken::new();
     let sampler = config.sampler.enabled.then(|| {
         tokio::spawn(sample(
@@ -244,13 +251,6 @@ async fn serve(config: Config) -> ExitCode {
             stop.clone(),
         ))
     });
-    let fleet = match config.fleet.as_ref().map(Fleet::new).transpose() {
-        Ok(fleet) => fleet.map(Arc::new),
-        Err(e) => {
-            engine.shutdown().await;
-            return fail(exit::USAGE, &e);
-        }
-    };
     let fleet_task = fleet.clone().map(|fleet| {
         let stop = stop.clone();
         tokio::spawn(async move { fleet.maintain(stop).await })
