@@ -328,3 +328,36 @@ fn the_fleet_count_is_checked_against_the_limit_a_throttle_lowered() {
     );
     assert_eq!(throttled.tenant("acme")["usage"]["requests"], 20);
 }
+
+#[test]
+fn a_frozen_redis_is_unavailable_after_the_timeout_and_rejoined_when_it_thaws() {
+    // Proves a Redis that accepts connections but does not answer (SIGSTOP) is treated as
+    // unavailable after timeout_ms: `refuse` answers 503 FleetUnavailable instead of
+    // hanging, /readyz says down; after SIGCONT the sidecar rejoins and counts again.
+    if !redis_available("a_frozen_redis_is_unavailable") {
+        return;
+    }
+    let redis = Redis::start(free_port());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = sidecar(&dir.path().join("s"), redis.port, "refuse");
+    assert_eq!(admit(&s).json()["fleet_in_use"], 1);
+    let signal = |name: &str| {
+        let pid = redis.child.id().to_string();
+        let sent = Command::new("kill").args([name, &pid]).status();
+        assert!(sent.is_ok_and(|st| st.success()), "kill {name}");
+    };
+    signal("-STOP");
+    let r = admit(&s);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.json()["error"], "FleetUnavailable", "{}", r.body);
+    assert_eq!(s.get("/readyz").json()["fleet"]["redis"], "down");
+    assert_eq!(s.tenant("acme")["usage"]["requests"], 1);
+    signal("-CONT");
+    assert!(
+        wait_until(Duration::from_secs(10), || redis_up(&s) == Some(1)),
+        "no rejoin: {}",
+        s.stderr_log()
+    );
+    let r = admit(&s);
+    assert_eq!(r.json()["fleet_in_use"], 2, "{}", r.body);
+}
