@@ -292,10 +292,11 @@ fn redis_down_applies_the_policy_and_a_restarted_redis_gets_the_counts_back() {
 }
 
 #[test]
-fn the_fleet_count_is_checked_against_the_limit_a_throttle_lowered() {
+fn the_fleet_count_uses_a_throttled_limit_and_a_stopped_sidecar_frees_its_units() {
     // Proves the fleet's check uses the asking sidecar's effective limit: under a Throttle
     // of 50 % on one sidecar, its admissions stop when the fleet holds 50 units, though it
-    // holds only 20 itself, and the refusal carries the fleet's numbers.
+    // holds only 20 itself, and the refusal carries the fleet's numbers; and that a sidecar
+    // stopped with SIGTERM frees its units at once.
     if !redis_available("the_fleet_count_is_checked_against_the_limit") {
         return;
     }
@@ -327,6 +328,11 @@ fn the_fleet_count_is_checked_against_the_limit_a_throttle_lowered() {
         "{refused}"
     );
     assert_eq!(throttled.tenant("acme")["usage"]["requests"], 20);
+
+    // A graceful stop gives its units back at once, without waiting for its lease.
+    let mut plain = plain;
+    assert!(plain.stop().success());
+    assert_eq!(admit_until_refused(&throttled, 60), 30);
 }
 
 #[test]
