@@ -367,3 +367,32 @@ fn a_frozen_redis_is_unavailable_after_the_timeout_and_rejoined_when_it_thaws() 
     let r = admit(&s);
     assert_eq!(r.json()["fleet_in_use"], 2, "{}", r.body);
 }
+
+#[test]
+fn a_bad_fleet_section_is_one_line_naming_the_key() {
+    // Proves `[fleet]`'s keys are validated at start like every other key: exit 2 and one
+    // line naming the file and the key.
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (section, key) in [
+        ("[fleet]\n", "fleet.redis: required"),
+        (
+            "[fleet]\nredis = \"http://127.0.0.1\"\n",
+            "fleet.redis: must be",
+        ),
+        (
+            "[fleet]\nredis = \"redis://h\"\nlease_ms = 10\n",
+            "fleet.lease_ms",
+        ),
+        (
+            "[fleet]\nredis = \"redis://h\"\non_unavailable = \"maybe\"\n",
+            "maybe",
+        ),
+    ] {
+        let err = Sidecar::try_start(dir.path(), &config(section)).err();
+        let err = err.unwrap_or_else(|| panic!("started with {section:?}"));
+        assert!(err.contains("exited with exit status: 2"), "{err}");
+        assert!(err.contains(key), "{section:?}: {err}");
+        let line = err.split_once(": ").map_or("", |(_, log)| log).trim_end();
+        assert_eq!(line.lines().count(), 1, "{err}");
+    }
+}
