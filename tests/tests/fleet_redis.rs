@@ -82,6 +82,15 @@ fn redis_available(test: &str) -> bool {
     found
 }
 
+/// A fresh Redis on a free port and a temp dir, or `None` (SKIPPED) without redis-server.
+fn redis_and_dir(test: &str) -> Option<(Redis, tempfile::TempDir)> {
+    if !redis_available(test) {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    Some((Redis::start(free_port()), dir))
+}
+
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
@@ -140,11 +149,9 @@ fn two_sidecars_share_one_quota_release_and_lease_expiry_free_slots() {
     // Proves concurrent admissions through two sidecars admit exactly the quota together,
     // that a release frees a slot for the other sidecar, and that a SIGKILLed sidecar's
     // slots come free once its lease expires.
-    if !redis_available("two_sidecars_share_one_quota") {
+    let Some((redis, dir)) = redis_and_dir("two_sidecars_share_one_quota") else {
         return;
-    }
-    let redis = Redis::start(free_port());
-    let dir = tempfile::tempdir().expect("tempdir");
+    };
     let mut a = sidecar(&dir.path().join("a"), redis.port, "local");
     let b = sidecar(&dir.path().join("b"), redis.port, "local");
 
@@ -233,12 +240,10 @@ fn redis_down_applies_the_policy_and_a_restarted_redis_gets_the_counts_back() {
     // say so) and `refuse` answers 503 FleetUnavailable without keeping the local unit;
     // and that a Redis restarted empty on the same port gets every held count back from
     // the sidecars, which rejoin without a restart.
-    if !redis_available("redis_down_applies_the_policy") {
+    let Some((mut redis, dir)) = redis_and_dir("redis_down_applies_the_policy") else {
         return;
-    }
-    let port = free_port();
-    let mut redis = Redis::start(port);
-    let dir = tempfile::tempdir().expect("tempdir");
+    };
+    let port = redis.port;
     let local = sidecar(&dir.path().join("local"), port, "local");
     let refuse = sidecar(&dir.path().join("refuse"), port, "refuse");
     for _ in 0..3 {
@@ -297,11 +302,9 @@ fn the_fleet_count_uses_a_throttled_limit_and_a_stopped_sidecar_frees_its_units(
     // of 50 % on one sidecar, its admissions stop when the fleet holds 50 units, though it
     // holds only 20 itself, and the refusal carries the fleet's numbers; and that a sidecar
     // stopped with SIGTERM frees its units at once.
-    if !redis_available("the_fleet_count_is_checked_against_the_limit") {
+    let Some((redis, dir)) = redis_and_dir("the_fleet_count_is_checked_against_the_limit") else {
         return;
-    }
-    let redis = Redis::start(free_port());
-    let dir = tempfile::tempdir().expect("tempdir");
+    };
     let throttled = sidecar(&dir.path().join("t"), redis.port, "local");
     let plain = sidecar(&dir.path().join("p"), redis.port, "local");
     let r = throttled.post(
@@ -340,11 +343,9 @@ fn a_frozen_redis_is_unavailable_after_the_timeout_and_rejoined_when_it_thaws() 
     // Proves a Redis that accepts connections but does not answer (SIGSTOP) is treated as
     // unavailable after timeout_ms: `refuse` answers 503 FleetUnavailable instead of
     // hanging, /readyz says down; after SIGCONT the sidecar rejoins and counts again.
-    if !redis_available("a_frozen_redis_is_unavailable") {
+    let Some((redis, dir)) = redis_and_dir("a_frozen_redis_is_unavailable") else {
         return;
-    }
-    let redis = Redis::start(free_port());
-    let dir = tempfile::tempdir().expect("tempdir");
+    };
     let s = sidecar(&dir.path().join("s"), redis.port, "refuse");
     assert_eq!(admit(&s).json()["fleet_in_use"], 1);
     let signal = |name: &str| {
