@@ -290,6 +290,20 @@ impl<'a> Engine<'a> {
         self.view(now_ms, self.tenants.slot(tenant)?)
     }
 
+    /// The limit an admission of `resource` for `tenant` is checked against now: the SKU's
+    /// limit, lowered by a Throttle in force ([`entitlement::throttled_limit`]). `None` for an
+    /// unknown tenant. A caller counting admissions elsewhere (a fleet) checks this limit.
+    pub fn admission_limit(&self, tenant: &str, resource: Resource) -> Option<u16> {
+        let t = self.tenants.state(self.tenants.slot(tenant)?)?;
+        let limit = t.entitlement.sku.limit(resource);
+        Some(match t.enforced {
+            Some(e) if e.kind == crate::action::ActionKind::Throttle => {
+                entitlement::throttled_limit(limit, e.percent)
+            }
+            _ => limit,
+        })
+    }
+
     /// Every tenant as of `now_ms`, in the order they were first seen.
     pub fn tenants(&self, now_ms: u64) -> impl Iterator<Item = TenantView<'_>> + '_ {
         (0..self.tenants.len()).filter_map(move |slot| self.view(now_ms, slot))

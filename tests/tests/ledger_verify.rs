@@ -1,5 +1,8 @@
 //! `verify_file`, the one verification of a ledger file that `autonomic verify`, the demo and
-//! `GET /v1/ledger/verify` share: a good file, a resumed read, and two kinds of damage.
+//! `GET /v1/ledger/verify` share: a good file, a resumed read, and two kinds of damage; and
+//! `autonomic verify` over several sidecars' data dirs.
+
+mod cli_support;
 
 use std::path::{Path, PathBuf};
 
@@ -128,4 +131,76 @@ fn a_corrupt_file_is_reported_at_the_first_bad_record() {
         }
         other => panic!("expected a broken chain, got {other:?}"),
     }
+}
+
+/// A data dir with a ledger and a signed checkpoint (`autonomic demo --keep`).
+fn demo_dir(dir: &Path) -> String {
+    let path = dir.to_str().expect("utf-8 path").to_owned();
+    let out = cli_support::run(&["demo", "--keep", &path], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+#[test]
+fn verify_over_several_data_dirs_prints_one_line_each_and_fails_on_a_tampered_one() {
+    // Proves `autonomic verify A B C` checks each sidecar's ledger: one line per path with
+    // its head, a tampered ledger named with its failure and exit 1; a checkpoint file is
+    // a target too; and one data dir as a PATH answers exactly as `--data-dir` does.
+    let root = tempfile::tempdir().expect("tempdir");
+    let [a, b, c] = ["a", "b", "c"].map(|n| demo_dir(&root.path().join(n)));
+
+    let single = cli_support::run(&["verify", &a], None);
+    let flag = cli_support::run(&["verify", "--data-dir", &a], None);
+    assert_eq!(single.status.code(), Some(0));
+    assert_eq!((single.stdout, single.stderr), (flag.stdout, flag.stderr));
+
+    let good = cli_support::run(&["verify", "--data-dir", &a, &b], None);
+    assert_eq!(
+        good.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&good.stdout).into_owned();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (line, dir) in lines.iter().zip([&a, &b]) {
+        assert!(
+            line.starts_with(&format!("{dir}: ok: 20 receipts, head seq 19, hash ")),
+            "{line}"
+        );
+    }
+
+    let ledger = root.path().join("b").join("ledger.log");
+    let mut bytes = std::fs::read(&ledger).expect("read");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&ledger, &bytes).expect("write");
+    let checkpoint = format!("{c}/checkpoint");
+    let out = cli_support::run(&["verify", &a, &b, &checkpoint], None);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    let expected = [
+        (format!("{a}: ok: 20 receipts, head seq 19"), String::new()),
+        (format!("{b}: error: ledger "), String::new()),
+        (
+            format!("{checkpoint}: ok: 20 receipts"),
+            format!("contains checkpoint seq 19 ({checkpoint})"),
+        ),
+    ];
+    for (line, (start, end)) in lines.iter().zip(&expected) {
+        assert!(line.starts_with(start) && line.ends_with(end), "{stdout}");
+    }
+    assert!(lines[1].contains("corrupt record"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "error: 1 of 3 ledgers failed verification"
+    );
 }

@@ -60,13 +60,18 @@ pub enum Command {
         file: Option<PathBuf>,
     },
     /// Verify the whole ledger file's chain, and that it contains the heads of its signed
-    /// checkpoints (the data dir's, and `--checkpoint FILE` held elsewhere).
+    /// checkpoints (the data dir's, and `--checkpoint FILE` held elsewhere). Several data
+    /// dirs (a fleet's sidecars): one line each, exit 1 if any fails.
     Verify {
         /// Data directory holding ledger.log.
-        #[arg(long, value_name = "DIR")]
-        data_dir: PathBuf,
+        #[arg(long, value_name = "DIR", required_unless_present = "paths")]
+        data_dir: Option<PathBuf>,
+        /// More data dirs, or checkpoint files (each checked against the ledger of the
+        /// directory it is in).
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
         /// A checkpoint kept elsewhere (an auditor's copy, the witness): the ledger must
-        /// contain its head.
+        /// contain its head. Only with one data dir.
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
         /// The public key checkpoints must be signed with (default: the data dir's

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use autonomic_core::ChainVerifier;
@@ -46,32 +46,107 @@ pub fn summary(file: &FileReport) -> String {
 /// the summary on stdout, 1 with the first bad position or the checkpoint the ledger fails
 /// on stderr, 2 when a file cannot be read.
 pub fn verify(data_dir: &Path, checkpoint: Option<&Path>, public_key: Option<&Path>) -> ExitCode {
-    let path = data_dir.join(FILE_NAME);
-    let mut audit = match audit_for(data_dir, checkpoint, public_key) {
-        Ok(audit) => audit,
+    match check(data_dir, checkpoint, public_key) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
         Err((code, message)) => {
             eprintln!("error: {message}");
-            return exit::code(code);
+            exit::code(code)
         }
-    };
+    }
+}
+
+/// `autonomic verify [--data-dir DIR] PATH...`: one target (a data dir, or a checkpoint
+/// file checked against the ledger of its directory) is [`verify`] exactly. Several: one
+/// line each on stdout, `<path>: ok: ...` or `<path>: error: ...`, then, if any failed, one
+/// line on stderr; exit 1 if any ledger failed verification, else 2 if any could not be
+/// read. `--checkpoint` needs a single target; `--public-key` applies to every one.
+pub fn verify_many(
+    targets: &[PathBuf],
+    checkpoint: Option<&Path>,
+    public_key: Option<&Path>,
+) -> ExitCode {
+    if let [target] = targets {
+        let (data_dir, own) = split_target(target);
+        let Some(given) = checkpoint.or(own.as_deref()) else {
+            return verify(&data_dir, None, public_key);
+        };
+        if checkpoint.is_some() && own.is_some() {
+            eprintln!("error: --checkpoint and a checkpoint file PATH: give one of them");
+            return exit::code(exit::USAGE);
+        }
+        return verify(&data_dir, Some(given), public_key);
+    }
+    if checkpoint.is_some() {
+        eprintln!(
+            "error: --checkpoint belongs to one data dir; with several, name each checkpoint file as a PATH"
+        );
+        return exit::code(exit::USAGE);
+    }
+    let mut worst: Option<u8> = None;
+    let mut failed = 0;
+    for target in targets {
+        let (data_dir, own) = split_target(target);
+        match check(&data_dir, own.as_deref(), public_key) {
+            Ok(line) => println!("{}: {line}", target.display()),
+            Err((code, message)) => {
+                println!("{}: error: {message}", target.display());
+                failed += 1;
+                worst = Some(match worst {
+                    Some(exit::CORRUPT) => exit::CORRUPT,
+                    _ => code,
+                });
+            }
+        }
+    }
+    match worst {
+        None => ExitCode::SUCCESS,
+        Some(code) => {
+            eprintln!(
+                "error: {failed} of {} ledgers failed verification",
+                targets.len()
+            );
+            exit::code(code)
+        }
+    }
+}
+
+/// A target of `verify`: a data dir, or a checkpoint file and the directory it is in.
+fn split_target(target: &Path) -> (PathBuf, Option<PathBuf>) {
+    if target.is_file() {
+        let dir = target.parent().filter(|d| !d.as_os_str().is_empty());
+        (
+            dir.map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            Some(target.to_path_buf()),
+        )
+    } else {
+        (target.to_path_buf(), None)
+    }
+}
+
+/// One data dir's verification: the summary line, or the exit code and the message.
+fn check(
+    data_dir: &Path,
+    checkpoint: Option<&Path>,
+    public_key: Option<&Path>,
+) -> Result<String, (u8, String)> {
+    let path = data_dir.join(FILE_NAME);
+    let mut audit = audit_for(data_dir, checkpoint, public_key)?;
     if let Some(refusal) = audit.missing_ledger()
         && !path.exists()
     {
-        eprintln!("error: {refusal}");
-        return exit::code(exit::CORRUPT);
+        return Err((exit::CORRUPT, refusal.to_string()));
     }
     let verified = verify_file(&path, ResumePoint::start(), None, |index, body| {
         audit.observe(index, body);
     });
-    let report = match verified {
-        Ok(report) => report,
-        Err(e) => return scan_failure(&e),
-    };
+    let report = verified.map_err(|e| (scan_code(&e), e.to_string()))?;
     let ledger_id = report.scan.ledger_id.unwrap_or_default();
-    if let Err(refusal) = audit.check(ledger_id, report.scan.records) {
-        eprintln!("error: {refusal}");
-        return exit::code(exit::CORRUPT);
-    }
+    audit
+        .check(ledger_id, report.scan.records)
+        .map_err(|refusal| (exit::CORRUPT, refusal.to_string()))?;
     let mut line = summary(&report);
     for (cp_path, cp) in audit.checkpoints() {
         line.push_str(&format!(
@@ -80,8 +155,7 @@ pub fn verify(data_dir: &Path, checkpoint: Option<&Path>, public_key: Option<&Pa
             cp_path.display()
         ));
     }
-    println!("{line}");
-    ExitCode::SUCCESS
+    Ok(line)
 }
 
 /// What `verify` audits: the data dir's checkpoint (if any) and `--checkpoint` (which must
@@ -114,9 +188,13 @@ fn audit_for(
 
 fn scan_failure(e: &ScanError) -> ExitCode {
     eprintln!("error: {e}");
+    exit::code(scan_code(e))
+}
+
+fn scan_code(e: &ScanError) -> u8 {
     match e {
-        ScanError::Corrupt { .. } => exit::code(exit::CORRUPT),
-        ScanError::NotFound { .. } | ScanError::Io { .. } => exit::code(exit::USAGE),
+        ScanError::Corrupt { .. } => exit::CORRUPT,
+        ScanError::NotFound { .. } | ScanError::Io { .. } => exit::USAGE,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod demo;
 pub mod events;
 pub mod exit;
+pub mod fleet;
 pub mod http;
 pub mod http_post;
 pub mod http_server;

@@ -34,9 +34,13 @@ fn main() -> ExitCode {
         Command::Replay { file } => run_replay(file.as_deref()),
         Command::Verify {
             data_dir,
+            paths,
             checkpoint,
             public_key,
-        } => commands::verify(&data_dir, checkpoint.as_deref(), public_key.as_deref()),
+        } => {
+            let targets: Vec<_> = data_dir.into_iter().chain(paths).collect();
+            commands::verify_many(&targets, checkpoint.as_deref(), public_key.as_deref())
+        }
         Command::Ledger {
             data_dir,
             tail,

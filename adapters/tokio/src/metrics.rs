@@ -34,6 +34,8 @@
 //! | `autonomic_notify_retries_total` | counter | `subscriber`: attempts that failed and were retried |
 //! | `autonomic_actuator_circuit_open` | gauge | `kind`: 1 while the kind's circuit is open or half-open |
 //! | `autonomic_actuator_circuit_transitions_total` | counter | `kind`, `to` (`closed`, `open`, `half_open`) |
+//!
+//! With `[fleet]`, `/metrics` adds the fleet's metrics after these ([`crate::fleet::FleetMetrics`]).
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};

@@ -34,6 +34,7 @@ use crate::daemon::{self, Actuators, DaemonConfig, EngineHandle, Refused, Shared
 use crate::events::Events;
 use crate::events::notify::Subscriber;
 use crate::exit;
+use crate::fleet::Fleet;
 use crate::http::{self, Guard, HttpState};
 use crate::http_server::{self, ConnLimits};
 use crate::sampler::HostSampler;
@@ -236,6 +237,13 @@ async fn serve(config: Config) -> ExitCode {
         return fail(exit::USAGE, &format!("writing {LISTEN_ADDR_FILE}: {e}"));
     }
     info!(%addr, data_dir = %config.data_dir.display(), "listening on {addr}");
+    let fleet = match config.fleet.as_ref().map(Fleet::new).transpose() {
+        Ok(fleet) => fleet.map(Arc::new),
+        Err(e) => {
+            engine.shutdown().await;
+            return fail(exit::USAGE, &e);
+        }
+    };
     let stop = CancellationToken::new();
     let sampler = config.sampler.enabled.then(|| {
         tokio::spawn(sample(
@@ -247,6 +255,10 @@ async fn serve(config: Config) -> ExitCode {
     });
     let events = Events::new(Arc::clone(&shared), config.data_dir.clone(), stop.clone());
     let subscribers = start_subscribers(&config.notify, &events);
+    let fleet_task = fleet.clone().map(|fleet| {
+        let stop = stop.clone();
+        tokio::spawn(async move { fleet.maintain(stop).await })
+    });
     let state = Arc::new(HttpState {
         engine: engine.clone(),
         shared: Arc::clone(&shared),
@@ -262,6 +274,7 @@ async fn serve(config: Config) -> ExitCode {
         body_read_timeout: Duration::from_millis(config.body_read_timeout_ms),
         slots: tokio::sync::Semaphore::new(config.max_concurrent_requests as usize),
         events,
+        fleet,
     });
     let limits = ConnLimits {
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
@@ -290,6 +303,9 @@ async fn serve(config: Config) -> ExitCode {
     }
     for subscriber in subscribers {
         let _ = subscriber.await;
+    }
+    if let Some(fleet_task) = fleet_task {
+        let _ = fleet_task.await;
     }
     engine.shutdown().await;
     if tokio::task::spawn_blocking(move || thread.join())

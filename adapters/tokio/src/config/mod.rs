@@ -18,7 +18,8 @@
 //! [`Config::listen`] and [`Config::data_dir`]; call [`Config::validate`] again after.
 //!
 //! Files: this one (the top-level keys, `[checkpoint]`, loading), `governor.rs`,
-//! `tenants.rs` (`[sampler]`, `[[tenants]]`), `actuators.rs`, `notify.rs` (`[[notify]]`), `checks.rs` (value rules),
+//! `tenants.rs` (`[sampler]`, `[[tenants]]`), `actuators.rs`, `notify.rs` (`[[notify]]`),
+//! `fleet.rs` (`[fleet]`), `checks.rs` (value rules),
 //! `errors.rs` (one-line errors) and `engine.rs` (from a config to what the engine starts with).
 
 use std::io::Read;
@@ -33,6 +34,7 @@ mod actuators;
 mod checks;
 mod engine;
 mod errors;
+mod fleet;
 mod governor;
 mod notify;
 mod tenants;
@@ -42,6 +44,7 @@ use checks::{check_host_name, check_http_url, check_list, check_origin, check_ra
 pub use engine::{CheckpointSetup, DaemonConfig, SetupError};
 use errors::parse_error;
 pub use errors::{ConfigError, InvalidKey};
+pub use fleet::{FleetSection, OnUnavailable, RedisAddr};
 pub use governor::{GovernorError, GovernorSection};
 use notify::validate_notify;
 pub use notify::{NOTIFY_TIMEOUT_MS_DEFAULT, NOTIFY_TIMEOUT_MS_MAX, NotifySection};
@@ -187,6 +190,8 @@ pub struct Config {
     pub checkpoint: CheckpointSection,
     /// `[[notify]]`: subscribers that receive every receipt as a CloudEvent.
     pub notify: Vec<NotifySection>,
+    /// `[fleet]`: admissions counted fleet-wide in Redis (`fleet.rs`); absent: locally only.
+    pub fleet: Option<FleetSection>,
 }
 
 impl Default for Config {
@@ -216,6 +221,7 @@ impl Default for Config {
             actuators: ActuatorsSection::default(),
             checkpoint: CheckpointSection::default(),
             notify: Vec::new(),
+            fleet: None,
         }
     }
 }
@@ -367,6 +373,9 @@ impl Config {
         validate_tenants(&self.tenants)?;
         self.checkpoint.validate()?;
         validate_notify(&self.notify)?;
+        if let Some(fleet) = &self.fleet {
+            fleet.validate()?;
+        }
         self.actuators.validate()
     }
 

@@ -119,8 +119,8 @@ pub enum Query {
         amount: u32,
         /// Release instead of admit.
         release: bool,
-        /// Units in use after.
-        reply: Reply<Result<u16, AdmitError>>,
+        /// Units in use after, and the limit admissions are checked against now.
+        reply: Reply<Result<Admitted, AdmitError>>,
     },
     /// One tenant's view.
     Tenant {
@@ -264,6 +264,15 @@ impl Default for Shared {
     }
 }
 
+/// An admission's (or release's) answer: units in use after, and the limit in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admitted {
+    /// Units of the resource in use after the admission or release.
+    pub in_use: u16,
+    /// The limit admissions are checked against now ([`autonomic_core::Engine::admission_limit`]).
+    pub limit: u16,
+}
+
 /// The handle everything else uses to reach the engine thread.
 #[derive(Debug, Clone)]
 pub struct EngineHandle {
@@ -333,6 +342,18 @@ impl EngineHandle {
         amount: u32,
         release: bool,
     ) -> Answer<u16, AdmitError> {
+        let answer = self.admit_with_limit(tenant, resource, amount, release);
+        Ok(answer.await?.map(|a| a.in_use))
+    }
+
+    /// [`EngineHandle::admit`], also answering the limit in force (for a fleet-wide count).
+    pub async fn admit_with_limit(
+        &self,
+        tenant: String,
+        resource: Resource,
+        amount: u32,
+        release: bool,
+    ) -> Answer<Admitted, AdmitError> {
         self.query(|reply| Query::Admit {
             tenant,
             resource,

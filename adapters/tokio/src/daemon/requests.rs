@@ -78,6 +78,11 @@ impl Host<'_, '_> {
                 } else {
                     self.engine.admit(now, &tenant, resource, amount)
                 };
+                let limit = self.engine.admission_limit(&tenant, resource);
+                let result = result.map(|in_use| Admitted {
+                    in_use,
+                    limit: limit.unwrap_or(0),
+                });
                 self.defer(reply, result, shows_state);
             }
             Query::Tenant { tenant, reply } => {

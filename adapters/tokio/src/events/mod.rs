@@ -120,6 +120,7 @@ pub fn event_type(receipt_type: &str) -> String {
         "action_completed" => "autonomic.action.completed",
         "rollback_requested" => "autonomic.action.rollback_requested",
         "rollback_completed" => "autonomic.action.rollback_completed",
+        "circuit" => "autonomic.actuator.circuit",
         other => return format!("autonomic.receipt.{other}"),
     };
     known.to_owned()

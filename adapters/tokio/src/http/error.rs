@@ -76,6 +76,9 @@ pub enum ApiError {
     /// The body did not arrive in time (408); holds the message.
     #[error("{0}")]
     RequestTimeout(String),
+    /// `[fleet]` with `on_unavailable = "refuse"`: Redis did not answer in time (503).
+    #[error("the fleet's admission count (redis) is unavailable; nothing was admitted")]
+    FleetUnavailable,
 }
 
 impl ApiError {
@@ -83,9 +86,10 @@ impl ApiError {
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Refused(_) | ApiError::NotReady(_) | ApiError::LedgerFailed => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Refused(_)
+            | ApiError::NotReady(_)
+            | ApiError::LedgerFailed
+            | ApiError::FleetUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Command(e) => match e {
                 CommandError::TenantNotFound | CommandError::ReceiptNotFound(_) => {
                     StatusCode::NOT_FOUND
@@ -161,6 +165,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "UnsupportedMediaType",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::RequestTimeout(_) => "RequestTimeout",
+            ApiError::FleetUnavailable => "FleetUnavailable",
         }
     }
 

@@ -3,9 +3,12 @@
 //! committed; every refusal is an [`ApiError`].
 
 use autonomic_core::Resource;
+use autonomic_core::entitlement::AdmitError;
+use tracing::warn;
 
 use super::*;
-use crate::daemon::EntitlementCmd;
+use crate::daemon::{EntitlementCmd, Msg, Query};
+use crate::fleet::{Fleet, FleetAdmission};
 use crate::wire::{ActionJson, EntitlementLine, GovernorLine};
 
 /// Parses an optional JSON body (absent or empty: `T::default()`).
@@ -137,6 +140,9 @@ pub(super) struct AdmitAnswer {
     tenant: String,
     resource: &'static str,
     in_use: u16,
+    /// With `[fleet]`: the fleet's units in use after a counted admission.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fleet_in_use: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,18 +189,74 @@ async fn admission(
 ) -> Result<Json<AdmitAnswer>, ApiError> {
     let body: AdmitBody = parse_body(body)?;
     let resource = Resource::parse(&body.resource)?;
-    let in_use = state
+    let admitted = state
         .call(
             state
                 .engine
-                .admit(tenant.clone(), resource, body.amount, release),
+                .admit_with_limit(tenant.clone(), resource, body.amount, release),
         )
         .await??;
+    // The core accepted the amount: it is within 1..=65535.
+    let amount = u16::try_from(body.amount).unwrap_or(u16::MAX);
+    let fleet_in_use = match &state.fleet {
+        None => None,
+        Some(fleet) if release => {
+            fleet.release(&tenant, resource, amount).await;
+            None
+        }
+        Some(fleet) => fleet_admit(state, fleet, &tenant, resource, amount, admitted.limit).await?,
+    };
     Ok(Json(AdmitAnswer {
         tenant,
         resource: resource.as_str(),
-        in_use,
+        in_use: admitted.in_use,
+        fleet_in_use,
     }))
+}
+
+/// Counts a local admission fleet-wide; a refusal undoes the local admission and answers
+/// `QuotaExceeded` with the fleet's numbers, or `FleetUnavailable`.
+async fn fleet_admit(
+    state: &HttpState,
+    fleet: &Fleet,
+    tenant: &str,
+    resource: Resource,
+    amount: u16,
+    limit: u16,
+) -> Result<Option<u64>, ApiError> {
+    let refusal = match fleet.admit(tenant, resource, amount, limit).await {
+        FleetAdmission::Counted { in_use } => return Ok(Some(in_use)),
+        FleetAdmission::AdmittedLocally => return Ok(None),
+        FleetAdmission::QuotaExceeded { in_use } => ApiError::Admit(AdmitError::QuotaExceeded {
+            resource,
+            in_use: u16::try_from(in_use).unwrap_or(u16::MAX),
+            requested: amount,
+            limit,
+        }),
+        FleetAdmission::Unavailable => ApiError::FleetUnavailable,
+    };
+    // Waits for room in the engine's queue: the local count must not keep these units.
+    let undo = state
+        .engine
+        .call(|reply| {
+            Msg::Query(Query::Admit {
+                tenant: tenant.to_owned(),
+                resource,
+                amount: u32::from(amount),
+                release: true,
+                reply,
+            })
+        })
+        .await;
+    if !matches!(undo, Ok(Ok(_))) {
+        warn!(
+            tenant,
+            resource = resource.as_str(),
+            ?undo,
+            "fleet: undoing a local admission failed"
+        );
+    }
+    Err(refusal)
 }
 
 pub(super) async fn tenant(State(state): St, Path(id): Path<String>) -> Result<Response, ApiError> {

@@ -9,7 +9,7 @@
 //! | `POST /v1/tenants/{id}/reset` | 200 governor event | 404 |
 //! | `POST /v1/tenants/{id}/actions` `{"kind":"throttle","percent":30}` (extension) | 200 `{"tenant","receipt","action"}` | 400 `InvalidAction`, 404, 409 `AlreadyExecuting` |
 //! | `POST /v1/actions/{receipt}/rollback` | 200 `{"receipt","rollback_receipt"}` | 404 `ReceiptNotFound`, 409 `AlreadyExecuting` |
-//! | `POST /v1/tenants/{id}/admit`, `/release` `{"resource":..,"amount":1}` | 200 `{"tenant","resource","in_use"}` | 429 `QuotaExceeded` (+ `resource`,`in_use`,`requested`,`limit`)/`RefusedByAction`, 404, 403 `EntitlementNotActive`/`EntitlementExpired`, 400 |
+//! | `POST /v1/tenants/{id}/admit`, `/release` `{"resource":..,"amount":1}` | 200 `{"tenant","resource","in_use"}` (+ `fleet_in_use` with `[fleet]`) | 429 `QuotaExceeded` (+ `resource`,`in_use`,`requested`,`limit`)/`RefusedByAction`, 404, 403 `EntitlementNotActive`/`EntitlementExpired`, 400, 503 `FleetUnavailable` |
 //! | `GET /v1/ledger?tail=N&tenant=T` | 200 array of receipts (in-memory ring; default tail 100) | 400 |
 //! | `GET /v1/ledger/verify` | 200 `{"ok":true,"file":..,"memory":..}` | 500 `ChainBroken` |
 //! | `GET /metrics`, `/healthz`, `/readyz` | 200 | `/readyz` 503 `NotReady` |
@@ -100,6 +100,8 @@ pub struct HttpState {
     pub slots: Semaphore,
     /// The receipts as CloudEvents (`GET /v1/events`).
     pub events: Arc<crate::events::Events>,
+    /// `[fleet]`: admissions also counted fleet-wide in Redis.
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
 }
 
 impl HttpState {
@@ -174,11 +176,14 @@ fn json<T: serde::Serialize>(value: &T) -> Response {
 
 async fn metrics(State(state): St) -> Response {
     let gauges = state.engine.gauges().await.ok();
-    let text = state.shared.metrics.render(
+    let mut text = state.shared.metrics.render(
         gauges.as_ref(),
         state.shared.ready.load(Ordering::SeqCst),
         state.shared.poisoned.load(Ordering::SeqCst),
     );
+    if let Some(fleet) = &state.fleet {
+        fleet.render_metrics(&mut text);
+    }
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
@@ -188,12 +193,22 @@ struct Status {
     /// `/readyz` only: each action kind's circuit breaker (`closed`, `open`, `half_open`).
     #[serde(skip_serializing_if = "Option::is_none")]
     circuits: Option<BTreeMap<&'static str, &'static str>>,
+    /// With `[fleet]` only: Redis's state and the policy. Readiness does not depend on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fleet: Option<FleetStatus>,
+}
+
+#[derive(serde::Serialize)]
+struct FleetStatus {
+    redis: &'static str,
+    on_unavailable: &'static str,
 }
 
 async fn healthz() -> Json<Status> {
     Json(Status {
         status: "ok",
         circuits: None,
+        fleet: None,
     })
 }
 
@@ -208,9 +223,14 @@ async fn readyz(State(state): St) -> Result<Json<Status>, ApiError> {
         .map(|kind| (kind.as_str(), state.shared.circuit(kind).as_str()))
         .into_iter()
         .collect();
+    let fleet = state.fleet.as_ref().map(|f| FleetStatus {
+        redis: if f.redis_up() { "up" } else { "down" },
+        on_unavailable: f.policy().as_str(),
+    });
     Ok(Json(Status {
         status: "ready",
         circuits: Some(circuits),
+        fleet,
     }))
 }
 
