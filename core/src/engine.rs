@@ -23,7 +23,7 @@
 //! live path appends a receipt and applies it; [`Engine::restore`] applies receipts read back
 //! from disk. So an engine rebuilt from its ledger equals the live one, by construction and
 //! by test. Not persisted (and so not rebuilt): admission usage (callers re-admit after a
-//! restart), the Shed spread counter, dedup ids of signals that changed nothing, and the
+//! restart), the `rate` buckets (full after a restart), the Shed spread counter, dedup ids of signals that changed nothing, and the
 //! counters of [`Engine::stats`] (they count the live path only).
 //!
 //! # Where the rules live
@@ -198,9 +198,11 @@ impl<'a> Engine<'a> {
         Ok(to)
     }
 
-    /// Admits `amount` units of `resource` for `tenant` under its quota and its enforced
-    /// action (`docs/entitlements.md#admission`; the rules: [`entitlement::Usage::admit`]).
-    /// Returns the units now in use.
+    /// Admits `amount` units of `resource` for `tenant` under its quota (or for `rate`, its
+    /// SKU's token bucket in [`EngineConfig::rates`]) and its enforced action
+    /// (`docs/entitlements.md#admission`; the rules: [`entitlement::Usage::admit`],
+    /// [`entitlement::Usage::admit_rate`]). Returns the units now in use, or for `rate` the
+    /// whole tokens left.
     pub fn admit(
         &mut self,
         now_ms: u64,
@@ -208,12 +210,13 @@ impl<'a> Engine<'a> {
         resource: Resource,
         amount: u32,
     ) -> Result<u16, AdmitError> {
-        let t = self.admitting(tenant)?;
-        t.usage
-            .admit(&t.entitlement, t.enforced, now_ms, resource, amount)
+        let rates = self.config.rates;
+        self.admitting(tenant)?
+            .admit(&rates, now_ms, resource, amount)
     }
 
-    /// Releases units admitted before. Returns the units still in use.
+    /// Releases units admitted before. Returns the units still in use. `rate` has nothing to
+    /// release (`NothingToRelease`).
     pub fn release(
         &mut self,
         tenant: &str,
@@ -620,5 +623,5 @@ impl<'a> Engine<'a> {
 }
 
 /// Bytes of core state per tenant beside its id (governor + entitlement + enforced action +
-/// usage), guarded by a test against the figure in `docs/design.md#memory`.
+/// usage + rate bucket), guarded by a test against the figure in `docs/design.md#memory`.
 pub const TENANT_STATE_BYTES: usize = core::mem::size_of::<TenantState>();

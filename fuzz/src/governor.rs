@@ -146,6 +146,7 @@ impl<'a> Driver<'a> {
             thresholds: Thresholds::new(th.warn, th.recover, th.intervene, th.refuse, th.sustain)
                 .expect("valid by construction"),
             action_timeout_ms: input.timeouts.map(|t| 1 + u64::from(t)),
+            ..EngineConfig::default()
         };
         Self {
             engine: Engine::new(config, mem.storage()).expect("valid config"),

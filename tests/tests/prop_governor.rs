@@ -247,6 +247,7 @@ impl<'a> Run<'a> {
         let config = EngineConfig {
             thresholds: core_th(&th),
             action_timeout_ms: [timeouts[0], timeouts[1], timeouts[2], 30_000],
+            ..EngineConfig::default()
         };
         Self {
             engine: Engine::new(config, mem.storage()).expect("valid config"),

@@ -178,6 +178,7 @@ impl Setup {
                 timeout(&mut rng),
                 timeout(&mut rng),
             ],
+            ..EngineConfig::default()
         };
         let receipts = rng.range(4, 32) as usize;
         let count = rng.range(3, 6) as usize;

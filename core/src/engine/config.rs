@@ -1,6 +1,7 @@
 //! What an engine is configured with, and the configurations it refuses.
 
 use crate::action::ActionKind;
+use crate::entitlement::{RateLimitError, RateLimits, Sku};
 use crate::governor::Thresholds;
 use crate::limits::{ACTION_TIMEOUT_MS_DEFAULT, ACTION_TIMEOUT_MS_MAX};
 
@@ -11,6 +12,8 @@ pub struct EngineConfig {
     pub thresholds: Thresholds,
     /// The deadline of each action kind, by [`ActionKind::index`]; 1..=3 600 000 ms.
     pub action_timeout_ms: [u64; 4],
+    /// Each SKU's `rate` bucket (`docs/entitlements.md#rate-limits`).
+    pub rates: RateLimits,
 }
 
 impl Default for EngineConfig {
@@ -18,6 +21,7 @@ impl Default for EngineConfig {
         Self {
             thresholds: Thresholds::DEFAULT,
             action_timeout_ms: [ACTION_TIMEOUT_MS_DEFAULT; 4],
+            rates: RateLimits::DEFAULT,
         }
     }
 }
@@ -30,7 +34,7 @@ impl EngineConfig {
     }
 
     /// Refuses an action timeout outside 1..=[`ACTION_TIMEOUT_MS_MAX`] (the first kind's, in
-    /// [`ActionKind::ALL`] order).
+    /// [`ActionKind::ALL`] order), then a rate limit out of bounds (the first SKU's).
     pub(super) fn validate(&self) -> Result<(), EngineConfigError> {
         for kind in ActionKind::ALL {
             let timeout_ms = self.timeout_ms(kind);
@@ -38,7 +42,9 @@ impl EngineConfig {
                 return Err(EngineConfigError::ActionTimeout { kind, timeout_ms });
             }
         }
-        Ok(())
+        self.rates
+            .validate()
+            .map_err(|(sku, error)| EngineConfigError::RateLimit { sku, error })
     }
 }
 
@@ -52,5 +58,13 @@ pub enum EngineConfigError {
         kind: ActionKind,
         /// The refused value.
         timeout_ms: u64,
+    },
+    /// A SKU's rate limit out of bounds.
+    #[error("{sku:?} {error}")]
+    RateLimit {
+        /// The SKU.
+        sku: Sku,
+        /// What is out of bounds.
+        error: RateLimitError,
     },
 }

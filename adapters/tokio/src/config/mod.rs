@@ -19,7 +19,7 @@
 //!
 //! Files: this one (the top-level keys, `[checkpoint]`, loading), `governor.rs`,
 //! `tenants.rs` (`[sampler]`, `[[tenants]]`), `actuators.rs`, `checks.rs` (value rules),
-//! `errors.rs` (one-line errors) and `engine.rs` (from a config to what the engine starts with).
+//! `skus.rs` (`[skus.<sku>]`), `errors.rs` (one-line errors) and `engine.rs` (from a config to what the engine starts with).
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -34,6 +34,7 @@ mod checks;
 mod engine;
 mod errors;
 mod governor;
+mod skus;
 mod tenants;
 
 pub use actuators::{ActuatorSection, ActuatorsSection, BackendKind, DEFAULT_TIMEOUT_MS};
@@ -42,6 +43,7 @@ pub use engine::{CheckpointSetup, DaemonConfig, SetupError};
 use errors::parse_error;
 pub use errors::{ConfigError, InvalidKey};
 pub use governor::{GovernorError, GovernorSection};
+pub use skus::{SkuSection, SkusSection};
 use tenants::validate_tenants;
 pub use tenants::{SamplerSection, TenantSection};
 
@@ -182,6 +184,8 @@ pub struct Config {
     pub actuators: ActuatorsSection,
     /// `[checkpoint]`: the signing key, the cadence and the witness of signed checkpoints.
     pub checkpoint: CheckpointSection,
+    /// `[skus.<sku>]`: per-SKU overrides of the `rate` bucket.
+    pub skus: SkusSection,
 }
 
 impl Default for Config {
@@ -210,6 +214,7 @@ impl Default for Config {
             tenants: Vec::new(),
             actuators: ActuatorsSection::default(),
             checkpoint: CheckpointSection::default(),
+            skus: SkusSection::default(),
         }
     }
 }
@@ -360,6 +365,7 @@ impl Config {
         self.sampler.validate()?;
         validate_tenants(&self.tenants)?;
         self.checkpoint.validate()?;
+        self.skus.validate()?;
         self.actuators.validate()
     }
 

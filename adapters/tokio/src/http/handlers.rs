@@ -6,7 +6,7 @@ use autonomic_core::Resource;
 
 use super::*;
 use crate::daemon::EntitlementCmd;
-use crate::wire::{ActionJson, EntitlementLine, GovernorLine};
+use crate::wire::{ActionJson, AdmissionLine, EntitlementLine, GovernorLine};
 
 /// Parses an optional JSON body (absent or empty: `T::default()`).
 fn parse_body<T: for<'de> Deserialize<'de> + Default>(
@@ -132,13 +132,6 @@ pub(super) async fn rollback(
     }))
 }
 
-#[derive(serde::Serialize)]
-pub(super) struct AdmitAnswer {
-    tenant: String,
-    resource: &'static str,
-    in_use: u16,
-}
-
 #[derive(Debug, Deserialize)]
 struct AdmitBody {
     resource: String,
@@ -163,7 +156,7 @@ pub(super) async fn admit(
     State(s): St,
     Path(id): Path<String>,
     b: Result<Bytes, BytesRejection>,
-) -> Result<Json<AdmitAnswer>, ApiError> {
+) -> Result<Json<AdmissionLine>, ApiError> {
     admission(&s, id, b, false).await
 }
 
@@ -171,7 +164,7 @@ pub(super) async fn release(
     State(s): St,
     Path(id): Path<String>,
     b: Result<Bytes, BytesRejection>,
-) -> Result<Json<AdmitAnswer>, ApiError> {
+) -> Result<Json<AdmissionLine>, ApiError> {
     admission(&s, id, b, true).await
 }
 
@@ -180,21 +173,17 @@ async fn admission(
     tenant: String,
     body: Result<Bytes, BytesRejection>,
     release: bool,
-) -> Result<Json<AdmitAnswer>, ApiError> {
+) -> Result<Json<AdmissionLine>, ApiError> {
     let body: AdmitBody = parse_body(body)?;
     let resource = Resource::parse(&body.resource)?;
-    let in_use = state
+    let value = state
         .call(
             state
                 .engine
                 .admit(tenant.clone(), resource, body.amount, release),
         )
         .await??;
-    Ok(Json(AdmitAnswer {
-        tenant,
-        resource: resource.as_str(),
-        in_use,
-    }))
+    Ok(Json(AdmissionLine::new(None, &tenant, resource, value)))
 }
 
 pub(super) async fn tenant(State(state): St, Path(id): Path<String>) -> Result<Response, ApiError> {
