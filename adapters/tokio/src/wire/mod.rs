@@ -17,7 +17,10 @@ mod tenant;
 mod unique_keys;
 
 pub use action::{ActionJson, action_request};
-pub use input::{InputLine, SIGNALS_PER_REQUEST_MAX, SignalIn, from_body, parse_signals};
+pub use input::{
+    Admission, AdmissionInput, InputLine, SIGNALS_PER_REQUEST_MAX, SignalIn, from_body,
+    parse_signals,
+};
 pub use output::{
     AdmissionLine, DuplicateLine, EntitlementLine, ErrorLine, GovernorLine, RateLimitedLine,
     SignalResultJson, admission_line, applied_line, to_line,
