@@ -52,7 +52,7 @@ fn a_new_bucket_is_full_and_empties_at_the_burst() {
         e.admit(1_000, "t", Resource::Rate, 1)
             .unwrap_err()
             .to_string(),
-        "rate: 1 tokens requested, not in the bucket yet; retry in 100 ms"
+        "rate: 1 requested, not in the bucket yet; retry in 100 ms"
     );
     assert_eq!(e.admit(1_000, "t", Resource::Rate, 5), limited(500, 5));
 }

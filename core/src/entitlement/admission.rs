@@ -58,7 +58,7 @@ pub enum AdmitError {
     },
     /// `rate`: the bucket holds fewer than `requested` tokens; they will be there in
     /// `retry_after_ms` at the rate in force.
-    #[error("rate: {requested} tokens requested, not in the bucket yet; retry in {retry_after_ms} ms")]
+    #[error("rate: {requested} requested, not in the bucket yet; retry in {retry_after_ms} ms")]
     RateLimited {
         /// Tokens this admission asked for.
         requested: u16,
@@ -66,7 +66,7 @@ pub enum AdmitError {
         retry_after_ms: u64,
     },
     /// `rate`: more tokens than the bucket holds when full; never admitted.
-    #[error("rate: {requested} tokens requested, more than the burst of {burst}")]
+    #[error("rate: {requested} requested, more than the burst of {burst}")]
     ExceedsBurst {
         /// Tokens this admission asked for.
         requested: u16,
