@@ -1,6 +1,6 @@
 //! Through the real binary on 127.0.0.1: the `rate` resource (`docs/entitlements.md#rate-limits`)
-//! — a starter tenant's bucket emptied, refused with 429 `RateLimited` and `Retry-After`,
-//! admitted again after the stated refill; a `[skus.starter]` override; a bad `[skus]`
+//! — a starter tenant's bucket emptied, refused with 429 `RateLimited` and `Retry-After`
+//! (counted in `autonomic_admissions_total`), admitted again after the stated refill; a `[skus.starter]` override; a bad `[skus]`
 //! section refused at start.
 
 mod cli_support;
@@ -77,6 +77,16 @@ fn a_starter_tenant_gets_its_burst_then_429_then_the_refill() {
     );
     let refused = answers.last().expect("a refusal");
     let retry_after_ms = assert_rate_limited(refused, 100);
+    let metrics = s.get("/metrics").body;
+    let counted = |result: &str| {
+        let prefix = format!("autonomic_admissions_total{{result=\"{result}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(|n| n.parse::<usize>().expect("a count"))
+    };
+    assert_eq!(counted("rate_limited"), Some(1), "{metrics}");
+    assert_eq!(counted("admitted"), Some(answers.len() - 1), "{metrics}");
 
     let release = s.post(
         "/v1/tenants/acme/release",

@@ -30,6 +30,7 @@
 //! | `autonomic_ledger_poisoned` | gauge | 1 after a ledger write or fsync error |
 //! | `autonomic_ready` | gauge | 1 while `/readyz` is green |
 //! | `autonomic_requests_rejected_total` | counter | `reason`: `queue_full` |
+//! | `autonomic_admissions_total` | counter | `result`: `admitted`, `released` or the error name (`rate_limited`, `quota_exceeded`, ...) |
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -118,6 +119,7 @@ pub struct Metrics {
     checkpoints: Counters1,
     witness_posts: Counters1,
     rejected: Counters1,
+    admissions: Counters1,
 }
 
 impl Default for Metrics {
@@ -136,6 +138,7 @@ impl Default for Metrics {
             checkpoints: Family::default(),
             witness_posts: Family::default(),
             rejected: Family::default(),
+            admissions: Family::default(),
         };
         // Every outcome is exposed from the start, at 0.
         for outcome in ["written", "failed"] {
@@ -189,6 +192,8 @@ impl Metrics {
             "Refused requests",
             self.rejected.clone(),
         );
+        let help = "Admissions and releases by result";
+        r.register("admissions", help, self.admissions.clone());
         self
     }
 
@@ -306,6 +311,13 @@ impl Metrics {
     pub fn rejected(&self, reason: &'static str) {
         self.rejected
             .get_or_create(&[("reason", Value(reason))])
+            .inc();
+    }
+
+    /// Counts one admission's or release's answer (`admitted`, `released` or an error name).
+    pub fn admission(&self, result: &'static str) {
+        self.admissions
+            .get_or_create(&[("result", Value(result))])
             .inc();
     }
 
@@ -428,6 +440,7 @@ mod tests {
         m.set_transitions("Warn", "Intervene", 1);
         m.set_actions("throttle", "TimedOut", 2);
         m.rejected("queue_full");
+        m.admission("RateLimited");
         let gauges = EngineGauges {
             entitlements_by_state: BTreeMap::from([("Active", 1)]),
             ..EngineGauges::default()
@@ -438,6 +451,7 @@ mod tests {
             "autonomic_transitions_total{from=\"warn\",to=\"intervene\"} 1",
             "autonomic_actions_total{kind=\"throttle\",outcome=\"timed_out\"} 2",
             "autonomic_requests_rejected_total{reason=\"queue_full\"} 1",
+            "autonomic_admissions_total{result=\"rate_limited\"} 1",
             "autonomic_tenant_entitlements{state=\"active\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");

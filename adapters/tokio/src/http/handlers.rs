@@ -175,15 +175,21 @@ async fn admission(
     release: bool,
 ) -> Result<Json<AdmissionLine>, ApiError> {
     let body: AdmitBody = parse_body(body)?;
-    let resource = Resource::parse(&body.resource)?;
-    let value = state
+    let metrics = &state.shared.metrics;
+    let resource = Resource::parse(&body.resource).inspect_err(|e| metrics.admission(e.name()))?;
+    let result = state
         .call(
             state
                 .engine
                 .admit(tenant.clone(), resource, body.amount, release),
         )
-        .await??;
-    Ok(Json(AdmissionLine::new(None, &tenant, resource, value)))
+        .await?;
+    metrics.admission(match &result {
+        Ok(_) if release => "released",
+        Ok(_) => "admitted",
+        Err(e) => e.name(),
+    });
+    Ok(Json(AdmissionLine::new(None, &tenant, resource, result?)))
 }
 
 pub(super) async fn tenant(State(state): St, Path(id): Path<String>) -> Result<Response, ApiError> {
