@@ -63,7 +63,7 @@ pub const LEDGER_CAPACITY_MIN: u32 = 16;
 pub const LEDGER_CAPACITY_MAX: u32 = 65_536;
 /// Default `max_tenants`: tenants at once.
 pub const MAX_TENANTS_DEFAULT: u32 = autonomic_core::limits::TENANTS_DEFAULT as u32;
-/// Largest accepted `max_tenants` (each costs about 100 bytes plus its id: 16 Mi tenants is
+/// Largest accepted `max_tenants` (each costs about 110 bytes plus its id: 16 Mi tenants is
 /// about 2 GiB).
 pub const MAX_TENANTS_MAX: u32 = 1 << 24;
 /// Smallest accepted `tenant_id_bytes`: one id of the longest length.
