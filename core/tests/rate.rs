@@ -67,7 +67,10 @@ fn the_bucket_refills_at_the_rate_up_to_the_burst_and_no_further() {
     assert_eq!(e.admit(100, "t", Resource::Rate, 1), Ok(0));
     assert_eq!(e.admit(150, "t", Resource::Rate, 1), limited(50, 1));
     assert_eq!(e.admit(1_000_000, "t", Resource::Rate, 1), Ok(19));
-    assert_eq!(e.admit(1_000_000, "t", Resource::Rate, 20), limited(100, 20));
+    assert_eq!(
+        e.admit(1_000_000, "t", Resource::Rate, 20),
+        limited(100, 20)
+    );
 }
 
 #[test]
@@ -181,7 +184,9 @@ fn shed_shares_its_spread_counter_with_the_quota_resources() {
         .collect();
     assert_eq!(
         admitted,
-        [true, false, true, false, true, false, true, false, true, false]
+        [
+            true, false, true, false, true, false, true, false, true, false
+        ]
     );
 }
 

@@ -31,7 +31,12 @@ fn config() -> ProptestConfig {
 
 /// Any limit within the bounds, the extremes often.
 fn limit() -> impl Strategy<Value = RateLimit> {
-    let rate = prop_oneof![Just(1), Just(RATE_PER_S_MAX), 1..=RATE_PER_S_MAX, 1u32..=200];
+    let rate = prop_oneof![
+        Just(1),
+        Just(RATE_PER_S_MAX),
+        1..=RATE_PER_S_MAX,
+        1u32..=200
+    ];
     let burst = prop_oneof![Just(1), Just(RATE_BURST_MAX), 1..=RATE_BURST_MAX, 1u32..=50];
     (rate, burst).prop_map(|(r, b)| RateLimit::new(r, b).unwrap())
 }

@@ -277,11 +277,18 @@ mod tests {
         let release = br#"{"now_ms":5,"type":"release","tenant":"a","resource":"cpu","amount":2}"#;
         assert!(matches!(
             AdmissionInput::parse(release),
-            Some(Ok(AdmissionInput::Release(Admission { amount: 2, now_ms: Some(5), .. })))
+            Some(Ok(AdmissionInput::Release(Admission {
+                amount: 2,
+                now_ms: Some(5),
+                ..
+            })))
         ));
         let missing = AdmissionInput::parse(br#"{"type":"admit","tenant":"a"}"#);
         assert!(matches!(missing, Some(Err(m)) if m.contains("resource")));
-        assert_eq!(AdmissionInput::parse(br#"{"type":"reset","tenant":"a"}"#), None);
+        assert_eq!(
+            AdmissionInput::parse(br#"{"type":"reset","tenant":"a"}"#),
+            None
+        );
         assert_eq!(AdmissionInput::parse(b"not json"), None);
     }
 
