@@ -149,13 +149,9 @@ impl Usage {
         resource: Resource,
         amount: u32,
     ) -> Result<u16, AdmitError> {
-        entitlement.serving(
-            now_ms,
-            AdmitError::EntitlementExpired,
-            AdmitError::EntitlementNotActive,
-        )?;
-        let amount = units(amount)?;
-        let limit = self.limit(entitlement.sku.limit(resource), enforced)?;
+        let (amount, throttle) = self.gate(entitlement, enforced, now_ms, amount)?;
+        let limit = entitlement.sku.limit(resource);
+        let limit = throttle.map_or(limit, |percent| throttled_limit(limit, percent));
         let used = self
             .in_use
             .get_mut(resource.index())
@@ -209,23 +205,27 @@ impl Usage {
         now_ms: u64,
         amount: u32,
     ) -> Result<u16, AdmitError> {
+        let (amount, throttle) = self.gate(entitlement, enforced, now_ms, amount)?;
+        bucket.take(limit, throttle.unwrap_or(100), now_ms, amount)
+    }
+
+    /// The checks every admission passes first, in order: the entitlement serves at
+    /// `now_ms`, the amount is 1..=65535, the enforced action lets it through
+    /// ([`Usage::enforce`]). Returns the amount and a Throttle's percent.
+    fn gate(
+        &mut self,
+        entitlement: &Entitlement,
+        enforced: Option<Enforced>,
+        now_ms: u64,
+        amount: u32,
+    ) -> Result<(u16, Option<u8>), AdmitError> {
         entitlement.serving(
             now_ms,
             AdmitError::EntitlementExpired,
             AdmitError::EntitlementNotActive,
         )?;
         let amount = units(amount)?;
-        let percent = self.enforce(enforced)?.unwrap_or(100);
-        bucket.take(limit, percent, now_ms, amount)
-    }
-
-    /// The limit in force under `enforced` for a resource whose SKU limit is `limit`, or the
-    /// action's refusal.
-    fn limit(&mut self, limit: u16, enforced: Option<Enforced>) -> Result<u16, AdmitError> {
-        Ok(match self.enforce(enforced)? {
-            Some(percent) => throttled_limit(limit, percent),
-            None => limit,
-        })
+        Ok((amount, self.enforce(enforced)?))
     }
 
     /// What `enforced` does to one admission: refuses it (Pause; Shed's share), or lets it
