@@ -23,8 +23,9 @@
 //! live path appends a receipt and applies it; [`Engine::restore`] applies receipts read back
 //! from disk. So an engine rebuilt from its ledger equals the live one, by construction and
 //! by test. Not persisted (and so not rebuilt): admission usage (callers re-admit after a
-//! restart), the `rate` buckets (full after a restart), the Shed spread counter, dedup ids of signals that changed nothing, and the
-//! counters of [`Engine::stats`] (they count the live path only).
+//! restart), the `rate` buckets (full after a restart), the Shed spread counter, dedup ids of
+//! signals that changed nothing, and the counters of [`Engine::stats`] (they count the live
+//! path only).
 //!
 //! # Where the rules live
 //!

@@ -223,7 +223,7 @@ fn the_per_sku_limits_come_from_the_config_and_are_validated() {
     );
     assert_eq!(
         err.to_string(),
-        "Enterprise rate_per_s must be within 1..=1000000, got 0"
+        "enterprise rate limit: rate_per_s must be within 1..=1000000, got 0"
     );
     assert_eq!(
         RateLimit::new(1, RATE_BURST_MAX + 1),

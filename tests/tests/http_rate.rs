@@ -1,7 +1,8 @@
-//! Through the real binary on 127.0.0.1: the `rate` resource (`docs/entitlements.md#rate-limits`)
-//! — a starter tenant's bucket emptied, refused with 429 `RateLimited` and `Retry-After`
-//! (counted in `autonomic_admissions_total`), admitted again after the stated refill; a `[skus.starter]` override; a bad `[skus]`
-//! section refused at start.
+//! Through the real binary on 127.0.0.1: the `rate` resource
+//! (`docs/entitlements.md#rate-limits`) — a starter tenant's bucket emptied, refused with 429
+//! `RateLimited` and `Retry-After` (counted in `autonomic_admissions_total`), admitted again
+//! after the stated refill; a `[skus.starter]` override; a bad `[skus]` section refused at
+//! start.
 
 mod cli_support;
 

@@ -60,7 +60,7 @@ pub enum EngineConfigError {
         timeout_ms: u64,
     },
     /// A SKU's rate limit out of bounds.
-    #[error("{sku:?} {error}")]
+    #[error("{} rate limit: {error}", sku.as_str())]
     RateLimit {
         /// The SKU.
         sku: Sku,

@@ -135,9 +135,10 @@ impl Usage {
         self.in_use
     }
 
-    /// Admits `amount` units of a quota `resource` (`rate`: [`Usage::admit_rate`]) under `entitlement`'s quota and the `enforced`
-    /// action: Throttle(p) lowers the limit to p% (at least 1), Pause refuses all, Shed(p)
-    /// refuses p of every 100 attempts, evenly spread. Returns the units now in use.
+    /// Admits `amount` units of a quota `resource` (`rate`: [`Usage::admit_rate`]) under
+    /// `entitlement`'s quota and the `enforced` action: Throttle(p) lowers the limit to p% (at
+    /// least 1), Pause refuses all, Shed(p) refuses p of every 100 attempts, evenly spread.
+    /// Returns the units now in use.
     ///
     /// On refusal nothing changes, except that a Shed-refused attempt still advances the
     /// spread counter (otherwise Shed would refuse forever).
