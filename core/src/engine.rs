@@ -22,10 +22,9 @@
 //! rollback bookkeeping happens in one place, `apply`, which takes a receipt's event. The
 //! live path appends a receipt and applies it; [`Engine::restore`] applies receipts read back
 //! from disk. So an engine rebuilt from its ledger equals the live one, by construction and
-//! by test. Not persisted (and so not rebuilt): admission usage (callers re-admit after a
-//! restart), the `rate` buckets (full after a restart), the Shed spread counter, dedup ids of
-//! signals that changed nothing, and the counters of [`Engine::stats`] (they count the live
-//! path only).
+//! by test. Not persisted (and so not rebuilt): admission usage and `rate` buckets (callers
+//! re-admit after a restart), the Shed spread counter, dedup ids of signals that changed
+//! nothing, and the counters of [`Engine::stats`] (they count the live path only).
 //!
 //! # Where the rules live
 //!
@@ -199,11 +198,9 @@ impl<'a> Engine<'a> {
         Ok(to)
     }
 
-    /// Admits `amount` units of `resource` for `tenant` under its quota (or for `rate`, its
-    /// SKU's token bucket in [`EngineConfig::rates`]) and its enforced action
-    /// (`docs/entitlements.md#admission`; the rules: [`entitlement::Usage::admit`],
-    /// [`entitlement::Usage::admit_rate`]). Returns the units now in use, or for `rate` the
-    /// whole tokens left.
+    /// Admits `amount` of `resource` for `tenant` under its quota, or its `rate` bucket
+    /// ([`EngineConfig::rates`]), and its enforced action (`docs/entitlements.md#admission`).
+    /// Returns the units now in use, or `rate`'s whole tokens left.
     pub fn admit(
         &mut self,
         now_ms: u64,
@@ -216,8 +213,7 @@ impl<'a> Engine<'a> {
             .admit(&rates, now_ms, resource, amount)
     }
 
-    /// Releases units admitted before. Returns the units still in use. `rate` has nothing to
-    /// release (`NothingToRelease`).
+    /// Releases units admitted before (`rate`: `NothingToRelease`); returns those still in use.
     pub fn release(
         &mut self,
         tenant: &str,
