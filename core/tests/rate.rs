@@ -32,6 +32,19 @@ fn starter() -> SmallEngine {
     on("starter", EngineConfig::default())
 }
 
+/// An admission of `amount` tokens for `t` at `now_ms`.
+fn take(e: &mut SmallEngine, now_ms: u64, amount: u32) -> Result<u16, AdmitError> {
+    e.admit(now_ms, "t", Resource::Rate, amount)
+}
+
+/// Admissions of a fresh starter tenant, `(now_ms, amount, answer)`, in order.
+fn steps(steps: &[(u64, u32, Result<u16, AdmitError>)]) {
+    let mut e = starter();
+    for (now_ms, amount, want) in steps {
+        assert_eq!(take(&mut e, *now_ms, *amount), *want, "at {now_ms} ms");
+    }
+}
+
 fn limited(retry_after_ms: u64, requested: u16) -> Result<u16, AdmitError> {
     Err(AdmitError::RateLimited {
         requested,
@@ -45,43 +58,40 @@ fn a_new_bucket_is_full_and_empties_at_the_burst() {
     // with the whole tokens left, then RateLimited with the time until one token is back.
     let mut e = starter();
     for left in (0..20).rev() {
-        assert_eq!(e.admit(1_000, "t", Resource::Rate, 1), Ok(left));
+        assert_eq!(take(&mut e, 1_000, 1), Ok(left));
     }
-    assert_eq!(e.admit(1_000, "t", Resource::Rate, 1), limited(100, 1));
+    assert_eq!(take(&mut e, 1_000, 1), limited(100, 1));
     assert_eq!(
-        e.admit(1_000, "t", Resource::Rate, 1)
-            .unwrap_err()
-            .to_string(),
+        take(&mut e, 1_000, 1).unwrap_err().to_string(),
         "rate: 1 requested, not in the bucket yet; retry in 100 ms"
     );
-    assert_eq!(e.admit(1_000, "t", Resource::Rate, 5), limited(500, 5));
+    assert_eq!(take(&mut e, 1_000, 5), limited(500, 5));
 }
 
 #[test]
 fn the_bucket_refills_at_the_rate_up_to_the_burst_and_no_further() {
     // Proves 10/s gives one token per 100 ms, exactly at the stated retry time, and a long
     // wait fills the bucket to the burst only.
-    let mut e = starter();
-    assert_eq!(e.admit(0, "t", Resource::Rate, 20), Ok(0));
-    assert_eq!(e.admit(99, "t", Resource::Rate, 1), limited(1, 1));
-    assert_eq!(e.admit(100, "t", Resource::Rate, 1), Ok(0));
-    assert_eq!(e.admit(150, "t", Resource::Rate, 1), limited(50, 1));
-    assert_eq!(e.admit(1_000_000, "t", Resource::Rate, 1), Ok(19));
-    assert_eq!(
-        e.admit(1_000_000, "t", Resource::Rate, 20),
-        limited(100, 20)
-    );
+    steps(&[
+        (0, 20, Ok(0)),
+        (99, 1, limited(1, 1)),
+        (100, 1, Ok(0)),
+        (150, 1, limited(50, 1)),
+        (1_000_000, 1, Ok(19)),
+        (1_000_000, 20, limited(100, 20)),
+    ]);
 }
 
 #[test]
 fn time_going_backwards_refills_nothing_and_keeps_the_buckets_time() {
     // Proves an earlier now_ms neither refills nor moves the bucket's time back: the refill
     // resumes from the latest time seen.
-    let mut e = starter();
-    assert_eq!(e.admit(10_000, "t", Resource::Rate, 20), Ok(0));
-    assert_eq!(e.admit(5_000, "t", Resource::Rate, 1), limited(100, 1));
-    assert_eq!(e.admit(10_050, "t", Resource::Rate, 1), limited(50, 1));
-    assert_eq!(e.admit(10_100, "t", Resource::Rate, 1), Ok(0));
+    steps(&[
+        (10_000, 20, Ok(0)),
+        (5_000, 1, limited(100, 1)),
+        (10_050, 1, limited(50, 1)),
+        (10_100, 1, Ok(0)),
+    ]);
 }
 
 #[test]
@@ -90,7 +100,7 @@ fn more_than_the_burst_is_never_admitted_and_release_has_nothing_to_give_back() 
     // NothingToRelease, and neither takes a token.
     let mut e = starter();
     assert_eq!(
-        e.admit(0, "t", Resource::Rate, 21),
+        take(&mut e, 0, 21),
         Err(AdmitError::ExceedsBurst {
             requested: 21,
             burst: 20
@@ -100,11 +110,8 @@ fn more_than_the_burst_is_never_admitted_and_release_has_nothing_to_give_back() 
         e.release("t", Resource::Rate, 1),
         Err(AdmitError::NothingToRelease)
     );
-    assert_eq!(
-        e.admit(0, "t", Resource::Rate, 0),
-        Err(AdmitError::InvalidAmount)
-    );
-    assert_eq!(e.admit(0, "t", Resource::Rate, 20), Ok(0));
+    assert_eq!(take(&mut e, 0, 0), Err(AdmitError::InvalidAmount));
+    assert_eq!(take(&mut e, 0, 20), Ok(0));
 }
 
 #[test]
@@ -117,20 +124,14 @@ fn entitlement_state_is_checked_as_for_other_resources() {
     );
     e.handle_entitlement(1, "t", EntitlementCommand::Pause)
         .unwrap();
-    assert_eq!(
-        e.admit(2, "t", Resource::Rate, 1),
-        Err(AdmitError::EntitlementNotActive)
-    );
+    assert_eq!(take(&mut e, 2, 1), Err(AdmitError::EntitlementNotActive));
     let mut e = engine();
     let expiring = EntitlementCommand::Activate {
         sku: "pro",
         expires_at_ms: Some(10),
     };
     e.handle_entitlement(0, "t", expiring).unwrap();
-    assert_eq!(
-        e.admit(10, "t", Resource::Rate, 1),
-        Err(AdmitError::EntitlementExpired)
-    );
+    assert_eq!(take(&mut e, 10, 1), Err(AdmitError::EntitlementExpired));
 }
 
 #[test]
@@ -140,28 +141,26 @@ fn throttle_scales_the_refill_pause_refuses_shed_spreads() {
     let mut e = starter();
     e.handle_action(0, "t", Action::throttle(50).unwrap())
         .unwrap();
-    assert_eq!(e.admit(0, "t", Resource::Rate, 20), Ok(0));
-    assert_eq!(e.admit(0, "t", Resource::Rate, 1), limited(200, 1));
-    assert_eq!(e.admit(200, "t", Resource::Rate, 1), Ok(0));
+    assert_eq!(take(&mut e, 0, 20), Ok(0));
+    assert_eq!(take(&mut e, 0, 1), limited(200, 1));
+    assert_eq!(take(&mut e, 200, 1), Ok(0));
 
     let mut e = starter();
     e.handle_action(0, "t", Action::throttle(0).unwrap())
         .unwrap();
-    assert_eq!(e.admit(0, "t", Resource::Rate, 20), Ok(0));
-    assert_eq!(e.admit(0, "t", Resource::Rate, 1), limited(1_000, 1));
+    assert_eq!(take(&mut e, 0, 20), Ok(0));
+    assert_eq!(take(&mut e, 0, 1), limited(1_000, 1));
 
     let mut e = starter();
     e.handle_action(0, "t", Action::Pause).unwrap();
     assert_eq!(
-        e.admit(0, "t", Resource::Rate, 1),
+        take(&mut e, 0, 1),
         Err(AdmitError::RefusedByAction(ActionKind::Pause))
     );
 
     let mut e = on("enterprise", EngineConfig::default());
     e.handle_action(0, "t", Action::shed(50).unwrap()).unwrap();
-    let admitted: Vec<bool> = (0..100)
-        .map(|_| e.admit(0, "t", Resource::Rate, 1).is_ok())
-        .collect();
+    let admitted: Vec<bool> = (0..100).map(|_| take(&mut e, 0, 1).is_ok()).collect();
     assert_eq!(admitted.iter().filter(|ok| **ok).count(), 50);
     assert!(admitted.windows(2).all(|w| w[0] != w[1]), "evenly spread");
 }
@@ -201,8 +200,8 @@ fn the_per_sku_limits_come_from_the_config_and_are_validated() {
         ..EngineConfig::default()
     };
     let mut e = on("pro", config);
-    assert_eq!(e.admit(0, "t", Resource::Rate, 3), Ok(0));
-    assert_eq!(e.admit(0, "t", Resource::Rate, 1), limited(1_000, 1));
+    assert_eq!(take(&mut e, 0, 3), Ok(0));
+    assert_eq!(take(&mut e, 0, 1), limited(1_000, 1));
 
     rates.enterprise = RateLimit {
         rate_per_s: 0,
@@ -240,26 +239,26 @@ fn a_plan_change_keeps_what_was_taken() {
     // Proves the bucket counts what is missing: starter emptied, then pro (burst 200) has
     // 180 left; back on starter, it is empty and refills at starter's rate.
     let mut e = starter();
-    assert_eq!(e.admit(0, "t", Resource::Rate, 20), Ok(0));
+    assert_eq!(take(&mut e, 0, 20), Ok(0));
     let pro = EntitlementCommand::Activate {
         sku: "pro",
         expires_at_ms: None,
     };
     e.handle_entitlement(0, "t", pro).unwrap();
-    assert_eq!(e.admit(0, "t", Resource::Rate, 1), Ok(179));
+    assert_eq!(take(&mut e, 0, 1), Ok(179));
     let starter = EntitlementCommand::Activate {
         sku: "starter",
         expires_at_ms: None,
     };
     e.handle_entitlement(0, "t", starter).unwrap();
-    assert_eq!(e.admit(0, "t", Resource::Rate, 1), limited(200, 1));
+    assert_eq!(take(&mut e, 0, 1), limited(200, 1));
 }
 
 #[test]
 fn the_usage_view_is_unchanged_by_rate() {
     // Proves rate tokens are not units in use: the tenant's usage stays the four quotas.
     let mut e = starter();
-    e.admit(0, "t", Resource::Rate, 5).unwrap();
+    take(&mut e, 0, 5).unwrap();
     assert_eq!(e.tenant(0, "t").unwrap().usage, [0; 4]);
     assert_eq!(Resource::parse("rate"), Ok(Resource::Rate));
     assert_eq!(Resource::Rate.as_str(), "rate");

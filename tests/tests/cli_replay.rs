@@ -265,16 +265,21 @@ fn check(pairs: &[(&str, &str)], stdout: &[u8]) {
     }
 }
 
-#[test]
-fn replay_reproduces_the_seed_demo() {
-    // Proves the seed's scenario replays to exactly the expected lines, from stdin.
-    let out = run(&["replay"], Some(input_of(&SEED).as_bytes()));
+/// Replays the inputs of `pairs` from stdin and checks every output line.
+fn replay_stdin(pairs: &[(&str, &str)]) {
+    let out = run(&["replay"], Some(input_of(pairs).as_bytes()));
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    check(&SEED, &out.stdout);
+    check(pairs, &out.stdout);
+}
+
+#[test]
+fn replay_reproduces_the_seed_demo() {
+    // Proves the seed's scenario replays to exactly the expected lines, from stdin.
+    replay_stdin(&SEED);
 }
 
 #[test]
@@ -432,11 +437,5 @@ const RATE_TRACE: [(&str, &str); 18] = [
 fn replay_answers_admission_lines_with_the_rate_bucket() {
     // Proves admit and release lines (rate and quota resources, with and without now_ms)
     // replay to exactly the expected lines, RateLimited carrying retry_after_ms.
-    let out = run(&["replay"], Some(input_of(&RATE_TRACE).as_bytes()));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    check(&RATE_TRACE, &out.stdout);
+    replay_stdin(&RATE_TRACE);
 }
