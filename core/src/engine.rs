@@ -22,9 +22,9 @@
 //! rollback bookkeeping happens in one place, `apply`, which takes a receipt's event. The
 //! live path appends a receipt and applies it; [`Engine::restore`] applies receipts read back
 //! from disk. So an engine rebuilt from its ledger equals the live one, by construction and
-//! by test. Not persisted (and so not rebuilt): admission usage (callers re-admit after a
-//! restart), the Shed spread counter, dedup ids of signals that changed nothing, and the
-//! counters of [`Engine::stats`] (they count the live path only).
+//! by test. Not persisted (and so not rebuilt): admission usage and `rate` buckets (callers
+//! re-admit after a restart), the Shed spread counter, dedup ids of signals that changed
+//! nothing, and the counters of [`Engine::stats`] (they count the live path only).
 //!
 //! # Where the rules live
 //!
@@ -212,9 +212,9 @@ impl<'a> Engine<'a> {
         Ok(to)
     }
 
-    /// Admits `amount` units of `resource` for `tenant` under its quota and its enforced
-    /// action (`docs/entitlements.md#admission`; the rules: [`entitlement::Usage::admit`]).
-    /// Returns the units now in use.
+    /// Admits `amount` of `resource` for `tenant` under its quota, or its `rate` bucket
+    /// ([`EngineConfig::rates`]), and its enforced action (`docs/entitlements.md#admission`).
+    /// Returns the units now in use, or `rate`'s whole tokens left.
     pub fn admit(
         &mut self,
         now_ms: u64,
@@ -222,12 +222,12 @@ impl<'a> Engine<'a> {
         resource: Resource,
         amount: u32,
     ) -> Result<u16, AdmitError> {
-        let t = self.admitting(tenant)?;
-        t.usage
-            .admit(&t.entitlement, t.enforced, now_ms, resource, amount)
+        let rates = self.config.rates;
+        self.admitting(tenant)?
+            .admit(&rates, now_ms, resource, amount)
     }
 
-    /// Releases units admitted before. Returns the units still in use.
+    /// Releases units admitted before (`rate`: `NothingToRelease`); returns those still in use.
     pub fn release(
         &mut self,
         tenant: &str,
@@ -708,5 +708,5 @@ impl<'a> Engine<'a> {
 }
 
 /// Bytes of core state per tenant beside its id (governor + entitlement + enforced action +
-/// usage), guarded by a test against the figure in `docs/design.md#memory`.
+/// usage + rate bucket), guarded by a test against the figure in `docs/design.md#memory`.
 pub const TENANT_STATE_BYTES: usize = core::mem::size_of::<TenantState>();

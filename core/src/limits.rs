@@ -80,3 +80,9 @@ pub const DEDUP_SIGNALS_PER_S_DEFAULT: usize = 10_000;
 pub const DEDUP_IDS_DEFAULT: usize =
     DEDUP_SIGNALS_PER_S_DEFAULT * ((DEDUP_RETAIN_WINDOWS + 1) * DEDUP_WINDOW_MS / 1000) as usize;
 const _: () = assert!(DEDUP_IDS_DEFAULT == 650_000);
+
+/// The fastest a rate limit refills: tokens per second.
+pub const RATE_PER_S_MAX: u32 = 1_000_000;
+/// The largest burst of a rate limit, in tokens: what one admission can ask for (an amount is
+/// 1..=65 535), so the tokens left always fit an admission's answer.
+pub const RATE_BURST_MAX: u32 = u16::MAX as u32;

@@ -7,7 +7,7 @@
 //!
 //! | capacity | slices | bytes each |
 //! |---|---|---|
-//! | `tenants` | `tenants`, `tenant_index` | 72 per slot, 8 per index entry |
+//! | `tenants` | `tenants`, `tenant_index` | 88 per slot, 8 per index entry |
 //! | `tenant_id_bytes` | `tenant_ids` | 1 |
 //! | `dedup_ids` | `dedup_arrivals`, `dedup_fingerprints`, `dedup_windows` | 8, then 8 + 4 per index entry |
 //! | `receipts` | `ledger_spans`, `ledger_arena` | 8 per span, [`arena_bytes_for`] bytes |

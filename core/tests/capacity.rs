@@ -123,7 +123,7 @@ fn storage_element_sizes_are_the_documented_ones() {
     use autonomic_core::execution::Completed;
     use autonomic_core::ledger::Span;
     use core::mem::size_of;
-    assert_eq!(size_of::<TenantSlot>(), 72);
+    assert_eq!(size_of::<TenantSlot>(), 88);
     assert_eq!(size_of::<Span>(), 8);
     assert_eq!(size_of::<InFlight>(), 152);
     assert_eq!(size_of::<Completed>(), 216);

@@ -162,6 +162,7 @@ impl<'a> Driver<'a> {
                 .expect("valid by construction"),
             action_timeout_ms: input.timeouts.map(|t| 1 + u64::from(t)),
             breakers: [breaker(input.breakers); 4],
+            ..EngineConfig::default()
         };
         Self {
             engine: Engine::new(config, mem.storage()).expect("valid config"),

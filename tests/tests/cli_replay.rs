@@ -1,6 +1,6 @@
 //! `autonomic replay` against exact expected output: the seed's demo, a trace covering every
 //! row of the governor table, every error name replay can produce, duplicates and
-//! malformed lines; determinism; stdin and file input.
+//! malformed lines, admission lines (the `rate` bucket); determinism; stdin and file input.
 
 mod cli_support;
 
@@ -265,16 +265,21 @@ fn check(pairs: &[(&str, &str)], stdout: &[u8]) {
     }
 }
 
-#[test]
-fn replay_reproduces_the_seed_demo() {
-    // Proves the seed's scenario replays to exactly the expected lines, from stdin.
-    let out = run(&["replay"], Some(input_of(&SEED).as_bytes()));
+/// Replays the inputs of `pairs` from stdin and checks every output line.
+fn replay_stdin(pairs: &[(&str, &str)]) {
+    let out = run(&["replay"], Some(input_of(pairs).as_bytes()));
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    check(&SEED, &out.stdout);
+    check(pairs, &out.stdout);
+}
+
+#[test]
+fn replay_reproduces_the_seed_demo() {
+    // Proves the seed's scenario replays to exactly the expected lines, from stdin.
+    replay_stdin(&SEED);
 }
 
 #[test]
@@ -345,4 +350,92 @@ fn replay_of_a_missing_file_is_a_usage_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("/nonexistent/trace.jsonl"), "{stderr}");
+}
+
+/// Admission lines ([1-18]): a starter tenant's `rate` bucket (10/s, burst 20) emptied at
+/// once [2], refused until its refill [3], refilled by `now_ms` [4]; a clock going back
+/// refills nothing [5]; more than the burst [6]; a release of rate [7]; the quota resources
+/// answer `in_use` [8, 9]; an unknown resource, tenant and a missing field [10-12]. Then a
+/// signal dispatches Throttle(50) [13]: the refill since the last admission runs at the rate
+/// in force (3 900 ms at 5/s: 19.5 tokens) [14-16]; a paused tenant is refused [17, 18].
+const RATE_TRACE: [(&str, &str); 18] = [
+    (
+        r#"{"type":"activate","tenant":"s","sku":"starter","now_ms":1000}"#,
+        r#"{"line":1,"tenant":"s","entitlement":"Active"}"#,
+    ),
+    (
+        r#"{"type":"admit","tenant":"s","resource":"rate","amount":20}"#,
+        r#"{"line":2,"tenant":"s","resource":"rate","tokens_left":0}"#,
+    ),
+    (
+        r#"{"type":"admit","tenant":"s","resource":"rate"}"#,
+        r#"{"line":3,"error":"RateLimited","message":"rate: 1 requested, not in the bucket yet; retry in 100 ms","retry_after_ms":100}"#,
+    ),
+    (
+        r#"{"type":"admit","tenant":"s","resource":"rate","amount":1,"now_ms":1100}"#,
+        r#"{"line":4,"tenant":"s","resource":"rate","tokens_left":0}"#,
+    ),
+    (
+        r#"{"type":"admit","tenant":"s","resource":"rate","amount":1,"now_ms":900}"#,
+        r#"{"line":5,"error":"RateLimited","message":"rate: 1 requested, not in the bucket yet; retry in 100 ms","retry_after_ms":100}"#,
+    ),
+    (
+        r#"{"type":"admit","tenant":"s","resource":"rate","amount":21}"#,
+        r#"{"line":6,"error":"ExceedsBurst","message":"rate: 21 requested, more than the burst of 20"}"#,
+    ),
+    (
+        r#"{"type":"release","tenant":"s","resource":"rate","amount":1}"#,
+        r#"{"line":7,"error":"NothingToRelease","message":"rate: tokens are not released; the bucket refills with time"}"#,
+    ),
+    (
+        r#"{"type":"admit","tenant":"s","resource":"cpu","amount":2}"#,
+        r#"{"line":8,"tenant":"s","resource":"cpu","in_use":2}"#,
+    ),
+    (
+        r#"{"type":"release","tenant":"s","resource":"cpu","amount":1}"#,
+        r#"{"line":9,"tenant":"s","resource":"cpu","in_use":1}"#,
+    ),
+    (
+        r#"{"type":"admit","tenant":"s","resource":"gpu"}"#,
+        r#"{"line":10,"error":"UnknownResource","message":"resource must be cpu, memory, requests, storage or rate"}"#,
+    ),
+    (
+        r#"{"type":"admit","tenant":"ghost","resource":"rate"}"#,
+        r#"{"line":11,"error":"TenantNotFound","message":"no entitlement for this tenant"}"#,
+    ),
+    (
+        r#"{"type":"admit","tenant":"s","amount":1}"#,
+        r#"{"line":12,"error":"MalformedInput","message":"missing field `resource`"}"#,
+    ),
+    (
+        r#"{"type":"signal","tenant":"s","metric":"cpu","value":92,"ts_ms":5000}"#,
+        r#"{"line":13,"tenant":"s","from":"Stable","to":"Intervene","consecutive_high":0,"action":{"kind":"throttle","percent":50}}"#,
+    ),
+    (
+        r#"{"type":"admit","tenant":"s","resource":"rate","amount":20}"#,
+        r#"{"line":14,"error":"RateLimited","message":"rate: 20 requested, not in the bucket yet; retry in 100 ms","retry_after_ms":100}"#,
+    ),
+    (
+        r#"{"type":"admit","tenant":"s","resource":"rate","amount":1}"#,
+        r#"{"line":15,"tenant":"s","resource":"rate","tokens_left":18}"#,
+    ),
+    (
+        r#"{"type":"admit","tenant":"s","resource":"rate","amount":1,"now_ms":5200}"#,
+        r#"{"line":16,"tenant":"s","resource":"rate","tokens_left":18}"#,
+    ),
+    (
+        r#"{"type":"pause","tenant":"s","now_ms":5300}"#,
+        r#"{"line":17,"tenant":"s","entitlement":"Paused"}"#,
+    ),
+    (
+        r#"{"type":"admit","tenant":"s","resource":"rate","amount":1}"#,
+        r#"{"line":18,"error":"EntitlementNotActive","message":"the entitlement is not active"}"#,
+    ),
+];
+
+#[test]
+fn replay_answers_admission_lines_with_the_rate_bucket() {
+    // Proves admit and release lines (rate and quota resources, with and without now_ms)
+    // replay to exactly the expected lines, RateLimited carrying retry_after_ms.
+    replay_stdin(&RATE_TRACE);
 }

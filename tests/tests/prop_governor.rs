@@ -273,6 +273,7 @@ impl<'a> Run<'a> {
                 breaker(breakers[2]),
                 BreakerConfig::DEFAULT,
             ],
+            ..EngineConfig::default()
         };
         Self {
             engine: Engine::new(config, mem.storage()).expect("valid config"),

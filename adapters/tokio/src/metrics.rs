@@ -36,6 +36,7 @@
 //! | `autonomic_actuator_circuit_transitions_total` | counter | `kind`, `to` (`closed`, `open`, `half_open`) |
 //!
 //! With `[fleet]`, `/metrics` adds the fleet's metrics after these ([`crate::fleet::FleetMetrics`]).
+//! | `autonomic_admissions_total` | counter | `result`: `admitted`, `released` or the error name (`rate_limited`, `quota_exceeded`, ...) |
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -129,6 +130,7 @@ pub struct Metrics {
     notify_retries: Counters1,
     circuit_open: Family<[Label; 1], GaugeU64>,
     circuit_transitions: Counters2,
+    admissions: Counters1,
 }
 
 impl Default for Metrics {
@@ -151,6 +153,7 @@ impl Default for Metrics {
             notify_retries: Family::default(),
             circuit_open: Family::default(),
             circuit_transitions: Family::default(),
+            admissions: Family::default(),
         };
         // Every outcome is exposed from the start, at 0.
         for outcome in ["written", "failed"] {
@@ -219,6 +222,8 @@ impl Metrics {
             help,
             self.circuit_transitions.clone(),
         );
+        let help = "Admissions and releases by result";
+        r.register("admissions", help, self.admissions.clone());
         self
     }
 
@@ -384,6 +389,13 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts one admission's or release's answer (`admitted`, `released` or an error name).
+    pub fn admission(&self, result: &'static str) {
+        self.admissions
+            .get_or_create(&[("result", Value(result))])
+            .inc();
+    }
+
     /// The exposition text: this process's metrics, then what is read at the scrape (the
     /// engine's gauges when it answered, poisoning and readiness).
     #[must_use]
@@ -503,6 +515,7 @@ mod tests {
         m.set_transitions("Warn", "Intervene", 1);
         m.set_actions("throttle", "TimedOut", 2);
         m.rejected("queue_full");
+        m.admission("RateLimited");
         let gauges = EngineGauges {
             entitlements_by_state: BTreeMap::from([("Active", 1)]),
             ..EngineGauges::default()
@@ -513,6 +526,7 @@ mod tests {
             "autonomic_transitions_total{from=\"warn\",to=\"intervene\"} 1",
             "autonomic_actions_total{kind=\"throttle\",outcome=\"timed_out\"} 2",
             "autonomic_requests_rejected_total{reason=\"queue_full\"} 1",
+            "autonomic_admissions_total{result=\"rate_limited\"} 1",
             "autonomic_tenant_entitlements{state=\"active\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");

@@ -13,6 +13,8 @@
 //!
 //! - The clock: a line's `now_ms` (any line may carry one); a signal without one uses its
 //!   `ts_ms`; any other line keeps the last clock seen (0 before the first).
+//! - Admission lines (`admit`, `release`) are answered as the sidecar answers its admission
+//!   endpoints, at the clock: they change no receipt; the `rate` buckets refill from it.
 //! - Exactly one output line per input line, in order (the shapes of
 //!   `docs/replay.md#output-lines`). A line that
 //!   is not JSON, not an object of a known `type`, lacks a field, has a field of the wrong
@@ -26,6 +28,7 @@
 
 use std::io::{self, BufRead, Write};
 
+use autonomic_core::Resource;
 use autonomic_core::engine::{Engine, EngineConfig};
 use autonomic_core::limits::{
     DEDUP_IDS_DEFAULT, IN_FLIGHT_DEFAULT, ROLLBACKABLE_DEFAULT, TENANT_ID_MAX_BYTES,
@@ -33,7 +36,9 @@ use autonomic_core::limits::{
 use autonomic_core::storage::{Capacities, OwnedStorage};
 
 use crate::input::apply;
-use crate::wire::{ErrorLine, InputLine, applied_line, cut, to_line};
+use crate::wire::{
+    AdmissionInput, ErrorLine, InputLine, admission_line, applied_line, cut, to_line,
+};
 
 /// Longest input line, in bytes (the newline excluded); a longer one is `MalformedInput`.
 pub const LINE_BYTES_MAX: usize = 1024 * 1024;
@@ -117,6 +122,11 @@ fn malformed(line_no: u64, message: &str) -> String {
 
 /// Handles one input line and returns its output line.
 fn one_line(engine: &mut Engine<'_>, now_ms: &mut u64, line_no: u64, bytes: &[u8]) -> String {
+    match AdmissionInput::parse(bytes) {
+        Some(Ok(admission)) => return admission_of(engine, now_ms, line_no, &admission),
+        Some(Err(message)) => return malformed(line_no, &message),
+        None => {}
+    }
     let line: InputLine = match serde_json::from_slice(bytes) {
         Ok(line) => line,
         Err(e) => return malformed(line_no, &cut(&e.to_string())),
@@ -127,6 +137,30 @@ fn one_line(engine: &mut Engine<'_>, now_ms: &mut u64, line_no: u64, bytes: &[u8
     let input = line.into_input();
     let applied = apply(engine, *now_ms, &input);
     applied_line(Some(line_no), input.tenant(), &applied)
+}
+
+/// Handles an admission line as the sidecar answers `POST /v1/tenants/{id}/admit` or
+/// `/release`, and returns its output line.
+fn admission_of(
+    engine: &mut Engine<'_>,
+    now_ms: &mut u64,
+    line_no: u64,
+    admission: &AdmissionInput,
+) -> String {
+    let (release, a) = admission.parts();
+    if let Some(now) = a.now_ms {
+        *now_ms = now;
+    }
+    let resource = match Resource::parse(&a.resource) {
+        Ok(resource) => resource,
+        Err(e) => return to_line(&ErrorLine::new(Some(line_no), e.name(), &e.to_string())),
+    };
+    let result = if release {
+        engine.release(&a.tenant, resource, a.amount)
+    } else {
+        engine.admit(*now_ms, &a.tenant, resource, a.amount)
+    };
+    admission_line(Some(line_no), &a.tenant, resource, &result)
 }
 
 /// Discards the effects: replay persists nothing and runs nothing.

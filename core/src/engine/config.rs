@@ -2,6 +2,7 @@
 
 use crate::action::ActionKind;
 use crate::breaker::BreakerConfig;
+use crate::entitlement::{RateLimitError, RateLimits, Sku};
 use crate::governor::Thresholds;
 use crate::limits::{
     ACTION_TIMEOUT_MS_DEFAULT, ACTION_TIMEOUT_MS_MAX, BREAKER_COOLDOWN_MS_DEFAULT,
@@ -19,6 +20,8 @@ pub struct EngineConfig {
     /// 0..=[`BREAKER_FAILURES_MAX`] (0, the default, disables it), `cooldown_ms`
     /// 1..=[`BREAKER_COOLDOWN_MS_MAX`].
     pub breakers: [BreakerConfig; 4],
+    /// Each SKU's `rate` bucket (`docs/entitlements.md#rate-limits`).
+    pub rates: RateLimits,
 }
 
 impl Default for EngineConfig {
@@ -27,6 +30,7 @@ impl Default for EngineConfig {
             thresholds: Thresholds::DEFAULT,
             action_timeout_ms: [ACTION_TIMEOUT_MS_DEFAULT; 4],
             breakers: [BreakerConfig::DEFAULT; 4],
+            rates: RateLimits::DEFAULT,
         }
     }
 }
@@ -58,7 +62,7 @@ impl EngineConfig {
     }
 
     /// Refuses an action timeout or a breaker setting out of range (the first kind's, in
-    /// [`ActionKind::ALL`] order).
+    /// [`ActionKind::ALL`] order), then a rate limit out of bounds (the first SKU's).
     pub(super) fn validate(&self) -> Result<(), EngineConfigError> {
         for kind in ActionKind::ALL {
             let timeout_ms = self.timeout_ms(kind);
@@ -72,7 +76,9 @@ impl EngineConfig {
                 return Err(EngineConfigError::Breaker { kind, breaker });
             }
         }
-        Ok(())
+        self.rates
+            .validate()
+            .map_err(|(sku, error)| EngineConfigError::RateLimit { sku, error })
     }
 }
 
@@ -107,5 +113,13 @@ pub enum EngineConfigError {
     BreakerRingTooSmall {
         /// The ring's receipts.
         receipts: usize,
+    },
+    /// A SKU's rate limit out of bounds.
+    #[error("{} rate limit: {error}", sku.as_str())]
+    RateLimit {
+        /// The SKU.
+        sku: Sku,
+        /// What is out of bounds.
+        error: RateLimitError,
     },
 }

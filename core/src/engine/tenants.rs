@@ -1,5 +1,5 @@
-//! The engine's tenant table: each tenant's governor, entitlement, enforced action and
-//! admission usage by slot, and the reuse of Terminated tenants' slots when it is full.
+//! The engine's tenant table: each tenant's state ([`TenantState`], in `tenants/state.rs`) by
+//! slot, and the reuse of Terminated tenants' slots when it is full.
 //!
 //! Three caller-provided slices hold it (see [`crate::storage`]):
 //!
@@ -10,53 +10,15 @@
 //!   backward-shift deletion). Each entry keeps 32 bits of the hash beside the slot, so a probe
 //!   reads the id only when those match.
 
-use crate::entitlement::{Entitlement, EntitlementState, Sku, Usage};
+use crate::entitlement::{Entitlement, EntitlementState, Sku};
 use crate::execution::{Enforced, InFlight};
-use crate::governor::{Governor, GovernorState};
+use crate::governor::GovernorState;
 use crate::monitor::TenantId;
 use crate::storage::{clear, index_slots_for};
 
-/// One tenant's state beside its id: 64 bytes (a test guards the figure).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TenantState {
-    pub(super) governor: Governor,
-    pub(super) entitlement: Entitlement,
-    pub(super) enforced: Option<Enforced>,
-    pub(super) usage: Usage,
-    /// Once Terminated: the table's termination count when this tenant was revoked, so the
-    /// lowest is the one terminated longest ago (receipt order). A `u32` fits the padding
-    /// (a `u64` seq would grow the state past 64 bytes).
-    terminated_rank: u32,
-}
+mod state;
 
-impl TenantState {
-    /// A new tenant: Pending, Starter, never expiring, governor Stable since `now_ms`.
-    pub(crate) const fn new(now_ms: u64) -> Self {
-        TenantState {
-            governor: Governor::new(now_ms),
-            entitlement: Entitlement::recorded(EntitlementState::Pending, Sku::Starter, None),
-            enforced: None,
-            usage: Usage::new(),
-            terminated_rank: 0,
-        }
-    }
-
-    /// A governor receipt: back in Stable, nothing is enforced any more.
-    pub(super) fn apply_governor(&mut self, ts_ms: u64, to: GovernorState, consecutive_high: u8) {
-        self.governor.apply(ts_ms, to, consecutive_high);
-        if to == GovernorState::Stable {
-            self.enforced = None;
-        }
-    }
-
-    /// The action dispatched with `receipt` ended without taking effect, or was rolled back:
-    /// it is no longer enforced, if it was.
-    pub(super) fn end_enforcement(&mut self, receipt: u64) {
-        if self.enforced.is_some_and(|e| e.receipt == receipt) {
-            self.enforced = None;
-        }
-    }
-}
+pub(crate) use state::TenantState;
 
 /// A tenant, as the getters show it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,8 @@
-//! Admission: units in use against the SKU's quota, under the action the governor
-//! enforces (Throttle lowers the limit, Pause refuses, Shed refuses a share).
+//! Admission: units in use against the SKU's quota, or tokens from the `rate` bucket, under
+//! the action the governor enforces (Throttle lowers the limit or the refill rate, Pause
+//! refuses, Shed refuses a share).
 
+use super::rate::{Bucket, RateLimit};
 use super::{Entitlement, Resource};
 use crate::action::ActionKind;
 use crate::execution::Enforced;
@@ -17,8 +19,8 @@ pub enum AdmitError {
     /// The entitlement is Pending, Paused or Terminated.
     #[error("the entitlement is not active")]
     EntitlementNotActive,
-    /// Not `cpu`, `memory`, `requests` or `storage`.
-    #[error("resource must be cpu, memory, requests or storage")]
+    /// Not `cpu`, `memory`, `requests`, `storage` or `rate`.
+    #[error("resource must be cpu, memory, requests, storage or rate")]
     UnknownResource,
     /// The amount is zero or larger than any quota.
     #[error("amount must be within 1..=65535")]
@@ -54,6 +56,26 @@ pub enum AdmitError {
         /// Units asked to release.
         amount: u16,
     },
+    /// `rate`: the bucket holds fewer than `requested` tokens; they will be there in
+    /// `retry_after_ms` at the rate in force.
+    #[error("rate: {requested} requested, not in the bucket yet; retry in {retry_after_ms} ms")]
+    RateLimited {
+        /// Tokens this admission asked for.
+        requested: u16,
+        /// Until the bucket holds `requested` tokens, ms.
+        retry_after_ms: u64,
+    },
+    /// `rate`: more tokens than the bucket holds when full; never admitted.
+    #[error("rate: {requested} requested, more than the burst of {burst}")]
+    ExceedsBurst {
+        /// Tokens this admission asked for.
+        requested: u16,
+        /// The SKU's burst.
+        burst: u32,
+    },
+    /// A release of `rate`: tokens taken are not given back (the bucket refills with time).
+    #[error("rate: tokens are not released; the bucket refills with time")]
+    NothingToRelease,
 }
 
 impl AdmitError {
@@ -68,6 +90,9 @@ impl AdmitError {
             AdmitError::QuotaExceeded { .. } => "QuotaExceeded",
             AdmitError::RefusedByAction(_) => "RefusedByAction",
             AdmitError::ReleaseExceedsUsage { .. } => "ReleaseExceedsUsage",
+            AdmitError::RateLimited { .. } => "RateLimited",
+            AdmitError::ExceedsBurst { .. } => "ExceedsBurst",
+            AdmitError::NothingToRelease => "NothingToRelease",
         }
     }
 }
@@ -110,9 +135,10 @@ impl Usage {
         self.in_use
     }
 
-    /// Admits `amount` units of `resource` under `entitlement`'s quota and the `enforced`
-    /// action: Throttle(p) lowers the limit to p% (at least 1), Pause refuses all, Shed(p)
-    /// refuses p of every 100 attempts, evenly spread. Returns the units now in use.
+    /// Admits `amount` units of a quota `resource` (`rate`: [`Usage::admit_rate`]) under
+    /// `entitlement`'s quota and the `enforced` action: Throttle(p) lowers the limit to p% (at
+    /// least 1), Pause refuses all, Shed(p) refuses p of every 100 attempts, evenly spread.
+    /// Returns the units now in use.
     ///
     /// On refusal nothing changes, except that a Shed-refused attempt still advances the
     /// spread counter (otherwise Shed would refuse forever).
@@ -124,13 +150,9 @@ impl Usage {
         resource: Resource,
         amount: u32,
     ) -> Result<u16, AdmitError> {
-        entitlement.serving(
-            now_ms,
-            AdmitError::EntitlementExpired,
-            AdmitError::EntitlementNotActive,
-        )?;
-        let amount = units(amount)?;
-        let limit = self.limit(entitlement.sku.limit(resource), enforced)?;
+        let (amount, throttle) = self.gate(entitlement, enforced, now_ms, amount)?;
+        let limit = entitlement.sku.limit(resource);
+        let limit = throttle.map_or(limit, |percent| throttled_limit(limit, percent));
         let used = self
             .in_use
             .get_mut(resource.index())
@@ -148,8 +170,12 @@ impl Usage {
         Ok(*used)
     }
 
-    /// Releases units admitted before. Returns the units still in use.
+    /// Releases units admitted before. Returns the units still in use. `rate` has nothing
+    /// to release (`NothingToRelease`).
     pub fn release(&mut self, resource: Resource, amount: u32) -> Result<u16, AdmitError> {
+        if resource == Resource::Rate {
+            return Err(AdmitError::NothingToRelease);
+        }
         let amount = units(amount)?;
         let used = self
             .in_use
@@ -167,11 +193,48 @@ impl Usage {
         Ok(left)
     }
 
-    /// The limit in force under `enforced` for a resource whose SKU limit is `limit`, or the
-    /// action's refusal. A Shed attempt advances the spread counter, refused or not.
-    fn limit(&mut self, limit: u16, enforced: Option<Enforced>) -> Result<u16, AdmitError> {
+    /// Takes `amount` tokens from `bucket` (the `rate` resource) under `limit`, the
+    /// entitlement and the `enforced` action: Throttle(p) scales the refill rate by p%, Pause
+    /// refuses, Shed refuses its share (the same spread counter as the quota resources).
+    /// Returns the whole tokens left. The rules: [`Bucket::take`].
+    pub fn admit_rate(
+        &mut self,
+        bucket: &mut Bucket,
+        limit: RateLimit,
+        entitlement: &Entitlement,
+        enforced: Option<Enforced>,
+        now_ms: u64,
+        amount: u32,
+    ) -> Result<u16, AdmitError> {
+        let (amount, throttle) = self.gate(entitlement, enforced, now_ms, amount)?;
+        bucket.take(limit, throttle.unwrap_or(100), now_ms, amount)
+    }
+
+    /// The checks every admission passes first, in order: the entitlement serves at
+    /// `now_ms`, the amount is 1..=65535, the enforced action lets it through
+    /// ([`Usage::enforce`]). Returns the amount and a Throttle's percent.
+    fn gate(
+        &mut self,
+        entitlement: &Entitlement,
+        enforced: Option<Enforced>,
+        now_ms: u64,
+        amount: u32,
+    ) -> Result<(u16, Option<u8>), AdmitError> {
+        entitlement.serving(
+            now_ms,
+            AdmitError::EntitlementExpired,
+            AdmitError::EntitlementNotActive,
+        )?;
+        let amount = units(amount)?;
+        Ok((amount, self.enforce(enforced)?))
+    }
+
+    /// What `enforced` does to one admission: refuses it (Pause; Shed's share), or lets it
+    /// through, under Throttle with its percent. A Shed attempt advances the spread counter,
+    /// refused or not.
+    fn enforce(&mut self, enforced: Option<Enforced>) -> Result<Option<u8>, AdmitError> {
         let Some(Enforced { kind, percent, .. }) = enforced else {
-            return Ok(limit);
+            return Ok(None);
         };
         match kind {
             ActionKind::Pause => Err(AdmitError::RefusedByAction(ActionKind::Pause)),
@@ -181,10 +244,10 @@ impl Usage {
                 if refused {
                     return Err(AdmitError::RefusedByAction(ActionKind::Shed));
                 }
-                Ok(limit)
+                Ok(None)
             }
-            ActionKind::Throttle => Ok(throttled_limit(limit, percent)),
-            ActionKind::Rollback => Ok(limit),
+            ActionKind::Throttle => Ok(Some(percent)),
+            ActionKind::Rollback => Ok(None),
         }
     }
 }

@@ -22,8 +22,10 @@ use serde::{Deserialize, Serialize};
 use crate::receipt::Event;
 
 mod admission;
+mod rate;
 
 pub use admission::{AdmitError, Usage, shed_refuses, throttled_limit};
+pub use rate::{Bucket, RateLimit, RateLimitError, RateLimits, UNITS_PER_TOKEN};
 
 /// The lifecycle states of an entitlement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -84,7 +86,8 @@ impl Sku {
         }
     }
 
-    /// The SKU's limit for one resource.
+    /// The SKU's limit for one quota resource; `rate` has no quota here (0): its bucket is
+    /// [`RateLimits`] in the engine's configuration.
     pub const fn limit(self, resource: Resource) -> u16 {
         let limits: [u16; 4] = match self {
             Sku::Starter => [2, 4, 100, 10],
@@ -96,11 +99,12 @@ impl Sku {
             Resource::Memory => limits[1],
             Resource::Requests => limits[2],
             Resource::Storage => limits[3],
+            Resource::Rate => 0,
         }
     }
 }
 
-/// The quota-bearing resources.
+/// The resources admission knows: four quotas (units in use) and `rate` (a token bucket).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Resource {
     /// `cpu`: cores.
@@ -111,10 +115,13 @@ pub enum Resource {
     Requests,
     /// `storage`: GiB.
     Storage,
+    /// `rate`: tokens from the tenant's bucket (`docs/entitlements.md#rate-limits`).
+    Rate,
 }
 
 impl Resource {
-    /// Every resource, in index order.
+    /// The quota resources, in index order (a tenant's usage is indexed by these; not
+    /// [`Resource::Rate`]).
     pub const ALL: [Resource; 4] = [
         Resource::Cpu,
         Resource::Memory,
@@ -122,10 +129,11 @@ impl Resource {
         Resource::Storage,
     ];
 
-    /// Parses `cpu`, `memory`, `requests` or `storage`.
+    /// Parses `cpu`, `memory`, `requests`, `storage` or `rate`.
     pub fn parse(name: &str) -> Result<Resource, AdmitError> {
         Resource::ALL
             .into_iter()
+            .chain([Resource::Rate])
             .find(|r| r.as_str() == name)
             .ok_or(AdmitError::UnknownResource)
     }
@@ -137,6 +145,7 @@ impl Resource {
             Resource::Memory => "memory",
             Resource::Requests => "requests",
             Resource::Storage => "storage",
+            Resource::Rate => "rate",
         }
     }
 

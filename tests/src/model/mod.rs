@@ -9,4 +9,5 @@ pub mod dedup;
 pub mod engine;
 pub mod entitlement;
 pub mod governor;
+pub mod rate;
 pub mod signal;

@@ -49,6 +49,9 @@ pub enum SetupError {
     /// An actuator section is refused.
     #[error("config: {0}")]
     Actuator(#[from] ActuatorConfigError),
+    /// A `[skus.<sku>]` section is refused.
+    #[error("config: {0}")]
+    Skus(#[from] super::InvalidKey),
 }
 
 impl DaemonConfig {
@@ -60,6 +63,7 @@ impl DaemonConfig {
             thresholds: config.governor.thresholds()?,
             action_timeout_ms: ActionKind::ALL.map(|kind| config.actuators.get(kind).timeout_ms),
             breakers: ActionKind::ALL.map(|kind| config.actuators.get(kind).breaker()),
+            rates: config.skus.rates()?,
         };
         let mut tenants = config.tenants.clone();
         if config.sampler.enabled && !tenants.iter().any(|t| t.id == config.sampler.tenant) {

@@ -19,8 +19,8 @@
 //!
 //! Files: this one (the top-level keys, `[checkpoint]`, loading), `governor.rs`,
 //! `tenants.rs` (`[sampler]`, `[[tenants]]`), `actuators.rs`, `notify.rs` (`[[notify]]`),
-//! `fleet.rs` (`[fleet]`), `checks.rs` (value rules),
-//! `errors.rs` (one-line errors) and `engine.rs` (from a config to what the engine starts with).
+//! `fleet.rs` (`[fleet]`), `skus.rs` (`[skus.<sku>]`), `checks.rs` (value rules), `errors.rs`
+//! (one-line errors) and `engine.rs` (from a config to what the engine starts with).
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -37,6 +37,7 @@ mod errors;
 mod fleet;
 mod governor;
 mod notify;
+mod skus;
 mod tenants;
 
 pub use actuators::{ActuatorSection, ActuatorsSection, BackendKind, DEFAULT_TIMEOUT_MS};
@@ -48,6 +49,7 @@ pub use fleet::{FleetSection, OnUnavailable, RedisAddr};
 pub use governor::{GovernorError, GovernorSection};
 use notify::validate_notify;
 pub use notify::{NOTIFY_TIMEOUT_MS_DEFAULT, NOTIFY_TIMEOUT_MS_MAX, NotifySection};
+pub use skus::{SkuSection, SkusSection};
 use tenants::validate_tenants;
 pub use tenants::{SamplerSection, TenantSection};
 
@@ -67,7 +69,7 @@ pub const LEDGER_CAPACITY_MIN: u32 = 16;
 pub const LEDGER_CAPACITY_MAX: u32 = 65_536;
 /// Default `max_tenants`: tenants at once.
 pub const MAX_TENANTS_DEFAULT: u32 = autonomic_core::limits::TENANTS_DEFAULT as u32;
-/// Largest accepted `max_tenants` (each costs about 100 bytes plus its id: 16 Mi tenants is
+/// Largest accepted `max_tenants` (each costs about 110 bytes plus its id: 16 Mi tenants is
 /// about 2 GiB).
 pub const MAX_TENANTS_MAX: u32 = 1 << 24;
 /// Smallest accepted `tenant_id_bytes`: one id of the longest length.
@@ -192,6 +194,8 @@ pub struct Config {
     pub notify: Vec<NotifySection>,
     /// `[fleet]`: admissions counted fleet-wide in Redis (`fleet.rs`); absent: locally only.
     pub fleet: Option<FleetSection>,
+    /// `[skus.<sku>]`: per-SKU overrides of the `rate` bucket.
+    pub skus: SkusSection,
 }
 
 impl Default for Config {
@@ -222,6 +226,7 @@ impl Default for Config {
             checkpoint: CheckpointSection::default(),
             notify: Vec::new(),
             fleet: None,
+            skus: SkusSection::default(),
         }
     }
 }
@@ -376,6 +381,7 @@ impl Config {
         if let Some(fleet) = &self.fleet {
             fleet.validate()?;
         }
+        self.skus.validate()?;
         self.actuators.validate()
     }
 

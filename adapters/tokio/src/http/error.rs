@@ -12,10 +12,11 @@ use thiserror::Error;
 
 use crate::daemon::Refused;
 use crate::ledger_reads::ReadError;
-use crate::wire::ErrorLine;
+use crate::wire::{ErrorLine, RateLimitedLine};
 
 /// An error answer: `{"error":"<Name>","message":"..."}` with its status (429
-/// `QuotaExceeded` adds its numbers; 503 `Busy` adds `Retry-After: 1`). Its `Display` is
+/// `QuotaExceeded` adds its numbers; 429 `RateLimited` adds `retry_after_ms` and
+/// `Retry-After`; 503 `Busy` adds `Retry-After: 1`). Its `Display` is
 /// the body's `message`.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ApiError {
@@ -116,12 +117,15 @@ impl ApiError {
                 AdmitError::EntitlementExpired | AdmitError::EntitlementNotActive => {
                     StatusCode::FORBIDDEN
                 }
-                AdmitError::QuotaExceeded { .. } | AdmitError::RefusedByAction(_) => {
-                    StatusCode::TOO_MANY_REQUESTS
-                }
+                AdmitError::QuotaExceeded { .. }
+                | AdmitError::RefusedByAction(_)
+                | AdmitError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                // Never admitted or released whatever the wait: not 429, which says retry.
                 AdmitError::UnknownResource
                 | AdmitError::InvalidAmount
-                | AdmitError::ReleaseExceedsUsage { .. } => StatusCode::BAD_REQUEST,
+                | AdmitError::ReleaseExceedsUsage { .. }
+                | AdmitError::ExceedsBurst { .. }
+                | AdmitError::NothingToRelease => StatusCode::BAD_REQUEST,
             },
             ApiError::Ingest(e) => match e {
                 IngestError::Invalid(_) => StatusCode::BAD_REQUEST,
@@ -213,6 +217,16 @@ impl IntoResponse for ApiError {
             };
             return (status, Json(body)).into_response();
         }
+        if let ApiError::Admit(e) = &self
+            && let Some(body) = RateLimitedLine::of(None, e)
+        {
+            let seconds = retry_after_s(body.retry_after_ms);
+            let mut response = (status, Json(body)).into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            return response;
+        }
         let body = ErrorLine::new(None, self.name(), &self.to_string());
         let mut response = (status, Json(body)).into_response();
         if self == ApiError::Refused(Refused::QueueFull) {
@@ -222,6 +236,11 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// `Retry-After` for a refill of `retry_after_ms`: whole seconds, rounded up, at least 1.
+fn retry_after_s(retry_after_ms: u64) -> u64 {
+    retry_after_ms.div_ceil(1000).max(1)
 }
 
 impl From<ReadError> for ApiError {
@@ -254,6 +273,30 @@ mod tests {
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
         let response = ApiError::from(Refused::LedgerUnavailable).into_response();
         assert!(response.headers().get(header::RETRY_AFTER).is_none());
+    }
+
+    #[test]
+    fn rate_limited_is_429_with_retry_after_in_whole_seconds_rounded_up() {
+        // Proves the header rounds the refill time up to whole seconds, at least 1, and the
+        // body carries the exact milliseconds.
+        for (ms, header) in [(0, "1"), (1, "1"), (1000, "1"), (1001, "2"), (20_500, "21")] {
+            let e = AdmitError::RateLimited {
+                requested: 1,
+                retry_after_ms: ms,
+            };
+            let response = ApiError::from(e).into_response();
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(response.headers()[header::RETRY_AFTER], header, "{ms} ms");
+        }
+        let never = ApiError::from(AdmitError::ExceedsBurst {
+            requested: 30,
+            burst: 20,
+        });
+        assert_eq!(never.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            ApiError::from(AdmitError::NothingToRelease).status(),
+            StatusCode::BAD_REQUEST
+        );
     }
 
     #[test]

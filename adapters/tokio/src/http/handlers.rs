@@ -9,7 +9,7 @@ use tracing::warn;
 use super::*;
 use crate::daemon::{EntitlementCmd, Msg, Query};
 use crate::fleet::{Fleet, FleetAdmission};
-use crate::wire::{ActionJson, EntitlementLine, GovernorLine};
+use crate::wire::{ActionJson, AdmissionLine, EntitlementLine, GovernorLine};
 
 /// Parses an optional JSON body (absent or empty: `T::default()`).
 fn parse_body<T: for<'de> Deserialize<'de> + Default>(
@@ -135,16 +135,6 @@ pub(super) async fn rollback(
     }))
 }
 
-#[derive(serde::Serialize)]
-pub(super) struct AdmitAnswer {
-    tenant: String,
-    resource: &'static str,
-    in_use: u16,
-    /// With `[fleet]`: the fleet's units in use after a counted admission.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fleet_in_use: Option<u64>,
-}
-
 #[derive(Debug, Deserialize)]
 struct AdmitBody {
     resource: String,
@@ -169,7 +159,7 @@ pub(super) async fn admit(
     State(s): St,
     Path(id): Path<String>,
     b: Result<Bytes, BytesRejection>,
-) -> Result<Json<AdmitAnswer>, ApiError> {
+) -> Result<Json<AdmissionLine>, ApiError> {
     admission(&s, id, b, false).await
 }
 
@@ -177,7 +167,7 @@ pub(super) async fn release(
     State(s): St,
     Path(id): Path<String>,
     b: Result<Bytes, BytesRejection>,
-) -> Result<Json<AdmitAnswer>, ApiError> {
+) -> Result<Json<AdmissionLine>, ApiError> {
     admission(&s, id, b, true).await
 }
 
@@ -186,32 +176,55 @@ async fn admission(
     tenant: String,
     body: Result<Bytes, BytesRejection>,
     release: bool,
-) -> Result<Json<AdmitAnswer>, ApiError> {
+) -> Result<Json<AdmissionLine>, ApiError> {
     let body: AdmitBody = parse_body(body)?;
-    let resource = Resource::parse(&body.resource)?;
-    let admitted = state
+    let metrics = &state.shared.metrics;
+    let resource = Resource::parse(&body.resource).inspect_err(|e| metrics.admission(e.name()))?;
+    let result = state
         .call(
             state
                 .engine
                 .admit_with_limit(tenant.clone(), resource, body.amount, release),
         )
-        .await??;
-    // The core accepted the amount: it is within 1..=65535.
-    let amount = u16::try_from(body.amount).unwrap_or(u16::MAX);
-    let fleet_in_use = match &state.fleet {
-        None => None,
-        Some(fleet) if release => {
-            fleet.release(&tenant, resource, amount).await;
-            None
-        }
-        Some(fleet) => fleet_admit(state, fleet, &tenant, resource, amount, admitted.limit).await?,
+        .await?;
+    let counted = match result {
+        Ok(admitted) => fleet_step(state, &tenant, resource, body.amount, release, admitted)
+            .await
+            .map(|fleet_in_use| (admitted.in_use, fleet_in_use)),
+        Err(e) => Err(ApiError::Admit(e)),
     };
-    Ok(Json(AdmitAnswer {
-        tenant,
-        resource: resource.as_str(),
-        in_use: admitted.in_use,
-        fleet_in_use,
-    }))
+    metrics.admission(match &counted {
+        Ok(_) if release => "released",
+        Ok(_) => "admitted",
+        Err(e) => e.name(),
+    });
+    let (value, fleet_in_use) = counted?;
+    let mut line = AdmissionLine::new(None, &tenant, resource, value);
+    line.fleet_in_use = fleet_in_use;
+    Ok(Json(line))
+}
+
+/// With `[fleet]`, the fleet-wide half of an admission the engine accepted: a release is
+/// released there too, an admission counted ([`fleet_admit`]). `rate` buckets are per
+/// sidecar and never counted fleet-wide.
+async fn fleet_step(
+    state: &HttpState,
+    tenant: &str,
+    resource: Resource,
+    amount: u32,
+    release: bool,
+    admitted: crate::daemon::Admitted,
+) -> Result<Option<u64>, ApiError> {
+    let Some(fleet) = state.fleet.as_ref().filter(|_| resource != Resource::Rate) else {
+        return Ok(None);
+    };
+    // The core accepted the amount: it is within 1..=65535.
+    let amount = u16::try_from(amount).unwrap_or(u16::MAX);
+    if release {
+        fleet.release(tenant, resource, amount).await;
+        return Ok(None);
+    }
+    fleet_admit(state, fleet, tenant, resource, amount, admitted.limit).await
 }
 
 /// Counts a local admission fleet-wide; a refusal undoes the local admission and answers

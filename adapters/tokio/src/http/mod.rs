@@ -9,7 +9,7 @@
 //! | `POST /v1/tenants/{id}/reset` | 200 governor event | 404 |
 //! | `POST /v1/tenants/{id}/actions` `{"kind":"throttle","percent":30}` (extension) | 200 `{"tenant","receipt","action"}` | 400 `InvalidAction`, 404, 409 `AlreadyExecuting` |
 //! | `POST /v1/actions/{receipt}/rollback` | 200 `{"receipt","rollback_receipt"}` | 404 `ReceiptNotFound`, 409 `AlreadyExecuting` |
-//! | `POST /v1/tenants/{id}/admit`, `/release` `{"resource":..,"amount":1}` | 200 `{"tenant","resource","in_use"}` (+ `fleet_in_use` with `[fleet]`) | 429 `QuotaExceeded` (+ `resource`,`in_use`,`requested`,`limit`)/`RefusedByAction`, 404, 403 `EntitlementNotActive`/`EntitlementExpired`, 400, 503 `FleetUnavailable` |
+//! | `POST /v1/tenants/{id}/admit`, `/release` `{"resource":..,"amount":1}` | 200 `{"tenant","resource","in_use"}` (`rate`: `"tokens_left"`; + `fleet_in_use` with `[fleet]`) | 429 `QuotaExceeded` (+ `resource`,`in_use`,`requested`,`limit`)/`RefusedByAction`/`RateLimited` (+ `retry_after_ms`, `Retry-After`), 404, 403 `EntitlementNotActive`/`EntitlementExpired`, 400, 503 `FleetUnavailable` |
 //! | `GET /v1/ledger?tail=N&tenant=T` | 200 array of receipts (in-memory ring; default tail 100) | 400 |
 //! | `GET /v1/ledger/verify` | 200 `{"ok":true,"file":..,"memory":..}` | 500 `ChainBroken` |
 //! | `GET /metrics`, `/healthz`, `/readyz` | 200 | `/readyz` 503 `NotReady` |

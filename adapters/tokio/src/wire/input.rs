@@ -149,6 +149,67 @@ impl InputLine {
     }
 }
 
+/// A replay admission line (`docs/replay.md#input-lines`), `{"type":"admit",..}` or
+/// `{"type":"release",..}`. Read apart from [`InputLine`]: admissions change no receipt, so
+/// they are not engine inputs (the sidecar answers them as queries), and the `MalformedInput`
+/// messages of the other lines stay as they were.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AdmissionInput {
+    /// Admit `amount` of `resource`.
+    Admit(Admission),
+    /// Release `amount` of `resource`.
+    Release(Admission),
+}
+
+/// The fields of an admission line.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Admission {
+    /// The tenant.
+    pub tenant: String,
+    /// `cpu`, `memory`, `requests`, `storage` or `rate`.
+    pub resource: String,
+    /// Units or tokens (default 1).
+    #[serde(default = "one")]
+    pub amount: u32,
+    /// Simulated arrival time.
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
+/// The `type` of a line, and nothing else.
+#[derive(Deserialize)]
+struct LineType<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+}
+
+impl AdmissionInput {
+    /// `bytes` as an admission line: `None` when its `type` is not `admit` or `release`
+    /// (or it has none), else the line or its `MalformedInput` message.
+    #[must_use]
+    pub fn parse(bytes: &[u8]) -> Option<Result<Self, String>> {
+        let line: LineType<'_> = serde_json::from_slice(bytes).ok()?;
+        if !matches!(line.kind.as_ref(), "admit" | "release") {
+            return None;
+        }
+        Some(serde_json::from_slice(bytes).map_err(|e| cut(&e.to_string())))
+    }
+
+    /// Whether it releases, and its fields.
+    #[must_use]
+    pub fn parts(&self) -> (bool, &Admission) {
+        match self {
+            AdmissionInput::Admit(a) => (false, a),
+            AdmissionInput::Release(a) => (true, a),
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
 /// A signal as `POST /v1/signals` takes it (unknown keys are ignored, like replay's `type`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct SignalIn {
@@ -203,6 +264,33 @@ pub fn from_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admission_lines_are_read_apart_from_the_others() {
+        // Proves admit/release lines parse (amount defaulting to 1), a bad one gets its own
+        // message, and any other type is left to `InputLine`.
+        let admit = AdmissionInput::parse(br#"{"type":"admit","tenant":"a","resource":"rate"}"#);
+        let Some(Ok(AdmissionInput::Admit(a))) = admit else {
+            panic!("{admit:?}");
+        };
+        assert_eq!((a.amount, a.now_ms), (1, None));
+        let release = br#"{"now_ms":5,"type":"release","tenant":"a","resource":"cpu","amount":2}"#;
+        assert!(matches!(
+            AdmissionInput::parse(release),
+            Some(Ok(AdmissionInput::Release(Admission {
+                amount: 2,
+                now_ms: Some(5),
+                ..
+            })))
+        ));
+        let missing = AdmissionInput::parse(br#"{"type":"admit","tenant":"a"}"#);
+        assert!(matches!(missing, Some(Err(m)) if m.contains("resource")));
+        assert_eq!(
+            AdmissionInput::parse(br#"{"type":"reset","tenant":"a"}"#),
+            None
+        );
+        assert_eq!(AdmissionInput::parse(b"not json"), None);
+    }
 
     #[test]
     fn signal_body_is_one_object_or_an_array() {

@@ -17,10 +17,13 @@ mod tenant;
 mod unique_keys;
 
 pub use action::{ActionJson, action_request};
-pub use input::{InputLine, SIGNALS_PER_REQUEST_MAX, SignalIn, from_body, parse_signals};
+pub use input::{
+    Admission, AdmissionInput, InputLine, SIGNALS_PER_REQUEST_MAX, SignalIn, from_body,
+    parse_signals,
+};
 pub use output::{
-    DuplicateLine, EntitlementLine, ErrorLine, GovernorLine, SignalResultJson, applied_line,
-    to_line,
+    AdmissionLine, DuplicateLine, EntitlementLine, ErrorLine, GovernorLine, RateLimitedLine,
+    SignalResultJson, admission_line, applied_line, to_line,
 };
 pub use receipt::{CauseJson, EventJson, ReceiptJson, WindowVerify, command_name};
 pub use tenant::{EnforcedJson, InFlightJson, TenantJson, UsageJson};

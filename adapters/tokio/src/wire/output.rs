@@ -1,7 +1,9 @@
 //! Result lines: what one input did, shaped alike for `replay` (with `line`) and the HTTP
 //! answers (without).
 
+use autonomic_core::Resource;
 use autonomic_core::engine::{IngestError, SignalResult, Transition};
+use autonomic_core::entitlement::AdmitError;
 use serde::{Deserialize, Serialize};
 
 use super::{ActionJson, cut};
@@ -86,6 +88,93 @@ impl ErrorLine {
             error: error.to_owned(),
             message: cut(message),
         }
+    }
+}
+
+/// A `rate` admission refused for lack of tokens: the error line plus when they will be
+/// there, `{"line":7,"error":"RateLimited","message":"...","retry_after_ms":100}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RateLimitedLine {
+    /// Input line, from 1 (replay only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// `RateLimited`.
+    pub error: &'static str,
+    /// Its description.
+    pub message: String,
+    /// Until the bucket holds the tokens asked for, ms.
+    pub retry_after_ms: u64,
+}
+
+impl RateLimitedLine {
+    /// The line of `e`, or `None` when `e` is not `RateLimited`.
+    #[must_use]
+    pub fn of(line: Option<u64>, e: &AdmitError) -> Option<Self> {
+        let AdmitError::RateLimited { retry_after_ms, .. } = *e else {
+            return None;
+        };
+        Some(Self {
+            line,
+            error: e.name(),
+            message: e.to_string(),
+            retry_after_ms,
+        })
+    }
+}
+
+/// An admission's or release's result: `{"line":8,"tenant":"acme","resource":"cpu",
+/// "in_use":3}`, or for `rate` `{"line":9,"tenant":"acme","resource":"rate","tokens_left":19}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AdmissionLine {
+    /// Input line, from 1 (replay only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// The tenant.
+    pub tenant: String,
+    /// The resource's name.
+    pub resource: &'static str,
+    /// A quota resource's units now in use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_use: Option<u16>,
+    /// `rate`'s whole tokens left in the bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_left: Option<u16>,
+    /// With `[fleet]`: the fleet's units in use after a counted admission (HTTP only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet_in_use: Option<u64>,
+}
+
+impl AdmissionLine {
+    /// The line of an admission or release of `resource` that answered `value` (the engine's
+    /// units in use, or for `rate` tokens left).
+    #[must_use]
+    pub fn new(line: Option<u64>, tenant: &str, resource: Resource, value: u16) -> Self {
+        let rate = resource == Resource::Rate;
+        Self {
+            line,
+            tenant: tenant.to_owned(),
+            resource: resource.as_str(),
+            in_use: (!rate).then_some(value),
+            tokens_left: rate.then_some(value),
+            fleet_in_use: None,
+        }
+    }
+}
+
+/// The line for an admission's or release's result (replay's output line, with `line`).
+#[must_use]
+pub fn admission_line(
+    line: Option<u64>,
+    tenant: &str,
+    resource: Resource,
+    result: &Result<u16, AdmitError>,
+) -> String {
+    match result {
+        Ok(value) => to_line(&AdmissionLine::new(line, tenant, resource, *value)),
+        Err(e) => match RateLimitedLine::of(line, e) {
+            Some(limited) => to_line(&limited),
+            None => to_line(&ErrorLine::new(line, e.name(), &e.to_string())),
+        },
     }
 }
 
