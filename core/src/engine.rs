@@ -291,17 +291,11 @@ impl<'a> Engine<'a> {
     }
 
     /// The limit an admission of `resource` for `tenant` is checked against now: the SKU's
-    /// limit, lowered by a Throttle in force ([`entitlement::throttled_limit`]). `None` for an
+    /// limit, lowered by a Throttle in force ([`entitlement::effective_limit`]). `None` for an
     /// unknown tenant. A caller counting admissions elsewhere (a fleet) checks this limit.
     pub fn admission_limit(&self, tenant: &str, resource: Resource) -> Option<u16> {
         let t = self.tenants.state(self.tenants.slot(tenant)?)?;
-        let limit = t.entitlement.sku.limit(resource);
-        Some(match t.enforced {
-            Some(e) if e.kind == crate::action::ActionKind::Throttle => {
-                entitlement::throttled_limit(limit, e.percent)
-            }
-            _ => limit,
-        })
+        Some(entitlement::effective_limit(t.entitlement.sku, resource, t.enforced))
     }
 
     /// Every tenant as of `now_ms`, in the order they were first seen.

@@ -3,7 +3,7 @@
 //! refuses, Shed refuses a share).
 
 use super::rate::{Bucket, RateLimit};
-use super::{Entitlement, Resource};
+use super::{Entitlement, Resource, Sku};
 use crate::action::ActionKind;
 use crate::execution::Enforced;
 
@@ -103,6 +103,20 @@ pub const fn throttled_limit(limit: u16, percent: u8) -> u16 {
     if scaled == 0 { 1 } else { scaled as u16 }
 }
 
+/// The limit of a quota `resource` in force for `sku` under `enforced`: the SKU's, or under
+/// Throttle(p) [`throttled_limit`]. The one rule both admissions and a fleet-wide count use.
+pub fn effective_limit(sku: Sku, resource: Resource, enforced: Option<Enforced>) -> u16 {
+    let limit = sku.limit(resource);
+    match enforced {
+        Some(Enforced {
+            kind: ActionKind::Throttle,
+            percent,
+            ..
+        }) => throttled_limit(limit, percent),
+        _ => limit,
+    }
+}
+
 /// Shed(p) refuses p of every 100 consecutive admissions, spread evenly (Bresenham):
 /// attempt `n` (0..100, cycling) is refused when `floor((n+1)p/100) > floor(np/100)`.
 pub const fn shed_refuses(attempt: u8, percent: u8) -> bool {
@@ -150,9 +164,8 @@ impl Usage {
         resource: Resource,
         amount: u32,
     ) -> Result<u16, AdmitError> {
-        let (amount, throttle) = self.gate(entitlement, enforced, now_ms, amount)?;
-        let limit = entitlement.sku.limit(resource);
-        let limit = throttle.map_or(limit, |percent| throttled_limit(limit, percent));
+        let (amount, _) = self.gate(entitlement, enforced, now_ms, amount)?;
+        let limit = effective_limit(entitlement.sku, resource, enforced);
         let used = self
             .in_use
             .get_mut(resource.index())

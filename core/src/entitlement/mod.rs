@@ -24,7 +24,7 @@ use crate::receipt::Event;
 mod admission;
 mod rate;
 
-pub use admission::{AdmitError, Usage, shed_refuses, throttled_limit};
+pub use admission::{AdmitError, Usage, effective_limit, shed_refuses, throttled_limit};
 pub use rate::{Bucket, RateLimit, RateLimitError, RateLimits, UNITS_PER_TOKEN};
 
 /// The lifecycle states of an entitlement.
