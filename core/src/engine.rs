@@ -295,7 +295,11 @@ impl<'a> Engine<'a> {
     /// unknown tenant. A caller counting admissions elsewhere (a fleet) checks this limit.
     pub fn admission_limit(&self, tenant: &str, resource: Resource) -> Option<u16> {
         let t = self.tenants.state(self.tenants.slot(tenant)?)?;
-        Some(entitlement::effective_limit(t.entitlement.sku, resource, t.enforced))
+        Some(entitlement::effective_limit(
+            t.entitlement.sku,
+            resource,
+            t.enforced,
+        ))
     }
 
     /// Every tenant as of `now_ms`, in the order they were first seen.

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -71,7 +71,7 @@ impl Events {
 
     /// The next receipts at or after the follower's cursor (at most a page), waiting while
     /// there are none; `None` at shutdown.
-    async fn next_page(&self, follower: &mut Follower) -> Option<Result<Vec<Value>, String>> {
+    async fn next_page(&self, follower: &mut Follower) -> Option<Result<Vec<CloudEvent>, String>> {
         loop {
             if self.stop.is_cancelled() {
                 return None;
@@ -126,26 +126,59 @@ pub fn event_type(receipt_type: &str) -> String {
     known.to_owned()
 }
 
-/// One receipt as a CloudEvents 1.0 event in structured JSON mode: `id` is the seq, `subject`
-/// the tenant, `time` the receipt's `ts_ms` (RFC 3339, UTC), `data` the receipt as
-/// `GET /v1/ledger` shows it.
+/// One receipt as a CloudEvents 1.0 event in structured JSON mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudEvent {
+    /// The receipt's seq (the event's `id`).
+    pub seq: u64,
+    /// The event's `type`.
+    pub kind: String,
+    /// The event, one line of JSON.
+    pub json: String,
+}
+
+/// The event's fields in the order CloudEvents lists them.
+#[derive(serde::Serialize)]
+struct Structured<'a> {
+    specversion: &'static str,
+    id: String,
+    source: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    subject: &'a str,
+    time: String,
+    datacontenttype: &'static str,
+    data: &'a ReceiptJson,
+}
+
+/// `receipt` as a CloudEvent: `id` is the seq, `subject` the tenant, `time` the receipt's
+/// `ts_ms` (RFC 3339, UTC), `data` the receipt as `GET /v1/ledger` shows it.
 #[must_use]
-pub fn cloud_event(receipt: &ReceiptJson, source: &str) -> Value {
-    let data = serde_json::to_value(receipt).unwrap_or(Value::Null);
-    let kind = data
-        .pointer("/event/type")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown");
-    json!({
-        "specversion": "1.0",
-        "id": receipt.seq.to_string(),
-        "source": source,
-        "type": event_type(kind),
-        "subject": receipt.tenant,
-        "time": rfc3339_ms(receipt.ts_ms),
-        "datacontenttype": "application/json",
-        "data": data,
-    })
+pub fn cloud_event(receipt: &ReceiptJson, source: &str) -> CloudEvent {
+    let event = serde_json::to_value(&receipt.event).unwrap_or(Value::Null);
+    let kind = event_type(
+        event
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown"),
+    );
+    let structured = Structured {
+        specversion: "1.0",
+        id: receipt.seq.to_string(),
+        source,
+        kind: &kind,
+        subject: &receipt.tenant,
+        time: rfc3339_ms(receipt.ts_ms),
+        datacontenttype: "application/json",
+        data: receipt,
+    };
+    // These shapes always serialize; an empty body would be refused by any receiver.
+    let json = serde_json::to_string(&structured).unwrap_or_default();
+    CloudEvent {
+        seq: receipt.seq,
+        kind,
+        json,
+    }
 }
 
 /// Unix milliseconds as RFC 3339 UTC with milliseconds (`1970-01-01T00:00:00.000Z`).

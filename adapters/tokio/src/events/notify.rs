@@ -13,10 +13,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use tracing::{info, warn};
 
-use super::{Events, Follower};
+use super::{CloudEvent, Events, Follower};
 use crate::http_post::Poster;
 use crate::ledger_reads::durable_view;
 
@@ -109,8 +108,8 @@ impl Subscriber {
     }
 
     /// POSTs one event with retries; false at shutdown.
-    async fn deliver(&self, events: &Events, event: &Value) -> bool {
-        let body = serde_json::to_vec(event).unwrap_or_default();
+    async fn deliver(&self, events: &Events, event: &CloudEvent) -> bool {
+        let body = event.json.clone().into_bytes();
         let metrics = &events.shared.metrics;
         let mut delay_ms = RETRY_FIRST_MS;
         for attempt in 1..=ATTEMPTS_MAX {
@@ -126,7 +125,7 @@ impl Subscriber {
                     return true;
                 }
                 Err(e) if attempt == ATTEMPTS_MAX => {
-                    warn!(subscriber = self.label, id = ?event.get("id"), error = %e,
+                    warn!(subscriber = self.label, id = event.seq, error = %e,
                           "notify: event dropped after {ATTEMPTS_MAX} attempts");
                     metrics.notify_dropped(self.label, 1);
                 }

@@ -16,10 +16,9 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{Events, Follower};
+use super::{CloudEvent, Events, Follower};
 use crate::http::ApiError;
 
 /// A comment line is sent after this long without an event.
@@ -29,7 +28,7 @@ pub const KEEP_ALIVE_MS: u64 = 15_000;
 struct Stream {
     events: Arc<Events>,
     follower: Follower,
-    pending: VecDeque<Value>,
+    pending: VecDeque<CloudEvent>,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -88,13 +87,8 @@ async fn next_chunk(mut s: Stream) -> Option<(Result<Bytes, Infallible>, Stream)
     }
 }
 
-/// One CloudEvent as an SSE event.
-fn frame(event: &Value) -> Bytes {
-    let id = event.get("id").and_then(Value::as_str).unwrap_or_default();
-    let kind = event
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    // Compact JSON has no newline, so the whole event is one `data:` line.
-    Bytes::from(format!("id: {id}\nevent: {kind}\ndata: {event}\n\n"))
+/// One CloudEvent as an SSE event (its JSON is one line, so one `data:` line).
+fn frame(event: &CloudEvent) -> Bytes {
+    let CloudEvent { seq, kind, json } = event;
+    Bytes::from(format!("id: {seq}\nevent: {kind}\ndata: {json}\n\n"))
 }
