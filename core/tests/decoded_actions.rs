@@ -11,10 +11,10 @@
 
 mod common;
 
+use autonomic_core::action::Revision;
 use autonomic_core::engine::RestoreError;
 use autonomic_core::limits::RECORD_MAX_BYTES;
 use autonomic_core::receipt::ChainErrorKind;
-use autonomic_core::action::Revision;
 use autonomic_core::{Action, ChainError, ChainVerifier, Event, Receipt};
 use common::{active, drain_records};
 
@@ -105,7 +105,11 @@ fn the_chain_verifier_names_the_record_with_an_invalid_action() {
             (1, ChainErrorKind::Malformed),
             "{action:?}"
         );
-        assert_eq!(verifier.next_seq(), 1, "{action:?}: the verifier did not advance");
+        assert_eq!(
+            verifier.next_seq(),
+            1,
+            "{action:?}: the verifier did not advance"
+        );
     }
 }
 

@@ -32,7 +32,9 @@ fn ten_due_and_22_queued() -> SmallEngine {
     }
     for i in 0..16 {
         let t = format!("t{i}");
-        let receipt = e.handle_action(DISPATCH_MS, &t, Action::THROTTLE_50).unwrap();
+        let receipt = e
+            .handle_action(DISPATCH_MS, &t, Action::THROTTLE_50)
+            .unwrap();
         if i >= 10 {
             e.handle_outcome(DISPATCH_MS, &t, Some(receipt), true, &[])
                 .unwrap();
@@ -148,5 +150,8 @@ fn a_manual_action_is_busy_while_the_in_flight_table_is_full_and_changes_nothing
 
     e.handle_outcome(13, "a", Some(a), true, &[]).unwrap();
     let c = e.handle_action(14, "c", Action::Pause).unwrap();
-    assert_eq!(e.tenant(14, "c").unwrap().in_flight.map(|f| f.receipt), Some(c));
+    assert_eq!(
+        e.tenant(14, "c").unwrap().in_flight.map(|f| f.receipt),
+        Some(c)
+    );
 }

@@ -71,7 +71,15 @@ fn an_empty_or_invisible_revision_is_refused_over_http_with_the_core_rule_s_erro
     let records = || s.ledger().len();
     let before = records();
     let too_long = "r".repeat(129);
-    for bad in ["", " ", "a b", "tab\there", "bell\u{7}", "caf\u{e9}", &too_long] {
+    for bad in [
+        "",
+        " ",
+        "a b",
+        "tab\there",
+        "bell\u{7}",
+        "caf\u{e9}",
+        &too_long,
+    ] {
         let core = Action::rollback(bad).expect_err("the core refuses it");
         let answer = requested(&s, bad);
         assert_eq!(answer.status, 400, "{bad:?}: {}", answer.body);

@@ -96,7 +96,10 @@ fn verify_and_run_refuse_a_well_hashed_receipt_whose_action_is_invalid() {
             Ok(_) => panic!("{name}: run started on the ledger"),
             Err(stderr) => stderr,
         };
-        assert!(stderr.contains("exited with exit status: 1"), "{name}: {stderr}");
+        assert!(
+            stderr.contains("exited with exit status: 1"),
+            "{name}: {stderr}"
+        );
         assert!(stderr.contains(&at), "{name}: {at:?} not in {stderr}");
     }
 }
@@ -121,9 +124,6 @@ fn verify_accepts_the_same_ledger_with_actions_at_the_edges_of_the_rules() {
             "{action:?}: {}",
             String::from_utf8_lossy(&verify.stderr)
         );
-        assert!(
-            stdout.starts_with("ok: 2 receipts, head seq 1"),
-            "{stdout}"
-        );
+        assert!(stdout.starts_with("ok: 2 receipts, head seq 1"), "{stdout}");
     }
 }
