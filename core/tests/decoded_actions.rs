@@ -1,7 +1,7 @@
 //! A ledger record whose hash chain is right but whose action breaks the action rules (a
 //! percent above 100, a revision that is empty or holds a space) is refused as malformed by
-//! `restore` and by the chain verifier, at its seq, and the restored engine is left as the
-//! records before it made it.
+//! `restore` and by the chain verifier, at its seq, and the restored engine (and the verifier)
+//! are left as the records before it made them.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,13 +15,24 @@ use autonomic_core::action::Revision;
 use autonomic_core::engine::RestoreError;
 use autonomic_core::limits::RECORD_MAX_BYTES;
 use autonomic_core::receipt::ChainErrorKind;
-use autonomic_core::{Action, ChainError, ChainVerifier, Event, Receipt};
-use common::{active, drain_records};
+use autonomic_core::{Action, ChainError, ChainVerifier, Event, GovernorState, Receipt};
+use common::{active, drain_records, raw};
 
-/// The records of a real engine: `acme` activated (seq 0).
-fn activation() -> Vec<Vec<u8>> {
+/// The records of a real engine: `acme` activated (seq 0), then a reading of 78 moving its
+/// governor to Warn (seq 1).
+fn history() -> Vec<Vec<u8>> {
     let mut e = active("acme");
+    e.handle_signal(1_000, &raw("acme", 78.0, 1_000)).unwrap();
     drain_records(&mut e)
+}
+
+/// A fresh engine with `records` restored.
+fn restored(records: &[Vec<u8>]) -> common::SmallEngine {
+    let mut e = common::engine();
+    for record in records {
+        e.restore(record).unwrap();
+    }
+    e
 }
 
 /// A correctly chained and hashed record after `prev` (its seq + 1), dispatching `action` to
@@ -64,24 +75,24 @@ fn invalid_actions() -> Vec<Action> {
 
 #[test]
 fn restore_refuses_a_well_hashed_invalid_action_at_its_seq_and_keeps_what_came_before() {
-    // Proves the decoded action is re-checked: restore names seq 1 as malformed, keeps the
-    // activation restored before it, and puts nothing in flight.
-    let records = activation();
-    assert_eq!(records.len(), 1);
+    // Proves the decoded action is re-checked: restore names seq 2 as malformed, keeps the
+    // two receipts restored before it, and puts nothing in flight.
+    let records = history();
+    assert_eq!(records.len(), 2);
     for action in invalid_actions() {
-        let bad = chained_dispatch(&records[0], action.clone());
-        let mut e = common::engine();
-        e.restore(&records[0]).unwrap();
+        let bad = chained_dispatch(&records[1], action.clone());
+        let mut e = restored(&records);
         let refused = e.restore(&bad);
         assert_eq!(
             refused,
             Err(RestoreError::Chain(ChainError {
-                position: 1,
+                position: 2,
                 kind: ChainErrorKind::Malformed,
             })),
             "{action:?}"
         );
-        assert_eq!(e.ledger().next_seq(), 1, "{action:?}: nothing restored");
+        assert_eq!(e.ledger().next_seq(), 2, "{action:?}: nothing restored");
+        assert_eq!(e.tenant(2_000, "acme").unwrap().state, GovernorState::Warn);
         assert!(e.in_flight().is_empty(), "{action:?}: nothing in flight");
         let acme = e.tenant(2, "acme").unwrap();
         assert!(acme.in_flight.is_none(), "{action:?}");
@@ -92,22 +103,25 @@ fn restore_refuses_a_well_hashed_invalid_action_at_its_seq_and_keeps_what_came_b
 #[test]
 fn the_chain_verifier_names_the_record_with_an_invalid_action() {
     // Proves verification (the check `autonomic verify` runs on every record) refuses the
-    // same records as malformed at seq 1, after accepting seq 0.
-    let records = activation();
+    // same records as malformed at seq 2, after accepting seqs 0 and 1, and stays there.
+    let records = history();
     for action in invalid_actions() {
-        let bad = chained_dispatch(&records[0], action.clone());
+        let bad = chained_dispatch(&records[1], action.clone());
         assert_eq!(Receipt::decode(&bad), Err(ChainErrorKind::Malformed));
         let mut verifier = ChainVerifier::new();
-        verifier.push(&records[0]).unwrap();
+        for record in &records {
+            verifier.push(record).unwrap();
+        }
+        let head = verifier.head_hash();
         let err = verifier.push(&bad).unwrap_err();
         assert_eq!(
             (err.position, err.kind),
-            (1, ChainErrorKind::Malformed),
+            (2, ChainErrorKind::Malformed),
             "{action:?}"
         );
         assert_eq!(
-            verifier.next_seq(),
-            1,
+            (verifier.next_seq(), verifier.head_hash()),
+            (2, head),
             "{action:?}: the verifier did not advance"
         );
     }
@@ -117,7 +131,7 @@ fn the_chain_verifier_names_the_record_with_an_invalid_action() {
 fn the_edges_of_the_rules_restore_and_run() {
     // Proves the re-check refuses only what breaks a rule: percent 0 and 100, a one-byte and
     // a 128-byte visible revision restore, are in flight, and are the action restored.
-    let records = activation();
+    let records = history();
     let long = "~".repeat(128);
     for action in [
         Action::Throttle { percent: 100 },
@@ -127,13 +141,12 @@ fn the_edges_of_the_rules_restore_and_run() {
         revision("!"),
         revision(&long),
     ] {
-        let good = chained_dispatch(&records[0], action.clone());
-        let mut e = common::engine();
-        e.restore(&records[0]).unwrap();
+        let good = chained_dispatch(&records[1], action.clone());
+        let mut e = restored(&records);
         e.restore(&good)
             .unwrap_or_else(|err| panic!("{action:?}: {err}"));
         assert_eq!(e.in_flight().len(), 1, "{action:?}");
         assert_eq!(e.in_flight()[0].action, action);
-        assert_eq!(e.in_flight()[0].receipt, 1);
+        assert_eq!(e.in_flight()[0].receipt, 2);
     }
 }
