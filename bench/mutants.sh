@@ -39,14 +39,16 @@ for t in "${TESTS_SUITES[@]}" "${C_SUITES[@]}"; do
 done
 packages=(-p autonomic-core -p autonomic-tests -p autonomic-c)
 
-# The usual target dir: its compiled dependencies serve the mutants' builds (the scratch copies
-# of the workspace crates get their own artifacts there).
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+# The mutants build in their own target dir, kept between runs for its compiled dependencies.
+# Never the source tree's: cargo names a workspace crate's artifacts by its path relative to
+# the workspace, so a scratch copy's mutated build would take the place of the tree's own.
+mutants_target=$PWD/$out_root/build
 export CARGO_TERM_COLOR=never
 
 # cargo-mutants' own baseline runs only the mutated package's tests, which the target list
-# above does not fit; so the baseline is run here, on the unmutated tree, and sets the
-# timeouts: a mutant's tests may take 3 x the baseline's, at least 60 s; its build 900 s.
+# above does not fit; so the baseline is run here, on the unmutated tree (in its usual target
+# dir), and sets the timeouts: a mutant's tests may take 3 x the baseline's, at least 60 s;
+# its build 1 800 s (the first one also builds the dependencies).
 timeouts=()
 baseline() {
   local started secs
@@ -59,13 +61,14 @@ baseline() {
     { tail -40 "$out_root/baseline.log" >&2; echo "baseline tests failed: fix them first" >&2; exit 1; }
   secs=$(($(date +%s) - started))
   echo "baseline: tests pass in ${secs} s" >&2
-  timeouts=(--baseline=skip --timeout "$((secs * 3 > 60 ? secs * 3 : 60))" --build-timeout 900)
+  timeouts=(--baseline=skip --timeout "$((secs * 3 > 60 ? secs * 3 : 60))" --build-timeout 1800)
 }
 
 mutants() {
   local args=()
   for t in "${targets[@]}"; do args+=("--cargo-arg=$t"); done
-  nice -n 19 cargo mutants --package autonomic-core --jobs 1 --colors never --no-times \
+  CARGO_TARGET_DIR=$mutants_target nice -n 19 cargo mutants --package autonomic-core --jobs 1 \
+    --colors never --no-times \
     "${args[@]}" "$@"
 }
 
