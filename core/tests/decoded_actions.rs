@@ -1,7 +1,8 @@
 //! A ledger record whose hash chain is right but whose action breaks the action rules (a
 //! percent above 100, a revision that is empty or holds a space) is refused as malformed by
-//! `restore` and by the chain verifier, at its seq, and the restored engine (and the verifier)
-//! are left as the records before it made them.
+//! `restore` and by the chain verifier, at its seq; one whose event does not follow from the
+//! state is refused by `restore` as inconsistent. The restored engine (and the verifier) are
+//! left as the records before it made them.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,7 +16,9 @@ use autonomic_core::action::Revision;
 use autonomic_core::engine::RestoreError;
 use autonomic_core::limits::RECORD_MAX_BYTES;
 use autonomic_core::receipt::ChainErrorKind;
-use autonomic_core::{Action, ChainError, ChainVerifier, Event, GovernorState, Receipt};
+use autonomic_core::{
+    Action, ActionOutcome, Cause, ChainError, ChainVerifier, Event, GovernorState, Receipt, Undo,
+};
 use common::{active, drain_records, raw};
 
 /// The records of a real engine: `acme` activated (seq 0), then a reading of 78 moving its
@@ -35,24 +38,29 @@ fn restored(records: &[Vec<u8>]) -> common::SmallEngine {
     e
 }
 
-/// A correctly chained and hashed record after `prev` (its seq + 1), dispatching `action` to
-/// `acme` as a manual action.
-fn chained_dispatch(prev: &[u8], action: Action) -> Vec<u8> {
+/// A correctly chained and hashed record after `prev` (its seq + 1), for `acme`.
+fn chained(prev: &[u8], event: Event) -> Vec<u8> {
     let prev = Receipt::decode(prev).unwrap();
     let mut r = Receipt {
         seq: prev.seq + 1,
         ts_ms: prev.ts_ms + 1,
         tenant: prev.tenant,
-        event: Event::ActionDispatched {
-            action,
-            deadline_ms: 60_000,
-            manual: true,
-        },
+        event,
         prev_hash: prev.hash,
         hash: [0; 32],
     };
     let mut buf = [0u8; RECORD_MAX_BYTES];
     r.seal_into(&mut buf).unwrap().to_vec()
+}
+
+/// [`chained`]: `acme` dispatches `action` as a manual action.
+fn chained_dispatch(prev: &[u8], action: Action) -> Vec<u8> {
+    let event = Event::ActionDispatched {
+        action,
+        deadline_ms: 60_000,
+        manual: true,
+    };
+    chained(prev, event)
 }
 
 fn revision(text: &str) -> Action {
@@ -149,4 +157,53 @@ fn the_edges_of_the_rules_restore_and_run() {
         assert_eq!(e.in_flight()[0].action, action);
         assert_eq!(e.in_flight()[0].receipt, 2);
     }
+}
+
+#[test]
+fn restore_refuses_a_well_hashed_record_that_does_not_follow_from_the_state() {
+    // Proves restore's consistency check: after Stable -> Warn, a governor receipt from
+    // Intervene, a completion of an action never dispatched, and a rollback of one never
+    // completed are each refused `Inconsistent` at seq 2, with the state left as it was.
+    let records = history();
+    let not_following = [
+        Event::Governor {
+            cause: Cause::Reset,
+            from: GovernorState::Intervene,
+            to: GovernorState::Stable,
+            consecutive_high: 0,
+        },
+        Event::ActionCompleted {
+            receipt: 1,
+            outcome: ActionOutcome::Failed,
+            undo: Undo::new(),
+        },
+        Event::RollbackRequested { receipt: 1 },
+    ];
+    for event in not_following {
+        let bad = chained(&records[1], event.clone());
+        let mut e = restored(&records);
+        assert_eq!(
+            e.restore(&bad),
+            Err(RestoreError::Inconsistent(2)),
+            "{event:?}"
+        );
+        assert_eq!(e.ledger().next_seq(), 2, "{event:?}");
+        let acme = e.tenant(2_000, "acme").unwrap();
+        assert_eq!(
+            (acme.state, acme.consecutive_high),
+            (GovernorState::Warn, 1)
+        );
+    }
+    let follows = Event::Governor {
+        cause: Cause::Reset,
+        from: GovernorState::Warn,
+        to: GovernorState::Stable,
+        consecutive_high: 0,
+    };
+    let mut e = restored(&records);
+    e.restore(&chained(&records[1], follows)).unwrap();
+    assert_eq!(
+        e.tenant(2_000, "acme").unwrap().state,
+        GovernorState::Stable
+    );
 }
