@@ -18,7 +18,8 @@
 #
 # Output: target/mutants/<run>/mutants.out (cargo-mutants' own files: caught.txt, missed.txt,
 # unviable.txt, timeout.txt, outcomes.json, logs/), and target/mutants/missed.txt, the missed
-# mutants of the last run. Installs cargo-mutants if it is missing.
+# mutants of the last run. Installs cargo-mutants if it is missing. MUTANTS_TEST_TIMEOUT=SECONDS
+# sets a mutant's test timeout (default: 3 x the baseline's test time, at least 60 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
