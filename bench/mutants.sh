@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Mutation testing of the core (cargo-mutants; configuration in .cargo/mutants.toml).
+#
+#   bench/mutants.sh count                  how many mutants the core has
+#   bench/mutants.sh shards N [K...]        run shards K (default: all, 0..N-1) of N, one
+#                                           after the other; counts per shard and in total
+#   bench/mutants.sh diff BASE [MAX]        only the mutants of the lines changed since the
+#                                           commit BASE (at most MAX, default 40; more are
+#                                           sampled); exit 1 if one is missed (CI)
+#   bench/mutants.sh run NAME ARGS...       any other selection, e.g. `run named -F 'validate'`
+#
+# Each mutant is built and tested with one cargo job at a time (`--jobs 1`), under `nice -n 19`.
+# The tests: the core's own (unit and every core/tests file), the reference-model and property
+# suites of autonomic-tests (TESTS_SUITES below) and autonomic-c's same-trace test. They are a
+# subset of the workspace's tests, so a mutant they catch the workspace catches too: the
+# figure is a LOWER bound on what `cargo test --workspace` catches (doc tests and the
+# binary-driving suites are left out to keep a mutant under a few minutes).
+#
+# Output: target/mutants/<run>/mutants.out (cargo-mutants' own files: caught.txt, missed.txt,
+# unviable.txt, timeout.txt, outcomes.json, logs/), and target/mutants/missed.txt, the missed
+# mutants of the last run. Installs cargo-mutants if it is missing. MUTANTS_TEST_TIMEOUT=SECONDS
+# sets a mutant's test timeout (default: 3 x the baseline's test time, at least 60 s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TESTS_SUITES=(prop_governor prop_chain prop_validation sim)
+C_SUITES=(same_trace)
+out_root=target/mutants
+
+command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
+
+# The test targets, built and run for every mutant (passed to every cargo invocation, the
+# build included, so that only they are built).
+targets=(--lib)
+for f in core/tests/*.rs; do
+  targets+=("--test=$(basename "$f" .rs)")
+done
+for t in "${TESTS_SUITES[@]}" "${C_SUITES[@]}"; do
+  targets+=("--test=$t")
+done
+packages=(-p autonomic-core -p autonomic-tests -p autonomic-c)
+
+# The mutants build in their own target dir, kept between runs for its compiled dependencies.
+# Never the source tree's: cargo names a workspace crate's artifacts by its path relative to
+# the workspace, so a scratch copy's mutated build would take the place of the tree's own.
+mutants_target=$PWD/$out_root/build
+export CARGO_TERM_COLOR=never
+
+# cargo-mutants' own baseline runs only the mutated package's tests, which the target list
+# above does not fit; so the baseline is run here, on the unmutated tree (in its usual target
+# dir), and sets the timeouts: a mutant's tests may take 3 x the baseline's, at least 60 s;
+# its build 1 800 s (the first one also builds the dependencies).
+timeouts=()
+baseline() {
+  local started secs
+  mkdir -p "$out_root"
+  echo "baseline: building and running the selected tests on the unmutated tree" >&2
+  nice -n 19 cargo test -q "${packages[@]}" "${targets[@]}" --no-run > "$out_root/baseline.log" 2>&1 ||
+    { tail -20 "$out_root/baseline.log" >&2; echo "baseline build failed" >&2; exit 1; }
+  started=$(date +%s)
+  nice -n 19 cargo test -q "${packages[@]}" "${targets[@]}" >> "$out_root/baseline.log" 2>&1 ||
+    { tail -40 "$out_root/baseline.log" >&2; echo "baseline tests failed: fix them first" >&2; exit 1; }
+  secs=$(($(date +%s) - started))
+  echo "baseline: tests pass in ${secs} s" >&2
+  # A baseline slowed by other work on the machine makes long timeouts: MUTANTS_TEST_TIMEOUT
+  # (seconds) overrides them.
+  timeouts=(--baseline=skip --timeout "${MUTANTS_TEST_TIMEOUT:-$((secs * 3 > 60 ? secs * 3 : 60))}"
+    --build-timeout 1800)
+}
+
+mutants() {
+  local args=()
+  for t in "${targets[@]}"; do args+=("--cargo-arg=$t"); done
+  CARGO_TARGET_DIR=$mutants_target nice -n 19 cargo mutants --package autonomic-core --jobs 1 \
+    --colors never --no-times \
+    "${args[@]}" "$@"
+}
+
+# Prints "caught missed unviable timeout" of a finished run's mutants.out.
+counts() {
+  local n
+  for kind in caught missed unviable timeout; do
+    n=0
+    [ -f "$1/$kind.txt" ] && n=$(grep -c . "$1/$kind.txt" || true)
+    printf '%s ' "$n"
+  done
+}
+
+# Runs cargo-mutants into target/mutants/$1 with the rest as its arguments; prints one line.
+run_one() {
+  local name=$1 started status
+  shift
+  rm -rf "${out_root:?}/$name"
+  mkdir -p "$out_root/$name"
+  started=$(date +%s)
+  status=0
+  mutants --output "$out_root/$name" "${timeouts[@]}" "$@" > "$out_root/$name/log.txt" 2>&1 || status=$?
+  # 0 all caught, 2 some missed, 3 some timed out; anything else is a failed run.
+  case $status in
+    0 | 2 | 3) ;;
+    *)
+      tail -20 "$out_root/$name/log.txt" >&2
+      echo "$name: cargo mutants failed (exit $status); log: $out_root/$name/log.txt" >&2
+      return 1
+      ;;
+  esac
+  read -r caught missed unviable timeout <<< "$(counts "$out_root/$name/mutants.out")"
+  printf '%-16s caught %4d  missed %4d  unviable %4d  timeout %4d  (%d s)\n' \
+    "$name" "$caught" "$missed" "$unviable" "$timeout" "$(($(date +%s) - started))"
+}
+
+# The score over viable mutants: (caught + timeout) / (caught + missed + timeout). A mutant
+# that makes the tests hang fails them (as CI would); timeouts are also shown apart, since a
+# slow machine can turn a slow pass into one.
+score() {
+  awk -v c="$1" -v m="$2" -v t="$3" \
+    'BEGIN { v = c + m + t; if (v) printf "%.1f %% of %d viable", 100 * (c + t) / v, v; else printf "no viable mutants" }'
+}
+
+case ${1:-} in
+  count)
+    mutants --list | grep -c .
+    ;;
+  shards)
+    n=${2:?usage: bench/mutants.sh shards N [K...]}
+    shift 2
+    shards=("$@")
+    [ ${#shards[@]} -gt 0 ] || mapfile -t shards < <(seq 0 $((n - 1)))
+    baseline
+    total=(0 0 0 0)
+    mkdir -p "$out_root"
+    : > "$out_root/missed.txt.new"
+    for k in "${shards[@]}"; do
+      run_one "shard-$k-of-$n" --shard "$k/$n"
+      dir=$out_root/shard-$k-of-$n/mutants.out
+      read -r -a c <<< "$(counts "$dir")"
+      for i in 0 1 2 3; do total[i]=$((total[i] + c[i])); done
+      [ -f "$dir/missed.txt" ] && cat "$dir/missed.txt" >> "$out_root/missed.txt.new"
+    done
+    mv "$out_root/missed.txt.new" "$out_root/missed.txt"
+    printf 'total (%d of %d shards): caught %d  missed %d  unviable %d  timeout %d: %s\n' \
+      "${#shards[@]}" "$n" "${total[@]}" "$(score "${total[0]}" "${total[1]}" "${total[3]}")"
+    echo "missed mutants: $out_root/missed.txt"
+    ;;
+  diff)
+    base=${2:?usage: bench/mutants.sh diff BASE [MAX]}
+    max=${3:-40}
+    mkdir -p "$out_root"
+    diff_file=$out_root/in-diff.patch
+    git diff "$base" -- core/src > "$diff_file"
+    count=$(mutants --in-diff "$diff_file" --list | grep -c . || true)
+    echo "mutants in the lines changed since $(git rev-parse --short "$base"): $count"
+    if [ "$count" -eq 0 ]; then
+      exit 0
+    fi
+    baseline
+    sample=()
+    if [ "$count" -gt "$max" ]; then
+      n=$(((count + max - 1) / max))
+      sample=(--shard "0/$n")
+      echo "!!! MORE THAN $max MUTANTS: ONLY A SAMPLE IS TESTED, every ${n}th (shard 0/$n, round-robin)."
+      echo "!!! The others are not checked here; run bench/mutants.sh shards for the whole core."
+    fi
+    run_one in-diff --in-diff "$diff_file" "${sample[@]}"
+    cp "$out_root/in-diff/mutants.out/missed.txt" "$out_root/missed.txt" 2> /dev/null || : > "$out_root/missed.txt"
+    if [ -s "$out_root/missed.txt" ]; then
+      echo "MISSED: the tests do not catch these mutants of the changed lines:"
+      cat "$out_root/missed.txt"
+      exit 1
+    fi
+    ;;
+  run)
+    name=${2:?usage: bench/mutants.sh run NAME [cargo-mutants args...]}
+    shift 2
+    baseline
+    run_one "$name" "$@"
+    cp "$out_root/$name/mutants.out/missed.txt" "$out_root/missed.txt" 2> /dev/null || : > "$out_root/missed.txt"
+    ;;
+  *)
+    sed -n '2,10p' "$0" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,61 @@
+//! What the core reports back to a driver, which shows it to users: the capacities an engine
+//! was built with (the sidecar's `autonomic_table_capacity` metric) and the governor's
+//! thresholds (the config's defaults, `docs/governor.md#thresholds`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use autonomic_core::storage::Capacities;
+use autonomic_core::{EngineConfig, Thresholds};
+
+#[test]
+fn an_engine_reports_the_capacities_it_was_built_with() {
+    // Proves each capacity getter returns its own `Capacities` field (all distinct here).
+    let caps = Capacities {
+        tenants: 5,
+        tenant_id_bytes: 300,
+        dedup_ids: 77,
+        receipts: 40,
+        in_flight: 3,
+        rollbackable: 6,
+    };
+    let e = common::engine_with(&caps, EngineConfig::default()).unwrap();
+    assert_eq!(e.tenant_capacity(), 5);
+    assert_eq!(e.tenant_id_bytes(), (0, 300));
+    assert_eq!(e.dedup_capacity(), 77);
+    assert_eq!(e.ledger().capacity(), 40);
+    assert_eq!(e.execution_capacities(), (3, 6));
+}
+
+#[test]
+fn thresholds_report_the_values_in_force() {
+    // Proves the documented defaults (warn 75, recover 70, intervene 90, refuse 95, sustain 3)
+    // and that validated thresholds report what they were given.
+    let d = Thresholds::default();
+    assert_eq!(
+        (
+            d.warn(),
+            d.recover(),
+            d.intervene(),
+            d.refuse(),
+            d.sustain()
+        ),
+        (75, 70, 90, 95, 3)
+    );
+    let t = Thresholds::new(60, 50, 80, 97, 4).unwrap();
+    assert_eq!(
+        (
+            t.warn(),
+            t.recover(),
+            t.intervene(),
+            t.refuse(),
+            t.sustain()
+        ),
+        (60, 50, 80, 97, 4)
+    );
+}
