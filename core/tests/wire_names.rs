@@ -29,7 +29,13 @@ fn kinds_states_and_outcomes_have_their_documented_names_in_index_order() {
     let outcomes: Vec<_> = ActionOutcome::ALL.iter().map(|o| o.as_str()).collect();
     assert_eq!(
         outcomes,
-        ["Succeeded", "Failed", "ExecutionTimeout", "Superseded"]
+        [
+            "Succeeded",
+            "Failed",
+            "ExecutionTimeout",
+            "Superseded",
+            "CircuitOpen"
+        ]
     );
     for (i, o) in ActionOutcome::ALL.into_iter().enumerate() {
         assert_eq!(o.index(), i, "{o:?}");
