@@ -212,9 +212,14 @@ impl<'a> Execution<'a> {
         !self.queued.is_full() && self.queued_of(slot).count() < QUEUED_PER_TENANT_MAX
     }
 
-    /// Whether some tenant has a queued action and nothing in flight: one is due now.
+    /// Whether a queued action is due now: some tenant has one and nothing in flight, and the
+    /// in-flight table has room (while it is full, only a completion can make one due).
     pub(crate) fn queue_due(&self) -> bool {
-        self.queued.iter().any(|q| self.in_flight_of(q.slot as usize).is_none())
+        !self.in_flight.is_full()
+            && self
+                .queued
+                .iter()
+                .any(|q| self.in_flight_of(q.slot as usize).is_none())
     }
 
     /// The first queued action due to run: the head of a tenant's queue with nothing in

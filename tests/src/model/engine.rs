@@ -19,6 +19,14 @@
 //! Each action kind has a circuit breaker ([`MBreaker`], disabled unless
 //! [`EngineModel::with_breakers`]): a dispatch its open circuit refuses is a dispatch receipt
 //! and a completion receipt at once, no run command, and the governor reacts as to a failure.
+//!
+//! Queued manual actions (`docs/actions.md#queued-actions`): one asked to queue while the
+//! tenant has an action in flight or queued waits (one receipt), at most 4 per tenant and
+//! `caps.queued` in all (`QueueFull`); a plain manual action is refused while any is queued.
+//! Each timeout call, after the timeouts, dispatches the first queued action of each tenant
+//! with nothing in flight (at most one per tenant, in receipt order) as a manual dispatch.
+//! A queued tenant's slot is not reused. The engine wants a timeout call at once (time 0)
+//! while a tenant has a queued action and nothing in flight.
 
 use autonomic_core::storage::Capacities;
 
@@ -147,7 +155,14 @@ pub struct EngineModel {
     pub rollbackable: Vec<(u64, String)>,
     /// The circuit breakers of Throttle, Pause and Shed.
     pub breakers: [MBreaker; 3],
+    /// Queued manual actions, in receipt order: (receipt, tenant, action).
+    pub queued: Vec<(u64, String, MAction)>,
+    /// Most queued actions at once.
+    pub queued_capacity: usize,
 }
+
+/// Most queued actions per tenant.
+const QUEUED_PER_TENANT: usize = 4;
 
 /// The breaker index of an action.
 fn kind(action: MAction) -> usize {
@@ -177,6 +192,8 @@ impl EngineModel {
             terminations: 0,
             rollbackable: Vec::new(),
             breakers: [MBreaker::new(0, 30_000); 3],
+            queued: Vec::new(),
+            queued_capacity: 64,
         }
     }
 
@@ -199,6 +216,7 @@ impl EngineModel {
             capacity: caps.tenants,
             id_bytes: caps.tenant_id_bytes,
             dedup: DedupModel::with_capacity(caps.dedup_ids),
+            queued_capacity: caps.queued,
             ..self
         }
     }
@@ -231,6 +249,7 @@ impl EngineModel {
                 t.stored == EState::Terminated
                     && t.in_flight.is_none()
                     && !self.rollbackable.iter().any(|(_, id)| *id == t.id)
+                    && !self.queued.iter().any(|(_, id, _)| *id == t.id)
             })
             .min_by_key(|&i| self.tenants[i].terminated_rank)
     }
@@ -420,6 +439,7 @@ impl EngineModel {
                 .filter(|(d, _, _)| *d <= now_ms)
                 .min();
             let Some((_, receipt, i)) = due else {
+                self.dispatch_queued(now_ms);
                 return done;
             };
             self.complete(now_ms, i, false);
@@ -435,7 +455,68 @@ impl EngineModel {
         Ok(self.govern(now_ms, i, GEvent::Reset))
     }
 
-    /// A manual action: refused while one is in flight.
+    /// The first queued action of each tenant with nothing in flight, one per tenant.
+    fn dispatch_queued(&mut self, now_ms: u64) {
+        let mut served: Vec<String> = Vec::new();
+        loop {
+            let next = self.queued.iter().position(|(r, id, _)| {
+                let head = self.queued.iter().find(|(_, h, _)| h == id);
+                let flying = self.tenant(id).is_some_and(|t| t.in_flight.is_some());
+                !served.contains(id) && !flying && head.is_some_and(|(h, _, _)| h == r)
+            });
+            let Some(at) = next else { return };
+            let (_, id, action) = self.queued.remove(at);
+            let Some(i) = self.find(&id) else { return };
+            served.push(id);
+            let (_, refused) = self.dispatch(now_ms, i, action);
+            if refused {
+                self.govern(now_ms, i, GEvent::Failed);
+            }
+        }
+    }
+
+    /// When the engine wants a timeout call: at once (0) while a tenant has a queued action
+    /// and nothing in flight, else the earliest deadline.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let due = self
+            .queued
+            .iter()
+            .any(|(_, id, _)| self.tenant(id).is_some_and(|t| t.in_flight.is_none()));
+        if due {
+            return Some(0);
+        }
+        let flights = self.tenants.iter().filter_map(|t| t.in_flight);
+        flights.map(|f| f.deadline_ms).min()
+    }
+
+    /// The receipts of `tenant`'s queued actions, first to run first.
+    pub fn queued_of(&self, tenant: &str) -> Vec<u64> {
+        let mine = self.queued.iter().filter(|(_, id, _)| id == tenant);
+        mine.map(|(r, _, _)| *r).collect()
+    }
+
+    /// A manual action that waits its turn: dispatched at once when the tenant has nothing in
+    /// flight or queued, else queued (`QueueFull` beyond 4 for the tenant or the capacity).
+    pub fn queued_manual(
+        &mut self,
+        now_ms: u64,
+        tenant: &str,
+        action: MAction,
+    ) -> Result<u64, &'static str> {
+        let i = self.find(tenant).ok_or("TenantNotFound")?;
+        let waiting = self.queued_of(tenant).len();
+        if self.tenants[i].in_flight.is_none() && waiting == 0 {
+            return self.manual(now_ms, tenant, action);
+        }
+        if waiting >= QUEUED_PER_TENANT || self.queued.len() >= self.queued_capacity {
+            return Err("QueueFull");
+        }
+        let receipt = self.receipt();
+        self.queued.push((receipt, tenant.to_string(), action));
+        Ok(receipt)
+    }
+
+    /// A manual action: refused while one is in flight or any is queued.
     pub fn manual(
         &mut self,
         now_ms: u64,
@@ -443,7 +524,7 @@ impl EngineModel {
         action: MAction,
     ) -> Result<u64, &'static str> {
         let i = self.find(tenant).ok_or("TenantNotFound")?;
-        if self.tenants[i].in_flight.is_some() {
+        if self.tenants[i].in_flight.is_some() || !self.queued_of(tenant).is_empty() {
             return Err("AlreadyExecuting");
         }
         let (receipt, refused) = self.dispatch(now_ms, i, action);
