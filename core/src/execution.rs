@@ -334,7 +334,8 @@ impl<'a> Execution<'a> {
         match event {
             Event::ActionDispatched { .. } => self.in_flight_of(slot).is_none(),
             Event::ActionQueued { .. } => {
-                let waiting = self.in_flight_of(slot).is_some() || self.queued_of(slot).next().is_some();
+                let waiting =
+                    self.in_flight_of(slot).is_some() || self.queued_of(slot).next().is_some();
                 waiting && self.can_enqueue(slot)
             }
             Event::ActionCompleted { receipt, .. } => self

@@ -65,7 +65,10 @@ fn nothing_in_flight_dispatches_at_once_like_a_plain_action() {
     assert_eq!(flying(&e, "t"), Some(r));
     assert_eq!(runs(&mut e), vec![(r, Action::Pause)]);
     let ev = events(&drain_records(&mut e));
-    assert!(matches!(ev[..], [Event::ActionDispatched { manual: true, .. }]));
+    assert!(matches!(
+        ev[..],
+        [Event::ActionDispatched { manual: true, .. }]
+    ));
     assert!(queued(&e, "t").is_empty());
 }
 
@@ -191,7 +194,11 @@ fn a_plain_action_is_refused_while_anything_is_queued() {
     let kinds: Vec<_> = queued(&e, "t").iter().map(|(_, a)| a.kind()).collect();
     assert_eq!(
         kinds,
-        [ActionKind::Throttle, ActionKind::Throttle, ActionKind::Pause]
+        [
+            ActionKind::Throttle,
+            ActionKind::Throttle,
+            ActionKind::Pause
+        ]
     );
 }
 
@@ -202,7 +209,8 @@ fn handle_timeout_dispatches_at_most_one_per_tenant() {
         let first = e.handle_action(1, tenant, Action::Pause).unwrap();
         e.handle_queued_action(2, tenant, throttle(10)).unwrap();
         e.handle_queued_action(2, tenant, throttle(20)).unwrap();
-        e.handle_outcome(3, tenant, Some(first), false, b"").unwrap();
+        e.handle_outcome(3, tenant, Some(first), false, b"")
+            .unwrap();
     }
     runs(&mut e);
     e.handle_timeout(4);
@@ -252,15 +260,22 @@ fn a_queued_dispatch_its_circuit_refuses_completes_and_the_next_waits() {
     assert_eq!(ran, [throttle(10)]);
 }
 
-/// What must survive a restart: every tenant's action in flight and queue, and when the
-/// engine wants to be called.
-fn books(e: &Engine<'_>) -> (Vec<Option<u64>>, Vec<Vec<(u64, Action)>>, Option<u64>) {
+/// What must survive a restart, per tenant: the action in flight and the queue; and when
+/// the engine wants to be called.
+#[derive(Debug, PartialEq, Eq)]
+struct Books {
+    in_flight: Vec<Option<u64>>,
+    queued: Vec<Vec<(u64, Action)>>,
+    poll_timeout: Option<u64>,
+}
+
+fn books(e: &Engine<'_>) -> Books {
     let tenants = ["t", "u"];
-    (
-        tenants.iter().map(|t| flying(e, t)).collect(),
-        tenants.iter().map(|t| queued(e, t)).collect(),
-        e.poll_timeout(),
-    )
+    Books {
+        in_flight: tenants.iter().map(|t| flying(e, t)).collect(),
+        queued: tenants.iter().map(|t| queued(e, t)).collect(),
+        poll_timeout: e.poll_timeout(),
+    }
 }
 
 fn rebuilt(records: &[Vec<u8>]) -> Engine<'static> {

@@ -110,7 +110,10 @@ fn a_queued_action_runs_after_the_one_in_flight_and_survives_a_restart() {
     assert_eq!(runs(work)[1], format!("pause {second}"));
     let ledger = s.ledger();
     let queued_receipt = receipt_of(&ledger, waiting);
-    assert_eq!(queued_receipt["event"]["type"], "action_queued", "{ledger:?}");
+    assert_eq!(
+        queued_receipt["event"]["type"], "action_queued",
+        "{ledger:?}"
+    );
     assert!(second > waiting, "dispatched after it was queued");
     let dispatch = receipt_of(&ledger, second);
     assert_eq!(dispatch["event"]["type"], "action_dispatched", "{dispatch}");
