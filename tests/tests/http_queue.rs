@@ -89,6 +89,13 @@ fn a_queued_action_runs_after_the_one_in_flight_and_survives_a_restart() {
     assert_eq!(tenant["action_in_flight"]["receipt"], first, "{tenant}");
     let want = json!([{"receipt": waiting, "action": {"kind": "pause"}}]);
     assert_eq!(tenant["queued"], want, "{tenant}");
+    let metrics = s.get("/metrics").body;
+    for line in [
+        "autonomic_table_used{table=\"queued_actions\"} 1",
+        "autonomic_table_capacity{table=\"queued_actions\"} 64",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
     // A plain action is refused while one is queued: manual actions keep their order.
     let plain = pause(&s, false);
     assert_eq!(plain.status, 409, "{}", plain.body);

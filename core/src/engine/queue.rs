@@ -23,12 +23,9 @@ impl Engine<'_> {
         tenant: &str,
         action: Action,
     ) -> Result<u64, CommandError> {
-        let slot = self.command_slot(tenant)?;
-        let waiting = self.execution.in_flight_of(slot).is_some()
-            || self.execution.queued_of(slot).next().is_some();
-        if !waiting {
+        let Some(slot) = self.waiting_slot(tenant)? else {
             return self.handle_action(now_ms, tenant, action);
-        }
+        };
         if !self.execution.can_enqueue(slot) {
             return Err(CommandError::QueueFull);
         }
@@ -37,6 +34,14 @@ impl Engine<'_> {
         }
         self.commit(now_ms, slot, Event::ActionQueued { action })
             .ok_or(CommandError::Busy)
+    }
+
+    /// The slot of `tenant` if it has an action in flight or queued: a queued action waits.
+    fn waiting_slot(&self, tenant: &str) -> Result<Option<usize>, CommandError> {
+        let slot = self.command_slot(tenant)?;
+        let waiting = self.execution.in_flight_of(slot).is_some()
+            || self.execution.queued_of(slot).next().is_some();
+        Ok(waiting.then_some(slot))
     }
 
     /// The manual actions queued for `tenant`, first to run first (none for an unknown one).

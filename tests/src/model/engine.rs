@@ -503,9 +503,9 @@ impl EngineModel {
         tenant: &str,
         action: MAction,
     ) -> Result<u64, &'static str> {
-        let i = self.find(tenant).ok_or("TenantNotFound")?;
+        let flying = self.tenant(tenant).ok_or("TenantNotFound")?.in_flight;
         let waiting = self.queued_of(tenant).len();
-        if self.tenants[i].in_flight.is_none() && waiting == 0 {
+        if flying.is_none() && waiting == 0 {
             return self.manual(now_ms, tenant, action);
         }
         if waiting >= QUEUED_PER_TENANT || self.queued.len() >= self.queued_capacity {
