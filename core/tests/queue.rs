@@ -319,3 +319,10 @@ fn restore_rebuilds_the_queue_and_equals_live() {
     assert_eq!(restored.ledger().head_hash(), e.ledger().head_hash());
     assert!(queued(&e, "t").is_empty());
 }
+
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn a_queued_entry_costs_what_the_docs_say() {
+    // `core/src/storage.rs` and `docs/design.md#the-execution-books` quote this size.
+    assert_eq!(size_of::<autonomic_core::engine::Queued>(), 144);
+}
