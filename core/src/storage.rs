@@ -13,7 +13,7 @@
 //! | `receipts` | `ledger_spans`, `ledger_arena` | 8 per span, [`arena_bytes_for`] bytes |
 //! | `in_flight` | `in_flight` | `size_of::<InFlight>()` (152 on 64-bit targets) |
 //! | `rollbackable` | `rollbackable` | `size_of::<Completed>()` (216 on 64-bit targets) |
-//! | `queued` | `queued` | `size_of::<Queued>()` (152 on 64-bit targets) |
+//! | `queued` | `queued` | `size_of::<Queued>()` (144 on 64-bit targets) |
 //!
 //! An index has [`index_slots_for`] entries: the smallest power of two at most 3/4 full.
 
