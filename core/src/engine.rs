@@ -284,10 +284,7 @@ impl<'a> Engine<'a> {
     /// The earliest deadline of an action in flight: call [`Engine::handle_timeout`] then.
     /// 0 (in the past: due now) while a tenant has a queued action and nothing in flight.
     pub fn poll_timeout(&self) -> Option<u64> {
-        if self.execution.queue_due() {
-            return Some(0);
-        }
-        self.execution.next_deadline_ms()
+        self.execution.next_timeout_ms()
     }
 
     // ----- getters ------------------------------------------------------------------------

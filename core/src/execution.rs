@@ -212,14 +212,19 @@ impl<'a> Execution<'a> {
         !self.queued.is_full() && self.queued_of(slot).count() < QUEUED_PER_TENANT_MAX
     }
 
-    /// Whether a queued action is due now: some tenant has one and nothing in flight, and the
-    /// in-flight table has room (while it is full, only a completion can make one due).
-    pub(crate) fn queue_due(&self) -> bool {
-        !self.in_flight.is_full()
+    /// When the engine wants a timeout call: 0 (due now) while a queued action is due —
+    /// some tenant has one and nothing in flight, and the in-flight table has room (while it
+    /// is full, only a completion can make one due) — else the earliest deadline.
+    pub(crate) fn next_timeout_ms(&self) -> Option<u64> {
+        let queue_due = !self.in_flight.is_full()
             && self
                 .queued
                 .iter()
-                .any(|q| self.in_flight_of(q.slot as usize).is_none())
+                .any(|q| self.in_flight_of(q.slot as usize).is_none());
+        if queue_due {
+            return Some(0);
+        }
+        self.next_deadline_ms()
     }
 
     /// The first queued action due to run: the head of a tenant's queue with nothing in
