@@ -3,7 +3,7 @@
 //! `"queue": true` answers queued and shows in `GET /v1/tenants/{id}`, a plain one is refused
 //! meanwhile; when the test lets the first finish, the queued one's program runs and the
 //! ledger shows `action_queued` then its `action_dispatched`. A restart keeps a queued action
-//! queued.
+//! queued; a fifth queued action is `QueueFull`.
 
 mod cli_support;
 
@@ -134,5 +134,20 @@ fn a_queued_action_runs_after_the_one_in_flight_and_survives_a_restart() {
     assert_eq!(tenant["action_in_flight"]["receipt"], second, "{tenant}");
     let want = json!([{"receipt": third, "action": {"kind": "pause"}}]);
     assert_eq!(tenant["queued"], want, "{tenant}");
+    // Four per tenant at most: the fifth is 409 QueueFull. A queue flag that is not a
+    // boolean is 400.
+    for _ in 1..4 {
+        queued(&pause(&s, true));
+    }
+    let full = pause(&s, true);
+    assert_eq!(full.status, 409, "{}", full.body);
+    assert!(full.body.contains("QueueFull"), "{}", full.body);
+    let odd = s.post(
+        "/v1/tenants/acme/actions",
+        r#"{"kind":"pause","queue":"yes"}"#,
+    );
+    assert_eq!(odd.status, 400, "{}", odd.body);
+    assert!(odd.body.contains("MalformedInput"), "{}", odd.body);
+    assert_eq!(s.tenant("acme")["queued"].as_array().map(Vec::len), Some(4));
     std::fs::write(work.join(format!("release-{second}")), b"").expect("release");
 }
