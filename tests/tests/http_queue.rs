@@ -20,10 +20,7 @@ const WAIT: Duration = Duration::from_secs(20);
 fn exec_config(dir: &Path) -> String {
     let dir = dir.display();
     config(&format!(
-        r#"[[tenants]]
-id = "acme"
-sku = "pro"
-[actuators.pause]
+        r#"[actuators.pause]
 backend = "exec"
 program = "/bin/sh"
 args = ["-c", "echo pause {{receipt}} >> {dir}/runs.log; i=0; while [ ! -e {dir}/release-{{receipt}} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done"]
@@ -76,6 +73,8 @@ fn a_queued_action_runs_after_the_one_in_flight_and_survives_a_restart() {
     let toml = exec_config(work);
     let home = work.join("sidecar");
     let mut s = Sidecar::start(&home, &toml);
+    let activated = s.post("/v1/tenants/acme/activate", r#"{"sku":"pro"}"#);
+    assert_eq!(activated.status, 200, "{}", activated.body);
 
     let first = dispatched(&pause(&s, false));
     let line = format!("pause {first}");
