@@ -34,7 +34,8 @@
 //! (in flight, rollbackable, queued commands) in [`crate::execution`], the circuit breaker of
 //! each action kind in [`crate::breaker`], and the counters of
 //! [`Engine::stats`] in [`crate::stats`]. The Execute inputs (outcomes, timeouts, manual
-//! actions, rollbacks) are composed in this module's `actions` file.
+//! actions, rollbacks) are composed in this module's `actions` file, queued manual actions in
+//! its `queue` file.
 
 use crate::action::ActionKind;
 use crate::breaker::{Breakers, CircuitState};
@@ -54,12 +55,13 @@ use crate::receipt::{Cause, ChainError, Event, Receipt};
 mod actions;
 mod config;
 mod errors;
+mod queue;
 mod tenants;
 
 pub use self::config::{EngineConfig, EngineConfigError};
 pub use self::errors::{BuildError, CommandError, IngestError, RestoreError};
 pub use self::tenants::{TenantShapeError, TenantSlot, TenantView};
-pub use crate::execution::{ActionCommand, Enforced, InFlight};
+pub use crate::execution::{ActionCommand, Enforced, InFlight, Queued};
 pub use crate::stats::Stats;
 
 use self::tenants::{TenantState, Tenants};
@@ -134,6 +136,7 @@ impl<'a> Engine<'a> {
             ledger_arena,
             in_flight,
             rollbackable,
+            queued,
         } = storage;
         let ledger = Ledger::new(ledger_arena, ledger_spans)?;
         let chain = RECEIPTS_PER_INPUT_MAX + BREAKER_RECEIPTS_PER_INPUT_MAX;
@@ -146,7 +149,7 @@ impl<'a> Engine<'a> {
             tenants: Tenants::new(tenants, tenant_index, tenant_ids)?,
             dedup: Dedup::new(dedup_fingerprints, dedup_windows, dedup_arrivals)?,
             ledger,
-            execution: Execution::new(in_flight, rollbackable),
+            execution: Execution::new(in_flight, rollbackable, queued),
             breakers: Breakers::default(),
             stats: Stats::default(),
         })
@@ -279,8 +282,9 @@ impl<'a> Engine<'a> {
     }
 
     /// The earliest deadline of an action in flight: call [`Engine::handle_timeout`] then.
+    /// 0 (in the past: due now) while a tenant has a queued action and nothing in flight.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.execution.next_deadline_ms()
+        self.execution.next_timeout_ms()
     }
 
     // ----- getters ------------------------------------------------------------------------
@@ -645,8 +649,11 @@ impl<'a> Engine<'a> {
             Event::ActionDispatched {
                 action,
                 deadline_ms,
-                ..
+                manual,
             } => {
+                if *manual {
+                    self.execution.apply_manual_dispatched(slot);
+                }
                 self.execution
                     .apply_dispatched(slot, seq, *deadline_ms, action);
                 if let (Some(t), Some(enforced)) =
@@ -695,6 +702,7 @@ impl<'a> Engine<'a> {
                     breaker.apply_circuit(seq, ts_ms, *to);
                 }
             }
+            Event::ActionQueued { action } => self.execution.apply_queued(slot, seq, action),
         }
     }
 

@@ -1,16 +1,18 @@
 //! Execute, the bookkeeping half: the actions in flight, the completed actions
-//! remembered for rollback, the commands waiting for the adapter, and what a dispatched
+//! remembered for rollback, the manual actions queued behind those in flight, the commands
+//! waiting for the adapter, and what a dispatched
 //! action enforces at admission. [`crate::action`] is the deciding half.
 //!
 //! The `apply_*` methods are the execution part of the engine's one `apply` (state is the
-//! fold of the receipts): nothing else changes the in-flight table or the rollbackable list.
+//! fold of the receipts): nothing else changes the in-flight table, the rollbackable list or
+//! the queued actions.
 //! Tenants are named by their slot in the engine's tenant table.
 
 use heapless::Deque;
 
 use crate::action::{Action, ActionKind, ActionOutcome, Undo};
 use crate::engine::CommandError;
-use crate::limits::ACTION_QUEUE_MAX;
+use crate::limits::{ACTION_QUEUE_MAX, QUEUED_PER_TENANT_MAX};
 use crate::monitor::TenantId;
 use crate::receipt::Event;
 use crate::table::Table;
@@ -80,6 +82,33 @@ pub struct Completed {
     pub(crate) rollback_pending: bool,
 }
 
+/// A manual action queued behind its tenant's action in flight, waiting to be dispatched
+/// (`docs/actions.md#queued-actions`). The storage element of the queued book
+/// ([`crate::storage::Storage::queued`]); a tenant's entries are in receipt order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    pub(crate) slot: u32,
+    /// The receipt id of its `ActionQueued` receipt.
+    pub receipt: u64,
+    /// The action.
+    pub action: Action,
+}
+
+impl Queued {
+    /// An unused entry, for `static` storage (`[Queued::EMPTY; N]`).
+    pub const EMPTY: Queued = Queued {
+        slot: 0,
+        receipt: 0,
+        action: Action::Pause,
+    };
+}
+
+impl Default for Queued {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
 /// An effect for the adapter's actuators.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionCommand {
@@ -134,22 +163,29 @@ impl Default for Completed {
 }
 
 /// The execution books, over caller-provided storage: actions in flight (one per tenant at
-/// most), completed actions remembered for rollback (oldest forgotten first), and
+/// most), completed actions remembered for rollback (oldest forgotten first), manual actions
+/// queued (in receipt order, at most [`QUEUED_PER_TENANT_MAX`] per tenant), and
 /// [`ACTION_QUEUE_MAX`] queued commands.
 #[derive(Debug)]
 pub(crate) struct Execution<'a> {
     in_flight: Table<'a, InFlight>,
     completed: Table<'a, Completed>,
+    queued: Table<'a, Queued>,
     actions: Deque<ActionCommand, ACTION_QUEUE_MAX>,
 }
 
 impl<'a> Execution<'a> {
-    /// Empty books holding at most `in_flight.len()` actions in flight and
-    /// `rollbackable.len()` completed ones.
-    pub(crate) fn new(in_flight: &'a mut [InFlight], rollbackable: &'a mut [Completed]) -> Self {
+    /// Empty books holding at most `in_flight.len()` actions in flight,
+    /// `rollbackable.len()` completed ones and `queued.len()` queued ones.
+    pub(crate) fn new(
+        in_flight: &'a mut [InFlight],
+        rollbackable: &'a mut [Completed],
+        queued: &'a mut [Queued],
+    ) -> Self {
         Self {
             in_flight: Table::new(in_flight),
             completed: Table::new(rollbackable),
+            queued: Table::new(queued),
             actions: Deque::new(),
         }
     }
@@ -157,6 +193,49 @@ impl<'a> Execution<'a> {
     /// The most actions in flight, and completed actions remembered.
     pub(crate) fn capacities(&self) -> (usize, usize) {
         (self.in_flight.capacity(), self.completed.capacity())
+    }
+
+    // ----- queued actions -----------------------------------------------------------------
+
+    /// The queued actions, all tenants, in receipt order; and the most the table holds.
+    pub(crate) fn queued(&self) -> (&[Queued], usize) {
+        (self.queued.as_slice(), self.queued.capacity())
+    }
+
+    /// The actions queued for the tenant in `slot`, first to run first.
+    pub(crate) fn queued_of(&self, slot: usize) -> impl Iterator<Item = &Queued> + '_ {
+        self.queued.iter().filter(move |q| q.slot as usize == slot)
+    }
+
+    /// Whether one more action can be queued for the tenant in `slot`.
+    pub(crate) fn can_enqueue(&self, slot: usize) -> bool {
+        !self.queued.is_full() && self.queued_of(slot).count() < QUEUED_PER_TENANT_MAX
+    }
+
+    /// When the engine wants a timeout call: 0 (due now) while a queued action is due —
+    /// some tenant has one and nothing in flight, and the in-flight table has room (while it
+    /// is full, only a completion can make one due) — else the earliest deadline.
+    pub(crate) fn next_timeout_ms(&self) -> Option<u64> {
+        let queue_due = !self.in_flight.is_full()
+            && self
+                .queued
+                .iter()
+                .any(|q| self.in_flight_of(q.slot as usize).is_none());
+        if queue_due {
+            return Some(0);
+        }
+        self.next_deadline_ms()
+    }
+
+    /// The first queued action due to run: the head of a tenant's queue with nothing in
+    /// flight, among the tenants `eligible` accepts (by slot).
+    pub(crate) fn next_queued(&self, eligible: impl Fn(u32) -> bool) -> Option<&Queued> {
+        self.queued.iter().find(|q| {
+            let slot = q.slot as usize;
+            eligible(q.slot)
+                && self.in_flight_of(slot).is_none()
+                && self.queued_of(slot).next().map(|h| h.receipt) == Some(q.receipt)
+        })
     }
 
     // ----- reads --------------------------------------------------------------------------
@@ -230,7 +309,9 @@ impl<'a> Execution<'a> {
 
     /// Whether anything in the books names the tenant in `slot`.
     pub(crate) fn names(&self, slot: usize) -> bool {
-        self.in_flight_of(slot).is_some() || self.completed.iter().any(|c| c.slot as usize == slot)
+        self.in_flight_of(slot).is_some()
+            || self.completed.iter().any(|c| c.slot as usize == slot)
+            || self.queued_of(slot).next().is_some()
     }
 
     /// The kind of the action an `ActionCompleted` or `RollbackCompleted` event ends, read
@@ -257,6 +338,11 @@ impl<'a> Execution<'a> {
     pub(crate) fn follows(&self, slot: usize, event: &Event) -> bool {
         match event {
             Event::ActionDispatched { .. } => self.in_flight_of(slot).is_none(),
+            Event::ActionQueued { .. } => {
+                let waiting =
+                    self.in_flight_of(slot).is_some() || self.queued_of(slot).next().is_some();
+                waiting && self.can_enqueue(slot)
+            }
             Event::ActionCompleted { receipt, .. } => self
                 .in_flight_of(slot)
                 .is_some_and(|f| f.receipt == *receipt),
@@ -304,6 +390,25 @@ impl<'a> Execution<'a> {
         };
         let pushed = self.in_flight.push(flight).is_ok();
         debug_assert!(pushed);
+    }
+
+    /// A manual action was queued under receipt `seq`. `slot` fits in `u32`.
+    pub(crate) fn apply_queued(&mut self, slot: usize, seq: u64, action: &Action) {
+        let queued = Queued {
+            slot: slot as u32,
+            receipt: seq,
+            action: action.clone(),
+        };
+        let pushed = self.queued.push(queued).is_ok();
+        debug_assert!(pushed);
+    }
+
+    /// A manual action was dispatched for the tenant in `slot`: if it has queued actions, it
+    /// was the head (a plain manual action is refused while any are queued), which leaves.
+    pub(crate) fn apply_manual_dispatched(&mut self, slot: usize) {
+        if let Some(index) = self.queued.iter().position(|q| q.slot as usize == slot) {
+            self.queued.remove(index);
+        }
     }
 
     /// An action ended: out of flight; remembered for rollback (with its undo token) if it

@@ -37,6 +37,11 @@ pub const IN_FLIGHT_DEFAULT: usize = 64;
 /// Default number of completed actions remembered for rollback by receipt id; the oldest is
 /// forgotten first.
 pub const ROLLBACKABLE_DEFAULT: usize = 64;
+/// Default number of manual actions queued behind the one in flight, engine-wide
+/// (`docs/actions.md#queued-actions`).
+pub const QUEUED_DEFAULT: usize = 64;
+/// The most manual actions one tenant may have queued; one more is refused with `QueueFull`.
+pub const QUEUED_PER_TENANT_MAX: usize = 4;
 /// Action commands waiting for [`crate::engine::Engine::poll_action`].
 pub const ACTION_QUEUE_MAX: usize = 32;
 /// The largest encoded receipt (a 256-byte tenant dispatching a 128-byte rollback revision

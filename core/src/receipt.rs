@@ -109,6 +109,13 @@ pub enum Event {
         /// The state after.
         to: CircuitState,
     },
+    /// A manual action was queued behind the tenant's action in flight
+    /// (`docs/actions.md#queued-actions`); it is dispatched later as an ordinary manual
+    /// `ActionDispatched`. The receipt's `seq` is the queued action's receipt id.
+    ActionQueued {
+        /// The action.
+        action: Action,
+    },
 }
 
 /// Why a governor changed.
@@ -225,7 +232,7 @@ impl Receipt {
         }
         monitor::validate_tenant(&receipt.tenant).map_err(|_| ChainErrorKind::Malformed)?;
         match &receipt.event {
-            Event::ActionDispatched { action, .. } => {
+            Event::ActionDispatched { action, .. } | Event::ActionQueued { action } => {
                 action.validate().map_err(|_| ChainErrorKind::Malformed)?;
             }
             // Only a success carries an undo token (the engine records others empty).

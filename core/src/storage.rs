@@ -1,6 +1,6 @@
 //! The memory an engine runs in, handed over by the driver at start.
 //!
-//! The core never allocates: [`crate::engine::Engine::new`] takes a [`Storage`], ten
+//! The core never allocates: [`crate::engine::Engine::new`] takes a [`Storage`], eleven
 //! slices the driver sized from a [`Capacities`] (read from its configuration) and owns for
 //! as long as the engine lives. A driver with an allocator makes them once at start
 //! ([`OwnedStorage`], behind the `alloc` feature); one without declares them `static`.
@@ -13,14 +13,15 @@
 //! | `receipts` | `ledger_spans`, `ledger_arena` | 8 per span, [`arena_bytes_for`] bytes |
 //! | `in_flight` | `in_flight` | `size_of::<InFlight>()` (152 on 64-bit targets) |
 //! | `rollbackable` | `rollbackable` | `size_of::<Completed>()` (216 on 64-bit targets) |
+//! | `queued` | `queued` | `size_of::<Queued>()` (144 on 64-bit targets) |
 //!
 //! An index has [`index_slots_for`] entries: the smallest power of two at most 3/4 full.
 
 use crate::engine::TenantSlot;
-use crate::execution::{Completed, InFlight};
+use crate::execution::{Completed, InFlight, Queued};
 use crate::ledger::{Span, arena_bytes_for};
 use crate::limits::{
-    DEDUP_IDS_DEFAULT, IN_FLIGHT_DEFAULT, RECEIPTS_DEFAULT, ROLLBACKABLE_DEFAULT,
+    DEDUP_IDS_DEFAULT, IN_FLIGHT_DEFAULT, QUEUED_DEFAULT, RECEIPTS_DEFAULT, ROLLBACKABLE_DEFAULT,
     TENANT_ID_BYTES_PER_TENANT_DEFAULT, TENANTS_DEFAULT,
 };
 
@@ -64,6 +65,8 @@ pub struct Capacities {
     pub in_flight: usize,
     /// Completed actions remembered for rollback.
     pub rollbackable: usize,
+    /// Manual actions queued behind those in flight, engine-wide.
+    pub queued: usize,
 }
 
 impl Default for Capacities {
@@ -75,7 +78,8 @@ impl Default for Capacities {
 impl Capacities {
     /// The defaults of [`crate::limits`] for `tenants` tenants: 32 id bytes each,
     /// [`DEDUP_IDS_DEFAULT`] dedup ids, [`RECEIPTS_DEFAULT`] receipts, [`IN_FLIGHT_DEFAULT`]
-    /// actions in flight, [`ROLLBACKABLE_DEFAULT`] remembered for rollback.
+    /// actions in flight, [`ROLLBACKABLE_DEFAULT`] remembered for rollback, [`QUEUED_DEFAULT`]
+    /// queued.
     pub const fn with_tenants(tenants: usize) -> Self {
         Self {
             tenants,
@@ -84,6 +88,7 @@ impl Capacities {
             receipts: RECEIPTS_DEFAULT,
             in_flight: IN_FLIGHT_DEFAULT,
             rollbackable: ROLLBACKABLE_DEFAULT,
+            queued: QUEUED_DEFAULT,
         }
     }
 
@@ -114,7 +119,8 @@ impl Capacities {
                 .saturating_mul(size_of::<u64>() + size_of::<u32>());
         let ledger = self.receipts.saturating_mul(size_of::<Span>()) + self.ledger_arena_bytes();
         let execution = self.in_flight.saturating_mul(size_of::<InFlight>())
-            + self.rollbackable.saturating_mul(size_of::<Completed>());
+            + self.rollbackable.saturating_mul(size_of::<Completed>())
+            + self.queued.saturating_mul(size_of::<Queued>());
         tenants
             .saturating_add(dedup)
             .saturating_add(ledger)
@@ -147,6 +153,8 @@ pub struct Storage<'a> {
     pub in_flight: &'a mut [InFlight],
     /// The completed actions remembered for rollback: `rollbackable` of them.
     pub rollbackable: &'a mut [Completed],
+    /// The manual actions queued: `queued` of them.
+    pub queued: &'a mut [Queued],
 }
 
 #[cfg(feature = "alloc")]
@@ -158,7 +166,7 @@ mod owned {
     use alloc::vec;
     use alloc::vec::Vec;
 
-    use super::{Capacities, Completed, InFlight, Span, Storage, TenantSlot};
+    use super::{Capacities, Completed, InFlight, Queued, Span, Storage, TenantSlot};
 
     /// A [`Storage`] on the heap, allocated once by [`OwnedStorage::new`] (the `alloc`
     /// feature). Zeroed slices are allocated zeroed, so the operating system maps their pages
@@ -175,6 +183,7 @@ mod owned {
         ledger_arena: Vec<u8>,
         in_flight: Vec<InFlight>,
         rollbackable: Vec<Completed>,
+        queued: Vec<Queued>,
     }
 
     impl OwnedStorage {
@@ -192,6 +201,7 @@ mod owned {
                 ledger_arena: vec![0; capacities.ledger_arena_bytes()],
                 in_flight: vec![InFlight::default(); capacities.in_flight],
                 rollbackable: vec![Completed::default(); capacities.rollbackable],
+                queued: vec![Queued::default(); capacities.queued],
             }
         }
 
@@ -208,6 +218,7 @@ mod owned {
                 ledger_arena: &mut self.ledger_arena,
                 in_flight: &mut self.in_flight,
                 rollbackable: &mut self.rollbackable,
+                queued: &mut self.queued,
             }
         }
     }

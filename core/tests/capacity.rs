@@ -19,6 +19,7 @@ fn caps(tenants: usize, in_flight: usize, rollbackable: usize) -> Capacities {
         receipts: 256,
         in_flight,
         rollbackable,
+        queued: 4,
     }
 }
 

@@ -5,7 +5,7 @@
 
 use core::ptr::addr_of_mut;
 
-use autonomic_core::engine::{Engine, EngineConfig, InFlight, SignalResult, TenantSlot};
+use autonomic_core::engine::{Engine, EngineConfig, InFlight, Queued, SignalResult, TenantSlot};
 use autonomic_core::execution::Completed;
 use autonomic_core::ledger::Span;
 use autonomic_core::storage::{Capacities, Storage};
@@ -29,6 +29,7 @@ const RECEIPTS: usize = CAPS.receipts;
 const LEDGER_ARENA: usize = CAPS.ledger_arena_bytes();
 const IN_FLIGHT: usize = CAPS.in_flight;
 const ROLLBACKABLE: usize = CAPS.rollbackable;
+const QUEUED: usize = CAPS.queued;
 
 // The engine's storage: no heap, no allocator, plain statics.
 static mut SLOTS: [TenantSlot; TENANTS] = [TenantSlot::EMPTY; TENANTS];
@@ -41,6 +42,7 @@ static mut SPANS: [Span; RECEIPTS] = [Span::EMPTY; RECEIPTS];
 static mut LEDGER_BYTES: [u8; LEDGER_ARENA] = [0; LEDGER_ARENA];
 static mut IN_FLIGHT_BOOK: [InFlight; IN_FLIGHT] = [InFlight::EMPTY; IN_FLIGHT];
 static mut ROLLBACKABLE_BOOK: [Completed; ROLLBACKABLE] = [Completed::EMPTY; ROLLBACKABLE];
+static mut QUEUED_BOOK: [Queued; QUEUED] = [Queued::EMPTY; QUEUED];
 
 /// The statics above, lent to one engine.
 ///
@@ -62,6 +64,7 @@ unsafe fn storage() -> Storage<'static> {
             ledger_arena: &mut *addr_of_mut!(LEDGER_BYTES),
             in_flight: &mut *addr_of_mut!(IN_FLIGHT_BOOK),
             rollbackable: &mut *addr_of_mut!(ROLLBACKABLE_BOOK),
+            queued: &mut *addr_of_mut!(QUEUED_BOOK),
         }
     }
 }

@@ -288,6 +288,10 @@ impl Auditor {
                 Ok(())
             }
             Event::Circuit { kind, to } => self.audit_circuit(seq, *kind, *to),
+            Event::ActionQueued { .. } if !self.governors.contains_key(&tenant) => Err(format!(
+                "receipt {seq}: action queued for an unknown tenant"
+            )),
+            Event::ActionQueued { .. } => Ok(()),
         }
     }
 

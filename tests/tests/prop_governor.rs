@@ -125,6 +125,11 @@ enum Op {
         tenant: &'static str,
         action: MAction,
     },
+    /// A manual action asked to queue behind the one in flight.
+    QueuedManual {
+        tenant: &'static str,
+        action: MAction,
+    },
     Entitlement {
         tenant: &'static str,
         cmd: ECmd,
@@ -184,7 +189,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (tenant(), 0u8..3, any::<bool>(), prop_oneof![3 => Just(0usize), 1 => 0usize..=70])
             .prop_map(|(tenant, receipt, succeeded, undo)| Op::Outcome { tenant, receipt, succeeded, undo }),
         1 => tenant().prop_map(Op::Reset),
-        1 => (tenant(), action).prop_map(|(tenant, action)| Op::Manual { tenant, action }),
+        1 => (tenant(), action.clone()).prop_map(|(tenant, action)| Op::Manual { tenant, action }),
+        2 => (tenant(), action).prop_map(|(tenant, action)| Op::QueuedManual { tenant, action }),
         3 => (tenant(), cmd, prop::sample::select(&SKUS[..]), expires)
             .prop_map(|(tenant, cmd, sku, expires_in)| Op::Entitlement { tenant, cmd, sku, expires_in }),
         4 => tick.prop_map(Op::Tick),
@@ -373,9 +379,17 @@ impl<'a> Run<'a> {
                     "reset {tenant}: engine {got:?}, model {want:?}"
                 );
             }
-            Op::Manual { tenant, action } => {
-                let got = self.engine.handle_action(now, tenant, core_action(*action));
-                let want = self.model.manual(now, tenant, *action);
+            Op::Manual { tenant, action } | Op::QueuedManual { tenant, action } => {
+                let queue = matches!(op, Op::QueuedManual { .. });
+                let (got, want) = if queue {
+                    let got = self
+                        .engine
+                        .handle_queued_action(now, tenant, core_action(*action));
+                    (got, self.model.queued_manual(now, tenant, *action))
+                } else {
+                    let got = self.engine.handle_action(now, tenant, core_action(*action));
+                    (got, self.model.manual(now, tenant, *action))
+                };
                 let ok = match (&got, &want) {
                     (Ok(a), Ok(b)) => a == b,
                     (Err(e), Err(m)) => e.name() == *m,
@@ -383,7 +397,7 @@ impl<'a> Run<'a> {
                 };
                 prop_assert!(
                     ok,
-                    "manual {action:?} for {tenant}: engine {got:?}, model {want:?}"
+                    "manual {action:?} (queue {queue}) for {tenant}: engine {got:?}, model {want:?}"
                 );
             }
             Op::Entitlement {
@@ -465,6 +479,15 @@ impl<'a> Run<'a> {
         let order: Vec<&str> = self.engine.tenants(self.now).map(|v| v.tenant).collect();
         let m_order: Vec<&str> = self.model.tenants.iter().map(|t| t.id.as_str()).collect();
         prop_assert_eq!(order, m_order, "the table, slot for slot");
+        prop_assert_eq!(
+            self.engine.poll_timeout(),
+            self.model.poll_timeout(),
+            "poll_timeout"
+        );
+        for m in &self.model.tenants {
+            let got: Vec<u64> = self.engine.queued(&m.id).map(|q| q.receipt).collect();
+            prop_assert_eq!(got, self.model.queued_of(&m.id), "{} queued", m.id);
+        }
         for m in &self.model.tenants {
             let v = self.engine.tenant(self.now, &m.id);
             prop_assert!(v.is_some(), "engine lost tenant {}", m.id);

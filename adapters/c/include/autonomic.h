@@ -264,6 +264,8 @@ typedef struct AutonomicCapacities {
   size_t in_flight;
   // Completed actions remembered for rollback.
   size_t rollbackable;
+  // Manual actions queued behind those in flight.
+  size_t queued;
 } AutonomicCapacities;
 
 // What one governor event did.
@@ -353,7 +355,7 @@ extern "C" {
 #endif // __cplusplus
 
 // Writes the default capacities (1 024 tenants, 650 000 dedup ids, 1 024 receipts, 64 in
-// flight, 64 rollbackable) to `out_caps`.
+// flight, 64 rollbackable, 64 queued) to `out_caps`.
 //
 // # Safety
 //

@@ -1,4 +1,4 @@
-//! Carving one caller-provided block into the engine value and its ten storage slices.
+//! Carving one caller-provided block into the engine value and its eleven storage slices.
 //!
 //! The block starts with the engine itself; each slice follows at the next offset aligned
 //! for its element type. The block's alignment is the largest of them, so fixed offsets from
@@ -6,7 +6,7 @@
 
 use core::mem::{align_of, size_of};
 
-use autonomic_core::engine::{Engine, EngineConfig, InFlight, TenantSlot};
+use autonomic_core::engine::{Engine, EngineConfig, InFlight, Queued, TenantSlot};
 use autonomic_core::execution::Completed;
 use autonomic_core::ledger::Span;
 use autonomic_core::storage::{Capacities, Storage};
@@ -31,6 +31,7 @@ pub struct Layout {
     ledger_arena: usize,
     in_flight: usize,
     rollbackable: usize,
+    queued: usize,
 }
 
 /// Lays parts out one after the other.
@@ -69,6 +70,7 @@ impl Layout {
             ledger_arena: at.take::<u8>(caps.ledger_arena_bytes())?,
             in_flight: at.take::<InFlight>(caps.in_flight)?,
             rollbackable: at.take::<Completed>(caps.rollbackable)?,
+            queued: at.take::<Queued>(caps.queued)?,
             size: 0,
             align: 0,
         };
@@ -147,6 +149,7 @@ pub unsafe fn build(
                 caps.rollbackable,
                 Completed::EMPTY,
             ),
+            queued: carve(mem, layout.queued, caps.queued, Queued::EMPTY),
         }
     };
     let engine = Engine::new(EngineConfig::default(), storage)?;

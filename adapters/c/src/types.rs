@@ -39,6 +39,8 @@ pub struct AutonomicCapacities {
     pub in_flight: usize,
     /// Completed actions remembered for rollback.
     pub rollbackable: usize,
+    /// Manual actions queued behind those in flight.
+    pub queued: usize,
 }
 
 impl From<Capacities> for AutonomicCapacities {
@@ -50,6 +52,7 @@ impl From<Capacities> for AutonomicCapacities {
             receipts: c.receipts,
             in_flight: c.in_flight,
             rollbackable: c.rollbackable,
+            queued: c.queued,
         }
     }
 }
@@ -63,6 +66,7 @@ impl From<AutonomicCapacities> for Capacities {
             receipts: c.receipts,
             in_flight: c.in_flight,
             rollbackable: c.rollbackable,
+            queued: c.queued,
         }
     }
 }

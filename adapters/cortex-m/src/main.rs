@@ -6,7 +6,7 @@
 #![no_std]
 #![no_main]
 
-use autonomic_core::engine::{Engine, EngineConfig, InFlight, SignalResult, TenantSlot};
+use autonomic_core::engine::{Engine, EngineConfig, InFlight, Queued, SignalResult, TenantSlot};
 use autonomic_core::execution::Completed;
 use autonomic_core::ledger::Span;
 use autonomic_core::storage::{Capacities, Storage};
@@ -26,11 +26,12 @@ const CAPS: Capacities = Capacities {
     receipts: 32,
     in_flight: 4,
     rollbackable: 4,
+    queued: 4,
 };
 
 /// The smallest useful capacities (the `minimal` feature): one tenant, four dedup ids, the
 /// ledger's smallest ring (4 spans and a 2 KiB arena: receipts are overwritten once polled),
-/// one action in flight and one remembered for rollback.
+/// one action in flight, one remembered for rollback and one queued.
 #[cfg(feature = "minimal")]
 const CAPS: Capacities = Capacities {
     tenants: 1,
@@ -39,10 +40,11 @@ const CAPS: Capacities = Capacities {
     receipts: 4,
     in_flight: 1,
     rollbackable: 1,
+    queued: 1,
 };
 
 /// The default capacities (the `default-tenants` feature: 1 024 tenants, 1 024 receipts,
-/// 64 in flight and 64 remembered) but 8 192 dedup ids: the default 650 000 need 17.8 MB, more
+/// 64 in flight, 64 remembered and 64 queued) but 8 192 dedup ids: the default 650 000 need 17.8 MB, more
 /// than the board's RAM.
 #[cfg(feature = "default-tenants")]
 const CAPS: Capacities = Capacities {
@@ -79,6 +81,7 @@ struct Slots {
     tenants: [TenantSlot; CAPS.tenants],
     in_flight: [InFlight; CAPS.in_flight],
     rollbackable: [Completed; CAPS.rollbackable],
+    queued: [Queued; CAPS.queued],
 }
 
 /// Both, lent to one engine.
@@ -94,6 +97,7 @@ fn storage<'a>(zeroed: &'a mut Zeroed, slots: &'a mut Slots) -> Storage<'a> {
         ledger_arena: &mut zeroed.ledger_arena,
         in_flight: &mut slots.in_flight,
         rollbackable: &mut slots.rollbackable,
+        queued: &mut slots.queued,
     }
 }
 
@@ -114,6 +118,7 @@ fn main() -> ! {
         tenants: [TenantSlot::EMPTY; CAPS.tenants],
         in_flight: [InFlight::EMPTY; CAPS.in_flight],
         rollbackable: [Completed::EMPTY; CAPS.rollbackable],
+        queued: [Queued::EMPTY; CAPS.queued],
     };
     hprintln!(
         "capacities {:?}: storage {} bytes, engine {} bytes (the default capacities would need {})",

@@ -65,6 +65,19 @@ pub struct ManualAction {
     pub tenant: String,
     /// The action.
     pub action: Action,
+    /// Wait behind the action in flight instead of being refused
+    /// ([`Engine::handle_queued_action`]).
+    pub queue: bool,
+}
+
+/// What became of a manual action: its receipt id, and whether it was queued (the id is
+/// then its `ActionQueued` receipt's) rather than dispatched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionReceipt {
+    /// The dispatch receipt, or the `ActionQueued` receipt.
+    pub receipt: u64,
+    /// Whether it was queued.
+    pub queued: bool,
 }
 
 /// A rollback of a completed action.
@@ -133,9 +146,19 @@ impl Apply for Reset {
 }
 
 impl Apply for ManualAction {
-    type Output = Result<u64, CommandError>;
+    type Output = Result<ActionReceipt, CommandError>;
     fn apply(&self, engine: &mut Engine<'_>, now_ms: u64) -> Self::Output {
-        engine.handle_action(now_ms, &self.tenant, self.action.clone())
+        let (tenant, action) = (&self.tenant, self.action.clone());
+        if !self.queue {
+            let receipt = engine.handle_action(now_ms, tenant, action)?;
+            return Ok(ActionReceipt {
+                receipt,
+                queued: false,
+            });
+        }
+        let receipt = engine.handle_queued_action(now_ms, tenant, action)?;
+        let queued = engine.queued(tenant).any(|q| q.receipt == receipt);
+        Ok(ActionReceipt { receipt, queued })
     }
 }
 

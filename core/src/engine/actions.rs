@@ -46,6 +46,9 @@ impl Engine<'_> {
     /// is `ExecutionTimeout` = ActionFailed; the adapter gets a `Cancel` to kill it).
     /// Returns how many it timed out; fewer than are due when the queues fill, in which case
     /// [`Engine::poll_timeout`] stays in the past and the driver calls again after draining.
+    ///
+    /// Then it dispatches the head of each tenant's queued manual actions that has nothing in
+    /// flight, at most one per tenant per call (`docs/actions.md#queued-actions`).
     pub fn handle_timeout(&mut self, now_ms: u64) -> usize {
         let mut done = 0;
         while let Some(due) = self.execution.due(now_ms) {
@@ -67,10 +70,12 @@ impl Engine<'_> {
                 Err(_) => break,
             }
         }
+        self.dispatch_queued(now_ms);
         done
     }
 
-    /// A manual action request; `AlreadyExecuting` while the tenant has one in flight
+    /// A manual action request; `AlreadyExecuting` while the tenant has one in flight, or
+    /// (quoting the first) while it has queued ones, so manual actions keep their order
     /// (`docs/actions.md#dispatch`). Returns the action's receipt id. If its kind's circuit
     /// is open, the action is completed at once as `CircuitOpen` and the governor reacts as to
     /// any failure.
@@ -81,12 +86,13 @@ impl Engine<'_> {
         action: Action,
     ) -> Result<u64, CommandError> {
         let slot = self.command_slot(tenant)?;
+        if let Some(q) = self.execution.queued_of(slot).next() {
+            return Err(CommandError::AlreadyExecuting(q.receipt));
+        }
         if let Some(f) = self.execution.in_flight_of(slot) {
             return Err(CommandError::AlreadyExecuting(f.receipt));
         }
-        let in_flight_full = self.execution.in_flight_full();
-        let receipts = 1 + self.breaker_room();
-        if in_flight_full || !self.ledger.can_append(receipts) || !self.execution.can_queue(1) {
+        if !self.manual_room() {
             return Err(CommandError::Busy);
         }
         let dispatched = self
@@ -94,6 +100,15 @@ impl Engine<'_> {
             .ok_or(CommandError::Busy)?;
         self.settle(now_ms, slot, dispatched.refused);
         Ok(dispatched.receipt)
+    }
+
+    /// Whether a manual dispatch for a tenant with nothing in flight fits: a free in-flight
+    /// entry, its receipts (and what circuit breakers may add) and its run command.
+    pub(super) fn manual_room(&self) -> bool {
+        let receipts = 1 + self.breaker_room();
+        !self.execution.in_flight_full()
+            && self.ledger.can_append(receipts)
+            && self.execution.can_queue(1)
     }
 
     /// Requests the rollback of a completed action by its receipt id. Returns the receipt of

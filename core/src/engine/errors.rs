@@ -83,6 +83,10 @@ pub enum CommandError {
     /// The output queues are full; retry after draining them.
     #[error("output queues are full; retry later")]
     Busy,
+    /// A queued action does not fit: the tenant has
+    /// [`crate::limits::QUEUED_PER_TENANT_MAX`] queued, or the queue table is full.
+    #[error("the action queue is full")]
+    QueueFull,
 }
 
 impl CommandError {
@@ -95,6 +99,7 @@ impl CommandError {
             CommandError::ReceiptNotFound(_) => "ReceiptNotFound",
             CommandError::UndoTooLarge(_) => "UndoTooLarge",
             CommandError::Busy => "Busy",
+            CommandError::QueueFull => "QueueFull",
         }
     }
 }

@@ -19,6 +19,14 @@
 //! Each action kind has a circuit breaker ([`MBreaker`], disabled unless
 //! [`EngineModel::with_breakers`]): a dispatch its open circuit refuses is a dispatch receipt
 //! and a completion receipt at once, no run command, and the governor reacts as to a failure.
+//!
+//! Queued manual actions (`docs/actions.md#queued-actions`): one asked to queue while the
+//! tenant has an action in flight or queued waits (one receipt), at most 4 per tenant and
+//! `caps.queued` in all (`QueueFull`); a plain manual action is refused while any is queued.
+//! Each timeout call, after the timeouts, dispatches the first queued action of each tenant
+//! with nothing in flight (at most one per tenant, in receipt order) as a manual dispatch.
+//! A queued tenant's slot is not reused. The engine wants a timeout call at once (time 0)
+//! while a tenant has a queued action and nothing in flight.
 
 use autonomic_core::storage::Capacities;
 
@@ -27,6 +35,8 @@ use super::dedup::{DedupModel, WINDOW_MS};
 use super::entitlement::{self, ECmd, EState};
 use super::governor::{self, GEvent, GState, MAction, Th};
 use super::signal;
+
+mod queue;
 
 /// An action being executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +157,10 @@ pub struct EngineModel {
     pub rollbackable: Vec<(u64, String)>,
     /// The circuit breakers of Throttle, Pause and Shed.
     pub breakers: [MBreaker; 3],
+    /// Queued manual actions, in receipt order: (receipt, tenant, action).
+    pub queued: Vec<(u64, String, MAction)>,
+    /// Most queued actions at once.
+    pub queued_capacity: usize,
 }
 
 /// The breaker index of an action.
@@ -177,6 +191,8 @@ impl EngineModel {
             terminations: 0,
             rollbackable: Vec::new(),
             breakers: [MBreaker::new(0, 30_000); 3],
+            queued: Vec::new(),
+            queued_capacity: 64,
         }
     }
 
@@ -199,6 +215,7 @@ impl EngineModel {
             capacity: caps.tenants,
             id_bytes: caps.tenant_id_bytes,
             dedup: DedupModel::with_capacity(caps.dedup_ids),
+            queued_capacity: caps.queued,
             ..self
         }
     }
@@ -231,6 +248,7 @@ impl EngineModel {
                 t.stored == EState::Terminated
                     && t.in_flight.is_none()
                     && !self.rollbackable.iter().any(|(_, id)| *id == t.id)
+                    && !self.queued.iter().any(|(_, id, _)| *id == t.id)
             })
             .min_by_key(|&i| self.tenants[i].terminated_rank)
     }
@@ -420,6 +438,7 @@ impl EngineModel {
                 .filter(|(d, _, _)| *d <= now_ms)
                 .min();
             let Some((_, receipt, i)) = due else {
+                self.dispatch_queued(now_ms);
                 return done;
             };
             self.complete(now_ms, i, false);
@@ -435,7 +454,7 @@ impl EngineModel {
         Ok(self.govern(now_ms, i, GEvent::Reset))
     }
 
-    /// A manual action: refused while one is in flight.
+    /// A manual action: refused while one is in flight or any is queued.
     pub fn manual(
         &mut self,
         now_ms: u64,
@@ -443,7 +462,7 @@ impl EngineModel {
         action: MAction,
     ) -> Result<u64, &'static str> {
         let i = self.find(tenant).ok_or("TenantNotFound")?;
-        if self.tenants[i].in_flight.is_some() {
+        if self.tenants[i].in_flight.is_some() || !self.queued_of(tenant).is_empty() {
             return Err("AlreadyExecuting");
         }
         let (receipt, refused) = self.dispatch(now_ms, i, action);

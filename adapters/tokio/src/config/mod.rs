@@ -90,6 +90,10 @@ pub const MAX_IN_FLIGHT_MAX: u32 = 4096;
 pub const MAX_ROLLBACKABLE_DEFAULT: u32 = autonomic_core::limits::ROLLBACKABLE_DEFAULT as u32;
 /// Largest accepted `max_rollbackable` (a rollback request scans them).
 pub const MAX_ROLLBACKABLE_MAX: u32 = 65_536;
+/// Default `max_queued_actions`: manual actions queued behind those in flight, engine-wide.
+pub const MAX_QUEUED_ACTIONS_DEFAULT: u32 = autonomic_core::limits::QUEUED_DEFAULT as u32;
+/// Largest accepted `max_queued_actions` (queuing and dispatching scan them).
+pub const MAX_QUEUED_ACTIONS_MAX: u32 = 4096;
 /// Default `max_body_bytes` (a body over 1 MiB is refused).
 pub const MAX_BODY_BYTES_DEFAULT: u64 = 1024 * 1024;
 /// Smallest accepted `max_body_bytes`.
@@ -158,6 +162,9 @@ pub struct Config {
     pub max_in_flight: u32,
     /// Completed actions remembered for rollback (`max_rollbackable`, 1..=65 536, default 64).
     pub max_rollbackable: u32,
+    /// Manual actions queued behind those in flight, engine-wide (`max_queued_actions`,
+    /// 1..=4096, default 64).
+    pub max_queued_actions: u32,
     /// Extension: largest HTTP request body (`max_body_bytes`, default 1 MiB).
     pub max_body_bytes: u64,
     /// Extension: HTTP requests served at once (`max_concurrent_requests`, default 256).
@@ -211,6 +218,7 @@ impl Default for Config {
             dedup_ids: DEDUP_IDS_DEFAULT,
             max_in_flight: MAX_IN_FLIGHT_DEFAULT,
             max_rollbackable: MAX_ROLLBACKABLE_DEFAULT,
+            max_queued_actions: MAX_QUEUED_ACTIONS_DEFAULT,
             max_body_bytes: MAX_BODY_BYTES_DEFAULT,
             max_concurrent_requests: MAX_CONCURRENT_REQUESTS_DEFAULT,
             header_read_timeout_ms: HEADER_READ_TIMEOUT_MS_DEFAULT,
@@ -385,8 +393,8 @@ impl Config {
         self.actuators.validate()
     }
 
-    /// `max_tenants`, `tenant_id_bytes`, `dedup_ids`, `max_in_flight` and `max_rollbackable`
-    /// in bounds, and room for every
+    /// `max_tenants`, `tenant_id_bytes`, `dedup_ids`, `max_in_flight`, `max_rollbackable` and
+    /// `max_queued_actions` in bounds, and room for every
     /// `[[tenants]]` entry (and the sampler's tenant).
     fn validate_capacities(&self) -> Result<(), InvalidKey> {
         check_range(
@@ -416,6 +424,11 @@ impl Config {
                 self.max_rollbackable,
                 MAX_ROLLBACKABLE_MAX,
             ),
+            (
+                "max_queued_actions",
+                self.max_queued_actions,
+                MAX_QUEUED_ACTIONS_MAX,
+            ),
         ] {
             check_range(key, u64::from(value), 1, u64::from(max))?;
         }
@@ -433,7 +446,7 @@ impl Config {
     }
 
     /// The engine's capacities (`max_tenants`, `tenant_id_bytes`, `dedup_ids`,
-    /// `ledger_capacity`, `max_in_flight`, `max_rollbackable`).
+    /// `ledger_capacity`, `max_in_flight`, `max_rollbackable`, `max_queued_actions`).
     #[must_use]
     pub fn capacities(&self) -> autonomic_core::Capacities {
         // The core's defaults for this many tenants (its one rule for the id arena's default),
@@ -446,6 +459,7 @@ impl Config {
             receipts: self.ledger_capacity as usize,
             in_flight: self.max_in_flight as usize,
             rollbackable: self.max_rollbackable as usize,
+            queued: self.max_queued_actions as usize,
             ..defaults
         }
     }

@@ -322,9 +322,18 @@ impl EngineHandle {
         self.request(input::Reset { tenant }, Mutation::Reset).await
     }
 
-    /// A manual action: its receipt id.
-    pub async fn action(&self, tenant: String, action: Action) -> Answer<u64, CommandError> {
-        let input = input::ManualAction { tenant, action };
+    /// A manual action (queued behind the one in flight with `queue`): its receipt id.
+    pub async fn action(
+        &self,
+        tenant: String,
+        action: Action,
+        queue: bool,
+    ) -> Answer<input::ActionReceipt, CommandError> {
+        let input = input::ManualAction {
+            tenant,
+            action,
+            queue,
+        };
         self.request(input, Mutation::Action).await
     }
 

@@ -86,10 +86,10 @@ impl Host<'_, '_> {
                 self.defer(reply, result, shows_state);
             }
             Query::Tenant { tenant, reply } => {
-                let view = self
-                    .engine
-                    .tenant(now, &tenant)
-                    .map(|v| TenantJson::from(&v));
+                let view = self.engine.tenant(now, &tenant).map(|v| {
+                    let queued = self.engine.queued(&tenant);
+                    TenantJson::from(&v).with_queued(queued)
+                });
                 self.defer(reply, view, shows_state);
             }
             Query::Verify { reply } => {
@@ -128,11 +128,13 @@ impl Host<'_, '_> {
     fn tables(&self) -> Vec<(&'static str, u64, u64)> {
         let e = &self.engine;
         let (id_bytes, id_capacity) = e.tenant_id_bytes();
+        let (queued, queued_capacity) = e.queued_len();
         [
             ("tenants", e.tenant_count(), e.tenant_capacity()),
             ("tenant_id_bytes", id_bytes, id_capacity),
             ("dedup_ids", e.dedup_len(), e.dedup_capacity()),
             ("receipts", e.ledger().len(), e.ledger().capacity()),
+            ("queued_actions", queued, queued_capacity),
         ]
         .into_iter()
         .map(|(table, used, capacity)| (table, used as u64, capacity as u64))

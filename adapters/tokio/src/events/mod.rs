@@ -121,6 +121,7 @@ pub fn event_type(receipt_type: &str) -> String {
         "rollback_requested" => "autonomic.action.rollback_requested",
         "rollback_completed" => "autonomic.action.rollback_completed",
         "circuit" => "autonomic.actuator.circuit",
+        "action_queued" => "autonomic.action.queued",
         other => return format!("autonomic.receipt.{other}"),
     };
     known.to_owned()

@@ -95,9 +95,9 @@ impl ApiError {
                 CommandError::TenantNotFound | CommandError::ReceiptNotFound(_) => {
                     StatusCode::NOT_FOUND
                 }
-                CommandError::AlreadyExecuting(_) | CommandError::StaleOutcome(_) => {
-                    StatusCode::CONFLICT
-                }
+                CommandError::AlreadyExecuting(_)
+                | CommandError::StaleOutcome(_)
+                | CommandError::QueueFull => StatusCode::CONFLICT,
                 CommandError::Busy => StatusCode::SERVICE_UNAVAILABLE,
                 CommandError::UndoTooLarge(_) => StatusCode::BAD_REQUEST,
             },

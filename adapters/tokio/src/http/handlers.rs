@@ -93,6 +93,9 @@ pub(super) struct ActionAnswer {
     tenant: String,
     receipt: u64,
     action: ActionJson,
+    /// Present (`true`) only when the action was queued.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    queued: bool,
 }
 
 pub(super) async fn action(
@@ -101,17 +104,18 @@ pub(super) async fn action(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ActionAnswer>, ApiError> {
     let body = body?;
-    let requested: ActionJson = wire::from_body(&body).map_err(ApiError::MalformedInput)?;
+    let (requested, queue) = wire::parse_action_request(&body).map_err(ApiError::MalformedInput)?;
     let action = requested
         .to_action()
         .map_err(|e| ApiError::InvalidAction(e.to_string()))?;
-    let receipt = state
-        .call(state.engine.action(id.clone(), action))
+    let answer = state
+        .call(state.engine.action(id.clone(), action, queue))
         .await??;
     Ok(Json(ActionAnswer {
         tenant: id,
-        receipt,
+        receipt: answer.receipt,
         action: requested,
+        queued: answer.queued,
     }))
 }
 

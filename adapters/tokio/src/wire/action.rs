@@ -54,6 +54,23 @@ impl ActionJson {
     }
 }
 
+/// A manual action's request body: the action, and `"queue": true` to wait behind the one
+/// in flight (absent or `false`: refused while one is in flight, as before).
+pub fn parse_action_request(body: &[u8]) -> Result<(ActionJson, bool), String> {
+    let mut value: serde_json::Value = super::from_body(body)?;
+    let Some(map) = value.as_object_mut() else {
+        return super::from_body(body).map(|action| (action, false));
+    };
+    let Some(queue) = map.remove("queue") else {
+        return super::from_body(body).map(|action| (action, false));
+    };
+    let queue = queue
+        .as_bool()
+        .ok_or_else(|| "body: queue must be true or false".to_owned())?;
+    let action = serde_json::from_value(value).map_err(|e| super::cut(&format!("body: {e}")))?;
+    Ok((action, queue))
+}
+
 /// The actuator's view of a core action.
 #[must_use]
 pub fn action_request(tenant: &str, receipt: u64, action: &Action) -> ActionRequest {

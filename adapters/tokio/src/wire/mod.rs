@@ -16,7 +16,7 @@ mod receipt;
 mod tenant;
 mod unique_keys;
 
-pub use action::{ActionJson, action_request};
+pub use action::{ActionJson, action_request, parse_action_request};
 pub use input::{
     Admission, AdmissionInput, InputLine, SIGNALS_PER_REQUEST_MAX, SignalIn, from_body,
     parse_signals,
@@ -26,7 +26,7 @@ pub use output::{
     SignalResultJson, admission_line, applied_line, to_line,
 };
 pub use receipt::{CauseJson, EventJson, ReceiptJson, WindowVerify, command_name};
-pub use tenant::{EnforcedJson, InFlightJson, TenantJson, UsageJson};
+pub use tenant::{EnforcedJson, InFlightJson, QueuedJson, TenantJson, UsageJson};
 pub use unique_keys::check_unique_keys;
 
 /// Longest `message` in an error object built from a parse failure, in bytes.

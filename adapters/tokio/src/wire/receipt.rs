@@ -104,6 +104,11 @@ pub enum EventJson {
         /// State after: `closed`, `open` or `half_open`.
         to: &'static str,
     },
+    /// A manual action queued behind the one in flight; the receipt's seq is its id.
+    ActionQueued {
+        /// The action.
+        action: ActionJson,
+    },
 }
 
 /// Why a governor changed, tagged by `type`.
@@ -207,6 +212,9 @@ impl From<&Event> for EventJson {
             Event::Circuit { kind, to } => EventJson::Circuit {
                 kind: kind.as_str(),
                 to: to.as_str(),
+            },
+            Event::ActionQueued { action } => EventJson::ActionQueued {
+                action: ActionJson::from(action),
             },
         }
     }

@@ -1,6 +1,6 @@
 //! `GET /v1/tenants/{id}`, and the in-memory window's verification.
 
-use autonomic_core::engine::{InFlight, TenantView};
+use autonomic_core::engine::{InFlight, Queued, TenantView};
 use serde::Serialize;
 
 use super::ActionJson;
@@ -28,6 +28,33 @@ pub struct TenantJson {
     pub enforced: Option<EnforcedJson>,
     /// Extra: units admitted and not released, per resource.
     pub usage: UsageJson,
+    /// Extra: the manual actions queued behind the one in flight, first to run first
+    /// (left out when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub queued: Vec<QueuedJson>,
+}
+
+/// A queued manual action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueuedJson {
+    /// Its `ActionQueued` receipt id.
+    pub receipt: u64,
+    /// The action.
+    pub action: ActionJson,
+}
+
+impl TenantJson {
+    /// The same, listing the tenant's `queued` actions.
+    #[must_use]
+    pub fn with_queued<'a>(self, queued: impl Iterator<Item = &'a Queued>) -> Self {
+        let queued = queued
+            .map(|q| QueuedJson {
+                receipt: q.receipt,
+                action: ActionJson::from(&q.action),
+            })
+            .collect();
+        Self { queued, ..self }
+    }
 }
 
 /// An action in flight.
@@ -98,6 +125,7 @@ impl From<&TenantView<'_>> for TenantJson {
                 requests,
                 storage,
             },
+            queued: Vec::new(),
         }
     }
 }
