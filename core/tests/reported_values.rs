@@ -23,6 +23,7 @@ fn an_engine_reports_the_capacities_it_was_built_with() {
         receipts: 40,
         in_flight: 3,
         rollbackable: 6,
+        queued: 9,
     };
     let e = common::engine_with(&caps, EngineConfig::default()).unwrap();
     assert_eq!(e.tenant_capacity(), 5);
@@ -30,6 +31,7 @@ fn an_engine_reports_the_capacities_it_was_built_with() {
     assert_eq!(e.dedup_capacity(), 77);
     assert_eq!(e.ledger().capacity(), 40);
     assert_eq!(e.execution_capacities(), (3, 6));
+    assert_eq!(e.queued_len(), (0, 9));
 }
 
 #[test]

@@ -101,7 +101,7 @@ pub fn known_metrics() -> BTreeSet<String> {
     let read = |path: &str| std::fs::read_to_string(repo_root().join(path)).expect(path);
     let source =
         read("adapters/tokio/src/metrics.rs") + &read("adapters/tokio/src/fleet/metrics.rs");
-    let mut names: BTreeSet<String> = source
+    let names: BTreeSet<String> = source
         .lines()
         .filter_map(|l| l.strip_prefix("//! | `"))
         .filter_map(|l| l.split('`').next())
