@@ -67,7 +67,8 @@ fn hostile_ids_never_become_options_or_other_tenants_groups() {
     // `acme/.`, `./acme`, `acme/`, `acme//`, `.` and `..`: the exec program never runs (its
     // recording file never appears), `work/acme` and `work/acme/child` are never written,
     // every outcome receipt says Failed, and the failure is logged at WARN with the reason
-    // (and, once, at activation).
+    // (and, once, at activation). Circuit breakers are off: each failure must be the
+    // substitution refusing the id, not an open circuit.
     // The plain tenant `acme` still reaches both backends (so the setup itself works).
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("argv");
@@ -88,7 +89,9 @@ fn hostile_ids_never_become_options_or_other_tenants_groups() {
     }
     let toml = config(&format!(
         "[actuators.throttle]\nbackend = \"exec\"\nprogram = \"{}\"\nargs = [\"{}\", \"{{tenant}}\"]\n\
-         [actuators.pause]\nbackend = \"cgroup\"\ngroup = \"work/{{tenant}}\"\nroot = \"{}\"\n",
+         breaker_failures = 0\n\
+         [actuators.pause]\nbackend = \"cgroup\"\ngroup = \"work/{{tenant}}\"\nroot = \"{}\"\n\
+         breaker_failures = 0\n",
         program.display(),
         out.display(),
         root.display()
