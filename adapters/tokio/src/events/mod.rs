@@ -70,7 +70,7 @@ impl Events {
     }
 
     /// The next receipts at or after the follower's cursor (at most a page), waiting while
-    /// there are none; `None` at shutdown.
+    /// there are none; `None` at shutdown, an error when the ledger cannot be read.
     async fn next_page(&self, follower: &mut Follower) -> Option<Result<Vec<CloudEvent>, String>> {
         loop {
             if self.stop.is_cancelled() {
@@ -78,7 +78,11 @@ impl Events {
             }
             let page = match self.read_from(follower.next).await {
                 Ok(page) => page,
-                Err(ReadError::Unavailable) => Vec::new(),
+                // Poisoned: nothing durable can be read any more (an open stream ends; a
+                // subscriber retries later).
+                Err(ReadError::Unavailable) => {
+                    return Some(Err("the ledger is unavailable".into()));
+                }
                 Err(ReadError::Failed(e)) => return Some(Err(e)),
             };
             if let Some(last) = page.last() {
