@@ -60,7 +60,7 @@ pub(super) struct Batcher {
 
 /// One element of a 2xx answer's `results`.
 #[derive(Debug, Deserialize)]
-struct Result {
+struct ActionResult {
     receipt: u64,
     ok: bool,
     #[serde(default)]
@@ -70,7 +70,7 @@ struct Result {
 /// A 2xx answer that reports per action.
 #[derive(Debug, Deserialize)]
 struct Results {
-    results: Vec<Result>,
+    results: Vec<ActionResult>,
 }
 
 impl Batcher {
