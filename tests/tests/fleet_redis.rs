@@ -232,6 +232,20 @@ fn two_sidecars_share_one_quota_release_and_lease_expiry_free_slots() {
         metric(&b, "autonomic_fleet_admissions_total{result=\"admitted\"}"),
         Some(u64::from(admitted[1]) + 2 + u64::from(a_holds))
     );
+
+    // A `rate` admission is this sidecar's bucket alone: never counted in Redis.
+    let rate = b.post(
+        "/v1/tenants/acme/admit",
+        r#"{"resource":"rate","amount":1}"#,
+    );
+    assert_eq!(rate.status, 200, "{}", rate.body);
+    assert!(rate.json().get("fleet_in_use").is_none(), "{}", rate.body);
+    assert!(rate.json()["tokens_left"].is_u64(), "{}", rate.body);
+    assert_eq!(
+        metric(&b, "autonomic_fleet_admissions_total{result=\"admitted\"}"),
+        Some(u64::from(admitted[1]) + 2 + u64::from(a_holds)),
+        "the rate admission was not counted fleet-wide"
+    );
 }
 
 #[test]
