@@ -1,0 +1,113 @@
+//! One governor step of the engine: plan it, check there is room for everything it may
+//! append and queue, then enact it (the governor receipt, the action) and let the governor
+//! react when a circuit refused that action. The signal path, resets, outcomes and queued
+//! dispatches all go through here.
+
+use super::{Engine, Transition};
+use crate::governor::{Governor, GovernorEvent, Planned};
+use crate::limits::{BREAKER_RECEIPTS_PER_INPUT_MAX, BREAKER_REFUSALS_PER_INPUT_MAX};
+use crate::receipt::{Cause, Event};
+
+impl Engine<'_> {
+    /// The governor's step for `event`, decided but not applied.
+    pub(super) fn plan(&self, slot: usize, event: GovernorEvent) -> Planned {
+        let governor = self
+            .tenants
+            .state(slot)
+            .map_or(Governor::new(0), |t| t.governor);
+        Planned::new(&self.config.thresholds, governor, event)
+    }
+
+    /// Whether the receipts and commands of `planned` (after completing the in-flight action
+    /// when `completing`) fit in the ring, the action queue and the in-flight table.
+    pub(super) fn has_room(&self, slot: usize, completing: bool, planned: &Planned) -> bool {
+        let in_flight = self.execution.in_flight_of(slot).is_some() && !completing;
+        let mut receipts = usize::from(completing) + usize::from(planned.changes());
+        let mut commands = 0;
+        if planned.step.action.is_some() {
+            receipts += 1 + usize::from(in_flight);
+            commands += 1 + usize::from(in_flight);
+            let frees_one = in_flight || completing;
+            if self.execution.in_flight_full() && !frees_one {
+                return false;
+            }
+        }
+        self.ledger.can_append(receipts + self.breaker_room()) && self.execution.can_queue(commands)
+    }
+
+    /// Receipts to keep free beyond an input's own for what circuit breakers may add to it
+    /// (none while every breaker is off, so such an engine behaves as one without breakers).
+    pub(super) fn breaker_room(&self) -> usize {
+        if self.config.breakers_enabled() {
+            BREAKER_RECEIPTS_PER_INPUT_MAX
+        } else {
+            0
+        }
+    }
+
+    /// Applies a planned step, then lets the governor react to what a circuit refused.
+    pub(super) fn enact(
+        &mut self,
+        now_ms: u64,
+        slot: usize,
+        cause: Cause,
+        planned: Planned,
+    ) -> Transition {
+        let (transition, refused) = self.enact_step(now_ms, slot, cause, planned);
+        self.settle(now_ms, slot, refused);
+        transition
+    }
+
+    /// The governor reacts to a dispatch its circuit refused as to any failed action
+    /// (ActionFailed), which may dispatch (and have refused) one more action: a loop bounded
+    /// by [`BREAKER_REFUSALS_PER_INPUT_MAX`], not recursion. Room was checked.
+    pub(super) fn settle(&mut self, now_ms: u64, slot: usize, mut refused: bool) {
+        for _ in 0..BREAKER_REFUSALS_PER_INPUT_MAX {
+            if !refused {
+                return;
+            }
+            let planned = self.plan(slot, GovernorEvent::ActionFailed);
+            refused = self
+                .enact_step(now_ms, slot, Cause::ActionFailed, planned)
+                .1;
+        }
+        debug_assert!(!refused, "the governor ignores a failure in Degrade");
+    }
+
+    /// Applies a planned step: the governor receipt (if anything changed), then the action.
+    /// Returns the transition and whether a circuit refused the action.
+    fn enact_step(
+        &mut self,
+        now_ms: u64,
+        slot: usize,
+        cause: Cause,
+        planned: Planned,
+    ) -> (Transition, bool) {
+        let changes = planned.changes();
+        let Planned { from, step, .. } = planned;
+        if changes {
+            let event = Event::Governor {
+                cause,
+                from,
+                to: step.to,
+                consecutive_high: step.consecutive_high,
+            };
+            let committed = self.commit(now_ms, slot, event);
+            debug_assert!(committed.is_some());
+        }
+        let action = step.action;
+        let dispatched = match action {
+            Some(order) => self.dispatch(now_ms, slot, order.action(), false),
+            None => None,
+        };
+        debug_assert_eq!(action.is_some(), dispatched.is_some());
+        let transition = Transition {
+            from,
+            to: step.to,
+            consecutive_high: step.consecutive_high,
+            action,
+            receipt: dispatched.map(|d| d.receipt),
+        };
+        (transition, dispatched.is_some_and(|d| d.refused))
+    }
+}
