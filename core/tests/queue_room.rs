@@ -155,3 +155,43 @@ fn a_manual_action_is_busy_while_the_in_flight_table_is_full_and_changes_nothing
         Some(c)
     );
 }
+
+#[test]
+fn a_signal_whose_action_would_not_fit_the_full_action_queue_is_busy() {
+    // Proves: with the action queue full of commands the driver has not taken, a signal whose
+    // step dispatches an action is refused `Busy` and changes nothing; once the queue is
+    // drained the same signal is governed and dispatches.
+    let tenants = ACTION_QUEUE_MAX + 1;
+    let caps = Capacities {
+        tenants,
+        tenant_id_bytes: 32 * tenants,
+        in_flight: 64,
+        receipts: 256,
+        ..SMALL
+    };
+    let mut e = common::engine_with(&caps, EngineConfig::default()).unwrap();
+    let ids: Vec<String> = (0..tenants).map(|i| format!("t{i}")).collect();
+    for id in &ids {
+        activate(&mut e, id);
+    }
+    for (i, id) in ids.iter().take(ACTION_QUEUE_MAX).enumerate() {
+        let ts = 1_000 + i as u64;
+        e.handle_signal(ts, &common::raw(id, 95.0, ts)).unwrap();
+        drain_records(&mut e);
+    }
+    let last = &ids[ACTION_QUEUE_MAX];
+    let ts = 2_000;
+    let refused = e.handle_signal(ts, &common::raw(last, 95.0, ts));
+    assert_eq!(refused, Err(autonomic_core::engine::IngestError::Busy));
+    assert_eq!(e.tenant(ts, last).unwrap().state, GovernorState::Stable);
+    let mut taken = 0;
+    while e.poll_action().is_some() {
+        taken += 1;
+    }
+    assert_eq!(taken, ACTION_QUEUE_MAX);
+    let governed = e.handle_signal(ts, &common::raw(last, 95.0, ts)).unwrap();
+    assert!(
+        matches!(governed, autonomic_core::SignalResult::Governed(t) if t.to == GovernorState::Intervene)
+    );
+    assert!(matches!(e.poll_action(), Some(ActionCommand::Run { .. })));
+}

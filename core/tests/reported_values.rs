@@ -11,7 +11,7 @@
 mod common;
 
 use autonomic_core::storage::Capacities;
-use autonomic_core::{EngineConfig, Thresholds};
+use autonomic_core::{EngineConfig, Resource, Thresholds};
 
 #[test]
 fn an_engine_reports_the_capacities_it_was_built_with() {
@@ -60,4 +60,21 @@ fn thresholds_report_the_values_in_force() {
         ),
         (60, 50, 80, 97, 4)
     );
+}
+
+#[test]
+fn the_admission_limit_is_the_skus_and_a_throttle_lowers_it() {
+    // Proves `admission_limit`, what a fleet-wide count checks against: a pro tenant's
+    // requests limit is 1000, 500 under the Throttle(50) an Intervene dispatches; an unknown
+    // tenant has none.
+    let mut e = common::active("acme");
+    assert_eq!(e.admission_limit("acme", Resource::Requests), Some(1000));
+    assert_eq!(e.admission_limit("acme", Resource::Cpu), Some(8));
+    assert_eq!(e.admission_limit("nobody", Resource::Requests), None);
+    e.handle_signal(1_000, &common::raw("acme", 95.0, 1_000))
+        .unwrap();
+    let receipt = e.tenant(1_000, "acme").unwrap().in_flight.unwrap().receipt;
+    e.handle_outcome(1_100, "acme", Some(receipt), true, b"")
+        .unwrap();
+    assert_eq!(e.admission_limit("acme", Resource::Requests), Some(500));
 }
