@@ -292,6 +292,10 @@ impl Auditor {
                 "receipt {seq}: action queued for an unknown tenant"
             )),
             Event::ActionQueued { .. } => Ok(()),
+            Event::ConfigApplied { .. } if !tenant.is_empty() => Err(format!(
+                "receipt {seq}: a config receipt names tenant {tenant}"
+            )),
+            Event::ConfigApplied { .. } => Ok(()),
         }
     }
 
