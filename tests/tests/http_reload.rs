@@ -80,12 +80,23 @@ fn sighup_applies_new_thresholds_and_records_the_new_hash() {
     assert_eq!(to_state(&s, 60.0, now - 20_000), "Stable", "60 < warn 75");
     assert!(applied(&s).is_empty(), "no reload, no config receipt");
 
-    rewrite(&s, &config(&format!("{TENANT}[governor]\nwarn = 50\nrecover = 40\n")));
+    rewrite(
+        &s,
+        &config(&format!("{TENANT}[governor]\nwarn = 50\nrecover = 40\n")),
+    );
     let new_hash = file_hash(&config_path(&s));
     hangup(&s);
-    assert!(wait_until(WAIT, || running_hash(&s) == new_hash), "{}", s.stderr_log());
+    assert!(
+        wait_until(WAIT, || running_hash(&s) == new_hash),
+        "{}",
+        s.stderr_log()
+    );
 
-    assert_eq!(to_state(&s, 60.0, now_ms()), "Warn", "60 >= the new warn 50");
+    assert_eq!(
+        to_state(&s, 60.0, now_ms()),
+        "Warn",
+        "60 >= the new warn 50"
+    );
     let receipts = applied(&s);
     assert_eq!(receipts.len(), 1);
     assert_eq!(receipts[0]["tenant"], "");
@@ -111,7 +122,11 @@ fn a_bad_file_is_refused_with_its_one_line_and_nothing_changes() {
     );
 
     hangup(&s);
-    assert!(wait_until(WAIT, || s.stderr_log().contains(&line)), "{}", s.stderr_log());
+    assert!(
+        wait_until(WAIT, || s.stderr_log().contains(&line)),
+        "{}",
+        s.stderr_log()
+    );
     assert_eq!(running_hash(&s), before);
     assert_eq!(reloads(&s, "refused"), "1");
 
@@ -121,7 +136,11 @@ fn a_bad_file_is_refused_with_its_one_line_and_nothing_changes() {
     assert_eq!(r.json()["message"], line.as_str());
     assert_eq!(running_hash(&s), before, "old hash");
     assert_eq!(s.ledger().len(), head, "no new receipt");
-    assert_eq!(to_state(&s, 80.0, now_ms()), "Warn", "old thresholds: 80 < intervene 90");
+    assert_eq!(
+        to_state(&s, 80.0, now_ms()),
+        "Warn",
+        "old thresholds: 80 < intervene 90"
+    );
 }
 
 #[test]
@@ -136,14 +155,25 @@ fn post_reload_needs_the_token_and_applies_the_file() {
     let anonymous = cli_support::http(&s.addr, "POST", "/v1/config/reload", &headers, b"");
     let anonymous = anonymous.expect("POST");
     assert_eq!(anonymous.status, 401, "{}", anonymous.body);
-    assert_ne!(running_hash(&s), new_hash, "nothing applied without the token");
+    assert_ne!(
+        running_hash(&s),
+        new_hash,
+        "nothing applied without the token"
+    );
 
     let r = s.post("/v1/config/reload", "");
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["hash"], new_hash.as_str());
     let seq = r.json()["applied_seq"].as_u64().expect("applied_seq");
-    assert_eq!(applied(&s).last().map(|r| r["seq"].clone()), Some(seq.into()));
-    assert_eq!(to_state(&s, 85.0, now_ms()), "Intervene", "85 >= the new intervene 80");
+    assert_eq!(
+        applied(&s).last().map(|r| r["seq"].clone()),
+        Some(seq.into())
+    );
+    assert_eq!(
+        to_state(&s, 85.0, now_ms()),
+        "Intervene",
+        "85 >= the new intervene 80"
+    );
 }
 
 /// `run --config <dir>/config.toml` with no command-line overrides (the file names its
@@ -162,8 +192,9 @@ fn start_plain(dir: &Path, toml: &str) -> Sidecar {
         .spawn()
         .expect("spawn");
     let addr_file = data_dir.join("listen.addr");
-    let listening =
-        wait_until(WAIT, || std::fs::read_to_string(&addr_file).is_ok_and(|a| a.ends_with('\n')));
+    let listening = wait_until(WAIT, || {
+        std::fs::read_to_string(&addr_file).is_ok_and(|a| a.ends_with('\n'))
+    });
     let mut s = Sidecar {
         child: Some(child),
         addr: String::new(),
@@ -172,7 +203,10 @@ fn start_plain(dir: &Path, toml: &str) -> Sidecar {
         token: None,
     };
     assert!(listening, "{}", s.stderr_log());
-    s.addr = std::fs::read_to_string(&addr_file).unwrap().trim().to_owned();
+    s.addr = std::fs::read_to_string(&addr_file)
+        .unwrap()
+        .trim()
+        .to_owned();
     s
 }
 
@@ -232,11 +266,22 @@ fn a_restart_after_a_reload_records_a_changed_file_and_the_cli_reads_the_ledger(
 
     let data = s.data_dir.display().to_string();
     let verify = run(&["verify", "--data-dir", &data], None);
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
     let ledger = run(&["ledger", "--data-dir", &data], None);
-    assert!(ledger.status.success(), "{}", String::from_utf8_lossy(&ledger.stderr));
+    assert!(
+        ledger.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ledger.stderr)
+    );
     let text = String::from_utf8_lossy(&ledger.stdout).into_owned();
-    let system: Vec<&str> = text.lines().filter(|l| l.contains("config_applied")).collect();
+    let system: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("config_applied"))
+        .collect();
     assert_eq!(system.len(), 2);
     assert!(system.iter().all(|l| l.contains(r#""tenant":"""#)));
     let acme = run(&["ledger", "--data-dir", &data, "--tenant", "acme"], None);

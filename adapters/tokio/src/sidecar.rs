@@ -36,8 +36,7 @@ use crate::actuator::{ProcessRecords, reap_orphans};
 use crate::config::reload::{self, Loaded};
 use crate::config::{ConfigError, NotifySection};
 use crate::daemon::{
-    self, Actuators, DaemonConfig, EngineHandle, LoadConfig, Refused, Reloader, Shared,
-    StartError,
+    self, Actuators, DaemonConfig, EngineHandle, LoadConfig, Refused, Reloader, Shared, StartError,
 };
 use crate::events::Events;
 use crate::events::notify::Subscriber;
@@ -78,10 +77,10 @@ pub struct RunArgs {
 /// Loads the config file (or the defaults) with its hash, and applies the overrides.
 pub fn load_config(args: &RunArgs) -> Result<Loaded, ConfigError> {
     let Loaded { mut config, hash } = reload::load(args.config.as_deref())?;
-    let origin = args
-        .config
-        .as_ref()
-        .map_or_else(|| "(defaults)".to_owned(), |path| path.display().to_string());
+    let origin = args.config.as_ref().map_or_else(
+        || "(defaults)".to_owned(),
+        |path| path.display().to_string(),
+    );
     if let Some(listen) = args.listen {
         config.listen = listen;
     }

@@ -69,7 +69,10 @@ pub fn check_live(running: &Config, new: &Config) -> Result<(), RestartRequired>
         ("dedup_ids", r.dedup_ids != n.dedup_ids),
         ("max_in_flight", r.max_in_flight != n.max_in_flight),
         ("max_rollbackable", r.max_rollbackable != n.max_rollbackable),
-        ("max_queued_actions", r.max_queued_actions != n.max_queued_actions),
+        (
+            "max_queued_actions",
+            r.max_queued_actions != n.max_queued_actions,
+        ),
         ("max_body_bytes", r.max_body_bytes != n.max_body_bytes),
         (
             "max_concurrent_requests",
@@ -154,7 +157,9 @@ mod tests {
     }
 
     fn refused(before: &str, after: &str) -> Option<String> {
-        check_live(&parse(before), &parse(after)).err().map(|e| e.to_string())
+        check_live(&parse(before), &parse(after))
+            .err()
+            .map(|e| e.to_string())
     }
 
     #[test]
@@ -171,8 +176,14 @@ mod tests {
             ("fsync = \"batch\"\n", "fsync"),
             ("[[tenants]]\nid = \"acme\"\n", "tenants"),
             ("[sampler]\nenabled = false\n", "sampler"),
-            ("[actuators.shed]\ntimeout_ms = 5\n", "actuators.shed.timeout_ms"),
-            ("[actuators.shed]\nbackend = \"exec\"\nprogram = \"/bin/true\"\n", "actuators.shed"),
+            (
+                "[actuators.shed]\ntimeout_ms = 5\n",
+                "actuators.shed.timeout_ms",
+            ),
+            (
+                "[actuators.shed]\nbackend = \"exec\"\nprogram = \"/bin/true\"\n",
+                "actuators.shed",
+            ),
         ];
         for (after, key) in cases {
             let expected = format!("{key} cannot change without a restart");
@@ -190,7 +201,10 @@ mod tests {
         let expected: [u8; 32] = Sha256::digest(b"[governor]\nwarn = 80\n").into();
         assert_eq!(loaded.hash, expected);
         assert_eq!(loaded.config.governor.warn, 80);
-        assert_eq!(load(None).unwrap().hash, <[u8; 32]>::from(Sha256::digest(b"")));
+        assert_eq!(
+            load(None).unwrap().hash,
+            <[u8; 32]>::from(Sha256::digest(b""))
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

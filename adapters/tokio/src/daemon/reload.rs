@@ -45,7 +45,10 @@ impl Host<'_, '_> {
     /// Once an operator has reloaded (the ledger holds a `ConfigApplied`), a start with a
     /// file whose hash is not the last one recorded records it, so every later decision is
     /// attributable to a file. A ledger that never saw a reload gets no receipt here.
-    pub(super) fn record_config_at_start(&mut self, hash: Option<[u8; 32]>) -> Result<(), StartError> {
+    pub(super) fn record_config_at_start(
+        &mut self,
+        hash: Option<[u8; 32]>,
+    ) -> Result<(), StartError> {
         let (Some(hash), Some(last)) = (hash, self.engine.config_hash()) else {
             return Ok(());
         };
