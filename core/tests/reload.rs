@@ -13,7 +13,8 @@ mod common;
 use autonomic_core::engine::{AppliedConfig, EngineConfig, EngineConfigError, ReloadError};
 use autonomic_core::receipt::{ChainErrorKind, SYSTEM_TENANT};
 use autonomic_core::{
-    ActionKind, Cause, ChainVerifier, Event, GovernorState, Receipt, SignalResult, Thresholds,
+    ActionKind, Cause, ChainVerifier, EntitlementCommand, Event, GovernorState, Receipt,
+    SignalResult, Thresholds,
 };
 use common::{active, drain_records, raw};
 
@@ -94,14 +95,13 @@ fn a_config_is_busy_while_the_ledger_ring_is_full_and_applies_after_a_drain() {
     // Proves the Busy half: with the ring full of unpolled receipts nothing is appended and
     // nothing swapped; after draining the same config applies.
     let mut e = active("acme");
-    let mut ts_ms = 0;
-    loop {
-        ts_ms += 5_000;
-        let value = if (ts_ms / 5_000) % 2 == 0 { 78.0 } else { 50.0 };
-        if e.handle_signal(ts_ms, &raw("acme", value, ts_ms)).is_err() {
-            break;
-        }
-    }
+    let ts_ms = 1_000;
+    while e
+        .handle_entitlement(ts_ms, "acme", EntitlementCommand::Pause)
+        .is_ok()
+        && e.handle_entitlement(ts_ms, "acme", EntitlementCommand::Resume)
+            .is_ok()
+    {}
     let before = e.ledger().next_seq();
     assert_eq!(
         e.handle_config(ts_ms, low_thresholds(), HASH_A),

@@ -54,50 +54,29 @@ impl RestartRequired {
     }
 }
 
+/// The first of `fields` that differs between two configs, named as in the file (each
+/// key here is its field's name).
+macro_rules! first_changed {
+    ($running:expr, $new:expr; $($field:ident),+ $(,)?) => {
+        [$((stringify!($field), $running.$field != $new.$field)),+]
+            .into_iter()
+            .find_map(|(key, changed)| changed.then_some(key))
+    };
+}
+
 /// Whether `new` changes only keys that apply live; the first key (in file order) that needs
 /// a restart is named.
 pub fn check_live(running: &Config, new: &Config) -> Result<(), RestartRequired> {
     let (r, n) = (running, new);
-    let bound_at_start = [
-        ("listen", r.listen != n.listen),
-        ("data_dir", r.data_dir != n.data_dir),
-        ("token", r.token != n.token),
-        ("fsync", r.fsync != n.fsync),
-        ("ledger_capacity", r.ledger_capacity != n.ledger_capacity),
-        ("max_tenants", r.max_tenants != n.max_tenants),
-        ("tenant_id_bytes", r.tenant_id_bytes != n.tenant_id_bytes),
-        ("dedup_ids", r.dedup_ids != n.dedup_ids),
-        ("max_in_flight", r.max_in_flight != n.max_in_flight),
-        ("max_rollbackable", r.max_rollbackable != n.max_rollbackable),
-        (
-            "max_queued_actions",
-            r.max_queued_actions != n.max_queued_actions,
-        ),
-        ("max_body_bytes", r.max_body_bytes != n.max_body_bytes),
-        (
-            "max_concurrent_requests",
-            r.max_concurrent_requests != n.max_concurrent_requests,
-        ),
-        (
-            "header_read_timeout_ms",
-            r.header_read_timeout_ms != n.header_read_timeout_ms,
-        ),
-        ("idle_timeout_ms", r.idle_timeout_ms != n.idle_timeout_ms),
-        (
-            "body_read_timeout_ms",
-            r.body_read_timeout_ms != n.body_read_timeout_ms,
-        ),
-        ("max_connections", r.max_connections != n.max_connections),
-        ("allowed_origins", r.allowed_origins != n.allowed_origins),
-        ("allowed_hosts", r.allowed_hosts != n.allowed_hosts),
-        ("sampler", r.sampler != n.sampler),
-        ("tenants", r.tenants != n.tenants),
-        ("checkpoint", r.checkpoint != n.checkpoint),
-        ("notify", r.notify != n.notify),
-        ("fleet", r.fleet != n.fleet),
-    ];
-    if let Some((key, _)) = bound_at_start.iter().find(|(_, changed)| *changed) {
-        return Err(RestartRequired::new(*key));
+    let bound_at_start = first_changed!(r, n;
+        listen, data_dir, token, fsync, ledger_capacity, max_tenants, tenant_id_bytes,
+        dedup_ids, max_in_flight, max_rollbackable, max_queued_actions, max_body_bytes,
+        max_concurrent_requests, header_read_timeout_ms, idle_timeout_ms, body_read_timeout_ms,
+        max_connections, allowed_origins, allowed_hosts, sampler, tenants, checkpoint, notify,
+        fleet,
+    );
+    if let Some(key) = bound_at_start {
+        return Err(RestartRequired::new(key));
     }
     for kind in ActionKind::ALL {
         let (before, after) = (r.actuators.get(kind), n.actuators.get(kind));
@@ -174,7 +153,7 @@ mod tests {
             ("data_dir = \"elsewhere\"\n", "data_dir"),
             ("max_tenants = 7\n", "max_tenants"),
             ("fsync = \"batch\"\n", "fsync"),
-            ("[[tenants]]\nid = \"acme\"\n", "tenants"),
+            ("[[tenants]]\nid = \"acme\"\nsku = \"pro\"\n", "tenants"),
             ("[sampler]\nenabled = false\n", "sampler"),
             (
                 "[actuators.shed]\ntimeout_ms = 5\n",

@@ -224,22 +224,25 @@ struct ConfigMetrics {
 }
 
 impl ConfigMetrics {
+    /// Registered; both results exposed from the start at 0.
     fn new() -> ConfigMetrics {
-        let mut registry = Registry::with_prefix(PREFIX);
-        let reloads = Counters::default();
-        let info = Info::default();
+        let mut metrics = ConfigMetrics {
+            registry: Registry::with_prefix(PREFIX),
+            reloads: Counters::default(),
+            info: Info::default(),
+        };
         for result in ["applied", "refused"] {
-            reloads.get_or_create(&[("result", result)]).inc_by(0);
+            metrics
+                .reloads
+                .get_or_create(&[("result", result)])
+                .inc_by(0);
         }
+        let r = &mut metrics.registry;
         let help = "Config reloads (SIGHUP, POST /v1/config/reload), by result";
-        registry.register("config_reloads", help, reloads.clone());
+        r.register("config_reloads", help, metrics.reloads.clone());
         let help = "The running config file: the first hex digits of its SHA-256; always 1";
-        registry.register("config_info", help, info.clone());
-        ConfigMetrics {
-            registry,
-            reloads,
-            info,
-        }
+        r.register("config_info", help, metrics.info.clone());
+        metrics
     }
 
     fn reloaded(&self, result: &'static str) {
