@@ -92,6 +92,12 @@ pub struct Auditor {
 }
 
 impl Auditor {
+    /// The engine was reconfigured with `th` (a hot reload): call it once every receipt before
+    /// the reload is drained; later governor changes are audited against `th`.
+    pub fn reconfigure(&mut self, th: Th) {
+        self.th = th;
+    }
+
     /// An auditor for an engine configured with `th`, from genesis.
     pub fn new(th: Th) -> Self {
         Self {

@@ -141,7 +141,10 @@ enum Op {
     /// Advance the clock to exactly a tenant's expiry (if it lies ahead), then time out.
     TickToExpiry(&'static str),
     /// A hot reload: new thresholds and action timeouts (`docs/config.md#hot-reload`).
-    Reload { th: Th, timeouts: [u64; 3] },
+    Reload {
+        th: Th,
+        timeouts: [u64; 3],
+    },
 }
 
 fn tenant() -> impl Strategy<Value = &'static str> {
