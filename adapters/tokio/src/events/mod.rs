@@ -229,6 +229,25 @@ mod tests {
     }
 
     #[test]
+    fn a_system_receipt_has_no_subject() {
+        let receipt = ReceiptJson {
+            seq: 3,
+            ts_ms: 0,
+            tenant: String::new(),
+            event: crate::wire::EventJson::ConfigApplied {
+                hash: "ab".repeat(32),
+            },
+            prev_hash: "00".repeat(32),
+            hash: "11".repeat(32),
+        };
+        let event = cloud_event(&receipt, "urn:autonomic:ledger:x");
+        assert_eq!(event.kind, "autonomic.config.applied");
+        let json: Value = serde_json::from_str(&event.json).unwrap_or(Value::Null);
+        assert_eq!(json.get("subject"), None);
+        assert_eq!(json["data"]["event"]["type"], "config_applied");
+    }
+
+    #[test]
     fn every_receipt_type_has_an_event_type() {
         assert_eq!(event_type("governor"), "autonomic.governor.transition");
         assert_eq!(event_type("entitlement"), "autonomic.entitlement.changed");
