@@ -174,6 +174,12 @@ fn reap_and_record(data_dir: &Path) -> Result<ProcessRecords, String> {
 }
 
 async fn serve(loaded: Loaded, args: RunArgs) -> ExitCode {
+    // Installed first: a SIGHUP during start-up never kills the process; it reloads once the
+    // sidecar serves.
+    let hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(e) => return fail(exit::USAGE, &format!("SIGHUP handler: {e}")),
+    };
     let config = loaded.config.clone();
     let _lock = match lock_data_dir(&config.data_dir) {
         Ok(lock) => lock,
@@ -224,14 +230,6 @@ async fn serve(loaded: Loaded, args: RunArgs) -> ExitCode {
         applied_seq,
         engine.clone(),
     ));
-    // Installed before `listen.addr` is written: from then on a SIGHUP reloads, never kills.
-    let hangups = match signal(SignalKind::hangup()) {
-        Ok(hangups) => hangups,
-        Err(e) => {
-            engine.shutdown().await;
-            return fail(exit::USAGE, &format!("SIGHUP handler: {e}"));
-        }
-    };
     let fd_limit = match http_server::raise_fd_limit() {
         Ok(limit) => limit,
         Err(e) => {
