@@ -199,24 +199,23 @@ impl Setup {
     /// The defaults half the time, else valid thresholds drawn from `rng`: as the model reads
     /// them and as the core takes them.
     fn thresholds(rng: &mut SplitMix64) -> (Th, Thresholds) {
-        let th = if rng.chance(50) {
-            Th::DEFAULT
+        let thresholds = if rng.chance(50) {
+            Thresholds::DEFAULT
         } else {
             let intervene = rng.range(60, 98) as u8;
             let warn = rng.range(30, u64::from(intervene) - 1) as u8;
             let recover = rng.range(10, u64::from(warn)) as u8;
             let refuse = rng.range(u64::from(intervene), 99) as u8;
             let sustain = rng.range(1, 4) as u8;
-            Th {
-                warn,
-                recover,
-                intervene,
-                refuse,
-                sustain,
-            }
+            Thresholds::new(warn, recover, intervene, refuse, sustain).expect("valid thresholds")
         };
-        let thresholds = Thresholds::new(th.warn, th.recover, th.intervene, th.refuse, th.sustain)
-            .expect("valid thresholds");
+        let th = Th {
+            warn: thresholds.warn(),
+            recover: thresholds.recover(),
+            intervene: thresholds.intervene(),
+            refuse: thresholds.refuse(),
+            sustain: thresholds.sustain(),
+        };
         (th, thresholds)
     }
 }
