@@ -7,7 +7,8 @@
 //! 1. read the clock once: `now_ms`;
 //! 2. feed inputs: [`Engine::handle_signal`], [`Engine::handle_outcome`],
 //!    [`Engine::handle_entitlement`], [`Engine::handle_reset`], [`Engine::handle_action`],
-//!    [`Engine::handle_rollback`], [`Engine::handle_rollback_outcome`], and
+//!    [`Engine::handle_rollback`], [`Engine::handle_rollback_outcome`],
+//!    [`Engine::handle_config`] (a new configuration, applied whole), and
 //!    [`Engine::handle_timeout`] when the deadline from [`Engine::poll_timeout`] has passed;
 //! 3. drain the effects: [`Engine::poll_record`] (receipts to persist, in seq order) and
 //!    [`Engine::poll_action`] (actions to run, cancel or roll back);
@@ -36,7 +37,8 @@
 //! [`Engine::stats`] in [`crate::stats`]. The Execute inputs (outcomes, timeouts, manual
 //! actions, rollbacks) are composed in this module's `actions` file, queued manual actions in
 //! its `queue` file; one governor step (plan, room, enact, the reaction to a refused action)
-//! in `step`; the read-only getters in `getters`.
+//! in `step`; a new configuration and its system receipt in `reload`; the read-only
+//! getters in `getters`.
 
 use crate::breaker::Breakers;
 use crate::dedup::Dedup;
@@ -46,7 +48,6 @@ use crate::entitlement::{
 use crate::execution::Execution;
 use crate::governor::{self, GovernorEvent, GovernorState};
 use crate::ledger::Ledger;
-use crate::limits::{BREAKER_RECEIPTS_PER_INPUT_MAX, RECEIPTS_PER_INPUT_MAX};
 use crate::monitor::{self, RawSignal, Signal};
 use crate::receipt::{Cause, ChainError, Event, Receipt};
 
@@ -55,11 +56,13 @@ mod config;
 mod errors;
 mod getters;
 mod queue;
+mod reload;
 mod step;
 mod tenants;
 
 pub use self::config::{EngineConfig, EngineConfigError};
 pub use self::errors::{BuildError, CommandError, IngestError, RestoreError};
+pub use self::reload::{AppliedConfig, ReloadError};
 pub use self::tenants::{TenantShapeError, TenantSlot, TenantView};
 pub use crate::execution::{ActionCommand, Enforced, InFlight, Queued};
 pub use crate::stats::Stats;
@@ -119,6 +122,8 @@ pub struct Engine<'a> {
     execution: Execution<'a>,
     breakers: Breakers,
     stats: Stats,
+    /// The last `ConfigApplied` receipt's seq and hash (`reload`).
+    applied_config: Option<AppliedConfig>,
 }
 
 impl<'a> Engine<'a> {
@@ -139,11 +144,7 @@ impl<'a> Engine<'a> {
             queued,
         } = storage;
         let ledger = Ledger::new(ledger_arena, ledger_spans)?;
-        let chain = RECEIPTS_PER_INPUT_MAX + BREAKER_RECEIPTS_PER_INPUT_MAX;
-        if config.breakers_enabled() && !ledger.can_append(chain) {
-            let receipts = ledger.capacity();
-            return Err(EngineConfigError::BreakerRingTooSmall { receipts }.into());
-        }
+        reload::check_ring(&config, &ledger)?;
         Ok(Self {
             config,
             tenants: Tenants::new(tenants, tenant_index, tenant_ids)?,
@@ -152,6 +153,7 @@ impl<'a> Engine<'a> {
             execution: Execution::new(in_flight, rollbackable, queued),
             breakers: Breakers::default(),
             stats: Stats::default(),
+            applied_config: None,
         })
     }
 
@@ -247,6 +249,9 @@ impl<'a> Engine<'a> {
     pub fn restore(&mut self, record: &[u8]) -> Result<(), RestoreError> {
         let position = self.ledger.next_seq();
         let receipt = Receipt::decode(record).map_err(|kind| ChainError { position, kind })?;
+        if receipt.event.is_system() {
+            return self.restore_system(record, &receipt);
+        }
         let slot = match (self.tenants.slot(&receipt.tenant), &receipt.event) {
             (Some(slot), _) => slot,
             (None, Event::Entitlement { from: None, .. }) => self
@@ -463,6 +468,8 @@ impl<'a> Engine<'a> {
                 }
             }
             Event::ActionQueued { action } => self.execution.apply_queued(slot, seq, action),
+            // A system receipt names no tenant: `reload::apply_system` applies it.
+            Event::ConfigApplied { .. } => {}
         }
     }
 

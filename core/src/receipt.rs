@@ -116,6 +116,24 @@ pub enum Event {
         /// The action.
         action: Action,
     },
+    /// A configuration was applied (`docs/receipts.md#system-receipts`): a system receipt,
+    /// whose tenant is the empty string ([`SYSTEM_TENANT`]) — no real tenant can be empty.
+    ConfigApplied {
+        /// The SHA-256 of the applied configuration file's bytes.
+        hash: [u8; 32],
+    },
+}
+
+/// The tenant of a system receipt ([`Event::ConfigApplied`]): the empty string, which no
+/// tenant id can be, so a system receipt never names a tenant.
+pub const SYSTEM_TENANT: &str = "";
+
+impl Event {
+    /// Whether this is a system receipt's event: it concerns no tenant, and its receipt's
+    /// tenant is [`SYSTEM_TENANT`].
+    pub const fn is_system(&self) -> bool {
+        matches!(self, Event::ConfigApplied { .. })
+    }
 }
 
 /// Why a governor changed.
@@ -213,7 +231,8 @@ impl Receipt {
     }
 
     /// Decodes and validates one record: it must be exactly one receipt in its canonical
-    /// encoding, with a valid tenant and action, and an undo token (at most
+    /// encoding, with a valid tenant (the empty [`SYSTEM_TENANT`] exactly for a system
+    /// receipt) and action, and an undo token (at most
     /// [`crate::limits::UNDO_BYTES_MAX`] bytes) only on a successful completion. Decoding does not check the hash; [`ChainVerifier`] does.
     pub fn decode(record: &[u8]) -> Result<Receipt, ChainErrorKind> {
         if record.len() > RECORD_MAX_BYTES {
@@ -230,7 +249,13 @@ impl Receipt {
         if receipt.encode_into(&mut canonical).ok() != Some(record) {
             return Err(ChainErrorKind::Malformed);
         }
-        monitor::validate_tenant(&receipt.tenant).map_err(|_| ChainErrorKind::Malformed)?;
+        if receipt.event.is_system() {
+            if receipt.tenant.as_str() != SYSTEM_TENANT {
+                return Err(ChainErrorKind::Malformed);
+            }
+        } else {
+            monitor::validate_tenant(&receipt.tenant).map_err(|_| ChainErrorKind::Malformed)?;
+        }
         match &receipt.event {
             Event::ActionDispatched { action, .. } | Event::ActionQueued { action } => {
                 action.validate().map_err(|_| ChainErrorKind::Malformed)?;

@@ -92,6 +92,12 @@ pub struct Auditor {
 }
 
 impl Auditor {
+    /// The engine was reconfigured with `th` (a hot reload): call it once every receipt before
+    /// the reload is drained; later governor changes are audited against `th`.
+    pub fn reconfigure(&mut self, th: Th) {
+        self.th = th;
+    }
+
     /// An auditor for an engine configured with `th`, from genesis.
     pub fn new(th: Th) -> Self {
         Self {
@@ -292,6 +298,10 @@ impl Auditor {
                 "receipt {seq}: action queued for an unknown tenant"
             )),
             Event::ActionQueued { .. } => Ok(()),
+            Event::ConfigApplied { .. } if !tenant.is_empty() => Err(format!(
+                "receipt {seq}: a config receipt names tenant {tenant}"
+            )),
+            Event::ConfigApplied { .. } => Ok(()),
         }
     }
 

@@ -140,6 +140,11 @@ enum Op {
     Tick(u64),
     /// Advance the clock to exactly a tenant's expiry (if it lies ahead), then time out.
     TickToExpiry(&'static str),
+    /// A hot reload: new thresholds and action timeouts (`docs/config.md#hot-reload`).
+    Reload {
+        th: Th,
+        timeouts: [u64; 3],
+    },
 }
 
 fn tenant() -> impl Strategy<Value = &'static str> {
@@ -195,6 +200,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(tenant, cmd, sku, expires_in)| Op::Entitlement { tenant, cmd, sku, expires_in }),
         4 => tick.prop_map(Op::Tick),
         1 => prop::sample::select(&TENANTS[..]).prop_map(Op::TickToExpiry),
+        1 => (thresholds(), timeouts()).prop_map(|(th, timeouts)| Op::Reload { th, timeouts }),
     ]
 }
 
@@ -440,6 +446,15 @@ impl<'a> Run<'a> {
                 let got = self.engine.handle_timeout(self.now);
                 let want = self.model.timeout(self.now);
                 prop_assert_eq!(got, want, "actions timed out at {}", self.now);
+            }
+            Op::Reload { th, timeouts } => {
+                let config = EngineConfig {
+                    thresholds: core_th(th),
+                    action_timeout_ms: [timeouts[0], timeouts[1], timeouts[2], 30_000],
+                    ..*self.engine.config()
+                };
+                let got = self.engine.handle_config(now, config, [0x5a; 32]);
+                prop_assert_eq!(got, Ok(self.model.reload(*th, *timeouts)), "reload");
             }
         }
         self.compare()

@@ -157,24 +157,7 @@ struct Setup {
 impl Setup {
     fn new(seed: u64, size: Size) -> Self {
         let mut rng = SplitMix64::new(seed);
-        let th = if rng.chance(50) {
-            Th::DEFAULT
-        } else {
-            let intervene = rng.range(60, 98) as u8;
-            let warn = rng.range(30, u64::from(intervene) - 1) as u8;
-            let recover = rng.range(10, u64::from(warn)) as u8;
-            let refuse = rng.range(u64::from(intervene), 99) as u8;
-            let sustain = rng.range(1, 4) as u8;
-            Th {
-                warn,
-                recover,
-                intervene,
-                refuse,
-                sustain,
-            }
-        };
-        let thresholds = Thresholds::new(th.warn, th.recover, th.intervene, th.refuse, th.sustain)
-            .expect("valid thresholds");
+        let (th, thresholds) = Self::thresholds(&mut rng);
         let timeout = |rng: &mut SplitMix64| rng.range(2_000, 40_000);
         let mut config = EngineConfig {
             thresholds,
@@ -209,6 +192,31 @@ impl Setup {
             now,
             load,
         }
+    }
+}
+
+impl Setup {
+    /// The defaults half the time, else valid thresholds drawn from `rng`: as the model reads
+    /// them and as the core takes them.
+    fn thresholds(rng: &mut SplitMix64) -> (Th, Thresholds) {
+        let thresholds = if rng.chance(50) {
+            Thresholds::DEFAULT
+        } else {
+            let intervene = rng.range(60, 98) as u8;
+            let warn = rng.range(30, u64::from(intervene) - 1) as u8;
+            let recover = rng.range(10, u64::from(warn)) as u8;
+            let refuse = rng.range(u64::from(intervene), 99) as u8;
+            let sustain = rng.range(1, 4) as u8;
+            Thresholds::new(warn, recover, intervene, refuse, sustain).expect("valid thresholds")
+        };
+        let th = Th {
+            warn: thresholds.warn(),
+            recover: thresholds.recover(),
+            intervene: thresholds.intervene(),
+            refuse: thresholds.refuse(),
+            sustain: thresholds.sustain(),
+        };
+        (th, thresholds)
     }
 }
 
@@ -272,6 +280,7 @@ impl<'a> World<'a> {
             63..=65 => self.entitlement()?,
             66..=79 => self.admissions()?,
             80..=81 => self.operator_outcome()?,
+            82 => self.reload()?,
             _ => self.tick_small(),
         }
         // The adapter's loop: deadlines that passed first, then the reports that came in.
@@ -295,6 +304,20 @@ impl<'a> World<'a> {
             self.settle()?;
         }
         Ok(())
+    }
+
+    /// A hot reload: new thresholds, audited from its `config_applied` receipt on.
+    fn reload(&mut self) -> Check {
+        self.settle()?;
+        let (th, thresholds) = Setup::thresholds(&mut self.rng);
+        let config = EngineConfig {
+            thresholds,
+            ..*self.engine.config()
+        };
+        let applied = self.engine.handle_config(self.now, config, [0x5a; 32]);
+        applied.map_err(|e| format!("reload: {e}"))?;
+        self.auditor.reconfigure(th);
+        self.settle()
     }
 
     /// Drains records and commands, audits, and lets the actuators pick up the commands.
@@ -757,8 +780,9 @@ impl<'a> World<'a> {
         if self.engine.in_flight() != rebuilt.in_flight()
             || !self.engine.rollbackable().eq(rebuilt.rollbackable())
             || self.engine.ledger().head_hash() != rebuilt.ledger().head_hash()
+            || self.engine.applied_config() != rebuilt.applied_config()
         {
-            return Err("rebuilt engine differs in in-flight, rollbackable or head".into());
+            return Err("rebuilt engine differs in in-flight, rollbackable, head or config".into());
         }
         Ok(())
     }

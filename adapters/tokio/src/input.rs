@@ -10,7 +10,9 @@
 //! - `replay` (`crate::replay`), with the clock the input lines carry, through [`apply`]
 //!   over the inputs a replay line can say ([`Input`]), draining after each line.
 
-use autonomic_core::engine::{CommandError, IngestError, SignalResult, Transition};
+use autonomic_core::engine::{
+    CommandError, EngineConfig, IngestError, ReloadError, SignalResult, Transition,
+};
 use autonomic_core::entitlement::EntitlementError;
 use autonomic_core::{Action, Engine, EntitlementCommand, EntitlementState, RawSignal};
 
@@ -107,6 +109,22 @@ pub struct RollbackOutcome {
     pub receipt: u64,
     /// Whether the backend undid it.
     pub succeeded: bool,
+}
+
+/// A new engine configuration, from the file whose bytes hash to `hash` (hot reload).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewConfig {
+    /// The configuration, applied whole.
+    pub config: EngineConfig,
+    /// The SHA-256 of the configuration file's bytes.
+    pub hash: [u8; 32],
+}
+
+impl Apply for NewConfig {
+    type Output = Result<u64, ReloadError>;
+    fn apply(&self, engine: &mut Engine<'_>, now_ms: u64) -> Self::Output {
+        engine.handle_config(now_ms, self.config, self.hash)
+    }
 }
 
 impl Apply for SignalIn {

@@ -11,6 +11,9 @@
 //! Before binding, the file-descriptor soft limit is raised to the hard one and the
 //! connection cap derived from it (`http_server.rs`).
 //!
+//! SIGHUP: reload the config file ([`crate::daemon::Reloader`], `docs/config.md#hot-reload`);
+//! a refused file is one line on stderr and changes nothing.
+//!
 //! SIGTERM or SIGINT: stop accepting connections and finish the requests in progress (at
 //! most [`HTTP_DRAIN_MS`]), stop the sampler, let running actions finish for up to
 //! [`crate::daemon::SHUTDOWN_GRACE_MS`] and cancel the rest, flush and fsync the ledger,
@@ -25,12 +28,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::actuator::{ProcessRecords, reap_orphans};
-use crate::config::{Config, ConfigError, NotifySection};
-use crate::daemon::{self, Actuators, DaemonConfig, EngineHandle, Refused, Shared, StartError};
+use crate::config::reload::{self, Loaded};
+use crate::config::{ConfigError, NotifySection};
+use crate::daemon::{
+    self, Actuators, DaemonConfig, EngineHandle, LoadConfig, Refused, Reloader, Shared, StartError,
+};
 use crate::events::Events;
 use crate::events::notify::Subscriber;
 use crate::exit;
@@ -67,12 +74,13 @@ pub struct RunArgs {
     pub data_dir: Option<PathBuf>,
 }
 
-/// Loads the config file (or the defaults) and applies the overrides.
-pub fn load_config(args: &RunArgs) -> Result<Config, ConfigError> {
-    let (mut config, origin) = match &args.config {
-        Some(path) => (Config::from_file(path)?, path.display().to_string()),
-        None => (Config::default(), "(defaults)".to_owned()),
-    };
+/// Loads the config file (or the defaults) with its hash, and applies the overrides.
+pub fn load_config(args: &RunArgs) -> Result<Loaded, ConfigError> {
+    let Loaded { mut config, hash } = reload::load(args.config.as_deref())?;
+    let origin = args.config.as_ref().map_or_else(
+        || "(defaults)".to_owned(),
+        |path| path.display().to_string(),
+    );
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
@@ -82,15 +90,16 @@ pub fn load_config(args: &RunArgs) -> Result<Config, ConfigError> {
     config
         .validate()
         .map_err(|invalid| ConfigError::Invalid { origin, invalid })?;
-    Ok(config)
+    Ok(Loaded { config, hash })
 }
 
-/// Runs the sidecar until SIGTERM or SIGINT.
+/// Runs the sidecar until SIGTERM or SIGINT; SIGHUP reloads the config file.
 pub fn run(args: &RunArgs) -> ExitCode {
-    let config = match load_config(args) {
-        Ok(config) => config,
+    let loaded = match load_config(args) {
+        Ok(loaded) => loaded,
         Err(e) => return fail(exit::USAGE, &e.to_string()),
     };
+    let config = &loaded.config;
     if config.token.is_none() && !config.listen.ip().is_loopback() {
         let message = format!(
             "config: listen {} is not a loopback address: set `token` to serve it",
@@ -105,7 +114,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return fail(exit::USAGE, &format!("runtime: {e}")),
     };
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(loaded, args.clone()))
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {
@@ -164,7 +173,14 @@ fn reap_and_record(data_dir: &Path) -> Result<ProcessRecords, String> {
     ProcessRecords::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))
 }
 
-async fn serve(config: Config) -> ExitCode {
+async fn serve(loaded: Loaded, args: RunArgs) -> ExitCode {
+    // Installed first: a SIGHUP during start-up never kills the process; it reloads once the
+    // sidecar serves.
+    let hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(e) => return fail(exit::USAGE, &format!("SIGHUP handler: {e}")),
+    };
+    let config = loaded.config.clone();
     let _lock = match lock_data_dir(&config.data_dir) {
         Ok(lock) => lock,
         Err(message) => return fail(exit::USAGE, &message),
@@ -175,10 +191,11 @@ async fn serve(config: Config) -> ExitCode {
     };
     let setup = DaemonConfig::from_config(&config)
         .and_then(|d| Actuators::from_config(&config.actuators, Some(records)).map(|a| (d, a)));
-    let (daemon_config, actuators) = match setup {
+    let (mut daemon_config, actuators) = match setup {
         Ok(setup) => setup,
         Err(e) => return fail(exit::USAGE, &e.to_string()),
     };
+    daemon_config.config_hash = Some(loaded.hash);
     let shared = Arc::new(Shared::default());
     let spawned = daemon::spawn(
         daemon_config,
@@ -190,18 +207,29 @@ async fn serve(config: Config) -> ExitCode {
         Ok(spawned) => spawned,
         Err(e) => return fail(exit::USAGE, &format!("engine thread: {e}")),
     };
-    match started.await {
-        Ok(Ok(report)) => info!(
-            restored = report.restored,
-            truncated_bytes = report.truncated_bytes,
-            activated = ?report.activated,
-            head_seq = ?report.head_seq,
-            "engine: started"
-        ),
+    let report = match started.await {
+        Ok(Ok(report)) => report,
         Ok(Err(StartError::Corrupt(message))) => return fail(exit::CORRUPT, &message),
         Ok(Err(StartError::Other(message))) => return fail(exit::USAGE, &message),
         Err(_) => return fail(exit::USAGE, "engine thread stopped during start-up"),
-    }
+    };
+    info!(
+        restored = report.restored,
+        truncated_bytes = report.truncated_bytes,
+        activated = ?report.activated,
+        head_seq = ?report.head_seq,
+        "engine: started"
+    );
+    let applied_seq = report.config_applied.map(|applied| applied.seq);
+    let path = args.config.clone();
+    let load: LoadConfig = Box::new(move || load_config(&args));
+    let reloader = Arc::new(Reloader::new(
+        load,
+        path.as_deref(),
+        loaded,
+        applied_seq,
+        engine.clone(),
+    ));
     let fd_limit = match http_server::raise_fd_limit() {
         Ok(limit) => limit,
         Err(e) => {
@@ -275,12 +303,14 @@ async fn serve(config: Config) -> ExitCode {
         slots: tokio::sync::Semaphore::new(config.max_concurrent_requests as usize),
         events,
         fleet,
+        reloader: Arc::clone(&reloader),
     });
     let limits = ConnLimits {
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
         idle_timeout: Duration::from_millis(config.idle_timeout_ms),
         max_connections,
     };
+    let hangup_task = tokio::spawn(reload_on_hangup(hangups, reloader, stop.clone()));
     let server = tokio::spawn(http_server::serve(
         listener,
         http::router(state),
@@ -307,6 +337,7 @@ async fn serve(config: Config) -> ExitCode {
     if let Some(fleet_task) = fleet_task {
         let _ = fleet_task.await;
     }
+    let _ = hangup_task.await;
     engine.shutdown().await;
     if tokio::task::spawn_blocking(move || thread.join())
         .await
@@ -335,8 +366,24 @@ fn start_subscribers(
     tasks
 }
 
+/// SIGHUP: reloads the config file until `stop` (the reloader logs and counts each result;
+/// a refusal is its one line on stderr, and changes nothing).
+async fn reload_on_hangup(mut hangups: Signal, reloader: Arc<Reloader>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            received = hangups.recv() => {
+                if received.is_none() {
+                    return;
+                }
+                info!("SIGHUP received: reloading the config file");
+                let _ = reloader.reload().await;
+            }
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
 async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
     match (term, int) {

@@ -1,7 +1,7 @@
 //! What an engine shows without changing: tenants, capacities, the execution books, circuits,
 //! counters and configuration.
 
-use super::{Engine, EngineConfig, InFlight, Stats, TenantView};
+use super::{AppliedConfig, Engine, EngineConfig, InFlight, Stats, TenantView};
 use crate::action::ActionKind;
 use crate::breaker::CircuitState;
 use crate::entitlement::{self, Resource};
@@ -148,5 +148,16 @@ impl<'a> Engine<'a> {
     /// The configuration.
     pub const fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// The last configuration applied by [`Engine::handle_config`] (or restored from its
+    /// `ConfigApplied` receipt): its receipt's seq and its file's hash; `None` before any.
+    pub const fn applied_config(&self) -> Option<AppliedConfig> {
+        self.applied_config
+    }
+
+    /// The SHA-256 of the configuration file last applied, if any ([`Engine::applied_config`]).
+    pub fn config_hash(&self) -> Option<[u8; 32]> {
+        self.applied_config.map(|applied| applied.hash)
     }
 }

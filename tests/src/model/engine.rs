@@ -37,6 +37,7 @@ use super::governor::{self, GEvent, GState, MAction, Th};
 use super::signal;
 
 mod queue;
+mod reload;
 
 /// An action being executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -70,6 +70,15 @@ pub fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
     }
 }
 
+/// Runs the binary with `args`, asserts it exits 0 (showing its stderr if not), and returns
+/// its stdout.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = run(args, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "autonomic {args:?}: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Polls `cond` every 20 ms until it holds or `timeout` passes; returns whether it held.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -233,13 +242,20 @@ impl Sidecar {
 
     /// Like [`Sidecar::start`]; on exit before listening, returns its stderr.
     pub fn try_start(dir: &Path, config_toml: &str) -> Result<Sidecar, String> {
-        Self::try_start_wrapped(dir, config_toml, &[])
+        Self::try_start_wrapped(dir, config_toml, &[], true)
     }
 
     /// Like [`Sidecar::start`], the binary run through `wrapper` (e.g.
     /// `["prlimit", "--nofile=256:256"]`, which execs it: same pid).
     pub fn start_wrapped(dir: &Path, config_toml: &str, wrapper: &[&str]) -> Sidecar {
-        Self::try_start_wrapped(dir, config_toml, wrapper)
+        Self::try_start_wrapped(dir, config_toml, wrapper, true)
+            .unwrap_or_else(|stderr| panic!("start failed: {stderr}"))
+    }
+
+    /// `run --config <dir>/config.toml` alone: the file's own `listen` and `data_dir` (which
+    /// must be `<dir>/data`) are in force, as for an operator without command-line overrides.
+    pub fn start_plain(dir: &Path, config_toml: &str) -> Sidecar {
+        Self::try_start_wrapped(dir, config_toml, &[], false)
             .unwrap_or_else(|stderr| panic!("start failed: {stderr}"))
     }
 
@@ -247,6 +263,7 @@ impl Sidecar {
         dir: &Path,
         config_toml: &str,
         wrapper: &[&str],
+        overrides: bool,
     ) -> Result<Sidecar, String> {
         std::fs::create_dir_all(dir).expect("dir");
         let config_path = dir.join("config.toml");
@@ -264,11 +281,13 @@ impl Sidecar {
             }
             None => Command::new(binary()),
         };
+        command.args(["run", "--config"]).arg(&config_path);
+        if overrides {
+            command
+                .args(["--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(&data_dir);
+        }
         let mut child = command
-            .args(["run", "--config"])
-            .arg(&config_path)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)

@@ -25,6 +25,9 @@ pub struct DaemonConfig {
     pub tenants: Vec<TenantSection>,
     /// Signed checkpoints: key, cadence, witness.
     pub checkpoint: CheckpointSetup,
+    /// The SHA-256 of the config file's bytes, when `run` read one: recorded at start in a
+    /// `ConfigApplied` receipt once the ledger holds one with another hash (hot reload).
+    pub config_hash: Option<[u8; 32]>,
 }
 
 /// Where the sidecar's identity and checkpoints live (from `[checkpoint]`).
@@ -85,6 +88,7 @@ impl DaemonConfig {
                 witness: config.checkpoint.witness.clone(),
                 webhook: config.checkpoint.webhook.clone(),
             },
+            config_hash: None,
         })
     }
 }

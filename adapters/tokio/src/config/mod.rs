@@ -20,7 +20,8 @@
 //! Files: this one (the top-level keys, `[checkpoint]`, loading), `governor.rs`,
 //! `tenants.rs` (`[sampler]`, `[[tenants]]`), `actuators.rs`, `notify.rs` (`[[notify]]`),
 //! `fleet.rs` (`[fleet]`), `skus.rs` (`[skus.<sku>]`), `checks.rs` (value rules), `errors.rs`
-//! (one-line errors) and `engine.rs` (from a config to what the engine starts with).
+//! (one-line errors), `engine.rs` (from a config to what the engine starts with) and
+//! `reload.rs` (the running file's hash, and what may change without a restart).
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -37,6 +38,7 @@ mod errors;
 mod fleet;
 mod governor;
 mod notify;
+pub mod reload;
 mod skus;
 mod tenants;
 
@@ -304,6 +306,11 @@ impl CheckpointSection {
 impl Config {
     /// Reads, parses and validates the TOML file at `path`.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        Self::from_str(&Self::read_text(path)?, &path.display().to_string())
+    }
+
+    /// Reads the file at `path` (at most [`CONFIG_FILE_BYTES_MAX`] bytes of UTF-8), unparsed.
+    pub fn read_text(path: &Path) -> Result<String, ConfigError> {
         let origin = path.display().to_string();
         let read_error = |source| ConfigError::Read {
             origin: origin.clone(),
@@ -320,7 +327,7 @@ impl Config {
                 max_bytes: CONFIG_FILE_BYTES_MAX,
             });
         }
-        Self::from_str(&text, &origin)
+        Ok(text)
     }
 
     /// Parses and validates TOML `text`; `origin` names it in errors (a path, or `-`).

@@ -52,7 +52,8 @@
 //! configured tenants), `protocol.rs` (messages, replies, notices, the handle),
 //! `requests.rs` (the first half of a round: mutations and queries), `commit.rs` (the second
 //! half: commit, answer, dispatch, checkpoint, shutdown), `actions.rs` (actuator runs,
-//! outcomes, rollbacks, timeouts). `setup.rs` turns the config into the engine's and the
+//! outcomes, rollbacks, timeouts), `reload.rs` (hot reload: the reloader, the record at
+//! start). `setup.rs` turns the config into the engine's and the
 //! actuators' settings.
 //!
 //! [`poll_timeout`]: autonomic_core::engine::Engine::poll_timeout
@@ -114,6 +115,7 @@ mod actions;
 mod circuits;
 mod commit;
 mod protocol;
+mod reload;
 mod requests;
 mod setup;
 mod start;
@@ -121,6 +123,7 @@ mod start;
 pub use crate::input::EntitlementCmd;
 pub use crate::wire::WindowVerify;
 pub use protocol::*;
+pub use reload::{ConfigStatus, LoadConfig, ReloadFailure, Reloader};
 pub use setup::*;
 pub use start::{StartError, StartReport};
 

@@ -74,6 +74,8 @@ pub enum Mutation {
     Action(Request<input::ManualAction>),
     /// A rollback by receipt id: the rollback request's receipt seq.
     Rollback(Request<input::Rollback>),
+    /// A new engine configuration (hot reload): its `ConfigApplied` receipt's seq.
+    Config(Request<input::NewConfig>),
 }
 
 impl Mutation {
@@ -85,6 +87,7 @@ impl Mutation {
             Mutation::Reset(request) => send_refusal(request.reply, refused),
             Mutation::Action(request) => send_refusal(request.reply, refused),
             Mutation::Rollback(request) => send_refusal(request.reply, refused),
+            Mutation::Config(request) => send_refusal(request.reply, refused),
         }
     }
 }
@@ -340,6 +343,17 @@ impl EngineHandle {
     /// A rollback of the completed action `receipt`: the rollback request's receipt seq.
     pub async fn rollback(&self, receipt: u64) -> Answer<u64, CommandError> {
         self.request(input::Rollback { receipt }, Mutation::Rollback)
+            .await
+    }
+
+    /// A new engine configuration from the file whose bytes hash to `hash`: the seq of its
+    /// `ConfigApplied` receipt.
+    pub async fn apply_config(
+        &self,
+        config: autonomic_core::EngineConfig,
+        hash: [u8; 32],
+    ) -> Answer<u64, autonomic_core::engine::ReloadError> {
+        self.request(input::NewConfig { config, hash }, Mutation::Config)
             .await
     }
 

@@ -21,6 +21,7 @@ impl Host<'_, '_> {
             Mutation::Reset(request) => self.answer(now, request),
             Mutation::Action(request) => self.answer(now, request),
             Mutation::Rollback(request) => self.answer(now, request),
+            Mutation::Config(request) => self.answer(now, request),
         }
     }
 

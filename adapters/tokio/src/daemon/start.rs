@@ -15,6 +15,8 @@ pub struct StartReport {
     pub activated: Vec<String>,
     /// Seq of the newest receipt after start, if any.
     pub head_seq: Option<u64>,
+    /// The last `ConfigApplied` receipt after start, if any.
+    pub config_applied: Option<autonomic_core::engine::AppliedConfig>,
 }
 
 /// Why the engine thread could not start.
@@ -73,6 +75,8 @@ pub(super) fn start<'e, 's>(
         circuit_log: circuits::CircuitLog::default(),
     };
     host.fail_interrupted_rollbacks()?;
+    host.record_config_at_start(config.config_hash)?;
+    report.config_applied = host.engine.applied_config();
     report.activated = host.activate_configured(&config.tenants)?;
     report.head_seq = host.engine.ledger().next_seq().checked_sub(1);
     host.shared.ready.store(true, Ordering::SeqCst);
@@ -166,6 +170,7 @@ fn open_ledger(
         truncated_bytes: opened.truncated_bytes,
         activated: Vec::new(),
         head_seq,
+        config_applied: None,
     };
     Ok(Opened {
         ledger,

@@ -126,6 +126,7 @@ pub fn event_type(receipt_type: &str) -> String {
         "rollback_completed" => "autonomic.action.rollback_completed",
         "circuit" => "autonomic.actuator.circuit",
         "action_queued" => "autonomic.action.queued",
+        "config_applied" => "autonomic.config.applied",
         other => return format!("autonomic.receipt.{other}"),
     };
     known.to_owned()
@@ -150,13 +151,16 @@ struct Structured<'a> {
     source: &'a str,
     #[serde(rename = "type")]
     kind: &'a str,
+    /// Absent for a system receipt (its tenant is empty; CloudEvents forbids an empty one).
+    #[serde(skip_serializing_if = "str::is_empty")]
     subject: &'a str,
     time: String,
     datacontenttype: &'static str,
     data: &'a ReceiptJson,
 }
 
-/// `receipt` as a CloudEvent: `id` is the seq, `subject` the tenant, `time` the receipt's
+/// `receipt` as a CloudEvent: `id` is the seq, `subject` the tenant (none for a system
+/// receipt), `time` the receipt's
 /// `ts_ms` (RFC 3339, UTC), `data` the receipt as `GET /v1/ledger` shows it.
 #[must_use]
 pub fn cloud_event(receipt: &ReceiptJson, source: &str) -> CloudEvent {
@@ -225,10 +229,30 @@ mod tests {
     }
 
     #[test]
+    fn a_system_receipt_has_no_subject() {
+        let receipt = ReceiptJson {
+            seq: 3,
+            ts_ms: 0,
+            tenant: String::new(),
+            event: crate::wire::EventJson::ConfigApplied {
+                hash: "ab".repeat(32),
+            },
+            prev_hash: "00".repeat(32),
+            hash: "11".repeat(32),
+        };
+        let event = cloud_event(&receipt, "urn:autonomic:ledger:x");
+        assert_eq!(event.kind, "autonomic.config.applied");
+        let json: Value = serde_json::from_str(&event.json).unwrap_or(Value::Null);
+        assert_eq!(json.get("subject"), None);
+        assert_eq!(json["data"]["event"]["type"], "config_applied");
+    }
+
+    #[test]
     fn every_receipt_type_has_an_event_type() {
         assert_eq!(event_type("governor"), "autonomic.governor.transition");
         assert_eq!(event_type("entitlement"), "autonomic.entitlement.changed");
         assert_eq!(event_type("action_completed"), "autonomic.action.completed");
+        assert_eq!(event_type("config_applied"), "autonomic.config.applied");
         assert_eq!(
             event_type("something_new"),
             "autonomic.receipt.something_new"

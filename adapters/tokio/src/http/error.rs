@@ -80,6 +80,9 @@ pub enum ApiError {
     /// `[fleet]` with `on_unavailable = "refuse"`: Redis did not answer in time (503).
     #[error("the fleet's admission count (redis) is unavailable; nothing was admitted")]
     FleetUnavailable,
+    /// A config reload refused the file (400); holds its one line.
+    #[error("{0}")]
+    ConfigInvalid(String),
 }
 
 impl ApiError {
@@ -136,7 +139,9 @@ impl ApiError {
                 IngestError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             },
             ApiError::ChainBroken(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::MalformedInput(_) | ApiError::InvalidAction(_) => StatusCode::BAD_REQUEST,
+            ApiError::MalformedInput(_)
+            | ApiError::InvalidAction(_)
+            | ApiError::ConfigInvalid(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TenantNotFound(_) | ApiError::NoSuchEndpoint => StatusCode::NOT_FOUND,
             ApiError::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
@@ -170,6 +175,7 @@ impl ApiError {
             ApiError::Unauthorized => "Unauthorized",
             ApiError::RequestTimeout(_) => "RequestTimeout",
             ApiError::FleetUnavailable => "FleetUnavailable",
+            ApiError::ConfigInvalid(_) => "ConfigInvalid",
         }
     }
 

@@ -12,6 +12,8 @@
 //! | `POST /v1/tenants/{id}/admit`, `/release` `{"resource":..,"amount":1}` | 200 `{"tenant","resource","in_use"}` (`rate`: `"tokens_left"`; + `fleet_in_use` with `[fleet]`) | 429 `QuotaExceeded` (+ `resource`,`in_use`,`requested`,`limit`)/`RefusedByAction`/`RateLimited` (+ `retry_after_ms`, `Retry-After`), 404, 403 `EntitlementNotActive`/`EntitlementExpired`, 400, 503 `FleetUnavailable` |
 //! | `GET /v1/ledger?tail=N&tenant=T` | 200 array of receipts (in-memory ring; default tail 100) | 400 |
 //! | `GET /v1/ledger/verify` | 200 `{"ok":true,"file":..,"memory":..}` | 500 `ChainBroken` |
+//! | `GET /v1/config` | 200 `{"hash","applied_seq","path"}` | |
+//! | `POST /v1/config/reload` (no body) | 200 as `GET /v1/config` | 400 `ConfigInvalid`, 503 |
 //! | `GET /metrics`, `/healthz`, `/readyz` | 200 | `/readyz` 503 `NotReady` |
 //!
 //! Every request passes these checks, in this order, before its handler runs:
@@ -61,6 +63,7 @@ use crate::ledger_reads;
 use crate::wire;
 
 mod checks;
+mod config;
 mod error;
 mod handlers;
 mod ledger;
@@ -102,6 +105,8 @@ pub struct HttpState {
     pub events: Arc<crate::events::Events>,
     /// `[fleet]`: admissions also counted fleet-wide in Redis.
     pub fleet: Option<Arc<crate::fleet::Fleet>>,
+    /// Hot reload of the config file (`GET /v1/config`, `POST /v1/config/reload`).
+    pub reloader: Arc<crate::daemon::Reloader>,
 }
 
 impl HttpState {
@@ -135,6 +140,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/v1/tenants/{id}/admit", post(admit))
         .route("/v1/tenants/{id}/release", post(release))
         .route("/v1/actions/{receipt}/rollback", post(rollback))
+        .route("/v1/config/reload", post(config::reload))
         .route_layer(middleware::from_fn_with_state(st(), take_slot))
         .route_layer(middleware::from_fn_with_state(st(), read_body))
         .route_layer(middleware::from_fn_with_state(st(), require_token));
@@ -143,6 +149,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/v1/ledger", get(ledger))
         .route("/v1/ledger/verify", get(verify))
         .route("/v1/events", get(events))
+        .route("/v1/config", get(config::status))
         .route_layer(middleware::from_fn_with_state(st(), take_slot));
     let ops = Router::new()
         .route("/metrics", get(metrics))
@@ -181,6 +188,7 @@ async fn metrics(State(state): St) -> Response {
         state.shared.ready.load(Ordering::SeqCst),
         state.shared.poisoned.load(Ordering::SeqCst),
     );
+    state.reloader.render_metrics(&mut text);
     if let Some(fleet) = &state.fleet {
         fleet.render_metrics(&mut text);
     }

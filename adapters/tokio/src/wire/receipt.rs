@@ -109,6 +109,11 @@ pub enum EventJson {
         /// The action.
         action: ActionJson,
     },
+    /// A configuration applied (a system receipt: its tenant is `""`).
+    ConfigApplied {
+        /// The SHA-256 of the configuration file, 64 lowercase hex.
+        hash: String,
+    },
 }
 
 /// Why a governor changed, tagged by `type`.
@@ -215,6 +220,9 @@ impl From<&Event> for EventJson {
             },
             Event::ActionQueued { action } => EventJson::ActionQueued {
                 action: ActionJson::from(action),
+            },
+            Event::ConfigApplied { hash } => EventJson::ConfigApplied {
+                hash: to_hex(hash).as_str().to_owned(),
             },
         }
     }
