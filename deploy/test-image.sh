@@ -37,6 +37,10 @@ for tool in podman debootstrap curl; do
   fi
 done
 
+# Explicit limits for the containers run here: podman's defaults raise the open-files and
+# process limits above what some sandboxes (these CI machines among them) allow, and the run fails.
+limits=(--ulimit nofile=4096:4096 --ulimit nproc=4096:4096)
+
 # crun refuses a host whose cgroups are in hybrid mode (v1 controllers beside v2); runc runs there.
 podman=(podman)
 if [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ] && command -v runc >/dev/null; then
@@ -106,19 +110,19 @@ entrypoint=$(podman image inspect --format '{{json .Config.Entrypoint}}' "$IMAGE
 [ "$entrypoint" = '["/usr/local/bin/autonomic"]' ] || fail "entrypoint is $entrypoint"
 podman image inspect --format '{{json .Config.ExposedPorts}}' "$IMAGE" | grep -q '7411/tcp' ||
   fail "port 7411 not exposed"
-version=$("${podman[@]}" run --rm "$IMAGE" --version)
+version=$("${podman[@]}" run --rm "${limits[@]}" "$IMAGE" --version)
 [ "$version" = "$(./target/release/autonomic --version)" ] ||
   fail "image says '$version', the host build '$(./target/release/autonomic --version)'"
 say "runs: $version, as $user"
 
 # Run it as the pod does: read-only root, the data dir a volume owned by 10001. Host network,
 # port 0: the sidecar writes the address it bound to listen.addr in the data dir.
-data=$(mktemp -d "$WORK/data.XXXXXX")
+data=$(mktemp -d "$PWD/$WORK/data.XXXXXX")
 chown 10001:10001 "$data"
 name=autonomic-image-test-$$
 cleanup() { podman rm -f -t 0 "$name" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
-"${podman[@]}" run -d --name "$name" --read-only --network host -v "$data:/var/lib/autonomic" \
+"${podman[@]}" run -d --name "$name" "${limits[@]}" --read-only --network host -v "$data:/var/lib/autonomic" \
   "$IMAGE" run --data-dir /var/lib/autonomic --listen 127.0.0.1:0 >/dev/null
 for _ in $(seq 100); do [ -s "$data/listen.addr" ] && break; sleep 0.1; done
 [ -s "$data/listen.addr" ] || { podman logs "$name" | tail -20; fail "no listen.addr after 10 s"; }
@@ -144,3 +148,4 @@ receipts=$(./target/release/autonomic ledger --data-dir "$data" | wc -l)
 [ "$receipts" -ge 2 ] || fail "$receipts receipts, expected the activation and the transition"
 size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 say "PASSED: exit 0 on SIGTERM, $receipts receipts verified, image $((size / 1024 / 1024)) MiB"
+rm -rf "$data"
