@@ -54,12 +54,14 @@ mod actions;
 mod config;
 mod errors;
 mod getters;
+mod mode;
 mod queue;
 mod step;
 mod tenants;
 
 pub use self::config::{EngineConfig, EngineConfigError};
 pub use self::errors::{BuildError, CommandError, IngestError, RestoreError};
+pub use self::mode::{Mode, ModeError};
 pub use self::tenants::{TenantShapeError, TenantSlot, TenantView};
 pub use crate::execution::{ActionCommand, Enforced, InFlight, Queued};
 pub use crate::stats::Stats;
@@ -83,6 +85,9 @@ pub struct Transition {
     pub action: Option<governor::Order>,
     /// Its receipt id.
     pub receipt: Option<u64>,
+    /// The tenant is in shadow mode: `action` was recorded (`receipt` is its `ShadowAction`
+    /// receipt), not dispatched.
+    pub shadow: bool,
 }
 
 impl Transition {
@@ -376,7 +381,8 @@ impl<'a> Engine<'a> {
         debug_assert!(appended.is_ok(), "room is checked before every commit");
         let seq = appended.ok()?;
         let ended = self.execution.kind_ended_by(&event);
-        self.stats.count_receipt(seq, &event, ended);
+        let mode = self.tenants.state(slot).map_or(Mode::Enforce, |t| t.mode);
+        self.stats.count_receipt(seq, &event, ended, mode);
         self.apply(slot, seq, now_ms, &event);
         Some(seq)
     }
@@ -389,6 +395,7 @@ impl<'a> Engine<'a> {
         match event {
             Event::Governor { from, .. } => *from == t.governor.state,
             Event::Circuit { kind, to } => self.breakers.get(*kind).follows(*to),
+            Event::ShadowAction { .. } => t.mode == Mode::Shadow,
             _ => self.execution.follows(slot, event),
         }
     }
@@ -463,6 +470,13 @@ impl<'a> Engine<'a> {
                 }
             }
             Event::ActionQueued { action } => self.execution.apply_queued(slot, seq, action),
+            Event::ModeSet { mode } => {
+                if let Some(t) = self.tenants.state_mut(slot) {
+                    t.mode = *mode;
+                }
+            }
+            // A record of what was not dispatched: it changes nothing.
+            Event::ShadowAction { .. } => {}
         }
     }
 
