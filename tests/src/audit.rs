@@ -154,6 +154,11 @@ impl Auditor {
                     self.ordered.remove(&tenant);
                     true
                 }
+                // A shadow tenant's order is recorded, not dispatched.
+                Event::ShadowAction { action } if maction(action) == Some(expected) => {
+                    self.ordered.remove(&tenant);
+                    true
+                }
                 Event::ActionCompleted {
                     outcome: ActionOutcome::Superseded,
                     ..
@@ -292,6 +297,7 @@ impl Auditor {
                 "receipt {seq}: action queued for an unknown tenant"
             )),
             Event::ActionQueued { .. } => Ok(()),
+            Event::ModeSet { .. } | Event::ShadowAction { .. } => Ok(()),
         }
     }
 

@@ -147,6 +147,7 @@ fn spec_example_parses() {
             id: "acme".into(),
             sku: "pro".into(),
             expires_at_ms: None,
+            mode: None,
         }]
     );
     let throttle = &config.actuators.throttle;

@@ -19,7 +19,8 @@
 //!
 //! Files: this one (the top-level keys, `[checkpoint]`, loading), `governor.rs`,
 //! `tenants.rs` (`[sampler]`, `[[tenants]]`), `actuators.rs`, `notify.rs` (`[[notify]]`),
-//! `fleet.rs` (`[fleet]`), `skus.rs` (`[skus.<sku>]`), `checks.rs` (value rules), `errors.rs`
+//! `fleet.rs` (`[fleet]`), `skus.rs` (`[skus.<sku>]`), `actions.rs` (`[actions.<sku>]`),
+//! `checks.rs` (value rules), `errors.rs`
 //! (one-line errors) and `engine.rs` (from a config to what the engine starts with).
 
 use std::io::Read;
@@ -30,6 +31,7 @@ use serde::Deserialize;
 
 use crate::ledger_file::FsyncPolicy;
 
+mod actions;
 mod actuators;
 mod checks;
 mod engine;
@@ -40,6 +42,7 @@ mod notify;
 mod skus;
 mod tenants;
 
+pub use actions::{ActionsSection, SkuActionsSection};
 pub use actuators::{ActuatorSection, ActuatorsSection, BackendKind, DEFAULT_TIMEOUT_MS};
 use checks::{check_host_name, check_http_url, check_list, check_origin, check_range, check_token};
 pub use engine::{CheckpointSetup, DaemonConfig, SetupError};
@@ -203,6 +206,8 @@ pub struct Config {
     pub fleet: Option<FleetSection>,
     /// `[skus.<sku>]`: per-SKU overrides of the `rate` bucket.
     pub skus: SkusSection,
+    /// `[actions.<sku>]`: per-SKU percents of the governor's actions.
+    pub actions: ActionsSection,
 }
 
 impl Default for Config {
@@ -235,6 +240,7 @@ impl Default for Config {
             notify: Vec::new(),
             fleet: None,
             skus: SkusSection::default(),
+            actions: ActionsSection::default(),
         }
     }
 }
@@ -390,6 +396,7 @@ impl Config {
             fleet.validate()?;
         }
         self.skus.validate()?;
+        self.actions.validate()?;
         self.actuators.validate()
     }
 

@@ -74,6 +74,8 @@ pub enum Mutation {
     Action(Request<input::ManualAction>),
     /// A rollback by receipt id: the rollback request's receipt seq.
     Rollback(Request<input::Rollback>),
+    /// A tenant's mode: the `mode_set` receipt's seq.
+    Mode(Request<input::SetMode>),
 }
 
 impl Mutation {
@@ -85,6 +87,7 @@ impl Mutation {
             Mutation::Reset(request) => send_refusal(request.reply, refused),
             Mutation::Action(request) => send_refusal(request.reply, refused),
             Mutation::Rollback(request) => send_refusal(request.reply, refused),
+            Mutation::Mode(request) => send_refusal(request.reply, refused),
         }
     }
 }
@@ -340,6 +343,16 @@ impl EngineHandle {
     /// A rollback of the completed action `receipt`: the rollback request's receipt seq.
     pub async fn rollback(&self, receipt: u64) -> Answer<u64, CommandError> {
         self.request(input::Rollback { receipt }, Mutation::Rollback)
+            .await
+    }
+
+    /// A tenant's mode: the `mode_set` receipt's seq.
+    pub async fn set_mode(
+        &self,
+        tenant: String,
+        mode: autonomic_core::engine::Mode,
+    ) -> Answer<u64, autonomic_core::engine::ModeError> {
+        self.request(input::SetMode { tenant, mode }, Mutation::Mode)
             .await
     }
 

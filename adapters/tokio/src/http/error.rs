@@ -2,7 +2,7 @@
 //! in one place. Handlers return `Result<_, ApiError>` and meet the core's and the engine
 //! thread's errors through the `From` impls here.
 
-use autonomic_core::engine::{CommandError, IngestError};
+use autonomic_core::engine::{CommandError, IngestError, ModeError};
 use autonomic_core::entitlement::{AdmitError, EntitlementError};
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
@@ -80,6 +80,12 @@ pub enum ApiError {
     /// `[fleet]` with `on_unavailable = "refuse"`: Redis did not answer in time (503).
     #[error("the fleet's admission count (redis) is unavailable; nothing was admitted")]
     FleetUnavailable,
+    /// A mode change was refused.
+    #[error(transparent)]
+    Mode(#[from] ModeError),
+    /// A mode body whose `mode` is not `enforce` or `shadow` (400); holds the message.
+    #[error("{0}")]
+    InvalidMode(String),
 }
 
 impl ApiError {
@@ -136,7 +142,11 @@ impl ApiError {
                 IngestError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             },
             ApiError::ChainBroken(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::MalformedInput(_) | ApiError::InvalidAction(_) => StatusCode::BAD_REQUEST,
+            ApiError::MalformedInput(_) | ApiError::InvalidAction(_) | ApiError::InvalidMode(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Mode(ModeError::TenantNotFound) => StatusCode::NOT_FOUND,
+            ApiError::Mode(ModeError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TenantNotFound(_) | ApiError::NoSuchEndpoint => StatusCode::NOT_FOUND,
             ApiError::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
@@ -170,6 +180,8 @@ impl ApiError {
             ApiError::Unauthorized => "Unauthorized",
             ApiError::RequestTimeout(_) => "RequestTimeout",
             ApiError::FleetUnavailable => "FleetUnavailable",
+            ApiError::Mode(e) => e.name(),
+            ApiError::InvalidMode(_) => "InvalidMode",
         }
     }
 

@@ -109,6 +109,18 @@ pub enum EventJson {
         /// The action.
         action: ActionJson,
     },
+    /// An operator set the tenant's mode.
+    ModeSet {
+        /// `enforce` or `shadow`.
+        mode: &'static str,
+    },
+    /// A shadow tenant's governor ordered this action; it was not dispatched.
+    ShadowAction {
+        /// The action it would have dispatched.
+        action: ActionJson,
+        /// Always `true`: nothing ran.
+        shadow: bool,
+    },
 }
 
 /// Why a governor changed, tagged by `type`.
@@ -215,6 +227,13 @@ impl From<&Event> for EventJson {
             },
             Event::ActionQueued { action } => EventJson::ActionQueued {
                 action: ActionJson::from(action),
+            },
+            Event::ModeSet { mode } => EventJson::ModeSet {
+                mode: mode.as_str(),
+            },
+            Event::ShadowAction { action } => EventJson::ShadowAction {
+                action: ActionJson::from(action),
+                shadow: true,
             },
         }
     }
