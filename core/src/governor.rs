@@ -267,18 +267,26 @@ pub fn step_with(
     };
     match (state, event) {
         (_, E::Reset) => go(S::Stable, 0, None),
-        (S::Stable, E::Signal(v)) if v >= th.intervene => {
-            go(S::Intervene, 0, Some(Order::Throttle(pct.intervene_throttle_pct)))
-        }
+        (S::Stable, E::Signal(v)) if v >= th.intervene => go(
+            S::Intervene,
+            0,
+            Some(Order::Throttle(pct.intervene_throttle_pct)),
+        ),
         (S::Stable, E::Signal(v)) if v >= th.warn => go(S::Warn, 1, None),
         (S::Stable, E::Signal(_)) => go(S::Stable, 0, None),
-        (S::Warn, E::Signal(v)) if v >= th.intervene => {
-            go(S::Intervene, 0, Some(Order::Throttle(pct.intervene_throttle_pct)))
-        }
+        (S::Warn, E::Signal(v)) if v >= th.intervene => go(
+            S::Intervene,
+            0,
+            Some(Order::Throttle(pct.intervene_throttle_pct)),
+        ),
         (S::Warn, E::Signal(v)) if v >= th.warn => {
             let next = u16::from(c) + 1;
             if next >= u16::from(th.sustain) {
-                go(S::Degrade, 0, Some(Order::Throttle(pct.degrade_throttle_pct)))
+                go(
+                    S::Degrade,
+                    0,
+                    Some(Order::Throttle(pct.degrade_throttle_pct)),
+                )
             } else {
                 // next < sustain <= u8::MAX, so it fits.
                 go(S::Warn, next as u8, None)
@@ -291,7 +299,9 @@ pub fn step_with(
         (S::Intervene, E::ActionSucceeded) => go(S::Warn, 0, None),
         (S::Intervene, E::ActionFailed) => go(S::Degrade, 0, Some(Order::Pause)),
         (S::Degrade, E::Signal(v)) if v < th.recover => go(S::Intervene, 0, None),
-        (S::Degrade, E::Signal(v)) if v > th.refuse => go(S::Refuse, 0, Some(Order::Shed(pct.refuse_shed_pct))),
+        (S::Degrade, E::Signal(v)) if v > th.refuse => {
+            go(S::Refuse, 0, Some(Order::Shed(pct.refuse_shed_pct)))
+        }
         (S::Degrade, E::Signal(_)) => go(S::Degrade, 0, None),
         (S::Refuse, E::Signal(_)) => go(S::Refuse, 0, None),
         (S::Stable | S::Warn | S::Degrade | S::Refuse, E::ActionSucceeded | E::ActionFailed) => {

@@ -68,9 +68,9 @@ impl Stats {
     /// Governor receipts from `from` to `to` (a reset that ends enforcement writes one from
     /// Stable to Stable).
     pub fn transitions(&self, from: GovernorState, to: GovernorState) -> u64 {
-        Mode::ALL
-            .into_iter()
-            .fold(0, |sum, mode| sum.saturating_add(self.transitions_in(mode, from, to)))
+        Mode::ALL.into_iter().fold(0, |sum, mode| {
+            sum.saturating_add(self.transitions_in(mode, from, to))
+        })
     }
 
     /// [`Stats::transitions`] of tenants in `mode` when the receipt was written.

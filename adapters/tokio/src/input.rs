@@ -10,7 +10,9 @@
 //! - `replay` (`crate::replay`), with the clock the input lines carry, through [`apply`]
 //!   over the inputs a replay line can say ([`Input`]), draining after each line.
 
-use autonomic_core::engine::{CommandError, IngestError, Mode, ModeError, SignalResult, Transition};
+use autonomic_core::engine::{
+    CommandError, IngestError, Mode, ModeError, SignalResult, Transition,
+};
 use autonomic_core::entitlement::EntitlementError;
 use autonomic_core::{Action, Engine, EntitlementCommand, EntitlementState, RawSignal};
 

@@ -397,7 +397,11 @@ fn scrape_registry(gauges: Option<&EngineGauges>, ready: bool, poisoned: bool) -
     let mut r = Registry::with_prefix(PREFIX);
     if let Some(g) = gauges {
         let help = "Tenants by governor state";
-        r.register("tenants", help, by_mode::tenants_by_state(&g.tenants_by_state));
+        r.register(
+            "tenants",
+            help,
+            by_mode::tenants_by_state(&g.tenants_by_state),
+        );
         let help = "Tenants by entitlement state";
         r.register(
             "tenant_entitlements",

@@ -102,12 +102,12 @@ impl Engine<'_> {
         let action = step.action;
         let shadow = action.is_some() && self.shadowed(slot);
         let dispatched = match action {
-            Some(order) if shadow => self
-                .shadow(now_ms, slot, order.action())
-                .map(|receipt| super::actions::Dispatched {
+            Some(order) if shadow => self.shadow(now_ms, slot, order.action()).map(|receipt| {
+                super::actions::Dispatched {
                     receipt,
                     refused: false,
-                }),
+                }
+            }),
             Some(order) => self.dispatch(now_ms, slot, order.action(), false),
             None => None,
         };

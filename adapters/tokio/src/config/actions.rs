@@ -89,10 +89,11 @@ mod tests {
     #[test]
     fn defaults_and_overrides_per_sku() {
         // Proves an absent section keeps today's table and a key overrides only itself.
-        let actions = parse("[enterprise]\nrefuse_shed_pct = 10\n[starter]\nintervene_throttle_pct = 70\n")
-            .unwrap()
-            .percents()
-            .unwrap();
+        let actions =
+            parse("[enterprise]\nrefuse_shed_pct = 10\n[starter]\nintervene_throttle_pct = 70\n")
+                .unwrap()
+                .percents()
+                .unwrap();
         assert_eq!(actions.pro, ActionPercents::DEFAULT);
         assert_eq!(
             actions.enterprise,

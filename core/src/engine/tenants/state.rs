@@ -1,11 +1,11 @@
 //! One tenant's state beside its id: governor, entitlement, enforced action, admission usage
 //! and the `rate` bucket, and the changes receipts and admissions make to it.
 
+use crate::engine::Mode;
 use crate::entitlement::{
     AdmitError, Bucket, Entitlement, EntitlementState, RateLimits, Resource, Sku, Usage,
 };
 use crate::execution::Enforced;
-use crate::engine::Mode;
 use crate::governor::{Governor, GovernorState};
 
 /// One tenant's state beside its id: 80 bytes (a test guards the figure).
