@@ -1,5 +1,5 @@
 //! `[actions.<sku>]`: per-SKU percents of the actions the governor orders
-//! (`docs/config.md#actions`), each 1..=100; an absent key keeps today's table (50, 25, 50).
+//! (`docs/config.md#actionssku`), each 1..=100; an absent key keeps today's table (50, 25, 50).
 
 use autonomic_core::Sku;
 use autonomic_core::governor::{ActionPercents, SkuActions};
