@@ -3,6 +3,7 @@
 //! percent from the tenant's SKU.
 
 use crate::entitlement::Sku;
+use crate::limits::{ORDERED_ACTION_PCT_MAX, ORDERED_ACTION_PCT_MIN};
 
 /// The percents one SKU's governor orders, each 1..=100.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,21 +25,20 @@ impl ActionPercents {
     };
 
     /// The first percent (in field order) outside 1..=100: its key and value.
-    pub const fn validate(&self) -> Result<(), PercentError> {
-        let keys = [
+    pub fn validate(&self) -> Result<(), PercentError> {
+        [
             ("intervene_throttle_pct", self.intervene_throttle_pct),
             ("degrade_throttle_pct", self.degrade_throttle_pct),
             ("refuse_shed_pct", self.refuse_shed_pct),
-        ];
-        let mut i = 0;
-        while i < keys.len() {
-            let (key, got) = keys[i];
-            if got == 0 || got > 100 {
-                return Err(PercentError { key, got });
+        ]
+        .into_iter()
+        .try_for_each(|(key, got)| {
+            if (ORDERED_ACTION_PCT_MIN..=ORDERED_ACTION_PCT_MAX).contains(&got) {
+                Ok(())
+            } else {
+                Err(PercentError { key, got })
             }
-            i += 1;
-        }
-        Ok(())
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 
 use autonomic_core::Sku;
 use autonomic_core::governor::{ActionPercents, SkuActions};
+use autonomic_core::limits::{ORDERED_ACTION_PCT_MAX, ORDERED_ACTION_PCT_MIN};
 use serde::Deserialize;
 
 use super::InvalidKey;
@@ -55,8 +56,10 @@ impl SkuActionsSection {
         let default = ActionPercents::DEFAULT;
         let pct = |name: &str, value: Option<u64>, default: u8| {
             let value = value.unwrap_or(default.into());
-            check_range(&format!("actions.{}.{name}", sku.as_str()), value, 1, 100)?;
-            Ok::<u8, InvalidKey>(u8::try_from(value).unwrap_or(100))
+            let key = format!("actions.{}.{name}", sku.as_str());
+            let (min, max) = (ORDERED_ACTION_PCT_MIN, ORDERED_ACTION_PCT_MAX);
+            check_range(&key, value, min.into(), max.into())?;
+            Ok::<u8, InvalidKey>(u8::try_from(value).unwrap_or(max))
         };
         Ok(ActionPercents {
             intervene_throttle_pct: pct(
