@@ -29,6 +29,11 @@ args = ["-c", "echo {kind} {{receipt}} {{percent}} >> {dir}/runs.log"]
     )
 }
 
+/// A config: top-level keys `top`, the `exec` section of `kind`, then the tables `tables`.
+fn exec_config(work: &Path, top: &str, kind: &str, tables: &str) -> String {
+    config(&format!("{top}\n{}\n{tables}", exec_section(work, kind)))
+}
+
 /// The program's log lines.
 fn runs(dir: &Path) -> Vec<String> {
     let log = std::fs::read_to_string(dir.join("runs.log")).unwrap_or_default();
@@ -46,10 +51,9 @@ fn of_type<'a>(ledger: &'a [Value], kind: &str) -> Vec<&'a Value> {
 fn a_shadow_tenant_runs_nothing_until_it_is_switched_to_enforce() {
     let dir = tempfile::tempdir().expect("tempdir");
     let work = dir.path();
-    let toml = config(&format!(
-        "token = \"{TOKEN}\"\n{}\n[[tenants]]\nid = \"acme\"\nsku = \"pro\"\nmode = \"shadow\"\n",
-        exec_section(work, "throttle")
-    ));
+    let top = format!("token = \"{TOKEN}\"");
+    let tenant = "[[tenants]]\nid = \"acme\"\nsku = \"pro\"\nmode = \"shadow\"\n";
+    let toml = exec_config(work, &top, "throttle", tenant);
     let home = work.join("sidecar");
     let mut s = Sidecar::start(&home, &toml);
     assert_eq!(s.tenant("acme")["mode"], "shadow");
@@ -167,10 +171,8 @@ fn a_shadow_tenant_runs_nothing_until_it_is_switched_to_enforce() {
 fn an_enterprise_shed_percent_reaches_the_exec_program() {
     let dir = tempfile::tempdir().expect("tempdir");
     let work = dir.path();
-    let toml = config(&format!(
-        "{}\n[actions.enterprise]\nrefuse_shed_pct = 10\n[[tenants]]\nid = \"big\"\nsku = \"enterprise\"\n",
-        exec_section(work, "shed")
-    ));
+    let tables = "[actions.enterprise]\nrefuse_shed_pct = 10\n[[tenants]]\nid = \"big\"\nsku = \"enterprise\"\n";
+    let toml = exec_config(work, "", "shed", tables);
     let s = Sidecar::start(&work.join("sidecar"), &toml);
     let ts = now_ms();
     for (i, value) in [80.0, 81.0, 82.0].into_iter().enumerate() {

@@ -14,23 +14,15 @@ impl Metrics {
     /// Sets the governor transitions counted `from` → `to` for tenants in `mode` to `total`
     /// (a count read from a snapshot rather than counted here).
     pub fn set_transitions(&self, from: &'static str, to: &'static str, mode: Mode, total: u64) {
-        let labels = [
-            ("from", Value(from)),
-            ("to", Value(to)),
-            ("mode", Value(mode.as_str())),
-        ];
-        set_count3(&self.transitions, labels, total);
+        let labels = [("from", from), ("to", to)];
+        set_count_by_mode(&self.transitions, labels, mode, total);
     }
 
     /// Sets the completed actions counted of `kind` with `outcome`, for tenants in `mode`, to
     /// `total` (a count read from a snapshot rather than counted here).
     pub fn set_actions(&self, kind: &'static str, outcome: &'static str, mode: Mode, total: u64) {
-        let labels = [
-            ("kind", Value(kind)),
-            ("outcome", Value(outcome)),
-            ("mode", Value(mode.as_str())),
-        ];
-        set_count3(&self.actions, labels, total);
+        let labels = [("kind", kind), ("outcome", outcome)];
+        set_count_by_mode(&self.actions, labels, mode, total);
     }
 
     /// Sets the actions of `kind` shadow tenants' governors ordered and did not dispatch.
@@ -71,8 +63,19 @@ impl Metrics {
     }
 }
 
-/// Sets the counter of `labels` in `family` to `total`, whatever it counted before.
-fn set_count3(family: &Counters3, labels: [Label; 3], total: u64) {
+/// Sets the counter of `labels` and `mode` in `family` to `total`, whatever it counted
+/// before.
+fn set_count_by_mode(
+    family: &Counters3,
+    [(name1, value1), (name2, value2)]: [(&'static str, &'static str); 2],
+    mode: Mode,
+    total: u64,
+) {
+    let labels = [
+        (name1, Value(value1)),
+        (name2, Value(value2)),
+        ("mode", Value(mode.as_str())),
+    ];
     family
         .get_or_create(&labels)
         .inner()
