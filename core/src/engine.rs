@@ -7,7 +7,8 @@
 //! 1. read the clock once: `now_ms`;
 //! 2. feed inputs: [`Engine::handle_signal`], [`Engine::handle_outcome`],
 //!    [`Engine::handle_entitlement`], [`Engine::handle_reset`], [`Engine::handle_action`],
-//!    [`Engine::handle_rollback`], [`Engine::handle_rollback_outcome`], and
+//!    [`Engine::handle_rollback`], [`Engine::handle_rollback_outcome`],
+//!    [`Engine::handle_mode`] (a tenant's shadow or enforce mode, in its `mode` file), and
 //!    [`Engine::handle_timeout`] when the deadline from [`Engine::poll_timeout`] has passed;
 //! 3. drain the effects: [`Engine::poll_record`] (receipts to persist, in seq order) and
 //!    [`Engine::poll_action`] (actions to run, cancel or roll back);
