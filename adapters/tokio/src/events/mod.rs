@@ -231,6 +231,8 @@ mod tests {
         assert_eq!(event_type("governor"), "autonomic.governor.transition");
         assert_eq!(event_type("entitlement"), "autonomic.entitlement.changed");
         assert_eq!(event_type("action_completed"), "autonomic.action.completed");
+        assert_eq!(event_type("shadow_action"), "autonomic.action.shadowed");
+        assert_eq!(event_type("mode_set"), "autonomic.tenant.mode_set");
         assert_eq!(
             event_type("something_new"),
             "autonomic.receipt.something_new"
