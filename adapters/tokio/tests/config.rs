@@ -443,6 +443,16 @@ fn bad_values_are_named_by_key() {
             "duplicate",
         ),
         (
+            "[[tenants]]\nid = \"a\"\nsku = \"pro\"\nmode = \"dry\"",
+            "tenants[0].mode",
+            "enforce, shadow, got \"dry\"",
+        ),
+        (
+            "[actions.pro]\nintervene_throttle_pct = 0",
+            "actions.pro.intervene_throttle_pct",
+            "1..=100, got 0",
+        ),
+        (
             "[actuators.pause]\nbackend = \"ssh\"",
             "actuators.pause.backend",
             "ssh",
