@@ -282,3 +282,70 @@ fn a_percent_out_of_bounds_is_refused_naming_the_sku_and_key() {
         );
     }
 }
+
+#[test]
+fn stats_split_by_mode_and_count_shadowed_actions() {
+    // Proves a shadow tenant's transitions and completions are counted under shadow, an
+    // enforce tenant's under enforce, the totals are their sums, and every ShadowAction
+    // receipt is counted by kind.
+    use autonomic_core::{ActionKind as K, ActionOutcome as O};
+    let mut e = shadow_tenant();
+    governed(&mut e, 1_000, 93.0);
+    let manual = e.handle_action(1_000, "t", Action::Pause).unwrap();
+    e.handle_outcome(2_000, "t", Some(manual), true, &[])
+        .unwrap();
+    e.handle_mode(2_000, "t", Mode::Enforce).unwrap();
+    governed(&mut e, 6_000, 60.0);
+    let t = governed(&mut e, 11_000, 94.0);
+    e.handle_outcome(12_000, "t", t.receipt, true, &[]).unwrap();
+    let s = e.stats();
+    assert_eq!(s.transitions_in(Mode::Shadow, S::Stable, S::Intervene), 1);
+    assert_eq!(s.transitions_in(Mode::Enforce, S::Stable, S::Intervene), 1);
+    assert_eq!(s.transitions(S::Stable, S::Intervene), 2);
+    assert_eq!(
+        s.transitions_in(Mode::Shadow, S::Intervene, S::Warn),
+        1,
+        "the manual success"
+    );
+    assert_eq!(s.transitions_in(Mode::Enforce, S::Warn, S::Stable), 1);
+    assert_eq!(s.transitions_in(Mode::Shadow, S::Warn, S::Stable), 0);
+    assert_eq!(s.transitions_in(Mode::Enforce, S::Intervene, S::Warn), 1);
+    assert_eq!(s.transitions(S::Intervene, S::Warn), 2);
+    assert_eq!(
+        s.actions_completed_in(Mode::Shadow, K::Pause, O::Succeeded),
+        1
+    );
+    assert_eq!(
+        s.actions_completed_in(Mode::Enforce, K::Pause, O::Succeeded),
+        0
+    );
+    assert_eq!(
+        s.actions_completed_in(Mode::Enforce, K::Throttle, O::Succeeded),
+        1
+    );
+    assert_eq!(s.actions_completed(K::Pause, O::Succeeded), 1);
+    assert_eq!(s.actions_shadowed(K::Throttle), 1);
+    assert_eq!(s.actions_shadowed(K::Pause), 0);
+}
+
+#[test]
+fn defaults_and_names() {
+    // Proves the Default values are the documented ones and each error has its wire name.
+    assert_eq!(
+        ActionPercents::default(),
+        ActionPercents {
+            intervene_throttle_pct: 50,
+            degrade_throttle_pct: 25,
+            refuse_shed_pct: 50,
+        }
+    );
+    assert_eq!(SkuActions::default(), SkuActions::DEFAULT);
+    assert_eq!(SkuActions::DEFAULT.of(Sku::Pro), ActionPercents::DEFAULT);
+    assert_eq!(Mode::default(), Mode::Enforce);
+    assert_eq!(
+        Mode::ALL.map(Mode::index).map(|i| Mode::ALL[i].as_str()),
+        ["enforce", "shadow"]
+    );
+    assert_eq!(ModeError::TenantNotFound.name(), "TenantNotFound");
+    assert_eq!(ModeError::Busy.name(), "Busy");
+}
