@@ -349,3 +349,18 @@ fn defaults_and_names() {
     assert_eq!(ModeError::TenantNotFound.name(), "TenantNotFound");
     assert_eq!(ModeError::Busy.name(), "Busy");
 }
+
+#[test]
+fn a_shadow_step_needs_room_for_its_two_receipts() {
+    // Proves a shadow tenant's ordering step is Busy, changing nothing, when the ring has
+    // room for the governor receipt but not the shadow_action one; with room it applies.
+    let mut e = shadow_tenant();
+    for i in 0..SMALL.receipts - 1 {
+        e.handle_mode(i as u64, "t", Mode::Shadow).unwrap();
+    }
+    let refused = e.handle_signal(1_000, &raw("t", 93.0, 1_000));
+    assert_eq!(refused, Err(autonomic_core::engine::IngestError::Busy));
+    assert_eq!(e.tenant(1_000, "t").unwrap().state, S::Stable);
+    drain_records(&mut e);
+    assert!(governed(&mut e, 1_000, 93.0).shadow);
+}
