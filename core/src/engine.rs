@@ -8,7 +8,8 @@
 //! 2. feed inputs: [`Engine::handle_signal`], [`Engine::handle_outcome`],
 //!    [`Engine::handle_entitlement`], [`Engine::handle_reset`], [`Engine::handle_action`],
 //!    [`Engine::handle_rollback`], [`Engine::handle_rollback_outcome`],
-//!    [`Engine::handle_config`] (a new configuration, applied whole), and
+//!    [`Engine::handle_config`] (a new configuration, applied whole),
+//!    [`Engine::handle_mode`] (a tenant's shadow or enforce mode, in its `mode` file), and
 //!    [`Engine::handle_timeout`] when the deadline from [`Engine::poll_timeout`] has passed;
 //! 3. drain the effects: [`Engine::poll_record`] (receipts to persist, in seq order) and
 //!    [`Engine::poll_action`] (actions to run, cancel or roll back);
@@ -55,6 +56,7 @@ mod actions;
 mod config;
 mod errors;
 mod getters;
+mod mode;
 mod queue;
 mod reload;
 mod step;
@@ -63,6 +65,7 @@ mod tenants;
 pub use self::config::{EngineConfig, EngineConfigError};
 pub use self::errors::{BuildError, CommandError, IngestError, RestoreError};
 pub use self::reload::{AppliedConfig, ReloadError};
+pub use self::mode::{Mode, ModeError};
 pub use self::tenants::{TenantShapeError, TenantSlot, TenantView};
 pub use crate::execution::{ActionCommand, Enforced, InFlight, Queued};
 pub use crate::stats::Stats;
@@ -86,6 +89,9 @@ pub struct Transition {
     pub action: Option<governor::Order>,
     /// Its receipt id.
     pub receipt: Option<u64>,
+    /// The tenant is in shadow mode: `action` was recorded (`receipt` is its `ShadowAction`
+    /// receipt), not dispatched.
+    pub shadow: bool,
 }
 
 impl Transition {
@@ -381,7 +387,8 @@ impl<'a> Engine<'a> {
         debug_assert!(appended.is_ok(), "room is checked before every commit");
         let seq = appended.ok()?;
         let ended = self.execution.kind_ended_by(&event);
-        self.stats.count_receipt(seq, &event, ended);
+        let mode = self.tenants.state(slot).map_or(Mode::Enforce, |t| t.mode);
+        self.stats.count_receipt(seq, &event, ended, mode);
         self.apply(slot, seq, now_ms, &event);
         Some(seq)
     }
@@ -394,6 +401,7 @@ impl<'a> Engine<'a> {
         match event {
             Event::Governor { from, .. } => *from == t.governor.state,
             Event::Circuit { kind, to } => self.breakers.get(*kind).follows(*to),
+            Event::ShadowAction { .. } => t.mode == Mode::Shadow,
             _ => self.execution.follows(slot, event),
         }
     }
@@ -470,6 +478,13 @@ impl<'a> Engine<'a> {
             Event::ActionQueued { action } => self.execution.apply_queued(slot, seq, action),
             // A system receipt names no tenant: `reload::apply_system` applies it.
             Event::ConfigApplied { .. } => {}
+            Event::ModeSet { mode } => {
+                if let Some(t) = self.tenants.state_mut(slot) {
+                    t.mode = *mode;
+                }
+            }
+            // A record of what was not dispatched: it changes nothing.
+            Event::ShadowAction { .. } => {}
         }
     }
 

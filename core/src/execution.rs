@@ -352,7 +352,9 @@ impl<'a> Execution<'a> {
             Event::Governor { .. }
             | Event::Entitlement { .. }
             | Event::Circuit { .. }
-            | Event::ConfigApplied { .. } => true,
+            | Event::ConfigApplied { .. }
+            | Event::ModeSet { .. }
+            | Event::ShadowAction { .. } => true,
         }
     }
 

@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::action::Action;
 
+mod percents;
+
+pub use self::percents::{ActionPercents, PercentError, SkuActions};
+
 /// The actions the governor's table orders: a small `Copy` value, turned into an
 /// [`Action`] when dispatched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -211,7 +215,10 @@ pub struct Step {
 }
 
 /// The governor table (`docs/governor.md#the-table`), total over (state, event). With the
-/// default thresholds (warn 75, recover 70, intervene 90, refuse 95, sustain 3):
+/// default thresholds (warn 75, recover 70, intervene 90, refuse 95, sustain 3) and the
+/// default percents (the three rows that order a Throttle or a Shed take theirs from the
+/// tenant's SKU, [`ActionPercents`]: Throttle(50) `intervene_throttle_pct`, Throttle(25)
+/// `degrade_throttle_pct`, Shed(50) `refuse_shed_pct`):
 ///
 /// | state | event | next | c | action |
 /// |---|---|---|---|---|
@@ -235,8 +242,22 @@ pub struct Step {
 /// | not Intervene | ActionSucceeded / ActionFailed | unchanged | unchanged | — (outcome still recorded) |
 ///
 /// The numbers are `warn`, `recover`, `intervene`, `refuse` and `sustain` of `th`; the
-/// action percentages are fixed.
+/// action percentages are those of [`ActionPercents::DEFAULT`] (50, 25, 50): [`step_with`]
+/// takes a SKU's.
 pub fn step(th: &Thresholds, state: GovernorState, c: u8, event: GovernorEvent) -> Step {
+    step_with(th, &ActionPercents::DEFAULT, state, c, event)
+}
+
+/// [`step`] with the percents of the tenant's SKU (`docs/governor.md#per-plan-actions`):
+/// Throttle(50) is `pct.intervene_throttle_pct`, Throttle(25) `pct.degrade_throttle_pct`
+/// and Shed(50) `pct.refuse_shed_pct`; every other part of the table is the same.
+pub fn step_with(
+    th: &Thresholds,
+    pct: &ActionPercents,
+    state: GovernorState,
+    c: u8,
+    event: GovernorEvent,
+) -> Step {
     use GovernorEvent as E;
     use GovernorState as S;
     let go = |to, consecutive_high, action| Step {
@@ -246,18 +267,26 @@ pub fn step(th: &Thresholds, state: GovernorState, c: u8, event: GovernorEvent) 
     };
     match (state, event) {
         (_, E::Reset) => go(S::Stable, 0, None),
-        (S::Stable, E::Signal(v)) if v >= th.intervene => {
-            go(S::Intervene, 0, Some(Order::Throttle(50)))
-        }
+        (S::Stable, E::Signal(v)) if v >= th.intervene => go(
+            S::Intervene,
+            0,
+            Some(Order::Throttle(pct.intervene_throttle_pct)),
+        ),
         (S::Stable, E::Signal(v)) if v >= th.warn => go(S::Warn, 1, None),
         (S::Stable, E::Signal(_)) => go(S::Stable, 0, None),
-        (S::Warn, E::Signal(v)) if v >= th.intervene => {
-            go(S::Intervene, 0, Some(Order::Throttle(50)))
-        }
+        (S::Warn, E::Signal(v)) if v >= th.intervene => go(
+            S::Intervene,
+            0,
+            Some(Order::Throttle(pct.intervene_throttle_pct)),
+        ),
         (S::Warn, E::Signal(v)) if v >= th.warn => {
             let next = u16::from(c) + 1;
             if next >= u16::from(th.sustain) {
-                go(S::Degrade, 0, Some(Order::Throttle(25)))
+                go(
+                    S::Degrade,
+                    0,
+                    Some(Order::Throttle(pct.degrade_throttle_pct)),
+                )
             } else {
                 // next < sustain <= u8::MAX, so it fits.
                 go(S::Warn, next as u8, None)
@@ -270,7 +299,9 @@ pub fn step(th: &Thresholds, state: GovernorState, c: u8, event: GovernorEvent) 
         (S::Intervene, E::ActionSucceeded) => go(S::Warn, 0, None),
         (S::Intervene, E::ActionFailed) => go(S::Degrade, 0, Some(Order::Pause)),
         (S::Degrade, E::Signal(v)) if v < th.recover => go(S::Intervene, 0, None),
-        (S::Degrade, E::Signal(v)) if v > th.refuse => go(S::Refuse, 0, Some(Order::Shed(50))),
+        (S::Degrade, E::Signal(v)) if v > th.refuse => {
+            go(S::Refuse, 0, Some(Order::Shed(pct.refuse_shed_pct)))
+        }
         (S::Degrade, E::Signal(_)) => go(S::Degrade, 0, None),
         (S::Refuse, E::Signal(_)) => go(S::Refuse, 0, None),
         (S::Stable | S::Warn | S::Degrade | S::Refuse, E::ActionSucceeded | E::ActionFailed) => {
@@ -330,9 +361,14 @@ pub(crate) struct Planned {
 }
 
 impl Planned {
-    /// The table's step for `event` from `governor`'s state.
-    pub(crate) fn new(th: &Thresholds, governor: Governor, event: GovernorEvent) -> Self {
-        let step = step(th, governor.state, governor.consecutive_high, event);
+    /// The table's step for `event` from `governor`'s state, with the SKU's percents `pct`.
+    pub(crate) fn new(
+        th: &Thresholds,
+        pct: &ActionPercents,
+        governor: Governor,
+        event: GovernorEvent,
+    ) -> Self {
+        let step = step_with(th, pct, governor.state, governor.consecutive_high, event);
         Planned {
             from: governor.state,
             from_c: governor.consecutive_high,

@@ -91,3 +91,9 @@ pub const RATE_PER_S_MAX: u32 = 1_000_000;
 /// The largest burst of a rate limit, in tokens: what one admission can ask for (an amount is
 /// 1..=65 535), so the tokens left always fit an admission's answer.
 pub const RATE_BURST_MAX: u32 = u16::MAX as u32;
+
+/// Least percent of an action the governor orders (`[actions.<sku>]`): 0 would order an
+/// action that does nothing.
+pub const ORDERED_ACTION_PCT_MIN: u8 = 1;
+/// Greatest percent of an action the governor orders (`[actions.<sku>]`).
+pub const ORDERED_ACTION_PCT_MAX: u8 = 100;

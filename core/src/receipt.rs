@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::action::{Action, ActionKind, ActionOutcome, Undo};
 use crate::breaker::CircuitState;
+use crate::engine::Mode;
 use crate::entitlement::{CommandKind, EntitlementState, Sku};
 use crate::governor::GovernorState;
 use crate::limits::RECORD_MAX_BYTES;
@@ -121,6 +122,17 @@ pub enum Event {
     ConfigApplied {
         /// The SHA-256 of the applied configuration file's bytes.
         hash: [u8; 32],
+    },
+    /// An operator set the tenant's mode (`docs/governor.md#shadow-mode`).
+    ModeSet {
+        /// The mode from now on.
+        mode: Mode,
+    },
+    /// The governor of a tenant in shadow mode ordered an action; it was recorded here and
+    /// not dispatched (nothing runs, nothing is enforced). The receipt's `seq` is its id.
+    ShadowAction {
+        /// The action the governor would have dispatched.
+        action: Action,
     },
 }
 
@@ -257,7 +269,9 @@ impl Receipt {
             monitor::validate_tenant(&receipt.tenant).map_err(|_| ChainErrorKind::Malformed)?;
         }
         match &receipt.event {
-            Event::ActionDispatched { action, .. } | Event::ActionQueued { action } => {
+            Event::ActionDispatched { action, .. }
+            | Event::ActionQueued { action }
+            | Event::ShadowAction { action } => {
                 action.validate().map_err(|_| ChainErrorKind::Malformed)?;
             }
             // Only a success carries an undo token (the engine records others empty).

@@ -12,7 +12,7 @@
 
 use crate::action::{ActionKind, ActionOutcome};
 use crate::breaker::CircuitState;
-use crate::engine::{IngestError, SignalResult};
+use crate::engine::{IngestError, Mode, SignalResult};
 use crate::governor::GovernorState;
 use crate::receipt::Event;
 
@@ -21,6 +21,7 @@ const KINDS: usize = ActionKind::ALL.len();
 const OUTCOMES: usize = ActionOutcome::ALL.len();
 const REFUSALS: usize = IngestError::ALL.len();
 const CIRCUITS: usize = CircuitState::ALL.len();
+const MODES: usize = Mode::ALL.len();
 
 /// How many entries [`Stats::signal_results`] has: governed, duplicate and every
 /// [`IngestError`].
@@ -36,10 +37,12 @@ pub const DUPLICATE: &str = "duplicate";
 pub struct Stats {
     receipts: u64,
     last_seq: Option<u64>,
-    /// Governor receipts by `[from.index()][to.index()]`.
-    transitions: [[u64; STATES]; STATES],
-    /// `ActionCompleted` receipts by `[kind.index()][outcome.index()]`.
-    actions_completed: [[u64; OUTCOMES]; KINDS],
+    /// Governor receipts by `[mode.index()][from.index()][to.index()]`.
+    transitions: [[[u64; STATES]; STATES]; MODES],
+    /// `ActionCompleted` receipts by `[mode.index()][kind.index()][outcome.index()]`.
+    actions_completed: [[[u64; OUTCOMES]; KINDS]; MODES],
+    /// `ShadowAction` receipts by `[kind.index()]`.
+    actions_shadowed: [u64; KINDS],
     /// `RollbackCompleted` receipts by `[kind.index()][succeeded as usize]`.
     rollbacks_completed: [[u64; 2]; KINDS],
     /// `Circuit` receipts by `[kind.index()][to.index()]`.
@@ -65,13 +68,44 @@ impl Stats {
     /// Governor receipts from `from` to `to` (a reset that ends enforcement writes one from
     /// Stable to Stable).
     pub fn transitions(&self, from: GovernorState, to: GovernorState) -> u64 {
-        cell(&self.transitions, from.index(), to.index())
+        Mode::ALL.into_iter().fold(0, |sum, mode| {
+            sum.saturating_add(self.transitions_in(mode, from, to))
+        })
+    }
+
+    /// [`Stats::transitions`] of tenants in `mode` when the receipt was written.
+    pub fn transitions_in(&self, mode: Mode, from: GovernorState, to: GovernorState) -> u64 {
+        let table = self.transitions.get(mode.index());
+        table.map_or(0, |t| cell(t, from.index(), to.index()))
     }
 
     /// Actions of `kind` that ended with `outcome` (engine-made endings included: timeouts
     /// and supersedes).
     pub fn actions_completed(&self, kind: ActionKind, outcome: ActionOutcome) -> u64 {
-        cell(&self.actions_completed, kind.index(), outcome.index())
+        Mode::ALL.into_iter().fold(0, |sum, mode| {
+            sum.saturating_add(self.actions_completed_in(mode, kind, outcome))
+        })
+    }
+
+    /// [`Stats::actions_completed`] of tenants in `mode` when the completion was written
+    /// (a shadow tenant's actions are manual, or were dispatched before it switched).
+    pub fn actions_completed_in(
+        &self,
+        mode: Mode,
+        kind: ActionKind,
+        outcome: ActionOutcome,
+    ) -> u64 {
+        let table = self.actions_completed.get(mode.index());
+        table.map_or(0, |t| cell(t, kind.index(), outcome.index()))
+    }
+
+    /// Actions of `kind` the governor of a shadow tenant ordered and did not dispatch
+    /// (`ShadowAction` receipts).
+    pub fn actions_shadowed(&self, kind: ActionKind) -> u64 {
+        self.actions_shadowed
+            .get(kind.index())
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Rollbacks of actions of `kind` that ended, by whether they succeeded.
@@ -125,17 +159,30 @@ impl Stats {
         self.dedup_evictions
     }
 
-    /// Counts a receipt appended with `seq`. `ended` is the kind of the action an
-    /// `ActionCompleted` or `RollbackCompleted` event ends (read before it is applied).
-    pub(crate) fn count_receipt(&mut self, seq: u64, event: &Event, ended: Option<ActionKind>) {
+    /// Counts a receipt appended with `seq` for a tenant in `mode`. `ended` is the kind of
+    /// the action an `ActionCompleted` or `RollbackCompleted` event ends (read before it is
+    /// applied).
+    pub(crate) fn count_receipt(
+        &mut self,
+        seq: u64,
+        event: &Event,
+        ended: Option<ActionKind>,
+        mode: Mode,
+    ) {
         self.receipts = self.receipts.saturating_add(1);
         self.last_seq = Some(seq);
+        let m = mode.index();
         let counter = match (event, ended) {
-            (Event::Governor { from, to, .. }, _) => {
-                cell_mut(&mut self.transitions, from.index(), to.index())
-            }
-            (Event::ActionCompleted { outcome, .. }, Some(kind)) => {
-                cell_mut(&mut self.actions_completed, kind.index(), outcome.index())
+            (Event::Governor { from, to, .. }, _) => self
+                .transitions
+                .get_mut(m)
+                .and_then(|t| cell_mut(t, from.index(), to.index())),
+            (Event::ActionCompleted { outcome, .. }, Some(kind)) => self
+                .actions_completed
+                .get_mut(m)
+                .and_then(|t| cell_mut(t, kind.index(), outcome.index())),
+            (Event::ShadowAction { action }, _) => {
+                self.actions_shadowed.get_mut(action.kind().index())
             }
             (Event::RollbackCompleted { succeeded, .. }, Some(kind)) => cell_mut(
                 &mut self.rollbacks_completed,

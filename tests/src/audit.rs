@@ -160,6 +160,11 @@ impl Auditor {
                     self.ordered.remove(&tenant);
                     true
                 }
+                // A shadow tenant's order is recorded, not dispatched.
+                Event::ShadowAction { action } if maction(action) == Some(expected) => {
+                    self.ordered.remove(&tenant);
+                    true
+                }
                 Event::ActionCompleted {
                     outcome: ActionOutcome::Superseded,
                     ..
@@ -302,6 +307,7 @@ impl Auditor {
                 "receipt {seq}: a config receipt names tenant {tenant}"
             )),
             Event::ConfigApplied { .. } => Ok(()),
+            Event::ModeSet { .. } | Event::ShadowAction { .. } => Ok(()),
         }
     }
 

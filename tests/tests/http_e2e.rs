@@ -117,11 +117,11 @@ timeout_ms = 10000
 
     let metrics = s.get("/metrics").body;
     for line in [
-        "autonomic_actions_total{kind=\"throttle\",outcome=\"succeeded\"} 1",
+        "autonomic_actions_total{kind=\"throttle\",outcome=\"succeeded\",mode=\"enforce\"} 1",
         "autonomic_rollbacks_total{kind=\"throttle\",outcome=\"succeeded\"} 1",
-        "autonomic_transitions_total{from=\"warn\",to=\"intervene\"} 1",
+        "autonomic_transitions_total{from=\"warn\",to=\"intervene\",mode=\"enforce\"} 1",
         "autonomic_signals_total{result=\"governed\"} 2",
-        "autonomic_tenants{state=\"warn\"} 1",
+        "autonomic_tenants{state=\"warn\",mode=\"enforce\"} 1",
         "# TYPE autonomic_dedup_evictions_total counter\nautonomic_dedup_evictions_total 0",
     ] {
         assert!(metrics.contains(line), "missing {line}\n{metrics}");

@@ -4,15 +4,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use autonomic_core::engine::Mode;
 use autonomic_tokio::metrics::{EngineGauges, Metrics};
 
 /// Every metric family `/metrics` exposes, with its type.
-const FAMILIES: [(&str, &str); 22] = [
+const FAMILIES: [(&str, &str); 23] = [
     ("autonomic_signals_total", "counter"),
     ("autonomic_transitions_total", "counter"),
     ("autonomic_tenants", "gauge"),
     ("autonomic_tenant_entitlements", "gauge"),
     ("autonomic_actions_total", "counter"),
+    ("autonomic_actions_shadowed_total", "counter"),
     ("autonomic_rollbacks_total", "counter"),
     ("autonomic_actions_in_flight", "gauge"),
     ("autonomic_dedup_evictions_total", "counter"),
@@ -36,8 +38,9 @@ const FAMILIES: [(&str, &str); 22] = [
 fn rendered() -> String {
     let m = Metrics::default();
     m.signal("governed");
-    m.set_transitions("Stable", "Warn", 1);
-    m.set_actions("throttle", "Succeeded", 1);
+    m.set_transitions("Stable", "Warn", Mode::Enforce, 1);
+    m.set_actions("throttle", "Succeeded", Mode::Enforce, 1);
+    m.set_actions_shadowed("shed", 1);
     m.rollback("throttle", true);
     m.action_duration("throttle", Duration::from_millis(20));
     m.fsync(Duration::from_micros(300));
@@ -48,7 +51,7 @@ fn rendered() -> String {
     m.rejected("queue_full");
     m.set_circuit_transitions("pause", "open", 1);
     let gauges = EngineGauges {
-        tenants_by_state: BTreeMap::from([("Warn", 1)]),
+        tenants_by_state: BTreeMap::from([(("Warn", "shadow"), 1)]),
         entitlements_by_state: BTreeMap::from([("Active", 1)]),
         in_flight: 1,
         dedup_evictions: 3,
@@ -130,14 +133,14 @@ fn counters_and_snapshots_show_their_values() {
         assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
     }
     assert!(!text.contains("autonomic_ledger_head_seq"), "{text}");
-    m.set_transitions("Warn", "Intervene", 41);
-    m.set_transitions("Warn", "Intervene", 42);
-    m.set_actions("throttle", "Succeeded", 7);
+    m.set_transitions("Warn", "Intervene", Mode::Enforce, 41);
+    m.set_transitions("Warn", "Intervene", Mode::Enforce, 42);
+    m.set_actions("throttle", "Succeeded", Mode::Enforce, 7);
     m.set_head_seq(Some(9));
     let text = m.render(None, true, false);
     for line in [
-        "autonomic_transitions_total{from=\"warn\",to=\"intervene\"} 42",
-        "autonomic_actions_total{kind=\"throttle\",outcome=\"succeeded\"} 7",
+        "autonomic_transitions_total{from=\"warn\",to=\"intervene\",mode=\"enforce\"} 42",
+        "autonomic_actions_total{kind=\"throttle\",outcome=\"succeeded\",mode=\"enforce\"} 7",
         "autonomic_ledger_head_seq 9",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");

@@ -10,7 +10,7 @@
 use autonomic_core::breaker::BreakerConfig;
 use autonomic_core::dedup::Dedup;
 use autonomic_core::engine::{
-    ActionCommand, CommandError, Engine, EngineConfig, SignalResult, Transition,
+    ActionCommand, CommandError, Engine, EngineConfig, Mode, SignalResult, Transition,
 };
 use autonomic_core::entitlement::{self as core_ent, CommandKind, EntitlementError};
 use autonomic_core::governor::{self as core_gov, GovernorEvent};
@@ -26,6 +26,7 @@ use autonomic_tests::model::dedup::{DedupModel, Key};
 use autonomic_tests::model::engine::{EngineModel, MCommand, MSignal, MTransition};
 use autonomic_tests::model::entitlement::{self as model_ent, ECmd, EState};
 use autonomic_tests::model::governor::{self as model_gov, GEvent, MAction, Th};
+use autonomic_tests::model::mode::MMode;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use proptest::test_runner::TestCaseError;
@@ -136,6 +137,11 @@ enum Op {
         sku: &'static str,
         expires_in: Option<u64>,
     },
+    /// A tenant's mode: shadow or enforce (`model::mode`).
+    Mode {
+        tenant: &'static str,
+        shadow: bool,
+    },
     /// Advance the clock, then time out what is due.
     Tick(u64),
     /// Advance the clock to exactly a tenant's expiry (if it lies ahead), then time out.
@@ -198,6 +204,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (tenant(), action).prop_map(|(tenant, action)| Op::QueuedManual { tenant, action }),
         3 => (tenant(), cmd, prop::sample::select(&SKUS[..]), expires)
             .prop_map(|(tenant, cmd, sku, expires_in)| Op::Entitlement { tenant, cmd, sku, expires_in }),
+        1 => (tenant(), any::<bool>()).prop_map(|(tenant, shadow)| Op::Mode { tenant, shadow }),
         4 => tick.prop_map(Op::Tick),
         1 => prop::sample::select(&TENANTS[..]).prop_map(Op::TickToExpiry),
         1 => (thresholds(), timeouts()).prop_map(|(th, timeouts)| Op::Reload { th, timeouts }),
@@ -231,6 +238,7 @@ fn same_transition(t: &Transition, m: &MTransition) -> bool {
         && t.consecutive_high == m.c
         && t.dispatched().as_ref().map(maction) == m.action.map(Some)
         && t.receipt == m.receipt
+        && t.shadow == m.shadow
 }
 
 fn cmd_of(c: ActionCommand) -> MCommand {
@@ -434,6 +442,22 @@ impl<'a> Run<'a> {
                     "{cmd:?} {tenant} {sku} {expires_at_ms:?} at {now}: engine {got:?}, model {want:?}"
                 );
             }
+            Op::Mode { tenant, shadow } => {
+                let (mode, m_mode) = if *shadow {
+                    (Mode::Shadow, MMode::Shadow)
+                } else {
+                    (Mode::Enforce, MMode::Enforce)
+                };
+                let got = self.engine.handle_mode(now, tenant, mode);
+                let want = self.model.set_mode(tenant, m_mode);
+                prop_assert_eq!(
+                    got.map_err(|e| e.name()),
+                    want,
+                    "mode {} {}",
+                    tenant,
+                    shadow
+                );
+            }
             Op::Tick(_) | Op::TickToExpiry(_) => {
                 self.now = match op {
                     Op::Tick(dt) => self.now + dt,
@@ -530,6 +554,7 @@ impl<'a> Run<'a> {
                 v.entered_at_ms,
                 flight,
                 enforced,
+                v.mode.as_str(),
             );
             let want = (
                 m.entitlement(self.now).name(),
@@ -540,11 +565,12 @@ impl<'a> Run<'a> {
                 m.entered_at_ms,
                 m_flight,
                 m.enforced,
+                m.mode.name(),
             );
             prop_assert_eq!(
                 got,
                 want,
-                "tenant {} at {} (entitlement, sku, expiry, state, c, entered, in flight, enforced)",
+                "tenant {} at {} (entitlement, sku, expiry, state, c, entered, in flight, enforced, mode)",
                 m.id,
                 self.now
             );

@@ -11,7 +11,8 @@
 //!   over the inputs a replay line can say ([`Input`]), draining after each line.
 
 use autonomic_core::engine::{
-    CommandError, EngineConfig, IngestError, ReloadError, SignalResult, Transition,
+    CommandError, EngineConfig, IngestError, Mode, ModeError, ReloadError, SignalResult,
+    Transition,
 };
 use autonomic_core::entitlement::EntitlementError;
 use autonomic_core::{Action, Engine, EntitlementCommand, EntitlementState, RawSignal};
@@ -80,6 +81,15 @@ pub struct ActionReceipt {
     pub receipt: u64,
     /// Whether it was queued.
     pub queued: bool,
+}
+
+/// An operator sets a tenant's mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetMode {
+    /// The tenant.
+    pub tenant: String,
+    /// Its mode from now on.
+    pub mode: Mode,
 }
 
 /// A rollback of a completed action.
@@ -177,6 +187,13 @@ impl Apply for ManualAction {
         let receipt = engine.handle_queued_action(now_ms, tenant, action)?;
         let queued = engine.queued(tenant).any(|q| q.receipt == receipt);
         Ok(ActionReceipt { receipt, queued })
+    }
+}
+
+impl Apply for SetMode {
+    type Output = Result<u64, ModeError>;
+    fn apply(&self, engine: &mut Engine<'_>, now_ms: u64) -> Self::Output {
+        engine.handle_mode(now_ms, &self.tenant, self.mode)
     }
 }
 

@@ -11,10 +11,11 @@
 //! | name | type | labels |
 //! |---|---|---|
 //! | `autonomic_signals_total` | counter | `result`: `governed`, `duplicate` or the error name |
-//! | `autonomic_transitions_total` | counter | `from`, `to` (governor states) |
-//! | `autonomic_tenants` | gauge | `state` (governor state) |
+//! | `autonomic_transitions_total` | counter | `from`, `to` (governor states), `mode` (`enforce`, `shadow`: the tenant's) |
+//! | `autonomic_tenants` | gauge | `state` (governor state), `mode` |
 //! | `autonomic_tenant_entitlements` | gauge | `state` (entitlement state) |
-//! | `autonomic_actions_total` | counter | `kind`, `outcome` (from the completion receipts) |
+//! | `autonomic_actions_total` | counter | `kind`, `outcome` (from the completion receipts), `mode` |
+//! | `autonomic_actions_shadowed_total` | counter | `kind`: actions shadow tenants' governors ordered, not dispatched |
 //! | `autonomic_rollbacks_total` | counter | `kind`, `outcome` (`succeeded`/`failed`) |
 //! | `autonomic_actions_in_flight` | gauge | |
 //! | `autonomic_dedup_evictions_total` | counter | signal ids evicted inside the 60 s retention (deduplicator full); each one's redelivery would be governed again |
@@ -52,6 +53,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+mod by_mode;
+
+use by_mode::Counters3;
 
 /// Every metric's name starts with this and `_`.
 pub const PREFIX: &str = "autonomic";
@@ -97,8 +102,8 @@ type GaugeU64 = Gauge<u64, AtomicU64>;
 /// Gauges read from the engine when `/metrics` is scraped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineGauges {
-    /// Tenants per governor state.
-    pub tenants_by_state: BTreeMap<&'static str, u64>,
+    /// Tenants per (governor state, mode).
+    pub tenants_by_state: BTreeMap<(&'static str, &'static str), u64>,
     /// Tenants per entitlement state.
     pub entitlements_by_state: BTreeMap<&'static str, u64>,
     /// Actions in flight.
@@ -114,8 +119,9 @@ pub struct EngineGauges {
 pub struct Metrics {
     registry: Registry,
     signals: Counters1,
-    transitions: Counters2,
-    actions: Counters2,
+    transitions: Counters3,
+    actions: Counters3,
+    actions_shadowed: Counters1,
     rollbacks: Counters2,
     action_duration: Family<[Label; 1], Histogram>,
     fsync: Histogram,
@@ -140,6 +146,7 @@ impl Default for Metrics {
             signals: Family::default(),
             transitions: Family::default(),
             actions: Family::default(),
+            actions_shadowed: Family::default(),
             rollbacks: Family::default(),
             action_duration: Family::new_with_constructor(action_histogram),
             fsync: Histogram::new(FSYNC_BUCKETS_SECONDS),
@@ -190,6 +197,8 @@ impl Metrics {
             self.transitions.clone(),
         );
         r.register("actions", "Completed actions", self.actions.clone());
+        let help = "Actions shadow tenants' governors ordered and did not dispatch";
+        r.register("actions_shadowed", help, self.actions_shadowed.clone());
         r.register("rollbacks", "Completed rollbacks", self.rollbacks.clone());
         let duration = self.action_duration.clone();
         r.register("action_duration_seconds", "Actuator run time", duration);
@@ -249,26 +258,6 @@ impl Metrics {
             .inc();
     }
 
-    /// Sets the governor transitions counted `from` → `to` to `total` (a count read from a
-    /// snapshot rather than counted here).
-    pub fn set_transitions(&self, from: &'static str, to: &'static str, total: u64) {
-        set_count(
-            &self.transitions,
-            [("from", Value(from)), ("to", Value(to))],
-            total,
-        );
-    }
-
-    /// Sets the completed actions counted of `kind` with `outcome` to `total` (a count read
-    /// from a snapshot rather than counted here).
-    pub fn set_actions(&self, kind: &'static str, outcome: &'static str, total: u64) {
-        set_count(
-            &self.actions,
-            [("kind", Value(kind)), ("outcome", Value(outcome))],
-            total,
-        );
-    }
-
     /// Counts one completed rollback (from its receipt).
     pub fn rollback(&self, kind: &'static str, succeeded: bool) {
         let outcome = if succeeded { "succeeded" } else { "failed" };
@@ -303,21 +292,8 @@ impl Metrics {
         if let Some(seq) = stats.last_seq() {
             self.set_head_seq(Some(seq));
         }
-        for from in GovernorState::ALL {
-            for to in GovernorState::ALL {
-                let total = stats.transitions(from, to);
-                if total > 0 {
-                    self.set_transitions(from.as_str(), to.as_str(), total);
-                }
-            }
-        }
+        self.publish_by_mode(stats);
         for kind in ActionKind::ALL {
-            for outcome in ActionOutcome::ALL {
-                let total = stats.actions_completed(kind, outcome);
-                if total > 0 {
-                    self.set_actions(kind.as_str(), outcome.as_str(), total);
-                }
-            }
             for to in CircuitState::ALL {
                 let total = stats.circuit_transitions(kind, to);
                 if total > 0 {
@@ -421,7 +397,11 @@ fn scrape_registry(gauges: Option<&EngineGauges>, ready: bool, poisoned: bool) -
     let mut r = Registry::with_prefix(PREFIX);
     if let Some(g) = gauges {
         let help = "Tenants by governor state";
-        r.register("tenants", help, by_state(&g.tenants_by_state));
+        r.register(
+            "tenants",
+            help,
+            by_mode::tenants_by_state(&g.tenants_by_state),
+        );
         let help = "Tenants by entitlement state";
         r.register(
             "tenant_entitlements",
@@ -472,6 +452,8 @@ fn by_state(counts: &BTreeMap<&'static str, u64>) -> Family<[Label; 1], GaugeU64
 
 #[cfg(test)]
 mod tests {
+    use autonomic_core::engine::Mode;
+
     use super::*;
 
     #[test]
@@ -512,8 +494,8 @@ mod tests {
         // Proves the one casing rule: the code's names are exposed in lower snake case.
         let m = Metrics::default();
         m.signal("InvalidTenantId");
-        m.set_transitions("Warn", "Intervene", 1);
-        m.set_actions("throttle", "TimedOut", 2);
+        m.set_transitions("Warn", "Intervene", Mode::Enforce, 1);
+        m.set_actions("throttle", "TimedOut", Mode::Shadow, 2);
         m.rejected("queue_full");
         m.admission("RateLimited");
         let gauges = EngineGauges {
@@ -523,8 +505,8 @@ mod tests {
         let text = m.render(Some(&gauges), true, false);
         for line in [
             "autonomic_signals_total{result=\"invalid_tenant_id\"} 1",
-            "autonomic_transitions_total{from=\"warn\",to=\"intervene\"} 1",
-            "autonomic_actions_total{kind=\"throttle\",outcome=\"timed_out\"} 2",
+            "autonomic_transitions_total{from=\"warn\",to=\"intervene\",mode=\"enforce\"} 1",
+            "autonomic_actions_total{kind=\"throttle\",outcome=\"timed_out\",mode=\"shadow\"} 2",
             "autonomic_requests_rejected_total{reason=\"queue_full\"} 1",
             "autonomic_admissions_total{result=\"rate_limited\"} 1",
             "autonomic_tenant_entitlements{state=\"active\"} 1",

@@ -147,6 +147,7 @@ fn spec_example_parses() {
             id: "acme".into(),
             sku: "pro".into(),
             expires_at_ms: None,
+            mode: None,
         }]
     );
     let throttle = &config.actuators.throttle;
@@ -440,6 +441,16 @@ fn bad_values_are_named_by_key() {
             "[[tenants]]\nid = \"a\"\nsku = \"pro\"\n[[tenants]]\nid = \"a\"\nsku = \"pro\"",
             "tenants[1].id",
             "duplicate",
+        ),
+        (
+            "[[tenants]]\nid = \"a\"\nsku = \"pro\"\nmode = \"dry\"",
+            "tenants[0].mode",
+            "enforce, shadow, got \"dry\"",
+        ),
+        (
+            "[actions.pro]\nintervene_throttle_pct = 0",
+            "actions.pro.intervene_throttle_pct",
+            "1..=100, got 0",
         ),
         (
             "[actuators.pause]\nbackend = \"ssh\"",

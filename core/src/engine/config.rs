@@ -3,7 +3,7 @@
 use crate::action::ActionKind;
 use crate::breaker::BreakerConfig;
 use crate::entitlement::{RateLimitError, RateLimits, Sku};
-use crate::governor::Thresholds;
+use crate::governor::{PercentError, SkuActions, Thresholds};
 use crate::limits::{
     ACTION_TIMEOUT_MS_DEFAULT, ACTION_TIMEOUT_MS_MAX, BREAKER_COOLDOWN_MS_DEFAULT,
     BREAKER_COOLDOWN_MS_MAX, BREAKER_FAILURES_DEFAULT, BREAKER_FAILURES_MAX,
@@ -22,6 +22,9 @@ pub struct EngineConfig {
     pub breakers: [BreakerConfig; 4],
     /// Each SKU's `rate` bucket (`docs/entitlements.md#rate-limits`).
     pub rates: RateLimits,
+    /// Each SKU's percents of the actions the governor orders
+    /// (`docs/governor.md#per-plan-actions`).
+    pub actions: SkuActions,
 }
 
 impl Default for EngineConfig {
@@ -31,6 +34,7 @@ impl Default for EngineConfig {
             action_timeout_ms: [ACTION_TIMEOUT_MS_DEFAULT; 4],
             breakers: [BreakerConfig::DEFAULT; 4],
             rates: RateLimits::DEFAULT,
+            actions: SkuActions::DEFAULT,
         }
     }
 }
@@ -62,7 +66,8 @@ impl EngineConfig {
     }
 
     /// Refuses an action timeout or a breaker setting out of range (the first kind's, in
-    /// [`ActionKind::ALL`] order), then a rate limit out of bounds (the first SKU's).
+    /// [`ActionKind::ALL`] order), then a rate limit out of bounds (the first SKU's), then an
+    /// action percent out of bounds (the first SKU's).
     pub(super) fn validate(&self) -> Result<(), EngineConfigError> {
         for kind in ActionKind::ALL {
             let timeout_ms = self.timeout_ms(kind);
@@ -78,7 +83,10 @@ impl EngineConfig {
         }
         self.rates
             .validate()
-            .map_err(|(sku, error)| EngineConfigError::RateLimit { sku, error })
+            .map_err(|(sku, error)| EngineConfigError::RateLimit { sku, error })?;
+        self.actions
+            .validate()
+            .map_err(|(sku, error)| EngineConfigError::ActionPercent { sku, error })
     }
 }
 
@@ -121,5 +129,13 @@ pub enum EngineConfigError {
         sku: Sku,
         /// What is out of bounds.
         error: RateLimitError,
+    },
+    /// A SKU's action percent out of 1..=100.
+    #[error("{} actions: {error}", sku.as_str())]
+    ActionPercent {
+        /// The SKU.
+        sku: Sku,
+        /// Which percent, and its value.
+        error: PercentError,
     },
 }

@@ -15,7 +15,9 @@ impl Engine<'_> {
             .tenants
             .state(slot)
             .map_or(Governor::new(0), |t| t.governor);
-        Planned::new(&self.config.thresholds, governor, event)
+        let sku = self.tenants.state(slot).map(|t| t.entitlement.sku);
+        let pct = sku.map_or_else(Default::default, |sku| self.config.actions.of(sku));
+        Planned::new(&self.config.thresholds, &pct, governor, event)
     }
 
     /// Whether the receipts and commands of `planned` (after completing the in-flight action
@@ -24,7 +26,9 @@ impl Engine<'_> {
         let in_flight = self.execution.in_flight_of(slot).is_some() && !completing;
         let mut receipts = usize::from(completing) + usize::from(planned.changes());
         let mut commands = 0;
-        if planned.step.action.is_some() {
+        if planned.step.action.is_some() && self.shadowed(slot) {
+            receipts += 1;
+        } else if planned.step.action.is_some() {
             receipts += 1 + usize::from(in_flight);
             commands += 1 + usize::from(in_flight);
             let frees_one = in_flight || completing;
@@ -96,7 +100,14 @@ impl Engine<'_> {
             debug_assert!(committed.is_some());
         }
         let action = step.action;
+        let shadow = action.is_some() && self.shadowed(slot);
         let dispatched = match action {
+            Some(order) if shadow => self.shadow(now_ms, slot, order.action()).map(|receipt| {
+                super::actions::Dispatched {
+                    receipt,
+                    refused: false,
+                }
+            }),
             Some(order) => self.dispatch(now_ms, slot, order.action(), false),
             None => None,
         };
@@ -107,6 +118,7 @@ impl Engine<'_> {
             consecutive_high: step.consecutive_high,
             action,
             receipt: dispatched.map(|d| d.receipt),
+            shadow,
         };
         (transition, dispatched.is_some_and(|d| d.refused))
     }

@@ -45,6 +45,8 @@ pub struct TenantView<'a> {
     pub enforced: Option<Enforced>,
     /// Units in use, by [`crate::entitlement::Resource`] index.
     pub usage: [u16; 4],
+    /// Enforce or shadow.
+    pub mode: super::Mode,
 }
 
 /// One tenant's place in the table: its state and its id's bytes in the id arena. The storage
@@ -309,6 +311,7 @@ impl<'a> Tenants<'a> {
             in_flight,
             enforced: t.enforced,
             usage: t.usage.in_use(),
+            mode: t.mode,
         })
     }
 

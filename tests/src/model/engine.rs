@@ -27,13 +27,16 @@
 //! with nothing in flight (at most one per tenant, in receipt order) as a manual dispatch.
 //! A queued tenant's slot is not reused. The engine wants a timeout call at once (time 0)
 //! while a tenant has a queued action and nothing in flight.
+//!
+//! Shadow mode and each SKU's action percents: [`super::mode`].
 
 use autonomic_core::storage::Capacities;
 
 use super::breaker::{MAdmit, MBreaker, MCircuit};
 use super::dedup::{DedupModel, WINDOW_MS};
 use super::entitlement::{self, ECmd, EState};
-use super::governor::{self, GEvent, GState, MAction, Th};
+use super::governor::{GEvent, GState, MAction, Th};
+use super::mode::{self, MMode, MPercents};
 use super::signal;
 
 mod queue;
@@ -75,6 +78,8 @@ pub struct MTenant {
     pub terminated_rank: Option<u64>,
     /// Id arena bytes its slot owns (at least the id's length).
     pub id_room: usize,
+    /// Enforce or shadow.
+    pub mode: MMode,
 }
 
 impl MTenant {
@@ -120,6 +125,8 @@ pub struct MTransition {
     pub action: Option<MAction>,
     /// Its receipt id.
     pub receipt: Option<u64>,
+    /// The action was recorded as a shadow action, not dispatched.
+    pub shadow: bool,
 }
 
 /// What became of an accepted signal.
@@ -162,6 +169,8 @@ pub struct EngineModel {
     pub queued: Vec<(u64, String, MAction)>,
     /// Most queued actions at once.
     pub queued_capacity: usize,
+    /// The action percents of starter, pro and enterprise.
+    pub actions: [MPercents; 3],
 }
 
 /// The breaker index of an action.
@@ -194,6 +203,7 @@ impl EngineModel {
             breakers: [MBreaker::new(0, 30_000); 3],
             queued: Vec::new(),
             queued_capacity: 64,
+            actions: [MPercents::DEFAULT; 3],
         }
     }
 
@@ -296,7 +306,9 @@ impl EngineModel {
     fn govern(&mut self, now_ms: u64, i: usize, event: GEvent) -> MTransition {
         let t = &self.tenants[i];
         let from = t.state;
-        let (to, c, action) = governor::step(&self.th, t.state, t.c, event);
+        let pct = self.percents_of(t.sku);
+        let (to, c, action) = mode::step_with(&self.th, &pct, t.state, t.c, event);
+        let shadow = action.is_some() && t.mode == MMode::Shadow;
         let ends_enforcement = event == GEvent::Reset && t.enforced.is_some();
         if to != t.state || c != t.c || ends_enforcement {
             self.receipt();
@@ -310,7 +322,11 @@ impl EngineModel {
                 t.enforced = None;
             }
         }
-        let dispatched = action.map(|a| self.dispatch(now_ms, i, a));
+        let dispatched = match action {
+            Some(_) if shadow => Some((self.receipt(), false)),
+            Some(a) => Some(self.dispatch(now_ms, i, a)),
+            None => None,
+        };
         if dispatched.is_some_and(|(_, refused)| refused) {
             self.govern(now_ms, i, GEvent::Failed);
         }
@@ -320,6 +336,7 @@ impl EngineModel {
             c,
             action,
             receipt: dispatched.map(|(r, _)| r),
+            shadow,
         }
     }
 
@@ -512,6 +529,7 @@ impl EngineModel {
                     enforced: None,
                     terminated_rank: None,
                     id_room,
+                    mode: MMode::Enforce,
                 };
                 if i == self.tenants.len() {
                     self.tenants.push(new);

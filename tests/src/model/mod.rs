@@ -9,5 +9,6 @@ pub mod dedup;
 pub mod engine;
 pub mod entitlement;
 pub mod governor;
+pub mod mode;
 pub mod rate;
 pub mod signal;

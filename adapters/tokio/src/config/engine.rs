@@ -67,6 +67,7 @@ impl DaemonConfig {
             action_timeout_ms: ActionKind::ALL.map(|kind| config.actuators.get(kind).timeout_ms),
             breakers: ActionKind::ALL.map(|kind| config.actuators.get(kind).breaker()),
             rates: config.skus.rates()?,
+            actions: config.actions.percents()?,
         };
         let mut tenants = config.tenants.clone();
         if config.sampler.enabled && !tenants.iter().any(|t| t.id == config.sampler.tenant) {
@@ -74,6 +75,7 @@ impl DaemonConfig {
                 id: config.sampler.tenant.clone(),
                 sku: config.sampler.sku.clone(),
                 expires_at_ms: None,
+                mode: None,
             });
         }
         Ok(Self {

@@ -19,9 +19,10 @@
 //!
 //! Files: this one (the top-level keys, `[checkpoint]`, loading), `governor.rs`,
 //! `tenants.rs` (`[sampler]`, `[[tenants]]`), `actuators.rs`, `notify.rs` (`[[notify]]`),
-//! `fleet.rs` (`[fleet]`), `skus.rs` (`[skus.<sku>]`), `checks.rs` (value rules), `errors.rs`
-//! (one-line errors), `engine.rs` (from a config to what the engine starts with) and
-//! `reload.rs` (the running file's hash, and what may change without a restart).
+//! `fleet.rs` (`[fleet]`), `skus.rs` (`[skus.<sku>]`), `actions.rs` (`[actions.<sku>]`),
+//! `checks.rs` (value rules), `errors.rs` (one-line errors), `engine.rs` (from a config to
+//! what the engine starts with) and `reload.rs` (the running file's hash, and what may change
+//! without a restart).
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -31,6 +32,7 @@ use serde::Deserialize;
 
 use crate::ledger_file::FsyncPolicy;
 
+mod actions;
 mod actuators;
 mod checks;
 mod engine;
@@ -42,6 +44,7 @@ pub mod reload;
 mod skus;
 mod tenants;
 
+pub use actions::{ActionsSection, SkuActionsSection};
 pub use actuators::{ActuatorSection, ActuatorsSection, BackendKind, DEFAULT_TIMEOUT_MS};
 use checks::{check_host_name, check_http_url, check_list, check_origin, check_range, check_token};
 pub use engine::{CheckpointSetup, DaemonConfig, SetupError};
@@ -205,6 +208,8 @@ pub struct Config {
     pub fleet: Option<FleetSection>,
     /// `[skus.<sku>]`: per-SKU overrides of the `rate` bucket.
     pub skus: SkusSection,
+    /// `[actions.<sku>]`: per-SKU percents of the governor's actions.
+    pub actions: ActionsSection,
 }
 
 impl Default for Config {
@@ -237,6 +242,7 @@ impl Default for Config {
             notify: Vec::new(),
             fleet: None,
             skus: SkusSection::default(),
+            actions: ActionsSection::default(),
         }
     }
 }
@@ -397,6 +403,7 @@ impl Config {
             fleet.validate()?;
         }
         self.skus.validate()?;
+        self.actions.validate()?;
         self.actuators.validate()
     }
 

@@ -100,6 +100,7 @@ fn with_live_keys_of(config: &Config, running: &Config) -> Config {
     let mut masked = config.clone();
     masked.governor = running.governor;
     masked.skus.clone_from(&running.skus);
+    masked.actions.clone_from(&running.actions);
     for kind in ActionKind::ALL {
         let section = with_breaker_of(config.actuators.get(kind), running.actuators.get(kind));
         *section_mut(&mut masked, kind) = section;

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use autonomic_core::Sku;
+use autonomic_core::engine::Mode;
 use autonomic_core::limits::TENANT_ID_MAX_BYTES;
 use autonomic_core::monitor::validate_tenant;
 use serde::Deserialize;
@@ -49,6 +50,20 @@ pub struct TenantSection {
     pub sku: String,
     /// When the entitlement expires (Unix ms), if ever.
     pub expires_at_ms: Option<u64>,
+    /// `enforce` (default) or `shadow`; applied when the tenant is activated at start
+    /// (a tenant the ledger knows keeps its recorded mode).
+    pub mode: Option<String>,
+}
+
+impl TenantSection {
+    /// The configured mode (`enforce` when absent; validated).
+    #[must_use]
+    pub fn mode(&self) -> Mode {
+        self.mode
+            .as_deref()
+            .and_then(Mode::parse)
+            .unwrap_or_default()
+    }
 }
 
 impl SamplerSection {
@@ -77,6 +92,14 @@ pub(super) fn validate_tenants(tenants: &[TenantSection]) -> Result<(), InvalidK
     for (i, tenant) in tenants.iter().enumerate() {
         check_tenant_id(&format!("tenants[{i}].id"), &tenant.id)?;
         check_sku(&format!("tenants[{i}].sku"), &tenant.sku)?;
+        if let Some(mode) = tenant.mode.as_deref()
+            && Mode::parse(mode).is_none()
+        {
+            return Err(InvalidKey::new(
+                format!("tenants[{i}].mode"),
+                format!("must be one of enforce, shadow, got {mode:?}"),
+            ));
+        }
         if !seen.insert(tenant.id.as_str()) {
             return Err(InvalidKey::new(
                 format!("tenants[{i}].id"),

@@ -222,6 +222,12 @@ impl MaybeBusy for CommandError {
     }
 }
 
+impl MaybeBusy for autonomic_core::engine::ModeError {
+    fn is_busy(&self) -> bool {
+        matches!(self, autonomic_core::engine::ModeError::Busy)
+    }
+}
+
 impl MaybeBusy for EntitlementError {
     fn is_busy(&self) -> bool {
         matches!(self, EntitlementError::Busy)

@@ -76,6 +76,8 @@ pub enum Mutation {
     Rollback(Request<input::Rollback>),
     /// A new engine configuration (hot reload): its `ConfigApplied` receipt's seq.
     Config(Request<input::NewConfig>),
+    /// A tenant's mode: the `mode_set` receipt's seq.
+    Mode(Request<input::SetMode>),
 }
 
 impl Mutation {
@@ -88,6 +90,7 @@ impl Mutation {
             Mutation::Action(request) => send_refusal(request.reply, refused),
             Mutation::Rollback(request) => send_refusal(request.reply, refused),
             Mutation::Config(request) => send_refusal(request.reply, refused),
+            Mutation::Mode(request) => send_refusal(request.reply, refused),
         }
     }
 }
@@ -354,6 +357,16 @@ impl EngineHandle {
         hash: [u8; 32],
     ) -> Answer<u64, autonomic_core::engine::ReloadError> {
         self.request(input::NewConfig { config, hash }, Mutation::Config)
+            .await
+    }
+
+    /// A tenant's mode: the `mode_set` receipt's seq.
+    pub async fn set_mode(
+        &self,
+        tenant: String,
+        mode: autonomic_core::engine::Mode,
+    ) -> Answer<u64, autonomic_core::engine::ModeError> {
+        self.request(input::SetMode { tenant, mode }, Mutation::Mode)
             .await
     }
 

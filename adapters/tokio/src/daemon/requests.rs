@@ -22,6 +22,7 @@ impl Host<'_, '_> {
             Mutation::Action(request) => self.answer(now, request),
             Mutation::Rollback(request) => self.answer(now, request),
             Mutation::Config(request) => self.answer(now, request),
+            Mutation::Mode(request) => self.answer(now, request),
         }
     }
 
@@ -53,6 +54,12 @@ impl Host<'_, '_> {
             };
             self.shared.metrics.signal(label);
             if let Ok(SignalResult::Governed(t)) = &result
+                && t.action.is_some()
+                && t.shadow
+            {
+                info!(tenant = %s.tenant, from = t.from.as_str(), to = t.to.as_str(),
+                      action = ?t.dispatched(), receipt = ?t.receipt, "governor: action shadowed (not dispatched)");
+            } else if let Ok(SignalResult::Governed(t)) = &result
                 && t.action.is_some()
             {
                 info!(tenant = %s.tenant, from = t.from.as_str(), to = t.to.as_str(),
@@ -108,10 +115,14 @@ impl Host<'_, '_> {
         let mut tenants_by_state = BTreeMap::new();
         let mut entitlements_by_state = BTreeMap::new();
         for state in autonomic_core::GovernorState::ALL {
-            tenants_by_state.insert(state.as_str(), 0);
+            for mode in autonomic_core::engine::Mode::ALL {
+                tenants_by_state.insert((state.as_str(), mode.as_str()), 0);
+            }
         }
         for v in self.engine.tenants(now) {
-            *tenants_by_state.entry(v.state.as_str()).or_insert(0) += 1;
+            *tenants_by_state
+                .entry((v.state.as_str(), v.mode.as_str()))
+                .or_insert(0) += 1;
             *entitlements_by_state
                 .entry(v.entitlement.as_str())
                 .or_insert(0) += 1;

@@ -202,7 +202,8 @@ fn witness(checkpoint: &CheckpointSetup) -> Result<Option<Poster>, StartError> {
 }
 
 impl Host<'_, '_> {
-    /// Activates configured tenants unknown to the ledger; returns their ids.
+    /// Activates configured tenants unknown to the ledger, each followed by its `mode` when
+    /// that is `shadow` (one `mode_set` receipt); returns their ids.
     fn activate_configured(
         &mut self,
         tenants: &[TenantSection],
@@ -223,6 +224,7 @@ impl Host<'_, '_> {
             match self.apply(now, &input) {
                 Ok(_) => {
                     self.warn_unactionable(&t.id);
+                    self.set_configured_mode(now, t)?;
                     activated.push(t.id.clone());
                 }
                 // The ledger's tenants filled the table: start anyway, without this one.
@@ -243,6 +245,21 @@ impl Host<'_, '_> {
         // Activations dispatch nothing.
         self.commands.clear();
         Ok(activated)
+    }
+
+    /// A newly activated tenant's configured mode, when it is not the default.
+    fn set_configured_mode(&mut self, now: u64, t: &TenantSection) -> Result<(), StartError> {
+        let mode = t.mode();
+        if mode == autonomic_core::engine::Mode::Enforce {
+            return Ok(());
+        }
+        let input = input::SetMode {
+            tenant: t.id.clone(),
+            mode,
+        };
+        self.apply(now, &input)
+            .map(|_| ())
+            .map_err(|e| StartError::Other(format!("config: tenant {:?} mode: {e}", t.id)))
     }
 
     /// A rollback requested before the last stop and never ended was cut short by a crash:

@@ -127,6 +127,8 @@ pub fn event_type(receipt_type: &str) -> String {
         "circuit" => "autonomic.actuator.circuit",
         "action_queued" => "autonomic.action.queued",
         "config_applied" => "autonomic.config.applied",
+        "mode_set" => "autonomic.tenant.mode_set",
+        "shadow_action" => "autonomic.action.shadowed",
         other => return format!("autonomic.receipt.{other}"),
     };
     known.to_owned()
@@ -253,6 +255,8 @@ mod tests {
         assert_eq!(event_type("entitlement"), "autonomic.entitlement.changed");
         assert_eq!(event_type("action_completed"), "autonomic.action.completed");
         assert_eq!(event_type("config_applied"), "autonomic.config.applied");
+        assert_eq!(event_type("shadow_action"), "autonomic.action.shadowed");
+        assert_eq!(event_type("mode_set"), "autonomic.tenant.mode_set");
         assert_eq!(
             event_type("something_new"),
             "autonomic.receipt.something_new"

@@ -2,7 +2,7 @@
 //! in one place. Handlers return `Result<_, ApiError>` and meet the core's and the engine
 //! thread's errors through the `From` impls here.
 
-use autonomic_core::engine::{CommandError, IngestError};
+use autonomic_core::engine::{CommandError, IngestError, ModeError};
 use autonomic_core::entitlement::{AdmitError, EntitlementError};
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
@@ -83,6 +83,12 @@ pub enum ApiError {
     /// A config reload refused the file (400); holds its one line.
     #[error("{0}")]
     ConfigInvalid(String),
+    /// A mode change was refused.
+    #[error(transparent)]
+    Mode(#[from] ModeError),
+    /// A mode body whose `mode` is not `enforce` or `shadow` (400); holds the message.
+    #[error("{0}")]
+    InvalidMode(String),
 }
 
 impl ApiError {
@@ -141,7 +147,10 @@ impl ApiError {
             ApiError::ChainBroken(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::MalformedInput(_)
             | ApiError::InvalidAction(_)
-            | ApiError::ConfigInvalid(_) => StatusCode::BAD_REQUEST,
+            | ApiError::ConfigInvalid(_)
+            | ApiError::InvalidMode(_) => StatusCode::BAD_REQUEST,
+            ApiError::Mode(ModeError::TenantNotFound) => StatusCode::NOT_FOUND,
+            ApiError::Mode(ModeError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TenantNotFound(_) | ApiError::NoSuchEndpoint => StatusCode::NOT_FOUND,
             ApiError::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
@@ -176,6 +185,8 @@ impl ApiError {
             ApiError::RequestTimeout(_) => "RequestTimeout",
             ApiError::FleetUnavailable => "FleetUnavailable",
             ApiError::ConfigInvalid(_) => "ConfigInvalid",
+            ApiError::Mode(e) => e.name(),
+            ApiError::InvalidMode(_) => "InvalidMode",
         }
     }
 

@@ -7,6 +7,7 @@
 //! | `POST /v1/tenants/{id}/activate` `{"sku":..,"expires_at_ms":..?}` | 200 `{"tenant","entitlement"}` | 400 `InvalidSku`/`InvalidTenantId`/`MalformedInput`, 409 `InvalidStateTransition`/`TenantTableFull` |
 //! | `POST /v1/tenants/{id}/pause`, `/resume`, `/revoke` | 200 `{"tenant","entitlement"}` | 404, 409 |
 //! | `POST /v1/tenants/{id}/reset` | 200 governor event | 404 |
+//! | `POST /v1/tenants/{id}/mode` `{"mode":"shadow"}` | 200 `{"tenant","mode","receipt"}` | 400 `InvalidMode`/`MalformedInput`, 404 |
 //! | `POST /v1/tenants/{id}/actions` `{"kind":"throttle","percent":30}` (extension) | 200 `{"tenant","receipt","action"}` | 400 `InvalidAction`, 404, 409 `AlreadyExecuting` |
 //! | `POST /v1/actions/{receipt}/rollback` | 200 `{"receipt","rollback_receipt"}` | 404 `ReceiptNotFound`, 409 `AlreadyExecuting` |
 //! | `POST /v1/tenants/{id}/admit`, `/release` `{"resource":..,"amount":1}` | 200 `{"tenant","resource","in_use"}` (`rate`: `"tokens_left"`; + `fleet_in_use` with `[fleet]`) | 429 `QuotaExceeded` (+ `resource`,`in_use`,`requested`,`limit`)/`RefusedByAction`/`RateLimited` (+ `retry_after_ms`, `Retry-After`), 404, 403 `EntitlementNotActive`/`EntitlementExpired`, 400, 503 `FleetUnavailable` |
@@ -67,6 +68,7 @@ mod config;
 mod error;
 mod handlers;
 mod ledger;
+mod mode;
 
 pub use checks::{Guard, token_digest};
 use checks::{guard, read_body, require_token, take_slot};
@@ -136,6 +138,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/v1/tenants/{id}/resume", post(resume))
         .route("/v1/tenants/{id}/revoke", post(revoke))
         .route("/v1/tenants/{id}/reset", post(reset))
+        .route("/v1/tenants/{id}/mode", post(mode::set_mode))
         .route("/v1/tenants/{id}/actions", post(action))
         .route("/v1/tenants/{id}/admit", post(admit))
         .route("/v1/tenants/{id}/release", post(release))

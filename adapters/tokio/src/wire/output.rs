@@ -26,6 +26,10 @@ pub struct GovernorLine {
     pub consecutive_high: u8,
     /// The action dispatched, or `null`.
     pub action: Option<ActionJson>,
+    /// Present (`true`) only when the tenant is in shadow mode and `action` was recorded,
+    /// not dispatched.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
 }
 
 impl GovernorLine {
@@ -39,6 +43,7 @@ impl GovernorLine {
             to: t.to.as_str(),
             consecutive_high: t.consecutive_high,
             action: t.dispatched().as_ref().map(ActionJson::from),
+            shadow: t.shadow,
         }
     }
 }

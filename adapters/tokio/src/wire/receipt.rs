@@ -114,6 +114,18 @@ pub enum EventJson {
         /// The SHA-256 of the configuration file, 64 lowercase hex.
         hash: String,
     },
+    /// An operator set the tenant's mode.
+    ModeSet {
+        /// `enforce` or `shadow`.
+        mode: &'static str,
+    },
+    /// A shadow tenant's governor ordered this action; it was not dispatched.
+    ShadowAction {
+        /// The action it would have dispatched.
+        action: ActionJson,
+        /// Always `true`: nothing ran.
+        shadow: bool,
+    },
 }
 
 /// Why a governor changed, tagged by `type`.
@@ -223,6 +235,13 @@ impl From<&Event> for EventJson {
             },
             Event::ConfigApplied { hash } => EventJson::ConfigApplied {
                 hash: to_hex(hash).as_str().to_owned(),
+            },
+            Event::ModeSet { mode } => EventJson::ModeSet {
+                mode: mode.as_str(),
+            },
+            Event::ShadowAction { action } => EventJson::ShadowAction {
+                action: ActionJson::from(action),
+                shadow: true,
             },
         }
     }

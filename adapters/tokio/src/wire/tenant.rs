@@ -28,6 +28,8 @@ pub struct TenantJson {
     pub enforced: Option<EnforcedJson>,
     /// Extra: units admitted and not released, per resource.
     pub usage: UsageJson,
+    /// Extra: `enforce` or `shadow` (`docs/governor.md#shadow-mode`).
+    pub mode: &'static str,
     /// Extra: the manual actions queued behind the one in flight, first to run first
     /// (left out when there are none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -125,6 +127,7 @@ impl From<&TenantView<'_>> for TenantJson {
                 requests,
                 storage,
             },
+            mode: v.mode.as_str(),
             queued: Vec::new(),
         }
     }

@@ -1,6 +1,7 @@
 //! One tenant's state beside its id: governor, entitlement, enforced action, admission usage
 //! and the `rate` bucket, and the changes receipts and admissions make to it.
 
+use crate::engine::Mode;
 use crate::entitlement::{
     AdmitError, Bucket, Entitlement, EntitlementState, RateLimits, Resource, Sku, Usage,
 };
@@ -14,6 +15,8 @@ pub(crate) struct TenantState {
     pub(in crate::engine) entitlement: Entitlement,
     pub(in crate::engine) enforced: Option<Enforced>,
     pub(in crate::engine) usage: Usage,
+    /// Enforce (the default) or shadow (`ModeSet` receipts).
+    pub(in crate::engine) mode: Mode,
     /// The `rate` bucket (not persisted: full after a restart).
     rate: Bucket,
     /// Once Terminated: the table's termination count when this tenant was revoked, so the
@@ -24,13 +27,14 @@ pub(crate) struct TenantState {
 
 impl TenantState {
     /// A new tenant: Pending, Starter, never expiring, governor Stable since `now_ms`, nothing
-    /// in use, its `rate` bucket full.
+    /// in use, its `rate` bucket full, in enforce mode.
     pub(crate) const fn new(now_ms: u64) -> Self {
         TenantState {
             governor: Governor::new(now_ms),
             entitlement: Entitlement::recorded(EntitlementState::Pending, Sku::Starter, None),
             enforced: None,
             usage: Usage::new(),
+            mode: Mode::Enforce,
             rate: Bucket::full(now_ms),
             terminated_rank: 0,
         }
