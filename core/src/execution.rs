@@ -349,7 +349,11 @@ impl<'a> Execution<'a> {
             Event::RollbackRequested { receipt } | Event::RollbackCompleted { receipt, .. } => {
                 self.completed.iter().any(|c| c.receipt == *receipt)
             }
-            Event::Governor { .. } | Event::Entitlement { .. } | Event::Circuit { .. } => true,
+            Event::Governor { .. }
+            | Event::Entitlement { .. }
+            | Event::Circuit { .. }
+            | Event::Warning { .. }
+            | Event::WarningCancelled { .. } => true,
         }
     }
 

@@ -116,6 +116,21 @@ pub enum Event {
         /// The action.
         action: Action,
     },
+    /// A governor-ordered Pause or Shed announced `grace_ms` before its dispatch
+    /// (`docs/governor.md#grace-before-pause-and-shed`). The receipt's `seq` is the warning's
+    /// id; at `deadline_ms` the action is dispatched (a governor `ActionDispatched`) unless a
+    /// [`Event::WarningCancelled`] naming it came first.
+    Warning {
+        /// The action that will be dispatched.
+        action: Action,
+        /// When.
+        deadline_ms: u64,
+    },
+    /// A pending warning was cancelled: its action will not be dispatched.
+    WarningCancelled {
+        /// The warning's receipt id.
+        receipt: u64,
+    },
 }
 
 /// Why a governor changed.
@@ -138,6 +153,8 @@ pub enum Cause {
     ActionFailed,
     /// An operator reset it.
     Reset,
+    /// It had been in Refuse for `refuse_max_ms`.
+    RefuseExpired,
 }
 
 impl Cause {
@@ -232,7 +249,9 @@ impl Receipt {
         }
         monitor::validate_tenant(&receipt.tenant).map_err(|_| ChainErrorKind::Malformed)?;
         match &receipt.event {
-            Event::ActionDispatched { action, .. } | Event::ActionQueued { action } => {
+            Event::ActionDispatched { action, .. }
+            | Event::ActionQueued { action }
+            | Event::Warning { action, .. } => {
                 action.validate().map_err(|_| ChainErrorKind::Malformed)?;
             }
             // Only a success carries an undo token (the engine records others empty).

@@ -3,10 +3,11 @@
 use crate::action::ActionKind;
 use crate::breaker::BreakerConfig;
 use crate::entitlement::{RateLimitError, RateLimits, Sku};
-use crate::governor::Thresholds;
+use crate::governor::{GovernorTiming, Thresholds};
 use crate::limits::{
     ACTION_TIMEOUT_MS_DEFAULT, ACTION_TIMEOUT_MS_MAX, BREAKER_COOLDOWN_MS_DEFAULT,
     BREAKER_COOLDOWN_MS_MAX, BREAKER_FAILURES_DEFAULT, BREAKER_FAILURES_MAX,
+    GOVERNOR_TIMING_MS_MAX,
 };
 
 /// What the engine is configured with.
@@ -22,6 +23,10 @@ pub struct EngineConfig {
     pub breakers: [BreakerConfig; 4],
     /// Each SKU's `rate` bucket (`docs/entitlements.md#rate-limits`).
     pub rates: RateLimits,
+    /// The governor's timing (`docs/governor.md#timing`): each 0..=
+    /// [`GOVERNOR_TIMING_MS_MAX`], all off by default. Read when each step is decided and
+    /// each timer polled, so a new value applies from the next input on.
+    pub timing: GovernorTiming,
 }
 
 impl Default for EngineConfig {
@@ -31,6 +36,7 @@ impl Default for EngineConfig {
             action_timeout_ms: [ACTION_TIMEOUT_MS_DEFAULT; 4],
             breakers: [BreakerConfig::DEFAULT; 4],
             rates: RateLimits::DEFAULT,
+            timing: GovernorTiming::OFF,
         }
     }
 }
@@ -62,7 +68,8 @@ impl EngineConfig {
     }
 
     /// Refuses an action timeout or a breaker setting out of range (the first kind's, in
-    /// [`ActionKind::ALL`] order), then a rate limit out of bounds (the first SKU's).
+    /// [`ActionKind::ALL`] order), then a rate limit out of bounds (the first SKU's), then a
+    /// governor timing above [`GOVERNOR_TIMING_MS_MAX`] (the first key's).
     pub(super) fn validate(&self) -> Result<(), EngineConfigError> {
         for kind in ActionKind::ALL {
             let timeout_ms = self.timeout_ms(kind);
@@ -78,7 +85,13 @@ impl EngineConfig {
         }
         self.rates
             .validate()
-            .map_err(|(sku, error)| EngineConfigError::RateLimit { sku, error })
+            .map_err(|(sku, error)| EngineConfigError::RateLimit { sku, error })?;
+        for (key, value_ms) in self.timing.keys() {
+            if value_ms > GOVERNOR_TIMING_MS_MAX {
+                return Err(EngineConfigError::Timing { key, value_ms });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -121,5 +134,13 @@ pub enum EngineConfigError {
         sku: Sku,
         /// What is out of bounds.
         error: RateLimitError,
+    },
+    /// A governor timing above one day.
+    #[error("governor {key} must be 0..=86400000 ms, got {value_ms}")]
+    Timing {
+        /// The key (`min_dwell_ms`, `cooldown_ms`, `refuse_max_ms` or `grace_ms`).
+        key: &'static str,
+        /// The refused value.
+        value_ms: u64,
     },
 }
