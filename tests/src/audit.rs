@@ -158,6 +158,12 @@ impl Auditor {
                     outcome: ActionOutcome::Superseded,
                     ..
                 } => true,
+                // With `grace_ms` on: the pending warning cancelled, then the order warned.
+                Event::WarningCancelled { .. } => true,
+                Event::Warning { action, .. } if maction(action) == Some(expected) => {
+                    self.ordered.remove(&tenant);
+                    true
+                }
                 Event::Circuit {
                     to: CircuitState::HalfOpen | CircuitState::Closed,
                     ..
@@ -292,6 +298,7 @@ impl Auditor {
                 "receipt {seq}: action queued for an unknown tenant"
             )),
             Event::ActionQueued { .. } => Ok(()),
+            Event::Warning { .. } | Event::WarningCancelled { .. } => Ok(()),
         }
     }
 
@@ -390,8 +397,16 @@ impl Auditor {
             Cause::ActionSucceeded => GEvent::Succeeded,
             Cause::ActionFailed => GEvent::Failed,
             Cause::Reset => GEvent::Reset,
+            // `refuse_max_ms` (docs/governor.md#timing): Refuse steps down to Degrade.
+            Cause::RefuseExpired if state == GState::Refuse => GEvent::Succeeded,
+            Cause::RefuseExpired => {
+                return Err(format!("receipt {seq}: Refuse expired in {state:?}"));
+            }
         };
-        let (next, next_c, action) = governor::step(&self.th, state, count, event);
+        let (next, next_c, action) = match cause {
+            Cause::RefuseExpired => (GState::Degrade, 0, None),
+            _ => governor::step(&self.th, state, count, event),
+        };
         if (next, next_c) != (gstate(to), c) {
             return Err(format!(
                 "receipt {seq}: {state:?}/c={count} + {event:?} went to {to:?}/c={c}; the governor table says {next:?}/c={next_c}"

@@ -33,10 +33,13 @@ use autonomic_core::storage::Capacities;
 use super::breaker::{MAdmit, MBreaker, MCircuit};
 use super::dedup::{DedupModel, WINDOW_MS};
 use super::entitlement::{self, ECmd, EState};
-use super::governor::{self, GEvent, GState, MAction, Th};
+use super::governor::{GEvent, GState, MAction, Th};
 use super::signal;
 
 mod queue;
+mod timing;
+
+pub use self::timing::{MTiming, MWarning};
 
 /// An action being executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +77,12 @@ pub struct MTenant {
     pub terminated_rank: Option<u64>,
     /// Id arena bytes its slot owns (at least the id's length).
     pub id_room: usize,
+    /// When the governor last ordered an action (dispatched).
+    pub last_order_ms: Option<u64>,
+    /// Its pending warning.
+    pub warning: Option<MWarning>,
+    /// It entered Refuse while `refuse_max_ms` was on (a timer holds it).
+    pub refuse_timed: bool,
 }
 
 impl MTenant {
@@ -161,6 +170,8 @@ pub struct EngineModel {
     pub queued: Vec<(u64, String, MAction)>,
     /// Most queued actions at once.
     pub queued_capacity: usize,
+    /// The governor's timing (all 0: off).
+    pub timing: MTiming,
 }
 
 /// The breaker index of an action.
@@ -193,6 +204,7 @@ impl EngineModel {
             breakers: [MBreaker::new(0, 30_000); 3],
             queued: Vec::new(),
             queued_capacity: 64,
+            timing: MTiming::default(),
         }
     }
 
@@ -249,6 +261,8 @@ impl EngineModel {
                     && t.in_flight.is_none()
                     && !self.rollbackable.iter().any(|(_, id)| *id == t.id)
                     && !self.queued.iter().any(|(_, id, _)| *id == t.id)
+                    && t.warning.is_none()
+                    && !t.refuse_timed
             })
             .min_by_key(|&i| self.tenants[i].terminated_rank)
     }
@@ -295,10 +309,12 @@ impl EngineModel {
     fn govern(&mut self, now_ms: u64, i: usize, event: GEvent) -> MTransition {
         let t = &self.tenants[i];
         let from = t.state;
-        let (to, c, action) = governor::step(&self.th, t.state, t.c, event);
+        let (to, c, ordered) = self.timed_step(now_ms, i, event);
+        let t = &self.tenants[i];
         let ends_enforcement = event == GEvent::Reset && t.enforced.is_some();
         if to != t.state || c != t.c || ends_enforcement {
             self.receipt();
+            self.refuse_timer(i, to);
             let t = &mut self.tenants[i];
             if to != t.state {
                 t.entered_at_ms = now_ms;
@@ -309,7 +325,11 @@ impl EngineModel {
                 t.enforced = None;
             }
         }
+        let action = self.warn_or_order(now_ms, i, from, event, ordered);
         let dispatched = action.map(|a| self.dispatch(now_ms, i, a));
+        if dispatched.is_some() {
+            self.tenants[i].last_order_ms = Some(now_ms);
+        }
         if dispatched.is_some_and(|(_, refused)| refused) {
             self.govern(now_ms, i, GEvent::Failed);
         }
@@ -438,6 +458,7 @@ impl EngineModel {
                 .filter(|(d, _, _)| *d <= now_ms)
                 .min();
             let Some((_, receipt, i)) = due else {
+                self.fire_timers(now_ms);
                 self.dispatch_queued(now_ms);
                 return done;
             };
@@ -511,6 +532,9 @@ impl EngineModel {
                     enforced: None,
                     terminated_rank: None,
                     id_room,
+                    last_order_ms: None,
+                    warning: None,
+                    refuse_timed: false,
                 };
                 if i == self.tenants.len() {
                     self.tenants.push(new);

@@ -64,6 +64,7 @@ impl DaemonConfig {
             action_timeout_ms: ActionKind::ALL.map(|kind| config.actuators.get(kind).timeout_ms),
             breakers: ActionKind::ALL.map(|kind| config.actuators.get(kind).breaker()),
             rates: config.skus.rates()?,
+            timing: config.governor.timing()?,
         };
         let mut tenants = config.tenants.clone();
         if config.sampler.enabled && !tenants.iter().any(|t| t.id == config.sampler.tenant) {

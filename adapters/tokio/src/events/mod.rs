@@ -126,6 +126,8 @@ pub fn event_type(receipt_type: &str) -> String {
         "rollback_completed" => "autonomic.action.rollback_completed",
         "circuit" => "autonomic.actuator.circuit",
         "action_queued" => "autonomic.action.queued",
+        "warning" => "autonomic.warning",
+        "warning_cancelled" => "autonomic.warning.cancelled",
         other => return format!("autonomic.receipt.{other}"),
     };
     known.to_owned()
