@@ -57,6 +57,9 @@ pub fn maction(a: &Action) -> Option<MAction> {
 #[derive(Debug, Clone)]
 pub struct Auditor {
     th: Th,
+    /// The governor's dwell or cool-down is on: a step may be held, so the governor receipt
+    /// right after a completion need not be its reaction.
+    held_steps: bool,
     verifier: ChainVerifier,
     /// Every record polled, in order (for rebuilding an engine from them).
     pub records: Vec<Vec<u8>>,
@@ -96,6 +99,7 @@ impl Auditor {
     pub fn new(th: Th) -> Self {
         Self {
             th,
+            held_steps: false,
             verifier: ChainVerifier::new(),
             records: Vec::new(),
             governors: HashMap::new(),
@@ -113,6 +117,12 @@ impl Auditor {
             outcomes: [0; 5],
             circuits_entered: [0; 3],
         }
+    }
+
+    /// The same auditor for an engine whose `min_dwell_ms` or `cooldown_ms` is on
+    /// (`docs/governor.md#timing`), when `held_steps`.
+    pub fn with_held_steps(self, held_steps: bool) -> Self {
+        Self { held_steps, ..self }
     }
 
     /// Polls every pending record from `engine` and audits each; returns the receipts.
@@ -376,6 +386,7 @@ impl Auditor {
         let reacts = matches!(cause, Cause::ActionSucceeded | Cause::ActionFailed);
         if let Some((at, t, outcome)) = &self.last_completion
             && reacts
+            && !self.held_steps
             && *at + 1 == seq
             && t == tenant
         {
