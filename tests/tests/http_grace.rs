@@ -41,7 +41,11 @@ fn into_refuse(s: &Sidecar) -> Value {
     }
     let refused = s.signal("acme", 96.0, now);
     assert_eq!(refused["to"], "Refuse", "{refused}");
-    assert_eq!(refused["action"], Value::Null, "the Shed is not dispatched yet");
+    assert_eq!(
+        refused["action"],
+        Value::Null,
+        "the Shed is not dispatched yet"
+    );
     let ledger = s.ledger();
     let warning = ledger.last().cloned().expect("receipts");
     assert_eq!(warning["event"]["type"], "warning", "{warning}");
@@ -64,7 +68,10 @@ fn a_warned_shed_runs_at_its_deadline() {
     let warning = into_refuse(&s);
     let deadline_ms = warning["event"]["deadline_ms"].as_u64().expect("deadline");
     assert_eq!(deadline_ms, warning["ts_ms"].as_u64().unwrap() + GRACE_MS);
-    assert!(!dir.path().join("shed-ran").exists(), "ran before the deadline");
+    assert!(
+        !dir.path().join("shed-ran").exists(),
+        "ran before the deadline"
+    );
 
     let ran = wait_until(WAIT, || dir.path().join("shed-ran").exists());
     assert!(ran, "the Shed never ran: {}", s.stderr_log());
@@ -87,12 +94,18 @@ fn a_reading_below_recover_cancels_the_warned_shed() {
     assert_eq!(low["to"], "Refuse", "{low}");
     let ledger = s.ledger();
     let cancelled = ledger.last().expect("receipts");
-    assert_eq!(cancelled["event"]["type"], "warning_cancelled", "{cancelled}");
+    assert_eq!(
+        cancelled["event"]["type"], "warning_cancelled",
+        "{cancelled}"
+    );
     assert_eq!(cancelled["event"]["receipt"], seq, "{cancelled}");
 
     // Well past the deadline: the program never ran, and no Shed was dispatched.
     std::thread::sleep(Duration::from_millis(GRACE_MS + 1500));
-    assert!(!dir.path().join("shed-ran").exists(), "a cancelled Shed ran");
+    assert!(
+        !dir.path().join("shed-ran").exists(),
+        "a cancelled Shed ran"
+    );
     assert!(shed_dispatches(&s.ledger()).is_empty());
     assert!(s.stop().success());
 }

@@ -13,7 +13,8 @@ const WAIT: Duration = Duration::from_secs(20);
 #[test]
 fn a_tenant_in_refuse_steps_down_to_degrade_after_refuse_max_ms() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let toml = config("[governor]\nrefuse_max_ms = 1500\n[[tenants]]\nid = \"acme\"\nsku = \"pro\"\n");
+    let toml =
+        config("[governor]\nrefuse_max_ms = 1500\n[[tenants]]\nid = \"acme\"\nsku = \"pro\"\n");
     let mut s = Sidecar::start(dir.path(), &toml);
     let now = now_ms();
     for v in [80.0, 81.0, 82.0] {

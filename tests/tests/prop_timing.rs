@@ -95,8 +95,7 @@ fn model_order(o: Order) -> MAction {
 }
 
 fn same(t: &Transition, m: &MTransition) -> bool {
-    (gstate(t.from), gstate(t.to), t.consecutive_high, t.receipt)
-        == (m.from, m.to, m.c, m.receipt)
+    (gstate(t.from), gstate(t.to), t.consecutive_high, t.receipt) == (m.from, m.to, m.c, m.receipt)
         && t.action.map(model_order) == m.action
 }
 
@@ -142,7 +141,9 @@ impl Run<'_> {
                     ts_ms: now,
                 };
                 let got = self.engine.handle_signal(now, &raw);
-                let want = self.model.signal(now, name(t), metric, f64::from(value), now);
+                let want = self
+                    .model
+                    .signal(now, name(t), metric, f64::from(value), now);
                 let ok = match (&got, &want) {
                     (Ok(SignalResult::Governed(a)), Ok(MSignal::Governed(b))) => same(a, b),
                     (Ok(SignalResult::Duplicate), Ok(MSignal::Duplicate)) => true,
@@ -193,7 +194,11 @@ impl Run<'_> {
         while let Some(r) = self.engine.poll_record() {
             self.records.push(r.to_vec());
         }
-        prop_assert_eq!(self.engine.ledger().next_seq(), self.model.next_seq, "receipts");
+        prop_assert_eq!(
+            self.engine.ledger().next_seq(),
+            self.model.next_seq,
+            "receipts"
+        );
         let mut got: Vec<MCommand> = std::iter::from_fn(|| self.engine.poll_action())
             .filter_map(command)
             .collect();
@@ -239,12 +244,19 @@ fn restored_equals_live(
     let mut mem = OwnedStorage::new(&CAPS);
     let mut back = Engine::new(config, mem.storage()).expect("valid config");
     for r in records {
-        back.restore(r).map_err(|e| TestCaseError::fail(format!("restore: {e}")))?;
+        back.restore(r)
+            .map_err(|e| TestCaseError::fail(format!("restore: {e}")))?;
     }
     let view = |e: &Engine<'_>| {
         let tenants: Vec<String> = e.tenants(now).map(|v| format!("{v:?}")).collect();
         let warnings: Vec<_> = TENANTS.iter().map(|t| e.warning(t)).collect();
-        (tenants, warnings, e.poll_timeout(), e.timers_len(), e.ledger().head_hash())
+        (
+            tenants,
+            warnings,
+            e.poll_timeout(),
+            e.timers_len(),
+            e.ledger().head_hash(),
+        )
     };
     prop_assert_eq!(view(&back), view(live), "restored against live");
     Ok(())

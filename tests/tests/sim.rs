@@ -235,9 +235,8 @@ impl<'a> World<'a> {
             engine: Engine::new(config, mem.storage()).expect("valid config"),
             config,
             caps,
-            auditor: Auditor::new(th).with_held_steps(
-                config.timing.min_dwell_ms > 0 || config.timing.cooldown_ms > 0,
-            ),
+            auditor: Auditor::new(th)
+                .with_held_steps(config.timing.min_dwell_ms > 0 || config.timing.cooldown_ms > 0),
             tenants,
             load,
             reports: Vec::new(),

@@ -158,3 +158,35 @@ fn sustain_out_of_range(sustain: u32) -> (&'static str, String) {
         format!("must be within 1..={}, got {sustain}", u8::MAX),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+
+    #[test]
+    fn timing_keys_default_to_off_and_reach_the_core() {
+        // Proves the four keys parse, default to 0 and make the core's timing.
+        let config = Config::from_str("[governor]\nrefuse_max_ms = 1500\ngrace_ms = 10\n", "t")
+            .expect("valid");
+        let timing = config.governor.timing().expect("in bounds");
+        assert_eq!(
+            (timing.min_dwell_ms, timing.cooldown_ms),
+            (0, 0),
+            "defaults"
+        );
+        assert_eq!((timing.refuse_max_ms, timing.grace_ms), (1500, 10));
+    }
+
+    #[test]
+    fn a_timing_above_one_day_names_its_key() {
+        // Proves the bound and the error line's key.
+        let error = Config::from_str("[governor]\ncooldown_ms = 86400001\n", "t")
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            error.contains("governor.cooldown_ms: must be within 0..=86400000, got 86400001"),
+            "{error}"
+        );
+    }
+}

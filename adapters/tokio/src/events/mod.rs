@@ -231,6 +231,11 @@ mod tests {
         assert_eq!(event_type("governor"), "autonomic.governor.transition");
         assert_eq!(event_type("entitlement"), "autonomic.entitlement.changed");
         assert_eq!(event_type("action_completed"), "autonomic.action.completed");
+        assert_eq!(event_type("warning"), "autonomic.warning");
+        assert_eq!(
+            event_type("warning_cancelled"),
+            "autonomic.warning.cancelled"
+        );
         assert_eq!(
             event_type("something_new"),
             "autonomic.receipt.something_new"
