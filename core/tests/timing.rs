@@ -53,13 +53,26 @@ fn into_refuse(e: &mut Engine<'_>, tenant: &str, t0: u64) {
     assert_eq!(state(e, tenant), GovernorState::Refuse);
 }
 
+/// The actions of the run commands handed out since the last call.
 fn runs(e: &mut Engine<'_>) -> Vec<Action> {
-    std::iter::from_fn(|| e.poll_action())
-        .filter_map(|c| match c {
-            ActionCommand::Run { action, .. } => Some(action),
-            _ => None,
-        })
-        .collect()
+    let mut out = Vec::new();
+    while let Some(command) = e.poll_action() {
+        if let ActionCommand::Run { action, .. } = command {
+            out.push(action);
+        }
+    }
+    out
+}
+
+/// A grace engine with "t" in Refuse, its Shed warned: the warning's receipt id (records
+/// and commands drained).
+fn warned() -> (Engine<'static>, u64) {
+    let mut e = timed(grace());
+    into_refuse(&mut e, "t", T0);
+    let receipt = e.warning("t").unwrap().receipt;
+    drain_records(&mut e);
+    runs(&mut e);
+    (e, receipt)
 }
 
 const T0: u64 = 1_000_000;
@@ -180,11 +193,7 @@ fn grace_warns_then_dispatches_the_shed_at_the_deadline() {
 
 #[test]
 fn a_signal_below_recover_cancels_the_warning() {
-    let mut e = timed(grace());
-    into_refuse(&mut e, "t", T0);
-    let receipt = e.warning("t").unwrap().receipt;
-    drain_records(&mut e);
-    runs(&mut e);
+    let (mut e, receipt) = warned();
     // 70 is not below recover: the warning stays; 69 is.
     signal(&mut e, "t", 70.0, T0 + 4000);
     assert!(e.warning("t").is_some());
@@ -205,10 +214,7 @@ fn a_signal_below_recover_cancels_the_warning() {
 #[test]
 fn a_reset_a_refuse_expiry_and_a_pause_of_the_tenant_cancel_the_warning() {
     // Reset: the state changes, so the warning goes.
-    let mut e = timed(grace());
-    into_refuse(&mut e, "t", T0);
-    let receipt = e.warning("t").unwrap().receipt;
-    drain_records(&mut e);
+    let (mut e, receipt) = warned();
     e.handle_reset(T0 + 4000, "t").unwrap();
     let evs = events(&drain_records(&mut e));
     assert_eq!(evs[1], Event::WarningCancelled { receipt });

@@ -10,12 +10,12 @@
 //!
 //! `PROPTEST_CASES` raises the number of cases (default 256).
 
-use autonomic_core::engine::{ActionCommand, Engine, EngineConfig, SignalResult, Transition};
+use autonomic_core::engine::{Engine, EngineConfig, SignalResult, Transition};
 use autonomic_core::governor::{GovernorTiming, Order};
 use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{Action, Cause, EntitlementCommand, Event, RawSignal, Receipt};
-use autonomic_tests::audit::{gstate, maction};
-use autonomic_tests::model::engine::{EngineModel, MCommand, MSignal, MTiming, MTransition};
+use autonomic_tests::audit::{commands, gstate};
+use autonomic_tests::model::engine::{EngineModel, MSignal, MTiming, MTransition};
 use autonomic_tests::model::entitlement::ECmd;
 use autonomic_tests::model::governor::{MAction, Th};
 use proptest::prelude::*;
@@ -99,28 +99,6 @@ fn same(t: &Transition, m: &MTransition) -> bool {
         && t.action.map(model_order) == m.action
 }
 
-/// The command as the model writes it (the governor and these ops never roll back).
-fn command(c: ActionCommand) -> Option<MCommand> {
-    match c {
-        ActionCommand::Run {
-            receipt,
-            tenant,
-            action,
-            deadline_ms,
-        } => Some(MCommand::Run {
-            receipt,
-            tenant: tenant.to_string(),
-            action: format!("{:?}", maction(&action)?),
-            deadline_ms,
-        }),
-        ActionCommand::Cancel { receipt, tenant } => Some(MCommand::Cancel {
-            receipt,
-            tenant: tenant.to_string(),
-        }),
-        ActionCommand::Rollback { .. } => None,
-    }
-}
-
 struct Run<'a> {
     engine: Engine<'a>,
     model: EngineModel,
@@ -199,13 +177,9 @@ impl Run<'_> {
             self.model.next_seq,
             "receipts"
         );
-        let mut got: Vec<MCommand> = std::iter::from_fn(|| self.engine.poll_action())
-            .filter_map(command)
-            .collect();
         let mut want = self.model.take_commands();
-        got.sort();
         want.sort();
-        prop_assert_eq!(got, want, "commands");
+        prop_assert_eq!(commands(&mut self.engine), want, "commands");
         prop_assert_eq!(
             self.engine.poll_timeout(),
             self.model.poll_timeout(),
@@ -262,15 +236,11 @@ fn restored_equals_live(
     Ok(())
 }
 
+/// proptest's defaults (256 cases, `PROPTEST_CASES` overrides), failures saved for replay.
 fn config() -> ProptestConfig {
+    let regressions = FileFailurePersistence::Direct("proptest-regressions/prop_timing.txt");
     ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(256),
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "proptest-regressions/prop_timing.txt",
-        ))),
+        failure_persistence: Some(Box::new(regressions)),
         ..ProptestConfig::default()
     }
 }

@@ -181,8 +181,7 @@ mod tests {
     fn a_timing_above_one_day_names_its_key() {
         // Proves the bound and the error line's key.
         let error = Config::from_str("[governor]\ncooldown_ms = 86400001\n", "t")
-            .err()
-            .expect("refused")
+            .expect_err("refused")
             .to_string();
         assert!(
             error.contains("governor.cooldown_ms: must be within 0..=86400000, got 86400001"),
