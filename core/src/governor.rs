@@ -327,6 +327,11 @@ pub struct Governor {
     pub entered_at_ms: u64,
 }
 
+/// An instant as `i64` (saturated: `i64::MAX` ms is 292 million years).
+fn ms_i64(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
 /// [`Governor`]'s `order_offset_ms` when it never ordered an action.
 const NO_ORDER: i32 = i32::MIN;
 
@@ -352,30 +357,30 @@ impl Governor {
     /// `None` if it never ordered one.
     pub fn since_order_ms(&self, now_ms: u64) -> Option<u64> {
         let ordered_at = self.ordered_at_ms()?;
-        let since = (i128::from(now_ms) - ordered_at).max(0);
-        Some(u64::try_from(since).unwrap_or(u64::MAX))
+        let since = ms_i64(now_ms).saturating_sub(ordered_at).max(0);
+        Some(since.unsigned_abs())
     }
 
-    /// When the last governor-ordered dispatch was (it may lie before the epoch when it was
-    /// saturated long ago).
-    fn ordered_at_ms(&self) -> Option<i128> {
+    /// When the last governor-ordered dispatch was (before the epoch when it was saturated
+    /// long ago).
+    fn ordered_at_ms(&self) -> Option<i64> {
         (self.order_offset_ms != NO_ORDER)
-            .then(|| i128::from(self.entered_at_ms) + i128::from(self.order_offset_ms))
+            .then(|| ms_i64(self.entered_at_ms).saturating_add(i64::from(self.order_offset_ms)))
     }
 
     /// The offset from `entered_at_ms` of an order at `ordered_at_ms`, saturated.
-    fn offset_of(&self, ordered_at_ms: Option<i128>) -> i32 {
+    fn offset_of(&self, ordered_at_ms: Option<i64>) -> i32 {
         let Some(at) = ordered_at_ms else {
             return NO_ORDER;
         };
-        let offset = at - i128::from(self.entered_at_ms);
-        let clamped = offset.clamp(i128::from(NO_ORDER) + 1, i128::from(i32::MAX));
+        let offset = at.saturating_sub(ms_i64(self.entered_at_ms));
+        let clamped = offset.clamp(i64::from(NO_ORDER) + 1, i64::from(i32::MAX));
         i32::try_from(clamped).unwrap_or(NO_ORDER + 1)
     }
 
     /// A governor-ordered action was dispatched at `now_ms`.
     pub fn apply_order(&mut self, now_ms: u64) {
-        self.order_offset_ms = self.offset_of(Some(i128::from(now_ms)));
+        self.order_offset_ms = self.offset_of(Some(ms_i64(now_ms)));
     }
 
     /// Applies a step decided by [`step`] at `now_ms`.

@@ -336,3 +336,12 @@ impl Engine<'_> {
         usize::from(self.config.breakers_enabled() && self.config.timing.grace_ms > 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_timer_costs_what_the_limits_say() {
+        // `limits::TIMERS_MAX` quotes 24 bytes an entry (the engine value holds the table).
+        assert_eq!(core::mem::size_of::<super::Timer>(), 24);
+    }
+}
