@@ -24,6 +24,16 @@ fn a_tenant_in_refuse_steps_down_to_degrade_after_refuse_max_ms() {
     assert_eq!(refused["to"], "Refuse", "{refused}");
     let entered = std::time::Instant::now();
     assert_eq!(s.tenant("acme")["state"], "Refuse");
+    let metrics = s.get("/metrics").body;
+    for line in [
+        "autonomic_table_used{table=\"governor_timers\"} 1",
+        "autonomic_table_capacity{table=\"governor_timers\"} 128",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
+    }
 
     let degraded = wait_until(WAIT, || s.tenant("acme")["state"] == "Degrade");
     assert!(degraded, "still {}", s.tenant("acme"));
