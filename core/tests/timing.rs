@@ -363,3 +363,48 @@ fn a_timing_above_one_day_is_refused() {
         .into()
     );
 }
+
+#[test]
+fn a_second_escalation_replaces_the_warning_and_a_manual_action_leaves_it_alone() {
+    let mut e = timed(grace());
+    signal(&mut e, "t", 95.0, T0); // Intervene, Throttle(50)
+    e.handle_outcome(T0 + 100, "t", None, false, b"").unwrap(); // Degrade, Pause warned
+    let pause = e.warning("t").unwrap();
+    assert_eq!(pause.order, Order::Pause);
+    drain_records(&mut e);
+    // Degrade -> Refuse: the Pause's warning is cancelled, the Shed warned afresh.
+    signal(&mut e, "t", 96.0, T0 + 200);
+    let evs = events(&drain_records(&mut e));
+    assert!(matches!(
+        evs[0],
+        Event::Governor {
+            to: GovernorState::Refuse,
+            ..
+        }
+    ));
+    assert_eq!(
+        evs[1],
+        Event::WarningCancelled {
+            receipt: pause.receipt
+        }
+    );
+    let shed = Action::Shed { percent: 50 };
+    assert_eq!(
+        evs[2],
+        Event::Warning {
+            action: shed.clone(),
+            deadline_ms: T0 + 200 + 5_000
+        }
+    );
+    // A manual action runs and leaves the warning pending; the deadline's Shed supersedes it.
+    runs(&mut e);
+    let manual = e.handle_action(T0 + 300, "t", Action::Pause).unwrap();
+    assert!(e.warning("t").is_some());
+    e.handle_timeout(T0 + 5_200);
+    let evs = events(&drain_records(&mut e));
+    assert!(evs.iter().any(|ev| matches!(ev,
+        Event::ActionCompleted { receipt, outcome: autonomic_core::ActionOutcome::Superseded, .. }
+            if *receipt == manual)));
+    assert_eq!(runs(&mut e), vec![Action::Pause, shed]);
+    assert_eq!(e.warning("t"), None);
+}
