@@ -19,7 +19,7 @@ use autonomic_core::{
     SignalError, Thresholds,
 };
 use autonomic_tests::LARGE;
-use autonomic_tests::audit::{commands, gstate, maction};
+use autonomic_tests::compare::{commands, gstate, maction};
 use autonomic_tests::model::dedup::{DedupModel, Key};
 use autonomic_tests::model::engine::{EngineModel, MSignal, MTransition};
 use autonomic_tests::model::entitlement::{self as model_ent, ECmd, EState};

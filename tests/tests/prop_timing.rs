@@ -14,7 +14,7 @@ use autonomic_core::engine::{Engine, EngineConfig, SignalResult, Transition};
 use autonomic_core::governor::{GovernorTiming, Order};
 use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{Action, Cause, EntitlementCommand, Event, RawSignal, Receipt};
-use autonomic_tests::audit::{commands, gstate};
+use autonomic_tests::compare::{commands, gstate};
 use autonomic_tests::model::engine::{EngineModel, MSignal, MTiming, MTransition};
 use autonomic_tests::model::entitlement::ECmd;
 use autonomic_tests::model::governor::{MAction, Th};
