@@ -1,81 +1,14 @@
 //! The governor's timing (`docs/governor.md#timing`): dwell, cool-down, bounded Refuse, grace
-//! before Pause and Shed, the timer table's bound, and restore of the timers.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+//! before Pause and Shed, and restore of the timers (the table's bounds: `timing_room.rs`).
 
 mod common;
+mod timing_support;
 
-use autonomic_core::engine::{
-    ActionCommand, Engine, EngineConfig, EngineConfigError, IngestError, SignalResult,
-};
+use autonomic_core::engine::{Engine, EngineConfig, EngineConfigError, RestoreError};
 use autonomic_core::governor::{GovernorTiming, Order};
-use autonomic_core::limits::TIMERS_MAX;
-use autonomic_core::storage::Capacities;
 use autonomic_core::{Action, Cause, EntitlementCommand, Event, GovernorState};
-use common::{activate, drain_records, engine_with, events, raw};
-
-fn timed(timing: GovernorTiming) -> Engine<'static> {
-    timed_in(&common::SMALL, timing)
-}
-
-fn timed_in(caps: &Capacities, timing: GovernorTiming) -> Engine<'static> {
-    let config = EngineConfig {
-        timing,
-        ..EngineConfig::default()
-    };
-    let mut e = engine_with(caps, config).unwrap();
-    activate(&mut e, "t");
-    drain_records(&mut e);
-    e
-}
-
-/// Sends `value` for `tenant` at `now` (stamped `now`); the transition's end state.
-fn signal(e: &mut Engine<'_>, tenant: &str, value: f64, now: u64) -> GovernorState {
-    match e.handle_signal(now, &raw(tenant, value, now)).unwrap() {
-        SignalResult::Governed(t) => t.to,
-        SignalResult::Duplicate => panic!("duplicate"),
-    }
-}
-
-fn state(e: &Engine<'_>, tenant: &str) -> GovernorState {
-    e.tenant(0, tenant).unwrap().state
-}
-
-/// Warn, c 2, then Degrade (Throttle 25), then Refuse (Shed 50), one second apart from `t0`.
-fn into_refuse(e: &mut Engine<'_>, tenant: &str, t0: u64) {
-    for (i, v) in [80.0, 81.0, 82.0, 96.0].into_iter().enumerate() {
-        signal(e, tenant, v, t0 + 1000 * i as u64);
-    }
-    assert_eq!(state(e, tenant), GovernorState::Refuse);
-}
-
-/// The actions of the run commands handed out since the last call.
-fn runs(e: &mut Engine<'_>) -> Vec<Action> {
-    let mut out = Vec::new();
-    while let Some(command) = e.poll_action() {
-        if let ActionCommand::Run { action, .. } = command {
-            out.push(action);
-        }
-    }
-    out
-}
-
-/// A grace engine with "t" in Refuse, its Shed warned: the warning's receipt id (records
-/// and commands drained).
-fn warned() -> (Engine<'static>, u64) {
-    let mut e = timed(grace());
-    into_refuse(&mut e, "t", T0);
-    let receipt = e.warning("t").unwrap().receipt;
-    drain_records(&mut e);
-    runs(&mut e);
-    (e, receipt)
-}
-
-const T0: u64 = 1_000_000;
+use common::{activate, drain_records, engine_with, events};
+use timing_support::*;
 
 #[test]
 fn min_dwell_holds_a_de_escalation_until_it_has_passed() {
@@ -153,13 +86,6 @@ fn refuse_steps_down_to_degrade_after_refuse_max_ms() {
     );
     assert_eq!(e.poll_timeout(), None);
     assert_eq!(e.timers_len().0, 0);
-}
-
-fn grace() -> GovernorTiming {
-    GovernorTiming {
-        grace_ms: 5_000,
-        ..GovernorTiming::OFF
-    }
 }
 
 #[test]
@@ -251,47 +177,6 @@ fn a_reset_a_refuse_expiry_and_a_pause_of_the_tenant_cancel_the_warning() {
         [Event::WarningCancelled { .. }]
     ));
     assert!(runs(&mut e).is_empty());
-}
-
-#[test]
-fn a_full_timer_table_refuses_a_step_that_needs_one_more_with_busy() {
-    let caps = Capacities {
-        tenant_id_bytes: 256 * 16,
-        receipts: 1024,
-        ..Capacities::with_tenants(256)
-    };
-    let mut e = timed_in(
-        &caps,
-        GovernorTiming {
-            refuse_max_ms: 60_000,
-            ..GovernorTiming::OFF
-        },
-    );
-    let ids: Vec<String> = (0..=TIMERS_MAX).map(|i| format!("t{i}")).collect();
-    for id in &ids {
-        activate(&mut e, id);
-    }
-    for id in &ids[..TIMERS_MAX] {
-        into_refuse(&mut e, id, T0);
-        e.handle_outcome(T0 + 3000, id, None, true, b"").unwrap();
-        drain_records(&mut e);
-        runs(&mut e);
-    }
-    assert_eq!(e.timers_len(), (TIMERS_MAX, TIMERS_MAX));
-    let last = &ids[TIMERS_MAX];
-    for v in [80.0, 81.0, 82.0] {
-        signal(&mut e, last, v, T0 + 10_000 + v as u64);
-    }
-    let seq = e.ledger().next_seq();
-    let refused = e.handle_signal(T0 + 20_000, &raw(last, 96.0, T0 + 20_000));
-    assert_eq!(refused, Err(IngestError::Busy));
-    assert_eq!(e.ledger().next_seq(), seq, "nothing written");
-    assert_eq!(state(&e, last), GovernorState::Degrade);
-    // One tenant leaving Refuse frees an entry: the same signal is taken.
-    e.handle_reset(T0 + 20_001, &ids[0]).unwrap();
-    let taken = e.handle_signal(T0 + 20_002, &raw(last, 96.0, T0 + 20_002));
-    assert!(taken.is_ok());
-    assert_eq!(state(&e, last), GovernorState::Refuse);
 }
 
 #[test]
@@ -407,4 +292,59 @@ fn a_second_escalation_replaces_the_warning_and_a_manual_action_leaves_it_alone(
             if *receipt == manual)));
     assert_eq!(runs(&mut e), vec![Action::Pause, shed]);
     assert_eq!(e.warning("t"), None);
+}
+
+#[test]
+fn restore_refuses_warning_receipts_that_do_not_follow() {
+    // Proves restore's check of the warning receipts: a cancellation must name the pending
+    // warning, a tenant has one warning at most, and only a Pause or a Shed is warned.
+    let config = EngineConfig {
+        timing: grace(),
+        ..EngineConfig::default()
+    };
+    let mut live = engine_with(&common::SMALL, config).unwrap();
+    activate(&mut live, "t");
+    into_refuse(&mut live, "t", T0);
+    let pending = live.warning("t").unwrap().receipt;
+    let records = drain_records(&mut live);
+    let last = records.last().unwrap().clone();
+    let restored = |extra: Option<&[u8]>| {
+        let mut e = engine_with(&common::SMALL, config).unwrap();
+        for r in &records {
+            e.restore(r).unwrap();
+        }
+        let result = extra.map(|r| e.restore(r));
+        (e, result)
+    };
+    let next = records.len() as u64;
+    let pause = Event::Warning {
+        action: Action::Pause,
+        deadline_ms: T0 + 9_000,
+    };
+    for bad in [
+        Event::WarningCancelled {
+            receipt: pending + 100,
+        },
+        pause.clone(),
+    ] {
+        let record = next_record(&last, bad.clone());
+        let (_, result) = restored(Some(&record));
+        assert_eq!(
+            result,
+            Some(Err(RestoreError::Inconsistent(next))),
+            "{bad:?}"
+        );
+    }
+    let cancelled = next_record(&last, Event::WarningCancelled { receipt: pending });
+    let (mut e, result) = restored(Some(&cancelled));
+    assert_eq!(result, Some(Ok(())));
+    assert_eq!(e.warning("t"), None);
+    let throttle = Event::Warning {
+        action: Action::Throttle { percent: 5 },
+        deadline_ms: 1,
+    };
+    let refused = e.restore(&next_record(&cancelled, throttle));
+    assert_eq!(refused, Err(RestoreError::Inconsistent(next + 1)));
+    assert_eq!(e.restore(&next_record(&cancelled, pause)), Ok(()));
+    assert_eq!(e.warning("t").map(|w| w.order), Some(Order::Pause));
 }

@@ -1,0 +1,101 @@
+//! The governor's timer table and its neighbours' bounds (`docs/governor.md#timing`): a full
+//! table refuses a step that needs one more timer with `Busy`, keeps one spare for a refused
+//! dispatch's warning when breakers are on, and a warning waits for room in a full in-flight
+//! table.
+
+mod common;
+mod timing_support;
+
+use autonomic_core::engine::{EngineConfig, IngestError};
+use autonomic_core::governor::GovernorTiming;
+use autonomic_core::limits::TIMERS_MAX;
+use autonomic_core::storage::Capacities;
+use autonomic_core::{Action, GovernorState};
+use common::{activate, engine_with, raw};
+use timing_support::*;
+
+#[test]
+fn a_full_timer_table_refuses_a_step_that_needs_one_more_with_busy() {
+    let mut e = timed_in(
+        &ROOMY,
+        GovernorTiming {
+            refuse_max_ms: 60_000,
+            ..GovernorTiming::OFF
+        },
+    );
+    let ids = fill_timers(&mut e);
+    let last = &ids[TIMERS_MAX];
+    for v in [80.0, 81.0, 82.0] {
+        signal(&mut e, last, v, T0 + 10_000 + v as u64);
+    }
+    let seq = e.ledger().next_seq();
+    let refused = e.handle_signal(T0 + 20_000, &raw(last, 96.0, T0 + 20_000));
+    assert_eq!(refused, Err(IngestError::Busy));
+    assert_eq!(e.ledger().next_seq(), seq, "nothing written");
+    assert_eq!(state(&e, last), GovernorState::Degrade);
+    // One tenant leaving Refuse frees an entry: the same signal is taken.
+    e.handle_reset(T0 + 20_001, &ids[0]).unwrap();
+    let taken = e.handle_signal(T0 + 20_002, &raw(last, 96.0, T0 + 20_002));
+    assert!(taken.is_ok());
+    assert_eq!(state(&e, last), GovernorState::Refuse);
+}
+
+#[test]
+fn a_warning_waits_for_room_in_a_full_in_flight_table() {
+    // Proves a due warning of a tenant with nothing in flight waits while the in-flight
+    // table is full (poll_timeout does not offer it), and fires once a completion frees it.
+    let caps = Capacities {
+        in_flight: 1,
+        ..common::SMALL
+    };
+    let mut e = timed_in(&caps, grace());
+    activate(&mut e, "u");
+    signal(&mut e, "t", 95.0, T0); // Throttle in flight: the table is full
+    e.handle_outcome(T0 + 1, "t", None, false, b"").unwrap(); // Degrade, Pause warned
+    signal(&mut e, "u", 95.0, T0 + 2); // u's Throttle fills the table again
+    let u_deadline = T0 + 2 + 30_000;
+    assert_eq!(
+        e.poll_timeout(),
+        Some(u_deadline),
+        "the warning is not offered"
+    );
+    e.handle_timeout(T0 + 6_000);
+    assert!(e.warning("t").is_some());
+    runs(&mut e);
+    e.handle_outcome(T0 + 6_001, "u", None, true, b"").unwrap();
+    assert_eq!(
+        e.poll_timeout(),
+        Some(T0 + 1 + 5_000),
+        "due now that there is room"
+    );
+    e.handle_timeout(T0 + 6_002);
+    assert_eq!(runs(&mut e), vec![Action::Pause]);
+    assert_eq!(e.warning("t"), None);
+}
+
+#[test]
+fn with_breakers_and_grace_a_dispatch_keeps_one_timer_free() {
+    // Proves the spare timer a circuit-refused dispatch may need (its Pause is then warned):
+    // with the table full, a step that dispatches is Busy while breakers and grace are both
+    // on, and taken when breakers are off.
+    let timing = GovernorTiming {
+        grace_ms: 60_000,
+        ..GovernorTiming::OFF
+    };
+    for breakers in [false, true] {
+        let mut config = EngineConfig {
+            timing,
+            ..EngineConfig::default()
+        };
+        if breakers {
+            config.breakers[0].failures = 1;
+        }
+        let mut e = engine_with(&ROOMY, config).unwrap();
+        let ids = fill_timers(&mut e);
+        let got = e.handle_signal(T0 + 4000, &raw(&ids[TIMERS_MAX], 95.0, T0 + 4000));
+        assert_eq!(got.is_err(), breakers, "breakers {breakers}: {got:?}");
+        // A manual action needs the spare too.
+        let manual = e.handle_action(T0 + 4001, &ids[0], Action::Pause);
+        assert_eq!(manual.is_err(), breakers, "breakers {breakers}: {manual:?}");
+    }
+}
