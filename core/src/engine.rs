@@ -407,7 +407,6 @@ impl<'a> Engine<'a> {
     fn apply(&mut self, slot: usize, seq: u64, ts_ms: u64, event: &Event) {
         match event {
             Event::Governor {
-                from,
                 to,
                 consecutive_high,
                 ..
@@ -416,7 +415,7 @@ impl<'a> Engine<'a> {
                     t.apply_governor(ts_ms, *to, *consecutive_high);
                 }
                 let timed = self.config.timing.refuse_max_ms > 0;
-                self.timers.apply_governor(slot, *from, *to, timed);
+                self.timers.apply_governor(slot, *to, timed);
             }
             Event::ActionDispatched {
                 action,

@@ -320,8 +320,8 @@ pub struct Governor {
     pub consecutive_high: u8,
     /// When the last governor-ordered action was dispatched, in ms relative to
     /// `entered_at_ms` ([`NO_ORDER`] for never). 32 bits fit the padding beside `state`, so
-    /// the governor stays 16 bytes; an order further back than about 24 days reads as that
-    /// far back, beyond any cool-down ([`GOVERNOR_TIMING_MS_MAX`]).
+    /// the governor stays 16 bytes; an order further back than about 24 days reads as none,
+    /// being beyond any cool-down ([`GOVERNOR_TIMING_MS_MAX`]).
     order_offset_ms: i32,
     /// `now_ms` of the last transition that changed `state`.
     pub entered_at_ms: u64,
@@ -368,14 +368,15 @@ impl Governor {
             .then(|| ms_i64(self.entered_at_ms).saturating_add(i64::from(self.order_offset_ms)))
     }
 
-    /// The offset from `entered_at_ms` of an order at `ordered_at_ms`, saturated.
+    /// The offset from `entered_at_ms` of an order at `ordered_at_ms`, saturated (one
+    /// further back than `i32::MIN` ms reads as none: it is beyond any cool-down).
     fn offset_of(&self, ordered_at_ms: Option<i64>) -> i32 {
         let Some(at) = ordered_at_ms else {
             return NO_ORDER;
         };
         let offset = at.saturating_sub(ms_i64(self.entered_at_ms));
-        let clamped = offset.clamp(i64::from(NO_ORDER) + 1, i64::from(i32::MAX));
-        i32::try_from(clamped).unwrap_or(NO_ORDER + 1)
+        let clamped = offset.clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+        i32::try_from(clamped).unwrap_or(NO_ORDER)
     }
 
     /// A governor-ordered action was dispatched at `now_ms`.

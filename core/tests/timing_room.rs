@@ -7,10 +7,11 @@ mod common;
 mod timing_support;
 
 use autonomic_core::engine::{EngineConfig, IngestError};
+use autonomic_core::entitlement::EntitlementError;
 use autonomic_core::governor::GovernorTiming;
 use autonomic_core::limits::TIMERS_MAX;
 use autonomic_core::storage::Capacities;
-use autonomic_core::{Action, GovernorState};
+use autonomic_core::{Action, EntitlementCommand, GovernorState};
 use common::{activate, engine_with, raw};
 use timing_support::*;
 
@@ -24,10 +25,20 @@ fn a_full_timer_table_refuses_a_step_that_needs_one_more_with_busy() {
         },
     );
     let ids = fill_timers(&mut e);
+    assert_eq!(
+        e.poll_timeout(),
+        Some(T0 + 3000 + 60_000),
+        "the Refuse timers"
+    );
     let last = &ids[TIMERS_MAX];
+    // Steps that start no timer go on: a tenant's way to Degrade, a signal in Refuse.
     for v in [80.0, 81.0, 82.0] {
         signal(&mut e, last, v, T0 + 10_000 + v as u64);
     }
+    assert_eq!(
+        signal(&mut e, &ids[1], 50.0, T0 + 10_100),
+        GovernorState::Refuse
+    );
     let seq = e.ledger().next_seq();
     let refused = e.handle_signal(T0 + 20_000, &raw(last, 96.0, T0 + 20_000));
     assert_eq!(refused, Err(IngestError::Busy));
@@ -98,4 +109,58 @@ fn with_breakers_and_grace_a_dispatch_keeps_one_timer_free() {
         let manual = e.handle_action(T0 + 4001, &ids[0], Action::Pause);
         assert_eq!(manual.is_err(), breakers, "breakers {breakers}: {manual:?}");
     }
+}
+
+#[test]
+fn one_free_timer_is_enough_for_a_warning_while_refuse_max_is_off() {
+    // Proves entering Refuse needs a Refuse timer only while `refuse_max_ms` is on: with
+    // grace alone and one entry free, the Shed's warning takes it.
+    let mut e = timed_in(&ROOMY, grace());
+    let ids = fill_timers(&mut e);
+    e.handle_reset(T0 + 4000, &ids[0]).unwrap();
+    assert_eq!(e.timers_len().0, TIMERS_MAX - 1);
+    into_refuse(&mut e, &ids[TIMERS_MAX], T0 + 10_000);
+    assert!(e.warning(&ids[TIMERS_MAX]).is_some());
+}
+
+#[test]
+fn a_warning_supersedes_its_own_tenants_action_in_a_full_in_flight_table() {
+    // Proves the deadline's dispatch needs no free in-flight entry when the tenant's own
+    // action is in flight: it supersedes it.
+    let caps = Capacities {
+        in_flight: 1,
+        ..common::SMALL
+    };
+    let mut e = timed_in(&caps, grace());
+    signal(&mut e, "t", 95.0, T0);
+    e.handle_outcome(T0 + 1, "t", None, false, b"").unwrap(); // Degrade, Pause warned
+    e.handle_action(T0 + 2, "t", Action::Throttle { percent: 10 })
+        .unwrap(); // the table is full, with t's own action
+    runs(&mut e);
+    e.handle_timeout(T0 + 1 + 5_000);
+    assert_eq!(runs(&mut e), vec![Action::Pause]);
+    assert_eq!(e.warning("t"), None);
+}
+
+#[test]
+fn a_revoked_tenant_holding_a_timer_keeps_its_slot_until_the_timer_ends() {
+    // Proves a full tenant table does not reuse the slot of a Terminated tenant whose warning
+    // is pending (it would fire for the newcomer); once it ends (cancelled at the deadline:
+    // the tenant is not Active), the slot is reused.
+    let caps = Capacities {
+        tenant_id_bytes: 2 * 16,
+        ..Capacities::with_tenants(2)
+    };
+    let mut e = timed_in(&caps, grace());
+    activate(&mut e, "u");
+    into_refuse(&mut e, "t", T0);
+    e.handle_outcome(T0 + 3500, "t", None, false, b"").unwrap(); // the Throttle ends
+    e.handle_entitlement(T0 + 4000, "t", EntitlementCommand::Revoke)
+        .unwrap();
+    let full = e.handle_entitlement(T0 + 4001, "v", EntitlementCommand::Provision { sku: "pro" });
+    assert_eq!(full, Err(EntitlementError::TenantTableFull));
+    e.handle_timeout(T0 + 3000 + 5_000);
+    assert_eq!(e.warning("t"), None);
+    let reused = e.handle_entitlement(T0 + 8001, "v", EntitlementCommand::Provision { sku: "pro" });
+    assert!(reused.is_ok(), "{reused:?}");
 }

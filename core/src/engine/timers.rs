@@ -8,6 +8,8 @@
 //! `WarningCancelled` or the tenant's next governor-ordered `ActionDispatched` removes it.
 //! [`Engine::handle_timeout`] fires the due ones.
 
+use core::num::NonZeroU64;
+
 use heapless::Vec;
 
 use super::Engine;
@@ -80,13 +82,6 @@ impl Timers {
         })
     }
 
-    /// Whether the tenant in `slot` has a Refuse timer.
-    pub(crate) fn refuse_of(&self, slot: usize) -> bool {
-        self.held
-            .iter()
-            .any(|t| matches!(*t, Timer::Refuse { slot: s } if s as usize == slot))
-    }
-
     /// Whether any timer names the tenant in `slot` (its slot is then not reused).
     pub(crate) fn names(&self, slot: usize) -> bool {
         self.held.iter().any(|t| t.slot() == slot)
@@ -97,22 +92,17 @@ impl Timers {
         TIMERS_MAX - self.held.len()
     }
 
-    /// A governor receipt from `from` to `to`: entering Refuse adds a Refuse timer when
-    /// `timed` (`refuse_max_ms` on) and there is room; leaving it removes it.
-    pub(crate) fn apply_governor(
-        &mut self,
-        slot: usize,
-        from: GovernorState,
-        to: GovernorState,
-        timed: bool,
-    ) {
-        let refuse = GovernorState::Refuse;
-        if from != refuse && to == refuse && timed && !self.refuse_of(slot) {
-            // The room was checked on the live path; a restore under a newly enabled
-            // `refuse_max_ms` leaves a tenant beyond the table untimed (until reset).
-            let _ = self.held.push(Timer::Refuse { slot: slot as u32 });
-        }
-        if from == refuse && to != refuse {
+    /// A governor receipt to `to`: entering Refuse (only Degrade leads there) adds a Refuse
+    /// timer when `timed` (`refuse_max_ms` on) and there is room; any other state removes
+    /// the tenant's.
+    pub(crate) fn apply_governor(&mut self, slot: usize, to: GovernorState, timed: bool) {
+        if to == GovernorState::Refuse {
+            if timed {
+                // The room was checked on the live path; a restore under a newly enabled
+                // `refuse_max_ms` leaves a tenant beyond the table untimed (until reset).
+                let _ = self.held.push(Timer::Refuse { slot: slot as u32 });
+            }
+        } else {
             self.held
                 .retain(|t| !matches!(*t, Timer::Refuse { slot: s } if s as usize == slot));
         }
@@ -212,10 +202,11 @@ impl Engine<'_> {
                 (!waits).then_some(deadline_ms)
             }
             Timer::Refuse { .. } => {
-                let refuse_max_ms = self.config.timing.refuse_max_ms;
+                // 0 (turned off since the tenant entered Refuse) holds it there.
+                let refuse_max_ms = NonZeroU64::new(self.config.timing.refuse_max_ms)?;
                 let governor = self.tenants.state(timer.slot())?.governor;
-                let timed = refuse_max_ms > 0 && governor.state == GovernorState::Refuse;
-                timed.then(|| governor.entered_at_ms.saturating_add(refuse_max_ms))
+                let timed = governor.state == GovernorState::Refuse;
+                timed.then(|| governor.entered_at_ms.saturating_add(refuse_max_ms.get()))
             }
         }
     }
@@ -229,9 +220,8 @@ impl Engine<'_> {
 
     /// Fires every timer due at `now_ms`, the earliest first (ties: lower slot, then a Refuse
     /// timer before a warning). Stops when the receipts or commands would not fit
-    /// ([`Engine::poll_timeout`] then stays in the past). Returns how many fired.
-    pub(super) fn fire_timers(&mut self, now_ms: u64) -> usize {
-        let mut fired = 0;
+    /// ([`Engine::poll_timeout`] then stays in the past).
+    pub(super) fn fire_timers(&mut self, now_ms: u64) {
         // Each firing removes its timer (through `apply`), so this ends.
         for _ in 0..TIMERS_MAX {
             let due = self
@@ -259,9 +249,7 @@ impl Engine<'_> {
             if !done {
                 break;
             }
-            fired += 1;
         }
-        fired
     }
 
     /// Refuse steps down to Degrade (cause `RefuseExpired`); a pending warning is cancelled.
@@ -307,9 +295,10 @@ impl Engine<'_> {
         (planned.step.to != planned.from || below).then_some(warning.receipt)
     }
 
-    /// Whether the timers `planned` starts fit, net of those it ends: a warning for a Pause
-    /// or Shed under `grace_ms`, a Refuse timer for entering Refuse under `refuse_max_ms`, and
-    /// one spare for the warning a circuit-refused dispatch may bring ([`Engine::settle`]).
+    /// Whether the timers `planned` starts fit, net of the warning it cancels: a warning for
+    /// a Pause or Shed under `grace_ms`, a Refuse timer for entering Refuse under
+    /// `refuse_max_ms`, and one spare for the warning a circuit-refused dispatch may bring
+    /// ([`Engine::settle`]). (A step leaving Refuse never starts one.)
     pub(super) fn timers_fit(&self, slot: usize, planned: &Planned) -> bool {
         let timing = self.config.timing;
         let refuse = GovernorState::Refuse;
@@ -320,8 +309,7 @@ impl Engine<'_> {
             None => 0,
         };
         needed += usize::from(from != refuse && to == refuse && timing.refuse_max_ms > 0);
-        let mut freed = usize::from(self.cancelled_warning(slot, planned).is_some());
-        freed += usize::from(from == refuse && to != refuse && self.timers.refuse_of(slot));
+        let freed = usize::from(self.cancelled_warning(slot, planned).is_some());
         self.timers.free() + freed >= needed
     }
 

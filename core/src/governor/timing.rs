@@ -68,10 +68,12 @@ pub fn timed_step(
 ) -> Step {
     use GovernorState as S;
     let taken = step(th, governor.state, governor.consecutive_high, event);
-    let lower = taken.to.index() < governor.state.index();
-    let dwelling = matches!(governor.state, S::Intervene | S::Degrade)
+    let stepping_down = matches!(
+        (governor.state, taken.to),
+        (S::Intervene, S::Stable | S::Warn) | (S::Degrade, S::Stable | S::Warn | S::Intervene)
+    );
+    let dwelling = stepping_down
         && event != GovernorEvent::Reset
-        && lower
         && governor.time_in_state_ms(now_ms) < timing.min_dwell_ms;
     let cooling = taken.action.is_some()
         && governor
