@@ -231,6 +231,19 @@ fn restore_rebuilds_refuse_timers_and_pending_warnings() {
 
 #[test]
 fn a_timing_above_one_day_is_refused() {
+    // Proves the bound: one day is accepted for each key, a millisecond more refused.
+    let day = 86_400_000;
+    let every = GovernorTiming {
+        min_dwell_ms: day,
+        cooldown_ms: day,
+        refuse_max_ms: day,
+        grace_ms: day,
+    };
+    let config = EngineConfig {
+        timing: every,
+        ..EngineConfig::default()
+    };
+    assert!(engine_with(&common::SMALL, config).is_ok());
     let config = EngineConfig {
         timing: GovernorTiming {
             grace_ms: 86_400_001,
