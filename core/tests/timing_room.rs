@@ -12,7 +12,7 @@ use autonomic_core::governor::GovernorTiming;
 use autonomic_core::limits::TIMERS_MAX;
 use autonomic_core::storage::Capacities;
 use autonomic_core::{Action, EntitlementCommand, GovernorState};
-use common::{activate, engine_with, raw};
+use common::{activate, drain_records, engine_with, raw};
 use timing_support::*;
 
 #[test]
@@ -163,4 +163,33 @@ fn a_revoked_tenant_holding_a_timer_keeps_its_slot_until_the_timer_ends() {
     assert_eq!(e.warning("t"), None);
     let reused = e.handle_entitlement(T0 + 8001, "v", EntitlementCommand::Provision { sku: "pro" });
     assert!(reused.is_ok(), "{reused:?}");
+}
+
+#[test]
+fn a_warning_counts_its_receipt_when_the_ring_is_nearly_full() {
+    // Proves a warned step's room check counts the warning: with one receipt of room left
+    // (63 of 64 not yet polled), the step into Refuse (governor receipt and warning) is Busy
+    // and changes nothing.
+    let mut e = timed(grace());
+    for v in [80.0, 81.0, 82.0] {
+        signal(&mut e, "t", v, T0 + v as u64); // Warn, Warn, Degrade with Throttle(25)
+    }
+    for i in 0..29 {
+        e.handle_entitlement(T0 + 100 + i, "t", EntitlementCommand::Pause)
+            .unwrap();
+        e.handle_entitlement(T0 + 100 + i, "t", EntitlementCommand::Resume)
+            .unwrap();
+    }
+    e.handle_outcome(T0 + 200, "t", None, true, b"").unwrap();
+    assert_eq!(
+        e.ledger().next_seq(),
+        1 + 63,
+        "63 receipts wait to be polled"
+    );
+    let busy = e.handle_signal(T0 + 300, &raw("t", 96.0, T0 + 300));
+    assert_eq!(busy, Err(IngestError::Busy));
+    assert_eq!(e.warning("t"), None);
+    drain_records(&mut e);
+    assert!(e.handle_signal(T0 + 301, &raw("t", 96.0, T0 + 301)).is_ok());
+    assert!(e.warning("t").is_some());
 }
