@@ -51,15 +51,17 @@ fn a_full_timer_table_refuses_a_step_that_needs_one_more_with_busy() {
     assert_eq!(state(&e, last), GovernorState::Refuse);
 }
 
+/// [`common::SMALL`] with room for one action in flight.
+const ONE_IN_FLIGHT: Capacities = Capacities {
+    in_flight: 1,
+    ..common::SMALL
+};
+
 #[test]
 fn a_warning_waits_for_room_in_a_full_in_flight_table() {
     // Proves a due warning of a tenant with nothing in flight waits while the in-flight
     // table is full (poll_timeout does not offer it), and fires once a completion frees it.
-    let caps = Capacities {
-        in_flight: 1,
-        ..common::SMALL
-    };
-    let mut e = timed_in(&caps, grace());
+    let mut e = timed_in(&ONE_IN_FLIGHT, grace());
     activate(&mut e, "u");
     signal(&mut e, "t", 95.0, T0); // Throttle in flight: the table is full
     e.handle_outcome(T0 + 1, "t", None, false, b"").unwrap(); // Degrade, Pause warned
@@ -127,11 +129,7 @@ fn one_free_timer_is_enough_for_a_warning_while_refuse_max_is_off() {
 fn a_warning_supersedes_its_own_tenants_action_in_a_full_in_flight_table() {
     // Proves the deadline's dispatch needs no free in-flight entry when the tenant's own
     // action is in flight: it supersedes it.
-    let caps = Capacities {
-        in_flight: 1,
-        ..common::SMALL
-    };
-    let mut e = timed_in(&caps, grace());
+    let mut e = timed_in(&ONE_IN_FLIGHT, grace());
     signal(&mut e, "t", 95.0, T0);
     e.handle_outcome(T0 + 1, "t", None, false, b"").unwrap(); // Degrade, Pause warned
     e.handle_action(T0 + 2, "t", Action::Throttle { percent: 10 })
