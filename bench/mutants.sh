@@ -23,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TESTS_SUITES=(prop_governor prop_chain prop_validation sim)
+TESTS_SUITES=(prop_governor prop_chain prop_validation prop_timing sim)
 C_SUITES=(same_trace)
 out_root=target/mutants
 

@@ -61,16 +61,19 @@ mod queue;
 mod reload;
 mod step;
 mod tenants;
+mod timers;
 
 pub use self::config::{EngineConfig, EngineConfigError};
 pub use self::errors::{BuildError, CommandError, IngestError, RestoreError};
 pub use self::reload::{AppliedConfig, ReloadError};
 pub use self::mode::{Mode, ModeError};
 pub use self::tenants::{TenantShapeError, TenantSlot, TenantView};
+pub use self::timers::PendingWarning;
 pub use crate::execution::{ActionCommand, Enforced, InFlight, Queued};
 pub use crate::stats::Stats;
 
 use self::tenants::{TenantState, Tenants};
+use self::timers::Timers;
 use crate::storage::Storage;
 
 /// What one governor event did. Small and `Copy` on purpose (about 40 bytes): it is what every
@@ -127,6 +130,7 @@ pub struct Engine<'a> {
     ledger: Ledger<'a>,
     execution: Execution<'a>,
     breakers: Breakers,
+    timers: Timers,
     stats: Stats,
     /// The last `ConfigApplied` receipt's seq and hash (`reload`).
     applied_config: Option<AppliedConfig>,
@@ -158,6 +162,7 @@ impl<'a> Engine<'a> {
             ledger,
             execution: Execution::new(in_flight, rollbackable, queued),
             breakers: Breakers::default(),
+            timers: Timers::default(),
             stats: Stats::default(),
             applied_config: None,
         })
@@ -184,7 +189,7 @@ impl<'a> Engine<'a> {
     /// Stable, c 0): applying it is what clears the enforced action, so restore agrees.
     pub fn handle_reset(&mut self, now_ms: u64, tenant: &str) -> Result<Transition, CommandError> {
         let slot = self.command_slot(tenant)?;
-        let mut step = self.plan(slot, GovernorEvent::Reset);
+        let mut step = self.plan(now_ms, slot, GovernorEvent::Reset);
         step.forced = self
             .tenants
             .state(slot)
@@ -292,10 +297,11 @@ impl<'a> Engine<'a> {
         self.execution.poll_action()
     }
 
-    /// The earliest deadline of an action in flight: call [`Engine::handle_timeout`] then.
-    /// 0 (in the past: due now) while a tenant has a queued action and nothing in flight.
+    /// The earliest deadline of an action in flight or of a governor timer (a Refuse timer
+    /// or a warning: `docs/governor.md#timing`): call [`Engine::handle_timeout`] then. 0 (in
+    /// the past: due now) while a tenant has a queued action and nothing in flight.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.execution.next_timeout_ms()
+        self.next_due_ms()
     }
 
     // ----- internals ----------------------------------------------------------------------
@@ -338,7 +344,7 @@ impl<'a> Engine<'a> {
             return Ok(SignalResult::Duplicate);
         }
         let event = GovernorEvent::Signal(signal.value_pct);
-        let step = self.plan(slot, event);
+        let step = self.plan(now_ms, slot, event);
         if !self.has_room(slot, false, &step) {
             return Err(IngestError::Busy);
         }
@@ -369,7 +375,7 @@ impl<'a> Engine<'a> {
         }
         let victim = self
             .tenants
-            .reusable_slot(|slot| self.execution.names(slot))?;
+            .reusable_slot(|slot| self.execution.names(slot) || self.timers.names(slot))?;
         debug_assert!(!self.execution.names(victim));
         self.tenants.replace(victim, tenant, now_ms)
     }
@@ -402,6 +408,9 @@ impl<'a> Engine<'a> {
             Event::Governor { from, .. } => *from == t.governor.state,
             Event::Circuit { kind, to } => self.breakers.get(*kind).follows(*to),
             Event::ShadowAction { .. } => t.mode == Mode::Shadow,
+            Event::Warning { .. } | Event::WarningCancelled { .. } => {
+                self.timers.follows(slot, event)
+            }
             _ => self.execution.follows(slot, event),
         }
     }
@@ -418,6 +427,8 @@ impl<'a> Engine<'a> {
                 if let Some(t) = self.tenants.state_mut(slot) {
                     t.apply_governor(ts_ms, *to, *consecutive_high);
                 }
+                let timed = self.config.timing.refuse_max_ms > 0;
+                self.timers.apply_governor(slot, *to, timed);
             }
             Event::ActionDispatched {
                 action,
@@ -426,6 +437,8 @@ impl<'a> Engine<'a> {
             } => {
                 if *manual {
                     self.execution.apply_manual_dispatched(slot);
+                } else {
+                    self.apply_order(slot, ts_ms);
                 }
                 self.execution
                     .apply_dispatched(slot, seq, *deadline_ms, action);
@@ -483,8 +496,12 @@ impl<'a> Engine<'a> {
                     t.mode = *mode;
                 }
             }
-            // A record of what was not dispatched: it changes nothing.
-            Event::ShadowAction { .. } => {}
+            // What a shadow tenant's governor ordered and did not dispatch: an order all the
+            // same for the timing (its cool-down starts, a pending warning ends).
+            Event::ShadowAction { .. } => self.apply_order(slot, ts_ms),
+            Event::Warning { .. } | Event::WarningCancelled { .. } => {
+                self.timers.apply_warning(slot, seq, event);
+            }
         }
     }
 

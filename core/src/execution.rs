@@ -354,7 +354,9 @@ impl<'a> Execution<'a> {
             | Event::Circuit { .. }
             | Event::ConfigApplied { .. }
             | Event::ModeSet { .. }
-            | Event::ShadowAction { .. } => true,
+            | Event::ShadowAction { .. }
+            | Event::Warning { .. }
+            | Event::WarningCancelled { .. } => true,
         }
     }
 

@@ -3,6 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::action::Action;
+use crate::limits::GOVERNOR_TIMING_MS_MAX;
+
+mod timing;
+
+pub use self::timing::{GovernorTiming, timed_step};
 
 mod percents;
 
@@ -21,6 +26,17 @@ pub enum Order {
 }
 
 impl Order {
+    /// The order an action of the governor's is: Pause and Shed and Throttle; `None` for a
+    /// Rollback (never ordered by the governor).
+    pub const fn of(action: &Action) -> Option<Order> {
+        match *action {
+            Action::Throttle { percent } => Some(Order::Throttle(percent)),
+            Action::Pause => Some(Order::Pause),
+            Action::Shed { percent } => Some(Order::Shed(percent)),
+            Action::Rollback { .. } => None,
+        }
+    }
+
     /// The action to dispatch.
     pub const fn action(self) -> Action {
         match self {
@@ -84,6 +100,8 @@ pub enum GovernorEvent {
     ActionFailed,
     /// An operator's reset.
     Reset,
+    /// The tenant has been in Refuse for `refuse_max_ms` ([`GovernorTiming`]).
+    RefuseExpired,
 }
 
 /// The thresholds of the table, validated: `recover <= warn < intervene <= refuse <= 100`,
@@ -240,10 +258,21 @@ pub struct Step {
 /// | Refuse | any signal | Refuse | 0 | — |
 /// | any | Reset | Stable | 0 | — |
 /// | not Intervene | ActionSucceeded / ActionFailed | unchanged | unchanged | — (outcome still recorded) |
+/// | Refuse | RefuseExpired | Degrade | 0 | — |
+/// | not Refuse | RefuseExpired | unchanged | unchanged | — |
 ///
 /// The numbers are `warn`, `recover`, `intervene`, `refuse` and `sustain` of `th`; the
 /// action percentages are those of [`ActionPercents::DEFAULT`] (50, 25, 50): [`step_with`]
 /// takes a SKU's.
+///
+/// [`timed_step`] adds the governor's timing ([`GovernorTiming`], each rule off at 0) on top:
+///
+/// | rule | effect |
+/// |---|---|
+/// | `min_dwell_ms` | a step leaving Intervene or Degrade for a lower state (any event but Reset) before this long in the state is held: state and c stay, nothing written |
+/// | `cooldown_ms` | a step that orders an action less than this after the tenant's previous governor-ordered dispatch is held the same way (the state never claims an action that did not run); the first event after the cool-down that still calls for the step takes it |
+/// | `refuse_max_ms` | RefuseExpired is due at `entered_at_ms + refuse_max_ms` in Refuse |
+/// | `grace_ms` | an ordered Pause or Shed is a `Warning` receipt, dispatched at its deadline unless cancelled first (a step that changes the state, or a signal below `recover`), or cancelled then if the tenant is not Active |
 pub fn step(th: &Thresholds, state: GovernorState, c: u8, event: GovernorEvent) -> Step {
     step_with(th, &ActionPercents::DEFAULT, state, c, event)
 }
@@ -307,26 +336,45 @@ pub fn step_with(
         (S::Stable | S::Warn | S::Degrade | S::Refuse, E::ActionSucceeded | E::ActionFailed) => {
             go(state, c, None)
         }
+        (S::Refuse, E::RefuseExpired) => go(S::Degrade, 0, None),
+        (S::Stable | S::Warn | S::Intervene | S::Degrade, E::RefuseExpired) => go(state, c, None),
     }
 }
 
-/// One tenant's governor: its state, `consecutive_high` and when it entered the state.
+/// One tenant's governor: its state, `consecutive_high`, when it entered the state and when
+/// it last ordered an action (for `cooldown_ms`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Governor {
     /// The current state.
     pub state: GovernorState,
     /// Consecutive high signals counted in Warn.
     pub consecutive_high: u8,
+    /// When the last governor-ordered action was dispatched, in ms relative to
+    /// `entered_at_ms` ([`NO_ORDER`] for never). 32 bits fit the padding beside `state`, so
+    /// the governor stays 16 bytes; an order further back than about 24 days reads as none,
+    /// being beyond any cool-down ([`GOVERNOR_TIMING_MS_MAX`]).
+    order_offset_ms: i32,
     /// `now_ms` of the last transition that changed `state`.
     pub entered_at_ms: u64,
 }
 
+/// An instant as `i64` (saturated: `i64::MAX` ms is 292 million years).
+fn ms_i64(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// [`Governor`]'s `order_offset_ms` when it never ordered an action.
+const NO_ORDER: i32 = i32::MIN;
+
+const _: () = assert!(GOVERNOR_TIMING_MS_MAX < i32::MAX as u64);
+
 impl Governor {
-    /// A governor in Stable since `now_ms`.
+    /// A governor in Stable since `now_ms`, that never ordered an action.
     pub const fn new(now_ms: u64) -> Governor {
         Governor {
             state: GovernorState::Stable,
             consecutive_high: 0,
+            order_offset_ms: NO_ORDER,
             entered_at_ms: now_ms,
         }
     }
@@ -336,10 +384,43 @@ impl Governor {
         now_ms.saturating_sub(self.entered_at_ms)
     }
 
+    /// Milliseconds since the last governor-ordered dispatch (0 if the clock went backwards),
+    /// `None` if it never ordered one.
+    pub fn since_order_ms(&self, now_ms: u64) -> Option<u64> {
+        let ordered_at = self.ordered_at_ms()?;
+        let since = ms_i64(now_ms).saturating_sub(ordered_at).max(0);
+        Some(since.unsigned_abs())
+    }
+
+    /// When the last governor-ordered dispatch was (before the epoch when it was saturated
+    /// long ago).
+    fn ordered_at_ms(&self) -> Option<i64> {
+        (self.order_offset_ms != NO_ORDER)
+            .then(|| ms_i64(self.entered_at_ms).saturating_add(i64::from(self.order_offset_ms)))
+    }
+
+    /// The offset from `entered_at_ms` of an order at `ordered_at_ms`, saturated (one
+    /// further back than `i32::MIN` ms reads as none: it is beyond any cool-down).
+    fn offset_of(&self, ordered_at_ms: Option<i64>) -> i32 {
+        let Some(at) = ordered_at_ms else {
+            return NO_ORDER;
+        };
+        let offset = at.saturating_sub(ms_i64(self.entered_at_ms));
+        let clamped = offset.clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+        i32::try_from(clamped).unwrap_or(NO_ORDER)
+    }
+
+    /// A governor-ordered action was dispatched at `now_ms`.
+    pub fn apply_order(&mut self, now_ms: u64) {
+        self.order_offset_ms = self.offset_of(Some(ms_i64(now_ms)));
+    }
+
     /// Applies a step decided by [`step`] at `now_ms`.
     pub fn apply(&mut self, now_ms: u64, to: GovernorState, consecutive_high: u8) {
         if to != self.state {
+            let ordered_at = self.ordered_at_ms();
             self.entered_at_ms = now_ms;
+            self.order_offset_ms = self.offset_of(ordered_at);
         }
         self.state = to;
         self.consecutive_high = consecutive_high;
@@ -354,24 +435,30 @@ pub(crate) struct Planned {
     pub(crate) from: GovernorState,
     /// `consecutive_high` before.
     from_c: u8,
-    /// What the table decided.
+    /// The event.
+    pub(crate) event: GovernorEvent,
+    /// What the table decided, with the timing applied.
     pub(crate) step: Step,
     /// Write the governor receipt even if nothing changes (a reset ending enforcement).
     pub(crate) forced: bool,
 }
 
 impl Planned {
-    /// The table's step for `event` from `governor`'s state, with the SKU's percents `pct`.
+    /// The timed table's step for `event` from `governor`'s state at `now_ms`, with the
+    /// SKU's percents `pct`.
     pub(crate) fn new(
         th: &Thresholds,
         pct: &ActionPercents,
+        timing: &GovernorTiming,
         governor: Governor,
+        now_ms: u64,
         event: GovernorEvent,
     ) -> Self {
-        let step = step_with(th, pct, governor.state, governor.consecutive_high, event);
+        let step = timed_step(th, pct, timing, &governor, now_ms, event);
         Planned {
             from: governor.state,
             from_c: governor.consecutive_high,
+            event,
             step,
             forced: false,
         }

@@ -48,7 +48,9 @@ pub const ACTION_QUEUE_MAX: usize = 32;
 /// is about 450 bytes; a unit test pins the worst case below this).
 pub const RECORD_MAX_BYTES: usize = 512;
 /// The most receipts a single `handle_*` call can append (governor change, supersede,
-/// dispatch). Inputs are refused with `Busy` unless this many fit.
+/// dispatch). Inputs are refused with `Busy` unless this many fit. (A step that cancels a
+/// pending warning as well writes a warning in place of the supersede and dispatch, unless
+/// `grace_ms` was turned off meanwhile; each input's room check counts its own receipts.)
 pub const RECEIPTS_PER_INPUT_MAX: usize = 3;
 
 /// The most consecutive failures a circuit breaker may be configured to wait for
@@ -97,3 +99,12 @@ pub const RATE_BURST_MAX: u32 = u16::MAX as u32;
 pub const ORDERED_ACTION_PCT_MIN: u8 = 1;
 /// Greatest percent of an action the governor orders (`[actions.<sku>]`).
 pub const ORDERED_ACTION_PCT_MAX: u8 = 100;
+
+/// The longest `min_dwell_ms`, `cooldown_ms`, `refuse_max_ms` and `grace_ms` the engine
+/// accepts (one day); 0 turns each off.
+pub const GOVERNOR_TIMING_MS_MAX: u64 = 86_400_000;
+/// The governor's timers held at once, engine-wide: tenants in Refuse while `refuse_max_ms`
+/// is on, and pending warnings while `grace_ms` is on (one of each per tenant at most). A
+/// step that would start one more is refused with `Busy` (nothing changes); with both off
+/// no timer is ever held. Fixed, in the engine value (24 bytes each).
+pub const TIMERS_MAX: usize = 128;

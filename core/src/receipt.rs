@@ -134,6 +134,22 @@ pub enum Event {
         /// The action the governor would have dispatched.
         action: Action,
     },
+    /// A governor-ordered Pause or Shed announced `grace_ms` before its dispatch
+    /// (`docs/governor.md#grace-before-pause-and-shed`). The receipt's `seq` is the warning's
+    /// id; at `deadline_ms` the action is dispatched (a governor `ActionDispatched`, or a
+    /// `ShadowAction` for a tenant then in shadow mode) unless a [`Event::WarningCancelled`]
+    /// naming it came first.
+    Warning {
+        /// The action that will be dispatched.
+        action: Action,
+        /// When.
+        deadline_ms: u64,
+    },
+    /// A pending warning was cancelled: its action will not be dispatched.
+    WarningCancelled {
+        /// The warning's receipt id.
+        receipt: u64,
+    },
 }
 
 /// The tenant of a system receipt ([`Event::ConfigApplied`]): the empty string, which no
@@ -168,6 +184,8 @@ pub enum Cause {
     ActionFailed,
     /// An operator reset it.
     Reset,
+    /// It had been in Refuse for `refuse_max_ms`.
+    RefuseExpired,
 }
 
 impl Cause {
@@ -271,7 +289,8 @@ impl Receipt {
         match &receipt.event {
             Event::ActionDispatched { action, .. }
             | Event::ActionQueued { action }
-            | Event::ShadowAction { action } => {
+            | Event::ShadowAction { action }
+            | Event::Warning { action, .. } => {
                 action.validate().map_err(|_| ChainErrorKind::Malformed)?;
             }
             // Only a success carries an undo token (the engine records others empty).

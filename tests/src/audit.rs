@@ -26,37 +26,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use autonomic_core::breaker::CircuitState;
 use autonomic_core::engine::Engine;
 use autonomic_core::receipt::Cause;
-use autonomic_core::{
-    Action, ActionKind, ActionOutcome, ChainVerifier, Event, GovernorState, Receipt,
-};
+use autonomic_core::{ActionKind, ActionOutcome, ChainVerifier, Event, GovernorState, Receipt};
 
 use crate::model::governor::{self, GEvent, GState, MAction, Th};
 
-/// The model's state for a core state.
-pub fn gstate(s: GovernorState) -> GState {
-    match s {
-        GovernorState::Stable => GState::Stable,
-        GovernorState::Warn => GState::Warn,
-        GovernorState::Intervene => GState::Intervene,
-        GovernorState::Degrade => GState::Degrade,
-        GovernorState::Refuse => GState::Refuse,
-    }
-}
-
-/// The model's action for a core action (`None` for Rollback, which the table never orders).
-pub fn maction(a: &Action) -> Option<MAction> {
-    match a {
-        Action::Throttle { percent } => Some(MAction::Throttle(*percent)),
-        Action::Pause => Some(MAction::Pause),
-        Action::Shed { percent } => Some(MAction::Shed(*percent)),
-        Action::Rollback { .. } => None,
-    }
-}
+pub use crate::compare::{gstate, maction};
 
 /// Audits one engine's receipts and state.
 #[derive(Debug, Clone)]
 pub struct Auditor {
     th: Th,
+    /// The governor's dwell or cool-down is on: a step may be held, so the governor receipt
+    /// right after a completion need not be its reaction.
+    held_steps: bool,
     verifier: ChainVerifier,
     /// Every record polled, in order (for rebuilding an engine from them).
     pub records: Vec<Vec<u8>>,
@@ -102,6 +84,7 @@ impl Auditor {
     pub fn new(th: Th) -> Self {
         Self {
             th,
+            held_steps: false,
             verifier: ChainVerifier::new(),
             records: Vec::new(),
             governors: HashMap::new(),
@@ -119,6 +102,12 @@ impl Auditor {
             outcomes: [0; 5],
             circuits_entered: [0; 3],
         }
+    }
+
+    /// The same auditor for an engine whose `min_dwell_ms` or `cooldown_ms` is on
+    /// (`docs/governor.md#timing`), when `held_steps`.
+    pub fn with_held_steps(self, held_steps: bool) -> Self {
+        Self { held_steps, ..self }
     }
 
     /// Polls every pending record from `engine` and audits each; returns the receipts.
@@ -169,6 +158,12 @@ impl Auditor {
                     outcome: ActionOutcome::Superseded,
                     ..
                 } => true,
+                // With `grace_ms` on: the pending warning cancelled, then the order warned.
+                Event::WarningCancelled { .. } => true,
+                Event::Warning { action, .. } if maction(action) == Some(expected) => {
+                    self.ordered.remove(&tenant);
+                    true
+                }
                 Event::Circuit {
                     to: CircuitState::HalfOpen | CircuitState::Closed,
                     ..
@@ -308,6 +303,7 @@ impl Auditor {
             )),
             Event::ConfigApplied { .. } => Ok(()),
             Event::ModeSet { .. } | Event::ShadowAction { .. } => Ok(()),
+            Event::Warning { .. } | Event::WarningCancelled { .. } => Ok(()),
         }
     }
 
@@ -385,6 +381,7 @@ impl Auditor {
         let reacts = matches!(cause, Cause::ActionSucceeded | Cause::ActionFailed);
         if let Some((at, t, outcome)) = &self.last_completion
             && reacts
+            && !self.held_steps
             && *at + 1 == seq
             && t == tenant
         {
@@ -406,8 +403,16 @@ impl Auditor {
             Cause::ActionSucceeded => GEvent::Succeeded,
             Cause::ActionFailed => GEvent::Failed,
             Cause::Reset => GEvent::Reset,
+            // `refuse_max_ms` (docs/governor.md#timing): Refuse steps down to Degrade.
+            Cause::RefuseExpired if state == GState::Refuse => GEvent::Succeeded,
+            Cause::RefuseExpired => {
+                return Err(format!("receipt {seq}: Refuse expired in {state:?}"));
+            }
         };
-        let (next, next_c, action) = governor::step(&self.th, state, count, event);
+        let (next, next_c, action) = match cause {
+            Cause::RefuseExpired => (GState::Degrade, 0, None),
+            _ => governor::step(&self.th, state, count, event),
+        };
         if (next, next_c) != (gstate(to), c) {
             return Err(format!(
                 "receipt {seq}: {state:?}/c={count} + {event:?} went to {to:?}/c={c}; the governor table says {next:?}/c={next_c}"

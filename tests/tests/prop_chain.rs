@@ -418,6 +418,7 @@ fn event() -> impl Strategy<Value = Event> {
         Just(Cause::ActionSucceeded),
         Just(Cause::ActionFailed),
         Just(Cause::Reset),
+        Just(Cause::RefuseExpired),
     ];
     let action = prop_oneof![
         (0u8..=100).prop_map(|p| Action::Throttle { percent: p }),
@@ -469,6 +470,18 @@ fn event() -> impl Strategy<Value = Event> {
                 },
             }),
         any::<u64>().prop_map(|receipt| Event::RollbackRequested { receipt }),
+        (
+            prop_oneof![
+                Just(Action::Pause),
+                (0u8..=100).prop_map(|p| Action::Shed { percent: p })
+            ],
+            any::<u64>()
+        )
+            .prop_map(|(action, deadline_ms)| Event::Warning {
+                action,
+                deadline_ms
+            }),
+        any::<u64>().prop_map(|receipt| Event::WarningCancelled { receipt }),
         (any::<u64>(), any::<bool>())
             .prop_map(|(receipt, succeeded)| Event::RollbackCompleted { receipt, succeeded }),
         (

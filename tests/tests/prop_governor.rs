@@ -9,9 +9,7 @@
 
 use autonomic_core::breaker::BreakerConfig;
 use autonomic_core::dedup::Dedup;
-use autonomic_core::engine::{
-    ActionCommand, CommandError, Engine, EngineConfig, Mode, SignalResult, Transition,
-};
+use autonomic_core::engine::{CommandError, Engine, EngineConfig, Mode, SignalResult, Transition};
 use autonomic_core::entitlement::{self as core_ent, CommandKind, EntitlementError};
 use autonomic_core::governor::{self as core_gov, GovernorEvent};
 use autonomic_core::monitor::{MetricKind, signal_id};
@@ -21,9 +19,9 @@ use autonomic_core::{
     SignalError, Thresholds,
 };
 use autonomic_tests::LARGE;
-use autonomic_tests::audit::{gstate, maction};
+use autonomic_tests::compare::{commands, gstate, maction};
 use autonomic_tests::model::dedup::{DedupModel, Key};
-use autonomic_tests::model::engine::{EngineModel, MCommand, MSignal, MTransition};
+use autonomic_tests::model::engine::{EngineModel, MSignal, MTransition};
 use autonomic_tests::model::entitlement::{self as model_ent, ECmd, EState};
 use autonomic_tests::model::governor::{self as model_gov, GEvent, MAction, Th};
 use autonomic_tests::model::mode::MMode;
@@ -239,30 +237,6 @@ fn same_transition(t: &Transition, m: &MTransition) -> bool {
         && t.dispatched().as_ref().map(maction) == m.action.map(Some)
         && t.receipt == m.receipt
         && t.shadow == m.shadow
-}
-
-fn cmd_of(c: ActionCommand) -> MCommand {
-    match c {
-        ActionCommand::Run {
-            receipt,
-            tenant,
-            action,
-            deadline_ms,
-        } => MCommand::Run {
-            receipt,
-            tenant: tenant.to_string(),
-            action: format!(
-                "{:?}",
-                maction(&action).expect("the governor and the test never roll back")
-            ),
-            deadline_ms,
-        },
-        ActionCommand::Cancel { receipt, tenant } => MCommand::Cancel {
-            receipt,
-            tenant: tenant.to_string(),
-        },
-        ActionCommand::Rollback { .. } => panic!("no rollback was requested"),
-    }
 }
 
 struct Run<'a> {
@@ -492,11 +466,8 @@ impl<'a> Run<'a> {
             self.model.next_seq,
             "receipts appended"
         );
-        let mut got: Vec<MCommand> = std::iter::from_fn(|| self.engine.poll_action())
-            .map(cmd_of)
-            .collect();
+        let got = commands(&mut self.engine);
         let mut want = self.model.take_commands();
-        got.sort();
         want.sort();
         prop_assert_eq!(got, want, "action commands");
         for (k, kind) in [ActionKind::Throttle, ActionKind::Pause, ActionKind::Shed]

@@ -21,6 +21,9 @@
 //! * every rollback hands back exactly the undo token its action's success reported;
 //! * circuit breakers (on in half the seeds, 1..=4 failures): circuits open, half-open and
 //!   close only along the breaker's table, a refused action makes no run (the `Auditor`);
+//! * the governor's timing (`docs/governor.md#timing`: dwell, cool-down, bounded Refuse,
+//!   grace before Pause and Shed) on in half the seeds, drawn from a stream of its own: a
+//!   warning stands for its order until dispatched or cancelled (the `Auditor`);
 //! * at the end, after every deadline has passed, no action is left without an outcome, and
 //!   an engine rebuilt from the records equals the live one, every circuit included.
 //!
@@ -178,6 +181,7 @@ impl Setup {
             // A ring that holds the longest chain an input may append with breakers on.
             receipts = receipts.max(16);
         }
+        config.timing = timing(seed);
         let count = rng.range(3, 6) as usize;
         let tenants: Vec<String> = (0..count).map(|i| format!("tenant-{i}")).collect();
         let now = rng.range(0, 1 << 40);
@@ -239,7 +243,8 @@ impl<'a> World<'a> {
             engine: Engine::new(config, mem.storage()).expect("valid config"),
             config,
             caps,
-            auditor: Auditor::new(th),
+            auditor: Auditor::new(th)
+                .with_held_steps(config.timing.min_dwell_ms > 0 || config.timing.cooldown_ms > 0),
             tenants,
             load,
             reports: Vec::new(),
@@ -298,7 +303,10 @@ impl<'a> World<'a> {
     fn timeouts(&mut self) -> Check {
         self.settle()?;
         while self.engine.poll_timeout().is_some_and(|d| d <= self.now) {
-            if self.engine.handle_timeout(self.now) == 0 {
+            // Progress: an action timed out, or a governor timer fired (it writes a receipt).
+            let seq = self.engine.ledger().next_seq();
+            let timed_out = self.engine.handle_timeout(self.now);
+            if timed_out == 0 && self.engine.ledger().next_seq() == seq {
                 return Err("handle_timeout made no progress after a full drain".into());
             }
             self.settle()?;
@@ -785,6 +793,22 @@ impl<'a> World<'a> {
             return Err("rebuilt engine differs in in-flight, rollbackable, head or config".into());
         }
         Ok(())
+    }
+}
+
+/// The governor's timing of a seed, off in half of them, from a stream of its own (so the
+/// seed's other draws are what they were without it).
+fn timing(seed: u64) -> autonomic_core::governor::GovernorTiming {
+    let mut rng = SplitMix64::new(seed ^ 0x7117_11A6);
+    if rng.chance(50) {
+        return autonomic_core::governor::GovernorTiming::OFF;
+    }
+    let mut ms = |hi: u64| if rng.chance(30) { 0 } else { rng.range(1, hi) };
+    autonomic_core::governor::GovernorTiming {
+        min_dwell_ms: ms(20_000),
+        cooldown_ms: ms(20_000),
+        refuse_max_ms: ms(60_000),
+        grace_ms: ms(20_000),
     }
 }
 

@@ -47,8 +47,10 @@ impl Engine<'_> {
     /// Returns how many it timed out; fewer than are due when the queues fill, in which case
     /// [`Engine::poll_timeout`] stays in the past and the driver calls again after draining.
     ///
-    /// Then it dispatches the head of each tenant's queued manual actions that has nothing in
-    /// flight, at most one per tenant per call (`docs/actions.md#queued-actions`).
+    /// Then it fires the governor's timers that are due (`docs/governor.md#timing`: Refuse
+    /// steps down to Degrade, a warning's action is dispatched or cancelled), and dispatches
+    /// the head of each tenant's queued manual actions that has nothing in flight, at most one
+    /// per tenant per call (`docs/actions.md#queued-actions`).
     pub fn handle_timeout(&mut self, now_ms: u64) -> usize {
         let mut done = 0;
         while let Some(due) = self.execution.due(now_ms) {
@@ -70,6 +72,7 @@ impl Engine<'_> {
                 Err(_) => break,
             }
         }
+        self.fire_timers(now_ms);
         self.dispatch_queued(now_ms);
         done
     }
@@ -109,6 +112,7 @@ impl Engine<'_> {
         !self.execution.in_flight_full()
             && self.ledger.can_append(receipts)
             && self.execution.can_queue(1)
+            && self.timers_free(self.settle_timer_reserve())
     }
 
     /// Requests the rollback of a completed action by its receipt id. Returns the receipt of
@@ -177,7 +181,7 @@ impl Engine<'_> {
             ActionOutcome::Succeeded => (GovernorEvent::ActionSucceeded, Cause::ActionSucceeded),
             _ => (GovernorEvent::ActionFailed, Cause::ActionFailed),
         };
-        let planned = self.plan(slot, event);
+        let planned = self.plan(now_ms, slot, event);
         if !self.has_room(slot, in_flight.is_some(), &planned) {
             return Err(CommandError::Busy);
         }

@@ -3,10 +3,11 @@
 use crate::action::ActionKind;
 use crate::breaker::BreakerConfig;
 use crate::entitlement::{RateLimitError, RateLimits, Sku};
-use crate::governor::{PercentError, SkuActions, Thresholds};
+use crate::governor::{GovernorTiming, PercentError, SkuActions, Thresholds};
 use crate::limits::{
     ACTION_TIMEOUT_MS_DEFAULT, ACTION_TIMEOUT_MS_MAX, BREAKER_COOLDOWN_MS_DEFAULT,
     BREAKER_COOLDOWN_MS_MAX, BREAKER_FAILURES_DEFAULT, BREAKER_FAILURES_MAX,
+    GOVERNOR_TIMING_MS_MAX,
 };
 
 /// What the engine is configured with.
@@ -25,6 +26,10 @@ pub struct EngineConfig {
     /// Each SKU's percents of the actions the governor orders
     /// (`docs/governor.md#per-plan-actions`).
     pub actions: SkuActions,
+    /// The governor's timing (`docs/governor.md#timing`): each 0..=
+    /// [`GOVERNOR_TIMING_MS_MAX`], all off by default. Read when each step is decided and
+    /// each timer polled, so a new value applies from the next input on.
+    pub timing: GovernorTiming,
 }
 
 impl Default for EngineConfig {
@@ -35,6 +40,7 @@ impl Default for EngineConfig {
             breakers: [BreakerConfig::DEFAULT; 4],
             rates: RateLimits::DEFAULT,
             actions: SkuActions::DEFAULT,
+            timing: GovernorTiming::OFF,
         }
     }
 }
@@ -67,7 +73,8 @@ impl EngineConfig {
 
     /// Refuses an action timeout or a breaker setting out of range (the first kind's, in
     /// [`ActionKind::ALL`] order), then a rate limit out of bounds (the first SKU's), then an
-    /// action percent out of bounds (the first SKU's).
+    /// action percent out of bounds (the first SKU's), then a governor timing above
+    /// [`GOVERNOR_TIMING_MS_MAX`] (the first key's).
     pub(super) fn validate(&self) -> Result<(), EngineConfigError> {
         for kind in ActionKind::ALL {
             let timeout_ms = self.timeout_ms(kind);
@@ -86,7 +93,13 @@ impl EngineConfig {
             .map_err(|(sku, error)| EngineConfigError::RateLimit { sku, error })?;
         self.actions
             .validate()
-            .map_err(|(sku, error)| EngineConfigError::ActionPercent { sku, error })
+            .map_err(|(sku, error)| EngineConfigError::ActionPercent { sku, error })?;
+        for (key, value_ms) in self.timing.keys() {
+            if value_ms > GOVERNOR_TIMING_MS_MAX {
+                return Err(EngineConfigError::Timing { key, value_ms });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -137,5 +150,13 @@ pub enum EngineConfigError {
         sku: Sku,
         /// Which percent, and its value.
         error: PercentError,
+    },
+    /// A governor timing above one day.
+    #[error("governor {key} must be 0..=86400000 ms, got {value_ms}")]
+    Timing {
+        /// The key (`min_dwell_ms`, `cooldown_ms`, `refuse_max_ms` or `grace_ms`).
+        key: &'static str,
+        /// The refused value.
+        value_ms: u64,
     },
 }

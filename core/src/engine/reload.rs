@@ -7,7 +7,7 @@
 //! engine with the file it reads then, and records a `ConfigApplied` when that file's hash is
 //! not the last one recorded (`docs/config.md#hot-reload`).
 
-use super::{Engine, EngineConfig, EngineConfigError, RestoreError};
+use super::{Engine, EngineConfig, EngineConfigError, Mode, RestoreError};
 use crate::ledger::Ledger;
 use crate::limits::{BREAKER_RECEIPTS_PER_INPUT_MAX, RECEIPTS_PER_INPUT_MAX};
 use crate::receipt::{Event, Receipt, SYSTEM_TENANT};
@@ -76,7 +76,8 @@ impl Engine<'_> {
         let event = Event::ConfigApplied { hash };
         let appended = self.ledger.append(now_ms, SYSTEM_TENANT, &event);
         let seq = appended.map_err(|_| ReloadError::Busy)?;
-        self.stats.count_receipt(seq, &event, None);
+        // A system receipt counts only as a receipt; the mode is not read for it.
+        self.stats.count_receipt(seq, &event, None, Mode::Enforce);
         self.apply_system(seq, &event);
         self.config = config;
         Ok(seq)

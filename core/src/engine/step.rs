@@ -1,7 +1,9 @@
 //! One governor step of the engine: plan it, check there is room for everything it may
 //! append and queue, then enact it (the governor receipt, the action) and let the governor
-//! react when a circuit refused that action. The signal path, resets, outcomes and queued
-//! dispatches all go through here.
+//! react when a circuit refused that action. The signal path, resets, outcomes, queued
+//! dispatches and the governor's timers all go through here. With `grace_ms` on, an ordered
+//! Pause or Shed is a `Warning` receipt instead of a dispatch ([`super::timers`]), and a step
+//! that changes the state, or a signal below `recover`, cancels the tenant's pending warning.
 
 use super::{Engine, Transition};
 use crate::governor::{Governor, GovernorEvent, Planned};
@@ -9,24 +11,32 @@ use crate::limits::{BREAKER_RECEIPTS_PER_INPUT_MAX, BREAKER_REFUSALS_PER_INPUT_M
 use crate::receipt::{Cause, Event};
 
 impl Engine<'_> {
-    /// The governor's step for `event`, decided but not applied.
-    pub(super) fn plan(&self, slot: usize, event: GovernorEvent) -> Planned {
+    /// The governor's step for `event` at `now_ms` (the timed table), decided but not
+    /// applied.
+    pub(super) fn plan(&self, now_ms: u64, slot: usize, event: GovernorEvent) -> Planned {
         let governor = self
             .tenants
             .state(slot)
             .map_or(Governor::new(0), |t| t.governor);
+        let config = &self.config;
         let sku = self.tenants.state(slot).map(|t| t.entitlement.sku);
-        let pct = sku.map_or_else(Default::default, |sku| self.config.actions.of(sku));
-        Planned::new(&self.config.thresholds, &pct, governor, event)
+        let pct = sku.map_or_else(Default::default, |sku| config.actions.of(sku));
+        Planned::new(&config.thresholds, &pct, &config.timing, governor, now_ms, event)
     }
 
-    /// Whether the receipts and commands of `planned` (after completing the in-flight action
-    /// when `completing`) fit in the ring, the action queue and the in-flight table.
+    /// Whether the receipts, commands and timers of `planned` (after completing the
+    /// in-flight action when `completing`) fit in the ring, the action queue, the in-flight
+    /// table and the timer table.
     pub(super) fn has_room(&self, slot: usize, completing: bool, planned: &Planned) -> bool {
         let in_flight = self.execution.in_flight_of(slot).is_some() && !completing;
         let mut receipts = usize::from(completing) + usize::from(planned.changes());
+        receipts += usize::from(self.cancelled_warning(slot, planned).is_some());
         let mut commands = 0;
-        if planned.step.action.is_some() && self.shadowed(slot) {
+        let warns = planned
+            .step
+            .action
+            .is_some_and(|order| self.config.timing.warns(order));
+        if warns || (planned.step.action.is_some() && self.shadowed(slot)) {
             receipts += 1;
         } else if planned.step.action.is_some() {
             receipts += 1 + usize::from(in_flight);
@@ -36,7 +46,9 @@ impl Engine<'_> {
                 return false;
             }
         }
-        self.ledger.can_append(receipts + self.breaker_room()) && self.execution.can_queue(commands)
+        self.ledger.can_append(receipts + self.breaker_room())
+            && self.execution.can_queue(commands)
+            && self.timers_fit(slot, planned)
     }
 
     /// Receipts to keep free beyond an input's own for what circuit breakers may add to it
@@ -70,7 +82,7 @@ impl Engine<'_> {
             if !refused {
                 return;
             }
-            let planned = self.plan(slot, GovernorEvent::ActionFailed);
+            let planned = self.plan(now_ms, slot, GovernorEvent::ActionFailed);
             refused = self
                 .enact_step(now_ms, slot, Cause::ActionFailed, planned)
                 .1;
@@ -78,8 +90,10 @@ impl Engine<'_> {
         debug_assert!(!refused, "the governor ignores a failure in Degrade");
     }
 
-    /// Applies a planned step: the governor receipt (if anything changed), then the action.
-    /// Returns the transition and whether a circuit refused the action.
+    /// Applies a planned step: the governor receipt (if anything changed), the cancellation
+    /// of a pending warning (if it cancels one), then the action, or its warning. Returns the
+    /// transition (whose action is the one dispatched now: none for a warning) and whether a
+    /// circuit refused the action.
     fn enact_step(
         &mut self,
         now_ms: u64,
@@ -88,6 +102,7 @@ impl Engine<'_> {
         planned: Planned,
     ) -> (Transition, bool) {
         let changes = planned.changes();
+        let cancelled = self.cancelled_warning(slot, &planned);
         let Planned { from, step, .. } = planned;
         if changes {
             let event = Event::Governor {
@@ -99,7 +114,21 @@ impl Engine<'_> {
             let committed = self.commit(now_ms, slot, event);
             debug_assert!(committed.is_some());
         }
-        let action = step.action;
+        if let Some(receipt) = cancelled {
+            let committed = self.commit(now_ms, slot, Event::WarningCancelled { receipt });
+            debug_assert!(committed.is_some());
+        }
+        let timing = self.config.timing;
+        let action = step.action.filter(|order| !timing.warns(*order));
+        if let Some(order) = step.action.filter(|order| timing.warns(*order)) {
+            let deadline_ms = now_ms.saturating_add(timing.grace_ms);
+            let warning = Event::Warning {
+                action: order.action(),
+                deadline_ms,
+            };
+            let committed = self.commit(now_ms, slot, warning);
+            debug_assert!(committed.is_some());
+        }
         let shadow = action.is_some() && self.shadowed(slot);
         let dispatched = match action {
             Some(order) if shadow => self.shadow(now_ms, slot, order.action()).map(|receipt| {

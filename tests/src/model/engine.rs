@@ -36,11 +36,14 @@ use super::breaker::{MAdmit, MBreaker, MCircuit};
 use super::dedup::{DedupModel, WINDOW_MS};
 use super::entitlement::{self, ECmd, EState};
 use super::governor::{GEvent, GState, MAction, Th};
-use super::mode::{self, MMode, MPercents};
+use super::mode::{MMode, MPercents};
 use super::signal;
 
 mod queue;
 mod reload;
+mod timing;
+
+pub use self::timing::{MTiming, MWarning};
 
 /// An action being executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +83,12 @@ pub struct MTenant {
     pub id_room: usize,
     /// Enforce or shadow.
     pub mode: MMode,
+    /// When the governor last ordered an action (dispatched).
+    pub last_order_ms: Option<u64>,
+    /// Its pending warning.
+    pub warning: Option<MWarning>,
+    /// It entered Refuse while `refuse_max_ms` was on (a timer holds it).
+    pub refuse_timed: bool,
 }
 
 impl MTenant {
@@ -171,6 +180,8 @@ pub struct EngineModel {
     pub queued_capacity: usize,
     /// The action percents of starter, pro and enterprise.
     pub actions: [MPercents; 3],
+    /// The governor's timing (all 0: off).
+    pub timing: MTiming,
 }
 
 /// The breaker index of an action.
@@ -204,6 +215,7 @@ impl EngineModel {
             queued: Vec::new(),
             queued_capacity: 64,
             actions: [MPercents::DEFAULT; 3],
+            timing: MTiming::default(),
         }
     }
 
@@ -260,6 +272,8 @@ impl EngineModel {
                     && t.in_flight.is_none()
                     && !self.rollbackable.iter().any(|(_, id)| *id == t.id)
                     && !self.queued.iter().any(|(_, id, _)| *id == t.id)
+                    && t.warning.is_none()
+                    && !t.refuse_timed
             })
             .min_by_key(|&i| self.tenants[i].terminated_rank)
     }
@@ -306,12 +320,12 @@ impl EngineModel {
     fn govern(&mut self, now_ms: u64, i: usize, event: GEvent) -> MTransition {
         let t = &self.tenants[i];
         let from = t.state;
-        let pct = self.percents_of(t.sku);
-        let (to, c, action) = mode::step_with(&self.th, &pct, t.state, t.c, event);
-        let shadow = action.is_some() && t.mode == MMode::Shadow;
+        let (to, c, ordered) = self.timed_step(now_ms, i, event);
+        let t = &self.tenants[i];
         let ends_enforcement = event == GEvent::Reset && t.enforced.is_some();
         if to != t.state || c != t.c || ends_enforcement {
             self.receipt();
+            self.refuse_timer(i, to);
             let t = &mut self.tenants[i];
             if to != t.state {
                 t.entered_at_ms = now_ms;
@@ -322,11 +336,9 @@ impl EngineModel {
                 t.enforced = None;
             }
         }
-        let dispatched = match action {
-            Some(_) if shadow => Some((self.receipt(), false)),
-            Some(a) => Some(self.dispatch(now_ms, i, a)),
-            None => None,
-        };
+        let action = self.warn_or_order(now_ms, i, from, event, ordered);
+        let shadow = action.is_some() && self.tenants[i].mode == MMode::Shadow;
+        let dispatched = action.map(|a| self.order(now_ms, i, a));
         if dispatched.is_some_and(|(_, refused)| refused) {
             self.govern(now_ms, i, GEvent::Failed);
         }
@@ -456,6 +468,7 @@ impl EngineModel {
                 .filter(|(d, _, _)| *d <= now_ms)
                 .min();
             let Some((_, receipt, i)) = due else {
+                self.fire_timers(now_ms);
                 self.dispatch_queued(now_ms);
                 return done;
             };
@@ -530,6 +543,9 @@ impl EngineModel {
                     terminated_rank: None,
                     id_room,
                     mode: MMode::Enforce,
+                    last_order_ms: None,
+                    warning: None,
+                    refuse_timed: false,
                 };
                 if i == self.tenants.len() {
                     self.tenants.push(new);

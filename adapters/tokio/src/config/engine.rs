@@ -68,6 +68,7 @@ impl DaemonConfig {
             breakers: ActionKind::ALL.map(|kind| config.actuators.get(kind).breaker()),
             rates: config.skus.rates()?,
             actions: config.actions.percents()?,
+            timing: config.governor.timing()?,
         };
         let mut tenants = config.tenants.clone();
         if config.sampler.enabled && !tenants.iter().any(|t| t.id == config.sampler.tenant) {

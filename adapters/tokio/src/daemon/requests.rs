@@ -141,12 +141,14 @@ impl Host<'_, '_> {
         let e = &self.engine;
         let (id_bytes, id_capacity) = e.tenant_id_bytes();
         let (queued, queued_capacity) = e.queued_len();
+        let (timers, timers_capacity) = e.timers_len();
         [
             ("tenants", e.tenant_count(), e.tenant_capacity()),
             ("tenant_id_bytes", id_bytes, id_capacity),
             ("dedup_ids", e.dedup_len(), e.dedup_capacity()),
             ("receipts", e.ledger().len(), e.ledger().capacity()),
             ("queued_actions", queued, queued_capacity),
+            ("governor_timers", timers, timers_capacity),
         ]
         .into_iter()
         .map(|(table, used, capacity)| (table, used as u64, capacity as u64))

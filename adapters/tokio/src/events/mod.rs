@@ -129,6 +129,8 @@ pub fn event_type(receipt_type: &str) -> String {
         "config_applied" => "autonomic.config.applied",
         "mode_set" => "autonomic.tenant.mode_set",
         "shadow_action" => "autonomic.action.shadowed",
+        "warning" => "autonomic.warning",
+        "warning_cancelled" => "autonomic.warning.cancelled",
         other => return format!("autonomic.receipt.{other}"),
     };
     known.to_owned()
@@ -257,6 +259,11 @@ mod tests {
         assert_eq!(event_type("config_applied"), "autonomic.config.applied");
         assert_eq!(event_type("shadow_action"), "autonomic.action.shadowed");
         assert_eq!(event_type("mode_set"), "autonomic.tenant.mode_set");
+        assert_eq!(event_type("warning"), "autonomic.warning");
+        assert_eq!(
+            event_type("warning_cancelled"),
+            "autonomic.warning.cancelled"
+        );
         assert_eq!(
             event_type("something_new"),
             "autonomic.receipt.something_new"

@@ -126,6 +126,19 @@ pub enum EventJson {
         /// Always `true`: nothing ran.
         shadow: bool,
     },
+    /// A governor-ordered Pause or Shed announced before its dispatch; the receipt's seq is
+    /// the warning's id.
+    Warning {
+        /// The action that will be dispatched.
+        action: ActionJson,
+        /// When.
+        deadline_ms: u64,
+    },
+    /// A pending warning was cancelled: its action will not be dispatched.
+    WarningCancelled {
+        /// The warning's receipt id.
+        receipt: u64,
+    },
 }
 
 /// Why a governor changed, tagged by `type`.
@@ -147,6 +160,8 @@ pub enum CauseJson {
     ActionFailed,
     /// An operator reset.
     Reset,
+    /// The tenant had been in Refuse for `refuse_max_ms`.
+    RefuseExpired,
 }
 
 /// The wire name of an entitlement command.
@@ -183,6 +198,7 @@ impl From<&Event> for EventJson {
                     Cause::ActionSucceeded => CauseJson::ActionSucceeded,
                     Cause::ActionFailed => CauseJson::ActionFailed,
                     Cause::Reset => CauseJson::Reset,
+                    Cause::RefuseExpired => CauseJson::RefuseExpired,
                 },
                 from: from.as_str(),
                 to: to.as_str(),
@@ -243,6 +259,16 @@ impl From<&Event> for EventJson {
                 action: ActionJson::from(action),
                 shadow: true,
             },
+            Event::Warning {
+                action,
+                deadline_ms,
+            } => EventJson::Warning {
+                action: ActionJson::from(action),
+                deadline_ms: *deadline_ms,
+            },
+            Event::WarningCancelled { receipt } => {
+                EventJson::WarningCancelled { receipt: *receipt }
+            }
         }
     }
 }

@@ -27,7 +27,7 @@ impl EngineModel {
     }
 
     /// When the engine wants a timeout call: at once (0) while a tenant has a queued action
-    /// and nothing in flight, else the earliest deadline.
+    /// and nothing in flight, else the earliest deadline (of an action or a governor timer).
     pub fn poll_timeout(&self) -> Option<u64> {
         let due = self
             .queued
@@ -37,7 +37,8 @@ impl EngineModel {
             return Some(0);
         }
         let flights = self.tenants.iter().filter_map(|t| t.in_flight);
-        flights.map(|f| f.deadline_ms).min()
+        let deadlines = flights.map(|f| f.deadline_ms);
+        deadlines.chain(self.timers_due()).min()
     }
 
     /// The receipts of `tenant`'s queued actions, first to run first.

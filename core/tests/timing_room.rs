@@ -1,0 +1,193 @@
+//! The governor's timer table and its neighbours' bounds (`docs/governor.md#timing`): a full
+//! table refuses a step that needs one more timer with `Busy`, keeps one spare for a refused
+//! dispatch's warning when breakers are on, and a warning waits for room in a full in-flight
+//! table.
+
+mod common;
+mod timing_support;
+
+use autonomic_core::engine::{EngineConfig, IngestError};
+use autonomic_core::entitlement::EntitlementError;
+use autonomic_core::governor::GovernorTiming;
+use autonomic_core::limits::TIMERS_MAX;
+use autonomic_core::storage::Capacities;
+use autonomic_core::{Action, EntitlementCommand, GovernorState};
+use common::{activate, drain_records, engine_with, raw};
+use timing_support::*;
+
+#[test]
+fn a_full_timer_table_refuses_a_step_that_needs_one_more_with_busy() {
+    let mut e = timed_in(
+        &ROOMY,
+        GovernorTiming {
+            refuse_max_ms: 60_000,
+            ..GovernorTiming::OFF
+        },
+    );
+    let ids = fill_timers(&mut e);
+    assert_eq!(
+        e.poll_timeout(),
+        Some(T0 + 3000 + 60_000),
+        "the Refuse timers"
+    );
+    let last = &ids[TIMERS_MAX];
+    // Steps that start no timer go on: a tenant's way to Degrade, a signal in Refuse.
+    for v in [80.0, 81.0, 82.0] {
+        signal(&mut e, last, v, T0 + 10_000 + v as u64);
+    }
+    assert_eq!(
+        signal(&mut e, &ids[1], 50.0, T0 + 10_100),
+        GovernorState::Refuse
+    );
+    let seq = e.ledger().next_seq();
+    let refused = e.handle_signal(T0 + 20_000, &raw(last, 96.0, T0 + 20_000));
+    assert_eq!(refused, Err(IngestError::Busy));
+    assert_eq!(e.ledger().next_seq(), seq, "nothing written");
+    assert_eq!(state(&e, last), GovernorState::Degrade);
+    // One tenant leaving Refuse frees an entry: the same signal is taken.
+    e.handle_reset(T0 + 20_001, &ids[0]).unwrap();
+    let taken = e.handle_signal(T0 + 20_002, &raw(last, 96.0, T0 + 20_002));
+    assert!(taken.is_ok());
+    assert_eq!(state(&e, last), GovernorState::Refuse);
+}
+
+/// [`common::SMALL`] with room for one action in flight.
+const ONE_IN_FLIGHT: Capacities = Capacities {
+    in_flight: 1,
+    ..common::SMALL
+};
+
+#[test]
+fn a_warning_waits_for_room_in_a_full_in_flight_table() {
+    // Proves a due warning of a tenant with nothing in flight waits while the in-flight
+    // table is full (poll_timeout does not offer it), and fires once a completion frees it.
+    let mut e = timed_in(&ONE_IN_FLIGHT, grace());
+    activate(&mut e, "u");
+    signal(&mut e, "t", 95.0, T0); // Throttle in flight: the table is full
+    e.handle_outcome(T0 + 1, "t", None, false, b"").unwrap(); // Degrade, Pause warned
+    signal(&mut e, "u", 95.0, T0 + 2); // u's Throttle fills the table again
+    let u_deadline = T0 + 2 + 30_000;
+    assert_eq!(
+        e.poll_timeout(),
+        Some(u_deadline),
+        "the warning is not offered"
+    );
+    e.handle_timeout(T0 + 6_000);
+    assert!(e.warning("t").is_some());
+    runs(&mut e);
+    e.handle_outcome(T0 + 6_001, "u", None, true, b"").unwrap();
+    assert_eq!(
+        e.poll_timeout(),
+        Some(T0 + 1 + 5_000),
+        "due now that there is room"
+    );
+    e.handle_timeout(T0 + 6_002);
+    assert_eq!(runs(&mut e), vec![Action::Pause]);
+    assert_eq!(e.warning("t"), None);
+}
+
+#[test]
+fn with_breakers_and_grace_a_dispatch_keeps_one_timer_free() {
+    // Proves the spare timer a circuit-refused dispatch may need (its Pause is then warned):
+    // with the table full, a step that dispatches is Busy while breakers and grace are both
+    // on, and taken when breakers are off.
+    let timing = GovernorTiming {
+        grace_ms: 60_000,
+        ..GovernorTiming::OFF
+    };
+    for breakers in [false, true] {
+        let mut config = EngineConfig {
+            timing,
+            ..EngineConfig::default()
+        };
+        if breakers {
+            config.breakers[0].failures = 1;
+        }
+        let mut e = engine_with(&ROOMY, config).unwrap();
+        let ids = fill_timers(&mut e);
+        let got = e.handle_signal(T0 + 4000, &raw(&ids[TIMERS_MAX], 95.0, T0 + 4000));
+        assert_eq!(got.is_err(), breakers, "breakers {breakers}: {got:?}");
+        // A manual action needs the spare too.
+        let manual = e.handle_action(T0 + 4001, &ids[0], Action::Pause);
+        assert_eq!(manual.is_err(), breakers, "breakers {breakers}: {manual:?}");
+    }
+}
+
+#[test]
+fn one_free_timer_is_enough_for_a_warning_while_refuse_max_is_off() {
+    // Proves entering Refuse needs a Refuse timer only while `refuse_max_ms` is on: with
+    // grace alone and one entry free, the Shed's warning takes it.
+    let mut e = timed_in(&ROOMY, grace());
+    let ids = fill_timers(&mut e);
+    e.handle_reset(T0 + 4000, &ids[0]).unwrap();
+    assert_eq!(e.timers_len().0, TIMERS_MAX - 1);
+    into_refuse(&mut e, &ids[TIMERS_MAX], T0 + 10_000);
+    assert!(e.warning(&ids[TIMERS_MAX]).is_some());
+}
+
+#[test]
+fn a_warning_supersedes_its_own_tenants_action_in_a_full_in_flight_table() {
+    // Proves the deadline's dispatch needs no free in-flight entry when the tenant's own
+    // action is in flight: it supersedes it.
+    let mut e = timed_in(&ONE_IN_FLIGHT, grace());
+    signal(&mut e, "t", 95.0, T0);
+    e.handle_outcome(T0 + 1, "t", None, false, b"").unwrap(); // Degrade, Pause warned
+    e.handle_action(T0 + 2, "t", Action::Throttle { percent: 10 })
+        .unwrap(); // the table is full, with t's own action
+    runs(&mut e);
+    e.handle_timeout(T0 + 1 + 5_000);
+    assert_eq!(runs(&mut e), vec![Action::Pause]);
+    assert_eq!(e.warning("t"), None);
+}
+
+#[test]
+fn a_revoked_tenant_holding_a_timer_keeps_its_slot_until_the_timer_ends() {
+    // Proves a full tenant table does not reuse the slot of a Terminated tenant whose warning
+    // is pending (it would fire for the newcomer); once it ends (cancelled at the deadline:
+    // the tenant is not Active), the slot is reused.
+    let caps = Capacities {
+        tenant_id_bytes: 2 * 16,
+        ..Capacities::with_tenants(2)
+    };
+    let mut e = timed_in(&caps, grace());
+    activate(&mut e, "u");
+    into_refuse(&mut e, "t", T0);
+    e.handle_outcome(T0 + 3500, "t", None, false, b"").unwrap(); // the Throttle ends
+    e.handle_entitlement(T0 + 4000, "t", EntitlementCommand::Revoke)
+        .unwrap();
+    let full = e.handle_entitlement(T0 + 4001, "v", EntitlementCommand::Provision { sku: "pro" });
+    assert_eq!(full, Err(EntitlementError::TenantTableFull));
+    e.handle_timeout(T0 + 3000 + 5_000);
+    assert_eq!(e.warning("t"), None);
+    let reused = e.handle_entitlement(T0 + 8001, "v", EntitlementCommand::Provision { sku: "pro" });
+    assert!(reused.is_ok(), "{reused:?}");
+}
+
+#[test]
+fn a_warning_counts_its_receipt_when_the_ring_is_nearly_full() {
+    // Proves a warned step's room check counts the warning: with one receipt of room left
+    // (63 of 64 not yet polled), the step into Refuse (governor receipt and warning) is Busy
+    // and changes nothing.
+    let mut e = timed(grace());
+    for v in [80.0, 81.0, 82.0] {
+        signal(&mut e, "t", v, T0 + v as u64); // Warn, Warn, Degrade with Throttle(25)
+    }
+    for i in 0..29 {
+        e.handle_entitlement(T0 + 100 + i, "t", EntitlementCommand::Pause)
+            .unwrap();
+        e.handle_entitlement(T0 + 100 + i, "t", EntitlementCommand::Resume)
+            .unwrap();
+    }
+    e.handle_outcome(T0 + 200, "t", None, true, b"").unwrap();
+    assert_eq!(
+        e.ledger().next_seq(),
+        1 + 63,
+        "63 receipts wait to be polled"
+    );
+    let busy = e.handle_signal(T0 + 300, &raw("t", 96.0, T0 + 300));
+    assert_eq!(busy, Err(IngestError::Busy));
+    assert_eq!(e.warning("t"), None);
+    drain_records(&mut e);
+    assert!(e.handle_signal(T0 + 301, &raw("t", 96.0, T0 + 301)).is_ok());
+    assert!(e.warning("t").is_some());
+}

@@ -1,0 +1,111 @@
+//! Grace before Pause and Shed through the binary (`docs/governor.md#grace-before-pause-and-shed`):
+//! with `[governor] grace_ms`, the Shed a tenant's escalation to Refuse orders is first a
+//! `warning` receipt; the `exec` program of the Shed (it creates a marker file) runs only at
+//! the deadline. A reading below `recover` in between cancels it: a `warning_cancelled`
+//! receipt names the warning, and the program never runs.
+
+mod cli_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use cli_support::{Sidecar, config, now_ms, wait_until};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(20);
+const GRACE_MS: u64 = 2000;
+
+/// `grace_ms` on, and a Shed whose program creates `<dir>/shed-ran`.
+fn grace_config(dir: &Path) -> String {
+    let marker = dir.join("shed-ran");
+    config(&format!(
+        r#"[governor]
+grace_ms = {GRACE_MS}
+[[tenants]]
+id = "acme"
+sku = "pro"
+[actuators.shed]
+backend = "exec"
+program = "/bin/sh"
+args = ["-c", "touch {}"]
+"#,
+        marker.display()
+    ))
+}
+
+/// Warn, Warn, Degrade (Throttle 25), then Refuse: the Shed it orders is warned.
+fn into_refuse(s: &Sidecar) -> Value {
+    let now = now_ms();
+    for v in [80.0, 81.0, 82.0] {
+        s.signal("acme", v, now);
+    }
+    let refused = s.signal("acme", 96.0, now);
+    assert_eq!(refused["to"], "Refuse", "{refused}");
+    assert_eq!(
+        refused["action"],
+        Value::Null,
+        "the Shed is not dispatched yet"
+    );
+    let ledger = s.ledger();
+    let warning = ledger.last().cloned().expect("receipts");
+    assert_eq!(warning["event"]["type"], "warning", "{warning}");
+    assert_eq!(warning["event"]["action"]["kind"], "shed", "{warning}");
+    warning
+}
+
+fn shed_dispatches(ledger: &[Value]) -> Vec<&Value> {
+    ledger
+        .iter()
+        .filter(|r| r["event"]["type"] == "action_dispatched")
+        .filter(|r| r["event"]["action"]["kind"] == "shed")
+        .collect()
+}
+
+#[test]
+fn a_warned_shed_runs_at_its_deadline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = Sidecar::start(&dir.path().join("sidecar"), &grace_config(dir.path()));
+    let warning = into_refuse(&s);
+    let deadline_ms = warning["event"]["deadline_ms"].as_u64().expect("deadline");
+    assert_eq!(deadline_ms, warning["ts_ms"].as_u64().unwrap() + GRACE_MS);
+    assert!(
+        !dir.path().join("shed-ran").exists(),
+        "ran before the deadline"
+    );
+
+    let ran = wait_until(WAIT, || dir.path().join("shed-ran").exists());
+    assert!(ran, "the Shed never ran: {}", s.stderr_log());
+    let ledger = s.ledger();
+    let sheds = shed_dispatches(&ledger);
+    assert_eq!(sheds.len(), 1, "{ledger:#?}");
+    assert_eq!(sheds[0]["event"]["manual"], false);
+    assert!(sheds[0]["ts_ms"].as_u64().unwrap() >= deadline_ms);
+    assert_eq!(s.tenant("acme")["state"], "Refuse");
+    assert!(s.stop().success());
+}
+
+#[test]
+fn a_reading_below_recover_cancels_the_warned_shed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = Sidecar::start(&dir.path().join("sidecar"), &grace_config(dir.path()));
+    let warning = into_refuse(&s);
+    let seq = warning["seq"].as_u64().expect("seq");
+    let low = s.signal("acme", 50.0, now_ms());
+    assert_eq!(low["to"], "Refuse", "{low}");
+    let ledger = s.ledger();
+    let cancelled = ledger.last().expect("receipts");
+    assert_eq!(
+        cancelled["event"]["type"], "warning_cancelled",
+        "{cancelled}"
+    );
+    assert_eq!(cancelled["event"]["receipt"], seq, "{cancelled}");
+
+    // Well past the deadline: the program never ran, and no Shed was dispatched.
+    std::thread::sleep(Duration::from_millis(GRACE_MS + 1500));
+    assert!(
+        !dir.path().join("shed-ran").exists(),
+        "a cancelled Shed ran"
+    );
+    assert!(shed_dispatches(&s.ledger()).is_empty());
+    assert!(s.stop().success());
+}
