@@ -1,7 +1,7 @@
 //! Model-based properties of the governor's timing (`docs/governor.md#timing`): the engine
 //! and the reference model (`autonomic_tests::model::engine`, its `timing` part) run the same
 //! random operations — signals, outcomes, resets, manual actions, pauses and resumes of the
-//! tenant, clock ticks — under random `min_dwell_ms`, `cooldown_ms`, `refuse_max_ms` and
+//! tenant, clock ticks, shadow and enforce modes — under random `min_dwell_ms`, `cooldown_ms`, `refuse_max_ms` and
 //! `grace_ms` (each 0, off, a third of the time; all four off in a quarter of the cases,
 //! where no timing receipt may appear), and are compared after every step: each answer, the
 //! receipt count, the action commands, `poll_timeout`, and every tenant's state, `c`, time of
@@ -10,7 +10,7 @@
 //!
 //! `PROPTEST_CASES` raises the number of cases (default 256).
 
-use autonomic_core::engine::{Engine, EngineConfig, SignalResult, Transition};
+use autonomic_core::engine::{Engine, EngineConfig, Mode, SignalResult, Transition};
 use autonomic_core::governor::{GovernorTiming, Order};
 use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{Action, Cause, EntitlementCommand, Event, RawSignal, Receipt};
@@ -18,6 +18,7 @@ use autonomic_tests::compare::{commands, gstate};
 use autonomic_tests::model::engine::{EngineModel, MSignal, MTiming, MTransition};
 use autonomic_tests::model::entitlement::ECmd;
 use autonomic_tests::model::governor::{MAction, Th};
+use autonomic_tests::model::mode::MMode;
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError};
 
@@ -36,6 +37,9 @@ enum Op {
     Pause(usize),
     Resume(usize),
     Tick(u64),
+    /// Shadow (true) or enforce mode: a shadow tenant's orders, and the actions of its
+    /// warnings at their deadlines, are recorded and not dispatched.
+    Mode(usize, bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -53,7 +57,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => t.clone().prop_map(Op::Reset),
         1 => (t.clone(), action).prop_map(|(t, a)| Op::Manual(t, a)),
         1 => t.clone().prop_map(Op::Pause),
-        1 => t.prop_map(Op::Resume),
+        1 => t.clone().prop_map(Op::Resume),
+        2 => (t, any::<bool>()).prop_map(|(t, shadow)| Op::Mode(t, shadow)),
         6 => prop_oneof![Just(0u64), 1u64..3_000, 3_000u64..25_000].prop_map(Op::Tick),
     ]
 }
@@ -97,6 +102,7 @@ fn model_order(o: Order) -> MAction {
 fn same(t: &Transition, m: &MTransition) -> bool {
     (gstate(t.from), gstate(t.to), t.consecutive_high, t.receipt) == (m.from, m.to, m.c, m.receipt)
         && t.action.map(model_order) == m.action
+        && t.shadow == m.shadow
 }
 
 struct Run<'a> {
@@ -163,6 +169,15 @@ impl Run<'_> {
                 self.now += dt;
                 let got = self.engine.handle_timeout(self.now);
                 prop_assert_eq!(got, self.model.timeout(self.now), "timed out");
+            }
+            Op::Mode(t, shadow) => {
+                let (mode, mmode) = match shadow {
+                    true => (Mode::Shadow, MMode::Shadow),
+                    false => (Mode::Enforce, MMode::Enforce),
+                };
+                let got = self.engine.handle_mode(now, name(t), mode);
+                let want = self.model.set_mode(name(t), mmode);
+                prop_assert_eq!(got.map_err(|e| e.name()), want, "mode");
             }
         }
         self.compare()
