@@ -65,8 +65,8 @@ mod timers;
 
 pub use self::config::{EngineConfig, EngineConfigError};
 pub use self::errors::{BuildError, CommandError, IngestError, RestoreError};
-pub use self::reload::{AppliedConfig, ReloadError};
 pub use self::mode::{Mode, ModeError};
+pub use self::reload::{AppliedConfig, ReloadError};
 pub use self::tenants::{TenantShapeError, TenantSlot, TenantView};
 pub use self::timers::PendingWarning;
 pub use crate::execution::{ActionCommand, Enforced, InFlight, Queued};

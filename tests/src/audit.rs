@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use autonomic_core::breaker::CircuitState;
-use autonomic_core::engine::Engine;
+use autonomic_core::engine::{Engine, Mode};
 use autonomic_core::receipt::Cause;
 use autonomic_core::{ActionKind, ActionOutcome, ChainVerifier, Event, GovernorState, Receipt};
 
@@ -57,6 +57,8 @@ pub struct Auditor {
     /// Tenants whose entitlement is Terminated: a full tenant table may forget one (its slot
     /// goes to a new tenant), so the same id may later start over with a new entitlement.
     terminated: BTreeSet<String>,
+    /// Tenants in shadow mode, as the `mode_set` receipts tell it.
+    shadow: BTreeSet<String>,
     /// The last completion receipt: its seq, its tenant and how the action ended.
     last_completion: Option<(u64, String, ActionOutcome)>,
     /// Each kind's circuit as the receipts tell it (absent: closed).
@@ -94,6 +96,7 @@ impl Auditor {
             rollbacks: BTreeSet::new(),
             enforced: HashMap::new(),
             terminated: BTreeSet::new(),
+            shadow: BTreeSet::new(),
             last_completion: None,
             circuits: HashMap::new(),
             trial: None,
@@ -190,6 +193,11 @@ impl Auditor {
                         "receipt {seq}: dispatch for {tenant} while {old} is still in flight"
                     ));
                 }
+                if !manual && self.shadow.contains(&tenant) {
+                    return Err(format!(
+                        "receipt {seq}: governor dispatch for {tenant}, in shadow mode"
+                    ));
+                }
                 if !manual && !self.governors.contains_key(&tenant) {
                     return Err(format!(
                         "receipt {seq}: governor dispatch for unknown tenant"
@@ -277,6 +285,8 @@ impl Auditor {
                     ));
                 }
                 self.enforced.remove(&tenant);
+                // A new tenant starts in enforce mode (a forgotten one starts over).
+                self.shadow.remove(&tenant);
                 if self.governors.insert(tenant, (GState::Stable, 0)).is_some() && !forgotten {
                     return Err(format!("receipt {seq}: new entitlement for a known tenant"));
                 }
@@ -302,7 +312,17 @@ impl Auditor {
                 "receipt {seq}: a config receipt names tenant {tenant}"
             )),
             Event::ConfigApplied { .. } => Ok(()),
-            Event::ModeSet { .. } | Event::ShadowAction { .. } => Ok(()),
+            Event::ModeSet { mode } => {
+                match mode {
+                    Mode::Shadow => self.shadow.insert(tenant),
+                    Mode::Enforce => self.shadow.remove(&tenant),
+                };
+                Ok(())
+            }
+            Event::ShadowAction { .. } if !self.shadow.contains(&tenant) => Err(format!(
+                "receipt {seq}: a shadow action for {tenant}, in enforce mode"
+            )),
+            Event::ShadowAction { .. } => Ok(()),
             Event::Warning { .. } | Event::WarningCancelled { .. } => Ok(()),
         }
     }

@@ -36,7 +36,7 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use autonomic_core::breaker::BreakerConfig;
-use autonomic_core::engine::{ActionCommand, CommandError, Engine, EngineConfig};
+use autonomic_core::engine::{ActionCommand, CommandError, Engine, EngineConfig, Mode, ModeError};
 use autonomic_core::entitlement::AdmitError;
 use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{
@@ -286,6 +286,7 @@ impl<'a> World<'a> {
             66..=79 => self.admissions()?,
             80..=81 => self.operator_outcome()?,
             82 => self.reload()?,
+            83..=84 => self.mode()?,
             _ => self.tick_small(),
         }
         // The adapter's loop: deadlines that passed first, then the reports that came in.
@@ -595,6 +596,21 @@ impl<'a> World<'a> {
         match got {
             Ok(tr) if tr.to == autonomic_core::GovernorState::Stable => Ok(()),
             other => Err(format!("reset {t}: {other:?}")),
+        }
+    }
+
+    /// Shadow or enforce mode for a random tenant: a shadow tenant's governor orders are
+    /// `shadow_action` receipts, never commands (the auditor checks both).
+    fn mode(&mut self) -> Check {
+        let t = self.tenants[self.rng.below(self.tenants.len() as u64) as usize].clone();
+        let mode = match self.rng.below(2) {
+            0 => Mode::Shadow,
+            _ => Mode::Enforce,
+        };
+        match self.engine.handle_mode(self.now, &t, mode) {
+            Ok(_) => self.settle(),
+            Err(ModeError::TenantNotFound) if self.engine.tenant(self.now, &t).is_none() => Ok(()),
+            Err(e) => Err(format!("mode {t} {mode:?}: {e}")),
         }
     }
 

@@ -11,8 +11,7 @@
 //!   over the inputs a replay line can say ([`Input`]), draining after each line.
 
 use autonomic_core::engine::{
-    CommandError, EngineConfig, IngestError, Mode, ModeError, ReloadError, SignalResult,
-    Transition,
+    CommandError, EngineConfig, IngestError, Mode, ModeError, ReloadError, SignalResult, Transition,
 };
 use autonomic_core::entitlement::EntitlementError;
 use autonomic_core::{Action, Engine, EntitlementCommand, EntitlementState, RawSignal};

@@ -21,7 +21,14 @@ impl Engine<'_> {
         let config = &self.config;
         let sku = self.tenants.state(slot).map(|t| t.entitlement.sku);
         let pct = sku.map_or_else(Default::default, |sku| config.actions.of(sku));
-        Planned::new(&config.thresholds, &pct, &config.timing, governor, now_ms, event)
+        Planned::new(
+            &config.thresholds,
+            &pct,
+            &config.timing,
+            governor,
+            now_ms,
+            event,
+        )
     }
 
     /// Whether the receipts, commands and timers of `planned` (after completing the

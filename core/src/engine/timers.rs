@@ -274,7 +274,8 @@ impl Engine<'_> {
             return cancelled.is_some();
         }
         if self.shadowed(slot) {
-            return self.ledger.can_append(1) && self.shadow(now_ms, slot, order.action()).is_some();
+            return self.ledger.can_append(1)
+                && self.shadow(now_ms, slot, order.action()).is_some();
         }
         let in_flight = usize::from(self.execution.in_flight_of(slot).is_some());
         let room = (in_flight == 1 || !self.execution.in_flight_full())
