@@ -191,3 +191,37 @@ fn a_warning_counts_its_receipt_when_the_ring_is_nearly_full() {
     assert!(e.handle_signal(T0 + 301, &raw("t", 96.0, T0 + 301)).is_ok());
     assert!(e.warning("t").is_some());
 }
+
+#[test]
+fn a_warning_waits_at_its_deadline_until_the_ring_has_room_for_what_a_circuit_may_add() {
+    // Proves a due warning is not dispatched while the ring lacks room for the dispatch, the
+    // superseded action's completion and the receipts a circuit breaker may add (breakers
+    // on): with 3 receipts free it waits (warning kept, nothing run); after a drain it runs.
+    let mut config = EngineConfig {
+        timing: grace(),
+        ..EngineConfig::default()
+    };
+    config.breakers[2].failures = 5; // Shed's breaker on: 4 more receipts per input
+    let mut e = engine_with(&common::SMALL, config).unwrap();
+    activate(&mut e, "t");
+    into_refuse(&mut e, "t", T0); // the Throttle(25) is in flight, the Shed warned
+    let deadline_ms = e.warning("t").unwrap().deadline_ms;
+    drain_records(&mut e);
+    runs(&mut e);
+    let free = 3;
+    let pairs = (64 - free) / 2;
+    for i in 0..pairs {
+        let at = T0 + 5_000 + i as u64;
+        e.handle_entitlement(at, "t", EntitlementCommand::Pause)
+            .unwrap();
+        e.handle_entitlement(at, "t", EntitlementCommand::Resume)
+            .unwrap();
+    }
+    e.handle_timeout(deadline_ms);
+    assert!(e.warning("t").is_some(), "dispatched without room");
+    assert_eq!(runs(&mut e), vec![]);
+    drain_records(&mut e);
+    e.handle_timeout(deadline_ms + 1);
+    assert_eq!(e.warning("t"), None);
+    assert_eq!(runs(&mut e), vec![Action::Shed { percent: 50 }]);
+}
