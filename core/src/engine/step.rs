@@ -14,13 +14,11 @@ impl Engine<'_> {
     /// The governor's step for `event` at `now_ms` (the timed table), decided but not
     /// applied.
     pub(super) fn plan(&self, now_ms: u64, slot: usize, event: GovernorEvent) -> Planned {
-        let governor = self
-            .tenants
-            .state(slot)
-            .map_or(Governor::new(0), |t| t.governor);
         let config = &self.config;
-        let sku = self.tenants.state(slot).map(|t| t.entitlement.sku);
-        let pct = sku.map_or_else(Default::default, |sku| config.actions.of(sku));
+        let (governor, pct) = match self.tenants.state(slot) {
+            Some(t) => (t.governor, config.actions.of(t.entitlement.sku)),
+            None => (Governor::new(0), Default::default()),
+        };
         Planned::new(
             &config.thresholds,
             &pct,
