@@ -124,8 +124,8 @@ fn every_accepted_signal_is_retained_while_its_redelivery_is_accepted() {
     // is accepted at `now` and its redelivery is accepted at a later `now2`, the dedup still
     // retains its window at `now2` (so the redelivery is a duplicate); the first `now2` at
     // which it would no longer be retained already refuses the redelivery.
-    let (mut fingerprints, mut windows, mut arrivals) = ([0; 8], [0; 8], [0; 4]);
-    let d = Dedup::new(&mut fingerprints, &mut windows, &mut arrivals).unwrap();
+    let (mut fingerprints, mut arrivals, mut windows) = ([0; 8], [0; 4], [0; 4]);
+    let d = Dedup::new(&mut fingerprints, &mut arrivals, &mut windows).unwrap();
     let base = 1_000_000;
     for ts in base..base + 10_000 {
         let window = ts / 5000;
@@ -213,8 +213,8 @@ fn the_dedup_window_rule_is_one_rule() {
     assert!(window_retained(signal.window(), now));
     let last = window_of(now) - DEDUP_RETAIN_WINDOWS;
     assert!(window_retained(last, now) && !window_retained(last - 1, now));
-    let (mut fingerprints, mut windows, mut arrivals) = ([0; 8], [0; 8], [0; 4]);
-    let d = Dedup::new(&mut fingerprints, &mut windows, &mut arrivals).unwrap();
+    let (mut fingerprints, mut arrivals, mut windows) = ([0; 8], [0; 4], [0; 4]);
+    let d = Dedup::new(&mut fingerprints, &mut arrivals, &mut windows).unwrap();
     assert!(d.retains(last, now) && !d.retains(last - 1, now));
     let cause = autonomic_core::Cause::Signal {
         metric: MetricKind::Cpu,
@@ -222,4 +222,37 @@ fn the_dedup_window_rule_is_one_rule() {
         ts_ms: oldest,
     };
     assert_eq!(cause.signal_id("t"), Some(signal.id()));
+}
+
+/// The id's bytes, as `docs/signals.md#the-signal-id` writes them, hashed by the sha2 crate's
+/// own hasher: the reference the engine's padded one-call form must equal.
+fn reference_id(tenant: &str, metric: MetricKind, window: u64, value_pct: u8) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut preimage = Vec::new();
+    preimage.extend_from_slice(&(tenant.len() as u16).to_le_bytes());
+    preimage.extend_from_slice(tenant.as_bytes());
+    preimage.push(metric as u8);
+    preimage.extend_from_slice(&window.to_le_bytes());
+    preimage.push(value_pct);
+    Sha256::digest(&preimage).into()
+}
+
+#[test]
+fn the_signal_id_is_sha256_of_the_documented_bytes_for_every_tenant_length() {
+    // Every length from 1 to 256 crosses the one-, two-, ... five-block boundaries of the
+    // padded preimage (12 + len bytes, 9 of padding at least).
+    for len in 1..=256usize {
+        let tenant: String = (0..len).map(|i| char::from(b'!' + (i % 94) as u8)).collect();
+        for (metric, window, value) in [
+            (MetricKind::Cpu, 0, 0),
+            (MetricKind::Connections, u64::MAX, 100),
+            (MetricKind::Latency, 346_000_000 + len as u64, 73),
+        ] {
+            assert_eq!(
+                signal_id(&tenant, metric, window, value),
+                reference_id(&tenant, metric, window, value),
+                "tenant of {len} bytes, {metric:?}, window {window}, value {value}"
+            );
+        }
+    }
 }
