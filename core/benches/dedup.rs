@@ -27,9 +27,9 @@ fn insert_and_contains(c: &mut Criterion) {
         .map(|i| signal_id("bench", MetricKind::Cpu, i, 50))
         .collect();
     let slots = index_slots_for(IDS);
-    let (mut fingerprints, mut windows) = (vec![0u64; slots], vec![0u32; slots]);
+    let (mut fingerprints, mut windows) = (vec![0u64; slots], vec![0u32; IDS]);
     let mut arrivals = vec![0u64; IDS];
-    let mut dedup = Dedup::new(&mut fingerprints, &mut windows, &mut arrivals).unwrap();
+    let mut dedup = Dedup::new(&mut fingerprints, &mut arrivals, &mut windows).unwrap();
     let (window, now_ms) = (1_000, 5_000_000);
     for id in &ids[..IDS] {
         dedup.insert(id, window, now_ms);
@@ -38,7 +38,7 @@ fn insert_and_contains(c: &mut Criterion) {
     c.bench_function("dedup_insert_contains_600k", |b| {
         b.iter(|| {
             let new = dedup.insert(black_box(&ids[next % STREAM]), window, now_ms);
-            let seen = dedup.contains(black_box(&ids[(next - IDS / 2) % STREAM]), now_ms);
+            let seen = dedup.contains(black_box(&ids[(next - IDS / 2) % STREAM]), window, now_ms);
             next += 1;
             black_box((new, seen))
         })

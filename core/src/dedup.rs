@@ -1,7 +1,7 @@
 //! The deduplicator over caller-provided storage: which signal ids were seen recently.
 //!
 //! One lookup reads one `u64` of an open-addressed table (almost always one cache line); the
-//! window of an id is read only when its fingerprint matches.
+//! windows live beside the arrival order, so expiring the oldest id reads them in sequence.
 
 use crate::monitor::{window_of, window_retained};
 use crate::ring::Ring;
@@ -11,37 +11,38 @@ use crate::storage::{clear, index_slots_for};
 ///
 /// * An id (the SHA-256 of a signal, [`crate::monitor::signal_id`]) is stored as its
 ///   **fingerprint**: its first 8 bytes, little-endian, with 0 (which marks an empty slot)
-///   mapped to 1. Fingerprints live in an open-addressed index, `index_fingerprints`, probed
-///   linearly from `fingerprint % slots` and compacted by backward-shift deletion (no
-///   tombstones). `index_windows[slot]` holds the low 32 bits of the window of the id in that
-///   slot.
-/// * `arrivals` holds the fingerprints in arrival order. Ids whose window is no longer retained
+///   mapped to 1. Fingerprints live in an open-addressed index, `index`, probed linearly from
+///   `fingerprint % slots` and compacted by backward-shift deletion (no tombstones).
+/// * `arrivals` holds the fingerprints in arrival order and `arrival_windows`, beside each,
+///   the low 32 bits of its window. Ids whose window is no longer retained
 ///   ([`window_retained`]) expire, oldest first. When full, inserting evicts the id that
 ///   arrived first; such early evictions (of ids still retained) are counted:
 ///   [`Dedup::evictions`]. It never panics and never grows; an evicted id's redelivery counts
 ///   as new.
+/// * An id's window is part of the id, so a stored fingerprint equal to a new id's stands for
+///   an id of the new id's window: whether it is retained is the new id's window's
+///   retention. The index needs no windows.
 ///
-/// **Windows in 32 bits.** The full window of a stored id is rebuilt from its low 32 bits and
-/// the window of `now_ms`: the window with those low bits nearest to it. This is exact while
-/// the two are less than 2^31 windows (340 years of 5 s windows) apart.
+/// **Windows in 32 bits.** The full window of a stored arrival is rebuilt from its low 32 bits
+/// and the window of `now_ms`: the window with those low bits nearest to it. This is exact
+/// while the two are less than 2^31 windows (340 years of 5 s windows) apart.
 ///
 /// **False duplicates.** A new id is taken for a stored one when its fingerprint equals one
 /// of the `n` stored: probability about `n / 2^64` per signal. At full capacity that is
 /// 3.3e-14 for 600 000 ids (one false duplicate in about 3e13 signals, a century at
 /// 10 000 signals/s) and 4.4e-16 for 8 192 ids.
 ///
-/// **Memory.** 12 bytes per index slot (`u64` + `u32`) and 8 per id (`arrivals`). At the
-/// load [`index_slots_for`] picks (between 3/8 and 3/4) that is 24 to 40 bytes per
-/// id: 29.0 for 600 000 ids (2^20 slots, 17.4 MB), 32 for 8 192 ids (16 384 slots, 256 KiB).
+/// **Memory.** 8 bytes per index slot and 12 per id (`arrivals` and `arrival_windows`). At
+/// the load [`index_slots_for`] picks (between 3/8 and 3/4) that is 22.7 to 33.3 bytes per
+/// id: 24.9 for 650 000 ids (2^20 slots, 16.2 MB), 28 for 8 192 ids (16 384 slots, 224 KiB).
 #[derive(Debug)]
 pub struct Dedup<'a> {
-    index_fingerprints: &'a mut [u64],
-    index_windows: &'a mut [u32],
-    /// `index_fingerprints.len() - 1`: the slot count is a power of two.
+    index: &'a mut [u64],
+    /// `index.len() - 1`: the slot count is a power of two.
     mask: usize,
     arrivals: Ring<'a, u64>,
-    /// The full window of the oldest arrival, when known (saves a probe per insert).
-    oldest_window: Option<u64>,
+    /// The low 32 bits of each arrival's window, in step with `arrivals`.
+    arrival_windows: Ring<'a, u32>,
     /// Ids evicted while still retained (the set was full), saturating.
     evictions: u64,
 }
@@ -58,18 +59,18 @@ pub enum DedupShapeError {
         /// `arrivals.len()`.
         ids: usize,
     },
-    /// The two index slices differ in length.
-    #[error("index_windows has {windows} slots but index_fingerprints has {fingerprints}")]
-    IndexLengthsDiffer {
-        /// `index_fingerprints.len()`.
-        fingerprints: usize,
-        /// `index_windows.len()`.
+    /// `arrival_windows` and `arrivals` differ in length.
+    #[error("arrival_windows has {windows} entries but arrivals has {ids}")]
+    WindowsLengthDiffers {
+        /// `arrivals.len()`.
+        ids: usize,
+        /// `arrival_windows.len()`.
         windows: usize,
     },
     /// The index length is not a power of two.
     #[error("the index must have a power-of-two number of slots, got {slots}")]
     IndexNotPowerOfTwo {
-        /// `index_fingerprints.len()`.
+        /// `index.len()`.
         slots: usize,
     },
     /// The index is smaller than [`index_slots_for`] the capacity.
@@ -77,7 +78,7 @@ pub enum DedupShapeError {
     IndexTooSmall {
         /// `arrivals.len()`.
         ids: usize,
-        /// `index_fingerprints.len()`.
+        /// `index.len()`.
         slots: usize,
         /// `index_slots_for(ids)`.
         needed: usize,
@@ -95,31 +96,26 @@ impl<'a> Dedup<'a> {
     pub const IDS_MAX: usize = u32::MAX as usize - 1;
 
     /// Checks the shape [`Dedup::new`] needs, from the slice lengths alone: `ids` (of
-    /// `arrivals`) in `1..=IDS_MAX`, and both index slices of one power-of-two length of at
-    /// least [`index_slots_for`]`(ids)`.
+    /// `arrivals`) in `1..=IDS_MAX`, as many `windows` (of `arrival_windows`), and an index
+    /// of a power-of-two length of at least [`index_slots_for`]`(ids)`.
     pub const fn check_shape(
-        fingerprints: usize,
-        windows: usize,
+        index: usize,
         ids: usize,
+        windows: usize,
     ) -> Result<(), DedupShapeError> {
         let needed = index_slots_for(ids);
         if ids == 0 {
             Err(DedupShapeError::NoIds)
         } else if ids > Self::IDS_MAX {
             Err(DedupShapeError::TooManyIds { ids })
-        } else if fingerprints != windows {
-            Err(DedupShapeError::IndexLengthsDiffer {
-                fingerprints,
-                windows,
-            })
-        } else if !fingerprints.is_power_of_two() {
-            Err(DedupShapeError::IndexNotPowerOfTwo {
-                slots: fingerprints,
-            })
-        } else if fingerprints < needed {
+        } else if windows != ids {
+            Err(DedupShapeError::WindowsLengthDiffers { ids, windows })
+        } else if !index.is_power_of_two() {
+            Err(DedupShapeError::IndexNotPowerOfTwo { slots: index })
+        } else if index < needed {
             Err(DedupShapeError::IndexTooSmall {
                 ids,
-                slots: fingerprints,
+                slots: index,
                 needed,
             })
         } else {
@@ -127,26 +123,21 @@ impl<'a> Dedup<'a> {
         }
     }
 
-    /// An empty deduplicator holding at most `arrivals.len()` ids, indexed by
-    /// `index_fingerprints` and `index_windows` (see [`Dedup::check_shape`]). What the slices
+    /// An empty deduplicator holding at most `arrivals.len()` ids (and their windows in
+    /// `arrival_windows`), indexed by `index` (see [`Dedup::check_shape`]). What the slices
     /// hold is ignored.
     pub fn new(
-        index_fingerprints: &'a mut [u64],
-        index_windows: &'a mut [u32],
+        index: &'a mut [u64],
         arrivals: &'a mut [u64],
+        arrival_windows: &'a mut [u32],
     ) -> Result<Self, DedupShapeError> {
-        Self::check_shape(
-            index_fingerprints.len(),
-            index_windows.len(),
-            arrivals.len(),
-        )?;
-        clear(index_fingerprints);
+        Self::check_shape(index.len(), arrivals.len(), arrival_windows.len())?;
+        clear(index);
         Ok(Self {
-            mask: index_fingerprints.len() - 1,
-            index_fingerprints,
-            index_windows,
+            mask: index.len() - 1,
+            index,
             arrivals: Ring::new(arrivals),
-            oldest_window: None,
+            arrival_windows: Ring::new(arrival_windows),
             evictions: 0,
         })
     }
@@ -172,21 +163,18 @@ impl<'a> Dedup<'a> {
         self.arrivals.capacity()
     }
 
-    /// Whether `id` is remembered (expired windows are not consulted).
-    pub fn contains(&self, id: &[u8; 32], now_ms: u64) -> bool {
-        match self.probe(fingerprint_of(id)) {
-            Probe::Found(slot) => self.slot_retained(slot, now_ms),
-            Probe::Vacant(_) => false,
-        }
+    /// Whether `id`, of a signal in `window`, is remembered and its window still retained at
+    /// `now_ms`.
+    pub fn contains(&self, id: &[u8; 32], window: u64, now_ms: u64) -> bool {
+        window_retained(window, now_ms)
+            && matches!(self.probe(fingerprint_of(id)), Probe::Found(_))
     }
 
     /// Remembers `id` (of a signal in `window`), expiring old windows and, when full,
     /// evicting the oldest id. Returns `false` if it was already remembered (and retained).
     ///
     /// An id whose window is already outside the retention is not stored: only retained
-    /// windows count, so a late signal is never a duplicate, however often it comes. An id
-    /// whose fingerprint matches a stored id that has expired but not yet left (it arrived
-    /// after a fresher one) is new but not stored: the slot is taken until that id leaves.
+    /// windows count, so a late signal is never a duplicate, however often it comes.
     pub fn insert(&mut self, id: &[u8; 32], window: u64, now_ms: u64) -> bool {
         self.expire(now_ms);
         if !window_retained(window, now_ms) {
@@ -194,7 +182,7 @@ impl<'a> Dedup<'a> {
         }
         let fingerprint = fingerprint_of(id);
         let mut vacant = match self.probe(fingerprint) {
-            Probe::Found(slot) => return !self.slot_retained(slot, now_ms),
+            Probe::Found(_) => return false,
             Probe::Vacant(slot) => slot,
         };
         if self.arrivals.is_full() {
@@ -206,13 +194,11 @@ impl<'a> Dedup<'a> {
                 Probe::Found(slot) | Probe::Vacant(slot) => slot,
             };
         }
-        if self.arrivals.push_back(fingerprint).is_err() {
-            return true;
-        }
-        if self.arrivals.len() == 1 {
-            self.oldest_window = Some(window);
-        }
-        self.set_slot(vacant, fingerprint, window as u32);
+        // Truncation intended: only the low 32 bits of a window are kept.
+        let pushed = self.arrivals.push_back(fingerprint).is_ok()
+            && self.arrival_windows.push_back(window as u32).is_ok();
+        debug_assert!(pushed, "room was made above; both rings move together");
+        self.set_slot(vacant, fingerprint);
         true
     }
 
@@ -223,27 +209,17 @@ impl<'a> Dedup<'a> {
 
     /// Removes the oldest ids while their window is no longer retained.
     fn expire(&mut self, now_ms: u64) {
-        while let Some(window) = self.oldest_window(now_ms) {
-            if window_retained(window, now_ms) {
+        let current = window_of(now_ms);
+        while let Some(low) = self.arrival_windows.front() {
+            if window_retained(full_window(low, current), now_ms) {
                 break;
             }
             self.remove_oldest();
         }
     }
 
-    /// The full window of the oldest id, looked up once per oldest id.
-    fn oldest_window(&mut self, now_ms: u64) -> Option<u64> {
-        if self.oldest_window.is_none() {
-            let oldest = self.arrivals.front()?;
-            if let Probe::Found(slot) = self.probe(oldest) {
-                self.oldest_window = Some(self.slot_window(slot, now_ms));
-            }
-        }
-        self.oldest_window
-    }
-
     fn remove_oldest(&mut self) {
-        self.oldest_window = None;
+        let _ = self.arrival_windows.pop_front();
         if let Some(oldest) = self.arrivals.pop_front()
             && let Probe::Found(slot) = self.probe(oldest)
         {
@@ -255,7 +231,7 @@ impl<'a> Dedup<'a> {
     /// empty slot always ends the probe; the bound on steps is defence.
     fn probe(&self, fingerprint: u64) -> Probe {
         let mut slot = self.home(fingerprint);
-        for _ in 0..self.index_fingerprints.len() {
+        for _ in 0..self.index.len() {
             match self.fingerprint_at(slot) {
                 0 => return Probe::Vacant(slot),
                 stored if stored == fingerprint => return Probe::Found(slot),
@@ -276,13 +252,12 @@ impl<'a> Dedup<'a> {
             }
             let home = self.home(fingerprint);
             if (j.wrapping_sub(home) & self.mask) >= (j.wrapping_sub(hole) & self.mask) {
-                let window = self.index_windows.get(j).copied().unwrap_or(0);
-                self.set_slot(hole, fingerprint, window);
+                self.set_slot(hole, fingerprint);
                 hole = j;
             }
             j = (j + 1) & self.mask;
         }
-        self.set_slot(hole, 0, 0);
+        self.set_slot(hole, 0);
     }
 
     fn home(&self, fingerprint: u64) -> usize {
@@ -291,25 +266,13 @@ impl<'a> Dedup<'a> {
     }
 
     fn fingerprint_at(&self, slot: usize) -> u64 {
-        self.index_fingerprints.get(slot).copied().unwrap_or(0)
+        self.index.get(slot).copied().unwrap_or(0)
     }
 
-    fn set_slot(&mut self, slot: usize, fingerprint: u64, window_low: u32) {
-        if let Some(stored) = self.index_fingerprints.get_mut(slot) {
+    fn set_slot(&mut self, slot: usize, fingerprint: u64) {
+        if let Some(stored) = self.index.get_mut(slot) {
             *stored = fingerprint;
         }
-        if let Some(stored) = self.index_windows.get_mut(slot) {
-            *stored = window_low;
-        }
-    }
-
-    fn slot_window(&self, slot: usize, now_ms: u64) -> u64 {
-        let low = self.index_windows.get(slot).copied().unwrap_or(0);
-        full_window(low, window_of(now_ms))
-    }
-
-    fn slot_retained(&self, slot: usize, now_ms: u64) -> bool {
-        window_retained(self.slot_window(slot, now_ms), now_ms)
     }
 }
 

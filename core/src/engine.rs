@@ -146,7 +146,7 @@ impl<'a> Engine<'a> {
             tenant_ids,
             dedup_arrivals,
             dedup_fingerprints,
-            dedup_windows,
+            dedup_arrival_windows,
             ledger_spans,
             ledger_arena,
             in_flight,
@@ -158,7 +158,7 @@ impl<'a> Engine<'a> {
         Ok(Self {
             config,
             tenants: Tenants::new(tenants, tenant_index, tenant_ids)?,
-            dedup: Dedup::new(dedup_fingerprints, dedup_windows, dedup_arrivals)?,
+            dedup: Dedup::new(dedup_fingerprints, dedup_arrivals, dedup_arrival_windows)?,
             ledger,
             execution: Execution::new(in_flight, rollbackable, queued),
             breakers: Breakers::default(),
@@ -340,7 +340,7 @@ impl<'a> Engine<'a> {
         // long as a redelivery of it would be accepted.
         debug_assert!(self.dedup.retains(signal.window(), now_ms));
         let id = signal.id();
-        if self.dedup.contains(&id, now_ms) {
+        if self.dedup.contains(&id, signal.window(), now_ms) {
             return Ok(SignalResult::Duplicate);
         }
         let event = GovernorEvent::Signal(signal.value_pct);

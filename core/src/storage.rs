@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `tenants` | `tenants`, `tenant_index` | 88 per slot, 8 per index entry |
 //! | `tenant_id_bytes` | `tenant_ids` | 1 |
-//! | `dedup_ids` | `dedup_arrivals`, `dedup_fingerprints`, `dedup_windows` | 8, then 8 + 4 per index entry |
+//! | `dedup_ids` | `dedup_arrivals`, `dedup_arrival_windows`, `dedup_fingerprints` | 8 and 4 per id, 8 per index entry |
 //! | `receipts` | `ledger_spans`, `ledger_arena` | 8 per span, [`arena_bytes_for`] bytes |
 //! | `in_flight` | `in_flight` | `size_of::<InFlight>()` (152 on 64-bit targets) |
 //! | `rollbackable` | `rollbackable` | `size_of::<Completed>()` (216 on 64-bit targets) |
@@ -113,10 +113,10 @@ impl Capacities {
         let tenants = self.tenants.saturating_mul(size_of::<TenantSlot>())
             + self.tenant_index_entries().saturating_mul(size_of::<u64>())
             + self.tenant_id_bytes;
-        let dedup = self.dedup_ids.saturating_mul(size_of::<u64>())
-            + self
-                .dedup_index_entries()
-                .saturating_mul(size_of::<u64>() + size_of::<u32>());
+        let dedup = self
+            .dedup_ids
+            .saturating_mul(size_of::<u64>() + size_of::<u32>())
+            + self.dedup_index_entries().saturating_mul(size_of::<u64>());
         let ledger = self.receipts.saturating_mul(size_of::<Span>()) + self.ledger_arena_bytes();
         let execution = self.in_flight.saturating_mul(size_of::<InFlight>())
             + self.rollbackable.saturating_mul(size_of::<Completed>())
@@ -141,10 +141,10 @@ pub struct Storage<'a> {
     pub tenant_ids: &'a mut [u8],
     /// The deduplicator's arrival ring: `dedup_ids` entries.
     pub dedup_arrivals: &'a mut [u64],
+    /// The window of each arrival (its low 32 bits): `dedup_ids` entries.
+    pub dedup_arrival_windows: &'a mut [u32],
     /// The deduplicator's index: [`Capacities::dedup_index_entries`] fingerprints.
     pub dedup_fingerprints: &'a mut [u64],
-    /// The deduplicator's index: as many windows.
-    pub dedup_windows: &'a mut [u32],
     /// The ledger's spans: `receipts` of them.
     pub ledger_spans: &'a mut [Span],
     /// The ledger's arena: [`Capacities::ledger_arena_bytes`] bytes.
@@ -177,8 +177,8 @@ mod owned {
         tenant_index: Vec<u64>,
         tenant_ids: Vec<u8>,
         dedup_arrivals: Vec<u64>,
+        dedup_arrival_windows: Vec<u32>,
         dedup_fingerprints: Vec<u64>,
-        dedup_windows: Vec<u32>,
         ledger_spans: Vec<Span>,
         ledger_arena: Vec<u8>,
         in_flight: Vec<InFlight>,
@@ -189,14 +189,13 @@ mod owned {
     impl OwnedStorage {
         /// Storage of `capacities`.
         pub fn new(capacities: &Capacities) -> Self {
-            let dedup_index = capacities.dedup_index_entries();
             Self {
                 tenants: vec![TenantSlot::default(); capacities.tenants],
                 tenant_index: vec![0; capacities.tenant_index_entries()],
                 tenant_ids: vec![0; capacities.tenant_id_bytes],
                 dedup_arrivals: vec![0; capacities.dedup_ids],
-                dedup_fingerprints: vec![0; dedup_index],
-                dedup_windows: vec![0; dedup_index],
+                dedup_arrival_windows: vec![0; capacities.dedup_ids],
+                dedup_fingerprints: vec![0; capacities.dedup_index_entries()],
                 ledger_spans: vec![Span::default(); capacities.receipts],
                 ledger_arena: vec![0; capacities.ledger_arena_bytes()],
                 in_flight: vec![InFlight::default(); capacities.in_flight],
@@ -212,8 +211,8 @@ mod owned {
                 tenant_index: &mut self.tenant_index,
                 tenant_ids: &mut self.tenant_ids,
                 dedup_arrivals: &mut self.dedup_arrivals,
+                dedup_arrival_windows: &mut self.dedup_arrival_windows,
                 dedup_fingerprints: &mut self.dedup_fingerprints,
-                dedup_windows: &mut self.dedup_windows,
                 ledger_spans: &mut self.ledger_spans,
                 ledger_arena: &mut self.ledger_arena,
                 in_flight: &mut self.in_flight,

@@ -17,8 +17,8 @@ use autonomic_core::storage::index_slots_for;
 /// Owns the three slices a [`Dedup`] borrows.
 struct Storage {
     fingerprints: Vec<u64>,
-    windows: Vec<u32>,
     arrivals: Vec<u64>,
+    windows: Vec<u32>,
 }
 
 impl Storage {
@@ -29,8 +29,8 @@ impl Storage {
     fn with_slots(ids: usize, slots: usize) -> Self {
         Self {
             fingerprints: vec![0; slots],
-            windows: vec![0; slots],
             arrivals: vec![0; ids],
+            windows: vec![0; ids],
         }
     }
 
@@ -41,8 +41,8 @@ impl Storage {
     fn try_dedup(&mut self) -> Result<Dedup<'_>, E> {
         Dedup::new(
             &mut self.fingerprints,
-            &mut self.windows,
             &mut self.arrivals,
+            &mut self.windows,
         )
     }
 }
@@ -72,13 +72,13 @@ fn a_redelivery_is_a_duplicate_within_its_window_only() {
     let mut d = s.dedup();
     assert!(d.insert(&reading, 1, 5_000));
     assert_eq!(reading, id(78, 9_999), "one window, one id");
-    assert!(d.contains(&reading, 9_999) && !d.insert(&reading, 1, 9_999));
+    assert!(d.contains(&reading, 1, 9_999) && !d.insert(&reading, 1, 9_999));
     assert!(
-        !d.contains(&other_value, 5_000),
+        !d.contains(&other_value, 1, 5_000),
         "another value, another reading"
     );
     assert_ne!(next_window, reading);
-    assert!(!d.contains(&next_window, 10_000), "the next window is new");
+    assert!(!d.contains(&next_window, 2, 10_000), "the next window is new");
 }
 
 #[test]
@@ -88,11 +88,11 @@ fn expires_old_windows() {
     let mut d = s.dedup();
     d.insert(&id(50, 0), 0, 0);
     assert!(
-        d.contains(&id(50, 0), ms(12) + 4999),
+        d.contains(&id(50, 0), 0, ms(12) + 4999),
         "window 0 retained at 12"
     );
     assert!(
-        !d.contains(&id(50, 0), ms(13)),
+        !d.contains(&id(50, 0), 0, ms(13)),
         "window 0 expired at window 13"
     );
     d.insert(&id(51, ms(13)), 13, ms(13));
@@ -110,12 +110,12 @@ fn keeps_the_last(d: &mut Dedup, ids: &[[u8; 32]], absent: &[[u8; 32]]) {
         assert_eq!(d.evictions(), first_kept as u64, "step {i}");
         for (j, y) in ids[..=i].iter().enumerate() {
             assert_eq!(
-                d.contains(y, ms(7)),
+                d.contains(y, 7, ms(7)),
                 j >= first_kept,
                 "id {j} after step {i}"
             );
         }
-        assert!(absent.iter().all(|y| !d.contains(y, ms(7))), "step {i}");
+        assert!(absent.iter().all(|y| !d.contains(y, 7, ms(7))), "step {i}");
     }
 }
 
@@ -148,7 +148,7 @@ fn never_holds_a_late_signal_as_duplicate() {
     assert!(d.insert(&id(10, now), now / 5000, now));
     for attempt in 0..3 {
         let new = d.insert(&late, late_ms / 5000, now);
-        assert!(new && !d.contains(&late, now), "attempt {attempt}");
+        assert!(new && !d.contains(&late, late_ms / 5000, now), "attempt {attempt}");
     }
     assert_eq!(d.len(), 1, "the late id is not stored");
 }
@@ -192,20 +192,14 @@ fn shape_errors_one_per_rule() {
     let ids = u32::MAX as usize;
     let slots = index_slots_for(ids);
     assert_eq!(
-        Dedup::check_shape(slots, slots, ids),
+        Dedup::check_shape(slots, ids, ids),
         Err(E::TooManyIds { ids })
     );
-    assert_eq!(Dedup::check_shape(slots, slots, ids - 1), Ok(()));
+    assert_eq!(Dedup::check_shape(slots, ids - 1, ids - 1), Ok(()));
     let mut s = Storage::with_slots(4, 8);
     s.windows.pop();
     let err = s.try_dedup().err();
-    assert_eq!(
-        err,
-        Some(E::IndexLengthsDiffer {
-            fingerprints: 8,
-            windows: 7
-        })
-    );
+    assert_eq!(err, Some(E::WindowsLengthDiffers { ids: 4, windows: 3 }));
     assert_eq!(
         Storage::with_slots(4, 12).try_dedup().err(),
         Some(E::IndexNotPowerOfTwo { slots: 12 })
@@ -245,12 +239,12 @@ fn fingerprint_zero_is_stored_as_one() {
     let mut s = Storage::new(4);
     s.fingerprints.fill(0xDEAD);
     let mut d = s.dedup();
-    assert!(!d.contains(&[0; 32], 0), "the storage starts empty");
+    assert!(!d.contains(&[0; 32], 0, 0), "the storage starts empty");
     assert!(d.insert(&[0; 32], 0, 0));
-    assert!(d.contains(&[0; 32], 0));
+    assert!(d.contains(&[0; 32], 0, 0));
     assert!(!d.insert(&[0; 32], 0, 0), "a duplicate");
-    assert!(d.contains(&crafted(1), 0), "fingerprint 0 is fingerprint 1");
-    assert!(!d.contains(&crafted(2), 0));
+    assert!(d.contains(&crafted(1), 0, 0), "fingerprint 0 is fingerprint 1");
+    assert!(!d.contains(&crafted(2), 0, 0));
     assert_eq!(d.len(), 1);
 }
 
@@ -319,6 +313,11 @@ impl Model {
             .get(id)
             .is_some_and(|w| window_retained(*w, now_ms))
     }
+
+    /// The window an id was stored with.
+    fn window_of(&self, id: &[u8; 32]) -> u64 {
+        self.windows[id]
+    }
 }
 
 fn xorshift(seed: &mut u64) -> u64 {
@@ -348,7 +347,8 @@ fn agrees_with_the_model(capacity: usize, seed: u64, fingerprint: fn(u64) -> u64
         let key = (window << 8) | ((r >> 24) % 6);
         let id = crafted(fingerprint(key));
         if (r >> 32).is_multiple_of(4) {
-            assert_eq!(d.contains(&id, now_ms), model.contains(&id, now_ms));
+            // One key, one window: a crafted id always comes with the window of its key.
+            assert_eq!(d.contains(&id, window, now_ms), model.contains(&id, now_ms));
         } else {
             let new = model.insert(id, window, now_ms);
             assert_eq!(d.insert(&id, window, now_ms), new, "step {step}");
@@ -356,7 +356,11 @@ fn agrees_with_the_model(capacity: usize, seed: u64, fingerprint: fn(u64) -> u64
         assert_eq!(d.len(), model.arrivals.len(), "step {step}");
         assert_eq!(d.evictions(), model.evictions, "step {step}");
         for stored in &model.arrivals {
-            assert_eq!(d.contains(stored, now_ms), model.contains(stored, now_ms));
+            let window = model.window_of(stored);
+            assert_eq!(
+                d.contains(stored, window, now_ms),
+                model.contains(stored, now_ms)
+            );
         }
     }
     assert!(model.evictions > 100, "eviction was exercised");
@@ -388,12 +392,12 @@ fn windows_are_rebuilt_from_32_bits_across_2_pow_32() {
     assert!(d.insert(&a, last_low, ms(last_low)));
     assert!(d.insert(&b, last_low + 1, ms(last_low)), "one window ahead");
     for window in [last_low, last_low + 1, last_low + 12] {
-        assert!(d.contains(&a, ms(window) + 4999), "a at window {window}");
-        assert!(d.contains(&b, ms(window)), "b at window {window}");
+        assert!(d.contains(&a, last_low, ms(window) + 4999), "a at window {window}");
+        assert!(d.contains(&b, last_low + 1, ms(window)), "b at window {window}");
     }
-    assert!(!d.contains(&a, ms(last_low + 13)), "a expired");
+    assert!(!d.contains(&a, last_low, ms(last_low + 13)), "a expired");
     assert!(
-        d.contains(&b, ms(last_low + 13)),
+        d.contains(&b, last_low + 1, ms(last_low + 13)),
         "b retained one window longer"
     );
     assert!(
@@ -402,13 +406,14 @@ fn windows_are_rebuilt_from_32_bits_across_2_pow_32() {
     );
     assert!(d.insert(&crafted(13), last_low + 13, ms(last_low + 13)));
     assert_eq!(d.len(), 2, "a expired on insert, across the wrap");
-    // Exact up to 2^31 windows apart; beyond, the stale low bits read as a future window.
-    let mut s = Storage::new(4);
-    let mut d = s.dedup();
-    assert!(d.insert(&a, 5, ms(5)));
-    assert!(!d.contains(&a, ms(5 + (1 << 31) - 1)));
-    assert!(
-        d.contains(&a, ms(5 + (1 << 31) + 13)),
-        "the documented limit"
-    );
+    // Exact up to 2^31 windows apart; beyond, the stale low bits read as a future window,
+    // which does not expire.
+    for (jump, kept) in [((1u64 << 31) - 1, 1), ((1 << 31) + 13, 2)] {
+        let mut s = Storage::new(4);
+        let mut d = s.dedup();
+        assert!(d.insert(&a, 5, ms(5)));
+        let now = ms(5 + jump);
+        assert!(d.insert(&b, 5 + jump, now));
+        assert_eq!(d.len(), kept, "the documented limit, {jump} windows on");
+    }
 }

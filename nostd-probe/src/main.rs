@@ -37,7 +37,7 @@ static mut TENANT_INDEX_ENTRIES: [u64; TENANT_INDEX] = [0; TENANT_INDEX];
 static mut TENANT_IDS: [u8; TENANT_ID_BYTES] = [0; TENANT_ID_BYTES];
 static mut DEDUP_ARRIVALS: [u64; DEDUP_IDS] = [0; DEDUP_IDS];
 static mut DEDUP_FINGERPRINTS: [u64; DEDUP_INDEX] = [0; DEDUP_INDEX];
-static mut DEDUP_WINDOWS: [u32; DEDUP_INDEX] = [0; DEDUP_INDEX];
+static mut DEDUP_ARRIVAL_WINDOWS: [u32; DEDUP_IDS] = [0; DEDUP_IDS];
 static mut SPANS: [Span; RECEIPTS] = [Span::EMPTY; RECEIPTS];
 static mut LEDGER_BYTES: [u8; LEDGER_ARENA] = [0; LEDGER_ARENA];
 static mut IN_FLIGHT_BOOK: [InFlight; IN_FLIGHT] = [InFlight::EMPTY; IN_FLIGHT];
@@ -59,7 +59,7 @@ unsafe fn storage() -> Storage<'static> {
             tenant_ids: &mut *addr_of_mut!(TENANT_IDS),
             dedup_arrivals: &mut *addr_of_mut!(DEDUP_ARRIVALS),
             dedup_fingerprints: &mut *addr_of_mut!(DEDUP_FINGERPRINTS),
-            dedup_windows: &mut *addr_of_mut!(DEDUP_WINDOWS),
+            dedup_arrival_windows: &mut *addr_of_mut!(DEDUP_ARRIVAL_WINDOWS),
             ledger_spans: &mut *addr_of_mut!(SPANS),
             ledger_arena: &mut *addr_of_mut!(LEDGER_BYTES),
             in_flight: &mut *addr_of_mut!(IN_FLIGHT_BOOK),

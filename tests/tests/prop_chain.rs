@@ -268,10 +268,14 @@ fn assert_restore_equals_live(caps: &Capacities, ops: &[H]) -> Result<(), TestCa
         return Ok(());
     }
     for (id, ts) in &trace.signal_ids {
-        let retained = ts / 5000 + 12 >= now / 5000;
-        prop_assert_eq!(rebuilt.is_duplicate(id, now), live.is_duplicate(id, now));
+        let window = ts / 5000;
+        let retained = window + 12 >= now / 5000;
         prop_assert_eq!(
-            rebuilt.is_duplicate(id, now),
+            rebuilt.is_duplicate(id, window, now),
+            live.is_duplicate(id, window, now)
+        );
+        prop_assert_eq!(
+            rebuilt.is_duplicate(id, window, now),
             retained,
             "a signal that changed something, stamped {}, at {}",
             ts,

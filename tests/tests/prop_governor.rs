@@ -663,8 +663,8 @@ proptest! {
         steps in prop::collection::vec((0usize..3, 0usize..3, 0u64..=16, 0u8..4, 0u64..4000), 1..300),
     ) {
         let slots = index_slots_for(ids);
-        let (mut fingerprints, mut windows, mut arrivals) = (vec![0; slots], vec![0; slots], vec![0; ids]);
-        let mut core = Dedup::new(&mut fingerprints, &mut windows, &mut arrivals).expect("shape");
+        let (mut fingerprints, mut arrivals, mut windows) = (vec![0; slots], vec![0; ids], vec![0; ids]);
+        let mut core = Dedup::new(&mut fingerprints, &mut arrivals, &mut windows).expect("shape");
         let mut model = DedupModel::with_capacity(ids);
         let mut now = 100 * 5000;
         for (tenant, metric, back, value, dt) in steps {
@@ -674,7 +674,7 @@ proptest! {
             let window = now / 5000 - back;
             let id = signal_id(tenant, kind, window, value);
             let key: Key = (tenant.to_string(), kind.as_str(), window, value);
-            let dup = core.contains(&id, now);
+            let dup = core.contains(&id, window, now);
             prop_assert_eq!(dup, model.is_duplicate(&key, now), "{:?} at {}", key, now);
             if !dup {
                 // A new id is always taken (one outside the retention is simply not kept).

@@ -70,7 +70,7 @@ struct Zeroed {
     tenant_ids: [u8; CAPS.tenant_id_bytes],
     dedup_arrivals: [u64; CAPS.dedup_ids],
     dedup_fingerprints: [u64; CAPS.dedup_index_entries()],
-    dedup_windows: [u32; CAPS.dedup_index_entries()],
+    dedup_arrival_windows: [u32; CAPS.dedup_ids],
     ledger_spans: [Span; CAPS.receipts],
     ledger_arena: [u8; CAPS.ledger_arena_bytes()],
 }
@@ -92,7 +92,7 @@ fn storage<'a>(zeroed: &'a mut Zeroed, slots: &'a mut Slots) -> Storage<'a> {
         tenant_ids: &mut zeroed.tenant_ids,
         dedup_arrivals: &mut zeroed.dedup_arrivals,
         dedup_fingerprints: &mut zeroed.dedup_fingerprints,
-        dedup_windows: &mut zeroed.dedup_windows,
+        dedup_arrival_windows: &mut zeroed.dedup_arrival_windows,
         ledger_spans: &mut zeroed.ledger_spans,
         ledger_arena: &mut zeroed.ledger_arena,
         in_flight: &mut slots.in_flight,
@@ -110,7 +110,7 @@ fn main() -> ! {
         tenant_ids: [0; CAPS.tenant_id_bytes],
         dedup_arrivals: [0; CAPS.dedup_ids],
         dedup_fingerprints: [0; CAPS.dedup_index_entries()],
-        dedup_windows: [0; CAPS.dedup_index_entries()],
+        dedup_arrival_windows: [0; CAPS.dedup_ids],
         ledger_spans: [Span::EMPTY; CAPS.receipts],
         ledger_arena: [0; CAPS.ledger_arena_bytes()],
     };

@@ -140,9 +140,10 @@ impl<'a> Engine<'a> {
         &self.stats
     }
 
-    /// Whether a signal with this id would be reported as a duplicate at `now_ms`.
-    pub fn is_duplicate(&self, id: &[u8; 32], now_ms: u64) -> bool {
-        self.dedup.contains(id, now_ms)
+    /// Whether a signal with this id, of `window` ([`crate::monitor::window_of`] its
+    /// `ts_ms`), would be reported as a duplicate at `now_ms`.
+    pub fn is_duplicate(&self, id: &[u8; 32], window: u64, now_ms: u64) -> bool {
+        self.dedup.contains(id, window, now_ms)
     }
 
     /// The configuration.
