@@ -6,7 +6,7 @@
 //! * `slots`: one [`TenantSlot`] per tenant (its state and where its id lives), in use from
 //!   0 up; a slot is never moved, a Terminated tenant's slot is reused in place;
 //! * `ids`: the ids, back to back in a byte arena, so a tenant costs its id's real length;
-//! * `index`: an open-addressed table from an id's FNV-1a hash to its slot (linear probing,
+//! * `index`: an open-addressed table from a 64-bit hash of an id to its slot (linear probing,
 //!   backward-shift deletion). Each entry keeps 32 bits of the hash beside the slot, so a probe
 //!   reads the id only when those match.
 
@@ -426,14 +426,33 @@ impl<'a> Tenants<'a> {
     }
 }
 
-/// The high 32 bits of the id's FNV-1a hash: kept in the index entry, and its low bits are the
-/// home position.
+/// The high 32 bits of a 64-bit hash of the id: kept in the index entry, and its low bits are
+/// the home position. The id is read eight bytes at a time (each word mixed in by a multiply
+/// and a rotation, the last one zero-padded, the length as the seed) and the result avalanched
+/// by MurmurHash3's 64-bit finalizer: a 16-byte id costs two multiplies, not sixteen.
 fn tag_of(tenant: &str) -> u32 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let hash = tenant
-        .bytes()
-        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mix = |hash: u64, word: u64| (hash ^ word).wrapping_mul(K).rotate_left(29);
+    let mut hash = tenant.len() as u64;
+    let mut words = tenant.as_bytes().chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        hash = mix(hash, u64::from_le_bytes(bytes));
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut bytes = [0u8; 8];
+        if let Some(to) = bytes.get_mut(..rest.len()) {
+            to.copy_from_slice(rest);
+        }
+        hash = mix(hash, u64::from_le_bytes(bytes));
+    }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^= hash >> 33;
     (hash >> 32) as u32
 }
 
