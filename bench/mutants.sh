@@ -18,13 +18,9 @@
 # figure is a LOWER bound on what `cargo test --workspace` catches (doc tests and the
 # binary-driving suites are left out to keep a mutant under a few minutes).
 #
-# `whole` tests every mutant in two stages, into target/mutants/whole: first against the core's
-# own tests only (a mutant then builds in ~7 s instead of ~40 s), then the survivors of that
-# stage (missed or timed out) against the whole selection above, through cargo-mutants'
-# `--iterate`, which skips what an earlier run in the same directory caught. A mutant the first
-# stage catches the selection catches too (the core's tests are part of it), so the figure is
-# the one the selection gives. A stopped run resumes with the same command (`--iterate` again).
-# It links with mold when mold is installed and builds without debug info, in its own target dir.
+# `whole` and `diff` test in two stages (`two_stage` below): first against the core's own tests
+# only (a mutant then builds in ~10 s instead of ~40 s), then only the survivors of that stage
+# against the whole selection above. `whole` resumes where a stopped run left off.
 #
 # Output: target/mutants/<run>/mutants.out (cargo-mutants' own files: caught.txt, missed.txt,
 # unviable.txt, timeout.txt, outcomes.json, logs/), and target/mutants/missed.txt, the missed
@@ -136,6 +132,49 @@ score() {
     'BEGIN { v = c + m + t; if (v) printf "%.1f %% of %d viable", 100 * (c + t) / v, v; else printf "no viable mutants" }'
 }
 
+# Tests the mutants ARGS select (cargo-mutants arguments) into target/mutants/NAME in two
+# stages: first against the core's own tests only (a mutant then builds in seconds), then the
+# survivors of that stage (missed or timed out) against the whole selection, through
+# `--iterate`, which skips what the first stage caught. A mutant the core's tests catch the
+# selection catches too (they are part of it), so the outcome is the selection's. Pass
+# `--iterate` among ARGS to resume an earlier run in the same directory. Builds in its own
+# target dir, without debug info, linking with mold when it is installed. Needs `baseline`
+# first (for the second stage's timeout). Prints the counts; exits on a failed run.
+two_stage() {
+  local name=$1 dir=$out_root/$1 status
+  shift
+  mkdir -p "$dir"
+  (
+    export MUTANTS_BUILD_DIR=$PWD/$out_root/build-$name
+    export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0
+    if command -v mold > /dev/null; then export RUSTFLAGS="-C link-arg=-fuse-ld=mold"; fi
+    echo "$name, stage 1: against the core's own tests" >&2
+    status=0
+    # The core's tests take a few seconds: a mutant that makes them loop is stopped at 60 s.
+    MUTANTS_TARGETS=core_targets mutants --output "$dir" --baseline=skip --build-timeout 1800 \
+      --timeout "${MUTANTS_TEST_TIMEOUT:-60}" --test-package autonomic-core "$@" \
+      > "$dir/stage1.log" 2>&1 || status=$?
+    case $status in 0 | 2 | 3) ;; *) tail -20 "$dir/stage1.log" >&2; exit 1 ;; esac
+    rm -rf "$dir/stage1.out" && cp -r "$dir/mutants.out" "$dir/stage1.out"
+    printf '%s, stage 1 (core tests): caught %d  missed %d  unviable %d  timeout %d\n' \
+      "$name" $(counts "$dir/stage1.out")
+    echo "$name, stage 2: the survivors of stage 1, against the whole selection" >&2
+    # Without the resume flag among "$@": stage 2 always iterates on stage 1.
+    local args=() a
+    for a in "$@"; do [ "$a" = --iterate ] || args+=("$a"); done
+    status=0
+    mutants --output "$dir" "${timeouts[@]}" --iterate "${args[@]}" > "$dir/stage2.log" 2>&1 ||
+      status=$?
+    case $status in 0 | 2 | 3) ;; *) tail -20 "$dir/stage2.log" >&2; exit 1 ;; esac
+  ) || exit 1
+  local out=$dir/mutants.out caught missed unviable timeout
+  caught=$(cat "$out/caught.txt" "$out/previously_caught.txt" 2> /dev/null | sort -u | grep -c . || true)
+  read -r _ missed _ timeout <<< "$(counts "$out")"
+  unviable=$(cat "$out/unviable.txt" "$dir/stage1.out/unviable.txt" 2> /dev/null | sort -u | grep -c . || true)
+  printf '%s: caught %d  missed %d  unviable %d  timeout %d: %s\n' "$name" "$caught" "$missed" \
+    "$unviable" "$timeout" "$(score "$caught" "$missed" "$timeout")"
+}
+
 case ${1:-} in
   count)
     mutants --list | grep -c .
@@ -180,7 +219,8 @@ case ${1:-} in
       echo "!!! MORE THAN $max MUTANTS: ONLY A SAMPLE IS TESTED, every ${n}th (shard 0/$n, round-robin)."
       echo "!!! The others are not checked here; run bench/mutants.sh shards for the whole core."
     fi
-    run_one in-diff --in-diff "$diff_file" "${sample[@]}"
+    rm -rf "${out_root:?}/in-diff"
+    two_stage in-diff --in-diff "$diff_file" "${sample[@]}"
     cp "$out_root/in-diff/mutants.out/missed.txt" "$out_root/missed.txt" 2> /dev/null || : > "$out_root/missed.txt"
     if [ -s "$out_root/missed.txt" ]; then
       echo "MISSED: the tests do not catch these mutants of the changed lines:"
@@ -189,36 +229,13 @@ case ${1:-} in
     fi
     ;;
   whole)
-    dir=$out_root/whole
-    mkdir -p "$dir"
+    export MUTANTS_JOBS=${2:-1}
     baseline
-    # After the baseline, which builds in the usual target dir with the usual flags.
-    export MUTANTS_JOBS=${2:-1} MUTANTS_BUILD_DIR=$PWD/$out_root/build-whole
-    export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0
-    if command -v mold > /dev/null; then export RUSTFLAGS="-C link-arg=-fuse-ld=mold"; fi
-    iterate=()
-    [ -d "$dir/mutants.out" ] && iterate=(--iterate)
-    echo "stage 1: every mutant not yet caught, against the core's own tests" >&2
-    status=0
-    # The core's tests take a few seconds: a mutant that makes them loop is stopped at 60 s.
-    MUTANTS_TARGETS=core_targets mutants --output "$dir" --baseline=skip --build-timeout 1800 \
-      --timeout "${MUTANTS_TEST_TIMEOUT:-60}" "${iterate[@]}" --test-package autonomic-core \
-      > "$dir/stage1.log" 2>&1 || status=$?
-    case $status in 0 | 2 | 3) ;; *) tail -20 "$dir/stage1.log" >&2; exit 1 ;; esac
-    rm -rf "$dir/stage1.out" && cp -r "$dir/mutants.out" "$dir/stage1.out"
-    printf 'stage 1: caught %d  missed %d  unviable %d  timeout %d\n' $(counts "$dir/stage1.out")
-    echo "stage 2: the survivors of stage 1, against the whole selection" >&2
-    status=0
-    mutants --output "$dir" "${timeouts[@]}" --iterate > "$dir/stage2.log" 2>&1 || status=$?
-    case $status in 0 | 2 | 3) ;; *) tail -20 "$dir/stage2.log" >&2; exit 1 ;; esac
-    out=$dir/mutants.out
-    caught=$(cat "$out/caught.txt" "$out/previously_caught.txt" 2> /dev/null | sort -u | grep -c . || true)
-    read -r _ missed unviable timeout <<< "$(counts "$out")"
-    unviable=$(cat "$out/unviable.txt" "$out/previously_unviable.txt" 2> /dev/null | sort -u | grep -c . || true)
-    printf 'whole core: %d mutants: caught %d  missed %d  unviable %d  timeout %d: %s\n' \
-      "$(mutants --list | grep -c .)" "$caught" "$missed" "$unviable" "$timeout" \
-      "$(score "$caught" "$missed" "$timeout")"
-    cp "$out/missed.txt" "$out_root/missed.txt" 2> /dev/null || : > "$out_root/missed.txt"
+    resume=()
+    [ -d "$out_root/whole/mutants.out" ] && resume=(--iterate)
+    two_stage whole "${resume[@]}"
+    printf 'whole core: %d mutants\n' "$(mutants --list | grep -c .)"
+    cp "$out_root/whole/mutants.out/missed.txt" "$out_root/missed.txt" 2> /dev/null || : > "$out_root/missed.txt"
     echo "missed mutants: $out_root/missed.txt"
     ;;
   run)
