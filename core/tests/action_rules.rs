@@ -117,6 +117,19 @@ fn a_revision_is_one_to_128_visible_ascii_bytes_and_is_carried_as_given() {
 }
 
 #[test]
+fn a_percent_is_0_to_100_for_throttle_and_shed() {
+    // Proves the percent rule at its edges: 0 and 100 are actions, 101 and above are refused.
+    for percent in [0, 1, 99, 100] {
+        assert_eq!(Action::throttle(percent), Ok(Action::Throttle { percent }));
+        assert_eq!(Action::shed(percent), Ok(Action::Shed { percent }));
+    }
+    for percent in [101, 150, 255] {
+        assert!(Action::throttle(percent).is_err(), "throttle {percent}");
+        assert!(Action::shed(percent).is_err(), "shed {percent}");
+    }
+}
+
+#[test]
 fn a_manual_action_is_busy_while_the_ledger_ring_is_full_and_changes_nothing() {
     // Proves the ledger-room half of handle_action's Busy: with the ring full of unpolled
     // receipts (and room everywhere else) the action is refused, nothing is queued, and

@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+use autonomic_core::breaker::CircuitState;
 use autonomic_core::engine::{CommandError, IngestError};
 use autonomic_core::entitlement::{AdmitError, CommandKind, EntitlementError};
 use autonomic_core::{
@@ -39,6 +40,12 @@ fn kinds_states_and_outcomes_have_their_documented_names_in_index_order() {
     );
     for (i, o) in ActionOutcome::ALL.into_iter().enumerate() {
         assert_eq!(o.index(), i, "{o:?}");
+    }
+
+    let circuits: Vec<_> = CircuitState::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(circuits, ["closed", "open", "half_open"]);
+    for (i, c) in CircuitState::ALL.into_iter().enumerate() {
+        assert_eq!(c.index(), i, "{c:?}");
     }
 
     let states: Vec<_> = GovernorState::ALL.iter().map(|s| s.as_str()).collect();
