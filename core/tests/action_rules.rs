@@ -136,13 +136,13 @@ fn a_manual_action_is_busy_while_the_ledger_ring_is_full_and_changes_nothing() {
     // after a drain the same request is accepted.
     let mut e = active("acme");
     let mut ts_ms = 0;
-    loop {
+    // Bounded, so that a broken engine fails here instead of looping.
+    let filled = (0..10_000).any(|_| {
         ts_ms += 5_000;
         let value = if (ts_ms / 5_000) % 2 == 0 { 78.0 } else { 50.0 };
-        if e.handle_signal(ts_ms, &raw("acme", value, ts_ms)).is_err() {
-            break;
-        }
-    }
+        e.handle_signal(ts_ms, &raw("acme", value, ts_ms)).is_err()
+    });
+    assert!(filled, "the ring fills within 10 000 signals");
     let before = e.ledger().next_seq();
     assert_eq!(
         e.handle_action(ts_ms, "acme", Action::THROTTLE_50),

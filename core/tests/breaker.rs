@@ -364,6 +364,7 @@ fn the_longest_chain_needs_room_or_the_input_changes_nothing() {
     runs(&mut e);
     let mut other = 0;
     while e.ledger().can_append(6) {
+        assert!(other < 10_000, "the ring fills within 10 000 commands");
         let command = if other % 2 == 1 {
             EntitlementCommand::Pause
         } else {

@@ -96,12 +96,14 @@ fn a_config_is_busy_while_the_ledger_ring_is_full_and_applies_after_a_drain() {
     // nothing swapped; after draining the same config applies.
     let mut e = active("acme");
     let ts_ms = 1_000;
-    while e
-        .handle_entitlement(ts_ms, "acme", EntitlementCommand::Pause)
-        .is_ok()
-        && e.handle_entitlement(ts_ms, "acme", EntitlementCommand::Resume)
-            .is_ok()
-    {}
+    // Bounded, so that a broken engine fails here instead of looping.
+    let filled = (0..10_000).any(|_| {
+        e.handle_entitlement(ts_ms, "acme", EntitlementCommand::Pause)
+            .is_err()
+            || e.handle_entitlement(ts_ms, "acme", EntitlementCommand::Resume)
+                .is_err()
+    });
+    assert!(filled, "the ring fills within 10 000 commands");
     let before = e.ledger().next_seq();
     assert_eq!(
         e.handle_config(ts_ms, low_thresholds(), HASH_A),
