@@ -82,7 +82,7 @@ fn a_restore_into_a_table_too_small_for_the_pending_warnings_is_refused_by_name(
         timing: grace(),
         ..EngineConfig::default()
     };
-    let mut e = engine_with(&with_timers(2), config.clone()).unwrap();
+    let mut e = engine_with(&with_timers(2), config).unwrap();
     let mut records = Vec::new();
     for id in ["t", "u"] {
         activate(&mut e, id);
@@ -95,13 +95,13 @@ fn a_restore_into_a_table_too_small_for_the_pending_warnings_is_refused_by_name(
         .iter()
         .rposition(|r| {
             matches!(
-                common::events(&[r.clone()])[0],
+                common::events(std::slice::from_ref(r))[0],
                 autonomic_core::Event::Warning { .. }
             )
         })
         .unwrap() as u64;
     for timers in [2, 1] {
-        let mut r = engine_with(&with_timers(timers), config.clone()).unwrap();
+        let mut r = engine_with(&with_timers(timers), config).unwrap();
         let result = records.iter().try_for_each(|rec| r.restore(rec));
         if timers == 2 {
             assert_eq!(result, Ok(()));
