@@ -3,11 +3,11 @@
 //! polled), and a pending warning while `grace_ms` is on (due at the deadline its receipt
 //! records). Both are held in one table over the caller's [`crate::storage::Storage::timers`]
 //! slice (`Capacities::timers` entries, 1..=[`TIMERS_MAX`]), so [`Engine::poll_timeout`] scans
-//! the timers held, never the tenants. Both are the fold of the
-//! receipts: a governor receipt into Refuse adds a Refuse timer (while `refuse_max_ms` is
-//! on), one out of Refuse removes it; a `Warning` receipt adds a warning, its
-//! `WarningCancelled` or the tenant's next governor-ordered `ActionDispatched` removes it.
-//! [`Engine::handle_timeout`] fires the due ones.
+//! the timers held, never the tenants. Both are the fold of the receipts: a governor receipt
+//! into Refuse adds a Refuse timer (while `refuse_max_ms` is on), one out of Refuse removes
+//! it; a `Warning` receipt adds a warning, its `WarningCancelled` or the tenant's next
+//! governor-ordered `ActionDispatched` removes it. [`Engine::handle_timeout`] fires the due
+//! ones.
 
 use core::num::NonZeroU64;
 
