@@ -108,11 +108,7 @@ fn signal_path_over(c: &mut Criterion, name: &str, caps: &Capacities, tenants: u
         b.iter(|| {
             i += 1;
             let ts_ms = 1_000_000 + i * 10;
-            next_tenant = if next_tenant + 1 == tenants {
-                0
-            } else {
-                next_tenant + 1
-            };
+            next_tenant = if next_tenant + 1 == tenants { 0 } else { next_tenant + 1 };
             let raw = RawSignal {
                 tenant: &ids[next_tenant],
                 metric: "cpu",

@@ -166,7 +166,8 @@ impl<'a> Dedup<'a> {
     /// Whether `id`, of a signal in `window`, is remembered and its window still retained at
     /// `now_ms`.
     pub fn contains(&self, id: &[u8; 32], window: u64, now_ms: u64) -> bool {
-        window_retained(window, now_ms) && matches!(self.probe(fingerprint_of(id)), Probe::Found(_))
+        window_retained(window, now_ms)
+            && matches!(self.probe(fingerprint_of(id)), Probe::Found(_))
     }
 
     /// Remembers `id` (of a signal in `window`), expiring old windows and, when full,

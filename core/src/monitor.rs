@@ -271,10 +271,7 @@ fn sha256_padded<const N: usize>(parts: &[&[u8]]) -> [u8; 32] {
     }
     let mut state = SHA256_INITIAL_STATE;
     for block in padded.chunks_exact(64).take(blocks) {
-        sha2::compress256(
-            &mut state,
-            core::slice::from_ref(GenericArray::from_slice(block)),
-        );
+        sha2::compress256(&mut state, core::slice::from_ref(GenericArray::from_slice(block)));
     }
     let mut id = [0u8; 32];
     for (out, word) in id.chunks_exact_mut(4).zip(state) {

@@ -78,10 +78,7 @@ fn a_redelivery_is_a_duplicate_within_its_window_only() {
         "another value, another reading"
     );
     assert_ne!(next_window, reading);
-    assert!(
-        !d.contains(&next_window, 2, 10_000),
-        "the next window is new"
-    );
+    assert!(!d.contains(&next_window, 2, 10_000), "the next window is new");
 }
 
 #[test]
@@ -151,10 +148,7 @@ fn never_holds_a_late_signal_as_duplicate() {
     assert!(d.insert(&id(10, now), now / 5000, now));
     for attempt in 0..3 {
         let new = d.insert(&late, late_ms / 5000, now);
-        assert!(
-            new && !d.contains(&late, late_ms / 5000, now),
-            "attempt {attempt}"
-        );
+        assert!(new && !d.contains(&late, late_ms / 5000, now), "attempt {attempt}");
     }
     assert_eq!(d.len(), 1, "the late id is not stored");
 }
@@ -249,10 +243,7 @@ fn fingerprint_zero_is_stored_as_one() {
     assert!(d.insert(&[0; 32], 0, 0));
     assert!(d.contains(&[0; 32], 0, 0));
     assert!(!d.insert(&[0; 32], 0, 0), "a duplicate");
-    assert!(
-        d.contains(&crafted(1), 0, 0),
-        "fingerprint 0 is fingerprint 1"
-    );
+    assert!(d.contains(&crafted(1), 0, 0), "fingerprint 0 is fingerprint 1");
     assert!(!d.contains(&crafted(2), 0, 0));
     assert_eq!(d.len(), 1);
 }
@@ -401,14 +392,8 @@ fn windows_are_rebuilt_from_32_bits_across_2_pow_32() {
     assert!(d.insert(&a, last_low, ms(last_low)));
     assert!(d.insert(&b, last_low + 1, ms(last_low)), "one window ahead");
     for window in [last_low, last_low + 1, last_low + 12] {
-        assert!(
-            d.contains(&a, last_low, ms(window) + 4999),
-            "a at window {window}"
-        );
-        assert!(
-            d.contains(&b, last_low + 1, ms(window)),
-            "b at window {window}"
-        );
+        assert!(d.contains(&a, last_low, ms(window) + 4999), "a at window {window}");
+        assert!(d.contains(&b, last_low + 1, ms(window)), "b at window {window}");
     }
     assert!(!d.contains(&a, last_low, ms(last_low + 13)), "a expired");
     assert!(

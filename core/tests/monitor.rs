@@ -242,9 +242,7 @@ fn the_signal_id_is_sha256_of_the_documented_bytes_for_every_tenant_length() {
     // Every length from 1 to 256 crosses the one-, two-, ... five-block boundaries of the
     // padded preimage (12 + len bytes, 9 of padding at least).
     for len in 1..=256usize {
-        let tenant: String = (0..len)
-            .map(|i| char::from(b'!' + (i % 94) as u8))
-            .collect();
+        let tenant: String = (0..len).map(|i| char::from(b'!' + (i % 94) as u8)).collect();
         for (metric, window, value) in [
             (MetricKind::Cpu, 0, 0),
             (MetricKind::Connections, u64::MAX, 100),
