@@ -68,7 +68,7 @@ pub use self::errors::{BuildError, CommandError, IngestError, RestoreError};
 pub use self::mode::{Mode, ModeError};
 pub use self::reload::{AppliedConfig, ReloadError};
 pub use self::tenants::{TenantShapeError, TenantSlot, TenantView};
-pub use self::timers::PendingWarning;
+pub use self::timers::{PendingWarning, Timer};
 pub use crate::execution::{ActionCommand, Enforced, InFlight, Queued};
 pub use crate::stats::Stats;
 
@@ -130,7 +130,7 @@ pub struct Engine<'a> {
     ledger: Ledger<'a>,
     execution: Execution<'a>,
     breakers: Breakers,
-    timers: Timers,
+    timers: Timers<'a>,
     stats: Stats,
     /// The last `ConfigApplied` receipt's seq and hash (`reload`).
     applied_config: Option<AppliedConfig>,
@@ -152,6 +152,7 @@ impl<'a> Engine<'a> {
             in_flight,
             rollbackable,
             queued,
+            timers,
         } = storage;
         let ledger = Ledger::new(ledger_arena, ledger_spans)?;
         reload::check_ring(&config, &ledger)?;
@@ -162,7 +163,7 @@ impl<'a> Engine<'a> {
             ledger,
             execution: Execution::new(in_flight, rollbackable, queued),
             breakers: Breakers::default(),
-            timers: Timers::default(),
+            timers: Timers::new(timers)?,
             stats: Stats::default(),
             applied_config: None,
         })
@@ -270,6 +271,9 @@ impl<'a> Engine<'a> {
                 .ok_or(RestoreError::TenantTableFull(position))?,
             (None, _) => return Err(RestoreError::Inconsistent(position)),
         };
+        if matches!(receipt.event, Event::Warning { .. }) && !self.timers_free(1) {
+            return Err(RestoreError::TimerTableFull(position));
+        }
         if !self.follows(slot, &receipt.event) {
             return Err(RestoreError::Inconsistent(position));
         }

@@ -103,8 +103,13 @@ pub const ORDERED_ACTION_PCT_MAX: u8 = 100;
 /// The longest `min_dwell_ms`, `cooldown_ms`, `refuse_max_ms` and `grace_ms` the engine
 /// accepts (one day); 0 turns each off.
 pub const GOVERNOR_TIMING_MS_MAX: u64 = 86_400_000;
-/// The governor's timers held at once, engine-wide: tenants in Refuse while `refuse_max_ms`
-/// is on, and pending warnings while `grace_ms` is on (one of each per tenant at most). A
-/// step that would start one more is refused with `Busy` (nothing changes); with both off
-/// no timer is ever held. Fixed, in the engine value (24 bytes each).
-pub const TIMERS_MAX: usize = 128;
+/// Default size of the governor's timer table ([`crate::storage::Capacities::timers`]): the
+/// timers held at once, engine-wide — tenants in Refuse while `refuse_max_ms` is on, and
+/// pending warnings while `grace_ms` is on (one of each per tenant at most). A step that would
+/// start one more is refused with `Busy` (nothing changes); with both off no timer is ever
+/// held. 24 bytes an entry.
+pub const TIMERS_DEFAULT: usize = 128;
+/// The largest timer table an engine accepts (`Capacities::timers`, 1..=this): the timers
+/// held are scanned for a tenant's pending warning on each of its signals, for the next due
+/// one on each poll, and once per timer fired.
+pub const TIMERS_MAX: usize = 65_536;

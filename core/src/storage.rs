@@ -1,6 +1,6 @@
 //! The memory an engine runs in, handed over by the driver at start.
 //!
-//! The core never allocates: [`crate::engine::Engine::new`] takes a [`Storage`], eleven
+//! The core never allocates: [`crate::engine::Engine::new`] takes a [`Storage`], twelve
 //! slices the driver sized from a [`Capacities`] (read from its configuration) and owns for
 //! as long as the engine lives. A driver with an allocator makes them once at start
 //! ([`OwnedStorage`], behind the `alloc` feature); one without declares them `static`.
@@ -14,15 +14,16 @@
 //! | `in_flight` | `in_flight` | `size_of::<InFlight>()` (152 on 64-bit targets) |
 //! | `rollbackable` | `rollbackable` | `size_of::<Completed>()` (216 on 64-bit targets) |
 //! | `queued` | `queued` | `size_of::<Queued>()` (144 on 64-bit targets) |
+//! | `timers` | `timers` | `size_of::<Timer>()` (24) |
 //!
 //! An index has [`index_slots_for`] entries: the smallest power of two at most 3/4 full.
 
-use crate::engine::TenantSlot;
+use crate::engine::{TenantSlot, Timer};
 use crate::execution::{Completed, InFlight, Queued};
 use crate::ledger::{Span, arena_bytes_for};
 use crate::limits::{
     DEDUP_IDS_DEFAULT, IN_FLIGHT_DEFAULT, QUEUED_DEFAULT, RECEIPTS_DEFAULT, ROLLBACKABLE_DEFAULT,
-    TENANT_ID_BYTES_PER_TENANT_DEFAULT, TENANTS_DEFAULT,
+    TENANT_ID_BYTES_PER_TENANT_DEFAULT, TENANTS_DEFAULT, TIMERS_DEFAULT,
 };
 
 /// The entries of an open-addressed index over `items` items: the smallest power of two
@@ -67,6 +68,9 @@ pub struct Capacities {
     pub rollbackable: usize,
     /// Manual actions queued behind those in flight, engine-wide.
     pub queued: usize,
+    /// The governor's timers held at once, engine-wide (Refuse timers and pending warnings:
+    /// 1..=[`crate::limits::TIMERS_MAX`]).
+    pub timers: usize,
 }
 
 impl Default for Capacities {
@@ -79,7 +83,7 @@ impl Capacities {
     /// The defaults of [`crate::limits`] for `tenants` tenants: 32 id bytes each,
     /// [`DEDUP_IDS_DEFAULT`] dedup ids, [`RECEIPTS_DEFAULT`] receipts, [`IN_FLIGHT_DEFAULT`]
     /// actions in flight, [`ROLLBACKABLE_DEFAULT`] remembered for rollback, [`QUEUED_DEFAULT`]
-    /// queued.
+    /// queued, [`TIMERS_DEFAULT`] timers.
     pub const fn with_tenants(tenants: usize) -> Self {
         Self {
             tenants,
@@ -89,6 +93,7 @@ impl Capacities {
             in_flight: IN_FLIGHT_DEFAULT,
             rollbackable: ROLLBACKABLE_DEFAULT,
             queued: QUEUED_DEFAULT,
+            timers: TIMERS_DEFAULT,
         }
     }
 
@@ -120,7 +125,8 @@ impl Capacities {
         let ledger = self.receipts.saturating_mul(size_of::<Span>()) + self.ledger_arena_bytes();
         let execution = self.in_flight.saturating_mul(size_of::<InFlight>())
             + self.rollbackable.saturating_mul(size_of::<Completed>())
-            + self.queued.saturating_mul(size_of::<Queued>());
+            + self.queued.saturating_mul(size_of::<Queued>())
+            + self.timers.saturating_mul(size_of::<Timer>());
         tenants
             .saturating_add(dedup)
             .saturating_add(ledger)
@@ -155,6 +161,8 @@ pub struct Storage<'a> {
     pub rollbackable: &'a mut [Completed],
     /// The manual actions queued: `queued` of them.
     pub queued: &'a mut [Queued],
+    /// The governor's timers: `timers` of them.
+    pub timers: &'a mut [Timer],
 }
 
 #[cfg(feature = "alloc")]
@@ -166,7 +174,7 @@ mod owned {
     use alloc::vec;
     use alloc::vec::Vec;
 
-    use super::{Capacities, Completed, InFlight, Queued, Span, Storage, TenantSlot};
+    use super::{Capacities, Completed, InFlight, Queued, Span, Storage, TenantSlot, Timer};
 
     /// A [`Storage`] on the heap, allocated once by [`OwnedStorage::new`] (the `alloc`
     /// feature). Zeroed slices are allocated zeroed, so the operating system maps their pages
@@ -184,6 +192,7 @@ mod owned {
         in_flight: Vec<InFlight>,
         rollbackable: Vec<Completed>,
         queued: Vec<Queued>,
+        timers: Vec<Timer>,
     }
 
     impl OwnedStorage {
@@ -201,6 +210,7 @@ mod owned {
                 in_flight: vec![InFlight::default(); capacities.in_flight],
                 rollbackable: vec![Completed::default(); capacities.rollbackable],
                 queued: vec![Queued::default(); capacities.queued],
+                timers: vec![Timer::default(); capacities.timers],
             }
         }
 
@@ -218,6 +228,7 @@ mod owned {
                 in_flight: &mut self.in_flight,
                 rollbackable: &mut self.rollbackable,
                 queued: &mut self.queued,
+                timers: &mut self.timers,
             }
         }
     }

@@ -20,6 +20,7 @@ fn caps(tenants: usize, in_flight: usize, rollbackable: usize) -> Capacities {
         in_flight,
         rollbackable,
         queued: 4,
+        timers: 4,
     }
 }
 

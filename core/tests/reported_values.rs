@@ -24,6 +24,7 @@ fn an_engine_reports_the_capacities_it_was_built_with() {
         in_flight: 3,
         rollbackable: 6,
         queued: 9,
+        timers: 11,
     };
     let e = common::engine_with(&caps, EngineConfig::default()).unwrap();
     assert_eq!(e.tenant_capacity(), 5);
@@ -32,6 +33,7 @@ fn an_engine_reports_the_capacities_it_was_built_with() {
     assert_eq!(e.ledger().capacity(), 40);
     assert_eq!(e.execution_capacities(), (3, 6));
     assert_eq!(e.queued_len(), (0, 9));
+    assert_eq!(e.timers_len(), (0, 11));
 }
 
 #[test]

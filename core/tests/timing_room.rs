@@ -9,7 +9,6 @@ mod timing_support;
 use autonomic_core::engine::{EngineConfig, IngestError};
 use autonomic_core::entitlement::EntitlementError;
 use autonomic_core::governor::GovernorTiming;
-use autonomic_core::limits::TIMERS_MAX;
 use autonomic_core::storage::Capacities;
 use autonomic_core::{Action, EntitlementCommand, GovernorState};
 use common::{activate, drain_records, engine_with, raw};
@@ -30,7 +29,7 @@ fn a_full_timer_table_refuses_a_step_that_needs_one_more_with_busy() {
         Some(T0 + 3000 + 60_000),
         "the Refuse timers"
     );
-    let last = &ids[TIMERS_MAX];
+    let last = &ids[TIMERS];
     // Steps that start no timer go on: a tenant's way to Degrade, a signal in Refuse.
     for v in [80.0, 81.0, 82.0] {
         signal(&mut e, last, v, T0 + 10_000 + v as u64);
@@ -105,7 +104,7 @@ fn with_breakers_and_grace_a_dispatch_keeps_one_timer_free() {
         }
         let mut e = engine_with(&ROOMY, config).unwrap();
         let ids = fill_timers(&mut e);
-        let got = e.handle_signal(T0 + 4000, &raw(&ids[TIMERS_MAX], 95.0, T0 + 4000));
+        let got = e.handle_signal(T0 + 4000, &raw(&ids[TIMERS], 95.0, T0 + 4000));
         assert_eq!(got.is_err(), breakers, "breakers {breakers}: {got:?}");
         // A manual action needs the spare too.
         let manual = e.handle_action(T0 + 4001, &ids[0], Action::Pause);
@@ -120,9 +119,9 @@ fn one_free_timer_is_enough_for_a_warning_while_refuse_max_is_off() {
     let mut e = timed_in(&ROOMY, grace());
     let ids = fill_timers(&mut e);
     e.handle_reset(T0 + 4000, &ids[0]).unwrap();
-    assert_eq!(e.timers_len().0, TIMERS_MAX - 1);
-    into_refuse(&mut e, &ids[TIMERS_MAX], T0 + 10_000);
-    assert!(e.warning(&ids[TIMERS_MAX]).is_some());
+    assert_eq!(e.timers_len().0, TIMERS - 1);
+    into_refuse(&mut e, &ids[TIMERS], T0 + 10_000);
+    assert!(e.warning(&ids[TIMERS]).is_some());
 }
 
 #[test]

@@ -5,7 +5,9 @@
 
 use core::ptr::addr_of_mut;
 
-use autonomic_core::engine::{Engine, EngineConfig, InFlight, Queued, SignalResult, TenantSlot};
+use autonomic_core::engine::{
+    Engine, EngineConfig, InFlight, Queued, SignalResult, TenantSlot, Timer,
+};
 use autonomic_core::execution::Completed;
 use autonomic_core::ledger::Span;
 use autonomic_core::storage::{Capacities, Storage};
@@ -30,6 +32,7 @@ const LEDGER_ARENA: usize = CAPS.ledger_arena_bytes();
 const IN_FLIGHT: usize = CAPS.in_flight;
 const ROLLBACKABLE: usize = CAPS.rollbackable;
 const QUEUED: usize = CAPS.queued;
+const TIMERS: usize = CAPS.timers;
 
 // The engine's storage: no heap, no allocator, plain statics.
 static mut SLOTS: [TenantSlot; TENANTS] = [TenantSlot::EMPTY; TENANTS];
@@ -43,6 +46,7 @@ static mut LEDGER_BYTES: [u8; LEDGER_ARENA] = [0; LEDGER_ARENA];
 static mut IN_FLIGHT_BOOK: [InFlight; IN_FLIGHT] = [InFlight::EMPTY; IN_FLIGHT];
 static mut ROLLBACKABLE_BOOK: [Completed; ROLLBACKABLE] = [Completed::EMPTY; ROLLBACKABLE];
 static mut QUEUED_BOOK: [Queued; QUEUED] = [Queued::EMPTY; QUEUED];
+static mut TIMER_TABLE: [Timer; TIMERS] = [Timer::EMPTY; TIMERS];
 
 /// The statics above, lent to one engine.
 ///
@@ -65,6 +69,7 @@ unsafe fn storage() -> Storage<'static> {
             in_flight: &mut *addr_of_mut!(IN_FLIGHT_BOOK),
             rollbackable: &mut *addr_of_mut!(ROLLBACKABLE_BOOK),
             queued: &mut *addr_of_mut!(QUEUED_BOOK),
+            timers: &mut *addr_of_mut!(TIMER_TABLE),
         }
     }
 }

@@ -266,6 +266,8 @@ typedef struct AutonomicCapacities {
   size_t rollbackable;
   // Manual actions queued behind those in flight.
   size_t queued;
+  // The governor's timers held at once (Refuse timers and pending warnings).
+  size_t timers;
 } AutonomicCapacities;
 
 // What one governor event did.
@@ -355,7 +357,7 @@ extern "C" {
 #endif // __cplusplus
 
 // Writes the default capacities (1 024 tenants, 650 000 dedup ids, 1 024 receipts, 64 in
-// flight, 64 rollbackable, 64 queued) to `out_caps`.
+// flight, 64 rollbackable, 64 queued, 128 timers) to `out_caps`.
 //
 // # Safety
 //

@@ -19,7 +19,7 @@ use crate::types::{
 use crate::{AutonomicEngine, engine_mut, guard, optional_out, out, put, str_arg};
 
 /// Writes the default capacities (1 024 tenants, 650 000 dedup ids, 1 024 receipts, 64 in
-/// flight, 64 rollbackable, 64 queued) to `out_caps`.
+/// flight, 64 rollbackable, 64 queued, 128 timers) to `out_caps`.
 ///
 /// # Safety
 ///

@@ -1,4 +1,4 @@
-//! Carving one caller-provided block into the engine value and its eleven storage slices.
+//! Carving one caller-provided block into the engine value and its twelve storage slices.
 //!
 //! The block starts with the engine itself; each slice follows at the next offset aligned
 //! for its element type. The block's alignment is the largest of them, so fixed offsets from
@@ -6,7 +6,7 @@
 
 use core::mem::{align_of, size_of};
 
-use autonomic_core::engine::{Engine, EngineConfig, InFlight, Queued, TenantSlot};
+use autonomic_core::engine::{Engine, EngineConfig, InFlight, Queued, TenantSlot, Timer};
 use autonomic_core::execution::Completed;
 use autonomic_core::ledger::Span;
 use autonomic_core::storage::{Capacities, Storage};
@@ -32,6 +32,7 @@ pub struct Layout {
     in_flight: usize,
     rollbackable: usize,
     queued: usize,
+    timers: usize,
 }
 
 /// Lays parts out one after the other.
@@ -71,6 +72,7 @@ impl Layout {
             in_flight: at.take::<InFlight>(caps.in_flight)?,
             rollbackable: at.take::<Completed>(caps.rollbackable)?,
             queued: at.take::<Queued>(caps.queued)?,
+            timers: at.take::<Timer>(caps.timers)?,
             size: 0,
             align: 0,
         };
@@ -150,6 +152,7 @@ pub unsafe fn build(
                 Completed::EMPTY,
             ),
             queued: carve(mem, layout.queued, caps.queued, Queued::EMPTY),
+            timers: carve(mem, layout.timers, caps.timers, Timer::EMPTY),
         }
     };
     let engine = Engine::new(EngineConfig::default(), storage)?;

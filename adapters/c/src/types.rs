@@ -41,6 +41,8 @@ pub struct AutonomicCapacities {
     pub rollbackable: usize,
     /// Manual actions queued behind those in flight.
     pub queued: usize,
+    /// The governor's timers held at once (Refuse timers and pending warnings).
+    pub timers: usize,
 }
 
 impl From<Capacities> for AutonomicCapacities {
@@ -53,6 +55,7 @@ impl From<Capacities> for AutonomicCapacities {
             in_flight: c.in_flight,
             rollbackable: c.rollbackable,
             queued: c.queued,
+            timers: c.timers,
         }
     }
 }
@@ -67,6 +70,7 @@ impl From<AutonomicCapacities> for Capacities {
             in_flight: c.in_flight,
             rollbackable: c.rollbackable,
             queued: c.queued,
+            timers: c.timers,
         }
     }
 }

@@ -115,6 +115,11 @@ fn bad_pointers_and_blocks_are_refused() {
             autonomic_engine_init(base, size, &none, &mut e),
             code(AutonomicStatus::InvalidCapacities)
         );
+        let no_timers = AutonomicCapacities { timers: 0, ..caps };
+        assert_eq!(
+            autonomic_engine_init(base, size, &no_timers, &mut e),
+            code(AutonomicStatus::InvalidCapacities)
+        );
         let mut huge = caps;
         huge.dedup_ids = usize::MAX / 2;
         assert_eq!(

@@ -6,7 +6,9 @@
 #![no_std]
 #![no_main]
 
-use autonomic_core::engine::{Engine, EngineConfig, InFlight, Queued, SignalResult, TenantSlot};
+use autonomic_core::engine::{
+    Engine, EngineConfig, InFlight, Queued, SignalResult, TenantSlot, Timer,
+};
 use autonomic_core::execution::Completed;
 use autonomic_core::ledger::Span;
 use autonomic_core::storage::{Capacities, Storage};
@@ -17,7 +19,8 @@ use autonomic_core::{
 use cortex_m_rt::{STACK_PAINT_VALUE, entry};
 use cortex_m_semihosting::{debug, hprintln};
 
-/// The firmware's capacities: small, every bound well above what the scenario needs.
+/// The firmware's capacities: small, every bound well above what the scenario needs (8
+/// timers: a Refuse timer and a pending warning for each tenant).
 #[cfg(not(any(feature = "minimal", feature = "default-tenants")))]
 const CAPS: Capacities = Capacities {
     tenants: 4,
@@ -27,11 +30,12 @@ const CAPS: Capacities = Capacities {
     in_flight: 4,
     rollbackable: 4,
     queued: 4,
+    timers: 8,
 };
 
 /// The smallest useful capacities (the `minimal` feature): one tenant, four dedup ids, the
 /// ledger's smallest ring (4 spans and a 2 KiB arena: receipts are overwritten once polled),
-/// one action in flight, one remembered for rollback and one queued.
+/// one action in flight, one remembered for rollback, one queued, and the tenant's two timers.
 #[cfg(feature = "minimal")]
 const CAPS: Capacities = Capacities {
     tenants: 1,
@@ -41,10 +45,11 @@ const CAPS: Capacities = Capacities {
     in_flight: 1,
     rollbackable: 1,
     queued: 1,
+    timers: 2,
 };
 
 /// The default capacities (the `default-tenants` feature: 1 024 tenants, 1 024 receipts,
-/// 64 in flight, 64 remembered and 64 queued) but 8 192 dedup ids: the default 650 000 need 17.8 MB, more
+/// 64 in flight, 64 remembered, 64 queued and 128 timers) but 8 192 dedup ids: the default 650 000 need 17.8 MB, more
 /// than the board's RAM.
 #[cfg(feature = "default-tenants")]
 const CAPS: Capacities = Capacities {
@@ -82,6 +87,7 @@ struct Slots {
     in_flight: [InFlight; CAPS.in_flight],
     rollbackable: [Completed; CAPS.rollbackable],
     queued: [Queued; CAPS.queued],
+    timers: [Timer; CAPS.timers],
 }
 
 /// Both, lent to one engine.
@@ -98,6 +104,7 @@ fn storage<'a>(zeroed: &'a mut Zeroed, slots: &'a mut Slots) -> Storage<'a> {
         in_flight: &mut slots.in_flight,
         rollbackable: &mut slots.rollbackable,
         queued: &mut slots.queued,
+        timers: &mut slots.timers,
     }
 }
 
@@ -119,6 +126,7 @@ fn main() -> ! {
         in_flight: [InFlight::EMPTY; CAPS.in_flight],
         rollbackable: [Completed::EMPTY; CAPS.rollbackable],
         queued: [Queued::EMPTY; CAPS.queued],
+        timers: [Timer::EMPTY; CAPS.timers],
     };
     hprintln!(
         "capacities {:?}: storage {} bytes, engine {} bytes (the default capacities would need {})",

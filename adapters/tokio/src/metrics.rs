@@ -19,7 +19,7 @@
 //! | `autonomic_rollbacks_total` | counter | `kind`, `outcome` (`succeeded`/`failed`) |
 //! | `autonomic_actions_in_flight` | gauge | |
 //! | `autonomic_dedup_evictions_total` | counter | signal ids evicted inside the 60 s retention (deduplicator full); each one's redelivery would be governed again |
-//! | `autonomic_table_capacity` | gauge | `table`: `tenants`, `tenant_id_bytes`, `dedup_ids`, `receipts`, `queued_actions` (the configured capacities), `governor_timers` (fixed: 128) |
+//! | `autonomic_table_capacity` | gauge | `table`: `tenants`, `tenant_id_bytes`, `dedup_ids`, `receipts`, `queued_actions`, `governor_timers` (the configured capacities) |
 //! | `autonomic_table_used` | gauge | `table`: as above, what is in use now |
 //! | `autonomic_action_duration_seconds` | histogram | `kind` (actuator run time) |
 //! | `autonomic_receipts_total` | counter | receipts appended by this process |

@@ -31,7 +31,8 @@ use std::io::{self, BufRead, Write};
 use autonomic_core::Resource;
 use autonomic_core::engine::{Engine, EngineConfig};
 use autonomic_core::limits::{
-    DEDUP_IDS_DEFAULT, IN_FLIGHT_DEFAULT, QUEUED_DEFAULT, ROLLBACKABLE_DEFAULT, TENANT_ID_MAX_BYTES,
+    DEDUP_IDS_DEFAULT, IN_FLIGHT_DEFAULT, QUEUED_DEFAULT, ROLLBACKABLE_DEFAULT,
+    TENANT_ID_MAX_BYTES, TIMERS_DEFAULT,
 };
 use autonomic_core::storage::{Capacities, OwnedStorage};
 
@@ -45,7 +46,8 @@ pub const LINE_BYTES_MAX: usize = 1024 * 1024;
 
 /// What replay's engine holds: 4096 tenants with room for ids of the longest length (so the
 /// tenant count, not the id arena, is the limit a trace meets), the default dedup capacity,
-/// 65 536 receipts, and the default 64 actions in flight, 64 remembered for rollback and 64 queued.
+/// 65 536 receipts, and the default 64 actions in flight, 64 remembered for rollback, 64 queued
+/// and 128 governor timers.
 pub const CAPACITIES: Capacities = Capacities {
     tenants: 4096,
     tenant_id_bytes: 4096 * TENANT_ID_MAX_BYTES,
@@ -54,6 +56,7 @@ pub const CAPACITIES: Capacities = Capacities {
     in_flight: IN_FLIGHT_DEFAULT,
     rollbackable: ROLLBACKABLE_DEFAULT,
     queued: QUEUED_DEFAULT,
+    timers: TIMERS_DEFAULT,
 };
 
 /// Replays `input` to `output`. Only I/O errors of the input or output stop it.

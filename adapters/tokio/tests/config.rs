@@ -743,3 +743,26 @@ fn capacities_come_from_the_file_and_default_to_the_documented_sizes() {
         .capacities();
     assert_eq!(caps.tenant_id_bytes, 4096);
 }
+
+#[test]
+fn max_timers_sizes_the_governor_timer_table_and_bad_values_are_named() {
+    // Proves `max_timers` defaults to 128, reaches the engine's capacities, and that a value
+    // outside 1..=65536 (or not an integer) is a one-line error naming the key.
+    assert_eq!(Config::default().max_timers, 128);
+    assert_eq!(Config::default().capacities().timers, 128);
+    for (text, timers) in [("max_timers = 1\n", 1), ("max_timers = 65536\n", 65_536)] {
+        let config = Config::from_str(text, "-").unwrap();
+        assert_eq!(config.capacities().timers, timers, "{text}");
+    }
+    let cases = [
+        ("max_timers = 0", "1..=65536, got 0"),
+        ("max_timers = 65537", "1..=65536, got 65537"),
+        ("max_timers = -1", "-1"),
+        ("max_timers = \"many\"", "many"),
+    ];
+    for (text, detail) in cases {
+        let message = error_of(text);
+        assert!(message.contains("max_timers"), "{text:?}: {message}");
+        assert!(message.contains(detail), "{text:?}: {message}");
+    }
+}

@@ -120,6 +120,13 @@ pub enum RestoreError {
         "receipt {0} adds a tenant that does not fit: the tenant table (max_tenants) or its id bytes (tenant_id_bytes) are smaller than when the ledger was written"
     )]
     TenantTableFull(u64),
+    /// The receipt starts a pending warning that does not fit: the engine's timer table is
+    /// full (smaller than that of the engine that wrote it, or holding Refuse timers
+    /// `refuse_max_ms` did not start then).
+    #[error(
+        "receipt {0} starts a governor timer that does not fit: the timer table (max_timers) holds fewer timers than the ledger's pending ones need"
+    )]
+    TimerTableFull(u64),
 }
 
 /// Why [`crate::engine::Engine::new`] refused to build an engine; nothing was built.
@@ -137,4 +144,8 @@ pub enum BuildError {
     /// The ledger's storage.
     #[error(transparent)]
     Ledger(#[from] crate::ledger::LedgerShapeError),
+    /// The timer table's storage has this many entries: it needs
+    /// 1..=[`crate::limits::TIMERS_MAX`].
+    #[error("the timer table's storage has {0} entries: it needs 1..={max}", max = crate::limits::TIMERS_MAX)]
+    Timers(usize),
 }

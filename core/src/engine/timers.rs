@@ -1,26 +1,50 @@
 //! The governor's timers (`docs/governor.md#timing`): a tenant in Refuse while
 //! `refuse_max_ms` is on (due at `entered_at_ms + refuse_max_ms`, read from the config when
 //! polled), and a pending warning while `grace_ms` is on (due at the deadline its receipt
-//! records). Both are held in one fixed table of [`TIMERS_MAX`] entries in the engine value,
-//! so [`Engine::poll_timeout`] scans that table, never the tenants. Both are the fold of the
-//! receipts: a governor receipt into Refuse adds a Refuse timer (while `refuse_max_ms` is
-//! on), one out of Refuse removes it; a `Warning` receipt adds a warning, its
-//! `WarningCancelled` or the tenant's next governor-ordered `ActionDispatched` removes it.
-//! [`Engine::handle_timeout`] fires the due ones.
+//! records). Both are held in one table over the caller's [`crate::storage::Storage::timers`]
+//! slice (`Capacities::timers` entries, 1..=[`TIMERS_MAX`]), so [`Engine::poll_timeout`] scans
+//! the timers held, never the tenants. Both are the fold of the receipts: a governor receipt
+//! into Refuse adds a Refuse timer (while `refuse_max_ms` is on), one out of Refuse removes
+//! it; a `Warning` receipt adds a warning, its `WarningCancelled` or the tenant's next
+//! governor-ordered `ActionDispatched` removes it. [`Engine::handle_timeout`] fires the due
+//! ones.
 
 use core::num::NonZeroU64;
 
-use heapless::Vec;
-
-use super::Engine;
+use super::{BuildError, Engine};
 use crate::entitlement::EntitlementState;
 use crate::governor::{GovernorEvent, GovernorState, Order, Planned};
 use crate::limits::TIMERS_MAX;
 use crate::receipt::{Cause, Event};
+use crate::table::Table;
 
-/// One timer of the table.
+/// One entry of the governor's timer table ([`crate::storage::Storage::timers`]). Opaque: a
+/// driver only sizes and declares the slice (`[Timer::EMPTY; N]`); what it holds on entry is
+/// ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
+pub struct Timer(Kind);
+
+impl Timer {
+    /// An unused entry, for `static` storage. (Never read: the table reads only the entries
+    /// it holds.)
+    pub const EMPTY: Timer = Timer(Kind::Refuse { slot: u32::MAX });
+
+    const fn slot(&self) -> usize {
+        match self.0 {
+            Kind::Refuse { slot } | Kind::Warning { slot, .. } => slot as usize,
+        }
+    }
+}
+
+impl Default for Timer {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+/// What a timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
     /// The tenant in `slot` is in Refuse (entered while `refuse_max_ms` was on).
     Refuse {
         /// The tenant.
@@ -39,14 +63,6 @@ enum Timer {
     },
 }
 
-impl Timer {
-    const fn slot(&self) -> usize {
-        match *self {
-            Timer::Refuse { slot } | Timer::Warning { slot, .. } => slot as usize,
-        }
-    }
-}
-
 /// A tenant's pending warning (`docs/governor.md#grace-before-pause-and-shed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PendingWarning {
@@ -59,16 +75,31 @@ pub struct PendingWarning {
 }
 
 /// The timer table (see the module doc).
-#[derive(Debug, Default)]
-pub(crate) struct Timers {
-    held: Vec<Timer, TIMERS_MAX>,
+#[derive(Debug)]
+pub(crate) struct Timers<'a> {
+    held: Table<'a, Timer>,
 }
 
-impl Timers {
+impl<'a> Timers<'a> {
+    /// An empty table in `slots`: 1..=[`TIMERS_MAX`] of them.
+    pub(crate) fn new(slots: &'a mut [Timer]) -> Result<Self, BuildError> {
+        if !(1..=TIMERS_MAX).contains(&slots.len()) {
+            return Err(BuildError::Timers(slots.len()));
+        }
+        Ok(Self {
+            held: Table::new(slots),
+        })
+    }
+
+    /// The most timers it holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.held.capacity()
+    }
+
     /// The pending warning of the tenant in `slot`.
     pub(crate) fn warning_of(&self, slot: usize) -> Option<PendingWarning> {
-        self.held.iter().find_map(|t| match *t {
-            Timer::Warning {
+        self.held.iter().find_map(|t| match t.0 {
+            Kind::Warning {
                 slot: s,
                 receipt,
                 order,
@@ -89,7 +120,7 @@ impl Timers {
 
     /// Free entries.
     pub(crate) fn free(&self) -> usize {
-        TIMERS_MAX - self.held.len()
+        self.held.capacity() - self.held.len()
     }
 
     /// A governor receipt to `to`: entering Refuse (only Degrade leads there) adds a Refuse
@@ -100,11 +131,10 @@ impl Timers {
             if timed {
                 // The room was checked on the live path; a restore under a newly enabled
                 // `refuse_max_ms` leaves a tenant beyond the table untimed (until reset).
-                let _ = self.held.push(Timer::Refuse { slot: slot as u32 });
+                let _ = self.held.push(Timer(Kind::Refuse { slot: slot as u32 }));
             }
         } else {
-            self.held
-                .retain(|t| !matches!(*t, Timer::Refuse { slot: s } if s as usize == slot));
+            self.remove_where(|t| matches!(t.0, Kind::Refuse { slot: s } if s as usize == slot));
         }
     }
 
@@ -134,12 +164,12 @@ impl Timers {
                 let Some(order) = Order::of(action) else {
                     return;
                 };
-                let warning = Timer::Warning {
+                let warning = Timer(Kind::Warning {
                     slot: slot as u32,
                     receipt: seq,
                     order,
                     deadline_ms: *deadline_ms,
-                };
+                });
                 let pushed = self.held.push(warning).is_ok();
                 debug_assert!(pushed, "room is checked before a warning is written");
             }
@@ -150,8 +180,19 @@ impl Timers {
 
     /// The warning of the tenant in `slot` ended: cancelled, or its action dispatched.
     pub(crate) fn apply_warning_ended(&mut self, slot: usize) {
-        self.held
-            .retain(|t| !matches!(*t, Timer::Warning { slot: s, .. } if s as usize == slot));
+        self.remove_where(|t| matches!(t.0, Kind::Warning { slot: s, .. } if s as usize == slot));
+    }
+
+    /// Removes every timer `matches` picks, keeping the others' order.
+    fn remove_where(&mut self, matches: impl Fn(&Timer) -> bool) {
+        let mut i = 0;
+        while let Some(timer) = self.held.as_slice().get(i) {
+            if matches(timer) {
+                self.held.remove(i);
+            } else {
+                i += 1;
+            }
+        }
     }
 }
 
@@ -162,9 +203,9 @@ impl Engine<'_> {
     }
 
     /// The governor's timers held (Refuse timers and pending warnings), and the most that
-    /// can be ([`TIMERS_MAX`]).
+    /// can be (`Capacities::timers`).
     pub fn timers_len(&self) -> (usize, usize) {
-        (self.timers.held.len(), TIMERS_MAX)
+        (self.timers.held.len(), self.timers.capacity())
     }
 
     /// [`Engine::poll_timeout`]: the earlier of the execution books' and the timers'.
@@ -193,15 +234,15 @@ impl Engine<'_> {
     /// full in-flight table: only a completion makes it due then); a Refuse timer at
     /// `entered_at_ms + refuse_max_ms` while that is on.
     fn due_ms(&self, timer: &Timer) -> Option<u64> {
-        match *timer {
-            Timer::Warning { deadline_ms, .. } => {
+        match timer.0 {
+            Kind::Warning { deadline_ms, .. } => {
                 let slot = timer.slot();
                 let waits = self.active(deadline_ms, slot)
                     && self.execution.in_flight_full()
                     && self.execution.in_flight_of(slot).is_none();
                 (!waits).then_some(deadline_ms)
             }
-            Timer::Refuse { .. } => {
+            Kind::Refuse { .. } => {
                 // 0 (turned off since the tenant entered Refuse) holds it there.
                 let refuse_max_ms = NonZeroU64::new(self.config.timing.refuse_max_ms)?;
                 let governor = self.tenants.state(timer.slot())?.governor;
@@ -223,23 +264,23 @@ impl Engine<'_> {
     /// ([`Engine::poll_timeout`] then stays in the past).
     pub(super) fn fire_timers(&mut self, now_ms: u64) {
         // Each firing removes its timer (through `apply`), so this ends.
-        for _ in 0..TIMERS_MAX {
+        for _ in 0..self.timers.capacity() {
             let due = self
                 .timers
                 .held
                 .iter()
                 .filter_map(|t| {
                     let due_ms = self.due_ms(t).filter(|d| *d <= now_ms)?;
-                    let rank = u8::from(matches!(t, Timer::Warning { .. }));
+                    let rank = u8::from(matches!(t.0, Kind::Warning { .. }));
                     Some(((due_ms, t.slot(), rank), *t))
                 })
                 .min_by_key(|(key, _)| *key);
             let Some((_, timer)) = due else {
                 break;
             };
-            let done = match timer {
-                Timer::Refuse { slot } => self.expire_refuse(now_ms, slot as usize),
-                Timer::Warning {
+            let done = match timer.0 {
+                Kind::Refuse { slot } => self.expire_refuse(now_ms, slot as usize),
+                Kind::Warning {
                     slot,
                     receipt,
                     order,
@@ -334,7 +375,7 @@ impl Engine<'_> {
 mod tests {
     #[test]
     fn a_timer_costs_what_the_limits_say() {
-        // `limits::TIMERS_MAX` quotes 24 bytes an entry (the engine value holds the table).
+        // `storage`'s module doc and `docs/design.md#memory` quote 24 bytes an entry.
         assert_eq!(core::mem::size_of::<super::Timer>(), 24);
     }
 }

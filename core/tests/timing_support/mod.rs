@@ -10,7 +10,6 @@
 use autonomic_core::engine::{ActionCommand, Engine, EngineConfig, SignalResult};
 use autonomic_core::governor::GovernorTiming;
 use autonomic_core::limits::RECORD_MAX_BYTES;
-use autonomic_core::limits::TIMERS_MAX;
 use autonomic_core::storage::Capacities;
 use autonomic_core::{Action, Event, GovernorState, Receipt};
 
@@ -19,11 +18,13 @@ use crate::common::{self, activate, drain_records, engine_with, raw};
 /// The clock at the start of each test.
 pub const T0: u64 = 1_000_000;
 
-/// Room for one more tenant than the timer table holds.
+/// The timer table of [`ROOMY`]: small, so a test fills it with a few tenants.
+pub const TIMERS: usize = 4;
+
+/// Room for more tenants than the timer table holds.
 pub const ROOMY: Capacities = Capacities {
-    tenant_id_bytes: 256 * 16,
-    receipts: 1024,
-    ..Capacities::with_tenants(256)
+    timers: TIMERS,
+    ..common::SMALL
 };
 
 pub fn timed(timing: GovernorTiming) -> Engine<'static> {
@@ -90,20 +91,21 @@ pub fn grace() -> GovernorTiming {
     }
 }
 
-/// Activates `t0..=t128` and drives the first [`TIMERS_MAX`] into Refuse (their Throttle
-/// succeeded), each holding one timer: the table is full. Returns the ids.
+/// Activates `t0..=tN` (N the timer table's capacity) and drives the first N into Refuse
+/// (their Throttle succeeded), each holding one timer: the table is full. Returns the ids.
 pub fn fill_timers(e: &mut Engine<'_>) -> Vec<String> {
-    let ids: Vec<String> = (0..=TIMERS_MAX).map(|i| format!("t{i}")).collect();
+    let capacity = e.timers_len().1;
+    let ids: Vec<String> = (0..=capacity).map(|i| format!("t{i}")).collect();
     for id in &ids {
         activate(e, id);
     }
-    for id in &ids[..TIMERS_MAX] {
+    for id in &ids[..capacity] {
         into_refuse(e, id, T0);
         e.handle_outcome(T0 + 3000, id, None, true, b"").unwrap();
         drain_records(e);
         runs(e);
     }
-    assert_eq!(e.timers_len(), (TIMERS_MAX, TIMERS_MAX));
+    assert_eq!(e.timers_len(), (capacity, capacity));
     ids
 }
 

@@ -99,6 +99,10 @@ pub const MAX_ROLLBACKABLE_MAX: u32 = 65_536;
 pub const MAX_QUEUED_ACTIONS_DEFAULT: u32 = autonomic_core::limits::QUEUED_DEFAULT as u32;
 /// Largest accepted `max_queued_actions` (queuing and dispatching scan them).
 pub const MAX_QUEUED_ACTIONS_MAX: u32 = 4096;
+/// Default `max_timers`: the governor's Refuse timers and pending warnings held at once.
+pub const MAX_TIMERS_DEFAULT: u32 = autonomic_core::limits::TIMERS_DEFAULT as u32;
+/// Largest accepted `max_timers` (the core's bound: the timers held are scanned per signal).
+pub const MAX_TIMERS_MAX: u32 = autonomic_core::limits::TIMERS_MAX as u32;
 /// Default `max_body_bytes` (a body over 1 MiB is refused).
 pub const MAX_BODY_BYTES_DEFAULT: u64 = 1024 * 1024;
 /// Smallest accepted `max_body_bytes`.
@@ -170,6 +174,8 @@ pub struct Config {
     /// Manual actions queued behind those in flight, engine-wide (`max_queued_actions`,
     /// 1..=4096, default 64).
     pub max_queued_actions: u32,
+    /// The governor's timers held at once, engine-wide (`max_timers`, 1..=65 536, default 128).
+    pub max_timers: u32,
     /// Extension: largest HTTP request body (`max_body_bytes`, default 1 MiB).
     pub max_body_bytes: u64,
     /// Extension: HTTP requests served at once (`max_concurrent_requests`, default 256).
@@ -226,6 +232,7 @@ impl Default for Config {
             max_in_flight: MAX_IN_FLIGHT_DEFAULT,
             max_rollbackable: MAX_ROLLBACKABLE_DEFAULT,
             max_queued_actions: MAX_QUEUED_ACTIONS_DEFAULT,
+            max_timers: MAX_TIMERS_DEFAULT,
             max_body_bytes: MAX_BODY_BYTES_DEFAULT,
             max_concurrent_requests: MAX_CONCURRENT_REQUESTS_DEFAULT,
             header_read_timeout_ms: HEADER_READ_TIMEOUT_MS_DEFAULT,
@@ -407,8 +414,8 @@ impl Config {
         self.actuators.validate()
     }
 
-    /// `max_tenants`, `tenant_id_bytes`, `dedup_ids`, `max_in_flight`, `max_rollbackable` and
-    /// `max_queued_actions` in bounds, and room for every
+    /// `max_tenants`, `tenant_id_bytes`, `dedup_ids`, `max_in_flight`, `max_rollbackable`,
+    /// `max_queued_actions` and `max_timers` in bounds, and room for every
     /// `[[tenants]]` entry (and the sampler's tenant).
     fn validate_capacities(&self) -> Result<(), InvalidKey> {
         check_range(
@@ -443,6 +450,7 @@ impl Config {
                 self.max_queued_actions,
                 MAX_QUEUED_ACTIONS_MAX,
             ),
+            ("max_timers", self.max_timers, MAX_TIMERS_MAX),
         ] {
             check_range(key, u64::from(value), 1, u64::from(max))?;
         }
@@ -460,7 +468,8 @@ impl Config {
     }
 
     /// The engine's capacities (`max_tenants`, `tenant_id_bytes`, `dedup_ids`,
-    /// `ledger_capacity`, `max_in_flight`, `max_rollbackable`, `max_queued_actions`).
+    /// `ledger_capacity`, `max_in_flight`, `max_rollbackable`, `max_queued_actions`,
+    /// `max_timers`).
     #[must_use]
     pub fn capacities(&self) -> autonomic_core::Capacities {
         // The core's defaults for this many tenants (its one rule for the id arena's default),
@@ -474,6 +483,7 @@ impl Config {
             in_flight: self.max_in_flight as usize,
             rollbackable: self.max_rollbackable as usize,
             queued: self.max_queued_actions as usize,
+            timers: self.max_timers as usize,
             ..defaults
         }
     }

@@ -70,7 +70,8 @@ pub fn check_live(running: &Config, new: &Config) -> Result<(), RestartRequired>
     let (r, n) = (running, new);
     let bound_at_start = first_changed!(r, n;
         listen, data_dir, token, fsync, ledger_capacity, max_tenants, tenant_id_bytes,
-        dedup_ids, max_in_flight, max_rollbackable, max_queued_actions, max_body_bytes,
+        dedup_ids, max_in_flight, max_rollbackable, max_queued_actions, max_timers,
+        max_body_bytes,
         max_concurrent_requests, header_read_timeout_ms, idle_timeout_ms, body_read_timeout_ms,
         max_connections, allowed_origins, allowed_hosts, sampler, tenants, checkpoint, notify,
         fleet,
@@ -153,6 +154,7 @@ mod tests {
             ("listen = \"127.0.0.1:9\"\n", "listen"),
             ("data_dir = \"elsewhere\"\n", "data_dir"),
             ("max_tenants = 7\n", "max_tenants"),
+            ("max_timers = 7\n", "max_timers"),
             ("fsync = \"batch\"\n", "fsync"),
             ("[[tenants]]\nid = \"acme\"\nsku = \"pro\"\n", "tenants"),
             ("[sampler]\nenabled = false\n", "sampler"),
