@@ -6,7 +6,8 @@
 #                                           after the other; counts per shard and in total
 #   bench/mutants.sh diff BASE [MAX]        only the mutants of the lines changed since the
 #                                           commit BASE (at most MAX, default 40; more are
-#                                           sampled); exit 1 if one is missed (CI)
+#                                           sampled); exit 1 if one is missed (CI);
+#                                           MUTANTS_RESUME=1 resumes a stopped run
 #   bench/mutants.sh whole [JOBS]           every mutant of the core, in two stages (below);
 #                                           resumes where a stopped run left off
 #   bench/mutants.sh run NAME ARGS...       any other selection, e.g. `run named -F 'validate'`
@@ -219,8 +220,14 @@ case ${1:-} in
       echo "!!! MORE THAN $max MUTANTS: ONLY A SAMPLE IS TESTED, every ${n}th (shard 0/$n, round-robin)."
       echo "!!! The others are not checked here; run bench/mutants.sh shards for the whole core."
     fi
-    rm -rf "${out_root:?}/in-diff"
-    two_stage in-diff --in-diff "$diff_file" "${sample[@]}"
+    # MUTANTS_RESUME=1 goes on from a stopped run of the same diff (what it caught is skipped).
+    resume=()
+    if [ -n "${MUTANTS_RESUME:-}" ] && [ -d "$out_root/in-diff/mutants.out" ]; then
+      resume=(--iterate)
+    else
+      rm -rf "${out_root:?}/in-diff"
+    fi
+    two_stage in-diff --in-diff "$diff_file" "${sample[@]}" "${resume[@]}"
     cp "$out_root/in-diff/mutants.out/missed.txt" "$out_root/missed.txt" 2> /dev/null || : > "$out_root/missed.txt"
     if [ -s "$out_root/missed.txt" ]; then
       echo "MISSED: the tests do not catch these mutants of the changed lines:"
