@@ -49,7 +49,7 @@ const CAPS: Capacities = Capacities {
 };
 
 /// The default capacities (the `default-tenants` feature: 1 024 tenants, 1 024 receipts,
-/// 64 in flight, 64 remembered, 64 queued and 128 timers) but 8 192 dedup ids: the default 650 000 need 17.8 MB, more
+/// 64 in flight, 64 remembered, 64 queued and 128 timers) but 8 192 dedup ids: the default 650 000 need 16.2 MB, more
 /// than the board's RAM.
 #[cfg(feature = "default-tenants")]
 const CAPS: Capacities = Capacities {
