@@ -133,3 +133,43 @@ fn storage_element_sizes_are_the_documented_ones() {
     assert_eq!(caps.dedup_index_entries(), 1 << 20);
     assert_eq!(caps.tenant_index_entries(), 2048);
 }
+
+/// Bytes of every slice of `storage`, element size times length, added up.
+fn bytes_of(storage: &autonomic_core::Storage<'_>) -> usize {
+    use std::mem::size_of_val;
+    size_of_val(storage.tenants)
+        + size_of_val(storage.tenant_index)
+        + size_of_val(storage.tenant_ids)
+        + size_of_val(storage.dedup_arrivals)
+        + size_of_val(storage.dedup_arrival_windows)
+        + size_of_val(storage.dedup_fingerprints)
+        + size_of_val(storage.ledger_spans)
+        + size_of_val(storage.ledger_arena)
+        + size_of_val(storage.in_flight)
+        + size_of_val(storage.rollbackable)
+        + size_of_val(storage.queued)
+        + size_of_val(storage.timers)
+}
+
+#[test]
+fn storage_bytes_is_what_the_storage_of_those_capacities_takes() {
+    // Proves Capacities::storage_bytes (what a driver budgets before allocating, and what the
+    // Cortex-M image prints) equals the bytes of the slices OwnedStorage allocates for the same
+    // capacities, at small, mixed and default capacities.
+    for capacities in [
+        caps(1, 1, 1),
+        caps(4, 2, 8),
+        Capacities {
+            dedup_ids: 5_000,
+            ..caps(300, 16, 16)
+        },
+        Capacities::default(),
+    ] {
+        let mut owned = OwnedStorage::new(&capacities);
+        assert_eq!(
+            capacities.storage_bytes(),
+            bytes_of(&owned.storage()),
+            "{capacities:?}"
+        );
+    }
+}
