@@ -225,9 +225,9 @@ pub const fn window_retained(window: u64, now_ms: u64) -> bool {
 ///
 /// The preimage is padded here and handed to the SHA-256 compression function directly
 /// (FIPS 180-4 §5.1.1: a 0x80 byte, zeros, the length in bits as u64 BE, to a multiple of
-/// 64 bytes): a tenant id of up to 43 bytes makes one block, and a hasher's buffering would
-/// cost a third as much again as that block's compression (BENCHMARKS.md). A test holds it
-/// equal to `Sha256::digest` of the same bytes for every tenant length.
+/// 64 bytes): a tenant id of up to 43 bytes makes one block, and no hasher buffers the five
+/// small parts (BENCHMARKS.md has the cost of each). A test holds it equal to
+/// `Sha256::digest` of the same bytes for every tenant length.
 pub fn signal_id(tenant: &str, metric: MetricKind, window: u64, value_pct: u8) -> [u8; 32] {
     let len = u16::try_from(tenant.len()).unwrap_or(u16::MAX);
     // Past validation a tenant id is at most 256 bytes; a longer one (never hashed by the
