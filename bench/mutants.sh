@@ -81,7 +81,11 @@ mutants() {
   local args=() t
   local -n selected=${MUTANTS_TARGETS:-targets}
   for t in "${selected[@]}"; do args+=("--cargo-arg=$t"); done
-  CARGO_TARGET_DIR=${MUTANTS_BUILD_DIR:-$mutants_target} nice -n 19 cargo mutants \
+  local target=(env CARGO_TARGET_DIR="${MUTANTS_BUILD_DIR:-$mutants_target}")
+  # Parallel jobs each build in their own copy of the tree (cargo-mutants' default): one
+  # shared target dir would let one job's build replace the binaries another is testing.
+  [ "${MUTANTS_JOBS:-1}" -gt 1 ] && target=(env -u CARGO_TARGET_DIR)
+  "${target[@]}" nice -n 19 cargo mutants \
     --package autonomic-core --jobs "${MUTANTS_JOBS:-1}" --colors never --no-times \
     "${args[@]}" "$@"
 }
