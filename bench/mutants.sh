@@ -172,10 +172,16 @@ two_stage() {
       status=$?
     case $status in 0 | 2 | 3) ;; *) tail -20 "$dir/stage2.log" >&2; exit 1 ;; esac
   ) || exit 1
-  local out=$dir/mutants.out caught missed unviable timeout
-  caught=$(cat "$out/caught.txt" "$out/previously_caught.txt" 2> /dev/null | sort -u | grep -c . || true)
-  read -r _ missed _ timeout <<< "$(counts "$out")"
-  unviable=$(cat "$out/unviable.txt" "$dir/stage1.out/unviable.txt" 2> /dev/null | sort -u | grep -c . || true)
+  # Counted over the mutants the selection has now: a resumed run's lists also name mutants of
+  # lines that have changed since (cargo-mutants names a mutant by file, line and column).
+  local out=$dir/mutants.out caught missed unviable timeout args=() a
+  for a in "$@"; do [ "$a" = --iterate ] || args+=("$a"); done
+  mutants --list "${args[@]}" | sort -u > "$dir/current.txt"
+  of_current() { sort -u "$@" 2> /dev/null | comm -12 "$dir/current.txt" - | grep -c . || true; }
+  caught=$(of_current "$out/caught.txt" "$out/previously_caught.txt")
+  missed=$(of_current "$out/missed.txt")
+  timeout=$(of_current "$out/timeout.txt")
+  unviable=$(of_current "$out/unviable.txt" "$dir/stage1.out/unviable.txt")
   printf '%s: caught %d  missed %d  unviable %d  timeout %d: %s\n' "$name" "$caught" "$missed" \
     "$unviable" "$timeout" "$(score "$caught" "$missed" "$timeout")"
 }
