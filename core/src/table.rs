@@ -75,6 +75,21 @@ impl<'a, T: Default> Table<'a, T> {
         self.slots.get_mut(self.len).map(core::mem::take)
     }
 
+    /// Keeps only the elements `keep` accepts, in their order, in one pass.
+    pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        let mut kept = 0;
+        for i in 0..self.len {
+            if self.slots.get(i).is_some_and(&mut keep) {
+                self.slots.swap(kept, i);
+                kept += 1;
+            }
+        }
+        for slot in self.slots.get_mut(kept..self.len).into_iter().flatten() {
+            *slot = T::default();
+        }
+        self.len = kept;
+    }
+
     /// Removes the element at `index`; the last element takes its place.
     pub fn swap_remove(&mut self, index: usize) -> Option<T> {
         if index >= self.len {

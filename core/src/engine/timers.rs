@@ -134,7 +134,8 @@ impl<'a> Timers<'a> {
                 let _ = self.held.push(Timer(Kind::Refuse { slot: slot as u32 }));
             }
         } else {
-            self.remove_where(|t| matches!(t.0, Kind::Refuse { slot: s } if s as usize == slot));
+            self.held
+                .retain(|t| !matches!(t.0, Kind::Refuse { slot: s } if s as usize == slot));
         }
     }
 
@@ -180,19 +181,8 @@ impl<'a> Timers<'a> {
 
     /// The warning of the tenant in `slot` ended: cancelled, or its action dispatched.
     pub(crate) fn apply_warning_ended(&mut self, slot: usize) {
-        self.remove_where(|t| matches!(t.0, Kind::Warning { slot: s, .. } if s as usize == slot));
-    }
-
-    /// Removes every timer `matches` picks, keeping the others' order.
-    fn remove_where(&mut self, matches: impl Fn(&Timer) -> bool) {
-        let mut i = 0;
-        while let Some(timer) = self.held.as_slice().get(i) {
-            if matches(timer) {
-                self.held.remove(i);
-            } else {
-                i += 1;
-            }
-        }
+        self.held
+            .retain(|t| !matches!(t.0, Kind::Warning { slot: s, .. } if s as usize == slot));
     }
 }
 
