@@ -177,7 +177,7 @@ two_stage() {
   local out=$dir/mutants.out caught missed unviable timeout args=() a
   for a in "$@"; do [ "$a" = --iterate ] || args+=("$a"); done
   mutants --list "${args[@]}" | sort -u > "$dir/current.txt"
-  of_current() { sort -u "$@" 2> /dev/null | comm -12 "$dir/current.txt" - | grep -c . || true; }
+  of_current() { cat "$@" 2> /dev/null | sort -u | comm -12 "$dir/current.txt" - | grep -c . || true; }
   caught=$(of_current "$out/caught.txt" "$out/previously_caught.txt")
   missed=$(of_current "$out/missed.txt")
   timeout=$(of_current "$out/timeout.txt")
