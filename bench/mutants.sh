@@ -13,7 +13,7 @@
 #   bench/mutants.sh run NAME ARGS...       any other selection, e.g. `run named -F 'validate'`
 #
 # Each mutant is built and tested with one cargo job at a time (`--jobs 1`), under `nice -n 19`.
-# The tests: the core's own (unit and every core/tests file), the reference-model and property
+# The tests: the core's own (unit and core/tests, one binary: all.rs), the reference-model and property
 # suites of autonomic-tests (TESTS_SUITES below) and autonomic-c's same-trace test. They are a
 # subset of the workspace's tests, so a mutant they catch the workspace catches too: the
 # figure is a LOWER bound on what `cargo test --workspace` catches (doc tests and the
@@ -38,10 +38,7 @@ command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
 
 # The test targets, built and run for every mutant (passed to every cargo invocation, the
 # build included, so that only they are built).
-targets=(--lib)
-for f in core/tests/*.rs; do
-  targets+=("--test=$(basename "$f" .rs)")
-done
+targets=(--lib --test=all)
 for t in "${TESTS_SUITES[@]}" "${C_SUITES[@]}"; do
   targets+=("--test=$t")
 done
@@ -91,10 +88,7 @@ mutants() {
 }
 
 # The core's own tests: the first stage of `whole`.
-core_targets=(--lib)
-for f in core/tests/*.rs; do
-  core_targets+=("--test=$(basename "$f" .rs)")
-done
+core_targets=(--lib --test=all)
 
 # Prints "caught missed unviable timeout" of a finished run's mutants.out.
 counts() {

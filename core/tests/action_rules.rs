@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use autonomic_core::engine::{ActionCommand, CommandError};
 use autonomic_core::limits::RECORD_MAX_BYTES;

@@ -6,7 +6,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use autonomic_core::engine::SignalResult;
 use autonomic_core::{Action, ActionCommand, ChainVerifier, Event, GovernorState as S};

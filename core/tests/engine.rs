@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use autonomic_core::engine::{CommandError, Engine, EngineConfig, IngestError};
 use autonomic_core::storage::{Capacities, OwnedStorage};

@@ -6,7 +6,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use autonomic_core::engine::TENANT_STATE_BYTES;
 use autonomic_core::ledger::{Ledger, Span};

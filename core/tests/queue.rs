@@ -8,7 +8,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use autonomic_core::breaker::{BreakerConfig, CircuitState};
 use autonomic_core::engine::{CommandError, Engine, EngineConfig};

@@ -9,7 +9,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use autonomic_core::engine::{ActionCommand, CommandError};
 use autonomic_core::limits::{ACTION_QUEUE_MAX, ACTION_TIMEOUT_MS_DEFAULT};

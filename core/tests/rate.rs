@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use autonomic_core::engine::{EngineConfig, EngineConfigError};
 use autonomic_core::entitlement::{

@@ -8,7 +8,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use autonomic_core::engine::{AppliedConfig, EngineConfig, EngineConfigError, ReloadError};
 use autonomic_core::receipt::{ChainErrorKind, SYSTEM_TENANT};

@@ -8,7 +8,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use autonomic_core::storage::Capacities;
 use autonomic_core::{EngineConfig, Resource, Thresholds};

@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use autonomic_core::engine::{Engine, EngineConfig, EngineConfigError, Mode, ModeError};
 use autonomic_core::governor::{ActionPercents, SkuActions};

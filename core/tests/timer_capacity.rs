@@ -4,8 +4,8 @@
 //! than the limit, is refused at start; a restore into a table too small for the ledger's
 //! pending warnings is refused by name.
 
-mod common;
-mod timing_support;
+use crate::common;
+use crate::timing_support;
 
 use autonomic_core::engine::{BuildError, Engine, EngineConfig, IngestError, RestoreError};
 use autonomic_core::governor::GovernorTiming;

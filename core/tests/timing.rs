@@ -1,8 +1,8 @@
 //! The governor's timing (`docs/governor.md#timing`): dwell, cool-down, bounded Refuse, grace
 //! before Pause and Shed, and restore of the timers (the table's bounds: `timing_room.rs`).
 
-mod common;
-mod timing_support;
+use crate::common;
+use crate::timing_support;
 
 use autonomic_core::engine::{Engine, EngineConfig, EngineConfigError, RestoreError};
 use autonomic_core::governor::{GovernorTiming, Order};

@@ -3,8 +3,8 @@
 //! dispatch's warning when breakers are on, and a warning waits for room in a full in-flight
 //! table.
 
-mod common;
-mod timing_support;
+use crate::common;
+use crate::timing_support;
 
 use autonomic_core::engine::{EngineConfig, IngestError};
 use autonomic_core::entitlement::EntitlementError;
