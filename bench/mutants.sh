@@ -148,10 +148,14 @@ two_stage() {
     export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0
     if command -v mold > /dev/null; then export RUSTFLAGS="-C link-arg=-fuse-ld=mold"; fi
     echo "$name, stage 1: against the core's own tests" >&2
+    # With cargo-nextest installed, stage 1 runs each test in its own process and stops at the
+    # first failure (libtest runs a whole test binary to its end): the same outcome, sooner.
+    local runner=()
+    command -v cargo-nextest > /dev/null && runner=(--test-tool nextest)
     status=0
     # The core's tests take a few seconds: a mutant that makes them loop is stopped at 60 s.
     MUTANTS_TARGETS=core_targets mutants --output "$dir" --baseline=skip --build-timeout 1800 \
-      --timeout "${MUTANTS_TEST_TIMEOUT:-60}" --test-package autonomic-core "$@" \
+      --timeout "${MUTANTS_TEST_TIMEOUT:-60}" --test-package autonomic-core "${runner[@]}" "$@" \
       > "$dir/stage1.log" 2>&1 || status=$?
     case $status in 0 | 2 | 3) ;; *) tail -20 "$dir/stage1.log" >&2; exit 1 ;; esac
     rm -rf "$dir/stage1.out" && cp -r "$dir/mutants.out" "$dir/stage1.out"
