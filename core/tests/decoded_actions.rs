@@ -165,8 +165,9 @@ fn the_edges_of_the_rules_restore_and_run() {
 fn restore_refuses_a_well_hashed_record_that_does_not_follow_from_the_state() {
     // Proves restore's consistency check: after Stable -> Warn, a governor receipt from
     // Intervene, a completion of an action never dispatched, a rollback of one never
-    // completed, a circuit closing that never opened and a shadow action of a tenant in
-    // enforce mode are each refused `Inconsistent` at seq 2, with the state left as it was.
+    // completed, a circuit closing that never opened, a shadow action of a tenant in enforce
+    // mode and an action queued behind nothing are each refused `Inconsistent` at seq 2, with
+    // the state left as it was.
     let records = history();
     let not_following = [
         Event::Governor {
@@ -186,6 +187,9 @@ fn restore_refuses_a_well_hashed_record_that_does_not_follow_from_the_state() {
             to: CircuitState::Closed,
         },
         Event::ShadowAction {
+            action: Action::Pause,
+        },
+        Event::ActionQueued {
             action: Action::Pause,
         },
     ];
