@@ -6,7 +6,7 @@
 //! of `len` bytes for a `(pointer, length)` pair, one write of the struct for an output);
 //! `e` came from `autonomic_engine_init` and was not finished; one thread at a time.
 
-use autonomic_core::engine::SignalResult;
+use autonomic_core::engine::{EngineConfig, SignalResult};
 use autonomic_core::storage::Capacities;
 use autonomic_core::{Action, EntitlementCommand, RawSignal};
 
@@ -80,15 +80,30 @@ pub unsafe extern "C" fn autonomic_engine_init(
     caps: *const AutonomicCapacities,
     out_engine: *mut *mut AutonomicEngine,
 ) -> i32 {
-    guard(|| {
-        let handle = out(out_engine)?;
-        let caps = read_caps(caps)?;
-        // SAFETY: the caller lends the block until fini.
-        let engine = unsafe { build(mem, len, &caps) }?;
-        // SAFETY: checked; valid for a write.
-        unsafe { put(Some(handle), engine) };
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    guard(|| unsafe { init(mem, len, caps, EngineConfig::default(), out_engine) })
+}
+
+/// Builds an engine of `caps` running `config` in `mem[..len]`; its handle goes to
+/// `out_engine`.
+///
+/// # Safety
+///
+/// As `autonomic_engine_init`.
+pub(crate) unsafe fn init(
+    mem: *mut u8,
+    len: usize,
+    caps: *const AutonomicCapacities,
+    config: EngineConfig,
+    out_engine: *mut *mut AutonomicEngine,
+) -> Result<(), AutonomicStatus> {
+    let handle = out(out_engine)?;
+    let caps = read_caps(caps)?;
+    // SAFETY: the caller lends the block until fini.
+    let engine = unsafe { build(mem, len, &caps, config) }?;
+    // SAFETY: checked; valid for a write.
+    unsafe { put(Some(handle), engine) };
+    Ok(())
 }
 
 /// Ends an engine (drops it in place); its block may then be freed. Null is ignored.

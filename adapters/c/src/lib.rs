@@ -26,12 +26,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use autonomic_core::engine::Engine;
 
+mod config;
 mod engine;
 pub mod memory;
 pub mod status;
 pub mod types;
 mod verifier;
 
+pub use config::*;
 pub use engine::*;
 pub use status::AutonomicStatus;
 pub use types::*;

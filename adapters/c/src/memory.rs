@@ -109,7 +109,7 @@ unsafe fn carve<T: Clone>(
     }
 }
 
-/// Builds an engine of `caps` in the block `mem[..len]` and returns it.
+/// Builds an engine of `caps` running `config` in the block `mem[..len]` and returns it.
 ///
 /// # Safety
 ///
@@ -119,6 +119,7 @@ pub unsafe fn build(
     mem: *mut u8,
     len: usize,
     caps: &Capacities,
+    config: EngineConfig,
 ) -> Result<*mut AutonomicEngine, AutonomicStatus> {
     let layout = Layout::of(caps).ok_or(AutonomicStatus::InvalidArgument)?;
     if mem.is_null() {
@@ -155,7 +156,7 @@ pub unsafe fn build(
             timers: carve(mem, layout.timers, caps.timers, Timer::EMPTY),
         }
     };
-    let engine = Engine::new(EngineConfig::default(), storage)?;
+    let engine = Engine::new(config, storage)?;
     let at = mem.cast::<AutonomicEngine>();
     // SAFETY: offset 0 of the block is reserved for the engine value and aligned for it.
     unsafe { at.write(AutonomicEngine { engine }) };
