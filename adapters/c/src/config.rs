@@ -15,7 +15,9 @@ use autonomic_core::governor::{ActionPercents, GovernorTiming, SkuActions};
 use autonomic_core::{ActionKind, Sku, Thresholds};
 
 use crate::status::AutonomicStatus;
-use crate::{AutonomicEngine, bytes_arg, checked, engine_mut, guard, optional_out, out, put, str_arg};
+use crate::{
+    AutonomicEngine, bytes_arg, checked, engine_mut, guard, optional_out, out, put, str_arg,
+};
 
 /// Entries of a per-kind array of [`AutonomicConfig`]: throttle, pause, shed, rollback (the
 /// `AutonomicActionKind` value minus 1).

@@ -8,8 +8,8 @@ use core::ffi::CStr;
 use autonomic_core::engine::{
     BuildError, CommandError, EngineConfigError, IngestError, ModeError, ReloadError,
 };
-use autonomic_core::governor::ThresholdError;
 use autonomic_core::entitlement::EntitlementError;
+use autonomic_core::governor::ThresholdError;
 use autonomic_core::receipt::{ChainError, ChainErrorKind};
 
 /// What an entry point did: `AUTONOMIC_STATUS_OK` or why it refused (nothing changed then).

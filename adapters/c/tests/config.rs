@@ -1,0 +1,542 @@
+//! Configuration and shadow mode through the C ABI, called as a C caller would: the default
+//! configuration, invalid ones refused whole with their status, a config change as one
+//! `ConfigApplied` receipt, and a shadow tenant whose governor orders nothing that runs.
+
+use std::alloc::Layout;
+use std::ptr::{null, null_mut};
+
+use autonomic_c::*;
+use autonomic_core::breaker::BreakerConfig;
+use autonomic_core::engine::{EngineConfig, EngineConfigError, Mode, ModeError, ReloadError};
+use autonomic_core::entitlement::RateLimitError;
+use autonomic_core::governor::PercentError;
+use autonomic_core::{Action, ActionKind, Capacities, Event, Receipt, Sku};
+
+const NOW_MS: u64 = 1_000_000;
+const HASH: [u8; 32] = [7; 32];
+
+/// An engine behind the C ABI and the block it lives in.
+struct Block {
+    e: *mut AutonomicEngine,
+    mem: *mut u8,
+    layout: Layout,
+}
+
+impl Block {
+    /// Room for an engine of `caps`; no engine yet.
+    fn new(caps: &AutonomicCapacities) -> Block {
+        let (mut size, mut align) = (0, 0);
+        assert_eq!(
+            unsafe { autonomic_storage_size(caps, &mut size, &mut align) },
+            0
+        );
+        let layout = Layout::from_size_align(size, align).unwrap();
+        let mem = unsafe { std::alloc::alloc(layout) };
+        assert!(!mem.is_null());
+        Block {
+            e: null_mut(),
+            mem,
+            layout,
+        }
+    }
+
+    /// `autonomic_engine_init_config`'s status; the engine is kept when it is 0.
+    fn init(&mut self, caps: &AutonomicCapacities, config: Option<&AutonomicConfig>) -> i32 {
+        let size = self.layout.size();
+        unsafe {
+            match config {
+                Some(config) => {
+                    autonomic_engine_init_config(self.mem, size, caps, config, &mut self.e)
+                }
+                None => autonomic_engine_init(self.mem, size, caps, &mut self.e),
+            }
+        }
+    }
+
+    /// Every receipt not yet polled, decoded, and its bytes.
+    fn drain(&self) -> Vec<(Receipt, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; AUTONOMIC_RECORD_MAX_BYTES];
+        let mut len = 0;
+        while unsafe { autonomic_poll_record(self.e, buf.as_mut_ptr(), buf.len(), &mut len) } == 0 {
+            let bytes = buf[..len].to_vec();
+            out.push((Receipt::decode(&bytes).unwrap(), bytes));
+        }
+        out
+    }
+
+    /// Every action command waiting.
+    fn actions(&self) -> Vec<AutonomicAction> {
+        let mut out = Vec::new();
+        let mut action = AutonomicAction::ZERO;
+        while unsafe { autonomic_poll_action(self.e, &mut action) } == 0 {
+            out.push(action);
+        }
+        out
+    }
+
+    fn activate(&self, tenant: &str) {
+        let (t, sku) = (tenant.as_bytes(), b"pro");
+        let status = unsafe {
+            autonomic_entitlement(
+                self.e,
+                NOW_MS,
+                t.as_ptr(),
+                t.len(),
+                AutonomicEntitlementCommand::Activate as u32,
+                sku.as_ptr(),
+                sku.len(),
+                AUTONOMIC_NONE,
+                null_mut(),
+            )
+        };
+        assert_eq!(status, 0);
+    }
+
+    /// A cpu signal for `tenant`, measured now: its status and the governor's step.
+    fn signal(&self, tenant: &str, value: f64, at_ms: u64) -> (i32, AutonomicTransition) {
+        let mut result = AutonomicSignalResult::default();
+        let status = unsafe {
+            autonomic_signal(
+                self.e,
+                at_ms,
+                tenant.as_ptr(),
+                tenant.len(),
+                b"cpu".as_ptr(),
+                3,
+                value,
+                at_ms,
+                &mut result,
+            )
+        };
+        (status, result.transition)
+    }
+
+    fn mode(&self, tenant: &str, mode: u32, seq: &mut u64) -> i32 {
+        unsafe { autonomic_mode(self.e, NOW_MS, tenant.as_ptr(), tenant.len(), mode, seq) }
+    }
+
+    fn config(&self) -> AutonomicConfig {
+        let mut config = default_config();
+        config.warn = 0;
+        assert_eq!(unsafe { autonomic_engine_config(self.e, &mut config) }, 0);
+        config
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        unsafe {
+            assert_eq!(autonomic_engine_fini(self.e), 0);
+            std::alloc::dealloc(self.mem, self.layout);
+        }
+    }
+}
+
+fn caps(tenants: usize) -> AutonomicCapacities {
+    let mut caps = AutonomicCapacities::from(Capacities::with_tenants(tenants));
+    caps.dedup_ids = 64;
+    caps.receipts = 16;
+    caps
+}
+
+fn default_config() -> AutonomicConfig {
+    let mut config = std::mem::MaybeUninit::<AutonomicConfig>::uninit();
+    assert_eq!(unsafe { autonomic_config_default(config.as_mut_ptr()) }, 0);
+    unsafe { config.assume_init() }
+}
+
+#[test]
+fn the_default_config_is_the_cores_and_governs_as_the_plain_init() {
+    let config = default_config();
+    assert_eq!(config, AutonomicConfig::from(&EngineConfig::default()));
+    assert_eq!(
+        (
+            config.warn,
+            config.recover,
+            config.intervene,
+            config.refuse,
+            config.sustain
+        ),
+        (75, 70, 90, 95, 3)
+    );
+    assert_eq!(config.action_timeout_ms, [30_000; 4]);
+    assert_eq!(config.breaker_failures, [0; 4]);
+    assert_eq!(config.rate_per_s, [10, 100, 1_000]);
+    assert_eq!(config.rate_burst, [20, 200, 2_000]);
+    assert_eq!(config.intervene_throttle_pct, [50; 3]);
+    assert_eq!(config.grace_ms, 0);
+    assert_eq!(EngineConfig::try_from(&config), Ok(EngineConfig::default()));
+
+    let caps = caps(4);
+    let run = |config: Option<&AutonomicConfig>| {
+        let mut block = Block::new(&caps);
+        assert_eq!(block.init(&caps, config), 0);
+        block.activate("acme");
+        for (i, value) in [45.0, 78.0, 78.0, 92.0, 97.0].into_iter().enumerate() {
+            assert_eq!(block.signal("acme", value, NOW_MS + i as u64 * 5_000).0, 0);
+        }
+        assert_eq!(block.config(), default_config());
+        let receipts: Vec<Vec<u8>> = block.drain().into_iter().map(|(_, b)| b).collect();
+        (receipts, block.actions())
+    };
+    let (plain, configured) = (run(None), run(Some(&config)));
+    assert!(plain.0.len() >= 4 && !plain.1.is_empty());
+    assert_eq!(plain, configured);
+}
+
+/// Each way a configuration can be invalid, and its status.
+fn invalid_configs() -> Vec<(&'static str, AutonomicConfig, AutonomicStatus)> {
+    let base = default_config();
+    let with = |change: fn(&mut AutonomicConfig)| {
+        let mut config = base;
+        change(&mut config);
+        config
+    };
+    use AutonomicStatus as S;
+    vec![
+        (
+            "warn = intervene",
+            with(|c| c.warn = 90),
+            S::InvalidThresholds,
+        ),
+        (
+            "recover > warn",
+            with(|c| c.recover = 80),
+            S::InvalidThresholds,
+        ),
+        ("sustain 0", with(|c| c.sustain = 0), S::InvalidThresholds),
+        ("refuse 101", with(|c| c.refuse = 101), S::InvalidThresholds),
+        (
+            "shed timeout 0",
+            with(|c| c.action_timeout_ms[2] = 0),
+            S::InvalidActionTimeout,
+        ),
+        (
+            "breaker failures 1001",
+            with(|c| c.breaker_failures[0] = 1_001),
+            S::InvalidBreaker,
+        ),
+        (
+            "breaker cooldown 0",
+            with(|c| c.breaker_cooldown_ms[3] = 0),
+            S::InvalidBreaker,
+        ),
+        (
+            "pro rate 0/s",
+            with(|c| c.rate_per_s[1] = 0),
+            S::InvalidRateLimit,
+        ),
+        (
+            "enterprise burst 70000",
+            with(|c| c.rate_burst[2] = 70_000),
+            S::InvalidRateLimit,
+        ),
+        (
+            "starter shed 0%",
+            with(|c| c.refuse_shed_pct[0] = 0),
+            S::InvalidActionPercent,
+        ),
+        (
+            "pro throttle 101%",
+            with(|c| c.degrade_throttle_pct[1] = 101),
+            S::InvalidActionPercent,
+        ),
+        (
+            "grace over a day",
+            with(|c| c.grace_ms = 86_400_001),
+            S::InvalidTiming,
+        ),
+    ]
+}
+
+#[test]
+fn an_invalid_config_builds_no_engine_and_changes_no_engine() {
+    let caps = caps(4);
+    let mut live = Block::new(&caps);
+    assert_eq!(live.init(&caps, None), 0);
+    live.activate("acme");
+    let before = live.drain();
+    assert_eq!(before.len(), 1);
+    for (what, config, status) in invalid_configs() {
+        let mut block = Block::new(&caps);
+        assert_eq!(block.init(&caps, Some(&config)), status.code(), "{what}");
+        assert!(block.e.is_null(), "{what}: an engine was built");
+        let mut seq = 42;
+        let refused = unsafe { autonomic_config(live.e, NOW_MS, &config, HASH.as_ptr(), &mut seq) };
+        assert_eq!(refused, status.code(), "{what}");
+        assert_eq!(seq, 42, "{what}");
+        assert!(live.drain().is_empty(), "{what}: a receipt was appended");
+        assert_eq!(live.config(), default_config(), "{what}");
+    }
+    let mut on = default_config();
+    on.breaker_failures[1] = 3;
+    let tiny = AutonomicCapacities {
+        receipts: 4,
+        ..caps
+    };
+    let mut block = Block::new(&tiny);
+    assert_eq!(
+        block.init(&tiny, Some(&on)),
+        AutonomicStatus::BreakerRingTooSmall.code()
+    );
+    assert!(block.e.is_null());
+    let mut block = Block::new(&caps);
+    assert_eq!(
+        block.init(&caps, Some(&on)),
+        0,
+        "16 receipts hold a breaker's chain"
+    );
+    assert_eq!(block.config(), on);
+}
+
+#[test]
+fn every_config_reload_and_mode_error_has_its_status() {
+    use AutonomicStatus as S;
+    let breaker = BreakerConfig::DEFAULT;
+    let config_errors = [
+        (
+            EngineConfigError::ActionTimeout {
+                kind: ActionKind::Pause,
+                timeout_ms: 0,
+            },
+            S::InvalidActionTimeout,
+        ),
+        (
+            EngineConfigError::Breaker {
+                kind: ActionKind::Shed,
+                breaker,
+            },
+            S::InvalidBreaker,
+        ),
+        (
+            EngineConfigError::BreakerRingTooSmall { receipts: 4 },
+            S::BreakerRingTooSmall,
+        ),
+        (
+            EngineConfigError::RateLimit {
+                sku: Sku::Pro,
+                error: RateLimitError::Burst(0),
+            },
+            S::InvalidRateLimit,
+        ),
+        (
+            EngineConfigError::ActionPercent {
+                sku: Sku::Starter,
+                error: PercentError {
+                    key: "refuse_shed_pct",
+                    got: 0,
+                },
+            },
+            S::InvalidActionPercent,
+        ),
+        (
+            EngineConfigError::Timing {
+                key: "grace_ms",
+                value_ms: u64::MAX,
+            },
+            S::InvalidTiming,
+        ),
+    ];
+    for (error, status) in config_errors {
+        assert_eq!(AutonomicStatus::from(error), status);
+        assert_eq!(AutonomicStatus::from(ReloadError::Invalid(error)), status);
+    }
+    assert_eq!(AutonomicStatus::from(ReloadError::Busy), S::Busy);
+    assert_eq!(AutonomicStatus::from(ModeError::Busy), S::Busy);
+    assert_eq!(
+        AutonomicStatus::from(ModeError::TenantNotFound),
+        S::TenantNotFound
+    );
+}
+
+#[test]
+fn a_config_change_is_one_config_applied_receipt_and_governs_from_the_next_input() {
+    let caps = caps(4);
+    let mut block = Block::new(&caps);
+    assert_eq!(block.init(&caps, None), 0);
+    block.activate("acme");
+    block.drain();
+    let mut lower = default_config();
+    (lower.warn, lower.recover) = (50, 40);
+    let mut seq = 0;
+    let status = unsafe { autonomic_config(block.e, NOW_MS, &lower, HASH.as_ptr(), &mut seq) };
+    assert_eq!(status, 0);
+    let receipts = block.drain();
+    assert_eq!(receipts.len(), 1);
+    let (receipt, _) = &receipts[0];
+    assert_eq!(receipt.seq, seq);
+    assert_eq!(receipt.event, Event::ConfigApplied { hash: HASH });
+    assert_eq!(block.config(), lower);
+    let (status, t) = block.signal("acme", 60.0, NOW_MS);
+    assert_eq!(status, 0);
+    assert_eq!(
+        t.to,
+        AutonomicGovernorState::Warn as u32,
+        "60 >= the new warn 50"
+    );
+}
+
+#[test]
+fn a_config_change_with_a_full_ring_is_busy_and_changes_nothing() {
+    let caps = caps(16);
+    let mut block = Block::new(&caps);
+    assert_eq!(block.init(&caps, None), 0);
+    for i in 0..16 {
+        block.activate(&format!("t{i}"));
+    }
+    let (mut seq, busy) = (7, AutonomicStatus::Busy.code());
+    let status =
+        unsafe { autonomic_config(block.e, NOW_MS, &default_config(), HASH.as_ptr(), &mut seq) };
+    assert_eq!(status, busy);
+    assert_eq!(
+        block.mode("t0", AutonomicMode::Shadow as u32, &mut seq),
+        busy
+    );
+    assert_eq!(seq, 7);
+    let receipts = block.drain();
+    assert_eq!(receipts.len(), 16);
+    assert!(
+        receipts
+            .iter()
+            .all(|(r, _)| matches!(r.event, Event::Entitlement { .. }))
+    );
+}
+
+#[test]
+fn a_shadow_tenant_records_the_governors_action_and_nothing_runs() {
+    let caps = caps(4);
+    let mut block = Block::new(&caps);
+    assert_eq!(block.init(&caps, None), 0);
+    block.activate("acme");
+    block.activate("beta");
+    block.drain();
+    let mut seq = 0;
+    assert_eq!(
+        block.mode("acme", AutonomicMode::Shadow as u32, &mut seq),
+        0
+    );
+    let receipts = block.drain();
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(receipts[0].0.seq, seq);
+    assert_eq!(receipts[0].0.event, Event::ModeSet { mode: Mode::Shadow });
+    let mut mode = 9;
+    let acme = b"acme";
+    assert_eq!(
+        unsafe { autonomic_tenant_mode(block.e, acme.as_ptr(), 4, &mut mode) },
+        0
+    );
+    assert_eq!(mode, AutonomicMode::Shadow as u32);
+
+    let (status, t) = block.signal("acme", 92.0, NOW_MS);
+    assert_eq!(status, 0);
+    assert_eq!(t.to, AutonomicGovernorState::Intervene as u32);
+    assert!(block.actions().is_empty(), "a shadow tenant's action ran");
+    let events: Vec<Event> = block.drain().into_iter().map(|(r, _)| r.event).collect();
+    let shadow = Event::ShadowAction {
+        action: Action::Throttle { percent: 50 },
+    };
+    assert!(events.contains(&shadow), "{events:?}");
+
+    let (status, _) = block.signal("beta", 92.0, NOW_MS);
+    assert_eq!(status, 0);
+    let runs = block.actions();
+    assert_eq!(runs.len(), 1, "an enforcing tenant's action runs");
+    assert_eq!(&runs[0].tenant[..runs[0].tenant_len], b"beta");
+    assert_eq!(runs[0].command, AutonomicCommandKind::Run as u32);
+
+    assert_eq!(
+        block.mode("acme", AutonomicMode::Enforce as u32, &mut seq),
+        0
+    );
+    assert_eq!(
+        unsafe { autonomic_tenant_mode(block.e, acme.as_ptr(), 4, &mut mode) },
+        0
+    );
+    assert_eq!(mode, AutonomicMode::Enforce as u32);
+}
+
+#[test]
+fn bad_arguments_are_refused_and_change_nothing() {
+    use AutonomicStatus as S;
+    let caps = caps(4);
+    let mut block = Block::new(&caps);
+    assert_eq!(block.init(&caps, None), 0);
+    block.activate("acme");
+    block.drain();
+    let mut seq = 5;
+    assert_eq!(block.mode("acme", 2, &mut seq), S::InvalidArgument.code());
+    assert_eq!(
+        block.mode("acme", u32::MAX, &mut seq),
+        S::InvalidArgument.code()
+    );
+    assert_eq!(block.mode("ghost", 1, &mut seq), S::TenantNotFound.code());
+    assert_eq!(block.mode("", 1, &mut seq), S::TenantNotFound.code());
+    let mode = AutonomicMode::Shadow as u32;
+    let modes = [
+        (
+            unsafe { autonomic_mode(block.e, NOW_MS, null(), 4, mode, &mut seq) },
+            S::NullPointer,
+        ),
+        (
+            unsafe { autonomic_mode(null_mut(), NOW_MS, b"acme".as_ptr(), 4, mode, &mut seq) },
+            S::NullPointer,
+        ),
+        (
+            unsafe { autonomic_mode(block.e, NOW_MS, [0xFFu8].as_ptr(), 1, mode, &mut seq) },
+            S::InvalidUtf8,
+        ),
+    ];
+    let config = default_config();
+    let raw = [0u64; 64];
+    let misaligned = unsafe { raw.as_ptr().cast::<u8>().add(1).cast::<AutonomicConfig>() };
+    let configs = [
+        (
+            unsafe { autonomic_config(block.e, NOW_MS, null(), HASH.as_ptr(), &mut seq) },
+            S::NullPointer,
+        ),
+        (
+            unsafe { autonomic_config(block.e, NOW_MS, &config, null(), &mut seq) },
+            S::NullPointer,
+        ),
+        (
+            unsafe { autonomic_config(null_mut(), NOW_MS, &config, HASH.as_ptr(), &mut seq) },
+            S::NullPointer,
+        ),
+        (
+            unsafe { autonomic_config(block.e, NOW_MS, misaligned, HASH.as_ptr(), &mut seq) },
+            S::Misaligned,
+        ),
+        (
+            unsafe { autonomic_config_default(null_mut()) },
+            S::NullPointer,
+        ),
+        (
+            unsafe { autonomic_engine_config(block.e, null_mut()) },
+            S::NullPointer,
+        ),
+        (
+            unsafe { autonomic_tenant_mode(block.e, b"ghost".as_ptr(), 5, &mut 0) },
+            S::TenantNotFound,
+        ),
+    ];
+    for (got, want) in modes.into_iter().chain(configs) {
+        assert_eq!(got, want.code(), "{}", want.name().to_str().unwrap());
+    }
+    assert_eq!(seq, 5);
+    assert!(block.drain().is_empty());
+    let mut other = Block::new(&caps);
+    assert_eq!(
+        unsafe {
+            autonomic_engine_init_config(
+                other.mem,
+                other.layout.size(),
+                &caps,
+                null(),
+                &mut other.e,
+            )
+        },
+        S::NullPointer.code()
+    );
+    assert!(other.e.is_null());
+}
