@@ -1,143 +1,27 @@
-//! Configuration and shadow mode through the C ABI, called as a C caller would: the default
+//! The engine's configuration through the C ABI, called as a C caller would: the default
 //! configuration, invalid ones refused whole with their status, a config change as one
-//! `ConfigApplied` receipt, and a shadow tenant whose governor orders nothing that runs.
+//! `ConfigApplied` receipt that governs from the next input.
 
-use std::alloc::Layout;
+mod common;
+
 use std::ptr::{null, null_mut};
 
 use autonomic_c::*;
 use autonomic_core::breaker::BreakerConfig;
-use autonomic_core::engine::{EngineConfig, EngineConfigError, Mode, ModeError, ReloadError};
+use autonomic_core::engine::{EngineConfig, EngineConfigError, ModeError, ReloadError};
 use autonomic_core::entitlement::RateLimitError;
 use autonomic_core::governor::PercentError;
-use autonomic_core::{Action, ActionKind, Capacities, Event, Receipt, Sku};
+use autonomic_core::{ActionKind, Event, Sku};
+use common::{Block, NOW_MS, caps};
 
-const NOW_MS: u64 = 1_000_000;
 const HASH: [u8; 32] = [7; 32];
 
-/// An engine behind the C ABI and the block it lives in.
-struct Block {
-    e: *mut AutonomicEngine,
-    mem: *mut u8,
-    layout: Layout,
-}
-
-impl Block {
-    /// Room for an engine of `caps`; no engine yet.
-    fn new(caps: &AutonomicCapacities) -> Block {
-        let (mut size, mut align) = (0, 0);
-        assert_eq!(
-            unsafe { autonomic_storage_size(caps, &mut size, &mut align) },
-            0
-        );
-        let layout = Layout::from_size_align(size, align).unwrap();
-        let mem = unsafe { std::alloc::alloc(layout) };
-        assert!(!mem.is_null());
-        Block {
-            e: null_mut(),
-            mem,
-            layout,
-        }
-    }
-
-    /// `autonomic_engine_init_config`'s status; the engine is kept when it is 0.
-    fn init(&mut self, caps: &AutonomicCapacities, config: Option<&AutonomicConfig>) -> i32 {
-        let size = self.layout.size();
-        unsafe {
-            match config {
-                Some(config) => {
-                    autonomic_engine_init_config(self.mem, size, caps, config, &mut self.e)
-                }
-                None => autonomic_engine_init(self.mem, size, caps, &mut self.e),
-            }
-        }
-    }
-
-    /// Every receipt not yet polled, decoded, and its bytes.
-    fn drain(&self) -> Vec<(Receipt, Vec<u8>)> {
-        let mut out = Vec::new();
-        let mut buf = [0u8; AUTONOMIC_RECORD_MAX_BYTES];
-        let mut len = 0;
-        while unsafe { autonomic_poll_record(self.e, buf.as_mut_ptr(), buf.len(), &mut len) } == 0 {
-            let bytes = buf[..len].to_vec();
-            out.push((Receipt::decode(&bytes).unwrap(), bytes));
-        }
-        out
-    }
-
-    /// Every action command waiting.
-    fn actions(&self) -> Vec<AutonomicAction> {
-        let mut out = Vec::new();
-        let mut action = AutonomicAction::ZERO;
-        while unsafe { autonomic_poll_action(self.e, &mut action) } == 0 {
-            out.push(action);
-        }
-        out
-    }
-
-    fn activate(&self, tenant: &str) {
-        let (t, sku) = (tenant.as_bytes(), b"pro");
-        let status = unsafe {
-            autonomic_entitlement(
-                self.e,
-                NOW_MS,
-                t.as_ptr(),
-                t.len(),
-                AutonomicEntitlementCommand::Activate as u32,
-                sku.as_ptr(),
-                sku.len(),
-                AUTONOMIC_NONE,
-                null_mut(),
-            )
-        };
-        assert_eq!(status, 0);
-    }
-
-    /// A cpu signal for `tenant`, measured now: its status and the governor's step.
-    fn signal(&self, tenant: &str, value: f64, at_ms: u64) -> (i32, AutonomicTransition) {
-        let mut result = AutonomicSignalResult::default();
-        let status = unsafe {
-            autonomic_signal(
-                self.e,
-                at_ms,
-                tenant.as_ptr(),
-                tenant.len(),
-                b"cpu".as_ptr(),
-                3,
-                value,
-                at_ms,
-                &mut result,
-            )
-        };
-        (status, result.transition)
-    }
-
-    fn mode(&self, tenant: &str, mode: u32, seq: &mut u64) -> i32 {
-        unsafe { autonomic_mode(self.e, NOW_MS, tenant.as_ptr(), tenant.len(), mode, seq) }
-    }
-
-    fn config(&self) -> AutonomicConfig {
-        let mut config = default_config();
-        config.warn = 0;
-        assert_eq!(unsafe { autonomic_engine_config(self.e, &mut config) }, 0);
-        config
-    }
-}
-
-impl Drop for Block {
-    fn drop(&mut self) {
-        unsafe {
-            assert_eq!(autonomic_engine_fini(self.e), 0);
-            std::alloc::dealloc(self.mem, self.layout);
-        }
-    }
-}
-
-fn caps(tenants: usize) -> AutonomicCapacities {
-    let mut caps = AutonomicCapacities::from(Capacities::with_tenants(tenants));
-    caps.dedup_ids = 64;
-    caps.receipts = 16;
-    caps
+/// `autonomic_engine_config`: what the engine runs now.
+fn engine_config(block: &Block) -> AutonomicConfig {
+    let mut config = default_config();
+    config.warn = 0;
+    assert_eq!(unsafe { autonomic_engine_config(block.e, &mut config) }, 0);
+    config
 }
 
 fn default_config() -> AutonomicConfig {
@@ -176,7 +60,7 @@ fn the_default_config_is_the_cores_and_governs_as_the_plain_init() {
         for (i, value) in [45.0, 78.0, 78.0, 92.0, 97.0].into_iter().enumerate() {
             assert_eq!(block.signal("acme", value, NOW_MS + i as u64 * 5_000).0, 0);
         }
-        assert_eq!(block.config(), default_config());
+        assert_eq!(engine_config(&block), default_config());
         let receipts: Vec<Vec<u8>> = block.drain().into_iter().map(|(_, b)| b).collect();
         (receipts, block.actions())
     };
@@ -267,7 +151,7 @@ fn an_invalid_config_builds_no_engine_and_changes_no_engine() {
         assert_eq!(refused, status.code(), "{what}");
         assert_eq!(seq, 42, "{what}");
         assert!(live.drain().is_empty(), "{what}: a receipt was appended");
-        assert_eq!(live.config(), default_config(), "{what}");
+        assert_eq!(engine_config(&live), default_config(), "{what}");
     }
     let mut on = default_config();
     on.breaker_failures[1] = 3;
@@ -287,7 +171,7 @@ fn an_invalid_config_builds_no_engine_and_changes_no_engine() {
         0,
         "16 receipts hold a breaker's chain"
     );
-    assert_eq!(block.config(), on);
+    assert_eq!(engine_config(&block), on);
 }
 
 #[test]
@@ -367,7 +251,7 @@ fn a_config_change_is_one_config_applied_receipt_and_governs_from_the_next_input
     let (receipt, _) = &receipts[0];
     assert_eq!(receipt.seq, seq);
     assert_eq!(receipt.event, Event::ConfigApplied { hash: HASH });
-    assert_eq!(block.config(), lower);
+    assert_eq!(engine_config(&block), lower);
     let (status, t) = block.signal("acme", 60.0, NOW_MS);
     assert_eq!(status, 0);
     assert_eq!(
@@ -404,99 +288,23 @@ fn a_config_change_with_a_full_ring_is_busy_and_changes_nothing() {
 }
 
 #[test]
-fn a_shadow_tenant_records_the_governors_action_and_nothing_runs() {
-    let caps = caps(4);
-    let mut block = Block::new(&caps);
-    assert_eq!(block.init(&caps, None), 0);
-    block.activate("acme");
-    block.activate("beta");
-    block.drain();
-    let mut seq = 0;
-    assert_eq!(
-        block.mode("acme", AutonomicMode::Shadow as u32, &mut seq),
-        0
-    );
-    let receipts = block.drain();
-    assert_eq!(receipts.len(), 1);
-    assert_eq!(receipts[0].0.seq, seq);
-    assert_eq!(receipts[0].0.event, Event::ModeSet { mode: Mode::Shadow });
-    let mut mode = 9;
-    let acme = b"acme";
-    assert_eq!(
-        unsafe { autonomic_tenant_mode(block.e, acme.as_ptr(), 4, &mut mode) },
-        0
-    );
-    assert_eq!(mode, AutonomicMode::Shadow as u32);
-
-    let (status, t) = block.signal("acme", 92.0, NOW_MS);
-    assert_eq!(status, 0);
-    assert_eq!(t.to, AutonomicGovernorState::Intervene as u32);
-    assert!(block.actions().is_empty(), "a shadow tenant's action ran");
-    let events: Vec<Event> = block.drain().into_iter().map(|(r, _)| r.event).collect();
-    let shadow = Event::ShadowAction {
-        action: Action::Throttle { percent: 50 },
-    };
-    assert!(events.contains(&shadow), "{events:?}");
-
-    let (status, _) = block.signal("beta", 92.0, NOW_MS);
-    assert_eq!(status, 0);
-    let runs = block.actions();
-    assert_eq!(runs.len(), 1, "an enforcing tenant's action runs");
-    assert_eq!(&runs[0].tenant[..runs[0].tenant_len], b"beta");
-    assert_eq!(runs[0].command, AutonomicCommandKind::Run as u32);
-
-    assert_eq!(
-        block.mode("acme", AutonomicMode::Enforce as u32, &mut seq),
-        0
-    );
-    assert_eq!(
-        unsafe { autonomic_tenant_mode(block.e, acme.as_ptr(), 4, &mut mode) },
-        0
-    );
-    assert_eq!(mode, AutonomicMode::Enforce as u32);
-}
-
-#[test]
-fn bad_arguments_are_refused_and_change_nothing() {
+fn bad_config_arguments_are_refused_and_change_nothing() {
     use AutonomicStatus as S;
     let caps = caps(4);
     let mut block = Block::new(&caps);
     assert_eq!(block.init(&caps, None), 0);
-    block.activate("acme");
-    block.drain();
     let mut seq = 5;
-    assert_eq!(block.mode("acme", 2, &mut seq), S::InvalidArgument.code());
-    assert_eq!(
-        block.mode("acme", u32::MAX, &mut seq),
-        S::InvalidArgument.code()
-    );
-    assert_eq!(block.mode("ghost", 1, &mut seq), S::TenantNotFound.code());
-    assert_eq!(block.mode("", 1, &mut seq), S::TenantNotFound.code());
-    let mode = AutonomicMode::Shadow as u32;
-    let modes = [
-        (
-            unsafe { autonomic_mode(block.e, NOW_MS, null(), 4, mode, &mut seq) },
-            S::NullPointer,
-        ),
-        (
-            unsafe { autonomic_mode(null_mut(), NOW_MS, b"acme".as_ptr(), 4, mode, &mut seq) },
-            S::NullPointer,
-        ),
-        (
-            unsafe { autonomic_mode(block.e, NOW_MS, [0xFFu8].as_ptr(), 1, mode, &mut seq) },
-            S::InvalidUtf8,
-        ),
-    ];
     let config = default_config();
     let raw = [0u64; 64];
     let misaligned = unsafe { raw.as_ptr().cast::<u8>().add(1).cast::<AutonomicConfig>() };
-    let configs = [
+    let e = block.e;
+    let refused = [
         (
-            unsafe { autonomic_config(block.e, NOW_MS, null(), HASH.as_ptr(), &mut seq) },
+            unsafe { autonomic_config(e, NOW_MS, null(), HASH.as_ptr(), &mut seq) },
             S::NullPointer,
         ),
         (
-            unsafe { autonomic_config(block.e, NOW_MS, &config, null(), &mut seq) },
+            unsafe { autonomic_config(e, NOW_MS, &config, null(), &mut seq) },
             S::NullPointer,
         ),
         (
@@ -504,7 +312,7 @@ fn bad_arguments_are_refused_and_change_nothing() {
             S::NullPointer,
         ),
         (
-            unsafe { autonomic_config(block.e, NOW_MS, misaligned, HASH.as_ptr(), &mut seq) },
+            unsafe { autonomic_config(e, NOW_MS, misaligned, HASH.as_ptr(), &mut seq) },
             S::Misaligned,
         ),
         (
@@ -512,31 +320,19 @@ fn bad_arguments_are_refused_and_change_nothing() {
             S::NullPointer,
         ),
         (
-            unsafe { autonomic_engine_config(block.e, null_mut()) },
+            unsafe { autonomic_engine_config(e, null_mut()) },
             S::NullPointer,
         ),
-        (
-            unsafe { autonomic_tenant_mode(block.e, b"ghost".as_ptr(), 5, &mut 0) },
-            S::TenantNotFound,
-        ),
     ];
-    for (got, want) in modes.into_iter().chain(configs) {
+    for (got, want) in refused {
         assert_eq!(got, want.code(), "{}", want.name().to_str().unwrap());
     }
     assert_eq!(seq, 5);
     assert!(block.drain().is_empty());
     let mut other = Block::new(&caps);
-    assert_eq!(
-        unsafe {
-            autonomic_engine_init_config(
-                other.mem,
-                other.layout.size(),
-                &caps,
-                null(),
-                &mut other.e,
-            )
-        },
-        S::NullPointer.code()
-    );
+    let size = other.layout.size();
+    let status =
+        unsafe { autonomic_engine_init_config(other.mem, size, &caps, null(), &mut other.e) };
+    assert_eq!(status, S::NullPointer.code());
     assert!(other.e.is_null());
 }
