@@ -24,7 +24,7 @@ impl Block {
             unsafe { autonomic_storage_size(caps, &mut size, &mut align) },
             0
         );
-        let layout = Layout::from_size_align(size, align).unwrap();
+        let layout = Layout::from_size_align(size, align).unwrap_or_else(|e| unreachable!("{e}"));
         let mem = unsafe { std::alloc::alloc(layout) };
         assert!(!mem.is_null());
         Block {
@@ -53,8 +53,9 @@ impl Block {
         let mut buf = [0u8; AUTONOMIC_RECORD_MAX_BYTES];
         let mut len = 0;
         while unsafe { autonomic_poll_record(self.e, buf.as_mut_ptr(), buf.len(), &mut len) } == 0 {
-            let bytes = buf[..len].to_vec();
-            out.push((Receipt::decode(&bytes).unwrap(), bytes));
+            let bytes = buf.get(..len).unwrap_or_default().to_vec();
+            let receipt = Receipt::decode(&bytes).unwrap_or_else(|e| unreachable!("{e:?}"));
+            out.push((receipt, bytes));
         }
         out
     }
