@@ -262,7 +262,7 @@ fn a_config_change_is_one_config_applied_receipt_and_governs_from_the_next_input
 }
 
 #[test]
-fn a_config_change_with_a_full_ring_is_busy_and_changes_nothing() {
+fn a_config_change_with_a_full_ring_is_refused_and_changes_nothing() {
     let caps = caps(16);
     let mut block = Block::new(&caps);
     assert_eq!(block.init(&caps, None), 0);
@@ -277,6 +277,10 @@ fn a_config_change_with_a_full_ring_is_busy_and_changes_nothing() {
         block.mode("t0", AutonomicMode::Shadow as u32, &mut seq),
         busy
     );
+    let mut breaker = default_config();
+    breaker.breaker_failures[0] = 3;
+    let status = unsafe { autonomic_config(block.e, NOW_MS, &breaker, HASH.as_ptr(), &mut seq) };
+    assert_eq!(status, AutonomicStatus::BreakerRingTooSmall.code());
     assert_eq!(seq, 7);
     let receipts = block.drain();
     assert_eq!(receipts.len(), 16);
@@ -285,6 +289,9 @@ fn a_config_change_with_a_full_ring_is_busy_and_changes_nothing() {
             .iter()
             .all(|(r, _)| matches!(r.event, Event::Entitlement { .. }))
     );
+    let status = unsafe { autonomic_config(block.e, NOW_MS, &breaker, HASH.as_ptr(), &mut seq) };
+    assert_eq!(status, 0, "drained, the ring holds a breaker's chain");
+    assert_eq!(engine_config(&block), breaker);
 }
 
 #[test]
