@@ -44,11 +44,20 @@ fn a_shadow_tenant_records_the_governors_action_and_nothing_runs() {
     assert_eq!(status, 0);
     assert_eq!(t.to, AutonomicGovernorState::Intervene as u32);
     assert!(block.actions().is_empty(), "a shadow tenant's action ran");
-    let events: Vec<Event> = block.drain().into_iter().map(|(r, _)| r.event).collect();
+    assert_eq!(
+        (t.action_kind, t.action_percent),
+        (AutonomicActionKind::Throttle as u32, 50)
+    );
+    let receipts = block.drain();
     let shadow = Event::ShadowAction {
         action: Action::Throttle { percent: 50 },
     };
-    assert!(events.contains(&shadow), "{events:?}");
+    let recorded = receipts.iter().find(|(r, _)| r.event == shadow);
+    assert_eq!(
+        recorded.map(|(r, _)| r.seq),
+        Some(t.receipt),
+        "{receipts:?}"
+    );
 
     let (status, _) = block.signal("beta", 92.0, NOW_MS);
     assert_eq!(status, 0);
