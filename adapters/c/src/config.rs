@@ -9,7 +9,7 @@
 //! `autonomic_engine_init_config`) and was not finished; one thread at a time.
 
 use autonomic_core::breaker::BreakerConfig;
-use autonomic_core::engine::{EngineConfig, Mode};
+use autonomic_core::engine::{Engine, EngineConfig, Mode};
 use autonomic_core::entitlement::{RateLimit, RateLimits};
 use autonomic_core::governor::{ActionPercents, GovernorTiming, SkuActions};
 use autonomic_core::{ActionKind, Sku, Thresholds};
@@ -189,6 +189,28 @@ pub fn mode_of(mode: u32) -> Result<Mode, AutonomicStatus> {
     }
 }
 
+/// An input's entry point: checks `out_seq` (may be null) and `e`, runs `body` on the engine
+/// (which reads the other arguments, then calls the core) and writes the seq it returns.
+///
+/// # Safety
+///
+/// As the entry points (module doc); `body` reads only arguments valid by the same contract.
+unsafe fn input(
+    e: *mut AutonomicEngine,
+    out_seq: *mut u64,
+    body: impl FnOnce(&mut Engine<'static>) -> Result<u64, AutonomicStatus>,
+) -> i32 {
+    guard(|| {
+        let seq_out = optional_out(out_seq)?;
+        // SAFETY: the caller's contract.
+        let engine = unsafe { engine_mut(e) }?;
+        let seq = body(engine)?;
+        // SAFETY: checked; valid for a write.
+        unsafe { put(seq_out, seq) };
+        Ok(())
+    })
+}
+
 /// Writes the core's default configuration to `out_config` (its circuit breakers off).
 ///
 /// # Safety
@@ -263,23 +285,16 @@ pub unsafe extern "C" fn autonomic_config(
     hash: *const u8,
     out_seq: *mut u64,
 ) -> i32 {
-    guard(|| {
-        let seq_out = optional_out(out_seq)?;
-        // SAFETY: the caller's contract (module doc).
-        let (engine, hash) = unsafe {
-            (
-                engine_mut(e)?,
-                bytes_arg(hash, AUTONOMIC_CONFIG_HASH_BYTES)?,
-            )
-        };
-        let hash = <[u8; AUTONOMIC_CONFIG_HASH_BYTES]>::try_from(hash)
-            .map_err(|_| AutonomicStatus::InvalidArgument)?;
-        let config = read_config(config)?;
-        let seq = engine.handle_config(now_ms, config, hash)?;
-        // SAFETY: checked; valid for a write.
-        unsafe { put(seq_out, seq) };
-        Ok(())
-    })
+    // SAFETY: the caller's contract (module doc).
+    unsafe {
+        input(e, out_seq, |engine| {
+            let hash = bytes_arg(hash, AUTONOMIC_CONFIG_HASH_BYTES)?;
+            let hash = <[u8; AUTONOMIC_CONFIG_HASH_BYTES]>::try_from(hash)
+                .map_err(|_| AutonomicStatus::InvalidArgument)?;
+            let config = read_config(config)?;
+            Ok(engine.handle_config(now_ms, config, hash)?)
+        })
+    }
 }
 
 /// Sets `tenant`'s mode (`AutonomicMode`): one `ModeSet` receipt, whose seq goes to
@@ -300,16 +315,13 @@ pub unsafe extern "C" fn autonomic_mode(
     mode: u32,
     out_seq: *mut u64,
 ) -> i32 {
-    guard(|| {
-        let seq_out = optional_out(out_seq)?;
-        // SAFETY: the caller's contract (module doc).
-        let (engine, tenant) = unsafe { (engine_mut(e)?, str_arg(tenant, tenant_len)?) };
-        let mode = mode_of(mode)?;
-        let seq = engine.handle_mode(now_ms, tenant, mode)?;
-        // SAFETY: checked; valid for a write.
-        unsafe { put(seq_out, seq) };
-        Ok(())
-    })
+    // SAFETY: the caller's contract (module doc).
+    unsafe {
+        input(e, out_seq, |engine| {
+            let (tenant, mode) = (str_arg(tenant, tenant_len)?, mode_of(mode)?);
+            Ok(engine.handle_mode(now_ms, tenant, mode)?)
+        })
+    }
 }
 
 /// Writes `tenant`'s mode (`AutonomicMode`) to `out_mode`;

@@ -12,7 +12,7 @@ use autonomic_core::engine::{EngineConfig, EngineConfigError, ModeError, ReloadE
 use autonomic_core::entitlement::RateLimitError;
 use autonomic_core::governor::PercentError;
 use autonomic_core::{ActionKind, Event, Sku};
-use common::{Block, NOW_MS, caps};
+use common::{Block, NOW_MS, caps, running};
 
 const HASH: [u8; 32] = [7; 32];
 
@@ -137,11 +137,7 @@ fn invalid_configs() -> Vec<(&'static str, AutonomicConfig, AutonomicStatus)> {
 #[test]
 fn an_invalid_config_builds_no_engine_and_changes_no_engine() {
     let caps = caps(4);
-    let mut live = Block::new(&caps);
-    assert_eq!(live.init(&caps, None), 0);
-    live.activate("acme");
-    let before = live.drain();
-    assert_eq!(before.len(), 1);
+    let live = running(&["acme"]);
     for (what, config, status) in invalid_configs() {
         let mut block = Block::new(&caps);
         assert_eq!(block.init(&caps, Some(&config)), status.code(), "{what}");
@@ -236,11 +232,7 @@ fn every_config_reload_and_mode_error_has_its_status() {
 
 #[test]
 fn a_config_change_is_one_config_applied_receipt_and_governs_from_the_next_input() {
-    let caps = caps(4);
-    let mut block = Block::new(&caps);
-    assert_eq!(block.init(&caps, None), 0);
-    block.activate("acme");
-    block.drain();
+    let block = running(&["acme"]);
     let mut lower = default_config();
     (lower.warn, lower.recover) = (50, 40);
     let mut seq = 0;
@@ -297,9 +289,7 @@ fn a_config_change_with_a_full_ring_is_refused_and_changes_nothing() {
 #[test]
 fn bad_config_arguments_are_refused_and_change_nothing() {
     use AutonomicStatus as S;
-    let caps = caps(4);
-    let mut block = Block::new(&caps);
-    assert_eq!(block.init(&caps, None), 0);
+    let block = running(&[]);
     let mut seq = 5;
     let config = default_config();
     let raw = [0u64; 64];
@@ -336,6 +326,7 @@ fn bad_config_arguments_are_refused_and_change_nothing() {
     }
     assert_eq!(seq, 5);
     assert!(block.drain().is_empty());
+    let caps = caps(4);
     let mut other = Block::new(&caps);
     let size = other.layout.size();
     let status =

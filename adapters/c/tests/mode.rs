@@ -8,7 +8,7 @@ use std::ptr::{null, null_mut};
 use autonomic_c::*;
 use autonomic_core::engine::Mode;
 use autonomic_core::{Action, Event};
-use common::{Block, NOW_MS, caps};
+use common::{Block, NOW_MS, running};
 
 /// `autonomic_tenant_mode` of `tenant`: its status and the mode.
 fn tenant_mode(block: &Block, tenant: &str) -> (i32, u32) {
@@ -20,12 +20,7 @@ fn tenant_mode(block: &Block, tenant: &str) -> (i32, u32) {
 
 #[test]
 fn a_shadow_tenant_records_the_governors_action_and_nothing_runs() {
-    let caps = caps(4);
-    let mut block = Block::new(&caps);
-    assert_eq!(block.init(&caps, None), 0);
-    block.activate("acme");
-    block.activate("beta");
-    block.drain();
+    let block = running(&["acme", "beta"]);
     let mut seq = 0;
     assert_eq!(
         block.mode("acme", AutonomicMode::Shadow as u32, &mut seq),
@@ -79,11 +74,7 @@ fn a_shadow_tenant_records_the_governors_action_and_nothing_runs() {
 #[test]
 fn bad_mode_arguments_are_refused_and_change_nothing() {
     use AutonomicStatus as S;
-    let caps = caps(4);
-    let mut block = Block::new(&caps);
-    assert_eq!(block.init(&caps, None), 0);
-    block.activate("acme");
-    block.drain();
+    let block = running(&["acme"]);
     let (mut seq, shadow, e) = (5, AutonomicMode::Shadow as u32, block.e);
     let refused = [
         (block.mode("acme", 2, &mut seq), S::InvalidArgument),

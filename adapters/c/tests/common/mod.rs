@@ -130,3 +130,16 @@ pub fn caps(tenants: usize) -> AutonomicCapacities {
     caps.receipts = 16;
     caps
 }
+
+/// An engine of `caps(4)` on the default configuration with `tenants` activated on `pro`,
+/// their receipts drained.
+pub fn running(tenants: &[&str]) -> Block {
+    let caps = caps(4);
+    let mut block = Block::new(&caps);
+    assert_eq!(block.init(&caps, None), 0);
+    for tenant in tenants {
+        block.activate(tenant);
+    }
+    assert_eq!(block.drain().len(), tenants.len());
+    block
+}
