@@ -189,24 +189,25 @@ pub fn mode_of(mode: u32) -> Result<Mode, AutonomicStatus> {
     }
 }
 
-/// An input's entry point: checks `out_seq` (may be null) and `e`, runs `body` on the engine
-/// (which reads the other arguments, then calls the core) and writes the seq it returns.
+/// An entry point's body: checks `answer_out` (checked by the caller: null is allowed only
+/// where the answer is optional) and `e`, runs `body` on the engine (which reads the other
+/// arguments, then calls the core) and writes its answer.
 ///
 /// # Safety
 ///
 /// As the entry points (module doc); `body` reads only arguments valid by the same contract.
-unsafe fn input(
+unsafe fn run<T>(
     e: *mut AutonomicEngine,
-    out_seq: *mut u64,
-    body: impl FnOnce(&mut Engine<'static>) -> Result<u64, AutonomicStatus>,
+    answer_out: Result<Option<*mut T>, AutonomicStatus>,
+    body: impl FnOnce(&mut Engine<'static>) -> Result<T, AutonomicStatus>,
 ) -> i32 {
     guard(|| {
-        let seq_out = optional_out(out_seq)?;
+        let answer_out = answer_out?;
         // SAFETY: the caller's contract.
         let engine = unsafe { engine_mut(e) }?;
-        let seq = body(engine)?;
+        let answer = body(engine)?;
         // SAFETY: checked; valid for a write.
-        unsafe { put(seq_out, seq) };
+        unsafe { put(answer_out, answer) };
         Ok(())
     })
 }
@@ -258,14 +259,12 @@ pub unsafe extern "C" fn autonomic_engine_config(
     e: *mut AutonomicEngine,
     out_config: *mut AutonomicConfig,
 ) -> i32 {
-    guard(|| {
-        let config_out = out(out_config)?;
-        // SAFETY: the caller's contract (module doc).
-        let engine = unsafe { engine_mut(e) }?;
-        // SAFETY: checked; valid for a write.
-        unsafe { put(Some(config_out), engine.config().into()) };
-        Ok(())
-    })
+    // SAFETY: the caller's contract (module doc).
+    unsafe {
+        run(e, out(out_config).map(Some), |engine| {
+            Ok(engine.config().into())
+        })
+    }
 }
 
 /// Replaces the engine's configuration with `config`, whole, from the next input on: one
@@ -287,7 +286,7 @@ pub unsafe extern "C" fn autonomic_config(
 ) -> i32 {
     // SAFETY: the caller's contract (module doc).
     unsafe {
-        input(e, out_seq, |engine| {
+        run(e, optional_out(out_seq), |engine| {
             let hash = bytes_arg(hash, AUTONOMIC_CONFIG_HASH_BYTES)?;
             let hash = <[u8; AUTONOMIC_CONFIG_HASH_BYTES]>::try_from(hash)
                 .map_err(|_| AutonomicStatus::InvalidArgument)?;
@@ -317,7 +316,7 @@ pub unsafe extern "C" fn autonomic_mode(
 ) -> i32 {
     // SAFETY: the caller's contract (module doc).
     unsafe {
-        input(e, out_seq, |engine| {
+        run(e, optional_out(out_seq), |engine| {
             let (tenant, mode) = (str_arg(tenant, tenant_len)?, mode_of(mode)?);
             Ok(engine.handle_mode(now_ms, tenant, mode)?)
         })
@@ -337,17 +336,15 @@ pub unsafe extern "C" fn autonomic_tenant_mode(
     tenant_len: usize,
     out_mode: *mut u32,
 ) -> i32 {
-    guard(|| {
-        let mode_out = out(out_mode)?;
-        // SAFETY: the caller's contract (module doc).
-        let (engine, tenant) = unsafe { (engine_mut(e)?, str_arg(tenant, tenant_len)?) };
-        let mode = engine.mode(tenant).ok_or(AutonomicStatus::TenantNotFound)?;
-        let code = match mode {
-            Mode::Enforce => AutonomicMode::Enforce,
-            Mode::Shadow => AutonomicMode::Shadow,
-        };
-        // SAFETY: checked; valid for a write.
-        unsafe { put(Some(mode_out), code as u32) };
-        Ok(())
-    })
+    // SAFETY: the caller's contract (module doc).
+    unsafe {
+        run(e, out(out_mode).map(Some), |engine| {
+            let tenant = str_arg(tenant, tenant_len)?;
+            match engine.mode(tenant) {
+                Some(Mode::Enforce) => Ok(AutonomicMode::Enforce as u32),
+                Some(Mode::Shadow) => Ok(AutonomicMode::Shadow as u32),
+                None => Err(AutonomicStatus::TenantNotFound),
+            }
+        })
+    }
 }

@@ -69,76 +69,57 @@ fn the_default_config_is_the_cores_and_governs_as_the_plain_init() {
     assert_eq!(plain, configured);
 }
 
-/// Each way a configuration can be invalid, and its status.
-fn invalid_configs() -> Vec<(&'static str, AutonomicConfig, AutonomicStatus)> {
-    let base = default_config();
-    let with = |change: fn(&mut AutonomicConfig)| {
-        let mut config = base;
-        change(&mut config);
-        config
-    };
+/// A change that makes the default configuration invalid.
+type Break = fn(&mut AutonomicConfig);
+
+/// Each way a configuration can be invalid, by the status it is refused with.
+fn invalid_configs() -> Vec<(AutonomicConfig, AutonomicStatus)> {
     use AutonomicStatus as S;
-    vec![
-        (
-            "warn = intervene",
-            with(|c| c.warn = 90),
-            S::InvalidThresholds,
-        ),
-        (
-            "recover > warn",
-            with(|c| c.recover = 80),
-            S::InvalidThresholds,
-        ),
-        ("sustain 0", with(|c| c.sustain = 0), S::InvalidThresholds),
-        ("refuse 101", with(|c| c.refuse = 101), S::InvalidThresholds),
-        (
-            "shed timeout 0",
-            with(|c| c.action_timeout_ms[2] = 0),
-            S::InvalidActionTimeout,
-        ),
-        (
-            "breaker failures 1001",
-            with(|c| c.breaker_failures[0] = 1_001),
-            S::InvalidBreaker,
-        ),
-        (
-            "breaker cooldown 0",
-            with(|c| c.breaker_cooldown_ms[3] = 0),
-            S::InvalidBreaker,
-        ),
-        (
-            "pro rate 0/s",
-            with(|c| c.rate_per_s[1] = 0),
-            S::InvalidRateLimit,
-        ),
-        (
-            "enterprise burst 70000",
-            with(|c| c.rate_burst[2] = 70_000),
-            S::InvalidRateLimit,
-        ),
-        (
-            "starter shed 0%",
-            with(|c| c.refuse_shed_pct[0] = 0),
-            S::InvalidActionPercent,
-        ),
-        (
-            "pro throttle 101%",
-            with(|c| c.degrade_throttle_pct[1] = 101),
-            S::InvalidActionPercent,
-        ),
-        (
-            "grace over a day",
-            with(|c| c.grace_ms = 86_400_001),
-            S::InvalidTiming,
-        ),
-    ]
+    let thresholds: [Break; 4] = [
+        |c| c.warn = c.intervene,
+        |c| c.recover = c.warn + 1,
+        |c| c.sustain = 0,
+        |c| c.refuse = 101,
+    ];
+    let timeouts: [Break; 2] = [
+        |c| c.action_timeout_ms[2] = 0,
+        |c| c.action_timeout_ms[0] = 3_600_001,
+    ];
+    let breakers: [Break; 2] = [
+        |c| c.breaker_failures[0] = 1_001,
+        |c| c.breaker_cooldown_ms[3] = 0,
+    ];
+    let rates: [Break; 2] = [|c| c.rate_per_s[1] = 0, |c| c.rate_burst[2] = 70_000];
+    let percents: [Break; 2] = [
+        |c| c.refuse_shed_pct[0] = 0,
+        |c| c.degrade_throttle_pct[1] = 101,
+    ];
+    let timings: [Break; 1] = [|c| c.grace_ms = 86_400_001];
+    let groups: [(&[Break], S); 6] = [
+        (&thresholds, S::InvalidThresholds),
+        (&timeouts, S::InvalidActionTimeout),
+        (&breakers, S::InvalidBreaker),
+        (&rates, S::InvalidRateLimit),
+        (&percents, S::InvalidActionPercent),
+        (&timings, S::InvalidTiming),
+    ];
+    let mut out = Vec::new();
+    for (changes, status) in groups {
+        for change in changes {
+            let mut config = default_config();
+            change(&mut config);
+            out.push((config, status));
+        }
+    }
+    out
 }
 
 #[test]
 fn an_invalid_config_builds_no_engine_and_changes_no_engine() {
     let caps = caps(4);
     let live = running(&["acme"]);
-    for (what, config, status) in invalid_configs() {
+    for (config, status) in invalid_configs() {
+        let what = format!("{config:?}");
         let mut block = Block::new(&caps);
         assert_eq!(block.init(&caps, Some(&config)), status.code(), "{what}");
         assert!(block.e.is_null(), "{what}: an engine was built");
