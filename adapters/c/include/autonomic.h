@@ -602,7 +602,8 @@ int32_t autonomic_outcome(struct AutonomicEngine *e,
                           size_t undo_len,
                           struct AutonomicTransition *out_transition);
 
-// Times out every action due at `now_ms`; how many goes to `out_count` (may be null).
+// Times out every action due at `now_ms` (how many goes to `out_count`, may be null), then
+// fires the governor timers due (Refuse's `refuse_max_ms`, a warning's `grace_ms`).
 //
 // # Safety
 //
@@ -676,8 +677,9 @@ int32_t autonomic_poll_record(struct AutonomicEngine *e, uint8_t *buf, size_t ca
 // See the module doc.
 int32_t autonomic_poll_action(struct AutonomicEngine *e, struct AutonomicAction *out_action);
 
-// Writes the earliest action deadline to `out_deadline_ms` (call `autonomic_timeout` then);
-// `AUTONOMIC_STATUS_EMPTY` when nothing is in flight.
+// Writes the earliest deadline, of an action in flight or of a governor timer (with
+// `refuse_max_ms` or `grace_ms` on), to `out_deadline_ms` (call `autonomic_timeout` then);
+// `AUTONOMIC_STATUS_EMPTY` when there is none.
 //
 // # Safety
 //

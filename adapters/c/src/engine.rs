@@ -267,7 +267,8 @@ pub unsafe extern "C" fn autonomic_outcome(
     })
 }
 
-/// Times out every action due at `now_ms`; how many goes to `out_count` (may be null).
+/// Times out every action due at `now_ms` (how many goes to `out_count`, may be null), then
+/// fires the governor timers due (Refuse's `refuse_max_ms`, a warning's `grace_ms`).
 ///
 /// # Safety
 ///
@@ -473,8 +474,9 @@ pub unsafe extern "C" fn autonomic_poll_action(
     })
 }
 
-/// Writes the earliest action deadline to `out_deadline_ms` (call `autonomic_timeout` then);
-/// `AUTONOMIC_STATUS_EMPTY` when nothing is in flight.
+/// Writes the earliest deadline, of an action in flight or of a governor timer (with
+/// `refuse_max_ms` or `grace_ms` on), to `out_deadline_ms` (call `autonomic_timeout` then);
+/// `AUTONOMIC_STATUS_EMPTY` when there is none.
 ///
 /// # Safety
 ///
