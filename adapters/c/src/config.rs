@@ -245,7 +245,7 @@ pub unsafe extern "C" fn autonomic_engine_init_config(
     guard(|| {
         let config = read_config(config)?;
         // SAFETY: the caller's contract is autonomic_engine_init's.
-        unsafe { crate::engine::init(mem, len, caps, config, out_engine) }
+        unsafe { crate::memory::init(mem, len, caps, config, out_engine) }
     })
 }
 

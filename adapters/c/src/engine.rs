@@ -10,7 +10,7 @@ use autonomic_core::engine::{EngineConfig, SignalResult};
 use autonomic_core::storage::Capacities;
 use autonomic_core::{Action, EntitlementCommand, RawSignal};
 
-use crate::memory::{Layout, build};
+use crate::memory::{Layout, init, read_caps};
 use crate::status::{AutonomicStatus, status_of};
 use crate::types::{
     AUTONOMIC_NONE, AutonomicAction, AutonomicActionKind, AutonomicCapacities,
@@ -59,13 +59,6 @@ pub unsafe extern "C" fn autonomic_storage_size(
     })
 }
 
-/// The capacities behind a checked pointer.
-fn read_caps(caps: *const AutonomicCapacities) -> Result<Capacities, AutonomicStatus> {
-    let caps = crate::checked(caps)?;
-    // SAFETY: checked non-null and aligned; valid for a read by the caller's contract.
-    Ok(unsafe { caps.read() }.into())
-}
-
 /// Builds an engine of `caps` (default configuration) in the block `mem[..len]`, aligned as
 /// `autonomic_storage_size` says, and writes its handle to `out_engine`. The block must stay
 /// valid, unmoved and untouched until `autonomic_engine_fini`.
@@ -82,28 +75,6 @@ pub unsafe extern "C" fn autonomic_engine_init(
 ) -> i32 {
     // SAFETY: the caller's contract.
     guard(|| unsafe { init(mem, len, caps, EngineConfig::default(), out_engine) })
-}
-
-/// Builds an engine of `caps` running `config` in `mem[..len]`; its handle goes to
-/// `out_engine`.
-///
-/// # Safety
-///
-/// As `autonomic_engine_init`.
-pub(crate) unsafe fn init(
-    mem: *mut u8,
-    len: usize,
-    caps: *const AutonomicCapacities,
-    config: EngineConfig,
-    out_engine: *mut *mut AutonomicEngine,
-) -> Result<(), AutonomicStatus> {
-    let handle = out(out_engine)?;
-    let caps = read_caps(caps)?;
-    // SAFETY: the caller lends the block until fini.
-    let engine = unsafe { build(mem, len, &caps, config) }?;
-    // SAFETY: checked; valid for a write.
-    unsafe { put(Some(handle), engine) };
-    Ok(())
 }
 
 /// Ends an engine (drops it in place); its block may then be freed. Null is ignored.
@@ -522,14 +493,4 @@ pub unsafe extern "C" fn autonomic_tenant(
         unsafe { put(Some(view_out), (&view).into()) };
         Ok(())
     })
-}
-
-/// The static, NUL-terminated name of a status code (`"Unknown"` for a code with none).
-#[unsafe(no_mangle)]
-pub extern "C" fn autonomic_error_name(code: i32) -> *const core::ffi::c_char {
-    AutonomicStatus::ALL
-        .into_iter()
-        .find(|s| s.code() == code)
-        .map_or(c"Unknown", AutonomicStatus::name)
-        .as_ptr()
 }

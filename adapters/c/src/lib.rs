@@ -38,7 +38,7 @@ mod verifier;
 
 pub use config::*;
 pub use engine::*;
-pub use status::AutonomicStatus;
+pub use status::{AutonomicStatus, autonomic_error_name};
 pub use types::*;
 pub use verifier::*;
 

@@ -292,3 +292,13 @@ impl AutonomicStatus {
         }
     }
 }
+
+/// The static, NUL-terminated name of a status code (`"Unknown"` for a code with none).
+#[unsafe(no_mangle)]
+pub extern "C" fn autonomic_error_name(code: i32) -> *const core::ffi::c_char {
+    AutonomicStatus::ALL
+        .into_iter()
+        .find(|s| s.code() == code)
+        .map_or(c"Unknown", AutonomicStatus::name)
+        .as_ptr()
+}
