@@ -91,3 +91,74 @@ fn arena_bytes_for_never_sizes_below_the_least_arena() {
     assert_eq!(arena_bytes_for(10_000), 10_000 * ARENA_BYTES_PER_RECEIPT);
     assert_eq!(arena_bytes_for(usize::MAX), usize::MAX);
 }
+
+#[test]
+fn can_append_is_exactly_the_room_beside_the_unpolled_records() {
+    // Proves can_append's two limits, exactly, as records are appended and polled round the
+    // arena (the unpolled run wrapping its end): a span for each record beside the unpolled
+    // ones, and the unpolled records' bytes plus one largest record of waste per record and
+    // one more. Same-length records that tile the arena make the unpolled bytes exact, up to
+    // an arena all unpolled. Also is_empty and unpolled as they change.
+    let record = |seq: u64| Event::RollbackRequested { receipt: seq };
+    let len = {
+        let (mut arena, mut spans) = ([0u8; 2048], [Span::default(); 8]);
+        let mut probe = Ledger::new(&mut arena, &mut spans).unwrap();
+        probe.append(0, "acme", &record(0)).unwrap();
+        probe.poll_record().unwrap().len()
+    };
+    let per_arena = ARENA_MIN_BYTES / len + 1;
+    let arena_bytes = per_arena * len;
+    let spans_max = per_arena + 2;
+    let mut arena = vec![0u8; arena_bytes];
+    let mut spans = vec![Span::default(); spans_max];
+    let mut ring = Ledger::new(&mut arena, &mut spans).unwrap();
+    assert!(ring.is_empty());
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut unpolled = 0;
+    // Seqs stay below 128: every record has the same length.
+    while ring.next_seq() < 120 {
+        for k in 0..=spans_max + 1 {
+            let spans_fit = unpolled + k <= spans_max;
+            let bytes_fit = unpolled * len + (k + 1) * RECORD_MAX_BYTES <= arena_bytes;
+            assert_eq!(
+                ring.can_append(k),
+                spans_fit && bytes_fit,
+                "k {k}, {unpolled} unpolled, seq {}",
+                ring.next_seq()
+            );
+        }
+        assert_eq!(ring.unpolled(), unpolled);
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        if seed % 3 != 0 {
+            // Appended whether or not there is room: a full ring refuses, never evicting an
+            // unpolled record, and room promised is room given.
+            let promised = ring.can_append(1);
+            let seq = ring.next_seq();
+            match ring.append(seq, "acme", &record(seq)) {
+                Ok(_) => unpolled += 1,
+                Err(_) => assert!(!promised, "room was promised at seq {seq}"),
+            }
+            assert_eq!(ring.is_empty(), unpolled == 0 && ring.len() == 0);
+        } else if let Some(polled) = ring.poll_record() {
+            assert_eq!(polled.len(), len);
+            unpolled -= 1;
+        }
+    }
+}
+
+#[test]
+fn can_append_counts_one_span_for_each_record_beside_the_unpolled_ones() {
+    // Proves the span limit where it binds (4 spans, an arena of 64 largest records): a ring
+    // takes as many records as it has spans, less those not yet polled.
+    let mut arena = vec![0u8; 64 * RECORD_MAX_BYTES];
+    let mut spans = vec![Span::default(); 4];
+    let mut ring = Ledger::new(&mut arena, &mut spans).unwrap();
+    assert!(ring.can_append(4) && !ring.can_append(5));
+    ring.append(0, "acme", &Event::RollbackRequested { receipt: 0 })
+        .unwrap();
+    assert!(ring.can_append(3) && !ring.can_append(4));
+    ring.poll_record().unwrap();
+    assert!(ring.can_append(4) && !ring.can_append(5));
+}
