@@ -364,11 +364,40 @@ fn queries_by_tenant_kind_and_seq() {
         .by_action_kind(autonomic_core::ActionKind::Rollback)
         .collect();
     assert_eq!(rollbacks.len(), 2, "dispatch and its timeout");
-    assert!(
-        l.by_action_kind(autonomic_core::ActionKind::Throttle)
-            .count()
-            >= 4
-    );
+    // Each kind's receipts are its dispatches and what ended them, and nothing else.
+    for kind in [
+        autonomic_core::ActionKind::Throttle,
+        autonomic_core::ActionKind::Rollback,
+    ] {
+        let of_kind: Vec<Receipt> = l.by_action_kind(kind).collect();
+        let dispatches: Vec<u64> = l
+            .receipts()
+            .filter(|r| {
+                matches!(&r.event, Event::ActionDispatched { action, .. } if action.kind() == kind)
+            })
+            .map(|r| r.seq)
+            .collect();
+        assert!(!dispatches.is_empty(), "{kind:?}");
+        for r in &of_kind {
+            let ok = match &r.event {
+                Event::ActionDispatched { .. } => dispatches.contains(&r.seq),
+                Event::ActionCompleted { receipt, .. }
+                | Event::RollbackRequested { receipt }
+                | Event::RollbackCompleted { receipt, .. } => dispatches.contains(receipt),
+                _ => false,
+            };
+            assert!(ok, "{kind:?}: {r:?}");
+        }
+        let ends = of_kind
+            .iter()
+            .filter(|r| !matches!(r.event, Event::ActionDispatched { .. }))
+            .count();
+        assert_eq!(of_kind.len(), dispatches.len() + ends, "{kind:?}");
+        assert!(
+            ends > 0,
+            "{kind:?}: completions are matched to their dispatch"
+        );
+    }
     assert_eq!(l.by_seq(2).map(|r| r.seq), Some(2));
     assert_eq!(l.tail(2).count(), 2);
 }
