@@ -41,6 +41,9 @@ fn records_that_fill_the_arena_exactly_are_evicted_oldest_first_never_overwritte
         assert_eq!(record.len(), len);
         written.push(record);
         assert_eq!(ring.verify(), Ok(()), "after seq {i}");
+        // Once full, the arena holds exactly its share: each record evicts exactly one.
+        let kept = (i as usize + 1).min(per_arena);
+        assert_eq!(ring.len(), kept, "after seq {i}");
         for (seq, bytes) in ring.records() {
             assert_eq!(bytes, written[seq as usize], "seq {seq} after seq {i}");
         }
