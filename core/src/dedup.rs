@@ -298,8 +298,9 @@ impl<'a> Dedup<'a> {
     /// Backward-shift deletion: each later entry of the probe run moves into the hole unless
     /// its home lies cyclically within (hole, j].
     fn delete_slot(&mut self, mut hole: usize) {
-        let mut j = (hole + 1) & self.mask;
+        let mut j = hole;
         loop {
+            j = (j + 1) & self.mask;
             let fingerprint = self.fingerprint_at(j);
             if fingerprint == 0 {
                 break;
@@ -309,7 +310,6 @@ impl<'a> Dedup<'a> {
                 self.set_slot(hole, fingerprint);
                 hole = j;
             }
-            j = (j + 1) & self.mask;
         }
         self.set_slot(hole, 0);
     }
