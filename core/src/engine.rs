@@ -349,7 +349,8 @@ impl<'a> Engine<'a> {
         };
         let event = GovernorEvent::Signal(signal.value_pct);
         let step = self.plan(now_ms, slot, event);
-        if !self.has_room(slot, false, &step) {
+        let quiet = self.is_quiet(slot, &step);
+        if !quiet && !self.has_room(slot, false, &step) {
             return Err(IngestError::Busy);
         }
         let evicted = self.dedup.fill(vacancy);
@@ -359,9 +360,12 @@ impl<'a> Engine<'a> {
             value_pct: signal.value_pct,
             ts_ms: signal.ts_ms,
         };
-        Ok(SignalResult::Governed(
-            self.enact(now_ms, slot, cause, step),
-        ))
+        let transition = if quiet {
+            Self::quiet(&step)
+        } else {
+            self.enact(now_ms, slot, cause, step)
+        };
+        Ok(SignalResult::Governed(transition))
     }
 
     /// Adds a tenant (Pending, Starter, governor Stable) and returns its slot: a free slot,
