@@ -181,6 +181,41 @@ fn after_the_cooldown_one_trial_runs_and_its_success_closes() {
 }
 
 #[test]
+fn a_trial_superseded_without_a_verdict_leaves_room_for_a_new_trial() {
+    // Proves a half-open circuit whose trial ended without a verdict (superseded by the
+    // governor's next action) does not refuse for ever: the next Pause is a new trial, a real
+    // run, while a Pause during a trial in flight is refused.
+    let mut e = engine();
+    open_pause(&mut e);
+    runs(&mut e);
+    let at = 3 + COOLDOWN_MS;
+    let trial = e.handle_action(at, "t", Action::Pause).unwrap();
+    assert_eq!(runs(&mut e), vec![trial]);
+    // Readings that take the governor to an action: its dispatch supersedes the trial.
+    for (i, value) in [80.0, 81.0, 82.0].into_iter().enumerate() {
+        let now = at + 1 + i as u64;
+        e.handle_signal(now, &raw("t", value, now)).unwrap();
+    }
+    assert_eq!(runs(&mut e).len(), 1, "the governor's action runs");
+    assert!(
+        events(&drain_records(&mut e)).contains(&Event::ActionCompleted {
+            receipt: trial,
+            outcome: ActionOutcome::Superseded,
+            undo: Default::default(),
+        }),
+        "the trial was superseded"
+    );
+    assert_eq!(e.circuit(ActionKind::Pause), CircuitState::HalfOpen);
+    activate(&mut e, "u");
+    let next = e.handle_action(at + 5, "u", Action::Pause).unwrap();
+    assert_eq!(runs(&mut e), vec![next], "a new trial runs");
+    assert_eq!(e.circuit(ActionKind::Pause), CircuitState::HalfOpen);
+    activate(&mut e, "v");
+    e.handle_action(at + 6, "v", Action::Pause).unwrap();
+    assert!(runs(&mut e).is_empty(), "refused while the new trial runs");
+}
+
+#[test]
 fn a_failed_or_timed_out_trial_reopens_for_another_cooldown() {
     let mut e = engine();
     open_pause(&mut e);

@@ -13,11 +13,13 @@
 use crate::common;
 
 use autonomic_core::action::Revision;
+use autonomic_core::breaker::CircuitState;
 use autonomic_core::engine::RestoreError;
 use autonomic_core::limits::RECORD_MAX_BYTES;
 use autonomic_core::receipt::ChainErrorKind;
 use autonomic_core::{
-    Action, ActionOutcome, Cause, ChainError, ChainVerifier, Event, GovernorState, Receipt, Undo,
+    Action, ActionKind, ActionOutcome, Cause, ChainError, ChainVerifier, Event, GovernorState,
+    Receipt, Undo,
 };
 use common::{active, drain_records, raw};
 
@@ -162,8 +164,10 @@ fn the_edges_of_the_rules_restore_and_run() {
 #[test]
 fn restore_refuses_a_well_hashed_record_that_does_not_follow_from_the_state() {
     // Proves restore's consistency check: after Stable -> Warn, a governor receipt from
-    // Intervene, a completion of an action never dispatched, and a rollback of one never
-    // completed are each refused `Inconsistent` at seq 2, with the state left as it was.
+    // Intervene, a completion of an action never dispatched, a rollback of one never
+    // completed, a circuit closing that never opened, a shadow action of a tenant in enforce
+    // mode and an action queued behind nothing are each refused `Inconsistent` at seq 2, with
+    // the state left as it was.
     let records = history();
     let not_following = [
         Event::Governor {
@@ -178,6 +182,16 @@ fn restore_refuses_a_well_hashed_record_that_does_not_follow_from_the_state() {
             undo: Undo::new(),
         },
         Event::RollbackRequested { receipt: 1 },
+        Event::Circuit {
+            kind: ActionKind::Throttle,
+            to: CircuitState::Closed,
+        },
+        Event::ShadowAction {
+            action: Action::Pause,
+        },
+        Event::ActionQueued {
+            action: Action::Pause,
+        },
     ];
     for event in not_following {
         let bad = chained(&records[1], event.clone());

@@ -303,3 +303,47 @@ fn enforcement_ends_when_the_governor_returns_to_stable() {
     e.handle_reset(22, "t").unwrap();
     assert_eq!(e.admit(23, "t", Resource::Cpu, 5), Ok(5));
 }
+
+#[test]
+fn each_resource_is_counted_apart() {
+    // Proves admission keeps one count per resource: cpu, memory, requests and storage each
+    // start from zero whatever the others hold, and the tenant view reports each in its place.
+    let mut e = in_state(Some(S::Active));
+    let resources = [
+        Resource::Cpu,
+        Resource::Memory,
+        Resource::Requests,
+        Resource::Storage,
+    ];
+    for (amount, resource) in (1u16..).zip(resources) {
+        assert_eq!(
+            e.admit(20, "t", resource, u32::from(amount)),
+            Ok(amount),
+            "{resource:?}"
+        );
+    }
+    assert_eq!(e.tenant(20, "t").unwrap().usage, [1, 2, 3, 4]);
+    assert_eq!(e.release("t", Resource::Storage, 4), Ok(0));
+    assert_eq!(e.tenant(20, "t").unwrap().usage, [1, 2, 3, 0]);
+}
+
+#[test]
+fn an_expiry_is_reported_and_kept_by_later_commands() {
+    // Proves the tenant view reports expires_at_ms (None when it never expires), and that a
+    // later command keeps it: after a pause and a resume the tenant still expires at its
+    // instant.
+    let mut e = engine();
+    let expiring = C::Activate {
+        sku: "pro",
+        expires_at_ms: Some(1_000),
+    };
+    e.handle_entitlement(0, "t", expiring).unwrap();
+    assert_eq!(e.tenant(0, "t").unwrap().expires_at_ms, Some(1_000));
+    e.handle_entitlement(10, "t", C::Pause).unwrap();
+    e.handle_entitlement(20, "t", C::Resume).unwrap();
+    assert_eq!(e.tenant(20, "t").unwrap().expires_at_ms, Some(1_000));
+    assert_eq!(e.tenant(999, "t").unwrap().entitlement, S::Active);
+    assert_eq!(e.tenant(1_000, "t").unwrap().entitlement, S::Expired);
+    let never = in_state(Some(S::Active));
+    assert_eq!(never.tenant(20, "t").unwrap().expires_at_ms, None);
+}

@@ -1,5 +1,6 @@
 //! The in-memory ledger ring when its records tile the arena exactly: after a wrap the write
-//! position meets the oldest record, and the next record must evict it, not overwrite it.
+//! position meets the oldest record, and the next record must evict it, not overwrite it. And
+//! the storage a ring takes: the least it works with, and how a driver sizes its arena.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -8,7 +9,11 @@
 )]
 
 use autonomic_core::Event;
-use autonomic_core::ledger::{Ledger, Span};
+use autonomic_core::ledger::{
+    ARENA_BYTES_PER_RECEIPT, ARENA_MIN_BYTES, Ledger, LedgerShapeError as E, SPANS_MIN, Span,
+    arena_bytes_for,
+};
+use autonomic_core::limits::RECORD_MAX_BYTES;
 
 /// A record for seq `i` (< 128: every varint one byte, so every record has the same length).
 fn append(ring: &mut Ledger<'_>, i: u64) -> Vec<u8> {
@@ -41,4 +46,48 @@ fn records_that_fill_the_arena_exactly_are_evicted_oldest_first_never_overwritte
         }
     }
     assert!(ring.len() < per_arena + 1, "old records were evicted");
+}
+
+#[test]
+fn a_ring_takes_at_least_its_fewest_spans_and_records_one_error_per_rule() {
+    // Proves the documented least storage: SPANS_MIN spans and an arena of SPANS_MIN records of
+    // the largest size are accepted; one span or one byte fewer is refused with that rule's
+    // error; an arena a u32 offset cannot address is refused too.
+    let least_bytes = SPANS_MIN * RECORD_MAX_BYTES;
+    let mut spans = vec![Span::default(); SPANS_MIN];
+    let mut arena = vec![0u8; least_bytes];
+    assert!(Ledger::new(&mut arena, &mut spans).is_ok());
+    let mut few = vec![Span::default(); SPANS_MIN - 1];
+    assert_eq!(
+        Ledger::new(&mut arena, &mut few).err(),
+        Some(E::TooFewSpans(SPANS_MIN - 1))
+    );
+    let mut small = vec![0u8; least_bytes - 1];
+    assert_eq!(
+        Ledger::new(&mut small, &mut spans).err(),
+        Some(E::ArenaTooSmall(least_bytes - 1))
+    );
+    // Zeroed pages the ring never touches before refusing: no memory is used.
+    let too_large = u32::MAX as usize + 1;
+    let mut huge = vec![0u8; too_large];
+    assert_eq!(
+        Ledger::new(&mut huge, &mut spans).err(),
+        Some(E::ArenaTooLarge(too_large))
+    );
+}
+
+#[test]
+fn arena_bytes_for_never_sizes_below_the_least_arena() {
+    // Proves the sizing rule drivers use: ARENA_BYTES_PER_RECEIPT bytes a receipt, never less
+    // than the least arena a ring takes, saturating instead of overflowing.
+    let least = ARENA_MIN_BYTES / ARENA_BYTES_PER_RECEIPT;
+    for receipts in [0, 1, SPANS_MIN, least - 1, least] {
+        assert_eq!(arena_bytes_for(receipts), ARENA_MIN_BYTES, "{receipts}");
+    }
+    assert_eq!(
+        arena_bytes_for(least + 1),
+        ARENA_MIN_BYTES + ARENA_BYTES_PER_RECEIPT
+    );
+    assert_eq!(arena_bytes_for(10_000), 10_000 * ARENA_BYTES_PER_RECEIPT);
+    assert_eq!(arena_bytes_for(usize::MAX), usize::MAX);
 }

@@ -2,7 +2,8 @@
 //! with `[governor] grace_ms`, the Shed a tenant's escalation to Refuse orders is first a
 //! `warning` receipt; the `exec` program of the Shed (it creates a marker file) runs only at
 //! the deadline. A reading below `recover` in between cancels it: a `warning_cancelled`
-//! receipt names the warning, and the program never runs.
+//! receipt names the warning, and the program never runs. `GET /v1/tenants/{id}` shows the
+//! pending warning until it is dispatched or cancelled.
 
 mod cli_support;
 
@@ -81,6 +82,10 @@ fn a_warned_shed_runs_at_its_deadline() {
         !dir.path().join("shed-ran").exists(),
         "ran before the deadline"
     );
+    let shown = s.tenant("acme");
+    assert_eq!(shown["warning"]["receipt"], warning["seq"], "{shown}");
+    assert_eq!(shown["warning"]["action"]["kind"], "shed", "{shown}");
+    assert_eq!(shown["warning"]["deadline_ms"], deadline_ms, "{shown}");
 
     let ran = wait_until(WAIT, || dir.path().join("shed-ran").exists());
     assert!(ran, "the Shed never ran: {}", s.stderr_log());
@@ -89,7 +94,9 @@ fn a_warned_shed_runs_at_its_deadline() {
     assert_eq!(sheds.len(), 1, "{ledger:#?}");
     assert_eq!(sheds[0]["event"]["manual"], false);
     assert!(sheds[0]["ts_ms"].as_u64().unwrap() >= deadline_ms);
-    assert_eq!(s.tenant("acme")["state"], "Refuse");
+    let shown = s.tenant("acme");
+    assert_eq!(shown["state"], "Refuse");
+    assert!(shown.get("warning").is_none(), "dispatched: {shown}");
     assert!(s.stop().success());
 }
 
@@ -106,6 +113,8 @@ fn a_reading_below_recover_cancels_the_warned_shed() {
     assert_eq!(cancelled.len(), 1, "{ledger:#?}");
     assert_eq!(cancelled[0]["event"]["receipt"], seq, "{ledger:#?}");
     assert!(cancelled[0]["seq"].as_u64() > Some(seq), "{ledger:#?}");
+    let shown = s.tenant("acme");
+    assert!(shown.get("warning").is_none(), "cancelled: {shown}");
 
     // Well past the deadline: the program never ran, and no Shed was dispatched.
     std::thread::sleep(Duration::from_millis(GRACE_MS + 1500));

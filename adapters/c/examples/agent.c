@@ -1,8 +1,9 @@
-/* A small agent on the autonomic C ABI: it sizes and allocates the engine's block, runs the
- * seed scenario (activate acme on pro; signals 78, 72, 69, a duplicate, 92, 93, 97; outcomes,
- * a reset, a rollback), appends every receipt to a file (a 4-byte little-endian length, then
- * the record) with write + fsync, re-reads the file, verifies the chain, and exits 0 only when
- * every expectation held. Usage: agent [ledger-path] */
+/* A small agent on the autonomic C ABI: it sizes and allocates the engine's block, builds the
+ * engine with the default configuration, runs the seed scenario (activate acme on pro; signals
+ * 78, 72, 69, a duplicate, 92, 93, 97; outcomes, a reset, a rollback), then lowers warn at run
+ * time and puts a second tenant in shadow mode; it appends every receipt to a file (a 4-byte
+ * little-endian length, then the record) with write + fsync, re-reads the file, verifies the
+ * chain, and exits 0 only when every expectation held. Usage: agent [ledger-path] */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,13 +62,18 @@ static int drain(void) {
     return 0;
 }
 
-static int signal_to(double value, uint64_t ts_ms, uint32_t to, uint32_t action, int duplicate) {
+static int signal_of(const char *tenant, double value, uint64_t ts_ms, uint32_t to, uint32_t action,
+                     int duplicate) {
     AutonomicSignalResult r;
-    int32_t status = autonomic_signal(engine, now_ms, STR(TENANT), STR("cpu"), value, ts_ms, &r);
+    int32_t status = autonomic_signal(engine, now_ms, STR(tenant), STR("cpu"), value, ts_ms, &r);
     if (status != AUTONOMIC_STATUS_OK || drain() != 0) return 0;
     if (duplicate) return r.duplicate;
     return !r.duplicate && r.transition.to == to && r.transition.action_kind == action &&
            (action == AUTONOMIC_ACTION_KIND_NONE || (have_action && last_action.kind == action));
+}
+
+static int signal_to(double value, uint64_t ts_ms, uint32_t to, uint32_t action, int duplicate) {
+    return signal_of(TENANT, value, ts_ms, to, action, duplicate);
 }
 
 static int outcome_to(uint64_t receipt, bool succeeded, uint32_t to, uint32_t action) {
@@ -111,9 +117,11 @@ int main(int argc, char **argv) {
     caps.tenant_id_bytes = 16 * 32;
     caps.dedup_ids = 4096;
     if (autonomic_storage_size(&caps, &size, &align) != AUTONOMIC_STATUS_OK) return 2;
+    AutonomicConfig config;
+    if (autonomic_config_default(&config) != AUTONOMIC_STATUS_OK) return 2;
     void *block = aligned_alloc(align, (size + align - 1) / align * align);
     int32_t status = block == NULL ? AUTONOMIC_STATUS_NULL_POINTER
-                                   : autonomic_engine_init(block, size, &caps, &engine);
+                                   : autonomic_engine_init_config(block, size, &caps, &config, &engine);
     if (status != AUTONOMIC_STATUS_OK) {
         fprintf(stderr, "init: %s\n", autonomic_error_name(status));
         return 2;
@@ -176,6 +184,29 @@ int main(int argc, char **argv) {
               view.entitlement == AUTONOMIC_ENTITLEMENT_STATE_ACTIVE && view.in_flight_kind == 0,
           "acme: Active, Stable, nothing in flight");
     printf("acme is %s; last action kind %s\n", STATES[view.state % 5], KINDS[last_action.kind % 5]);
+
+    config.warn = 60;
+    config.recover = 55;
+    const uint8_t hash[AUTONOMIC_CONFIG_HASH_BYTES] = {1}; /* the SHA-256 of its source, here made up */
+    uint64_t seq = 0;
+    status = autonomic_config(engine, now_ms, &config, hash, &seq);
+    check(status == AUTONOMIC_STATUS_OK && drain() == 0 && seq + 1 == written, "config warn 60 -> one receipt");
+    config.intervene = 60;
+    status = autonomic_config(engine, now_ms, &config, hash, NULL);
+    check(status == AUTONOMIC_STATUS_INVALID_THRESHOLDS, "warn 60 = intervene 60 -> InvalidThresholds");
+    status = autonomic_entitlement(engine, now_ms, STR("beta"), AUTONOMIC_ENTITLEMENT_COMMAND_ACTIVATE,
+                                   STR("pro"), AUTONOMIC_NONE, NULL);
+    check(status == AUTONOMIC_STATUS_OK && drain() == 0, "activate beta on pro");
+    now_ms += 5000;
+    check(signal_of("beta", 65, now_ms, AUTONOMIC_GOVERNOR_STATE_WARN, AUTONOMIC_ACTION_KIND_NONE, 0),
+          "beta cpu 65 -> Warn (65 >= the new warn 60)");
+    status = autonomic_mode(engine, now_ms, STR("beta"), AUTONOMIC_MODE_SHADOW, NULL);
+    check(status == AUTONOMIC_STATUS_OK && drain() == 0, "beta -> shadow mode");
+    AutonomicSignalResult r;
+    status = autonomic_signal(engine, now_ms, STR("beta"), STR("cpu"), 92, now_ms, &r);
+    check(status == AUTONOMIC_STATUS_OK && drain() == 0 && r.transition.to == AUTONOMIC_GOVERNOR_STATE_INTERVENE &&
+              r.transition.action_kind == AUTONOMIC_ACTION_KIND_THROTTLE && !have_action,
+          "beta cpu 92 -> Intervene, throttle recorded, nothing runs");
 
     close(ledger_fd);
     check(verify_file(path), "the ledger file's chain verifies");

@@ -10,6 +10,17 @@
 // The longest string argument, in bytes (longer ones are `AUTONOMIC_STATUS_INVALID_ARGUMENT`).
 #define AUTONOMIC_STRING_MAX_BYTES 4096
 
+// Entries of a per-kind array of [`AutonomicConfig`]: throttle, pause, shed, rollback (the
+// `AutonomicActionKind` value minus 1).
+#define AUTONOMIC_ACTION_KINDS 4
+
+// Entries of a per-SKU array of [`AutonomicConfig`]: starter, pro, enterprise (the
+// `AutonomicSku` value).
+#define AUTONOMIC_SKUS 3
+
+// Bytes of a configuration hash (`autonomic_config`'s `hash`).
+#define AUTONOMIC_CONFIG_HASH_BYTES 32
+
 // Bytes of [`AutonomicAction::tenant`]: the longest tenant id.
 #define AUTONOMIC_TENANT_ID_MAX_BYTES 256
 
@@ -91,6 +102,24 @@ enum AutonomicStatus
   AUTONOMIC_STATUS_BROKEN_LINK = 27,
   // A record's hash is not the SHA-256 of its other fields.
   AUTONOMIC_STATUS_BAD_HASH = 28,
+  // The configuration's thresholds break `recover <= warn < intervene <= refuse <= 100`
+  // or `sustain >= 1`.
+  AUTONOMIC_STATUS_INVALID_THRESHOLDS = 29,
+  // A configured action timeout is outside 1..=3 600 000 ms.
+  AUTONOMIC_STATUS_INVALID_ACTION_TIMEOUT = 30,
+  // A configured breaker has `breaker_failures` above 1 000 or `breaker_cooldown_ms`
+  // outside 1..=3 600 000.
+  AUTONOMIC_STATUS_INVALID_BREAKER = 31,
+  // A circuit breaker is on but the receipt ring (`caps.receipts`) has no room for the
+  // longest chain of receipts one input may then append (16 receipts always have).
+  AUTONOMIC_STATUS_BREAKER_RING_TOO_SMALL = 32,
+  // A configured rate limit is outside `rate_per_s` 1..=1 000 000 or `rate_burst`
+  // 1..=65 535.
+  AUTONOMIC_STATUS_INVALID_RATE_LIMIT = 33,
+  // A configured action percent is outside 1..=100.
+  AUTONOMIC_STATUS_INVALID_ACTION_PERCENT = 34,
+  // A configured governor timing is above 86 400 000 ms.
+  AUTONOMIC_STATUS_INVALID_TIMING = 35,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -243,12 +272,74 @@ typedef uint32_t AutonomicCommandKind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// A tenant's mode, as the `uint32_t` argument of `autonomic_mode`.
+enum AutonomicMode
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // The governor's actions run (the default).
+  AUTONOMIC_MODE_ENFORCE = 0,
+  // The governor's actions are recorded as `ShadowAction` receipts; none runs.
+  AUTONOMIC_MODE_SHADOW = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum AutonomicMode AutonomicMode;
+#else
+typedef uint32_t AutonomicMode;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // An engine built in a caller's block (opaque to C).
 typedef struct AutonomicEngine AutonomicEngine;
 
 // A chain verifier built in a caller's block (opaque to C). It holds no resources: the block
 // may be freed without a fini.
 typedef struct AutonomicVerifier AutonomicVerifier;
+
+// What an engine is configured with (the core's `EngineConfig`, flat). Fill it with
+// `autonomic_config_default`, then change what you need; it is checked whole when used.
+typedef struct AutonomicConfig {
+  // The governor's warn threshold (default 75).
+  uint8_t warn;
+  // Below this, Warn steps down to Stable (default 70; `<= warn`).
+  uint8_t recover;
+  // The intervene threshold (default 90; `warn < intervene <= refuse`).
+  uint8_t intervene;
+  // Above this, Degrade steps up to Refuse (default 95; `<= 100`).
+  uint8_t refuse;
+  // Consecutive high readings that count as sustained (default 3; `>= 1`).
+  uint8_t sustain;
+  // Each kind's action deadline, 1..=3 600 000 ms (default 30 000).
+  uint64_t action_timeout_ms[AUTONOMIC_ACTION_KINDS];
+  // Each kind's consecutive failures that open its circuit, 0..=1 000 (0, the default:
+  // no breaker).
+  uint32_t breaker_failures[AUTONOMIC_ACTION_KINDS];
+  // Each kind's open-circuit cool-down, 1..=3 600 000 ms (default 30 000).
+  uint64_t breaker_cooldown_ms[AUTONOMIC_ACTION_KINDS];
+  // Each SKU's `rate` refill, tokens a second, 1..=1 000 000 (default 10, 100, 1 000).
+  uint32_t rate_per_s[AUTONOMIC_SKUS];
+  // Each SKU's `rate` bucket size, 1..=65 535 tokens (default 20, 200, 2 000).
+  uint32_t rate_burst[AUTONOMIC_SKUS];
+  // Each SKU's Throttle percent on Stable/Warn → Intervene, 1..=100 (default 50).
+  uint8_t intervene_throttle_pct[AUTONOMIC_SKUS];
+  // Each SKU's Throttle percent on Warn sustained → Degrade, 1..=100 (default 25).
+  uint8_t degrade_throttle_pct[AUTONOMIC_SKUS];
+  // Each SKU's Shed percent on Degrade → Refuse, 1..=100 (default 50).
+  uint8_t refuse_shed_pct[AUTONOMIC_SKUS];
+  // The governor's minimum time in Intervene or Degrade before stepping down,
+  // 0..=86 400 000 ms (0, the default: off).
+  uint64_t min_dwell_ms;
+  // The governor's least time between two ordered actions of a tenant, 0..=86 400 000 ms
+  // (0: off).
+  uint64_t cooldown_ms;
+  // Refuse steps down to Degrade after this long, 0..=86 400 000 ms (0: only a reset).
+  uint64_t refuse_max_ms;
+  // An ordered Pause or Shed is announced this long before it runs, 0..=86 400 000 ms
+  // (0: off).
+  uint64_t grace_ms;
+} AutonomicConfig;
 
 // How much an engine holds (the core's `Capacities`).
 typedef struct AutonomicCapacities {
@@ -356,6 +447,75 @@ typedef struct AutonomicTenantView {
 extern "C" {
 #endif // __cplusplus
 
+// Writes the core's default configuration to `out_config` (its circuit breakers off).
+//
+// # Safety
+//
+// See the module doc.
+int32_t autonomic_config_default(struct AutonomicConfig *out_config);
+
+// As `autonomic_engine_init`, with `config` instead of the default configuration. An
+// invalid one is refused with its status (`AUTONOMIC_STATUS_INVALID_THRESHOLDS`, ...) and
+// no engine is built.
+//
+// # Safety
+//
+// As `autonomic_engine_init`.
+int32_t autonomic_engine_init_config(uint8_t *mem,
+                                     size_t len,
+                                     const struct AutonomicCapacities *caps,
+                                     const struct AutonomicConfig *config,
+                                     struct AutonomicEngine **out_engine);
+
+// Writes the configuration the engine runs now to `out_config`.
+//
+// # Safety
+//
+// See the module doc.
+int32_t autonomic_engine_config(struct AutonomicEngine *e, struct AutonomicConfig *out_config);
+
+// Replaces the engine's configuration with `config`, whole, from the next input on: one
+// `ConfigApplied` receipt carrying `hash[0..32]` (the SHA-256 of wherever the configuration
+// came from); its seq goes to `out_seq` (may be null). An invalid configuration is refused
+// with its status, `AUTONOMIC_STATUS_BUSY` when the receipt ring is full; then nothing
+// changed.
+//
+// # Safety
+//
+// See the module doc; `hash` is valid for reads of 32 bytes.
+int32_t autonomic_config(struct AutonomicEngine *e,
+                         uint64_t now_ms,
+                         const struct AutonomicConfig *config,
+                         const uint8_t *hash,
+                         uint64_t *out_seq);
+
+// Sets `tenant`'s mode (`AutonomicMode`): one `ModeSet` receipt, whose seq goes to
+// `out_seq` (may be null). In shadow mode the governor's actions are recorded as
+// `ShadowAction` receipts and not run; manual actions still run. An unknown mode value is
+// `AUTONOMIC_STATUS_INVALID_ARGUMENT`, a tenant without an entitlement
+// `AUTONOMIC_STATUS_TENANT_NOT_FOUND`.
+//
+// # Safety
+//
+// See the module doc.
+int32_t autonomic_mode(struct AutonomicEngine *e,
+                       uint64_t now_ms,
+                       const uint8_t *tenant,
+                       size_t tenant_len,
+                       uint32_t mode,
+                       uint64_t *out_seq);
+
+// Writes `tenant`'s mode (`AutonomicMode`) to `out_mode`;
+// `AUTONOMIC_STATUS_TENANT_NOT_FOUND` for an unknown tenant.
+//
+// # Safety
+//
+// See the module doc.
+int32_t autonomic_tenant_mode(struct AutonomicEngine *e,
+                              const uint8_t *tenant,
+                              size_t tenant_len,
+                              uint32_t *out_mode);
+
 // Writes the default capacities (1 024 tenants, 650 000 dedup ids, 1 024 receipts, 64 in
 // flight, 64 rollbackable, 64 queued, 128 timers) to `out_caps`.
 //
@@ -442,7 +602,8 @@ int32_t autonomic_outcome(struct AutonomicEngine *e,
                           size_t undo_len,
                           struct AutonomicTransition *out_transition);
 
-// Times out every action due at `now_ms`; how many goes to `out_count` (may be null).
+// Times out every action due at `now_ms` (how many goes to `out_count`, may be null), then
+// fires the governor timers due (Refuse's `refuse_max_ms`, a warning's `grace_ms`).
 //
 // # Safety
 //
@@ -516,8 +677,9 @@ int32_t autonomic_poll_record(struct AutonomicEngine *e, uint8_t *buf, size_t ca
 // See the module doc.
 int32_t autonomic_poll_action(struct AutonomicEngine *e, struct AutonomicAction *out_action);
 
-// Writes the earliest action deadline to `out_deadline_ms` (call `autonomic_timeout` then);
-// `AUTONOMIC_STATUS_EMPTY` when nothing is in flight.
+// Writes the earliest deadline, of an action in flight or of a governor timer (with
+// `refuse_max_ms` or `grace_ms` on), to `out_deadline_ms` (call `autonomic_timeout` then);
+// `AUTONOMIC_STATUS_EMPTY` when there is none.
 //
 // # Safety
 //

@@ -6,11 +6,11 @@
 //! of `len` bytes for a `(pointer, length)` pair, one write of the struct for an output);
 //! `e` came from `autonomic_engine_init` and was not finished; one thread at a time.
 
-use autonomic_core::engine::SignalResult;
+use autonomic_core::engine::{EngineConfig, SignalResult};
 use autonomic_core::storage::Capacities;
 use autonomic_core::{Action, EntitlementCommand, RawSignal};
 
-use crate::memory::{Layout, build};
+use crate::memory::{Layout, init, read_caps};
 use crate::status::{AutonomicStatus, status_of};
 use crate::types::{
     AUTONOMIC_NONE, AutonomicAction, AutonomicActionKind, AutonomicCapacities,
@@ -59,13 +59,6 @@ pub unsafe extern "C" fn autonomic_storage_size(
     })
 }
 
-/// The capacities behind a checked pointer.
-fn read_caps(caps: *const AutonomicCapacities) -> Result<Capacities, AutonomicStatus> {
-    let caps = crate::checked(caps)?;
-    // SAFETY: checked non-null and aligned; valid for a read by the caller's contract.
-    Ok(unsafe { caps.read() }.into())
-}
-
 /// Builds an engine of `caps` (default configuration) in the block `mem[..len]`, aligned as
 /// `autonomic_storage_size` says, and writes its handle to `out_engine`. The block must stay
 /// valid, unmoved and untouched until `autonomic_engine_fini`.
@@ -80,15 +73,8 @@ pub unsafe extern "C" fn autonomic_engine_init(
     caps: *const AutonomicCapacities,
     out_engine: *mut *mut AutonomicEngine,
 ) -> i32 {
-    guard(|| {
-        let handle = out(out_engine)?;
-        let caps = read_caps(caps)?;
-        // SAFETY: the caller lends the block until fini.
-        let engine = unsafe { build(mem, len, &caps) }?;
-        // SAFETY: checked; valid for a write.
-        unsafe { put(Some(handle), engine) };
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    guard(|| unsafe { init(mem, len, caps, EngineConfig::default(), out_engine) })
 }
 
 /// Ends an engine (drops it in place); its block may then be freed. Null is ignored.
@@ -252,7 +238,8 @@ pub unsafe extern "C" fn autonomic_outcome(
     })
 }
 
-/// Times out every action due at `now_ms`; how many goes to `out_count` (may be null).
+/// Times out every action due at `now_ms` (how many goes to `out_count`, may be null), then
+/// fires the governor timers due (Refuse's `refuse_max_ms`, a warning's `grace_ms`).
 ///
 /// # Safety
 ///
@@ -458,8 +445,9 @@ pub unsafe extern "C" fn autonomic_poll_action(
     })
 }
 
-/// Writes the earliest action deadline to `out_deadline_ms` (call `autonomic_timeout` then);
-/// `AUTONOMIC_STATUS_EMPTY` when nothing is in flight.
+/// Writes the earliest deadline, of an action in flight or of a governor timer (with
+/// `refuse_max_ms` or `grace_ms` on), to `out_deadline_ms` (call `autonomic_timeout` then);
+/// `AUTONOMIC_STATUS_EMPTY` when there is none.
 ///
 /// # Safety
 ///
@@ -505,14 +493,4 @@ pub unsafe extern "C" fn autonomic_tenant(
         unsafe { put(Some(view_out), (&view).into()) };
         Ok(())
     })
-}
-
-/// The static, NUL-terminated name of a status code (`"Unknown"` for a code with none).
-#[unsafe(no_mangle)]
-pub extern "C" fn autonomic_error_name(code: i32) -> *const core::ffi::c_char {
-    AutonomicStatus::ALL
-        .into_iter()
-        .find(|s| s.code() == code)
-        .map_or(c"Unknown", AutonomicStatus::name)
-        .as_ptr()
 }

@@ -5,8 +5,11 @@
 //!
 //! 1. size one block with `autonomic_storage_size` and allocate it (any way: `malloc`, a
 //!    static array, a region);
-//! 2. `autonomic_engine_init` builds the engine inside it (no allocation);
-//! 3. feed inputs (`autonomic_signal`, `autonomic_entitlement`, `autonomic_outcome`, ...),
+//! 2. `autonomic_engine_init` builds the engine inside it (no allocation), with the default
+//!    configuration; `autonomic_engine_init_config` with an `AutonomicConfig`
+//!    (`autonomic_config_default`, then change what you need);
+//! 3. feed inputs (`autonomic_signal`, `autonomic_entitlement`, `autonomic_outcome`, a new
+//!    configuration with `autonomic_config`, a tenant's mode with `autonomic_mode`, ...),
 //!    each with the caller's `now_ms`;
 //! 4. drain `autonomic_poll_record` (persist each receipt), `autonomic_poll_action` (run each
 //!    action), and call `autonomic_timeout` at `autonomic_poll_timeout`'s deadline;
@@ -26,14 +29,16 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use autonomic_core::engine::Engine;
 
+mod config;
 mod engine;
 pub mod memory;
 pub mod status;
 pub mod types;
 mod verifier;
 
+pub use config::*;
 pub use engine::*;
-pub use status::AutonomicStatus;
+pub use status::{AutonomicStatus, autonomic_error_name};
 pub use types::*;
 pub use verifier::*;
 

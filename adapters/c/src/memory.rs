@@ -11,8 +11,9 @@ use autonomic_core::execution::Completed;
 use autonomic_core::ledger::Span;
 use autonomic_core::storage::{Capacities, Storage};
 
-use crate::AutonomicEngine;
 use crate::status::AutonomicStatus;
+use crate::types::AutonomicCapacities;
+use crate::{AutonomicEngine, out, put};
 
 /// Where each part of an engine's block starts, and the block's size and alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +110,7 @@ unsafe fn carve<T: Clone>(
     }
 }
 
-/// Builds an engine of `caps` in the block `mem[..len]` and returns it.
+/// Builds an engine of `caps` running `config` in the block `mem[..len]` and returns it.
 ///
 /// # Safety
 ///
@@ -119,6 +120,7 @@ pub unsafe fn build(
     mem: *mut u8,
     len: usize,
     caps: &Capacities,
+    config: EngineConfig,
 ) -> Result<*mut AutonomicEngine, AutonomicStatus> {
     let layout = Layout::of(caps).ok_or(AutonomicStatus::InvalidArgument)?;
     if mem.is_null() {
@@ -155,9 +157,38 @@ pub unsafe fn build(
             timers: carve(mem, layout.timers, caps.timers, Timer::EMPTY),
         }
     };
-    let engine = Engine::new(EngineConfig::default(), storage)?;
+    let engine = Engine::new(config, storage)?;
     let at = mem.cast::<AutonomicEngine>();
     // SAFETY: offset 0 of the block is reserved for the engine value and aligned for it.
     unsafe { at.write(AutonomicEngine { engine }) };
     Ok(at)
+}
+
+/// The capacities behind a checked pointer.
+pub(crate) fn read_caps(caps: *const AutonomicCapacities) -> Result<Capacities, AutonomicStatus> {
+    let caps = crate::checked(caps)?;
+    // SAFETY: checked non-null and aligned; valid for a read by the caller's contract.
+    Ok(unsafe { caps.read() }.into())
+}
+
+/// Builds an engine of `caps` running `config` in `mem[..len]`; its handle goes to
+/// `out_engine`.
+///
+/// # Safety
+///
+/// As `autonomic_engine_init`.
+pub(crate) unsafe fn init(
+    mem: *mut u8,
+    len: usize,
+    caps: *const AutonomicCapacities,
+    config: EngineConfig,
+    out_engine: *mut *mut AutonomicEngine,
+) -> Result<(), AutonomicStatus> {
+    let handle = out(out_engine)?;
+    let caps = read_caps(caps)?;
+    // SAFETY: the caller lends the block until fini.
+    let engine = unsafe { build(mem, len, &caps, config) }?;
+    // SAFETY: checked; valid for a write.
+    unsafe { put(Some(handle), engine) };
+    Ok(())
 }

@@ -5,8 +5,11 @@
 
 use core::ffi::CStr;
 
-use autonomic_core::engine::{BuildError, CommandError, IngestError};
+use autonomic_core::engine::{
+    BuildError, CommandError, EngineConfigError, IngestError, ModeError, ReloadError,
+};
 use autonomic_core::entitlement::EntitlementError;
+use autonomic_core::governor::ThresholdError;
 use autonomic_core::receipt::{ChainError, ChainErrorKind};
 
 /// What an entry point did: `AUTONOMIC_STATUS_OK` or why it refused (nothing changed then).
@@ -73,13 +76,31 @@ pub enum AutonomicStatus {
     BrokenLink = 27,
     /// A record's hash is not the SHA-256 of its other fields.
     BadHash = 28,
+    /// The configuration's thresholds break `recover <= warn < intervene <= refuse <= 100`
+    /// or `sustain >= 1`.
+    InvalidThresholds = 29,
+    /// A configured action timeout is outside 1..=3 600 000 ms.
+    InvalidActionTimeout = 30,
+    /// A configured breaker has `breaker_failures` above 1 000 or `breaker_cooldown_ms`
+    /// outside 1..=3 600 000.
+    InvalidBreaker = 31,
+    /// A circuit breaker is on but the receipt ring (`caps.receipts`) has no room for the
+    /// longest chain of receipts one input may then append (16 receipts always have).
+    BreakerRingTooSmall = 32,
+    /// A configured rate limit is outside `rate_per_s` 1..=1 000 000 or `rate_burst`
+    /// 1..=65 535.
+    InvalidRateLimit = 33,
+    /// A configured action percent is outside 1..=100.
+    InvalidActionPercent = 34,
+    /// A configured governor timing is above 86 400 000 ms.
+    InvalidTiming = 35,
 }
 
 impl AutonomicStatus {
     /// Every status, in code order.
     ///
     /// cbindgen:ignore
-    pub const ALL: [AutonomicStatus; 29] = [
+    pub const ALL: [AutonomicStatus; 36] = [
         Self::Ok,
         Self::Empty,
         Self::NullPointer,
@@ -109,6 +130,13 @@ impl AutonomicStatus {
         Self::SeqMismatch,
         Self::BrokenLink,
         Self::BadHash,
+        Self::InvalidThresholds,
+        Self::InvalidActionTimeout,
+        Self::InvalidBreaker,
+        Self::BreakerRingTooSmall,
+        Self::InvalidRateLimit,
+        Self::InvalidActionPercent,
+        Self::InvalidTiming,
     ];
 
     /// The code returned across the boundary.
@@ -148,6 +176,13 @@ impl AutonomicStatus {
             Self::SeqMismatch => c"SeqMismatch",
             Self::BrokenLink => c"BrokenLink",
             Self::BadHash => c"BadHash",
+            Self::InvalidThresholds => c"InvalidThresholds",
+            Self::InvalidActionTimeout => c"InvalidActionTimeout",
+            Self::InvalidBreaker => c"InvalidBreaker",
+            Self::BreakerRingTooSmall => c"BreakerRingTooSmall",
+            Self::InvalidRateLimit => c"InvalidRateLimit",
+            Self::InvalidActionPercent => c"InvalidActionPercent",
+            Self::InvalidTiming => c"InvalidTiming",
         }
     }
 
@@ -195,8 +230,48 @@ impl From<ChainError> for AutonomicStatus {
 }
 
 impl From<BuildError> for AutonomicStatus {
-    fn from(_: BuildError) -> Self {
-        Self::InvalidCapacities
+    fn from(e: BuildError) -> Self {
+        match e {
+            BuildError::Config(e) => e.into(),
+            BuildError::Tenants(_)
+            | BuildError::Dedup(_)
+            | BuildError::Ledger(_)
+            | BuildError::Timers(_) => Self::InvalidCapacities,
+        }
+    }
+}
+
+impl From<EngineConfigError> for AutonomicStatus {
+    fn from(e: EngineConfigError) -> Self {
+        match e {
+            EngineConfigError::ActionTimeout { .. } => Self::InvalidActionTimeout,
+            EngineConfigError::Breaker { .. } => Self::InvalidBreaker,
+            EngineConfigError::BreakerRingTooSmall { .. } => Self::BreakerRingTooSmall,
+            EngineConfigError::RateLimit { .. } => Self::InvalidRateLimit,
+            EngineConfigError::ActionPercent { .. } => Self::InvalidActionPercent,
+            EngineConfigError::Timing { .. } => Self::InvalidTiming,
+        }
+    }
+}
+
+impl From<ThresholdError> for AutonomicStatus {
+    fn from(_: ThresholdError) -> Self {
+        Self::InvalidThresholds
+    }
+}
+
+impl From<ReloadError> for AutonomicStatus {
+    fn from(e: ReloadError) -> Self {
+        match e {
+            ReloadError::Invalid(e) => e.into(),
+            ReloadError::Busy => Self::Busy,
+        }
+    }
+}
+
+impl From<ModeError> for AutonomicStatus {
+    fn from(e: ModeError) -> Self {
+        Self::named(e.name())
     }
 }
 
@@ -216,4 +291,14 @@ impl AutonomicStatus {
             other => Err(other),
         }
     }
+}
+
+/// The static, NUL-terminated name of a status code (`"Unknown"` for a code with none).
+#[unsafe(no_mangle)]
+pub extern "C" fn autonomic_error_name(code: i32) -> *const core::ffi::c_char {
+    AutonomicStatus::ALL
+        .into_iter()
+        .find(|s| s.code() == code)
+        .map_or(c"Unknown", AutonomicStatus::name)
+        .as_ptr()
 }

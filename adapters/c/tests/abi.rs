@@ -8,7 +8,7 @@ use autonomic_core::engine::{CommandError, IngestError};
 use autonomic_core::entitlement::EntitlementError;
 
 /// The released table: code, name. Codes never change meaning; new ones go at the end.
-const PINNED: [(i32, &str); 29] = [
+const PINNED: [(i32, &str); 36] = [
     (0, "Ok"),
     (1, "Empty"),
     (2, "NullPointer"),
@@ -38,6 +38,13 @@ const PINNED: [(i32, &str); 29] = [
     (26, "SeqMismatch"),
     (27, "BrokenLink"),
     (28, "BadHash"),
+    (29, "InvalidThresholds"),
+    (30, "InvalidActionTimeout"),
+    (31, "InvalidBreaker"),
+    (32, "BreakerRingTooSmall"),
+    (33, "InvalidRateLimit"),
+    (34, "InvalidActionPercent"),
+    (35, "InvalidTiming"),
 ];
 
 #[test]

@@ -1,6 +1,6 @@
 //! The C ABI and the Rust engine, fed the same random traces (signals, entitlement commands,
-//! outcomes, resets, manual actions, rollbacks, timeouts), agree on every status code, every
-//! output struct and every receipt, byte for byte.
+//! outcomes, resets, manual actions, rollbacks, timeouts, modes, configurations), agree on
+//! every status code, every output struct and every receipt, byte for byte.
 
 use autonomic_c::memory::Layout;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,7 +99,7 @@ fn code<T, E: Into<AutonomicStatus> + Copy>(result: &Result<T, E>) -> i32 {
 fn step(rng: &mut XorShift, now_ms: u64, c: &CEngine, rust: &mut Engine<'_>) {
     let tenant = rng.pick(&TENANTS);
     let (tp, tl) = (tenant.as_ptr(), tenant.len());
-    match rng.below(9) {
+    match rng.below(10) {
         0..=2 => {
             let metric = rng.pick(&METRICS);
             let value = match rng.below(20) {
@@ -262,11 +262,56 @@ fn step(rng: &mut XorShift, now_ms: u64, c: &CEngine, rust: &mut Engine<'_>) {
                 assert_eq!(status, code(&result), "rollback outcome");
             }
         }
+        8 => mode_or_config(rng, now_ms, c, rust, tenant),
         _ => {
             let mut count = usize::MAX;
             let status = unsafe { autonomic_timeout(c.e, now_ms, &mut count) };
             assert_eq!(status, 0);
             assert_eq!(count, rust.handle_timeout(now_ms));
+        }
+    }
+}
+
+/// A tenant's mode (a value from 0 to 2: 2 is refused), or a configuration: the default, a
+/// lower warn, breakers on, the governor's timing on, or an invalid one.
+fn mode_or_config(
+    rng: &mut XorShift,
+    now_ms: u64,
+    c: &CEngine,
+    rust: &mut Engine<'_>,
+    tenant: &str,
+) {
+    let mut seq = u64::MAX;
+    if rng.below(2) == 0 {
+        let mode = rng.below(3) as u32;
+        let status =
+            unsafe { autonomic_mode(c.e, now_ms, tenant.as_ptr(), tenant.len(), mode, &mut seq) };
+        match mode_of(mode) {
+            Err(e) => assert_eq!(status, e.code()),
+            Ok(mode) => {
+                let result = rust.handle_mode(now_ms, tenant, mode);
+                assert_eq!(status, code(&result), "mode {mode:?}");
+                assert_eq!(seq, result.unwrap_or(u64::MAX));
+            }
+        }
+        return;
+    }
+    let mut config = AutonomicConfig::from(&EngineConfig::default());
+    match rng.below(5) {
+        0 => {}
+        1 => (config.warn, config.recover) = (50, 45),
+        2 => config.breaker_failures = [2, 1, 3, 1],
+        3 => (config.grace_ms, config.refuse_max_ms) = (2_000, 8_000),
+        _ => config.refuse_shed_pct[1] = 0,
+    }
+    let hash = [rng.below(256) as u8; 32];
+    let status = unsafe { autonomic_config(c.e, now_ms, &config, hash.as_ptr(), &mut seq) };
+    match EngineConfig::try_from(&config) {
+        Err(e) => assert_eq!(status, e.code()),
+        Ok(config) => {
+            let result = rust.handle_config(now_ms, config, hash);
+            assert_eq!(status, code(&result), "config {config:?}");
+            assert_eq!(seq, result.unwrap_or(u64::MAX));
         }
     }
 }
@@ -367,6 +412,7 @@ fn the_c_abi_and_the_rust_engine_write_the_same_receipts() {
         AutonomicStatus::InvalidStateTransition,
         AutonomicStatus::EntitlementNotActive,
         AutonomicStatus::InvalidTimestamp,
+        AutonomicStatus::InvalidActionPercent,
     ] {
         assert!(seen & (1 << status.code()) != 0, "{status:?} never reached");
     }

@@ -96,7 +96,10 @@ impl Host<'_, '_> {
             Query::Tenant { tenant, reply } => {
                 let view = self.engine.tenant(now, &tenant).map(|v| {
                     let queued = self.engine.queued(&tenant);
-                    TenantJson::from(&v).with_queued(queued)
+                    let warning = self.engine.warning(&tenant);
+                    TenantJson::from(&v)
+                        .with_queued(queued)
+                        .with_warning(warning)
                 });
                 self.defer(reply, view, shows_state);
             }

@@ -1,6 +1,6 @@
 //! `GET /v1/tenants/{id}`, and the in-memory window's verification.
 
-use autonomic_core::engine::{InFlight, Queued, TenantView};
+use autonomic_core::engine::{InFlight, PendingWarning, Queued, TenantView};
 use serde::Serialize;
 
 use super::ActionJson;
@@ -34,6 +34,21 @@ pub struct TenantJson {
     /// (left out when there are none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub queued: Vec<QueuedJson>,
+    /// Extra: the Pause or Shed warned under `grace_ms` and not yet dispatched
+    /// (`docs/governor.md#grace-before-pause-and-shed`; left out when there is none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<WarningJson>,
+}
+
+/// A pending warning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WarningJson {
+    /// Its `warning` receipt id.
+    pub receipt: u64,
+    /// The action dispatched at the deadline.
+    pub action: ActionJson,
+    /// When (Unix ms).
+    pub deadline_ms: u64,
 }
 
 /// A queued manual action.
@@ -56,6 +71,17 @@ impl TenantJson {
             })
             .collect();
         Self { queued, ..self }
+    }
+
+    /// The same, with the tenant's pending `warning`.
+    #[must_use]
+    pub fn with_warning(self, warning: Option<PendingWarning>) -> Self {
+        let warning = warning.map(|w| WarningJson {
+            receipt: w.receipt,
+            action: ActionJson::from(&w.order.action()),
+            deadline_ms: w.deadline_ms,
+        });
+        Self { warning, ..self }
     }
 }
 
@@ -129,6 +155,7 @@ impl From<&TenantView<'_>> for TenantJson {
             },
             mode: v.mode.as_str(),
             queued: Vec::new(),
+            warning: None,
         }
     }
 }
