@@ -86,6 +86,24 @@ pub enum DedupShapeError {
 }
 
 /// Where a fingerprint is in the index, or the empty slot that ends its probe.
+/// What [`Dedup::lookup`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// The id is remembered and its window retained: a duplicate.
+    Seen,
+    /// The id is new; [`Dedup::fill`] remembers it.
+    New(Vacancy),
+}
+
+/// Where [`Dedup::fill`] stores a new id, found by [`Dedup::lookup`]. Opaque.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vacancy {
+    fingerprint: u64,
+    window: u64,
+    /// `None`: the window is not retained, and the id is not stored.
+    slot: Option<usize>,
+}
+
 enum Probe {
     Found(usize),
     Vacant(usize),
@@ -175,17 +193,54 @@ impl<'a> Dedup<'a> {
     /// An id whose window is already outside the retention is not stored: only retained
     /// windows count, so a late signal is never a duplicate, however often it comes.
     pub fn insert(&mut self, id: &[u8; 32], window: u64, now_ms: u64) -> bool {
-        self.expire(now_ms);
-        if !window_retained(window, now_ms) {
-            return true;
+        match self.lookup(id, window, now_ms) {
+            Lookup::Seen => false,
+            Lookup::New(vacancy) => {
+                self.fill(vacancy);
+                true
+            }
         }
+    }
+
+    /// [`Dedup::insert`] in two steps, one probe in all: expires old windows, then finds `id`
+    /// (`Seen`) or the slot it would take (`New`). Nothing is remembered until the
+    /// [`Vacancy`] is passed to [`Dedup::fill`], so a caller can still refuse the signal in
+    /// between (the engine's `Busy`). A vacancy is valid until the next call that changes
+    /// the set.
+    pub fn lookup(&mut self, id: &[u8; 32], window: u64, now_ms: u64) -> Lookup {
+        self.expire(now_ms);
         let fingerprint = fingerprint_of(id);
-        let mut vacant = match self.probe(fingerprint) {
-            Probe::Found(_) => return false,
-            Probe::Vacant(slot) => slot,
+        if !window_retained(window, now_ms) {
+            return Lookup::New(Vacancy {
+                fingerprint,
+                window,
+                slot: None,
+            });
+        }
+        match self.probe(fingerprint) {
+            Probe::Found(_) => Lookup::Seen,
+            Probe::Vacant(slot) => Lookup::New(Vacancy {
+                fingerprint,
+                window,
+                slot: Some(slot),
+            }),
+        }
+    }
+
+    /// Remembers the id of a [`Dedup::lookup`], evicting the oldest id when full. Returns
+    /// whether it evicted one (also counted in [`Dedup::evictions`]).
+    pub fn fill(&mut self, vacancy: Vacancy) -> bool {
+        let Vacancy {
+            fingerprint,
+            window,
+            slot: Some(mut vacant),
+        } = vacancy
+        else {
+            return false;
         };
-        if self.arrivals.is_full() {
-            // `expire` ran first, so the oldest id is still retained: an early eviction.
+        let evicts = self.arrivals.is_full();
+        if evicts {
+            // `lookup` expired first, so the oldest id is still retained: an early eviction.
             self.remove_oldest();
             self.evictions = self.evictions.saturating_add(1);
             // The backward shift may have moved entries of this probe run.
@@ -198,7 +253,7 @@ impl<'a> Dedup<'a> {
             && self.arrival_windows.push_back(window as u32).is_ok();
         debug_assert!(pushed, "room was made above; both rings move together");
         self.set_slot(vacant, fingerprint);
-        true
+        evicts
     }
 
     /// Whether ids of `window` are retained at `now_ms` ([`window_retained`]).
@@ -243,8 +298,9 @@ impl<'a> Dedup<'a> {
     /// Backward-shift deletion: each later entry of the probe run moves into the hole unless
     /// its home lies cyclically within (hole, j].
     fn delete_slot(&mut self, mut hole: usize) {
-        let mut j = (hole + 1) & self.mask;
+        let mut j = hole;
         loop {
+            j = (j + 1) & self.mask;
             let fingerprint = self.fingerprint_at(j);
             if fingerprint == 0 {
                 break;
@@ -254,7 +310,6 @@ impl<'a> Dedup<'a> {
                 self.set_slot(hole, fingerprint);
                 hole = j;
             }
-            j = (j + 1) & self.mask;
         }
         self.set_slot(hole, 0);
     }

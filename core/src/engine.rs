@@ -42,7 +42,7 @@
 //! getters in `getters`.
 
 use crate::breaker::Breakers;
-use crate::dedup::Dedup;
+use crate::dedup::{Dedup, Lookup};
 use crate::entitlement::{
     self, AdmitError, EntitlementCommand, EntitlementError, EntitlementState, Resource,
 };
@@ -343,28 +343,29 @@ impl<'a> Engine<'a> {
         // The age bound is the retention: an accepted signal's id is remembered at least as
         // long as a redelivery of it would be accepted.
         debug_assert!(self.dedup.retains(signal.window(), now_ms));
-        let id = signal.id();
-        if self.dedup.contains(&id, signal.window(), now_ms) {
-            return Ok(SignalResult::Duplicate);
-        }
+        let vacancy = match self.dedup.lookup(&signal.id(), signal.window(), now_ms) {
+            Lookup::Seen => return Ok(SignalResult::Duplicate),
+            Lookup::New(vacancy) => vacancy,
+        };
         let event = GovernorEvent::Signal(signal.value_pct);
         let step = self.plan(now_ms, slot, event);
-        if !self.has_room(slot, false, &step) {
+        let quiet = self.is_quiet(slot, &step);
+        if !quiet && !self.has_room(slot, false, &step) {
             return Err(IngestError::Busy);
         }
-        let evictions = self.dedup.evictions();
-        let inserted = self.dedup.insert(&id, signal.window(), now_ms);
-        debug_assert!(inserted);
-        let evicted = self.dedup.evictions().saturating_sub(evictions);
-        self.stats.count_dedup_evictions(evicted);
+        let evicted = self.dedup.fill(vacancy);
+        self.stats.count_dedup_evictions(u64::from(evicted));
         let cause = Cause::Signal {
             metric: signal.metric,
             value_pct: signal.value_pct,
             ts_ms: signal.ts_ms,
         };
-        Ok(SignalResult::Governed(
-            self.enact(now_ms, slot, cause, step),
-        ))
+        let transition = if quiet {
+            Self::quiet(&step)
+        } else {
+            self.enact(now_ms, slot, cause, step)
+        };
+        Ok(SignalResult::Governed(transition))
     }
 
     /// Adds a tenant (Pending, Starter, governor Stable) and returns its slot: a free slot,

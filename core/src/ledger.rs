@@ -150,12 +150,26 @@ impl<'a> Ledger<'a> {
     /// Whether `records` more records of the largest size are sure to fit without evicting
     /// an unpolled one.
     pub fn can_append(&self, records: usize) -> bool {
-        if self.unpolled + records > self.spans.capacity() {
-            return false;
-        }
-        // The unpolled records occupy one circular run; the rest can be freed. Placing
-        // `records` records needs at most one record's worth of waste at the arena's end.
-        let occupied = match self.oldest_unpolled() {
+        self.fits(self.unpolled, self.unpolled_bytes(), records)
+    }
+
+    /// Whether a ring of this shape could ever take `records` more records of the largest
+    /// size at once: [`Ledger::can_append`] once every record is polled.
+    pub fn could_append(&self, records: usize) -> bool {
+        self.fits(0, 0, records)
+    }
+
+    /// The one room rule: `records` more records of the largest size fit beside `unpolled`
+    /// records taking `unpolled_bytes` of the arena. Placing them needs at most one record's
+    /// worth of waste at the arena's end.
+    fn fits(&self, unpolled: usize, unpolled_bytes: usize, records: usize) -> bool {
+        unpolled + records <= self.spans.capacity()
+            && unpolled_bytes + (records + 1) * RECORD_MAX_BYTES <= self.arena.len()
+    }
+
+    /// The arena bytes the unpolled records occupy: one circular run (the rest can be freed).
+    fn unpolled_bytes(&self) -> usize {
+        match self.oldest_unpolled() {
             None => 0,
             Some(span) => {
                 let end = self.write_pos();
@@ -166,8 +180,7 @@ impl<'a> Ledger<'a> {
                     self.arena.len() - start + end
                 }
             }
-        };
-        occupied + (records + 1) * RECORD_MAX_BYTES <= self.arena.len()
+        }
     }
 
     /// Appends a receipt for `event` and returns its seq. The record is queued for

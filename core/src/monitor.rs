@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use sha2::digest::generic_array::GenericArray;
 
 use crate::limits::{
-    DEDUP_RETAIN_WINDOWS, DEDUP_WINDOW_MS, METRIC_NAME_MAX_BYTES, TENANT_ID_MAX_BYTES,
-    TIMESTAMP_AHEAD_MAX_MS, TIMESTAMP_BEHIND_MAX_MS,
+    DEDUP_RETAIN_WINDOWS, DEDUP_WINDOW_MS, TENANT_ID_MAX_BYTES, TIMESTAMP_AHEAD_MAX_MS,
+    TIMESTAMP_BEHIND_MAX_MS,
 };
 
 /// An owned, validated tenant id (1..=256 visible-ASCII bytes).
@@ -81,11 +81,9 @@ impl MetricKind {
         }
     }
 
-    /// Parses a metric name, ASCII case-insensitively.
+    /// Parses a metric name, ASCII case-insensitively. (A name longer than
+    /// [`crate::limits::METRIC_NAME_MAX_BYTES`] names no kind: the bound needs no check of its own.)
     pub fn parse(name: &str) -> Result<MetricKind, SignalError> {
-        if name.len() > METRIC_NAME_MAX_BYTES {
-            return Err(SignalError::InvalidMetricName);
-        }
         MetricKind::ALL
             .into_iter()
             .find(|kind| kind.as_str().eq_ignore_ascii_case(name))
@@ -152,12 +150,6 @@ pub fn validate_tenant(tenant: &str) -> Result<(), SignalError> {
         return Err(SignalError::InvalidTenantId);
     }
     Ok(())
-}
-
-/// Validates and copies a tenant id into its owned form.
-pub fn tenant_id(tenant: &str) -> Result<TenantId, SignalError> {
-    validate_tenant(tenant)?;
-    TenantId::try_from(tenant).map_err(|_| SignalError::InvalidTenantId)
 }
 
 /// A validated signal. Its fields hold what the type promises: a valid tenant, a known

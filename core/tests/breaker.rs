@@ -12,6 +12,7 @@ use crate::common;
 
 use autonomic_core::breaker::{BreakerConfig, CircuitState};
 use autonomic_core::engine::{Engine, EngineConfig, EngineConfigError, IngestError};
+use autonomic_core::limits::BREAKER_RECEIPTS_PER_INPUT_MAX;
 use autonomic_core::storage::Capacities;
 use autonomic_core::{
     Action, ActionCommand, ActionKind, ActionOutcome, EntitlementCommand, Event,
@@ -430,4 +431,45 @@ fn the_longest_chain_needs_room_or_the_input_changes_nothing() {
     assert!(e.handle_signal(6, &raw("t", 95.0, 6)).is_ok());
     assert_eq!(events(&drain_records(&mut e)).len(), 6);
     assert_eq!(e.tenant(6, "t").unwrap().state, S::Degrade);
+}
+
+#[test]
+fn a_signal_that_changes_nothing_needs_no_room_for_the_circuits() {
+    // Proves the room kept for what circuits may add to an input is kept only for inputs that
+    // dispatch: with less room left than that, a reading that changes nothing (below warn, in
+    // Stable) is governed and remembered, while one that would move the governor is Busy.
+    let mut e = engine();
+    activate(&mut e, "u");
+    drain_records(&mut e);
+    let mut other = 0;
+    while e.ledger().can_append(BREAKER_RECEIPTS_PER_INPUT_MAX) {
+        assert!(other < 10_000, "the ring fills within 10 000 commands");
+        let command = if other % 2 == 0 {
+            EntitlementCommand::Pause
+        } else {
+            EntitlementCommand::Resume
+        };
+        e.handle_entitlement(6, "u", command).unwrap();
+        other += 1;
+    }
+    let seq = e.ledger().next_seq();
+    assert_eq!(
+        e.handle_signal(6, &raw("t", 80.0, 6)),
+        Err(IngestError::Busy),
+        "a step to Warn needs its receipt and the circuits' room"
+    );
+    let quiet = e.handle_signal(6, &raw("t", 10.0, 6)).unwrap();
+    let SignalResult::Governed(step) = quiet else {
+        panic!("governed: {quiet:?}")
+    };
+    assert_eq!(
+        (step.from, step.to, step.receipt),
+        (S::Stable, S::Stable, None)
+    );
+    assert_eq!(e.ledger().next_seq(), seq, "nothing appended");
+    assert_eq!(
+        e.handle_signal(6, &raw("t", 10.0, 6)),
+        Ok(SignalResult::Duplicate),
+        "remembered"
+    );
 }

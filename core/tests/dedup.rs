@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use autonomic_core::MetricKind;
-use autonomic_core::dedup::{Dedup, DedupShapeError as E};
+use autonomic_core::dedup::{Dedup, DedupShapeError as E, Lookup};
 use autonomic_core::monitor::{signal_id, window_retained};
 use autonomic_core::storage::index_slots_for;
 
@@ -157,6 +157,31 @@ fn never_holds_a_late_signal_as_duplicate() {
         );
     }
     assert_eq!(d.len(), 1, "the late id is not stored");
+}
+
+#[test]
+fn a_lookup_remembers_nothing_until_its_vacancy_is_filled() {
+    // Proves the engine's two-step path: `lookup` alone stores nothing (a signal then refused
+    // with Busy stays new), `fill` stores the id, and reports an eviction only when the set
+    // was full.
+    let mut s = Storage::new(2);
+    let mut d = s.dedup();
+    let now = ms(7);
+    let Lookup::New(first) = d.lookup(&[1; 32], 7, now) else {
+        panic!("a new id")
+    };
+    assert!(d.is_empty());
+    assert!(matches!(d.lookup(&[1; 32], 7, now), Lookup::New(_)));
+    assert!(!d.fill(first), "room: nothing evicted");
+    assert_eq!(d.lookup(&[1; 32], 7, now), Lookup::Seen);
+    assert!(d.insert(&[2; 32], 7, now));
+    let Lookup::New(third) = d.lookup(&[3; 32], 7, now) else {
+        panic!("a new id")
+    };
+    assert!(d.fill(third), "full: the oldest is evicted");
+    assert_eq!((d.evictions(), d.len()), (1, 2));
+    assert!(!d.contains(&[1; 32], 7, now));
+    assert!(d.contains(&[3; 32], 7, now));
 }
 
 #[test]

@@ -10,7 +10,9 @@
 
 use crate::common;
 
+use autonomic_core::breaker::BreakerConfig;
 use autonomic_core::engine::{AppliedConfig, EngineConfig, EngineConfigError, ReloadError};
+use autonomic_core::limits::{BREAKER_RECEIPTS_PER_INPUT_MAX, RECEIPTS_PER_INPUT_MAX};
 use autonomic_core::receipt::{ChainErrorKind, SYSTEM_TENANT};
 use autonomic_core::{
     ActionKind, Cause, ChainVerifier, EntitlementCommand, Event, GovernorState, Receipt,
@@ -187,4 +189,34 @@ fn only_a_system_receipt_has_the_empty_tenant() {
     e.restore(&system).unwrap();
     assert_eq!(e.config_hash(), Some(HASH_A));
     assert_eq!(e.tenant_count(), 0);
+}
+
+#[test]
+fn a_breaker_config_applies_while_unpolled_receipts_fill_most_of_the_ring() {
+    // Proves the ring-size rule for breakers is about the ring's size, not its fill: with
+    // more unpolled receipts than leave room for a breaker's longest chain, but room for the
+    // config's own receipt, a config turning a breaker on applies (it is neither refused as
+    // a ring too small nor Busy).
+    let mut e = active("acme");
+    let chain = RECEIPTS_PER_INPUT_MAX + BREAKER_RECEIPTS_PER_INPUT_MAX;
+    let mut commands = 0;
+    while e.ledger().can_append(chain) {
+        assert!(commands < 10_000, "the ring fills within 10 000 commands");
+        let command = if commands % 2 == 0 {
+            EntitlementCommand::Pause
+        } else {
+            EntitlementCommand::Resume
+        };
+        e.handle_entitlement(1_000, "acme", command).unwrap();
+        commands += 1;
+    }
+    assert!(e.ledger().can_append(1));
+    let mut config = EngineConfig::default();
+    config.breakers[ActionKind::Pause.index()] = BreakerConfig {
+        failures: 3,
+        cooldown_ms: 1_000,
+    };
+    let seq = e.ledger().next_seq();
+    assert_eq!(e.handle_config(1_000, config, HASH_A), Ok(seq));
+    assert_eq!(e.config(), &config);
 }

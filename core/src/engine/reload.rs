@@ -50,7 +50,7 @@ pub(super) fn check_ring(
     ledger: &Ledger<'_>,
 ) -> Result<(), EngineConfigError> {
     let chain = RECEIPTS_PER_INPUT_MAX + BREAKER_RECEIPTS_PER_INPUT_MAX;
-    if config.breakers_enabled() && !ledger.can_append(chain) {
+    if config.breakers_enabled() && !ledger.could_append(chain) {
         let receipts = ledger.capacity();
         return Err(EngineConfigError::BreakerRingTooSmall { receipts });
     }

@@ -29,6 +29,27 @@ impl Engine<'_> {
         )
     }
 
+    /// Whether `planned` appends, queues and starts nothing: the governor's state and count
+    /// stay, no action is ordered and no warning cancelled (most signals). Such a step needs
+    /// no room (circuits act only on a dispatch) and [`Engine::quiet`] is all of its enacting.
+    pub(super) fn is_quiet(&self, slot: usize, planned: &Planned) -> bool {
+        !planned.changes()
+            && planned.step.action.is_none()
+            && self.cancelled_warning(slot, planned).is_none()
+    }
+
+    /// The transition of a quiet step ([`Engine::is_quiet`]): nothing to append or dispatch.
+    pub(super) fn quiet(planned: &Planned) -> Transition {
+        Transition {
+            from: planned.from,
+            to: planned.step.to,
+            consecutive_high: planned.step.consecutive_high,
+            action: None,
+            receipt: None,
+            shadow: false,
+        }
+    }
+
     /// Whether the receipts, commands and timers of `planned` (after completing the
     /// in-flight action when `completing`) fit in the ring, the action queue, the in-flight
     /// table and the timer table.
