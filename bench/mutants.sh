@@ -215,7 +215,10 @@ case ${1:-} in
     mkdir -p "$out_root"
     diff_file=$out_root/in-diff.patch
     git diff "$base" -- core/src > "$diff_file"
-    count=$(mutants --in-diff "$diff_file" --list | grep -c . || true)
+    # A listing that fails (a broken .cargo/mutants.toml, say) fails the run: never "0 mutants".
+    listed=$(mutants --in-diff "$diff_file" --list) ||
+      { echo "cargo mutants --list failed: see above" >&2; exit 1; }
+    count=$(printf '%s' "$listed" | grep -c . || true)
     echo "mutants in the lines changed since $(git rev-parse --short "$base"): $count"
     if [ "$count" -eq 0 ]; then
       exit 0

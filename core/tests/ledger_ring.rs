@@ -134,7 +134,7 @@ fn can_append_is_exactly_the_room_beside_the_unpolled_records() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        if seed % 3 != 0 {
+        if !seed.is_multiple_of(3) {
             // Appended whether or not there is room: a full ring refuses, never evicting an
             // unpolled record, and room promised is room given.
             let promised = ring.can_append(1);
@@ -143,7 +143,7 @@ fn can_append_is_exactly_the_room_beside_the_unpolled_records() {
                 Ok(_) => unpolled += 1,
                 Err(_) => assert!(!promised, "room was promised at seq {seq}"),
             }
-            assert_eq!(ring.is_empty(), unpolled == 0 && ring.len() == 0);
+            assert!(!ring.is_empty(), "a ring that took a record keeps one");
         } else if let Some(polled) = ring.poll_record() {
             assert_eq!(polled.len(), len);
             unpolled -= 1;
