@@ -221,3 +221,33 @@ fn restore_refuses_a_well_hashed_record_that_does_not_follow_from_the_state() {
         GovernorState::Stable
     );
 }
+
+#[test]
+fn only_a_successful_completion_carries_an_undo_token() {
+    // Proves the decoder's undo rule: a success with an undo token and a failure without
+    // one decode; a failure (or a timeout) with an undo token is malformed.
+    let records = history();
+    let undo = Undo::from_slice(b"restore-v1").unwrap();
+    let completed = |outcome, undo| Event::ActionCompleted {
+        receipt: 1,
+        outcome,
+        undo,
+    };
+    let ok = [
+        completed(ActionOutcome::Succeeded, undo.clone()),
+        completed(ActionOutcome::Succeeded, Undo::new()),
+        completed(ActionOutcome::Failed, Undo::new()),
+    ];
+    for event in ok {
+        let record = chained(&records[1], event.clone());
+        assert_eq!(Receipt::decode(&record).map(|r| r.event), Ok(event));
+    }
+    for outcome in [ActionOutcome::Failed, ActionOutcome::TimedOut] {
+        let record = chained(&records[1], completed(outcome, undo.clone()));
+        assert_eq!(
+            Receipt::decode(&record),
+            Err(ChainErrorKind::Malformed),
+            "{outcome:?}"
+        );
+    }
+}
