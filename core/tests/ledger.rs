@@ -512,3 +512,24 @@ fn only_the_canonical_encoding_decodes() {
         K::Malformed
     );
 }
+
+#[test]
+fn seq_of_reads_a_records_leading_varint_up_to_u64_max() {
+    // Proves seq_of on the edges of a 10-byte varint: the largest seq reads back, a tenth byte
+    // carrying more than the one bit left is refused (it would overflow), overlong zeros read
+    // as 0, and a varint that never ends is refused.
+    let mut max = [0xFF; 10];
+    max[9] = 0x01;
+    assert_eq!(autonomic_core::receipt::seq_of(&max), Some(u64::MAX));
+    let mut over = max;
+    over[9] = 0x02;
+    assert_eq!(autonomic_core::receipt::seq_of(&over), None);
+    let mut zero = [0x80; 10];
+    zero[9] = 0x00;
+    assert_eq!(autonomic_core::receipt::seq_of(&zero), Some(0));
+    assert_eq!(autonomic_core::receipt::seq_of(&[0x80; 10]), None);
+    assert_eq!(
+        autonomic_core::receipt::seq_of(&[0x96, 0x01, 0xAA]),
+        Some(150)
+    );
+}
