@@ -323,6 +323,27 @@ fn eviction_keeps_the_window_verifiable() {
         verify_records(first, anchor, retained.iter().copied()),
         Ok(())
     );
+    // And the same window refused where it breaks: a wrong anchor, a flipped byte, a gap.
+    let at = |position, kind| Err(autonomic_core::ChainError { position, kind });
+    assert_eq!(
+        verify_records(first, [7; 32], retained.iter().copied()),
+        at(first, K::BrokenLink)
+    );
+    let mut flipped: Vec<Vec<u8>> = retained.iter().map(|r| r.to_vec()).collect();
+    flipped[2][5] ^= 0x10;
+    assert_eq!(
+        verify_records(first, anchor, flipped.iter().map(Vec::as_slice)).map_err(|e| e.position),
+        Err(first + 2)
+    );
+    let gap = retained
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .map(|(_, r)| *r);
+    assert_eq!(
+        verify_records(first, anchor, gap),
+        at(first + 3, K::SeqMismatch { found: first + 4 })
+    );
     assert_eq!(
         ring.tail(3).map(|r| r.seq).collect::<Vec<_>>(),
         vec![197, 198, 199]
