@@ -18,7 +18,7 @@ use autonomic_core::{
     Action, ActionCommand, ActionKind, ActionOutcome, EntitlementCommand, Event,
     GovernorState as S, SignalResult,
 };
-use common::{SMALL, activate, drain_records, engine_with, events, raw};
+use common::{SMALL, activate, drain_records, engine_with, events, fill_ring_below, raw};
 
 const COOLDOWN_MS: u64 = 1_000;
 
@@ -441,17 +441,7 @@ fn a_signal_that_changes_nothing_needs_no_room_for_the_circuits() {
     let mut e = engine();
     activate(&mut e, "u");
     drain_records(&mut e);
-    let mut other = 0;
-    while e.ledger().can_append(BREAKER_RECEIPTS_PER_INPUT_MAX) {
-        assert!(other < 10_000, "the ring fills within 10 000 commands");
-        let command = if other % 2 == 0 {
-            EntitlementCommand::Pause
-        } else {
-            EntitlementCommand::Resume
-        };
-        e.handle_entitlement(6, "u", command).unwrap();
-        other += 1;
-    }
+    fill_ring_below(&mut e, "u", BREAKER_RECEIPTS_PER_INPUT_MAX);
     let seq = e.ledger().next_seq();
     assert_eq!(
         e.handle_signal(6, &raw("t", 80.0, 6)),

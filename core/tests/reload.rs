@@ -18,7 +18,7 @@ use autonomic_core::{
     ActionKind, Cause, ChainVerifier, EntitlementCommand, Event, GovernorState, Receipt,
     SignalResult, Thresholds,
 };
-use common::{active, drain_records, raw};
+use common::{active, drain_records, fill_ring_below, raw};
 
 const HASH_A: [u8; 32] = [0xAA; 32];
 const HASH_B: [u8; 32] = [0xBB; 32];
@@ -199,17 +199,7 @@ fn a_breaker_config_applies_while_unpolled_receipts_fill_most_of_the_ring() {
     // a ring too small nor Busy).
     let mut e = active("acme");
     let chain = RECEIPTS_PER_INPUT_MAX + BREAKER_RECEIPTS_PER_INPUT_MAX;
-    let mut commands = 0;
-    while e.ledger().can_append(chain) {
-        assert!(commands < 10_000, "the ring fills within 10 000 commands");
-        let command = if commands % 2 == 0 {
-            EntitlementCommand::Pause
-        } else {
-            EntitlementCommand::Resume
-        };
-        e.handle_entitlement(1_000, "acme", command).unwrap();
-        commands += 1;
-    }
+    fill_ring_below(&mut e, "acme", chain);
     assert!(e.ledger().can_append(1));
     let mut config = EngineConfig::default();
     config.breakers[ActionKind::Pause.index()] = BreakerConfig {

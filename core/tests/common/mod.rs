@@ -73,6 +73,24 @@ pub fn activate(e: &mut Engine<'_>, tenant: &str) {
     .expect("activate");
 }
 
+/// Pauses and resumes the active `tenant` (one unpolled receipt each) until the ledger ring
+/// has no room left for `records` more receipts; at most 10 000 commands.
+pub fn fill_ring_below(e: &mut Engine<'_>, tenant: &str, records: usize) {
+    for i in 0..10_000 {
+        if !e.ledger().can_append(records) {
+            return;
+        }
+        let command = if i % 2 == 0 {
+            EntitlementCommand::Pause
+        } else {
+            EntitlementCommand::Resume
+        };
+        e.handle_entitlement(0, tenant, command)
+            .expect("room for one");
+    }
+    panic!("the ring fills within 10 000 commands");
+}
+
 pub fn raw(tenant: &str, value: f64, ts_ms: u64) -> RawSignal<'_> {
     RawSignal {
         tenant,
