@@ -122,6 +122,17 @@ fn consecutive_failures_open_the_circuit_and_refusals_make_no_run() {
             .circuit_transitions(ActionKind::Pause, CircuitState::Open),
         1
     );
+    for (kind, to) in [
+        (ActionKind::Pause, CircuitState::Closed),
+        (ActionKind::Pause, CircuitState::HalfOpen),
+        (ActionKind::Throttle, CircuitState::Open),
+    ] {
+        assert_eq!(
+            e.stats().circuit_transitions(kind, to),
+            0,
+            "{kind:?} {to:?}"
+        );
+    }
 }
 
 #[test]

@@ -217,6 +217,7 @@ fn restore_counts_nothing() {
     assert_eq!(stats.last_seq(), Some(next + 1));
     assert_eq!(stats.transitions(S::Stable, S::Intervene), 1);
     assert_eq!(stats.signals_governed(), 1);
+    assert_eq!(stats.signals_duplicate(), 0);
     assert_eq!(stats.dedup_evictions(), 1);
 }
 
