@@ -173,3 +173,39 @@ fn storage_bytes_is_what_the_storage_of_those_capacities_takes() {
         );
     }
 }
+
+#[test]
+fn storage_that_held_anything_builds_an_empty_engine() {
+    // Proves "what the slices hold is ignored": storage whose indexes and arenas are full of
+    // leftovers (a driver reusing a static buffer) builds an engine that knows no tenant and
+    // no signal, takes every tenant its capacity says, and deduplicates as a fresh one.
+    let caps = caps(8, 2, 2);
+    let mut mem = OwnedStorage::new(&caps);
+    let mut storage = mem.storage();
+    storage.tenant_index.fill(0xA5A5_A5A5_A5A5_A5A5);
+    storage.tenant_ids.fill(b'x');
+    storage.dedup_fingerprints.fill(u64::MAX);
+    storage.dedup_arrivals.fill(u64::MAX);
+    storage.dedup_arrival_windows.fill(u32::MAX);
+    let mut e = Engine::new(EngineConfig::default(), storage).unwrap();
+    assert!(e.tenant(0, "x").is_none());
+    for i in 0..8 {
+        activate(&mut e, &format!("tenant-{i}"));
+    }
+    assert_eq!(e.tenant_count(), 8);
+    assert_eq!(e.dedup_len(), 0);
+    let signal = autonomic_core::RawSignal {
+        tenant: "tenant-3",
+        metric: "cpu",
+        value: 10.0,
+        ts_ms: 1_000,
+    };
+    assert!(matches!(
+        e.handle_signal(1_000, &signal),
+        Ok(autonomic_core::SignalResult::Governed(_))
+    ));
+    assert_eq!(
+        e.handle_signal(1_000, &signal),
+        Ok(autonomic_core::SignalResult::Duplicate)
+    );
+}
