@@ -23,6 +23,7 @@ fn retain_keeps_the_accepted_in_order_and_clears_the_freed_slots() {
         t.retain(|v| v % 2 == 0);
         assert_eq!(t.as_slice(), [2, 4, 6]);
         assert_eq!(t.len(), 3);
+        assert!(!t.is_empty());
         t.retain(|_| true);
         assert_eq!(t.as_slice(), [2, 4, 6], "keeping all changes nothing");
         t.push(7).unwrap();
