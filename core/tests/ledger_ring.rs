@@ -165,3 +165,37 @@ fn can_append_counts_one_span_for_each_record_beside_the_unpolled_ones() {
     ring.poll_record().unwrap();
     assert!(ring.can_append(4) && !ring.can_append(5));
 }
+
+/// A record that links after `(seq, prev)` with a body of `len - 32` bytes: its seq, filler,
+/// `prev`, and the SHA-256 of all that as its hash. Not a receipt: the ring checks links only.
+fn linked(seq: u8, prev: [u8; 32], len: usize) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut record = vec![seq];
+    record.resize(len - 64, 0x42);
+    record.extend_from_slice(&prev);
+    let hash: [u8; 32] = Sha256::digest(&record).into();
+    record.extend_from_slice(&hash);
+    record
+}
+
+#[test]
+fn a_restored_record_may_be_the_largest_size_and_no_larger() {
+    // Proves the ring's own size rule on restore (which checks links, not the receipt): a
+    // record of RECORD_MAX_BYTES is kept as it is, one byte more is refused as malformed.
+    let mut arena = vec![0u8; arena_bytes_for(16)];
+    let mut spans = vec![Span::default(); 16];
+    let mut ring = Ledger::new(&mut arena, &mut spans).unwrap();
+    let largest = linked(0, [0; 32], RECORD_MAX_BYTES);
+    assert_eq!(ring.restore(&largest), Ok(()));
+    assert_eq!(
+        ring.records().next().map(|(_, r)| r.to_vec()),
+        Some(largest.clone())
+    );
+    let head: [u8; 32] = largest[largest.len() - 32..].try_into().unwrap();
+    let over = linked(1, head, RECORD_MAX_BYTES + 1);
+    assert_eq!(
+        ring.restore(&over).map_err(|e| (e.position, e.kind)),
+        Err((1, autonomic_core::receipt::ChainErrorKind::Malformed))
+    );
+    assert_eq!(ring.next_seq(), 1);
+}
