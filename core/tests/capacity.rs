@@ -181,7 +181,7 @@ fn storage_that_held_anything_builds_an_empty_engine() {
     // no signal, takes every tenant its capacity says, and deduplicates as a fresh one.
     let caps = caps(8, 2, 2);
     let mut mem = OwnedStorage::new(&caps);
-    let mut storage = mem.storage();
+    let storage = mem.storage();
     storage.tenant_index.fill(0xA5A5_A5A5_A5A5_A5A5);
     storage.tenant_ids.fill(b'x');
     storage.dedup_fingerprints.fill(u64::MAX);
