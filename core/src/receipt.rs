@@ -265,16 +265,14 @@ impl Receipt {
     /// receipt) and action, and an undo token (at most
     /// [`crate::limits::UNDO_BYTES_MAX`] bytes) only on a successful completion. Decoding does not check the hash; [`ChainVerifier`] does.
     pub fn decode(record: &[u8]) -> Result<Receipt, ChainErrorKind> {
-        if record.len() > RECORD_MAX_BYTES {
-            return Err(ChainErrorKind::Malformed);
-        }
         let (receipt, rest) =
             postcard::take_from_bytes::<Receipt>(record).map_err(|_| ChainErrorKind::Malformed)?;
         if !rest.is_empty() {
             return Err(ChainErrorKind::Malformed);
         }
         // Only the canonical encoding decodes: postcard also accepts overlong varints, which
-        // would let two byte strings (with two hashes) stand for one receipt.
+        // would let two byte strings (with two hashes) stand for one receipt. A record longer
+        // than RECORD_MAX_BYTES fails here too: its canonical form does not fit the buffer.
         let mut canonical = [0u8; RECORD_MAX_BYTES];
         if receipt.encode_into(&mut canonical).ok() != Some(record) {
             return Err(ChainErrorKind::Malformed);
