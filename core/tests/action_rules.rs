@@ -223,3 +223,27 @@ fn a_timeout_completes_only_while_the_queue_has_room_for_its_cancel_and_next_act
     assert!(e.handle_timeout(50_010) >= 1, "after the poll it times out");
     assert!(!e.in_flight().iter().any(|f| f.receipt == manual));
 }
+
+#[test]
+fn a_rollback_is_busy_while_the_action_queue_is_full_and_changes_nothing() {
+    // Proves the queue-room half of handle_rollback's Busy, with room in the ring: 15 runs and
+    // 15 rollback requests, then t15's succeeded throttle and a pause of t15 left unpolled,
+    // fill the 32-command queue; rolling back t15's throttle is refused, and accepted once the
+    // adapter polls its commands.
+    let mut e = queued_runs_and_rollbacks(15);
+    let throttle = e.handle_action(1, "t15", Action::THROTTLE_50).unwrap();
+    e.handle_outcome(2, "t15", Some(throttle), true, &[])
+        .unwrap();
+    e.handle_action(3, "t15", Action::Pause).unwrap();
+    drain_records(&mut e);
+    assert!(e.ledger().can_append(1), "room in the ring");
+    let before = e.ledger().next_seq();
+    assert_eq!(e.handle_rollback(4, throttle), Err(CommandError::Busy));
+    assert_eq!(e.ledger().next_seq(), before, "nothing appended");
+    let mut polled = 0;
+    while e.poll_action().is_some() {
+        polled += 1;
+    }
+    assert_eq!(polled, 32, "the queue was full");
+    assert!(e.handle_rollback(4, throttle).is_ok());
+}

@@ -12,7 +12,9 @@ use crate::common;
 
 use autonomic_core::breaker::{BreakerConfig, CircuitState};
 use autonomic_core::engine::{Engine, EngineConfig, EngineConfigError, IngestError};
-use autonomic_core::limits::BREAKER_RECEIPTS_PER_INPUT_MAX;
+use autonomic_core::limits::{
+    BREAKER_COOLDOWN_MS_MAX, BREAKER_FAILURES_MAX, BREAKER_RECEIPTS_PER_INPUT_MAX,
+};
 use autonomic_core::storage::Capacities;
 use autonomic_core::{
     Action, ActionCommand, ActionKind, ActionOutcome, EntitlementCommand, Event,
@@ -368,6 +370,18 @@ fn breakers_need_a_ring_that_holds_the_longest_chain() {
     };
     assert!(engine_with(&ring, config()).is_ok());
     assert!(engine_with(&small_ring, EngineConfig::default()).is_ok());
+}
+
+#[test]
+fn the_largest_breaker_settings_are_accepted() {
+    // Proves the bounds are inclusive: BREAKER_FAILURES_MAX failures and a cool-down of
+    // BREAKER_COOLDOWN_MS_MAX build an engine.
+    let mut config = EngineConfig::default();
+    config.breakers[ActionKind::Shed.index()] = BreakerConfig {
+        failures: BREAKER_FAILURES_MAX,
+        cooldown_ms: BREAKER_COOLDOWN_MS_MAX,
+    };
+    assert!(engine_with(&SMALL, config).is_ok());
 }
 
 #[test]
