@@ -13,7 +13,7 @@ use autonomic_core::engine::{ActionCommand, CommandError};
 use autonomic_core::limits::RECORD_MAX_BYTES;
 use autonomic_core::receipt::{ChainErrorKind, GENESIS_HASH};
 use autonomic_core::{Action, ChainVerifier, EntitlementCommand, Event, Receipt};
-use common::{SmallEngine, active, drain_records, raw};
+use common::{SmallEngine, active, drain_records, events, raw};
 
 /// A well-hashed seq-0 receipt dispatching `action`, as a ledger file would hold it.
 fn sealed_dispatch(action: Action) -> Vec<u8> {
@@ -246,4 +246,74 @@ fn a_rollback_is_busy_while_the_action_queue_is_full_and_changes_nothing() {
     }
     assert_eq!(polled, 32, "the queue was full");
     assert!(e.handle_rollback(4, throttle).is_ok());
+}
+
+/// Readings of 80, 81 and 82 for `tenant` at `now_ms`: Warn, Warn, then Degrade with a
+/// Throttle (the last one's result is returned).
+fn to_degrade(
+    e: &mut SmallEngine,
+    tenant: &str,
+    now_ms: u64,
+) -> Result<autonomic_core::SignalResult, autonomic_core::engine::IngestError> {
+    e.handle_signal(now_ms, &raw(tenant, 80.0, now_ms)).unwrap();
+    e.handle_signal(now_ms, &raw(tenant, 81.0, now_ms)).unwrap();
+    e.handle_signal(now_ms, &raw(tenant, 82.0, now_ms))
+}
+
+#[test]
+fn a_dispatch_that_supersedes_needs_queue_room_for_the_cancel_and_the_run() {
+    // Proves the room a signal's dispatch checks while its tenant has an action in flight:
+    // two commands (the superseded action's cancel and the new run). With room for one the
+    // signal is Busy and changes nothing; once the adapter polls, it supersedes.
+    let mut e = queued_runs_and_rollbacks(15);
+    let pause = e.handle_action(1, "t15", Action::Pause).unwrap();
+    drain_records(&mut e);
+    let busy = Err(autonomic_core::engine::IngestError::Busy);
+    assert_eq!(
+        to_degrade(&mut e, "t15", 10),
+        busy,
+        "31 of 32 commands queued"
+    );
+    let t15 = e.tenant(10, "t15").unwrap();
+    assert_eq!(t15.in_flight.map(|f| f.receipt), Some(pause));
+    assert!(e.poll_action().is_some());
+    let degrade = e.handle_signal(10, &raw("t15", 82.0, 10)).unwrap();
+    let autonomic_core::SignalResult::Governed(step) = degrade else {
+        panic!("governed: {degrade:?}")
+    };
+    assert!(step.action.is_some(), "{step:?}");
+    assert!(
+        events(&drain_records(&mut e)).contains(&Event::ActionCompleted {
+            receipt: pause,
+            outcome: autonomic_core::ActionOutcome::Superseded,
+            undo: Default::default(),
+        })
+    );
+}
+
+#[test]
+fn a_dispatch_needs_a_free_in_flight_entry_unless_it_frees_its_own() {
+    // Proves the in-flight half of a signal's room: with every entry taken (2 of 2), a tenant
+    // with nothing in flight cannot dispatch (Busy, nothing changes), while a tenant whose
+    // action is in flight can, since superseding frees its entry.
+    let caps = autonomic_core::storage::Capacities {
+        in_flight: 2,
+        ..common::SMALL
+    };
+    let mut e = common::engine_with(&caps, Default::default()).unwrap();
+    for t in ["a", "b", "c"] {
+        common::activate(&mut e, t);
+    }
+    e.handle_action(1, "a", Action::Pause).unwrap();
+    e.handle_action(1, "b", Action::Pause).unwrap();
+    drain_records(&mut e);
+    let busy = Err(autonomic_core::engine::IngestError::Busy);
+    assert_eq!(to_degrade(&mut e, "c", 10), busy);
+    assert_eq!(e.in_flight().len(), 2);
+    let superseding = to_degrade(&mut e, "a", 10).unwrap();
+    assert!(
+        matches!(superseding, autonomic_core::SignalResult::Governed(t) if t.action.is_some()),
+        "{superseding:?}"
+    );
+    assert_eq!(e.in_flight().len(), 2);
 }
