@@ -317,3 +317,60 @@ fn a_dispatch_needs_a_free_in_flight_entry_unless_it_frees_its_own() {
     );
     assert_eq!(e.in_flight().len(), 2);
 }
+
+#[test]
+fn a_rollback_outcome_is_taken_only_for_a_rollback_requested() {
+    // Proves handle_rollback_outcome finds the rollback by its receipt: with t0's rollback
+    // pending and t1's action completed but never rolled back, an outcome for t1's receipt is
+    // ReceiptNotFound and changes nothing; t0's is taken once.
+    let mut e = queued_runs_and_rollbacks(1);
+    while e.poll_action().is_some() {}
+    let t0 = e.pending_rollbacks().next().expect("t0's rollback");
+    let t1 = e.handle_action(1, "t1", Action::THROTTLE_50).unwrap();
+    e.handle_outcome(2, "t1", Some(t1), true, &[]).unwrap();
+    drain_records(&mut e);
+    let before = e.ledger().next_seq();
+    assert_eq!(
+        e.handle_rollback_outcome(5, t1, true),
+        Err(CommandError::ReceiptNotFound(t1))
+    );
+    assert_eq!(e.ledger().next_seq(), before);
+    assert_eq!(e.handle_rollback_outcome(5, t0, true), Ok(()));
+    assert_eq!(
+        e.handle_rollback_outcome(5, t0, true),
+        Err(CommandError::ReceiptNotFound(t0)),
+        "taken once"
+    );
+}
+
+#[test]
+fn a_shadow_tenant_s_action_needs_no_queue_room() {
+    // Proves a shadow tenant's ordered action is recorded, not queued: with the command queue
+    // full (32 of 32), its escalation is governed and its Throttle is a shadow receipt.
+    let mut e = queued_runs_and_rollbacks(16);
+    e.handle_mode(1, "t0", autonomic_core::engine::Mode::Shadow)
+        .unwrap();
+    let degrade = to_degrade(&mut e, "t0", 10).unwrap();
+    let autonomic_core::SignalResult::Governed(step) = degrade else {
+        panic!("governed: {degrade:?}")
+    };
+    assert!(step.shadow && step.action.is_some(), "{step:?}");
+}
+
+#[test]
+fn a_dispatch_that_supersedes_needs_ring_room_for_the_superseded_completion() {
+    // Proves the receipts a superseding dispatch checks: its governor receipt, the superseded
+    // action's completion and its own dispatch. With room for two, it is Busy.
+    let mut e = queued_runs_and_rollbacks(0);
+    e.handle_action(1, "t0", Action::Pause).unwrap();
+    e.handle_signal(10, &raw("t0", 80.0, 10)).unwrap();
+    e.handle_signal(10, &raw("t0", 81.0, 10)).unwrap();
+    common::fill_ring_below(&mut e, "t1", 3);
+    assert!(e.ledger().can_append(2));
+    assert_eq!(
+        e.handle_signal(10, &raw("t0", 82.0, 10)),
+        Err(autonomic_core::engine::IngestError::Busy)
+    );
+    drain_records(&mut e);
+    assert!(e.handle_signal(10, &raw("t0", 82.0, 10)).is_ok());
+}

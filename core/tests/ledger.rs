@@ -554,3 +554,22 @@ fn seq_of_reads_a_records_leading_varint_up_to_u64_max() {
         Some(150)
     );
 }
+
+#[test]
+fn a_hash_is_shown_as_64_lowercase_hex_characters() {
+    // Proves to_hex and Receipt::hash_hex, the form every adapter prints hashes in.
+    let mut hash = [0u8; 32];
+    hash[0] = 0xAB;
+    hash[31] = 0x0F;
+    let hex = autonomic_core::receipt::to_hex(&hash);
+    assert_eq!(hex.len(), 64);
+    assert_eq!(&hex[..4], "ab00");
+    assert_eq!(&hex[60..], "000f");
+    let e = active("acme");
+    let receipt = e.ledger().by_seq(0).unwrap();
+    assert_eq!(
+        receipt.hash_hex().as_str(),
+        autonomic_core::receipt::to_hex(&receipt.hash).as_str()
+    );
+    assert_eq!(receipt.hash_hex().len(), 64);
+}
