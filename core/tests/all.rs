@@ -29,6 +29,7 @@ mod monitor;
 mod queue;
 mod queue_room;
 mod rate;
+mod record_bytes;
 mod reload;
 mod reported_values;
 mod shadow;

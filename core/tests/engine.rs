@@ -760,28 +760,3 @@ fn an_oversized_undo_is_refused_and_a_failed_ones_is_dropped() {
         }]
     );
 }
-
-#[test]
-fn is_duplicate_answers_for_a_signal_as_handle_signal_would() {
-    // Proves the getter agrees with the signal path: a governed signal's id is a duplicate in
-    // its window until the window leaves the retention; another value's id is not.
-    let mut e = active("acme");
-    let ts = 1_000;
-    let id = |value| {
-        autonomic_core::monitor::signal_id(
-            "acme",
-            autonomic_core::MetricKind::Cpu,
-            ts / 5_000,
-            value,
-        )
-    };
-    let window = autonomic_core::monitor::window_of(ts);
-    assert!(!e.is_duplicate(&id(10), window, ts));
-    e.handle_signal(ts, &raw("acme", 10.0, ts)).unwrap();
-    assert!(e.is_duplicate(&id(10), window, ts));
-    assert!(!e.is_duplicate(&id(11), window, ts));
-    assert!(
-        !e.is_duplicate(&id(10), window, ts + 120_000),
-        "out of the retention"
-    );
-}

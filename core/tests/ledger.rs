@@ -9,9 +9,8 @@
 use crate::common;
 
 use autonomic_core::engine::TENANT_STATE_BYTES;
-use autonomic_core::ledger::{Ledger, Span};
 use autonomic_core::limits::{RECORD_MAX_BYTES, UNDO_BYTES_MAX};
-use autonomic_core::receipt::{ChainErrorKind as K, verify_records};
+use autonomic_core::receipt::ChainErrorKind as K;
 use autonomic_core::{
     Action, ActionOutcome, Cause, ChainVerifier, EntitlementCommand, Event, GovernorState,
     MetricKind, Receipt, Undo,
@@ -297,80 +296,6 @@ fn an_undo_over_the_limit_or_on_a_failure_does_not_decode() {
 }
 
 #[test]
-fn eviction_keeps_the_window_verifiable() {
-    // Proves a ring far smaller than the history evicts oldest-first and still verifies from
-    // its anchor, while a streaming verifier over every record agrees on the head.
-    let (mut arena, mut spans) = ([0u8; 2048], [Span::default(); 8]);
-    let mut ring = Ledger::new(&mut arena, &mut spans).unwrap();
-    let mut all = Vec::new();
-    let mut v = ChainVerifier::new();
-    for i in 0..200u64 {
-        let tenant = "t".repeat(1 + (i as usize * 37) % 200);
-        let event = Event::RollbackRequested { receipt: i };
-        ring.append(i, &tenant, &event).unwrap();
-        let record = ring.poll_record().unwrap().to_vec();
-        v.push(&record).unwrap();
-        all.push(record);
-        assert_eq!(ring.verify(), Ok(()), "after {i}");
-        assert!(ring.len() <= 8);
-    }
-    assert_eq!(ring.next_seq(), 200);
-    assert_eq!(ring.head_hash(), v.head_hash());
-    let (first, anchor) = ring.anchor();
-    let retained: Vec<&[u8]> = ring.records().map(|(_, r)| r).collect();
-    assert_eq!(retained.last().map(|r| r.to_vec()), all.last().cloned());
-    assert_eq!(
-        verify_records(first, anchor, retained.iter().copied()),
-        Ok(())
-    );
-    // And the same window refused where it breaks: a wrong anchor, a flipped byte, a gap.
-    let at = |position, kind| Err(autonomic_core::ChainError { position, kind });
-    assert_eq!(
-        verify_records(first, [7; 32], retained.iter().copied()),
-        at(first, K::BrokenLink)
-    );
-    let mut flipped: Vec<Vec<u8>> = retained.iter().map(|r| r.to_vec()).collect();
-    flipped[2][5] ^= 0x10;
-    assert_eq!(
-        verify_records(first, anchor, flipped.iter().map(Vec::as_slice)).map_err(|e| e.position),
-        Err(first + 2)
-    );
-    let gap = retained
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != 3)
-        .map(|(_, r)| *r);
-    assert_eq!(
-        verify_records(first, anchor, gap),
-        at(first + 3, K::SeqMismatch { found: first + 4 })
-    );
-    assert_eq!(
-        ring.tail(3).map(|r| r.seq).collect::<Vec<_>>(),
-        vec![197, 198, 199]
-    );
-    assert!(ring.by_seq(first.saturating_sub(1)).is_none() || first == 0);
-}
-
-#[test]
-fn unpolled_records_are_never_evicted() {
-    // Proves that a ring full of unpersisted records refuses to append instead of losing one.
-    let (mut arena, mut spans) = ([0u8; 2048], [Span::default(); 4]);
-    let mut ring = Ledger::new(&mut arena, &mut spans).unwrap();
-    let event = Event::RollbackRequested { receipt: 0 };
-    for i in 0..4 {
-        ring.append(i, "t", &event).unwrap();
-    }
-    assert!(!ring.can_append(1));
-    assert!(ring.append(5, "t", &event).is_err());
-    assert_eq!(ring.next_seq(), 4, "nothing appended");
-    assert!(ring.poll_record().is_some());
-    assert!(
-        ring.append(5, "t", &event).is_ok(),
-        "a polled record may be evicted"
-    );
-}
-
-#[test]
 fn queries_by_tenant_kind_and_seq() {
     // Proves tail, by_tenant, by_action_kind and by_seq over the retained window.
     let (e, _) = history();
@@ -532,44 +457,4 @@ fn only_the_canonical_encoding_decodes() {
         ChainVerifier::new().push(&body).unwrap_err().kind,
         K::Malformed
     );
-}
-
-#[test]
-fn seq_of_reads_a_records_leading_varint_up_to_u64_max() {
-    // Proves seq_of on the edges of a 10-byte varint: the largest seq reads back, a tenth byte
-    // carrying more than the one bit left is refused (it would overflow), overlong zeros read
-    // as 0, and a varint that never ends is refused.
-    let mut max = [0xFF; 10];
-    max[9] = 0x01;
-    assert_eq!(autonomic_core::receipt::seq_of(&max), Some(u64::MAX));
-    let mut over = max;
-    over[9] = 0x02;
-    assert_eq!(autonomic_core::receipt::seq_of(&over), None);
-    let mut zero = [0x80; 10];
-    zero[9] = 0x00;
-    assert_eq!(autonomic_core::receipt::seq_of(&zero), Some(0));
-    assert_eq!(autonomic_core::receipt::seq_of(&[0x80; 10]), None);
-    assert_eq!(
-        autonomic_core::receipt::seq_of(&[0x96, 0x01, 0xAA]),
-        Some(150)
-    );
-}
-
-#[test]
-fn a_hash_is_shown_as_64_lowercase_hex_characters() {
-    // Proves to_hex and Receipt::hash_hex, the form every adapter prints hashes in.
-    let mut hash = [0u8; 32];
-    hash[0] = 0xAB;
-    hash[31] = 0x0F;
-    let hex = autonomic_core::receipt::to_hex(&hash);
-    assert_eq!(hex.len(), 64);
-    assert_eq!(&hex[..4], "ab00");
-    assert_eq!(&hex[60..], "000f");
-    let e = active("acme");
-    let receipt = e.ledger().by_seq(0).unwrap();
-    assert_eq!(
-        receipt.hash_hex().as_str(),
-        autonomic_core::receipt::to_hex(&receipt.hash).as_str()
-    );
-    assert_eq!(receipt.hash_hex().len(), 64);
 }

@@ -1,6 +1,7 @@
 //! The in-memory ledger ring when its records tile the arena exactly: after a wrap the write
 //! position meets the oldest record, and the next record must evict it, not overwrite it. And
-//! the storage a ring takes: the least it works with, and how a driver sizes its arena.
+//! the storage a ring takes: the least it works with, and how a driver sizes its arena; the
+//! room it promises, eviction oldest first, and the window it keeps verifiable.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -8,12 +9,13 @@
     clippy::indexing_slicing
 )]
 
-use autonomic_core::Event;
 use autonomic_core::ledger::{
     ARENA_BYTES_PER_RECEIPT, ARENA_MIN_BYTES, Ledger, LedgerShapeError as E, SPANS_MIN, Span,
     arena_bytes_for,
 };
 use autonomic_core::limits::RECORD_MAX_BYTES;
+use autonomic_core::receipt::{ChainErrorKind as K, verify_records};
+use autonomic_core::{ChainVerifier, Event};
 
 /// A record for seq `i` (< 128: every varint one byte, so every record has the same length).
 fn append(ring: &mut Ledger<'_>, i: u64) -> Vec<u8> {
@@ -198,4 +200,78 @@ fn a_restored_record_may_be_the_largest_size_and_no_larger() {
         Err((1, autonomic_core::receipt::ChainErrorKind::Malformed))
     );
     assert_eq!(ring.next_seq(), 1);
+}
+
+#[test]
+fn eviction_keeps_the_window_verifiable() {
+    // Proves a ring far smaller than the history evicts oldest-first and still verifies from
+    // its anchor, while a streaming verifier over every record agrees on the head.
+    let (mut arena, mut spans) = ([0u8; 2048], [Span::default(); 8]);
+    let mut ring = Ledger::new(&mut arena, &mut spans).unwrap();
+    let mut all = Vec::new();
+    let mut v = ChainVerifier::new();
+    for i in 0..200u64 {
+        let tenant = "t".repeat(1 + (i as usize * 37) % 200);
+        let event = Event::RollbackRequested { receipt: i };
+        ring.append(i, &tenant, &event).unwrap();
+        let record = ring.poll_record().unwrap().to_vec();
+        v.push(&record).unwrap();
+        all.push(record);
+        assert_eq!(ring.verify(), Ok(()), "after {i}");
+        assert!(ring.len() <= 8);
+    }
+    assert_eq!(ring.next_seq(), 200);
+    assert_eq!(ring.head_hash(), v.head_hash());
+    let (first, anchor) = ring.anchor();
+    let retained: Vec<&[u8]> = ring.records().map(|(_, r)| r).collect();
+    assert_eq!(retained.last().map(|r| r.to_vec()), all.last().cloned());
+    assert_eq!(
+        verify_records(first, anchor, retained.iter().copied()),
+        Ok(())
+    );
+    // And the same window refused where it breaks: a wrong anchor, a flipped byte, a gap.
+    let at = |position, kind| Err(autonomic_core::ChainError { position, kind });
+    assert_eq!(
+        verify_records(first, [7; 32], retained.iter().copied()),
+        at(first, K::BrokenLink)
+    );
+    let mut flipped: Vec<Vec<u8>> = retained.iter().map(|r| r.to_vec()).collect();
+    flipped[2][5] ^= 0x10;
+    assert_eq!(
+        verify_records(first, anchor, flipped.iter().map(Vec::as_slice)).map_err(|e| e.position),
+        Err(first + 2)
+    );
+    let gap = retained
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .map(|(_, r)| *r);
+    assert_eq!(
+        verify_records(first, anchor, gap),
+        at(first + 3, K::SeqMismatch { found: first + 4 })
+    );
+    assert_eq!(
+        ring.tail(3).map(|r| r.seq).collect::<Vec<_>>(),
+        vec![197, 198, 199]
+    );
+    assert!(ring.by_seq(first.saturating_sub(1)).is_none() || first == 0);
+}
+
+#[test]
+fn unpolled_records_are_never_evicted() {
+    // Proves that a ring full of unpersisted records refuses to append instead of losing one.
+    let (mut arena, mut spans) = ([0u8; 2048], [Span::default(); 4]);
+    let mut ring = Ledger::new(&mut arena, &mut spans).unwrap();
+    let event = Event::RollbackRequested { receipt: 0 };
+    for i in 0..4 {
+        ring.append(i, "t", &event).unwrap();
+    }
+    assert!(!ring.can_append(1));
+    assert!(ring.append(5, "t", &event).is_err());
+    assert_eq!(ring.next_seq(), 4, "nothing appended");
+    assert!(ring.poll_record().is_some());
+    assert!(
+        ring.append(5, "t", &event).is_ok(),
+        "a polled record may be evicted"
+    );
 }

@@ -1,5 +1,7 @@
 //! `docs/signals.md`: validation order and boundaries, normalization, and the deduplicator.
 
+use crate::common;
+
 use autonomic_core::dedup::Dedup;
 use autonomic_core::monitor::{normalize, signal_id};
 use autonomic_core::{MetricKind, RawSignal, Signal, SignalError as E};
@@ -257,4 +259,29 @@ fn the_signal_id_is_sha256_of_the_documented_bytes_for_every_tenant_length() {
             );
         }
     }
+}
+
+#[test]
+fn is_duplicate_answers_for_a_signal_as_handle_signal_would() {
+    // Proves the getter agrees with the signal path: a governed signal's id is a duplicate in
+    // its window until the window leaves the retention; another value's id is not.
+    let mut e = common::active("acme");
+    let ts = 1_000;
+    let id = |value| {
+        autonomic_core::monitor::signal_id(
+            "acme",
+            autonomic_core::MetricKind::Cpu,
+            ts / 5_000,
+            value,
+        )
+    };
+    let window = autonomic_core::monitor::window_of(ts);
+    assert!(!e.is_duplicate(&id(10), window, ts));
+    e.handle_signal(ts, &common::raw("acme", 10.0, ts)).unwrap();
+    assert!(e.is_duplicate(&id(10), window, ts));
+    assert!(!e.is_duplicate(&id(11), window, ts));
+    assert!(
+        !e.is_duplicate(&id(10), window, ts + 120_000),
+        "out of the retention"
+    );
 }
