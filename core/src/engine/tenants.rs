@@ -405,8 +405,9 @@ impl<'a> Tenants<'a> {
             }
             hole = (hole + 1) & mask;
         }
-        let mut j = (hole + 1) & mask;
+        let mut j = hole;
         loop {
+            j = (j + 1) & mask;
             let entry = self.entry(j);
             if entry == 0 {
                 break;
@@ -418,7 +419,6 @@ impl<'a> Tenants<'a> {
                 }
                 hole = j;
             }
-            j = (j + 1) & mask;
         }
         if let Some(target) = self.index.get_mut(hole) {
             *target = 0;
