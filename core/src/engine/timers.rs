@@ -140,14 +140,15 @@ impl<'a> Timers<'a> {
     }
 
     /// Whether a warning event can follow (restore's consistency check): a `Warning` of a
-    /// Pause or Shed for a tenant without one pending, while the table has room; a
-    /// `WarningCancelled` naming the tenant's pending warning.
+    /// Pause or Shed for a tenant without one pending; a `WarningCancelled` naming the
+    /// tenant's pending warning. (Room in the table is restore's own check, made first:
+    /// `RestoreError::TimerTableFull`.)
     pub(crate) fn follows(&self, slot: usize, event: &Event) -> bool {
         let pending = self.warning_of(slot);
         match event {
             Event::Warning { action, .. } => {
                 let warned = matches!(Order::of(action), Some(Order::Pause | Order::Shed(_)));
-                warned && pending.is_none() && self.free() > 0
+                warned && pending.is_none()
             }
             Event::WarningCancelled { receipt } => pending.is_some_and(|w| w.receipt == *receipt),
             _ => true,
