@@ -224,3 +224,43 @@ fn a_warning_waits_at_its_deadline_until_the_ring_has_room_for_what_a_circuit_ma
     assert_eq!(e.warning("t"), None);
     assert_eq!(runs(&mut e), vec![Action::Shed { percent: 50 }]);
 }
+
+#[test]
+fn a_warning_s_deadline_for_a_tenant_now_in_shadow_mode_records_a_shadow_action() {
+    // Proves the shadow branch at a deadline: the warned Shed of a tenant put in shadow mode
+    // since is a ShadowAction receipt; nothing runs, and the warning is over.
+    let (mut e, _) = warned();
+    let deadline = e.warning("t").unwrap().deadline_ms;
+    e.handle_mode(deadline - 1, "t", autonomic_core::engine::Mode::Shadow)
+        .unwrap();
+    drain_records(&mut e);
+    e.handle_timeout(deadline);
+    assert!(runs(&mut e).is_empty(), "nothing runs");
+    let shed = Action::Shed { percent: 50 };
+    let evs = common::events(&drain_records(&mut e));
+    assert!(
+        evs.contains(&autonomic_core::Event::ShadowAction { action: shed }),
+        "{evs:?}"
+    );
+    assert_eq!(e.warning("t"), None);
+}
+
+#[test]
+fn a_warning_s_deadline_waits_for_ring_room_for_the_supersede_and_the_dispatch() {
+    // Proves the receipts a deadline's dispatch needs while the tenant's Throttle is in flight:
+    // the superseded completion and the dispatch. With room for one, nothing is appended and
+    // the warning waits; after a drain it fires.
+    let (mut e, receipt) = warned();
+    let deadline = e.warning("t").unwrap().deadline_ms;
+    activate(&mut e, "u");
+    common::fill_ring_below(&mut e, "u", 2);
+    assert!(e.ledger().can_append(1));
+    let seq = e.ledger().next_seq();
+    e.handle_timeout(deadline);
+    assert_eq!(e.ledger().next_seq(), seq, "nothing appended");
+    assert_eq!(e.warning("t").map(|w| w.receipt), Some(receipt));
+    drain_records(&mut e);
+    e.handle_timeout(deadline);
+    assert_eq!(runs(&mut e), vec![Action::Shed { percent: 50 }]);
+    assert_eq!(e.warning("t"), None);
+}
