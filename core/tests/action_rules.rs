@@ -1,11 +1,5 @@
 //! The action rules a user meets: a decoded receipt's action is re-checked, the revision rule,
 //! and a manual action refused with `Busy` when any one of its resources is full.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

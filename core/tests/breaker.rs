@@ -1,12 +1,6 @@
 //! Circuit breakers per action kind (`docs/actions.md#circuit-breakers`) through the engine:
 //! opening after consecutive failures, refusing at once while open, the half-open trial, the
 //! governor's reaction to a refusal, and restore rebuilding every circuit.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

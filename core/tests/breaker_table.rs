@@ -1,12 +1,6 @@
 //! The circuit breaker's table (`docs/actions.md#circuit-breakers`), row by row, on
 //! [`Breaker`] alone: what a dispatch is told, what an outcome records, which recorded state
 //! may follow which (restore's check). The engine-level behaviour is in `breaker.rs`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use autonomic_core::ActionOutcome;
 use autonomic_core::breaker::{Admission, Breaker, BreakerConfig, CircuitState};

@@ -1,10 +1,4 @@
 //! Capacities the driver chooses: the execution books and a restore into a smaller table.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use autonomic_core::engine::{CommandError, Engine, EngineConfig, RestoreError};
 use autonomic_core::storage::{Capacities, OwnedStorage};

@@ -3,12 +3,6 @@
 //! `restore` and by the chain verifier, at its seq; one whose event does not follow from the
 //! state is refused by `restore` as inconsistent. The restored engine (and the verifier) are
 //! left as the records before it made them.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

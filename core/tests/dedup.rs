@@ -1,11 +1,5 @@
 //! The deduplicator over caller-provided storage (`autonomic_core::dedup`): the behaviour of
 //! the const-generic one, its shape rules, fingerprints, probing and 32-bit windows.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::collections::{HashMap, VecDeque};
 

@@ -1,10 +1,4 @@
 //! The seed's demo scenario through the engine, with the receipts it leaves.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

@@ -1,11 +1,5 @@
 //! Actions (`docs/actions.md`) through the engine: one action in flight, supersede, manual
 //! requests, timeouts, outcomes, rollback, and Busy leaving nothing half-applied.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

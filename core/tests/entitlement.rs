@@ -1,11 +1,5 @@
 //! `docs/entitlements.md`: every (entitlement state, command) pair, expiry, signal gating
 //! and admission.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

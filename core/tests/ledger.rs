@@ -1,10 +1,4 @@
 //! The receipt chain (`docs/receipts.md`): tamper evidence, eviction, encoding, rebuild and memory.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

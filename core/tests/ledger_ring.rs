@@ -2,12 +2,6 @@
 //! position meets the oldest record, and the next record must evict it, not overwrite it. And
 //! the storage a ring takes: the least it works with, and how a driver sizes its arena; the
 //! room it promises, eviction oldest first, and the window it keeps verifiable.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use autonomic_core::ledger::{
     ARENA_BYTES_PER_RECEIPT, ARENA_MIN_BYTES, Ledger, LedgerShapeError as E, SPANS_MIN, Span,

@@ -1,12 +1,6 @@
 //! Queued manual actions (`docs/actions.md#queued-actions`): an action that waits for the one
 //! in flight, runs after it (success, failure or timeout) in FIFO order, one per tenant per
 //! `handle_timeout`, bounded per tenant and in all, and rebuilt by `restore`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

@@ -2,12 +2,6 @@
 //! is nearly full (how many time out, what `poll_timeout` says, and that draining lets the
 //! rest time out), and a manual action refused `Busy` because the in-flight table is full.
 //! (The ledger-ring and action-queue halves of `Busy` are in `action_rules.rs`.)
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

@@ -1,11 +1,5 @@
 //! The `rate` resource: each tenant's token bucket through the engine's `admit` and `release`,
 //! and the bucket's arithmetic at its bounds.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

@@ -1,11 +1,5 @@
 //! A record's bytes as readers see them: the seq at its front (a varint read without decoding
 //! the record) and hashes shown as 64 lowercase hex characters.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

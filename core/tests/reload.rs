@@ -1,12 +1,6 @@
 //! Hot reload: `handle_config` applies a configuration whole and records a `ConfigApplied`
 //! system receipt (tenant ""), refuses a bad one changing nothing, and restore rebuilds the
 //! applied hash.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

@@ -1,12 +1,6 @@
 //! What the core reports back to a driver, which shows it to users: the capacities an engine
 //! was built with (the sidecar's `autonomic_table_capacity` metric) and the governor's
 //! thresholds (the config's defaults, `docs/governor.md#thresholds`).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

@@ -1,11 +1,5 @@
 //! Shadow mode (`docs/governor.md#shadow-mode`) and per-plan action percents
 //! (`docs/governor.md#per-plan-actions`) through the engine.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

@@ -1,10 +1,4 @@
 //! `Engine::stats`: a scripted run counted exactly, and restore counting nothing.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

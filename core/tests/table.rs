@@ -1,11 +1,5 @@
 //! The list over caller-provided storage (`autonomic_core::table::Table`): what `retain`
 //! keeps, in which order, and what it leaves in the slots it frees.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use autonomic_core::table::Table;
 

@@ -1,11 +1,5 @@
 //! The tenant table through the public engine API: ids of every length in one arena, the
 //! arena running out, and the reuse of Terminated tenants' slots in place, against a model.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

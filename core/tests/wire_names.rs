@@ -2,12 +2,6 @@
 //! (`docs/actions.md`, `docs/governor.md`, `docs/entitlements.md`, `docs/signals.md`,
 //! `docs/http-api.md`) come from the core, so the core's tests pin them: every kind, state,
 //! outcome and error has exactly its documented name, and its place in its `ALL` array.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use autonomic_core::breaker::CircuitState;
 use autonomic_core::engine::{CommandError, IngestError};

@@ -1,11 +1,5 @@
 //! Shared arrangements for the core's tests.
 #![allow(dead_code)]
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use autonomic_core::engine::{BuildError, Engine, EngineConfig};
 use autonomic_core::storage::{Capacities, OwnedStorage, Storage};

@@ -1,11 +1,5 @@
 //! Arrangements shared by the governor timing tests (`timing.rs`, `timing_room.rs`).
 #![allow(dead_code)]
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use autonomic_core::engine::{ActionCommand, Engine, EngineConfig, SignalResult};
 use autonomic_core::governor::GovernorTiming;
