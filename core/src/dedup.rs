@@ -207,6 +207,9 @@ impl<'a> Dedup<'a> {
     /// [`Vacancy`] is passed to [`Dedup::fill`], so a caller can still refuse the signal in
     /// between (the engine's `Busy`). A vacancy is valid until the next call that changes
     /// the set.
+    // Inlined into the engine's signal path: the `Lookup` then stays in registers instead
+    // of going through memory (a wide read of narrow writes stalls store forwarding).
+    #[inline]
     pub fn lookup(&mut self, id: &[u8; 32], window: u64, now_ms: u64) -> Lookup {
         self.expire(now_ms);
         let fingerprint = fingerprint_of(id);

@@ -360,12 +360,10 @@ impl<'a> Engine<'a> {
             value_pct: signal.value_pct,
             ts_ms: signal.ts_ms,
         };
-        let transition = if quiet {
-            Self::quiet(&step)
-        } else {
-            self.enact(now_ms, slot, cause, step)
-        };
-        Ok(SignalResult::Governed(transition))
+        if quiet {
+            return Ok(SignalResult::Governed(Self::quiet(&step)));
+        }
+        Ok(SignalResult::Governed(self.enact(now_ms, slot, cause, step)))
     }
 
     /// Adds a tenant (Pending, Starter, governor Stable) and returns its slot: a free slot,

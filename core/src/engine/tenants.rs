@@ -443,11 +443,10 @@ fn tag_of(tenant: &str) -> u32 {
     }
     let rest = words.remainder();
     if !rest.is_empty() {
-        let mut bytes = [0u8; 8];
-        if let Some(to) = bytes.get_mut(..rest.len()) {
-            to.copy_from_slice(rest);
-        }
-        hash = mix(hash, u64::from_le_bytes(bytes));
+        // The zero-padded little-endian word, built in a register: a copy into an array
+        // read back as one word would stall on store forwarding.
+        let word = rest.iter().rev().fold(0, |word, b| (word << 8) | u64::from(*b));
+        hash = mix(hash, word);
     }
     hash ^= hash >> 29;
     (hash.wrapping_mul(0xff51_afd7_ed55_8ccd) >> 32) as u32
