@@ -137,6 +137,19 @@ regex_quote() {
   printf '%s' "$1" | sed 's/[][\\.+*?(){}|^$]/\\&/g'
 }
 
+# add_lines DEST FILE...: DEST becomes the sorted union of its lines and those of the FILEs
+# that exist.
+add_lines() {
+  local dest=$1 f
+  shift
+  {
+    [ -f "$dest" ] && cat "$dest"
+    for f in "$@"; do [ -f "$f" ] && cat "$f"; done
+    true
+  } | sort -u > "$dest.new"
+  mv "$dest.new" "$dest"
+}
+
 # Tests the mutants ARGS select (cargo-mutants arguments) into target/mutants/NAME in two
 # stages: first against the core's own tests only (a mutant then builds in seconds), then the
 # mutants that stage missed against the whole selection (named one by one, with `--iterate`
@@ -158,19 +171,25 @@ two_stage() {
     # first failure (libtest runs a whole test binary to its end): the same outcome, sooner.
     local runner=()
     command -v cargo-nextest > /dev/null && runner=(--test-tool nextest)
+    # Every timeout of earlier passes, in timeouts.txt: counted as caught, never run again
+    # (a mutant is named by its line, so one of a changed line is a new mutant, and runs).
+    local hung=() m
+    add_lines "$dir/timeouts.txt" "$dir/stage1.out/timeout.txt" "$dir/mutants.out/timeout.txt"
+    while IFS= read -r m; do hung+=(--exclude-re "^$(regex_quote "$m")\$"); done < "$dir/timeouts.txt"
     status=0
     # The core's tests take a few seconds: a mutant that makes them loop is stopped at 60 s.
     MUTANTS_TARGETS=core_targets mutants --output "$dir" --baseline=skip --build-timeout 1800 \
-      --timeout "${MUTANTS_TEST_TIMEOUT:-60}" --test-package autonomic-core "${runner[@]}" "$@" \
-      > "$dir/stage1.log" 2>&1 || status=$?
+      --timeout "${MUTANTS_TEST_TIMEOUT:-60}" --test-package autonomic-core "${runner[@]}" \
+      "${hung[@]}" "$@" > "$dir/stage1.log" 2>&1 || status=$?
     case $status in 0 | 2 | 3) ;; *) tail -20 "$dir/stage1.log" >&2; exit 1 ;; esac
     rm -rf "$dir/stage1.out" && cp -r "$dir/mutants.out" "$dir/stage1.out"
+    add_lines "$dir/timeouts.txt" "$dir/stage1.out/timeout.txt"
     printf '%s, stage 1 (core tests): caught %d  missed %d  unviable %d  timeout %d\n' \
       "$name" $(counts "$dir/stage1.out")
     # Stage 2 tests only what stage 1 missed, each mutant named by an exact `--re`. A mutant
     # that made the core's tests hang has failed them (CI would fail the same way): it counts
-    # as caught, from stage1.out, and is not run again against the slower selection.
-    local survivors=() m
+    # as caught, from timeouts.txt, and is not run again against the slower selection.
+    local survivors=()
     [ -f "$dir/stage1.out/missed.txt" ] && mapfile -t survivors < "$dir/stage1.out/missed.txt"
     if [ ${#survivors[@]} -eq 0 ]; then
       echo "$name, stage 2: nothing to do, stage 1 missed no mutant" >&2
@@ -191,10 +210,15 @@ two_stage() {
   for a in "$@"; do [ "$a" = --iterate ] || args+=("$a"); done
   mutants --list "${args[@]}" | sort -u > "$dir/current.txt"
   of_current() { cat "$@" 2> /dev/null | sort -u | comm -12 "$dir/current.txt" - | grep -c . || true; }
-  caught=$(of_current "$out/caught.txt" "$out/previously_caught.txt")
+  # cargo-mutants' previously_caught.txt also lists the unviable mutants of earlier passes:
+  # unviables.txt keeps them apart, so that they are never counted as caught.
+  add_lines "$dir/unviables.txt" "$out/unviable.txt" "$dir/stage1.out/unviable.txt"
+  cat "$out/caught.txt" "$out/previously_caught.txt" 2> /dev/null | sort -u |
+    comm -23 - "$dir/unviables.txt" | comm -23 - "$dir/timeouts.txt" > "$dir/caught-all.txt" || true
+  caught=$(of_current "$dir/caught-all.txt")
   missed=$(of_current "$out/missed.txt")
-  timeout=$(of_current "$out/timeout.txt" "$dir/stage1.out/timeout.txt")
-  unviable=$(of_current "$out/unviable.txt" "$dir/stage1.out/unviable.txt")
+  timeout=$(of_current "$out/timeout.txt" "$dir/timeouts.txt")
+  unviable=$(of_current "$dir/unviables.txt")
   printf '%s: caught %d  missed %d  unviable %d  timeout %d: %s\n' "$name" "$caught" "$missed" \
     "$unviable" "$timeout" "$(score "$caught" "$missed" "$timeout")"
 }
