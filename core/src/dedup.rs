@@ -3,6 +3,7 @@
 //! One lookup reads one `u64` of an open-addressed table (almost always one cache line); the
 //! windows live beside the arrival order, so expiring the oldest id reads them in sequence.
 
+use crate::limits::DEDUP_EXPIRED_PER_LOOKUP_MAX;
 use crate::monitor::{window_of, window_retained};
 use crate::ring::Ring;
 use crate::storage::{clear, index_slots_for};
@@ -15,10 +16,13 @@ use crate::storage::{clear, index_slots_for};
 ///   `fingerprint % slots` and compacted by backward-shift deletion (no tombstones).
 /// * `arrivals` holds the fingerprints in arrival order and `arrival_windows`, beside each,
 ///   the low 32 bits of its window. Ids whose window is no longer retained
-///   ([`window_retained`]) expire, oldest first. When full, inserting evicts the id that
-///   arrived first; such early evictions (of ids still retained) are counted:
-///   [`Dedup::evictions`]. It never panics and never grows; an evicted id's redelivery counts
-///   as new.
+///   ([`window_retained`]) expire, oldest first, at most
+///   [`DEDUP_EXPIRED_PER_LOOKUP_MAX`] per lookup, so no lookup pays for a whole window's
+///   ids at once; until removed, an expired id still takes room ([`Dedup::len`]) but is never
+///   a duplicate (only an id of its own, expired, window could match it). When full,
+///   inserting evicts the id that arrived first; such early evictions (of ids still retained:
+///   a lookup that finds the oldest expired removes it) are counted: [`Dedup::evictions`]. It never panics and never grows; an evicted id's
+///   redelivery counts as new.
 /// * An id's window is part of the id, so a stored fingerprint equal to a new id's stands for
 ///   an id of the new id's window: whether it is retained is the new id's window's
 ///   retention. The index needs no windows.
@@ -160,7 +164,7 @@ impl<'a> Dedup<'a> {
         })
     }
 
-    /// How many ids are remembered.
+    /// How many ids are held: the remembered ones and expired ones not yet removed.
     pub const fn len(&self) -> usize {
         self.arrivals.len()
     }
@@ -243,7 +247,8 @@ impl<'a> Dedup<'a> {
         };
         let evicts = self.arrivals.is_full();
         if evicts {
-            // `lookup` expired first, so the oldest id is still retained: an early eviction.
+            // `lookup` removed at least one expired id if the oldest was one, so a set still
+            // full has a retained oldest id: an early eviction.
             self.remove_oldest();
             self.evictions = self.evictions.saturating_add(1);
             // The backward shift may have moved entries of this probe run.
@@ -264,14 +269,28 @@ impl<'a> Dedup<'a> {
         window_retained(window, now_ms)
     }
 
-    /// Removes the oldest ids while their window is no longer retained.
+    /// Reads the index slot where the oldest id's probe starts, and changes nothing. Called
+    /// ahead of [`Dedup::lookup`] (before the signal id's SHA-256), it brings the slot the
+    /// lookup's expiry reads into the cache while the CPU does that other work: with a large
+    /// index, most of a lookup's time is that cache miss. A plain read, not a prefetch
+    /// instruction, which safe portable code has no way to issue.
+    pub fn warm(&self) {
+        if let Some(oldest) = self.arrivals.front() {
+            core::hint::black_box(self.fingerprint_at(self.home(oldest)));
+        }
+    }
+
+    /// Removes the oldest ids while their window is no longer retained, at most
+    /// [`DEDUP_EXPIRED_PER_LOOKUP_MAX`].
     fn expire(&mut self, now_ms: u64) {
         let current = window_of(now_ms);
-        while let Some(low) = self.arrival_windows.front() {
-            if window_retained(full_window(low, current), now_ms) {
-                break;
+        for _ in 0..DEDUP_EXPIRED_PER_LOOKUP_MAX {
+            match self.arrival_windows.front() {
+                Some(low) if !window_retained(full_window(low, current), now_ms) => {
+                    self.remove_oldest();
+                }
+                _ => return,
             }
-            self.remove_oldest();
         }
     }
 

@@ -326,6 +326,7 @@ impl<'a> Engine<'a> {
 
     /// [`Engine::handle_signal`], uncounted.
     fn signal(&mut self, now_ms: u64, raw: &RawSignal<'_>) -> Result<SignalResult, IngestError> {
+        self.dedup.warm();
         let signal = Signal::parse(raw, now_ms)?;
         let slot = self
             .tenants
@@ -363,7 +364,9 @@ impl<'a> Engine<'a> {
         if quiet {
             return Ok(SignalResult::Governed(Self::quiet(&step)));
         }
-        Ok(SignalResult::Governed(self.enact(now_ms, slot, cause, step)))
+        Ok(SignalResult::Governed(
+            self.enact(now_ms, slot, cause, step),
+        ))
     }
 
     /// Adds a tenant (Pending, Starter, governor Stable) and returns its slot: a free slot,

@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 
 use autonomic_core::MetricKind;
 use autonomic_core::dedup::{Dedup, DedupShapeError as E, Lookup};
+use autonomic_core::limits::DEDUP_EXPIRED_PER_LOOKUP_MAX;
 use autonomic_core::monitor::{signal_id, window_retained};
 use autonomic_core::storage::index_slots_for;
 
@@ -187,8 +188,15 @@ fn evictions_inside_the_retention_are_counted_and_expiry_is_not() {
     let mut d = s.dedup();
     let ids: Vec<[u8; 32]> = (0..6u8).map(|i| [i; 32]).collect();
     keeps_the_last(&mut d, &ids, &[]);
-    // They are of window 7: all expire at window 20; a new id finds room without evicting.
+    // They are of window 7: all expire at window 20. A lookup removes at most two of them,
+    // so a new id finds room without evicting; the two left go with the next lookup.
     assert!(d.insert(&[6; 32], 20, ms(20) + 1));
+    assert_eq!((d.evictions(), d.len()), (2, 3));
+    assert!(
+        !d.contains(&[5; 32], 7, ms(20) + 1),
+        "held, but no longer a duplicate"
+    );
+    assert_eq!(d.lookup(&[6; 32], 20, ms(20) + 1), Lookup::Seen);
     assert_eq!((d.evictions(), d.len()), (2, 1));
 }
 
@@ -315,22 +323,29 @@ struct Model {
 
 impl Model {
     fn insert(&mut self, id: [u8; 32], window: u64, now_ms: u64) -> bool {
-        while let Some(oldest) = self.arrivals.front() {
-            if window_retained(self.windows[oldest], now_ms) {
-                break;
+        // At most DEDUP_EXPIRED_PER_LOOKUP_MAX expired ids go per insert.
+        for _ in 0..DEDUP_EXPIRED_PER_LOOKUP_MAX {
+            match self.arrivals.front() {
+                Some(oldest) if !window_retained(self.windows[oldest], now_ms) => {
+                    self.windows.remove(oldest);
+                    self.arrivals.pop_front();
+                }
+                _ => break,
             }
-            self.windows.remove(oldest);
-            self.arrivals.pop_front();
         }
         if !window_retained(window, now_ms) {
             return true;
         }
-        if self.windows.contains_key(&id) {
+        if self.contains(&id, now_ms) {
             return false;
         }
         if self.arrivals.len() == self.capacity {
             let oldest = self.arrivals.pop_front().unwrap();
-            self.windows.remove(&oldest);
+            let window = self.windows.remove(&oldest).unwrap();
+            assert!(
+                window_retained(window, now_ms),
+                "an expired oldest went above"
+            );
             self.evictions += 1;
         }
         self.arrivals.push_back(id);

@@ -78,7 +78,8 @@ impl<'a> Engine<'a> {
         self.breakers.get(kind).state()
     }
 
-    /// Signal ids remembered by the deduplicator.
+    /// Signal ids the deduplicator holds (expired ones not yet removed included:
+    /// [`crate::dedup::Dedup::len`]).
     pub fn dedup_len(&self) -> usize {
         self.dedup.len()
     }

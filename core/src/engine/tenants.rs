@@ -445,7 +445,10 @@ fn tag_of(tenant: &str) -> u32 {
     if !rest.is_empty() {
         // The zero-padded little-endian word, built in a register: a copy into an array
         // read back as one word would stall on store forwarding.
-        let word = rest.iter().rev().fold(0, |word, b| (word << 8) | u64::from(*b));
+        let word = rest
+            .iter()
+            .rev()
+            .fold(0, |word, b| (word << 8) | u64::from(*b));
         hash = mix(hash, word);
     }
     hash ^= hash >> 29;
