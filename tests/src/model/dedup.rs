@@ -2,8 +2,8 @@
 //! ts_ms / 5000, normalized value); it is a duplicate iff an equal id was remembered and its
 //! window is still retained: the core keeps windows `>= now_window - 12` (60 s). The memory
 //! holds at most `capacity` ids in arrival order: the oldest leave first once their window is
-//! no longer retained, and when it is full a new id pushes out the oldest (an early eviction,
-//! after which that id's redelivery counts as new).
+//! no longer retained, at most two with each id remembered, and when it is full a new id pushes
+//! out the oldest (an early eviction, after which that id's redelivery counts as new).
 
 use std::collections::VecDeque;
 
@@ -29,6 +29,9 @@ impl Default for DedupModel {
 pub const RETAIN_WINDOWS: u64 = 12;
 /// The window length.
 pub const WINDOW_MS: u64 = 5_000;
+/// Expired ids removed with each signal at most (`docs/signals.md#deduplication-windows`):
+/// until then they are held (they count in [`DedupModel::len`]) but are never duplicates.
+pub const EXPIRED_PER_SIGNAL_MAX: usize = 2;
 
 impl DedupModel {
     /// An empty memory of `capacity` ids.
@@ -46,14 +49,17 @@ impl DedupModel {
     }
 
     /// Remembers a governed signal's id at `now_ms`: the oldest ids whose window has passed
-    /// leave first; an id outside the retention is not kept; when full, the oldest id leaves.
+    /// leave first (at most [`EXPIRED_PER_SIGNAL_MAX`]); an id outside the retention is not
+    /// kept; when full, the oldest id leaves.
     pub fn remember(&mut self, key: Key, now_ms: u64) {
-        while self
-            .seen
-            .front()
-            .is_some_and(|oldest| !Self::window_retained(oldest.2, now_ms))
-        {
-            self.seen.pop_front();
+        for _ in 0..EXPIRED_PER_SIGNAL_MAX {
+            if self
+                .seen
+                .front()
+                .is_some_and(|oldest| !Self::window_retained(oldest.2, now_ms))
+            {
+                self.seen.pop_front();
+            }
         }
         if !Self::window_retained(key.2, now_ms) || self.seen.contains(&key) {
             return;
@@ -74,7 +80,7 @@ impl DedupModel {
         window >= (now_ms / WINDOW_MS).saturating_sub(RETAIN_WINDOWS)
     }
 
-    /// How many ids are remembered.
+    /// How many ids are held (expired ones not yet removed included).
     pub fn len(&self) -> usize {
         self.seen.len()
     }
