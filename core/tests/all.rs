@@ -19,6 +19,7 @@ mod capacity;
 mod decoded_actions;
 mod dedup;
 mod demo;
+mod enforcement;
 mod engine;
 mod entitlement;
 mod governor;

@@ -10,11 +10,7 @@ use autonomic_core::{
     Action, ActionCommand, EntitlementCommand, Event, GovernorState as S, Resource, SignalResult,
     Sku, Transition,
 };
-use common::{LARGE, SMALL, active, drain_records, engine_with, events, raw};
-
-fn commands(e: &mut Engine<'_>) -> Vec<ActionCommand> {
-    std::iter::from_fn(|| e.poll_action()).collect()
-}
+use common::{LARGE, SMALL, actions, active, drain_records, engine_with, events, raw};
 
 fn governed(e: &mut Engine<'_>, now: u64, value: f64) -> Transition {
     match e.handle_signal(now, &raw("t", value, now)).unwrap() {
@@ -52,7 +48,7 @@ fn a_shadow_tenants_governor_action_is_a_receipt_and_nothing_runs() {
     assert_eq!(ev.len(), 2);
     let shadow_seq = autonomic_core::receipt::seq_of(&records[1]);
     assert_eq!(t.receipt, shadow_seq);
-    assert!(commands(&mut e).is_empty());
+    assert!(actions(&mut e).is_empty());
     assert!(e.in_flight().is_empty());
     let v = e.tenant(1_000, "t").unwrap();
     assert_eq!((v.enforced, v.mode), (None, Mode::Shadow));
@@ -94,7 +90,7 @@ fn manual_actions_still_run_in_shadow() {
     // Proves an operator's action on a shadow tenant is dispatched and enforced.
     let mut e = shadow_tenant();
     let receipt = e.handle_action(1, "t", Action::Pause).unwrap();
-    let cmds = commands(&mut e);
+    let cmds = actions(&mut e);
     assert!(matches!(&cmds[..], [ActionCommand::Run { receipt: r, .. }] if *r == receipt));
     assert_eq!(e.tenant(1, "t").unwrap().enforced.unwrap().receipt, receipt);
 }
@@ -106,7 +102,7 @@ fn switching_to_shadow_undoes_nothing_and_shadows_what_follows() {
     let mut e = active("t");
     let t = governed(&mut e, 1_000, 93.0);
     let flying = t.receipt.unwrap();
-    commands(&mut e);
+    actions(&mut e);
     e.handle_mode(2_000, "t", Mode::Shadow).unwrap();
     assert_eq!(e.in_flight()[0].receipt, flying);
     assert_eq!(
@@ -118,7 +114,7 @@ fn switching_to_shadow_undoes_nothing_and_shadows_what_follows() {
         .unwrap();
     assert_eq!((failed.from, failed.to), (S::Intervene, S::Degrade));
     assert!(failed.shadow, "the Pause the failure orders is shadowed");
-    assert!(commands(&mut e).is_empty());
+    assert!(actions(&mut e).is_empty());
     assert!(e.in_flight().is_empty());
 }
 
@@ -136,11 +132,11 @@ fn switching_back_to_enforce_runs_the_next_order_only() {
         }]
     );
     assert_eq!(Some(seq), e.ledger().next_seq().checked_sub(1));
-    assert!(commands(&mut e).is_empty());
+    assert!(actions(&mut e).is_empty());
     governed(&mut e, 6_000, 60.0);
     let t = governed(&mut e, 11_000, 93.0);
     assert!(!t.shadow);
-    let cmds = commands(&mut e);
+    let cmds = actions(&mut e);
     assert!(
         matches!(&cmds[..], [ActionCommand::Run { receipt, .. }] if Some(*receipt) == t.receipt)
     );
@@ -221,7 +217,7 @@ fn each_sku_orders_its_own_percents() {
         now += 5_000;
         let t = governed(&mut e, now, v);
         orders.extend(t.dispatched());
-        for c in commands(&mut e) {
+        for c in common::actions(&mut e) {
             if let ActionCommand::Run { receipt, .. } = c {
                 e.handle_outcome(now, "t", Some(receipt), true, &[])
                     .unwrap();

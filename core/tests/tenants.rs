@@ -1,5 +1,6 @@
 //! The tenant table through the public engine API: ids of every length in one arena, the
-//! arena running out, and the reuse of Terminated tenants' slots in place, against a model.
+//! arena running out, the reuse of Terminated tenants' slots in place (against a model), and a
+//! full table met by signals, commands and actions in flight.
 
 use crate::common;
 
@@ -8,7 +9,7 @@ use std::collections::HashMap;
 use autonomic_core::engine::{Engine, EngineConfig};
 use autonomic_core::entitlement::EntitlementError;
 use autonomic_core::storage::{Capacities, OwnedStorage};
-use autonomic_core::{EntitlementCommand, EntitlementState};
+use autonomic_core::{Action, EntitlementCommand, EntitlementState};
 use common::drain_records;
 
 const ACTIVATE: EntitlementCommand<'static> = EntitlementCommand::Activate {
@@ -296,4 +297,176 @@ fn churn_matches_the_model_and_restores_equal() {
         assert_eq!(live.tenant_count(), rebuilt.tenant_count());
         assert_eq!(live.ledger().head_hash(), rebuilt.ledger().head_hash());
     }
+}
+
+// ----- a full table, through signals and actions ---------------------------------------------
+
+#[test]
+fn tenant_table_full_is_a_typed_error() {
+    // Proves activation beyond capacity is TenantTableFull and adds nothing.
+    let two = Capacities { tenants: 2, ..FOUR };
+    let mut mem = OwnedStorage::new(&two);
+    let mut e = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
+    for t in ["a", "b"] {
+        e.handle_entitlement(
+            0,
+            t,
+            EntitlementCommand::Activate {
+                sku: "pro",
+                expires_at_ms: None,
+            },
+        )
+        .unwrap();
+    }
+    let err = e.handle_entitlement(
+        0,
+        "c",
+        EntitlementCommand::Activate {
+            sku: "pro",
+            expires_at_ms: None,
+        },
+    );
+    assert_eq!(
+        err,
+        Err(autonomic_core::entitlement::EntitlementError::TenantTableFull)
+    );
+    assert_eq!(e.tenant_count(), 2);
+    assert_eq!(e.ledger().next_seq(), 2);
+}
+
+/// Four tenants, 64 receipts.
+const FOUR: Capacities = Capacities {
+    tenant_id_bytes: 4 * 256,
+    dedup_ids: 64,
+    receipts: 64,
+    ..Capacities::with_tenants(4)
+};
+
+fn cmd(e: &mut Engine<'_>, now: u64, t: &str, c: EntitlementCommand<'_>) {
+    e.handle_entitlement(now, t, c).unwrap();
+}
+
+const ACTIVATE_PRO: EntitlementCommand<'static> = EntitlementCommand::Activate {
+    sku: "pro",
+    expires_at_ms: None,
+};
+
+/// Rebuilds a four-tenant engine from `records` and compares it with `live` (views in slot
+/// order, in-flight actions, rollbackable receipts, head).
+fn assert_four_restores_equal(live: &Engine<'_>, records: &[Vec<u8>], now: u64) {
+    let mut mem = OwnedStorage::new(&FOUR);
+    let mut rebuilt = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
+    for r in records {
+        rebuilt.restore(r).unwrap();
+    }
+    let strip = |v: autonomic_core::TenantView<'_>| {
+        let flight = v.in_flight.map(|f| (f.receipt, f.action.clone()));
+        (
+            v.tenant.to_string(),
+            v.entitlement,
+            v.sku,
+            v.state,
+            flight,
+            v.enforced,
+        )
+    };
+    let a: Vec<_> = live.tenants(now).map(strip).collect();
+    let b: Vec<_> = rebuilt.tenants(now).map(strip).collect();
+    assert_eq!(a, b, "live == restored, slot for slot");
+    assert_eq!(
+        live.rollbackable().collect::<Vec<_>>(),
+        rebuilt.rollbackable().collect::<Vec<_>>()
+    );
+    assert_eq!(live.in_flight(), rebuilt.in_flight());
+    assert_eq!(live.ledger().head_hash(), rebuilt.ledger().head_hash());
+}
+
+#[test]
+fn a_full_table_reuses_the_slot_of_the_tenant_terminated_longest_ago() {
+    // Proves that with the table full, a new tenant takes the slot of the Terminated tenant
+    // revoked first (by receipt order, not slot order), that a Terminated tenant keeps its
+    // lifecycle rule (activate -> InvalidStateTransition) until then, that the slot is reused in
+    // place (the other tenants keep theirs, and their actions in flight), and that a rebuilt
+    // engine equals the live one.
+    let mut mem = OwnedStorage::new(&FOUR);
+    let mut e = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
+    for t in ["a", "b", "c", "d"] {
+        cmd(&mut e, 0, t, ACTIVATE_PRO);
+    }
+    let d_action = e.handle_action(1, "d", Action::Pause).unwrap();
+    cmd(&mut e, 2, "b", EntitlementCommand::Revoke);
+    cmd(&mut e, 3, "a", EntitlementCommand::Revoke);
+    assert!(matches!(
+        e.handle_entitlement(4, "b", ACTIVATE_PRO),
+        Err(autonomic_core::entitlement::EntitlementError::InvalidStateTransition { .. })
+    ));
+    cmd(&mut e, 5, "x", ACTIVATE_PRO);
+    assert!(
+        e.tenant(5, "b").is_none(),
+        "b was terminated first: its slot went"
+    );
+    assert_eq!(
+        e.tenant(5, "a").unwrap().entitlement,
+        autonomic_core::EntitlementState::Terminated
+    );
+    // x took b's slot in place; d kept its own: its in-flight pause still resolves.
+    assert_eq!(
+        e.tenant(5, "d").unwrap().in_flight.unwrap().receipt,
+        d_action
+    );
+    e.handle_outcome(6, "d", Some(d_action), true, &[]).unwrap();
+    assert_eq!(e.rollbackable().collect::<Vec<_>>(), vec![d_action]);
+    cmd(&mut e, 7, "y", ACTIVATE_PRO);
+    assert!(e.tenant(7, "a").is_none());
+    let names: Vec<_> = e.tenants(7).map(|v| v.tenant.to_string()).collect();
+    assert_eq!(names.len(), 4);
+    for t in ["c", "d", "x", "y"] {
+        assert!(names.contains(&t.to_string()), "{names:?}");
+    }
+    assert_eq!(
+        names,
+        ["y", "x", "c", "d"],
+        "victims' slots reused in place"
+    );
+    // The rollback bookkeeping still names d's slot.
+    e.handle_rollback(8, d_action).unwrap();
+    let records = drain_records(&mut e);
+    assert_four_restores_equal(&e, &records, 9);
+    // A returning id is a new tenant (its Terminated past was forgotten with its slot).
+    assert_eq!(
+        e.handle_entitlement(10, "b", ACTIVATE_PRO),
+        Err(autonomic_core::entitlement::EntitlementError::TenantTableFull)
+    );
+}
+
+#[test]
+fn a_terminated_tenant_with_pending_work_keeps_its_slot() {
+    // Proves a Terminated tenant with an action in flight, or with a completed action still
+    // remembered for rollback, is not reused: the table answers TenantTableFull, changes
+    // nothing, and frees the slot once the bookkeeping is gone.
+    let mut mem = OwnedStorage::new(&FOUR);
+    let mut e = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
+    for t in ["a", "b", "c", "d"] {
+        cmd(&mut e, 0, t, ACTIVATE_PRO);
+    }
+    let r = e.handle_action(1, "a", Action::Pause).unwrap();
+    cmd(&mut e, 2, "a", EntitlementCommand::Revoke);
+    let seq = e.ledger().next_seq();
+    assert_eq!(
+        e.handle_entitlement(3, "x", ACTIVATE_PRO),
+        Err(autonomic_core::entitlement::EntitlementError::TenantTableFull)
+    );
+    assert_eq!(e.ledger().next_seq(), seq, "nothing appended");
+    e.handle_outcome(4, "a", Some(r), true, &[]).unwrap();
+    assert_eq!(
+        e.handle_entitlement(5, "x", ACTIVATE_PRO),
+        Err(autonomic_core::entitlement::EntitlementError::TenantTableFull),
+        "its completed action is still rollbackable"
+    );
+    e.handle_rollback(6, r).unwrap();
+    e.handle_rollback_outcome(7, r, true).unwrap();
+    cmd(&mut e, 8, "x", ACTIVATE_PRO);
+    assert!(e.tenant(8, "a").is_none());
+    let records = drain_records(&mut e);
+    assert_four_restores_equal(&e, &records, 9);
 }

@@ -461,7 +461,10 @@ fn same_id(a: &[u8], b: &[u8]) -> bool {
     let word = |w: &[u8]| u64::from_ne_bytes(w.try_into().unwrap_or_default());
     let (mut a_words, mut b_words) = (a.chunks_exact(8), b.chunks_exact(8));
     a.len() == b.len()
-        && a_words.by_ref().zip(b_words.by_ref()).all(|(x, y)| word(x) == word(y))
+        && a_words
+            .by_ref()
+            .zip(b_words.by_ref())
+            .all(|(x, y)| word(x) == word(y))
         && a_words.remainder().iter().eq(b_words.remainder())
 }
 

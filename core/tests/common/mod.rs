@@ -94,6 +94,11 @@ pub fn raw(tenant: &str, value: f64, ts_ms: u64) -> RawSignal<'_> {
     }
 }
 
+/// Polls every pending action command.
+pub fn actions(e: &mut Engine<'_>) -> Vec<autonomic_core::ActionCommand> {
+    std::iter::from_fn(|| e.poll_action()).collect()
+}
+
 /// Drains every pending record, returning copies.
 pub fn drain_records(e: &mut Engine<'_>) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
