@@ -21,7 +21,7 @@
 //! # State is the fold of the receipts
 //!
 //! Every change of a tenant's entitlement, governor, in-flight action, enforced action and
-//! rollback bookkeeping happens in one place, `apply`, which takes a receipt's event. The
+//! rollback bookkeeping happens in one place, `apply` (`engine/apply.rs`), which takes a receipt's event. The
 //! live path appends a receipt and applies it; [`Engine::restore`] applies receipts read back
 //! from disk. So an engine rebuilt from its ledger equals the live one, by construction and
 //! by test. Not persisted (and so not rebuilt): admission usage and `rate` buckets (callers
