@@ -51,7 +51,7 @@ mod tests {
     use std::format;
     use std::string::String;
 
-    use super::tag_of;
+    use super::{same_id, tag_of};
 
     /// `tenant-000000` and on: ids that differ in one or two bytes, the usual shape.
     fn ids(n: usize) -> impl Iterator<Item = String> {
@@ -93,5 +93,26 @@ mod tests {
             (0.47..=0.53).contains(&share),
             "{share:.3} of the tag's bits flip"
         );
+    }
+
+    #[test]
+    fn same_id_is_byte_equality() {
+        // Proves same_id agrees with `==` on every pair that matters to a probe: equal ids of
+        // every length up to five words, one differing byte anywhere (in a whole word or in
+        // the tail), and an id against its own prefixes and extensions.
+        let ids: std::vec::Vec<String> = (1..=40)
+            .map(|n| "abcdefghij".repeat(4)[..n].into())
+            .collect();
+        for a in &ids {
+            assert!(same_id(a.as_bytes(), a.clone().as_bytes()), "{a}");
+            for at in 0..a.len() {
+                let mut other = a.clone().into_bytes();
+                other[at] = b'!';
+                assert!(!same_id(a.as_bytes(), &other), "{a} at {at}");
+            }
+            for b in &ids {
+                assert_eq!(same_id(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
+            }
+        }
     }
 }
