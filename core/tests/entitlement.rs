@@ -4,7 +4,7 @@
 use crate::common;
 
 use autonomic_core::engine::IngestError;
-use autonomic_core::entitlement::{AdmitError, CommandKind, EntitlementError};
+use autonomic_core::entitlement::{AdmitError, CommandKind, EntitlementError, shed_refuses};
 use autonomic_core::{
     Action, ActionKind, EntitlementCommand as C, EntitlementState as S, Resource,
 };
@@ -283,6 +283,27 @@ fn pause_refuses_everything_and_shed_spreads_refusals() {
         outcomes.windows(2).all(|w| w[0] != w[1]),
         "alternates: evenly spread"
     );
+}
+
+#[test]
+fn shed_refuses_p_of_every_100_and_repeats_every_100() {
+    // Proves the spread rule as a function: for every percent, exactly p of 100 consecutive
+    // attempts are refused, attempt n + 100 is refused as n is (every u8 attempt), and a
+    // percent above 100 sheds as 100 (everything).
+    for p in 0..=100u8 {
+        let refused = (0..100u8).filter(|n| shed_refuses(*n, p)).count();
+        assert_eq!(refused, usize::from(p), "Shed({p})");
+        for n in 100..=u8::MAX {
+            assert_eq!(
+                shed_refuses(n, p),
+                shed_refuses(n % 100, p),
+                "Shed({p}), attempt {n}"
+            );
+        }
+    }
+    for p in [101, 150, u8::MAX] {
+        assert!((0..=u8::MAX).all(|n| shed_refuses(n, p)), "Shed({p})");
+    }
 }
 
 #[test]

@@ -118,10 +118,11 @@ pub fn effective_limit(sku: Sku, resource: Resource, enforced: Option<Enforced>)
 }
 
 /// Shed(p) refuses p of every 100 consecutive admissions, spread evenly (Bresenham):
-/// attempt `n` (0..100, cycling) is refused when `floor((n+1)p/100) > floor(np/100)`.
+/// attempt `n` is refused when `floor((n+1)p/100) > floor(np/100)`, a pattern that repeats
+/// every 100 attempts (adding 100 to `n` adds `p` to both sides). At 100 or more, every
+/// attempt is refused (the left side is then at least one above the right).
 pub const fn shed_refuses(attempt: u8, percent: u8) -> bool {
-    let n = attempt as u32 % 100;
-    let p = if percent > 100 { 100 } else { percent as u32 };
+    let (n, p) = (attempt as u32, percent as u32);
     ((n + 1) * p) / 100 > (n * p) / 100
 }
 
