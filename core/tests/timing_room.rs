@@ -9,6 +9,7 @@ use crate::timing_support;
 use autonomic_core::engine::{EngineConfig, IngestError};
 use autonomic_core::entitlement::EntitlementError;
 use autonomic_core::governor::GovernorTiming;
+use autonomic_core::limits::ACTION_QUEUE_MAX;
 use autonomic_core::storage::Capacities;
 use autonomic_core::{Action, EntitlementCommand, GovernorState};
 use common::{activate, drain_records, engine_with, raw};
@@ -48,6 +49,35 @@ fn a_full_timer_table_refuses_a_step_that_needs_one_more_with_busy() {
     let taken = e.handle_signal(T0 + 20_002, &raw(last, 96.0, T0 + 20_002));
     assert!(taken.is_ok());
     assert_eq!(state(&e, last), GovernorState::Refuse);
+}
+
+#[test]
+fn a_full_timer_table_refuses_a_step_whose_order_would_be_warned_with_busy() {
+    // Proves a warned order needs a timer entry of its own (breakers off, so no spare is kept
+    // for them): with every entry held by other tenants' warnings, the step into Refuse
+    // (a Shed, warned under grace) is Busy and changes nothing; with one freed it is taken.
+    let mut e = timed_in(&ROOMY, grace());
+    let ids = fill_timers(&mut e);
+    let last = &ids[TIMERS];
+    for v in [80.0, 81.0, 82.0] {
+        signal(&mut e, last, v, T0 + 10_000 + v as u64); // Degrade, Throttle(25) dispatched
+    }
+    drain_records(&mut e);
+    runs(&mut e);
+    let seq = e.ledger().next_seq();
+    let refused = e.handle_signal(T0 + 10_100, &raw(last, 96.0, T0 + 10_100));
+    assert_eq!(refused, Err(IngestError::Busy));
+    assert_eq!(e.ledger().next_seq(), seq, "nothing written");
+    assert_eq!(
+        (state(&e, last), e.warning(last)),
+        (GovernorState::Degrade, None)
+    );
+    e.handle_reset(T0 + 10_101, &ids[0]).unwrap(); // its warning is cancelled: one entry free
+    assert!(
+        e.handle_signal(T0 + 10_102, &raw(last, 96.0, T0 + 10_102))
+            .is_ok()
+    );
+    assert!(e.warning(last).is_some());
 }
 
 /// [`common::SMALL`] with room for one action in flight.
@@ -110,6 +140,29 @@ fn with_breakers_and_grace_a_dispatch_keeps_one_timer_free() {
         let manual = e.handle_action(T0 + 4001, &ids[0], Action::Pause);
         assert_eq!(manual.is_err(), breakers, "breakers {breakers}: {manual:?}");
     }
+}
+
+#[test]
+fn with_breakers_but_no_grace_a_dispatch_keeps_no_timer_free() {
+    // Proves the spare is for a warning only: with breakers on and grace off (the timers are
+    // Refuse timers here), a refused dispatch's Pause is dispatched, not warned, so a step
+    // that dispatches is taken with the table full.
+    let timing = GovernorTiming {
+        refuse_max_ms: 60_000,
+        ..GovernorTiming::OFF
+    };
+    let mut config = EngineConfig {
+        timing,
+        ..EngineConfig::default()
+    };
+    config.breakers[0].failures = 1;
+    let mut e = engine_with(&ROOMY, config).unwrap();
+    let ids = fill_timers(&mut e);
+    let got = e.handle_signal(T0 + 4000, &raw(&ids[TIMERS], 95.0, T0 + 4000));
+    assert!(got.is_ok(), "{got:?}");
+    assert_eq!(runs(&mut e), vec![Action::Throttle { percent: 50 }]);
+    let manual = e.handle_action(T0 + 4001, &ids[0], Action::Pause);
+    assert!(manual.is_ok(), "{manual:?}");
 }
 
 #[test]
@@ -263,4 +316,67 @@ fn a_warning_s_deadline_waits_for_ring_room_for_the_supersede_and_the_dispatch()
     e.handle_timeout(deadline);
     assert_eq!(runs(&mut e), vec![Action::Shed { percent: 50 }]);
     assert_eq!(e.warning("t"), None);
+}
+
+/// Queues `n` commands without polling them: a manual Throttle for each of `u0`.., then,
+/// from the second half on, its success and a rollback (a second command). Records drained.
+fn queue_commands(e: &mut autonomic_core::engine::Engine<'_>, n: usize, at: u64) {
+    let mut queued = 0;
+    for i in 0.. {
+        if queued == n {
+            break;
+        }
+        let u = format!("u{i}");
+        activate(e, &u);
+        let receipt = e.handle_action(at, &u, Action::THROTTLE_50).unwrap();
+        queued += 1;
+        if queued < n {
+            e.handle_outcome(at, &u, Some(receipt), true, b"").unwrap();
+            e.handle_rollback(at, receipt).unwrap();
+            queued += 1;
+        }
+        drain_records(e);
+    }
+}
+
+#[test]
+fn a_warning_s_deadline_waits_for_room_in_the_action_queue() {
+    // Proves the commands a deadline's dispatch needs: with the tenant's Throttle in flight,
+    // its Cancel and the Shed's Run (2); with nothing in flight, the Run (1). With exactly
+    // that many free it fires; with one fewer the warning waits, nothing is appended, and it
+    // fires once the driver has polled the queue.
+    let caps = Capacities {
+        tenant_id_bytes: 32 * 16,
+        ..Capacities::with_tenants(32)
+    };
+    for throttle_in_flight in [true, false] {
+        for short in [false, true] {
+            let what = format!("in flight {throttle_in_flight}, one short {short}");
+            let mut e = timed_in(&caps, grace());
+            into_refuse(&mut e, "t", T0); // the Throttle(25) in flight, the Shed warned
+            let (receipt, deadline) = e.warning("t").map(|w| (w.receipt, w.deadline_ms)).unwrap();
+            drain_records(&mut e);
+            runs(&mut e);
+            if !throttle_in_flight {
+                e.handle_outcome(T0 + 3_500, "t", None, true, b"").unwrap();
+            }
+            let needed = 1 + usize::from(throttle_in_flight);
+            queue_commands(
+                &mut e,
+                ACTION_QUEUE_MAX - needed + usize::from(short),
+                T0 + 4_000,
+            );
+            let seq = e.ledger().next_seq();
+            e.handle_timeout(deadline);
+            if short {
+                assert_eq!(e.ledger().next_seq(), seq, "{what}: nothing appended");
+                assert_eq!(e.warning("t").map(|w| w.receipt), Some(receipt), "{what}");
+                runs(&mut e);
+                e.handle_timeout(deadline);
+            }
+            let shed = Action::Shed { percent: 50 };
+            assert_eq!(runs(&mut e).last(), Some(&shed), "{what}");
+            assert_eq!(e.warning("t"), None, "{what}");
+        }
+    }
 }
