@@ -287,3 +287,20 @@ fn extreme_times_and_limits_neither_overflow_nor_lose_exactness() {
     );
     assert_eq!(UNITS_PER_TOKEN, 100_000);
 }
+
+#[test]
+fn a_percent_above_100_refills_as_100() {
+    // Proves `Bucket`'s percent is capped at 100 (no Throttle): a bucket emptied and then
+    // refilled for 1 ms at 101, 150 or 255 % holds what one at 100 % holds, and is refused
+    // the same retry-after.
+    let limit = RateLimit::new(1_000, 2_000).unwrap();
+    let after = |percent: u8| {
+        let mut b = Bucket::full(0);
+        b.take(limit, percent, 0, 2_000).unwrap();
+        (b.take(limit, percent, 1, 1), b.take(limit, percent, 1, 5))
+    };
+    assert_eq!(after(100), (Ok(0), limited(5, 5)));
+    for percent in [101, 150, u8::MAX] {
+        assert_eq!(after(percent), after(100), "{percent} %");
+    }
+}
