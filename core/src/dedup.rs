@@ -269,17 +269,6 @@ impl<'a> Dedup<'a> {
         window_retained(window, now_ms)
     }
 
-    /// Reads the index slot where the oldest id's probe starts, and changes nothing. Called
-    /// ahead of [`Dedup::lookup`] (before the signal id's SHA-256), it brings the slot the
-    /// lookup's expiry reads into the cache while the CPU does that other work: with a large
-    /// index, most of a lookup's time is that cache miss. A plain read, not a prefetch
-    /// instruction, which safe portable code has no way to issue.
-    pub fn warm(&self) {
-        if let Some(oldest) = self.arrivals.front() {
-            core::hint::black_box(self.fingerprint_at(self.home(oldest)));
-        }
-    }
-
     /// Removes the oldest ids while their window is no longer retained, at most
     /// [`DEDUP_EXPIRED_PER_LOOKUP_MAX`].
     fn expire(&mut self, now_ms: u64) {

@@ -327,7 +327,6 @@ impl<'a> Engine<'a> {
 
     /// [`Engine::handle_signal`], uncounted.
     fn signal(&mut self, now_ms: u64, raw: &RawSignal<'_>) -> Result<SignalResult, IngestError> {
-        self.dedup.warm();
         let signal = Signal::parse(raw, now_ms)?;
         let slot = self
             .tenants
