@@ -175,6 +175,9 @@ two_stage() {
     # (a mutant is named by its line, so one of a changed line is a new mutant, and runs).
     local hung=() m
     add_lines "$dir/timeouts.txt" "$dir/stage1.out/timeout.txt" "$dir/mutants.out/timeout.txt"
+    # cargo-mutants' resume list (previously_caught.txt) mixes the caught and the unviable:
+    # unviables.txt keeps the unviable apart, after every stage, so a stopped run loses none.
+    add_lines "$dir/unviables.txt" "$dir/stage1.out/unviable.txt" "$dir/mutants.out/unviable.txt"
     while IFS= read -r m; do hung+=(--exclude-re "^$(regex_quote "$m")\$"); done < "$dir/timeouts.txt"
     status=0
     # The core's tests take a few seconds: a mutant that makes them loop is stopped at 60 s.
@@ -184,6 +187,7 @@ two_stage() {
     case $status in 0 | 2 | 3) ;; *) tail -20 "$dir/stage1.log" >&2; exit 1 ;; esac
     rm -rf "$dir/stage1.out" && cp -r "$dir/mutants.out" "$dir/stage1.out"
     add_lines "$dir/timeouts.txt" "$dir/stage1.out/timeout.txt"
+    add_lines "$dir/unviables.txt" "$dir/stage1.out/unviable.txt"
     printf '%s, stage 1 (core tests): caught %d  missed %d  unviable %d  timeout %d\n' \
       "$name" $(counts "$dir/stage1.out")
     # Stage 2 tests only what stage 1 missed, each mutant named by an exact `--re`. A mutant
@@ -210,8 +214,7 @@ two_stage() {
   for a in "$@"; do [ "$a" = --iterate ] || args+=("$a"); done
   mutants --list "${args[@]}" | sort -u > "$dir/current.txt"
   of_current() { cat "$@" 2> /dev/null | sort -u | comm -12 "$dir/current.txt" - | grep -c . || true; }
-  # cargo-mutants' previously_caught.txt also lists the unviable mutants of earlier passes:
-  # unviables.txt keeps them apart, so that they are never counted as caught.
+  # Never count an unviable mutant of an earlier pass (in previously_caught.txt) as caught.
   add_lines "$dir/unviables.txt" "$out/unviable.txt" "$dir/stage1.out/unviable.txt"
   cat "$out/caught.txt" "$out/previously_caught.txt" 2> /dev/null | sort -u |
     comm -23 - "$dir/unviables.txt" | comm -23 - "$dir/timeouts.txt" > "$dir/caught-all.txt" || true
