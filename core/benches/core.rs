@@ -7,6 +7,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::hint::black_box;
 
 use autonomic_core::engine::{Engine, EngineConfig};
@@ -15,8 +17,7 @@ use autonomic_core::ledger::{Ledger, Span, arena_bytes_for};
 use autonomic_core::receipt::verify_records;
 use autonomic_core::storage::{Capacities, OwnedStorage};
 use autonomic_core::{
-    Cause, EntitlementCommand, Event, GovernorEvent, GovernorState, MetricKind, RawSignal,
-    SignalResult, Thresholds,
+    Cause, Event, GovernorEvent, GovernorState, MetricKind, RawSignal, SignalResult, Thresholds,
 };
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use sha2::{Digest, Sha256};
@@ -87,14 +88,7 @@ fn signal_path_over(c: &mut Criterion, name: &str, caps: &Capacities, tenants: u
     let mut mem = OwnedStorage::new(caps);
     let mut engine = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
     let ids: Vec<String> = (0..tenants).map(|t| format!("tenant-{t:06}")).collect();
-    for id in &ids {
-        let activate = EntitlementCommand::Activate {
-            sku: "pro",
-            expires_at_ms: None,
-        };
-        engine.handle_entitlement(0, id, activate).unwrap();
-        while engine.poll_record().is_some() {}
-    }
+    common::activate_all(&mut engine, &ids);
     let mut i: u64 = 0;
     // The tenant of each signal, in turn: a counter, not `i % tenants` (a 64-bit division
     // costs more than some of the steps measured).

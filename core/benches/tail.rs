@@ -16,13 +16,15 @@
     clippy::print_stdout
 )]
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Instant;
 
+use autonomic_core::RawSignal;
 use autonomic_core::engine::{Engine, EngineConfig, SignalResult};
 use autonomic_core::limits::DEDUP_WINDOW_MS;
 use autonomic_core::storage::{Capacities, OwnedStorage};
-use autonomic_core::{EntitlementCommand, RawSignal};
 
 /// Signals per second of stamped time.
 const RATE_PER_S: u64 = 10_000;
@@ -38,14 +40,7 @@ fn main() {
     let mut mem = OwnedStorage::new(&caps);
     let mut engine = Engine::new(EngineConfig::default(), mem.storage()).unwrap();
     let ids: Vec<String> = (0..TENANTS).map(|t| format!("tenant-{t:06}")).collect();
-    for id in &ids {
-        let activate = EntitlementCommand::Activate {
-            sku: "pro",
-            expires_at_ms: None,
-        };
-        engine.handle_entitlement(0, id, activate).unwrap();
-        while engine.poll_record().is_some() {}
-    }
+    common::activate_all(&mut engine, &ids);
     let signals = SECONDS * RATE_PER_S;
     let warm_up = WARM_UP_S * RATE_PER_S;
     let mut nanos: Vec<u64> = Vec::with_capacity((signals - warm_up) as usize);

@@ -26,19 +26,10 @@ fn assert_restores_equal(
     for r in records.iter() {
         rebuilt.restore(r).unwrap();
     }
-    let strip = |v: autonomic_core::TenantView<'_>| {
-        (
-            v.tenant.to_string(),
-            v.entitlement,
-            v.state,
-            v.consecutive_high,
-            v.entered_at_ms,
-            v.in_flight.cloned(),
-            v.enforced,
-        )
-    };
-    let a: Vec<_> = live.tenants(now).map(strip).collect();
-    let b: Vec<_> = rebuilt.tenants(now).map(strip).collect();
+    let (a, b) = (
+        common::restored_views(live, now),
+        common::restored_views(&rebuilt, now),
+    );
     assert_eq!(a, b, "live == restored");
     assert_eq!(
         live.rollbackable().collect::<Vec<_>>(),

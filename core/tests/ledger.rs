@@ -356,21 +356,10 @@ fn rebuild_from_receipts_equals_the_live_engine() {
         rebuilt.restore(r).unwrap();
     }
     let now = 80_000;
-    let strip = |v: autonomic_core::TenantView<'_>| {
-        (
-            v.tenant.to_string(),
-            v.entitlement,
-            v.sku,
-            v.expires_at_ms,
-            v.state,
-            v.consecutive_high,
-            v.entered_at_ms,
-            v.in_flight.cloned(),
-            v.enforced,
-        )
-    };
-    let a: Vec<_> = live.tenants(now).map(strip).collect();
-    let b: Vec<_> = rebuilt.tenants(now).map(strip).collect();
+    let (a, b) = (
+        common::restored_views(&live, now),
+        common::restored_views(&rebuilt, now),
+    );
     assert_eq!(a, b);
     assert_eq!(live.in_flight(), rebuilt.in_flight());
     assert_eq!(

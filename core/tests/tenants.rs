@@ -359,19 +359,10 @@ fn assert_four_restores_equal(live: &Engine<'_>, records: &[Vec<u8>], now: u64) 
     for r in records {
         rebuilt.restore(r).unwrap();
     }
-    let strip = |v: autonomic_core::TenantView<'_>| {
-        let flight = v.in_flight.map(|f| (f.receipt, f.action.clone()));
-        (
-            v.tenant.to_string(),
-            v.entitlement,
-            v.sku,
-            v.state,
-            flight,
-            v.enforced,
-        )
-    };
-    let a: Vec<_> = live.tenants(now).map(strip).collect();
-    let b: Vec<_> = rebuilt.tenants(now).map(strip).collect();
+    let (a, b) = (
+        common::restored_views(live, now),
+        common::restored_views(&rebuilt, now),
+    );
     assert_eq!(a, b, "live == restored, slot for slot");
     assert_eq!(
         live.rollbackable().collect::<Vec<_>>(),

@@ -94,6 +94,29 @@ pub fn raw(tenant: &str, value: f64, ts_ms: u64) -> RawSignal<'_> {
     }
 }
 
+/// What a restore must rebuild of each tenant, slot by slot: compare a live engine's with a
+/// restored one's.
+pub fn restored_views(
+    e: &Engine<'_>,
+    now_ms: u64,
+) -> Vec<impl std::fmt::Debug + PartialEq + use<>> {
+    e.tenants(now_ms)
+        .map(|v| {
+            (
+                v.tenant.to_string(),
+                v.entitlement,
+                v.sku,
+                v.expires_at_ms,
+                v.state,
+                v.consecutive_high,
+                v.entered_at_ms,
+                v.in_flight.cloned(),
+                v.enforced,
+            )
+        })
+        .collect()
+}
+
 /// Polls every pending action command.
 pub fn actions(e: &mut Engine<'_>) -> Vec<autonomic_core::ActionCommand> {
     std::iter::from_fn(|| e.poll_action()).collect()
