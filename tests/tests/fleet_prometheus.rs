@@ -327,6 +327,22 @@ fn prometheus_answers_for_the_fleet_and_every_dashboard_panel_has_data() {
         &format!("count by (pod) ({fsync})"),
         &[("autonomic-0", 1.0), ("autonomic-1", 1.0)],
     );
+    // A rule's state changes only when it is evaluated (every few seconds): wait for the
+    // first evaluation that has seen gamma in Refuse.
+    let alert_state = |rules: &Value| {
+        let groups = rules["groups"].as_array().into_iter().flatten();
+        groups
+            .flat_map(|g| g["rules"].as_array().into_iter().flatten())
+            .find(|r| r["name"] == "AutonomicTenantsStuckInRefuse")
+            .map(|r| r["state"].clone())
+    };
+    let pending = wait_until(PROMETHEUS_WAIT, || {
+        alert_state(&prometheus.api("rules", "")) == Some(Value::from("pending"))
+    });
+    assert!(
+        pending,
+        "AutonomicTenantsStuckInRefuse never became pending"
+    );
     let rules = prometheus.api("rules", "");
     let groups = rules["groups"].as_array().expect("groups");
     let all: Vec<&Value> = groups
