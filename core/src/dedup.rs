@@ -16,13 +16,13 @@ use crate::storage::{clear, index_slots_for};
 ///   `fingerprint % slots` and compacted by backward-shift deletion (no tombstones).
 /// * `arrivals` holds the fingerprints in arrival order and `arrival_windows`, beside each,
 ///   the low 32 bits of its window. Ids whose window is no longer retained
-///   ([`window_retained`]) expire, oldest first, at most
-///   [`DEDUP_EXPIRED_PER_LOOKUP_MAX`] per lookup, so no lookup pays for a whole window's
-///   ids at once; until removed, an expired id still takes room ([`Dedup::len`]) but is never
-///   a duplicate (only an id of its own, expired, window could match it). When full,
-///   inserting evicts the id that arrived first; such early evictions (of ids still retained:
-///   a lookup that finds the oldest expired removes it) are counted: [`Dedup::evictions`]. It never panics and never grows; an evicted id's
-///   redelivery counts as new.
+///   ([`window_retained`]) expire, oldest first, at most [`DEDUP_EXPIRED_PER_LOOKUP_MAX`]
+///   per lookup, so no lookup pays for a whole window's ids at once; until removed, an
+///   expired id still takes room ([`Dedup::len`]) but is never a duplicate (only an id of its
+///   own, expired, window could match it). When full, inserting evicts the id that arrived
+///   first; such early evictions (of ids still retained: a lookup that finds the oldest
+///   expired removes it) are counted: [`Dedup::evictions`]. It never panics and never grows;
+///   an evicted id's redelivery counts as new.
 /// * An id's window is part of the id, so a stored fingerprint equal to a new id's stands for
 ///   an id of the new id's window: whether it is retained is the new id's window's
 ///   retention. The index needs no windows.

@@ -23,10 +23,11 @@
 //! Every change of a tenant's entitlement, governor, in-flight action, enforced action and
 //! rollback bookkeeping happens in one place, `apply` (`engine/apply.rs`), which takes a
 //! receipt's event. The live path appends a receipt and applies it; [`Engine::restore`]
-//! applies receipts read back from disk. So an engine rebuilt from its ledger equals the live one, by construction and
-//! by test. Not persisted (and so not rebuilt): admission usage and `rate` buckets (callers
-//! re-admit after a restart), the Shed spread counter, dedup ids of signals that changed
-//! nothing, and the counters of [`Engine::stats`] (they count the live path only).
+//! applies receipts read back from disk. So an engine rebuilt from its ledger equals the
+//! live one, by construction and by test. Not persisted (and so not rebuilt): admission
+//! usage and `rate` buckets (callers re-admit after a restart), the Shed spread counter,
+//! dedup ids of signals that changed nothing, and the counters of [`Engine::stats`] (they
+//! count the live path only).
 //!
 //! # Where the rules live
 //!
