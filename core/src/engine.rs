@@ -21,13 +21,12 @@
 //! # State is the fold of the receipts
 //!
 //! Every change of a tenant's entitlement, governor, in-flight action, enforced action and
-//! rollback bookkeeping happens in one place, `apply` (`engine/apply.rs`), which takes a
-//! receipt's event. The live path appends a receipt and applies it; [`Engine::restore`]
-//! applies receipts read back from disk. So an engine rebuilt from its ledger equals the
-//! live one, by construction and by test. Not persisted (and so not rebuilt): admission
-//! usage and `rate` buckets (callers re-admit after a restart), the Shed spread counter,
-//! dedup ids of signals that changed nothing, and the counters of [`Engine::stats`] (they
-//! count the live path only).
+//! rollback bookkeeping happens in one place, `apply` (`engine/apply.rs`), given a receipt's
+//! event: the live path appends a receipt and applies it, [`Engine::restore`] applies those
+//! read back. So a rebuilt engine equals the live one, by construction and by test. Not
+//! persisted (so not rebuilt): admission usage and `rate` buckets (callers re-admit after a
+//! restart), the Shed spread counter, dedup ids of signals that changed nothing, and the
+//! counters of [`Engine::stats`] (they count the live path only).
 //!
 //! # Where the rules live
 //!
