@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use cli_support::{Sidecar, config, wait_until};
 
-/// Pids of live (not zombie) processes whose command line contains `needle`.
+/// Pids of live (not zombie) processes whose whole command line is `needle` (`sleep 62.75`):
+/// not the shell whose `-c` script merely contains it, which the test could otherwise see
+/// before the shell has started the `sleep` (and then kill it before it does).
 fn processes_with(needle: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
@@ -22,7 +24,7 @@ fn processes_with(needle: &str) -> Vec<u32> {
             .next()
             .is_some_and(|s| s.trim_start().starts_with('Z'));
         let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if !zombie && text.contains(needle) {
+        if !zombie && text.trim_end() == needle {
             pids.push(pid);
         }
     }
